@@ -1,0 +1,123 @@
+package bridge
+
+import (
+	"fmt"
+	"net/netip"
+
+	"netlab/internal/ipam"
+	"netlab/internal/lab"
+	"netlab/internal/netops"
+)
+
+// Mode is the name of the Docker model's mode and its default lab name.
+const Mode = "docker"
+
+// UnderlayBridge is the switch of the embedded underlay network.
+const UnderlayBridge = "br-underlay"
+
+// Plan returns the ops that build topology t, the containers they create,
+// and every namespace they name.
+func Plan(t *lab.Topology) lab.Plan {
+	var p lab.Plan
+	if t.Embedded {
+		p.Add(lab.Underlay(t, UnderlayBridge)...)
+	}
+	n := 0
+	for _, node := range t.Nodes {
+		p.Add(Node(t, node)...)
+		var cs []lab.Workload
+		for i := 0; i < node.Workloads; i++ {
+			n++
+			w := container(t, node, n, i)
+			cs = append(cs, w)
+			p.Add(Container(t, node, w)...)
+		}
+		p.Add(netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab),
+			Chains: Chains(t.Lab), Rules: Rules(t, cs[0])})
+		p.Workloads = append(p.Workloads, cs...)
+		p.Agents = append(p.Agents, node.Host)
+	}
+	if t.Outside != nil {
+		p.Agents = append(p.Agents, *t.Outside)
+	}
+	return p
+}
+
+func container(t *lab.Topology, node lab.Node, n, i int) lab.Workload {
+	name := fmt.Sprintf("c%d", n)
+	ip, _ := ipam.Nth(t.Docker.Subnet, uint64(i+2)) // .1 is docker0
+	return lab.Workload{Name: name, Kind: "container", Node: node.Name,
+		NS: lab.NetnsName(t.Lab, name), IP: ip, Prefix: t.Docker.Subnet.Bits(),
+		HostIface: "veth-" + name, Port: t.Docker.TargetPort}
+}
+
+// Node returns the ops that give a node its docker0 network: forwarding on,
+// IPv6 off (Docker's choice on IPv4-only networks; it also keeps bridge
+// ports from flooding each other with IPv6 autoconf) and the bridge.
+func Node(t *lab.Topology, node lab.Node) []netops.Op {
+	return []netops.Op{
+		netops.Sysctl{NS: node.NS, Settings: []netops.KV{
+			{Key: "net.ipv4.ip_forward", Value: "1"},
+		}},
+		netops.BridgeAdd{NS: node.NS, Name: t.Docker.Bridge, Alias: lab.Marker(t.Lab, t.Docker.Bridge)},
+		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
+			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
+	}
+}
+
+// Container returns the ops that make container w on node: its namespace,
+// its veth pair into docker0, its address and its default route.
+func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
+	return []netops.Op{
+		netops.NetnsAdd{Name: string(w.NS), Marker: lab.Marker(t.Lab, w.Name)},
+		lab.NoIPv6(w.NS),
+		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
+			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0"},
+		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
+		netops.RouteAdd{NS: w.NS, Dst: "default", Via: t.Docker.Gateway().String()},
+	}
+}
+
+// Chains are the lab's own iptables chains on a node.
+func Chains(labName string) []netops.Chain {
+	return []netops.Chain{
+		{Table: "nat", Name: lab.ChainName(labName, "DNAT")},
+		{Table: "nat", Name: lab.ChainName(labName, "SNAT")},
+		{Table: "filter", Name: lab.ChainName(labName, "FWD")},
+	}
+}
+
+// Rules returns a node's iptables rules, Docker's own set in spirit:
+// masquerade on the way out, DNAT for the published port on the way in,
+// and forwarding that works even under a FORWARD policy of DROP.
+func Rules(t *lab.Topology, published lab.Workload) []netops.Rule {
+	br := t.Docker.Bridge
+	dnat, snat, fwd := lab.ChainName(t.Lab, "DNAT"), lab.ChainName(t.Lab, "SNAT"), lab.ChainName(t.Lab, "FWD")
+	subnet := t.Docker.Subnet.String()
+	pub, target := fmt.Sprint(t.Docker.PublishPort), fmt.Sprint(t.Docker.TargetPort)
+	dest := published.IP.String()
+	return []netops.Rule{
+		{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+			Why: "published ports, for packets arriving at this host"},
+		{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+			Why: "published ports, for packets from this host itself"},
+		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
+			Why: "source NAT for containers"},
+		{Table: "nat", Chain: dnat, Spec: []string{"-i", br, "-j", "RETURN"},
+			Why: "containers do not go through published ports"},
+		{Table: "nat", Chain: dnat, Spec: []string{"-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", dest + ":" + target},
+			Why: fmt.Sprintf("publish %s:%s on port %s", published.Name, target, pub)},
+		{Table: "nat", Chain: snat, Spec: []string{"-s", subnet, "!", "-o", br, "-j", "MASQUERADE"},
+			Why: "containers leaving the host take its address"},
+		{Table: "filter", Chain: "FORWARD", Insert: true, Spec: []string{"-j", fwd},
+			Why: "forwarding for containers, whatever the FORWARD policy"},
+		{Table: "filter", Chain: fwd, Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+			Why: "replies to containers"},
+		{Table: "filter", Chain: fwd, Spec: []string{"-d", dest + "/32", "!", "-i", br, "-o", br, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
+			Why: "the published port"},
+		{Table: "filter", Chain: fwd, Spec: []string{"-i", br, "-j", "ACCEPT"},
+			Why: "containers may go anywhere"},
+		{Table: "filter", Chain: fwd, Spec: []string{"!", "-i", br, "-o", br, "-j", "DROP"},
+			Why: "container addresses are private to this host"},
+	}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"netlab/internal/lab"
+	"netlab/internal/netops"
+)
+
+// globals are the flags every verb takes.
+type globals struct {
+	lab     string
+	dryRun  bool
+	explain bool
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "netlab",
+		Short: "Build container networking for real, in the kernel, and compare the Docker and Kubernetes models",
+		Long: `netlab builds container networking labs for real, in the Linux kernel:
+network namespaces, veth pairs, bridges, routes and iptables rules.
+
+  sudo netlab docker-mode      the Docker model: docker0, containers, NAT, a published port
+  sudo netlab status           what is up (--json for scripts)
+  sudo netlab exec c1 -- ping -c1 172.17.0.3
+  sudo netlab down             remove everything the lab made, and nothing else
+
+Add --dry-run to see the equivalent ip/iptables/sysctl commands without
+changing anything, or --explain to see each command as it runs.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.lab, "lab", "", "lab name (default: the mode's name, e.g. docker)")
+	root.PersistentFlags().BoolVar(&g.dryRun, "dry-run", false, "print the equivalent commands, change nothing")
+	root.PersistentFlags().BoolVar(&g.explain, "explain", false, "print each command as it runs")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v (see 'netlab %s --help')", err, c.Name())
+	})
+	root.AddCommand(newDockerMode(g), newStatus(g), newExec(g), newDown(g), newAgent(g))
+	root.CompletionOptions.DisableDefaultCmd = true
+	return root
+}
+
+// mode returns the runner mode the flags ask for.
+func (g *globals) mode() (netops.Mode, error) {
+	switch {
+	case g.dryRun && g.explain:
+		return 0, usagef("--dry-run and --explain do not go together: one changes nothing, the other changes the kernel")
+	case g.dryRun:
+		return netops.DryRun, nil
+	case g.explain:
+		return netops.Explain, nil
+	}
+	return netops.Apply, nil
+}
+
+// labName returns --lab, or def, checked.
+func (g *globals) labName(def string) (string, error) {
+	name := g.lab
+	if name == "" {
+		name = def
+	}
+	if err := lab.CheckLabName(name); err != nil {
+		return "", usagef("%v", err)
+	}
+	return name, nil
+}
+
+// needRoot refuses to go on without root, naming the verb to rerun.
+func needRoot(verb string) error {
+	if os.Geteuid() != 0 {
+		return usagef("netlab %s changes network namespaces and needs root: run 'sudo netlab %s'", verb, verb)
+	}
+	return nil
+}
+
+// noArgs rejects stray arguments with a usage error.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("netlab %s takes no arguments, got %q (see 'netlab %s --help')", c.Name(), args, c.Name())
+	}
+	return nil
+}
+
+// labFlag is the --lab flag a command needs to reach lab name of mode: none
+// for the mode's default lab.
+func labFlag(name, mode string) string {
+	if name == mode {
+		return ""
+	}
+	return fmt.Sprintf(" --lab %s", name)
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"netlab/internal/agent"
+	"netlab/internal/lab"
+	"netlab/internal/netops"
+)
+
+func newStatus(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show what is up: a topology picture and a table (--json for scripts)",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			labs := lab.Labs()
+			if g.lab != "" {
+				if err := lab.CheckLabName(g.lab); err != nil {
+					return usagef("%v", err)
+				}
+				labs = []string{g.lab}
+			}
+			var states []*lab.State
+			var broken []string
+			for _, l := range labs {
+				s, err := lab.Load(l)
+				if err != nil {
+					if lab.Running(l) {
+						broken = append(broken, l)
+					}
+					continue
+				}
+				states = append(states, s)
+			}
+			out := c.OutOrStdout()
+			if asJSON {
+				switch {
+				case len(states) == 1:
+					return writeJSON(out, statusJSON(states[0]))
+				case len(states) == 0 && g.lab != "":
+					return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", g.lab, modeOf(g.lab), labFlag(g.lab, modeOf(g.lab)))
+				case len(states) == 0:
+					return errors.New("no lab is up: start one with 'sudo netlab docker-mode'")
+				}
+				return usagef("several labs are up (%s): pick one with --lab", labNames(states))
+			}
+			if len(states) == 0 && len(broken) == 0 {
+				if g.lab != "" {
+					return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", g.lab, modeOf(g.lab), labFlag(g.lab, modeOf(g.lab)))
+				}
+				fmt.Fprintln(out, "No lab is up. Start one with: sudo netlab docker-mode")
+				return nil
+			}
+			for i, s := range states {
+				if i > 0 {
+					fmt.Fprintln(out)
+				}
+				printStatus(out, s)
+			}
+			for _, l := range broken {
+				fmt.Fprintf(out, "\nLab %q has namespaces or processes but no state file (a crash?): remove it with 'sudo netlab down --lab %s'.\n", l, l)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return c
+}
+
+// modeOf guesses the mode that makes a lab of this name, for hints.
+func modeOf(name string) string {
+	if name == "overlay" {
+		return "overlay"
+	}
+	return "docker"
+}
+
+func labNames(ss []*lab.State) string {
+	s := ""
+	for i, st := range ss {
+		if i > 0 {
+			s += ", "
+		}
+		s += st.Lab
+	}
+	return s
+}
+
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newExec(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "exec NAME -- COMMAND [ARGS...]",
+		Short: "Run a command inside a container, node or the outside host",
+		Long: `Run a command inside the network namespace of a container, a node or the
+outside host. It is 'ip netns exec <lab>-NAME COMMAND', and the command's exit
+code is netlab's.`,
+		Example: "  sudo netlab exec c1 -- ping -c1 172.17.0.3\n  sudo netlab exec outside -- curl -s 192.168.56.11:8080",
+		RunE: func(c *cobra.Command, args []string) error {
+			// Flags stop at NAME, so "--" (if given) is still in args.
+			if len(args) > 1 && args[1] == "--" {
+				args = append(args[:1:1], args[2:]...)
+			}
+			if len(args) < 2 || args[0] == "--" {
+				return usagef("usage: netlab exec NAME -- COMMAND [ARGS...], e.g. netlab exec c1 -- ping -c1 172.17.0.3")
+			}
+			name, argv := args[0], args[1:]
+			if err := needRoot("exec"); err != nil {
+				return err
+			}
+			ns, err := findName(g.lab, name)
+			if err != nil {
+				return err
+			}
+			var full []string
+			if ns == netops.Host {
+				full = argv
+			} else {
+				full = append([]string{"ip", "netns", "exec", string(ns)}, argv...)
+			}
+			if g.explain || g.dryRun {
+				fmt.Fprintln(c.ErrOrStderr(), "+ "+joinQuoted(full))
+				if g.dryRun {
+					return nil
+				}
+			}
+			path, err := exec.LookPath(full[0])
+			if err != nil {
+				return fmt.Errorf("%s: not found: install it (make deps installs the lab's tools)", full[0])
+			}
+			err = syscall.Exec(path, full, os.Environ())
+			return fmt.Errorf("exec %s: %w", path, err)
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	return c
+}
+
+// findName finds the namespace of a container, pod, node or outside host,
+// in the lab given or in whichever running lab has it.
+func findName(labName, name string) (netops.NS, error) {
+	labs := lab.StateLabs()
+	if labName != "" {
+		labs = []string{labName}
+	}
+	var found []string
+	var ns netops.NS
+	for _, l := range labs {
+		s, err := lab.Load(l)
+		if err != nil {
+			continue
+		}
+		if n, ok := s.Find(name); ok {
+			found, ns = append(found, l), n
+		}
+	}
+	switch len(found) {
+	case 1:
+		return ns, nil
+	case 0:
+		if labName != "" {
+			return "", usagef("lab %q has no container, pod or host called %q: 'netlab status --lab %s' lists them", labName, name, labName)
+		}
+		if len(labs) == 0 {
+			return "", usagef("no lab is up: start one with 'sudo netlab docker-mode'")
+		}
+		return "", usagef("no container, pod or host called %q: 'netlab status' lists them", name)
+	}
+	return "", usagef("%q is in labs %v: say which with --lab", name, found)
+}
+
+func joinQuoted(args []string) string {
+	s := ""
+	for i, a := range args {
+		if i > 0 {
+			s += " "
+		}
+		s += netops.Quote(a)
+	}
+	return s
+}
+
+func newDown(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Remove everything a lab made (every netlab lab without --lab), and nothing else",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			mode, err := g.mode()
+			if err != nil {
+				return err
+			}
+			labs := lab.Labs()
+			if g.lab != "" {
+				if err := lab.CheckLabName(g.lab); err != nil {
+					return usagef("%v", err)
+				}
+				labs = []string{g.lab}
+			}
+			if mode != netops.DryRun {
+				if err := needRoot("down"); err != nil {
+					return err
+				}
+			}
+			out := c.OutOrStdout()
+			opts := lab.DownOptions{DryRun: mode == netops.DryRun}
+			switch mode {
+			case netops.DryRun:
+				opts.Print = func(s string) { fmt.Fprintln(out, s) }
+			case netops.Explain:
+				opts.Print = func(s string) { fmt.Fprintln(out, "+ "+s) }
+			}
+			var errs []error
+			total := 0
+			for _, l := range labs {
+				lk, err := lab.Acquire(l, c.ErrOrStderr())
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				rm, err := lab.DownWith(l, opts)
+				lk.Release()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("lab %q: %w", l, err))
+					continue
+				}
+				if rm.Namespaces+rm.Processes == 0 {
+					continue
+				}
+				total++
+				if mode != netops.DryRun {
+					fmt.Fprintf(out, "Removed lab %q: %d namespaces (with every interface, route and rule in them), %d processes.\n",
+						l, rm.Namespaces, rm.Processes)
+				}
+			}
+			if total == 0 && len(errs) == 0 && mode != netops.DryRun {
+				if g.lab != "" {
+					fmt.Fprintf(out, "Nothing to remove: lab %q is not up.\n", g.lab)
+				} else {
+					fmt.Fprintln(out, "Nothing to remove: no netlab lab is up.")
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func newAgent(g *globals) *cobra.Command {
+	var host string
+	c := &cobra.Command{
+		Use:    "agent --lab LAB --host HOST",
+		Short:  "Serve HTTP in a host's workload namespaces (started by netlab itself)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ready := os.NewFile(3, "ready")
+			tell := func(msg string) {
+				if ready != nil {
+					fmt.Fprintln(ready, msg)
+					ready.Close()
+					ready = nil
+				}
+			}
+			labName := g.lab
+			s, err := lab.Load(labName)
+			if err != nil {
+				tell(err.Error())
+				return err
+			}
+			eps, err := lab.Endpoints(s, host)
+			if err != nil {
+				tell(err.Error())
+				return err
+			}
+			ls, err := agent.Listen(eps)
+			if err != nil {
+				tell(err.Error())
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "serving %d endpoints of %s in lab %s\n", len(eps), host, labName)
+			tell("ready")
+			return agent.Serve(eps, ls)
+		},
+	}
+	c.Flags().StringVar(&host, "host", "", "host")
+	return c
+}

@@ -1,0 +1,57 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"netlab/internal/netops"
+)
+
+// Listen opens each endpoint's socket inside its namespace.
+func Listen(eps []Endpoint) ([]net.Listener, error) {
+	var ls []net.Listener
+	for _, e := range eps {
+		var l net.Listener
+		err := netops.Do(netops.NS(e.NS), func() error {
+			var err error
+			l, err = net.Listen("tcp4", e.Addr.String())
+			return err
+		})
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen on %s in %q: %w", e.Addr, e.NS, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// Dial opens a TCP connection from inside namespace ns.
+func Dial(ns netops.NS, addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	err := netops.Do(ns, func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", addr.String(), timeout)
+		return err
+	})
+	return c, err
+}
+
+// Who asks the server at addr, from inside ns, who it is and whom it saw.
+func Who(ns netops.NS, addr netip.AddrPort) (Answer, error) {
+	c, err := Dial(ns, addr, 3*time.Second)
+	if err != nil {
+		return Answer{}, err
+	}
+	defer c.Close()
+	a, err := Ask(c, addr.String())
+	if err != nil {
+		return a, errors.Join(fmt.Errorf("ask %s from %q", addr, ns), err)
+	}
+	return a, nil
+}

@@ -1,0 +1,157 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"netlab/internal/netops"
+)
+
+// Leftovers is what netlab finds of a lab in the kernel and /proc.
+type Leftovers struct {
+	Namespaces []netops.NS
+	// Stale are names in /run/netns that the lab's state planned but that
+	// never became namespaces (netlab was killed between creating the
+	// file and mounting the namespace on it).
+	Stale []netops.NS
+}
+
+// Scan finds lab's namespaces: the names its state file planned and every
+// namespace named "<lab>-..." whose loopback carries lab's marker. Only
+// namespaces that carry the marker are ever reported, so Scan never claims
+// a namespace someone else made.
+func Scan(lab string) Leftovers {
+	var lo Leftovers
+	planned := map[netops.NS]bool{}
+	if s, err := Load(lab); err == nil {
+		for _, ns := range s.Namespaces {
+			planned[ns] = true
+		}
+	}
+	ents, _ := os.ReadDir(netops.NetnsDir)
+	prefix := lab + "-"
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		p := netops.Path(netops.NS(name))
+		if !netops.IsNetns(p) {
+			if planned[netops.NS(name)] {
+				if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+					lo.Stale = append(lo.Stale, netops.NS(name))
+				}
+			}
+			continue
+		}
+		alias, err := netops.LoAlias(name)
+		if err != nil || !strings.HasPrefix(alias, MarkerPrefix(lab)) {
+			continue
+		}
+		lo.Namespaces = append(lo.Namespaces, netops.NS(name))
+	}
+	return lo
+}
+
+// Labs returns every lab netlab has traces of: state directories, marked
+// namespaces and agent processes.
+func Labs() []string {
+	seen := map[string]bool{}
+	for _, l := range StateLabs() {
+		seen[l] = true
+	}
+	for _, l := range AgentLabs() {
+		seen[l] = true
+	}
+	ents, _ := os.ReadDir(netops.NetnsDir)
+	for _, e := range ents {
+		p := netops.Path(netops.NS(e.Name()))
+		if !netops.IsNetns(p) {
+			continue
+		}
+		if alias, err := netops.LoAlias(e.Name()); err == nil {
+			if l, ok := LabOfMarker(alias); ok && strings.HasPrefix(e.Name(), l+"-") {
+				seen[l] = true
+			}
+		}
+	}
+	var labs []string
+	for l := range seen {
+		labs = append(labs, l)
+	}
+	sort.Strings(labs)
+	return labs
+}
+
+// Removed says what Down removed.
+type Removed struct {
+	Namespaces int
+	Processes  int
+}
+
+// DownOptions say how Down reports what it does.
+type DownOptions struct {
+	// DryRun prints what would be removed and removes nothing.
+	DryRun bool
+	// Print, if set, gets the equivalent command of each step.
+	Print func(cmd string)
+}
+
+// Down removes everything of lab: its processes, then its namespaces (the
+// kernel frees every interface, route and rule inside them with them), then
+// its state. It works from the kernel's own markers, so it needs no state
+// file, and it may run any number of times. The caller holds lab's lock.
+func Down(lab string) (Removed, error) { return DownWith(lab, DownOptions{}) }
+
+// DownWith is Down, printing or only showing what it does.
+func DownWith(lab string, o DownOptions) (Removed, error) {
+	var rm Removed
+	say := func(format string, a ...any) {
+		if o.Print != nil {
+			o.Print(fmt.Sprintf(format, a...))
+		}
+	}
+	lo := Scan(lab)
+	inodes := map[uint64]bool{}
+	for _, ns := range lo.Namespaces {
+		var st unix.Stat_t
+		if unix.Stat(netops.Path(ns), &st) == nil {
+			inodes[st.Ino] = true
+		}
+	}
+	pids := labProcesses(lab, inodes)
+	for _, p := range pids {
+		say("kill -9 %d", p)
+	}
+	for _, ns := range append(lo.Namespaces, lo.Stale...) {
+		say("ip netns del %s", ns)
+	}
+	say("rm -rf %s", Dir(lab))
+	if o.DryRun {
+		return Removed{Namespaces: len(lo.Namespaces) + len(lo.Stale), Processes: len(pids)}, nil
+	}
+	left := kill(pids)
+	rm.Processes = len(pids) - len(left)
+	var errs []error
+	if len(left) > 0 {
+		errs = append(errs, fmt.Errorf("processes %v of lab %q did not stop", left, lab))
+	}
+	for _, ns := range append(lo.Namespaces, lo.Stale...) {
+		if err := netops.DeleteNetns(string(ns)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rm.Namespaces++
+	}
+	if len(errs) == 0 {
+		if err := os.RemoveAll(Dir(lab)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return rm, errors.Join(errs...)
+}

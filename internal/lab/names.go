@@ -1,0 +1,76 @@
+package lab
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"netlab/internal/netops"
+)
+
+// Kernel limits that names must fit.
+const (
+	// MaxIfName is IFNAMSIZ-1: the longest interface name the kernel takes.
+	MaxIfName = 15
+	// MaxChain is the longest iptables chain name (XT_EXTENSION_MAXNAMELEN-1).
+	MaxChain = 28
+	// MaxLabName keeps lab names short enough for the chain names built
+	// from them (NETLAB-<LAB>-DNAT) and readable in a table.
+	MaxLabName = 16
+)
+
+var labNameRE = mustRE(`^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$`)
+
+// CheckLabName reports why name cannot be a lab name, or nil.
+func CheckLabName(name string) error {
+	if name == "" {
+		return fmt.Errorf("--lab: a lab name must not be empty")
+	}
+	if !labNameRE.MatchString(name) {
+		return fmt.Errorf("--lab %q: use lowercase letters, digits and '-', starting with a letter and not ending with '-'", name)
+	}
+	if len(name) > MaxLabName {
+		return fmt.Errorf("--lab %q is %d bytes: at most %d, because iptables chain %q must fit the kernel's %d-byte limit",
+			name, len(name), MaxLabName, ChainName(name, "DNAT"), MaxChain)
+	}
+	return nil
+}
+
+// NetnsName is the name of the namespace that holds host or workload obj of
+// lab: "<lab>-<obj>", the name `ip netns exec` takes.
+func NetnsName(lab, obj string) netops.NS { return netops.NS(lab + "-" + obj) }
+
+// Marker is what netlab writes on what it makes for lab (loopback and link
+// aliases), so that it can tell its own objects from everyone else's.
+func Marker(lab, obj string) string { return "netlab:" + lab + ":" + obj }
+
+// MarkerPrefix is the start of every marker of lab.
+func MarkerPrefix(lab string) string { return "netlab:" + lab + ":" }
+
+// LabOfMarker returns the lab a marker belongs to.
+func LabOfMarker(m string) (string, bool) {
+	rest, ok := strings.CutPrefix(m, "netlab:")
+	if !ok {
+		return "", false
+	}
+	lab, _, ok := strings.Cut(rest, ":")
+	return lab, ok && lab != ""
+}
+
+// RuleMarker is the comment that starts every iptables rule of lab.
+func RuleMarker(lab string) string { return "netlab:" + lab }
+
+// ChainName is the name of one of lab's own iptables chains.
+func ChainName(lab, what string) string {
+	return "NETLAB-" + strings.ToUpper(lab) + "-" + what
+}
+
+// CheckIfName reports an interface name the kernel would refuse.
+func CheckIfName(name string) error {
+	if name == "" || len(name) > MaxIfName || strings.ContainsAny(name, "/ :") {
+		return fmt.Errorf("interface name %q: must be 1 to %d bytes, without '/', ':' or spaces", name, MaxIfName)
+	}
+	return nil
+}
+
+func mustRE(s string) *regexp.Regexp { return regexp.MustCompile(s) }

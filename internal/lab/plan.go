@@ -1,0 +1,62 @@
+package lab
+
+import (
+	"net/netip"
+
+	"netlab/internal/netops"
+)
+
+// Plan is what a mode will build: the ops in order, the workloads they
+// create, every namespace they name, and the hosts that run a server.
+type Plan struct {
+	Ops        []netops.Op
+	Workloads  []Workload
+	Namespaces []netops.NS
+	Agents     []Host
+}
+
+// Add appends ops and records the namespaces they create.
+func (p *Plan) Add(ops ...netops.Op) {
+	for _, op := range ops {
+		if a, ok := op.(netops.NetnsAdd); ok {
+			p.Namespaces = append(p.Namespaces, netops.NS(a.Name))
+		}
+	}
+	p.Ops = append(p.Ops, ops...)
+}
+
+// NoIPv6 turns IPv6 off in ns, for every interface there and every one
+// created later: the lab is IPv4 only, and IPv6 autoconf on a thousand
+// bridge ports would make setup quadratic (Docker does the same).
+func NoIPv6(ns netops.NS) netops.Op {
+	return netops.Sysctl{NS: ns, Settings: []netops.KV{
+		{Key: "net.ipv6.conf.all.disable_ipv6", Value: "1"},
+		{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"},
+	}}
+}
+
+// Underlay returns the ops of the embedded underlay: a namespace holding a
+// switch (the Vagrant private network), and every host (nodes and the
+// outside host) as a namespace wired to it with eth1, as in a VM. Nodes get
+// a default route via the outside host, which plays the rest of the world.
+func Underlay(t *Topology, bridge string) []netops.Op {
+	ul := t.UnderlayNetns()
+	ops := []netops.Op{
+		netops.NetnsAdd{Name: string(ul), Marker: Marker(t.Lab, "underlay")},
+		NoIPv6(ul),
+		netops.BridgeAdd{NS: ul, Name: bridge, Alias: Marker(t.Lab, bridge)},
+	}
+	for _, h := range t.Hosts() {
+		ops = append(ops,
+			netops.NetnsAdd{Name: string(h.NS), Marker: Marker(t.Lab, h.Name)},
+			NoIPv6(h.NS),
+			netops.VethAdd{NS: ul, Name: h.Name, Master: bridge, Alias: Marker(t.Lab, h.Name),
+				PeerNS: h.NS, PeerName: h.Iface},
+			netops.AddrAdd{NS: h.NS, Dev: h.Iface, CIDR: netip.PrefixFrom(h.IP, t.Underlay.Bits()).String()},
+		)
+		if t.Outside != nil && h.Name != t.Outside.Name {
+			ops = append(ops, netops.RouteAdd{NS: h.NS, Dst: "default", Via: t.Outside.IP.String()})
+		}
+	}
+	return ops
+}

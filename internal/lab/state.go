@@ -1,0 +1,121 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"netlab/internal/netops"
+)
+
+// RunDir holds every lab's state and lock. It is on tmpfs, so state dies
+// with the kernel objects it describes when the machine reboots.
+var RunDir = "/run/netlab"
+
+// Lab statuses.
+const (
+	StatusBuilding = "building"
+	StatusUp       = "up"
+)
+
+// State is what netlab knows of a running lab. It is written before the
+// first kernel change (status "building", with every namespace the lab will
+// have), and again once the lab is up.
+type State struct {
+	Lab        string      `json:"lab"`
+	Mode       string      `json:"mode"`
+	Status     string      `json:"status"`
+	Created    time.Time   `json:"created"`
+	Topology   *Topology   `json:"topology"`
+	Workloads  []Workload  `json:"workloads"`
+	Namespaces []netops.NS `json:"namespaces"`
+}
+
+// Workload is a container (Docker model) or a pod (Kubernetes model).
+type Workload struct {
+	Name string     `json:"name"`
+	Kind string     `json:"kind"`
+	Node string     `json:"node"`
+	NS   netops.NS  `json:"netns"`
+	IP   netip.Addr `json:"ip"`
+	// Prefix is the length of the workload's subnet (IP/Prefix on eth0).
+	Prefix int `json:"prefix"`
+	// HostIface is the host-side end of the workload's veth pair.
+	HostIface string `json:"host_iface"`
+	// Port is the TCP port its server listens on.
+	Port int `json:"port"`
+}
+
+// Dir is where lab keeps its state.
+func Dir(lab string) string { return filepath.Join(RunDir, lab) }
+
+func statePath(lab string) string { return filepath.Join(Dir(lab), "state.json") }
+
+// ErrNoState means a lab has no (readable) state file.
+var ErrNoState = errors.New("no state file")
+
+// Save writes s atomically: readers see the old file or the new one.
+func Save(s *State) error {
+	if err := os.MkdirAll(Dir(s.Lab), 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := statePath(s.Lab) + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, statePath(s.Lab))
+}
+
+// Load reads lab's state. A missing or unreadable file is ErrNoState.
+func Load(lab string) (*State, error) {
+	data, err := os.ReadFile(statePath(lab))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoState
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoState, err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil || s.Lab != lab || s.Topology == nil {
+		return nil, fmt.Errorf("%w: %s is damaged", ErrNoState, statePath(lab))
+	}
+	return &s, nil
+}
+
+// StateLabs returns the labs that have a state directory, sorted.
+func StateLabs() []string {
+	ents, _ := os.ReadDir(RunDir)
+	var labs []string
+	for _, e := range ents {
+		if e.IsDir() && CheckLabName(e.Name()) == nil {
+			labs = append(labs, e.Name())
+		}
+	}
+	sort.Strings(labs)
+	return labs
+}
+
+// Find returns the workload or host called name, with the namespace that
+// `ip netns exec` takes for it.
+func (s *State) Find(name string) (netops.NS, bool) {
+	for _, w := range s.Workloads {
+		if w.Name == name {
+			return w.NS, true
+		}
+	}
+	for _, h := range s.Topology.Hosts() {
+		if h.Name == name {
+			return h.NS, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,140 @@
+// Package labtest is the one helper root tests use: skip unless root, build
+// the netlab binary once, give each test a lab of its own, and check after
+// the test that nothing of that lab is left in the kernel.
+package labtest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"netlab/internal/lab"
+	"netlab/internal/netops"
+)
+
+// Root skips t unless it runs as root and not with -short.
+func Root(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping a test that builds namespaces in the kernel")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces: run 'sudo make test'")
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary returns the path of a netlab binary built from this tree.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		top := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "netlab-test-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "netlab")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/netlab")
+		cmd.Dir = top
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = err
+			binPath = string(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build netlab: %v\n%s", buildErr, binPath)
+	}
+	return binPath
+}
+
+// Name returns a fresh lab name: short, unique, and recognisably a test's.
+func Name(prefix string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return "t" + prefix + hex.EncodeToString(b)
+}
+
+// NewLab returns a fresh lab name and registers a cleanup that runs
+// 'netlab down' on it and fails the test if anything of it is left.
+func NewLab(t testing.TB, prefix string) string {
+	t.Helper()
+	name := Name(prefix)
+	bin := Binary(t)
+	t.Cleanup(func() {
+		out, err := exec.Command(bin, "down", "--lab", name).CombinedOutput()
+		if err != nil {
+			t.Errorf("netlab down --lab %s: %v\n%s", name, err, out)
+		}
+		AssertGone(t, name)
+	})
+	return name
+}
+
+// AssertGone fails t if anything of lab remains: a marked namespace, a
+// name under /run/netns with the lab's prefix, an agent, or its state.
+func AssertGone(t testing.TB, name string) {
+	t.Helper()
+	if lo := lab.Scan(name); len(lo.Namespaces)+len(lo.Stale) > 0 {
+		t.Errorf("lab %s left namespaces %v %v", name, lo.Namespaces, lo.Stale)
+	}
+	ents, _ := os.ReadDir(netops.NetnsDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), name+"-") {
+			t.Errorf("lab %s left %s/%s", name, netops.NetnsDir, e.Name())
+		}
+	}
+	for _, l := range lab.AgentLabs() {
+		if l == name {
+			t.Errorf("lab %s left agent processes", name)
+		}
+	}
+	if _, err := os.Stat(lab.Dir(name)); err == nil {
+		t.Errorf("lab %s left its state directory %s", name, lab.Dir(name))
+	}
+}
+
+// Result is what a netlab command did.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Run runs the netlab binary with args.
+func Run(t testing.TB, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run netlab %v: %v", args, err)
+	}
+	return r
+}
+
+// MustRun runs netlab with args and fails t unless it exits 0.
+func MustRun(t testing.TB, args ...string) Result {
+	t.Helper()
+	r := Run(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("netlab %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return r
+}

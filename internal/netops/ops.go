@@ -1,0 +1,305 @@
+package netops
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// NS is a network namespace: the name of a named namespace, or Host for the
+// namespace netlab itself runs in.
+type NS string
+
+// Host is the namespace the netlab process runs in: on a VM, the node itself.
+const Host NS = ""
+
+// Op is one kernel change and the commands that make the same change.
+type Op interface {
+	// Commands returns the equivalent shell commands, one per line.
+	Commands() []string
+}
+
+// ip renders an ip(8) command acting in ns.
+func ip(ns NS, args ...string) string {
+	if ns == Host {
+		return "ip " + strings.Join(args, " ")
+	}
+	return "ip -n " + string(ns) + " " + strings.Join(args, " ")
+}
+
+// inNS renders a command run inside ns with `ip netns exec`.
+func inNS(ns NS, args ...string) string {
+	if ns == Host {
+		return strings.Join(args, " ")
+	}
+	return "ip netns exec " + string(ns) + " " + strings.Join(args, " ")
+}
+
+// NetnsAdd creates a named network namespace, brings its loopback up and
+// marks the loopback with Marker, so that netlab can recognise the namespace
+// as its own even without a state file.
+type NetnsAdd struct {
+	Name   string
+	Marker string
+}
+
+// Commands implements Op.
+func (o NetnsAdd) Commands() []string {
+	return []string{
+		"ip netns add " + o.Name,
+		ip(NS(o.Name), "link set lo up alias", Quote(o.Marker)),
+	}
+}
+
+// Sysctl sets kernel parameters in a namespace, in the given order.
+type Sysctl struct {
+	NS       NS
+	Settings []KV
+}
+
+// KV is one sysctl key and value, such as net.ipv4.ip_forward=1.
+type KV struct{ Key, Value string }
+
+// Commands implements Op.
+func (o Sysctl) Commands() []string {
+	args := []string{"sysctl", "-qw"}
+	for _, s := range o.Settings {
+		args = append(args, s.Key+"="+s.Value)
+	}
+	return []string{inNS(o.NS, args...)}
+}
+
+// BridgeAdd creates a Linux bridge, marks it with Alias and brings it up.
+type BridgeAdd struct {
+	NS    NS
+	Name  string
+	Alias string
+}
+
+// Commands implements Op.
+func (o BridgeAdd) Commands() []string {
+	return []string{
+		ip(o.NS, "link add", o.Name, "up type bridge"),
+		ip(o.NS, "link set", o.Name, "alias", Quote(o.Alias)),
+	}
+}
+
+// VethAdd creates a veth pair whose first end, Name, is in NS (optionally a
+// port of Master) and whose peer is born inside PeerNS, so a crash can never
+// strand it in the wrong namespace. Both ends come up.
+type VethAdd struct {
+	NS       NS
+	Name     string
+	Master   string
+	Alias    string
+	PeerNS   NS
+	PeerName string
+	// MTU, when not zero, is set on both ends.
+	MTU int
+}
+
+// Commands implements Op.
+func (o VethAdd) Commands() []string {
+	add := []string{"link add", o.Name}
+	if o.Master != "" {
+		add = append(add, "master", o.Master)
+	}
+	if o.MTU > 0 {
+		add = append(add, "mtu", fmt.Sprint(o.MTU))
+	}
+	add = append(add, "up type veth peer name", o.PeerName)
+	if o.MTU > 0 {
+		add = append(add, "mtu", fmt.Sprint(o.MTU))
+	}
+	if o.PeerNS != o.NS && o.PeerNS != Host {
+		add = append(add, "netns", string(o.PeerNS))
+	}
+	cmds := []string{ip(o.NS, add...)}
+	if o.Alias != "" {
+		cmds = append(cmds, ip(o.NS, "link set", o.Name, "alias", Quote(o.Alias)))
+	}
+	return append(cmds, ip(o.PeerNS, "link set", o.PeerName, "up"))
+}
+
+// AddrAdd adds an address (CIDR notation) to a device.
+type AddrAdd struct {
+	NS   NS
+	Dev  string
+	CIDR string
+}
+
+// Commands implements Op.
+func (o AddrAdd) Commands() []string {
+	return []string{ip(o.NS, "addr add", o.CIDR, "dev", o.Dev)}
+}
+
+// RouteAdd adds a route. Dst is a CIDR or "default".
+type RouteAdd struct {
+	NS     NS
+	Dst    string
+	Via    string
+	Dev    string
+	Onlink bool
+}
+
+// Commands implements Op.
+func (o RouteAdd) Commands() []string {
+	args := []string{"route add", o.Dst}
+	if o.Via != "" {
+		args = append(args, "via", o.Via)
+	}
+	if o.Dev != "" {
+		args = append(args, "dev", o.Dev)
+	}
+	if o.Onlink {
+		args = append(args, "onlink")
+	}
+	return []string{ip(o.NS, args...)}
+}
+
+// Rule is one iptables rule in a chain. Why is a short reason; it becomes
+// the rule's comment after the lab's marker, so every rule in the kernel
+// says who made it and what it is for.
+type Rule struct {
+	Table  string
+	Chain  string
+	Insert bool // insert at the top of Chain instead of appending
+	Spec   []string
+	Why    string
+}
+
+// IPTables creates the chains (in their tables) and loads the rules, each
+// carrying the comment Marker+" "+Why. Chains are created empty; built-in
+// chains are only ever added to, never flushed and never given a policy.
+type IPTables struct {
+	NS     NS
+	Marker string
+	Chains []Chain
+	Rules  []Rule
+}
+
+// Chain is a chain of netlab's own in a table.
+type Chain struct{ Table, Name string }
+
+func (o IPTables) comment(r Rule) string {
+	if r.Why == "" {
+		return o.Marker
+	}
+	return o.Marker + " " + r.Why
+}
+
+// ruleArgs renders the rule's match and target with its comment placed
+// before the jump, as iptables-save prints it.
+func (o IPTables) ruleArgs(r Rule, quote func(string) string) []string {
+	spec := append([]string(nil), r.Spec...)
+	j := len(spec)
+	for i, a := range spec {
+		if a == "-j" || a == "-g" {
+			j = i
+			break
+		}
+	}
+	out := append([]string(nil), spec[:j]...)
+	out = append(out, "-m", "comment", "--comment", quote(o.comment(r)))
+	return append(out, spec[j:]...)
+}
+
+// Commands implements Op.
+func (o IPTables) Commands() []string {
+	var cmds []string
+	for _, c := range o.Chains {
+		cmds = append(cmds, inNS(o.NS, "iptables -w -t", c.Table, "-N", c.Name))
+	}
+	for _, r := range o.Rules {
+		verb := "-A"
+		if r.Insert {
+			verb = "-I"
+		}
+		args := append([]string{"iptables -w -t", r.Table, verb, r.Chain}, o.ruleArgs(r, Quote)...)
+		cmds = append(cmds, inNS(o.NS, args...))
+	}
+	return cmds
+}
+
+// Restore renders the rules as iptables-restore --noflush input: one
+// transaction per table, so a table is changed all at once or not at all.
+func (o IPTables) Restore() string {
+	tables := map[string][]string{}
+	var order []string
+	add := func(t, line string) {
+		if _, ok := tables[t]; !ok {
+			order = append(order, t)
+		}
+		tables[t] = append(tables[t], line)
+	}
+	for _, c := range o.Chains {
+		add(c.Table, ":"+c.Name+" - [0:0]")
+	}
+	for _, r := range o.Rules {
+		verb := "-A"
+		if r.Insert {
+			verb = "-I"
+		}
+		add(r.Table, verb+" "+r.Chain+" "+strings.Join(o.ruleArgs(r, restoreQuote), " "))
+	}
+	sort.SliceStable(order, func(i, j int) bool { return tableRank(order[i]) < tableRank(order[j]) })
+	var b strings.Builder
+	for _, t := range order {
+		b.WriteString("*" + t + "\n")
+		for _, l := range tables[t] {
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}
+
+// restoreQuote quotes an argument the way iptables-restore reads it: double
+// quotes around anything with a space.
+func restoreQuote(s string) string {
+	if strings.ContainsAny(s, " \t\"'") {
+		return `"` + strings.ReplaceAll(s, `"`, `'`) + `"`
+	}
+	return s
+}
+
+func tableRank(t string) int {
+	switch t {
+	case "raw":
+		return 0
+	case "nat":
+		return 1
+	case "filter":
+		return 2
+	}
+	return 3
+}
+
+// Quote returns s quoted for a POSIX shell when it needs quoting.
+func Quote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Script renders ops as a bash script, one command per line.
+func Script(ops []Op) string {
+	var b strings.Builder
+	for _, op := range ops {
+		for _, c := range op.Commands() {
+			b.WriteString(c + "\n")
+		}
+	}
+	return b.String()
+}

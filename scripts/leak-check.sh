@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# leak-check.sh snapshot|verify: fail if the tests left anything behind.
+#  - no named network namespace whose loopback carries a netlab marker;
+#  - no netlab agent process;
+#  - the machine's root network namespace unchanged: links, addresses,
+#    routes and iptables rules are the same as before the tests.
+set -euo pipefail
+snap=/tmp/netlab-leak-check.snapshot
+
+root_state() {
+  ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
+  ip -o addr show | awk '{print $2, $4}' | sort
+  ip route show table all | sort
+  { iptables-save 2>/dev/null || true; } | grep -vE '^#|^:' | sort
+}
+
+case "${1:-}" in
+snapshot)
+  root_state >"$snap"
+  ;;
+verify)
+  fail=0
+  for ns in $(ip netns list | awk '{print $1}'); do
+    alias=$(ip -n "$ns" -d link show lo 2>/dev/null | awk '/alias/ {print $2}')
+    if [[ "$alias" == netlab:* ]]; then
+      echo "leak: network namespace $ns ($alias) is still there"
+      fail=1
+    fi
+  done
+  if pgrep -af 'netlab agent' >/dev/null; then
+    echo "leak: netlab agent processes still running:"; pgrep -af 'netlab agent'
+    fail=1
+  fi
+  if [ -f "$snap" ] && ! diff -u "$snap" <(root_state); then
+    echo "leak: the root network namespace changed during the tests (diff above)"
+    fail=1
+  fi
+  if [ "$fail" = 0 ]; then echo "leak check: nothing left behind, root namespace untouched"; fi
+  exit $fail
+  ;;
+*)
+  echo "usage: $0 snapshot|verify" >&2; exit 2
+  ;;
+esac
