@@ -10,8 +10,8 @@ snap=/tmp/netlab-leak-check.snapshot
 root_state() {
   ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
   ip -o addr show | awk '{print $2, $4}' | sort
-  ip route show table all | sort
-  { iptables-save 2>/dev/null || true; } | grep -vE '^#|^:' | sort
+  ip -4 route show table all | sort
+  { iptables-save 2>/dev/null || true; } | { grep -vE '^#|^:' || true; } | sort
 }
 
 case "${1:-}" in
