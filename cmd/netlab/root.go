@@ -34,6 +34,13 @@ Add --dry-run to see the equivalent ip/iptables/sysctl commands without
 changing anything, or --explain to see each command as it runs.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q: 'netlab --help' lists them", args[0])
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	root.PersistentFlags().StringVar(&g.lab, "lab", "", "lab name (default: the mode's name, e.g. docker)")
 	root.PersistentFlags().BoolVar(&g.dryRun, "dry-run", false, "print the equivalent commands, change nothing")

@@ -174,7 +174,8 @@ func Resolve(o Options) (*Topology, error) {
 			t.Nodes = append(t.Nodes, Node{Host: Host{Name: fmt.Sprintf("node%d", i), IP: ip}, Workloads: per})
 		}
 	}
-	seenName, seenIP := map[string]bool{"outside": true, "underlay": true}, map[netip.Addr]string{outside: "outside"}
+	seenName := map[string]string{"outside": "the outside host's name", "underlay": "the underlay's name"}
+	seenIP := map[netip.Addr]string{outside: "outside"}
 	for i, fn := range f.Nodes {
 		w := func(field string) string { return where(fmt.Sprintf("nodes[%d].%s", i, field)) }
 		if !nodeNameRE.MatchString(fn.Name) {
@@ -196,10 +197,10 @@ func Resolve(o Options) (*Topology, error) {
 	for i := range t.Nodes {
 		n := &t.Nodes[i]
 		w := func(field string) string { return where(fmt.Sprintf("nodes[%d].%s", i, field)) }
-		if seenName[n.Name] {
-			return nil, Inputf("%s: %q is used twice", w("name"), n.Name)
+		if what, ok := seenName[n.Name]; ok {
+			return nil, Inputf("%s: %q is already %s", w("name"), n.Name, what)
 		}
-		seenName[n.Name] = true
+		seenName[n.Name] = fmt.Sprintf("nodes[%d]'s name", i)
 		if !t.Underlay.Contains(n.IP) || n.IP == t.Underlay.Addr() {
 			return nil, Inputf("%s: %s is not a host address in the underlay %s", w("ip"), n.IP, t.Underlay)
 		}

@@ -1,0 +1,96 @@
+ip netns add docker-underlay
+ip -n docker-underlay link set lo up alias netlab:docker:underlay
+ip netns exec docker-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-underlay link add br-underlay up type bridge
+ip -n docker-underlay link set br-underlay alias netlab:docker:br-underlay
+ip netns add docker-node1
+ip -n docker-node1 link set lo up alias netlab:docker:node1
+ip netns exec docker-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-underlay link add node1 master br-underlay up type veth peer name eth1 netns docker-node1
+ip -n docker-underlay link set node1 alias netlab:docker:node1
+ip -n docker-node1 link set eth1 up
+ip -n docker-node1 addr add 192.168.56.11/24 dev eth1
+ip -n docker-node1 route add default via 192.168.56.1
+ip netns add docker-node2
+ip -n docker-node2 link set lo up alias netlab:docker:node2
+ip netns exec docker-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-underlay link add node2 master br-underlay up type veth peer name eth1 netns docker-node2
+ip -n docker-underlay link set node2 alias netlab:docker:node2
+ip -n docker-node2 link set eth1 up
+ip -n docker-node2 addr add 192.168.56.12/24 dev eth1
+ip -n docker-node2 route add default via 192.168.56.1
+ip netns add docker-outside
+ip -n docker-outside link set lo up alias netlab:docker:outside
+ip netns exec docker-outside sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-underlay link add outside master br-underlay up type veth peer name eth1 netns docker-outside
+ip -n docker-underlay link set outside alias netlab:docker:outside
+ip -n docker-outside link set eth1 up
+ip -n docker-outside addr add 192.168.56.1/24 dev eth1
+ip netns exec docker-node1 sysctl -qw net.ipv4.ip_forward=1
+ip -n docker-node1 link add docker0 up type bridge
+ip -n docker-node1 link set docker0 alias netlab:docker:docker0
+ip -n docker-node1 addr add 172.17.0.1/16 dev docker0
+ip netns add docker-c1
+ip -n docker-c1 link set lo up alias netlab:docker:c1
+ip netns exec docker-c1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-node1 link add veth-c1 master docker0 up type veth peer name eth0 netns docker-c1
+ip -n docker-node1 link set veth-c1 alias netlab:docker:c1
+ip -n docker-c1 link set eth0 up
+ip -n docker-c1 addr add 172.17.0.2/16 dev eth0
+ip -n docker-c1 route add default via 172.17.0.1
+ip netns add docker-c2
+ip -n docker-c2 link set lo up alias netlab:docker:c2
+ip netns exec docker-c2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-node1 link add veth-c2 master docker0 up type veth peer name eth0 netns docker-c2
+ip -n docker-node1 link set veth-c2 alias netlab:docker:c2
+ip -n docker-c2 link set eth0 up
+ip -n docker-c2 addr add 172.17.0.3/16 dev eth0
+ip -n docker-c2 route add default via 172.17.0.1
+ip netns exec docker-node1 iptables -w -t nat -N NETLAB-DOCKER-DNAT
+ip netns exec docker-node1 iptables -w -t nat -N NETLAB-DOCKER-SNAT
+ip netns exec docker-node1 iptables -w -t filter -N NETLAB-DOCKER-FWD
+ip netns exec docker-node1 iptables -w -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets arriving at this host' -j NETLAB-DOCKER-DNAT
+ip netns exec docker-node1 iptables -w -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets from this host itself' -j NETLAB-DOCKER-DNAT
+ip netns exec docker-node1 iptables -w -t nat -A POSTROUTING -m comment --comment 'netlab:docker source NAT for containers' -j NETLAB-DOCKER-SNAT
+ip netns exec docker-node1 iptables -w -t nat -A NETLAB-DOCKER-DNAT -i docker0 -m comment --comment 'netlab:docker containers do not go through published ports' -j RETURN
+ip netns exec docker-node1 iptables -w -t nat -A NETLAB-DOCKER-DNAT -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c1:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
+ip netns exec docker-node1 iptables -w -t nat -A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker containers leaving the host take its address' -j MASQUERADE
+ip netns exec docker-node1 iptables -w -t filter -I FORWARD -m comment --comment 'netlab:docker forwarding for containers, whatever the FORWARD policy' -j NETLAB-DOCKER-FWD
+ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
+ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
+ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -i docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
+ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD ! -i docker0 -o docker0 -m comment --comment 'netlab:docker container addresses are private to this host' -j DROP
+ip netns exec docker-node2 sysctl -qw net.ipv4.ip_forward=1
+ip -n docker-node2 link add docker0 up type bridge
+ip -n docker-node2 link set docker0 alias netlab:docker:docker0
+ip -n docker-node2 addr add 172.17.0.1/16 dev docker0
+ip netns add docker-c3
+ip -n docker-c3 link set lo up alias netlab:docker:c3
+ip netns exec docker-c3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-node2 link add veth-c3 master docker0 up type veth peer name eth0 netns docker-c3
+ip -n docker-node2 link set veth-c3 alias netlab:docker:c3
+ip -n docker-c3 link set eth0 up
+ip -n docker-c3 addr add 172.17.0.2/16 dev eth0
+ip -n docker-c3 route add default via 172.17.0.1
+ip netns add docker-c4
+ip -n docker-c4 link set lo up alias netlab:docker:c4
+ip netns exec docker-c4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-node2 link add veth-c4 master docker0 up type veth peer name eth0 netns docker-c4
+ip -n docker-node2 link set veth-c4 alias netlab:docker:c4
+ip -n docker-c4 link set eth0 up
+ip -n docker-c4 addr add 172.17.0.3/16 dev eth0
+ip -n docker-c4 route add default via 172.17.0.1
+ip netns exec docker-node2 iptables -w -t nat -N NETLAB-DOCKER-DNAT
+ip netns exec docker-node2 iptables -w -t nat -N NETLAB-DOCKER-SNAT
+ip netns exec docker-node2 iptables -w -t filter -N NETLAB-DOCKER-FWD
+ip netns exec docker-node2 iptables -w -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets arriving at this host' -j NETLAB-DOCKER-DNAT
+ip netns exec docker-node2 iptables -w -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets from this host itself' -j NETLAB-DOCKER-DNAT
+ip netns exec docker-node2 iptables -w -t nat -A POSTROUTING -m comment --comment 'netlab:docker source NAT for containers' -j NETLAB-DOCKER-SNAT
+ip netns exec docker-node2 iptables -w -t nat -A NETLAB-DOCKER-DNAT -i docker0 -m comment --comment 'netlab:docker containers do not go through published ports' -j RETURN
+ip netns exec docker-node2 iptables -w -t nat -A NETLAB-DOCKER-DNAT -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c3:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
+ip netns exec docker-node2 iptables -w -t nat -A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker containers leaving the host take its address' -j MASQUERADE
+ip netns exec docker-node2 iptables -w -t filter -I FORWARD -m comment --comment 'netlab:docker forwarding for containers, whatever the FORWARD policy' -j NETLAB-DOCKER-FWD
+ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
+ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
+ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD -i docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
+ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD ! -i docker0 -o docker0 -m comment --comment 'netlab:docker container addresses are private to this host' -j DROP

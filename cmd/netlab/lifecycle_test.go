@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+
+	"netlab/internal/lab"
+	"netlab/internal/labtest"
+	"netlab/internal/netops"
+)
+
+// netnsNames lists /run/netns.
+func netnsNames(t *testing.T) []string {
+	t.Helper()
+	ents, _ := os.ReadDir(netops.NetnsDir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestBadInput: every bad input exits 2 with a one-line reason naming the
+// flag or value, and changes nothing in the kernel or /run/netlab.
+func TestBadInput(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "b")
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("nodes: [{name: node1, ip: 10.9.9.9}]\n"), 0o644))
+	before := netnsNames(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"docker-mode", "--lab", name, "--nodes", "0"}, "--nodes 0"},
+		{[]string{"docker-mode", "--lab", name, "--nodes", "17"}, "--nodes 17"},
+		{[]string{"docker-mode", "--lab", name, "--containers", "0"}, "--containers 0"},
+		{[]string{"docker-mode", "--lab", name, "--containers", "4001"}, "--containers 4001"},
+		{[]string{"docker-mode", "--lab", name, "--containers", "many"}, "--containers"},
+		{[]string{"docker-mode", "--lab", "Bad_Name"}, `--lab "Bad_Name"`},
+		{[]string{"docker-mode", "--lab", "a-lab-name-far-too-long"}, "at most 16"},
+		{[]string{"docker-mode", "--lab", "x/../../etc"}, "--lab"},
+		{[]string{"docker-mode", "--lab", name, "--topology", bad}, bad + ": nodes[0].ip"},
+		{[]string{"docker-mode", "--lab", name, "--dry-run", "--explain"}, "--dry-run and --explain"},
+		{[]string{"docker-mode", "--lab", name, "extra"}, "takes no arguments"},
+		{[]string{"docker-mode", "--lab", name, "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"exec", "--lab", name, "c1"}, "usage: netlab exec NAME -- COMMAND"},
+		{[]string{"down", "--lab", "BAD"}, `--lab "BAD"`},
+		{[]string{"no-such-verb"}, "unknown command"},
+	} {
+		r := labtest.Run(t, tc.args...)
+		assert.Equal(t, 2, r.Code, "netlab %v: %s", tc.args, r.Stderr)
+		assert.Contains(t, r.Stderr, tc.want, "netlab %v", tc.args)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.Stderr), "\n")+1, "one line: %q", r.Stderr)
+		assert.NotContains(t, r.Stderr, "goroutine", "no stack trace")
+	}
+	assert.Equal(t, before, netnsNames(t), "bad input changed /run/netns")
+	_, err := os.Stat(lab.Dir(name))
+	assert.True(t, os.IsNotExist(err), "bad input left state")
+}
+
+// TestNotRoot: without root, netlab says sudo is needed and exits 2.
+func TestNotRoot(t *testing.T) {
+	labtest.Root(t)
+	bin := labtest.Binary(t)
+	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o755))
+	before := netnsNames(t)
+	for _, verb := range []string{"docker-mode", "down", "exec"} {
+		args := []string{"--reuid=65534", "--regid=65534", "--clear-groups", bin, verb, "--lab", labtest.Name("n")}
+		if verb == "exec" {
+			args = append(args, "c1", "--", "true")
+		}
+		out, err := exec.Command("setpriv", args...).CombinedOutput()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%s as nobody: %s", verb, out)
+		assert.Equal(t, 2, ee.ExitCode(), string(out))
+		assert.Contains(t, string(out), "needs root: run 'sudo netlab "+verb, verb)
+	}
+	// --dry-run changes nothing, so it needs no root.
+	out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "docker-mode", "--dry-run").CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "ip netns add docker-node1")
+	assert.Equal(t, before, netnsNames(t))
+}
+
+// TestUpTwiceAndIdempotentDown: a second up of a running lab is refused and
+// leaves the lab working; down twice is fine; the lab comes up again.
+func TestUpTwiceAndIdempotentDown(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "u")
+	for round := 0; round < 2; round++ {
+		labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1")
+		r := labtest.Run(t, "docker-mode", "--lab", name, "--nodes", "1")
+		assert.Equal(t, 2, r.Code)
+		assert.Contains(t, r.Stderr, "already up")
+		assert.Contains(t, r.Stderr, "netlab down --lab "+name)
+		s := readStatus(t, name)
+		c1, _ := s.workload("c1")
+		_, c2IP := s.workload("c2")
+		a := who(t, c1, c2IP+":80")
+		assert.Equal(t, "c2", a.Name, "the running lab still works")
+
+		r = labtest.MustRun(t, "down", "--lab", name)
+		assert.Contains(t, r.Stdout, "Removed lab")
+		labtest.AssertGone(t, name)
+		r = labtest.MustRun(t, "down", "--lab", name)
+		assert.Contains(t, r.Stdout, "Nothing to remove")
+	}
+}
+
+// TestConcurrentUp: the lock lets exactly one of two racing ups build.
+func TestConcurrentUp(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "l")
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	errs := make([]string, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := labtest.Run(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "20")
+			codes[i], errs[i] = r.Code, r.Stderr
+		}()
+	}
+	wg.Wait()
+	sort.Ints(codes)
+	assert.Equal(t, []int{0, 2}, codes, "%v", errs)
+	s := readStatus(t, name)
+	assert.Len(t, s.Workloads, 20)
+}
+
+// TestRollbackAndForeignObjects: an up that fails half-way removes what it
+// made, says what failed, and never touches namespaces it did not make,
+// even ones named like its own.
+func TestRollbackAndForeignObjects(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "r")
+	foreign := []string{name + "-c3", name + "-mine"}
+	for _, f := range foreign {
+		require.NoError(t, exec.Command("ip", "netns", "add", f).Run())
+		require.NoError(t, exec.Command("ip", "-n", f, "link", "add", "keepme", "type", "bridge").Run())
+	}
+	defer func() {
+		for _, f := range foreign {
+			_ = exec.Command("ip", "netns", "del", f).Run()
+		}
+	}()
+	r := labtest.Run(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "5")
+	assert.Equal(t, 1, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "ip netns add "+name+"-c3")
+	assert.Contains(t, r.Stderr, "already exists")
+	assert.Contains(t, r.Stderr, "removed again")
+	assert.Empty(t, lab.Scan(name).Namespaces, "the failed up was rolled back")
+	for _, f := range foreign {
+		assert.NoError(t, exec.Command("ip", "-n", f, "link", "show", "keepme").Run(), "%s untouched", f)
+	}
+	labtest.MustRun(t, "down", "--lab", name)
+	for _, f := range foreign {
+		assert.NoError(t, exec.Command("ip", "-n", f, "link", "show", "keepme").Run(), "down never removes %s", f)
+	}
+}
+
+// TestDownAfterKill: kill -9 in the middle of up, then down removes it all,
+// with the state file intact, missing, or damaged.
+func TestDownAfterKill(t *testing.T) {
+	labtest.Root(t)
+	for _, damage := range []string{"intact", "missing", "corrupt"} {
+		t.Run(damage, func(t *testing.T) {
+			name := labtest.NewLab(t, "k")
+			cmd := exec.Command(labtest.Binary(t), "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1500")
+			require.NoError(t, cmd.Start())
+			deadline := time.Now().Add(20 * time.Second)
+			for len(lab.Scan(name).Namespaces) < 30 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			_ = cmd.Wait()
+			n := len(lab.Scan(name).Namespaces)
+			require.GreaterOrEqual(t, n, 30, "the kill came half-way through up")
+			switch damage {
+			case "missing":
+				require.NoError(t, os.RemoveAll(lab.Dir(name)))
+			case "corrupt":
+				require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(name), "state.json"), []byte("{\"lab\": tru"), 0o644))
+			}
+			st := labtest.MustRun(t, "status", "--lab", name)
+			if damage != "intact" {
+				assert.Contains(t, st.Stdout, "no state file")
+			}
+			r := labtest.MustRun(t, "down", "--lab", name)
+			assert.Contains(t, r.Stdout, "Removed lab")
+			labtest.AssertGone(t, name)
+		})
+	}
+}
+
+// TestExplain builds with --explain and prints each command as it runs.
+func TestExplain(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "e")
+	r := labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1", "--explain")
+	assert.Contains(t, r.Stdout, "+ ip netns add "+name+"-node1\n")
+	assert.Contains(t, r.Stdout, "+ ip -n "+name+"-node1 link add veth-c1 master docker0 up type veth peer name eth0 netns "+name+"-c1\n")
+	assert.Contains(t, r.Stdout, "Lab \""+name+"\" is up")
+	d := labtest.MustRun(t, "down", "--lab", name, "--explain")
+	assert.Contains(t, d.Stdout, "+ ip netns del "+name+"-c1")
+}
+
+// snapshot describes the kernel state of a namespace as text, with the lab
+// name replaced, so that two labs built two ways can be compared.
+func snapshot(t *testing.T, ns netops.NS, labName string) string {
+	t.Helper()
+	nl, err := netops.Netlink(ns)
+	require.NoError(t, err)
+	defer nl.Close()
+	var lines []string
+	links, err := nl.LinkList()
+	require.NoError(t, err)
+	names := map[int]string{}
+	for _, l := range links {
+		names[l.Attrs().Index] = l.Attrs().Name
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		lines = append(lines, fmt.Sprintf("link %s type=%s master=%s up=%v mtu=%d alias=%s",
+			a.Name, l.Type(), names[a.MasterIndex], a.Flags&1 != 0, a.MTU, a.Alias))
+		addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
+		require.NoError(t, err)
+		for _, ad := range addrs {
+			lines = append(lines, fmt.Sprintf("addr %s %s", a.Name, ad.IPNet))
+		}
+	}
+	routes, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 0}, 0)
+	require.NoError(t, err)
+	for _, r := range routes {
+		lines = append(lines, fmt.Sprintf("route table=%d dst=%v gw=%v dev=%s scope=%d proto=%d", r.Table, r.Dst, r.Gw, names[r.LinkIndex], r.Scope, r.Protocol))
+	}
+	require.NoError(t, netops.Do(ns, func() error {
+		for _, k := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"} {
+			b, err := os.ReadFile("/proc/sys/" + k)
+			if err != nil {
+				return err
+			}
+			lines = append(lines, "sysctl "+k+"="+strings.TrimSpace(string(b)))
+		}
+		return nil
+	}))
+	save, err := exec.Command("ip", "netns", "exec", string(ns), "iptables-save").Output()
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(save), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, "iptables "+strings.Split(l, " [")[0])
+		}
+	}
+	sort.Strings(lines)
+	text := strings.Join(lines, "\n")
+	text = strings.ReplaceAll(text, labName, "LAB")
+	return strings.ReplaceAll(text, strings.ToUpper(labName), "LAB")
+}
+
+// TestDryRunReplay: the --dry-run script, run by bash under another lab
+// name, builds the same links, addresses, routes, sysctls and rules as
+// netlab itself.
+func TestDryRunReplay(t *testing.T) {
+	labtest.Root(t)
+	viaNetlab := labtest.NewLab(t, "n")
+	viaShell := labtest.NewLab(t, "s")
+	dry := labtest.MustRun(t, "docker-mode", "--lab", viaShell, "--dry-run")
+	assert.Empty(t, lab.Scan(viaShell).Namespaces, "--dry-run changed nothing")
+	bash := exec.Command("bash", "-s")
+	bash.Stdin = strings.NewReader(dry.Stdout)
+	var stderr bytes.Buffer
+	bash.Stderr = &stderr
+	require.NoError(t, bash.Run(), "the dry-run script fails:\n%s\n%s", stderr.String(), dry.Stdout)
+
+	labtest.MustRun(t, "docker-mode", "--lab", viaNetlab)
+	s := readStatus(t, viaNetlab)
+	var all []netops.NS
+	for _, n := range s.Nodes {
+		all = append(all, netops.NS(n.Netns))
+	}
+	for _, w := range s.Workloads {
+		all = append(all, netops.NS(w.Netns))
+	}
+	all = append(all, netops.NS(viaNetlab+"-underlay"))
+	for _, ns := range all {
+		other := netops.NS(strings.Replace(string(ns), viaNetlab, viaShell, 1))
+		assert.Equal(t, snapshot(t, ns, viaNetlab), snapshot(t, other, viaShell), "namespace %s vs %s", ns, other)
+	}
+	// The script's namespaces carry the same markers: down removes them.
+	assert.Len(t, lab.Scan(viaShell).Namespaces, len(all))
+}

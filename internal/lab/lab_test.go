@@ -1,0 +1,146 @@
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCheckLabName(t *testing.T) {
+	for _, ok := range []string{"docker", "overlay", "a", "lab-2", "abcdefghijklmnop"} {
+		assert.NoError(t, CheckLabName(ok), ok)
+	}
+	for bad, why := range map[string]string{
+		"":                  "must not be empty",
+		"Docker":            "lowercase",
+		"my_lab":            "lowercase",
+		"lab-":              "not ending with '-'",
+		"2lab":              "starting with a letter",
+		"a/b":               "lowercase",
+		"abcdefghijklmnopq": "at most 16",
+	} {
+		err := CheckLabName(bad)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), why, bad)
+		assert.Contains(t, err.Error(), "--lab", "the message names the flag")
+	}
+	assert.Contains(t, CheckLabName("abcdefghijklmnopq").Error(), "NETLAB-ABCDEFGHIJKLMNOPQ-DNAT")
+}
+
+func TestMarkers(t *testing.T) {
+	m := Marker("docker", "c1")
+	assert.Equal(t, "netlab:docker:c1", m)
+	l, ok := LabOfMarker(m)
+	assert.True(t, ok)
+	assert.Equal(t, "docker", l)
+	assert.True(t, strings.HasPrefix(m, MarkerPrefix("docker")))
+	assert.False(t, strings.HasPrefix(Marker("docker-b", "c1"), MarkerPrefix("docker")), "lab docker never claims docker-b's objects")
+	_, ok = LabOfMarker("docker0")
+	assert.False(t, ok)
+	for _, n := range []string{"veth-c4000", "br-underlay", "docker0", "flannel.1"} {
+		assert.NoError(t, CheckIfName(n))
+	}
+	assert.Error(t, CheckIfName("sixteen-bytes-xx"))
+}
+
+func opts() Options {
+	return Options{Lab: "docker", Mode: "docker", Nodes: 2, Workloads: 2, WorkloadsF: "--containers"}
+}
+
+func TestResolveDefaults(t *testing.T) {
+	top, err := Resolve(opts())
+	require.NoError(t, err)
+	require.Len(t, top.Nodes, 2)
+	assert.Equal(t, "node1", top.Nodes[0].Name)
+	assert.Equal(t, "192.168.56.11", top.Nodes[0].IP.String())
+	assert.Equal(t, "192.168.56.12", top.Nodes[1].IP.String())
+	assert.Equal(t, "docker-node2", string(top.Nodes[1].NS))
+	assert.Equal(t, "192.168.56.1", top.Outside.IP.String())
+	assert.Equal(t, "172.17.0.1", top.Docker.Gateway().String())
+	assert.Equal(t, 8080, top.Docker.PublishPort)
+}
+
+func TestResolveRejects(t *testing.T) {
+	file := func(text string) string {
+		p := filepath.Join(t.TempDir(), "topo.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+		want string
+	}{
+		{"no nodes", func(o *Options) { o.Nodes = 0 }, "--nodes 0: must be from 1 to 16"},
+		{"too many nodes", func(o *Options) { o.Nodes = 17 }, "--nodes 17"},
+		{"no containers", func(o *Options) { o.Workloads = 0 }, "--containers 0: must be from 1 to 4000"},
+		{"too many containers", func(o *Options) { o.Workloads = 4001 }, "--containers 4001"},
+		{"bad lab", func(o *Options) { o.Lab = "Bad Lab" }, `--lab "Bad Lab"`},
+		{"file and flags", func(o *Options) { o.File = file("nodes: []"); o.NodesSet = true }, "--topology: give node and --containers counts in the file"},
+		{"missing file", func(o *Options) { o.File = "/nonexistent/topo.yaml" }, "no such file"},
+		{"not yaml", func(o *Options) { o.File = file("nodes: [") }, "not YAML or JSON"},
+		{"unknown field", func(o *Options) { o.File = file("nodez: []") }, `unknown field "nodez"`},
+		{"bad node ip", func(o *Options) { o.File = file("nodes: [{name: node1, ip: 1.2.3}]") }, `nodes[0].ip: "1.2.3" is not an IPv4 address`},
+		{"node ip off the underlay", func(o *Options) { o.File = file("nodes: [{name: node1, ip: 10.0.0.1}]") }, "nodes[0].ip: 10.0.0.1 is not a host address in the underlay"},
+		{"duplicate name", func(o *Options) {
+			o.File = file("nodes: [{name: a, ip: 192.168.56.11}, {name: a, ip: 192.168.56.12}]")
+		}, `nodes[1].name: "a" is already nodes[0]'s name`},
+		{"duplicate ip", func(o *Options) {
+			o.File = file("nodes: [{name: a, ip: 192.168.56.11}, {name: b, ip: 192.168.56.11}]")
+		}, "nodes[1].ip: 192.168.56.11 is already a's address"},
+		{"node is outside", func(o *Options) { o.File = file("nodes: [{name: a, ip: 192.168.56.1}]") }, "already outside's address"},
+		{"reserved name", func(o *Options) { o.File = file("nodes: [{name: outside, ip: 192.168.56.11}]") }, `"outside" is already the outside host's name`},
+		{"long node name", func(o *Options) { o.File = file("nodes: [{name: averylongname, ip: 192.168.56.11}]") }, "nodes[0].name"},
+		{"bad containers", func(o *Options) { o.File = file("nodes: [{name: a, ip: 192.168.56.11, containers: 0}]") }, "nodes[0].containers: 0 must be from 1"},
+		{"bad subnet", func(o *Options) { o.File = file("docker: {subnet: 172.17.0.0/31}") }, "docker.subnet"},
+		{"subnet on underlay", func(o *Options) { o.File = file("docker: {subnet: 192.168.0.0/16}") }, "overlaps the underlay"},
+		{"long bridge", func(o *Options) { o.File = file("docker: {bridge: a-very-long-bridge}") }, "docker.bridge"},
+		{"bad port", func(o *Options) { o.File = file("docker: {publish: 70000}") }, "docker.publish: 70000 is not a TCP port"},
+		{"too small subnet", func(o *Options) {
+			o.File = file("docker: {subnet: 10.1.0.0/30}\nnodes: [{name: a, ip: 192.168.56.11, containers: 5}]")
+		}, "5 containers do not fit 10.1.0.0/30"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts()
+			tc.mod(&o)
+			_, err := Resolve(o)
+			require.Error(t, err)
+			assert.True(t, IsInput(err), "bad input is an InputError (exit 2): %v", err)
+			assert.Contains(t, err.Error(), tc.want)
+			if o.File != "" && !strings.Contains(tc.want, "--topology") && !strings.Contains(tc.want, "no such file") {
+				assert.Contains(t, err.Error(), o.File, "the message names the file")
+			}
+		})
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	old := RunDir
+	RunDir = t.TempDir()
+	defer func() { RunDir = old }()
+	_, err := Load("docker")
+	assert.ErrorIs(t, err, ErrNoState)
+	top, err := Resolve(opts())
+	require.NoError(t, err)
+	s := &State{Lab: "docker", Mode: "docker", Status: StatusUp, Topology: top,
+		Workloads: []Workload{{Name: "c1", Kind: "container", Node: "node1", NS: "docker-c1"}}}
+	require.NoError(t, Save(s))
+	got, err := Load("docker")
+	require.NoError(t, err)
+	assert.Equal(t, s.Workloads, got.Workloads)
+	ns, ok := got.Find("c1")
+	assert.True(t, ok)
+	assert.Equal(t, "docker-c1", string(ns))
+	ns, ok = got.Find("outside")
+	assert.True(t, ok)
+	assert.Equal(t, "docker-outside", string(ns))
+	assert.Equal(t, []string{"docker"}, StateLabs())
+
+	require.NoError(t, os.WriteFile(filepath.Join(Dir("docker"), "state.json"), []byte("{garbage"), 0o644))
+	_, err = Load("docker")
+	assert.ErrorIs(t, err, ErrNoState, "a damaged state file is no state, not a crash")
+}

@@ -1,0 +1,68 @@
+package netops
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestCommands(t *testing.T) {
+	for _, tc := range []struct {
+		op   Op
+		want string
+	}{
+		{NetnsAdd{Name: "docker-c1", Marker: "netlab:docker:c1"},
+			"ip netns add docker-c1\nip -n docker-c1 link set lo up alias netlab:docker:c1"},
+		{Sysctl{NS: "docker-node1", Settings: []KV{{"net.ipv4.ip_forward", "1"}}},
+			"ip netns exec docker-node1 sysctl -qw net.ipv4.ip_forward=1"},
+		{Sysctl{NS: Host, Settings: []KV{{"net.ipv4.ip_forward", "1"}}},
+			"sysctl -qw net.ipv4.ip_forward=1"},
+		{BridgeAdd{NS: Host, Name: "docker0", Alias: "netlab:docker:docker0"},
+			"ip link add docker0 up type bridge\nip link set docker0 alias netlab:docker:docker0"},
+		{VethAdd{NS: "n1", Name: "veth-c1", Master: "docker0", Alias: "a", PeerNS: "c1", PeerName: "eth0"},
+			"ip -n n1 link add veth-c1 master docker0 up type veth peer name eth0 netns c1\nip -n n1 link set veth-c1 alias a\nip -n c1 link set eth0 up"},
+		{VethAdd{NS: Host, Name: "veth-p1", MTU: 1450, PeerNS: "p1", PeerName: "eth0"},
+			"ip link add veth-p1 mtu 1450 up type veth peer name eth0 mtu 1450 netns p1\nip -n p1 link set eth0 up"},
+		{AddrAdd{NS: "c1", Dev: "eth0", CIDR: "172.17.0.2/16"}, "ip -n c1 addr add 172.17.0.2/16 dev eth0"},
+		{RouteAdd{NS: "c1", Dst: "default", Via: "172.17.0.1"}, "ip -n c1 route add default via 172.17.0.1"},
+		{RouteAdd{NS: Host, Dst: "10.244.2.0/24", Via: "10.244.2.0", Dev: "flannel.1", Onlink: true},
+			"ip route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink"},
+	} {
+		assert.Equal(t, tc.want, strings.Join(tc.op.Commands(), "\n"), "%T", tc.op)
+	}
+}
+
+func TestIPTablesRendering(t *testing.T) {
+	o := IPTables{NS: "n1", Marker: "netlab:docker",
+		Chains: []Chain{{"filter", "NETLAB-DOCKER-FWD"}, {"nat", "NETLAB-DOCKER-SNAT"}},
+		Rules: []Rule{
+			{Table: "filter", Chain: "FORWARD", Insert: true, Spec: []string{"-j", "NETLAB-DOCKER-FWD"}, Why: "forwarding"},
+			{Table: "nat", Chain: "NETLAB-DOCKER-SNAT", Spec: []string{"-s", "172.17.0.0/16", "!", "-o", "docker0", "-j", "MASQUERADE"}, Why: "it's NAT"},
+		}}
+	assert.Equal(t, []string{
+		"ip netns exec n1 iptables -w -t filter -N NETLAB-DOCKER-FWD",
+		"ip netns exec n1 iptables -w -t nat -N NETLAB-DOCKER-SNAT",
+		"ip netns exec n1 iptables -w -t filter -I FORWARD -m comment --comment 'netlab:docker forwarding' -j NETLAB-DOCKER-FWD",
+		`ip netns exec n1 iptables -w -t nat -A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker it'\''s NAT' -j MASQUERADE`,
+	}, o.Commands())
+	// nat before filter, one COMMIT per table, comments double-quoted.
+	assert.Equal(t, `*nat
+:NETLAB-DOCKER-SNAT - [0:0]
+-A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0 -m comment --comment "netlab:docker it's NAT" -j MASQUERADE
+COMMIT
+*filter
+:NETLAB-DOCKER-FWD - [0:0]
+-I FORWARD -m comment --comment "netlab:docker forwarding" -j NETLAB-DOCKER-FWD
+COMMIT
+`, o.Restore())
+}
+
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"docker0": "docker0", "": "''", "a b": "'a b'", "it's": `'it'\''s'`,
+		"netlab:docker:c1": "netlab:docker:c1", "$(rm)": "'$(rm)'",
+	} {
+		assert.Equal(t, want, Quote(in), in)
+	}
+}
