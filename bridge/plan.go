@@ -26,12 +26,15 @@ func Plan(t *lab.Topology) lab.Plan {
 	for _, node := range t.Nodes {
 		p.Add(Node(t, node)...)
 		var cs []lab.Workload
+		var groups [][]netops.Op
 		for i := 0; i < node.Workloads; i++ {
 			n++
 			w := container(t, node, n, i)
 			cs = append(cs, w)
-			p.Add(Container(t, node, w)...)
+			groups = append(groups, Container(t, node, w))
 		}
+		// Containers do not depend on each other: build them side by side.
+		p.Add(netops.Parallel{Groups: groups})
 		p.Add(netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab),
 			Chains: Chains(t.Lab), Rules: Rules(t, cs[0])})
 		p.Workloads = append(p.Workloads, cs...)
@@ -69,8 +72,7 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 // its veth pair into docker0, its address and its default route.
 func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 	return []netops.Op{
-		netops.NetnsAdd{Name: string(w.NS), Marker: lab.Marker(t.Lab, w.Name)},
-		lab.NoIPv6(w.NS),
+		lab.Netns(t.Lab, w.Name),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
 			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0"},
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},

@@ -56,7 +56,7 @@ func TestPlan(t *testing.T) {
 
 	// Every namespace is created before anything acts in it.
 	made := map[netops.NS]bool{}
-	for _, op := range p.Ops {
+	for _, op := range netops.Flatten(p.Ops) {
 		if a, ok := op.(netops.NetnsAdd); ok {
 			made[netops.NS(a.Name)] = true
 			continue
@@ -75,7 +75,7 @@ func TestRules(t *testing.T) {
 	top := topology(t, 1, 2)
 	p := Plan(top)
 	var ipt netops.IPTables
-	for _, op := range p.Ops {
+	for _, op := range netops.Flatten(p.Ops) {
 		if o, ok := op.(netops.IPTables); ok {
 			ipt = o
 		}

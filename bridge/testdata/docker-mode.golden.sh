@@ -1,27 +1,27 @@
 ip netns add docker-underlay
-ip -n docker-underlay link set lo up alias netlab:docker:underlay
 ip netns exec docker-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-underlay link set lo up alias netlab:docker:underlay
 ip -n docker-underlay link add br-underlay up type bridge
 ip -n docker-underlay link set br-underlay alias netlab:docker:br-underlay
 ip netns add docker-node1
-ip -n docker-node1 link set lo up alias netlab:docker:node1
 ip netns exec docker-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-node1 link set lo up alias netlab:docker:node1
 ip -n docker-underlay link add node1 master br-underlay up type veth peer name eth1 netns docker-node1
 ip -n docker-underlay link set node1 alias netlab:docker:node1
 ip -n docker-node1 link set eth1 up
 ip -n docker-node1 addr add 192.168.56.11/24 dev eth1
 ip -n docker-node1 route add default via 192.168.56.1
 ip netns add docker-node2
-ip -n docker-node2 link set lo up alias netlab:docker:node2
 ip netns exec docker-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-node2 link set lo up alias netlab:docker:node2
 ip -n docker-underlay link add node2 master br-underlay up type veth peer name eth1 netns docker-node2
 ip -n docker-underlay link set node2 alias netlab:docker:node2
 ip -n docker-node2 link set eth1 up
 ip -n docker-node2 addr add 192.168.56.12/24 dev eth1
 ip -n docker-node2 route add default via 192.168.56.1
 ip netns add docker-outside
-ip -n docker-outside link set lo up alias netlab:docker:outside
 ip netns exec docker-outside sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-outside link set lo up alias netlab:docker:outside
 ip -n docker-underlay link add outside master br-underlay up type veth peer name eth1 netns docker-outside
 ip -n docker-underlay link set outside alias netlab:docker:outside
 ip -n docker-outside link set eth1 up
@@ -31,16 +31,16 @@ ip -n docker-node1 link add docker0 up type bridge
 ip -n docker-node1 link set docker0 alias netlab:docker:docker0
 ip -n docker-node1 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c1
-ip -n docker-c1 link set lo up alias netlab:docker:c1
 ip netns exec docker-c1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-c1 link set lo up alias netlab:docker:c1
 ip -n docker-node1 link add veth-c1 master docker0 up type veth peer name eth0 netns docker-c1
 ip -n docker-node1 link set veth-c1 alias netlab:docker:c1
 ip -n docker-c1 link set eth0 up
 ip -n docker-c1 addr add 172.17.0.2/16 dev eth0
 ip -n docker-c1 route add default via 172.17.0.1
 ip netns add docker-c2
-ip -n docker-c2 link set lo up alias netlab:docker:c2
 ip netns exec docker-c2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-c2 link set lo up alias netlab:docker:c2
 ip -n docker-node1 link add veth-c2 master docker0 up type veth peer name eth0 netns docker-c2
 ip -n docker-node1 link set veth-c2 alias netlab:docker:c2
 ip -n docker-c2 link set eth0 up
@@ -65,16 +65,16 @@ ip -n docker-node2 link add docker0 up type bridge
 ip -n docker-node2 link set docker0 alias netlab:docker:docker0
 ip -n docker-node2 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c3
-ip -n docker-c3 link set lo up alias netlab:docker:c3
 ip netns exec docker-c3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-c3 link set lo up alias netlab:docker:c3
 ip -n docker-node2 link add veth-c3 master docker0 up type veth peer name eth0 netns docker-c3
 ip -n docker-node2 link set veth-c3 alias netlab:docker:c3
 ip -n docker-c3 link set eth0 up
 ip -n docker-c3 addr add 172.17.0.2/16 dev eth0
 ip -n docker-c3 route add default via 172.17.0.1
 ip netns add docker-c4
-ip -n docker-c4 link set lo up alias netlab:docker:c4
 ip netns exec docker-c4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip -n docker-c4 link set lo up alias netlab:docker:c4
 ip -n docker-node2 link add veth-c4 master docker0 up type veth peer name eth0 netns docker-c4
 ip -n docker-node2 link set veth-c4 alias netlab:docker:c4
 ip -n docker-c4 link set eth0 up

@@ -304,3 +304,31 @@ func TestDryRunReplay(t *testing.T) {
 	// The script's namespaces carry the same markers: down removes them.
 	assert.Len(t, lab.Scan(viaShell).Namespaces, len(all))
 }
+
+// TestShellScriptMatches: scripts/docker-mode.sh, the teaching version,
+// builds the same kernel state as netlab, and its down removes it.
+func TestShellScriptMatches(t *testing.T) {
+	labtest.Root(t)
+	viaNetlab := labtest.NewLab(t, "n")
+	viaShell := labtest.NewLab(t, "s")
+	script, err := filepath.Abs("../../scripts/docker-mode.sh")
+	require.NoError(t, err)
+	out, err := exec.Command("bash", script, "up", viaShell, "2", "3").CombinedOutput()
+	require.NoError(t, err, string(out))
+	labtest.MustRun(t, "docker-mode", "--lab", viaNetlab, "--containers", "3")
+	s := readStatus(t, viaNetlab)
+	var all []netops.NS
+	for _, n := range s.Nodes {
+		all = append(all, netops.NS(n.Netns))
+	}
+	for _, w := range s.Workloads {
+		all = append(all, netops.NS(w.Netns))
+	}
+	for _, ns := range all {
+		other := netops.NS(strings.Replace(string(ns), viaNetlab, viaShell, 1))
+		assert.Equal(t, snapshot(t, ns, viaNetlab), snapshot(t, other, viaShell), "namespace %s vs %s", ns, other)
+	}
+	out, err = exec.Command("bash", script, "down", viaShell).CombinedOutput()
+	require.NoError(t, err, string(out))
+	labtest.AssertGone(t, viaShell)
+}

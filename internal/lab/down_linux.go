@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -15,9 +16,9 @@ import (
 // Leftovers is what netlab finds of a lab in the kernel and /proc.
 type Leftovers struct {
 	Namespaces []netops.NS
-	// Stale are names in /run/netns that the lab's state planned but that
-	// never became namespaces (netlab was killed between creating the
-	// file and mounting the namespace on it).
+	// Stale are empty files in /run/netns that never became namespaces
+	// (netlab was killed between creating the file and mounting the
+	// namespace on it), known as the lab's by their marker or its plan.
 	Stale []netops.NS
 }
 
@@ -35,6 +36,7 @@ func Scan(lab string) Leftovers {
 	}
 	ents, _ := os.ReadDir(netops.NetnsDir)
 	prefix := lab + "-"
+	var candidates []string
 	for _, e := range ents {
 		name := e.Name()
 		if !strings.HasPrefix(name, prefix) {
@@ -42,18 +44,38 @@ func Scan(lab string) Leftovers {
 		}
 		p := netops.Path(netops.NS(name))
 		if !netops.IsNetns(p) {
-			if planned[netops.NS(name)] {
-				if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
-					lo.Stale = append(lo.Stale, netops.NS(name))
-				}
+			ours := planned[netops.NS(name)] || strings.HasPrefix(netops.FileMarker(p), MarkerPrefix(lab))
+			if fi, err := os.Stat(p); ours && err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+				lo.Stale = append(lo.Stale, netops.NS(name))
 			}
 			continue
 		}
-		alias, err := netops.LoAlias(name)
-		if err != nil || !strings.HasPrefix(alias, MarkerPrefix(lab)) {
-			continue
+		candidates = append(candidates, name)
+	}
+	ours := make([]bool, len(candidates))
+	// Reading a marker means entering the namespace; a few threads do a
+	// thousand namespaces in a fraction of the time one would.
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				alias, err := netops.LoAlias(candidates[i])
+				ours[i] = err == nil && strings.HasPrefix(alias, MarkerPrefix(lab))
+			}
+		}()
+	}
+	for i := range candidates {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, name := range candidates {
+		if ours[i] {
+			lo.Namespaces = append(lo.Namespaces, netops.NS(name))
 		}
-		lo.Namespaces = append(lo.Namespaces, netops.NS(name))
 	}
 	return lo
 }
@@ -72,6 +94,9 @@ func Labs() []string {
 	for _, e := range ents {
 		p := netops.Path(netops.NS(e.Name()))
 		if !netops.IsNetns(p) {
+			if l, ok := LabOfMarker(netops.FileMarker(p)); ok && strings.HasPrefix(e.Name(), l+"-") {
+				seen[l] = true
+			}
 			continue
 		}
 		if alias, err := netops.LoAlias(e.Name()); err == nil {

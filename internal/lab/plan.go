@@ -17,7 +17,7 @@ type Plan struct {
 
 // Add appends ops and records the namespaces they create.
 func (p *Plan) Add(ops ...netops.Op) {
-	for _, op := range ops {
+	for _, op := range netops.Flatten(ops) {
 		if a, ok := op.(netops.NetnsAdd); ok {
 			p.Namespaces = append(p.Namespaces, netops.NS(a.Name))
 		}
@@ -25,14 +25,19 @@ func (p *Plan) Add(ops ...netops.Op) {
 	p.Ops = append(p.Ops, ops...)
 }
 
-// NoIPv6 turns IPv6 off in ns, for every interface there and every one
-// created later: the lab is IPv4 only, and IPv6 autoconf on a thousand
-// bridge ports would make setup quadratic (Docker does the same).
-func NoIPv6(ns netops.NS) netops.Op {
-	return netops.Sysctl{NS: ns, Settings: []netops.KV{
-		{Key: "net.ipv6.conf.all.disable_ipv6", Value: "1"},
-		{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"},
-	}}
+// NoIPv6 are the sysctls that turn IPv6 off in a namespace, for every
+// interface there and every one created later: the lab is IPv4 only, and
+// IPv6 autoconf on a thousand bridge ports would make setup quadratic
+// (Docker does the same).
+var NoIPv6 = []netops.KV{
+	{Key: "net.ipv6.conf.all.disable_ipv6", Value: "1"},
+	{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"},
+}
+
+// Netns is the op that creates the namespace of lab's object obj, marked as
+// lab's and IPv4 only.
+func Netns(lab, obj string) netops.NetnsAdd {
+	return netops.NetnsAdd{Name: string(NetnsName(lab, obj)), Marker: Marker(lab, obj), Sysctls: NoIPv6}
 }
 
 // Underlay returns the ops of the embedded underlay: a namespace holding a
@@ -42,14 +47,12 @@ func NoIPv6(ns netops.NS) netops.Op {
 func Underlay(t *Topology, bridge string) []netops.Op {
 	ul := t.UnderlayNetns()
 	ops := []netops.Op{
-		netops.NetnsAdd{Name: string(ul), Marker: Marker(t.Lab, "underlay")},
-		NoIPv6(ul),
+		Netns(t.Lab, "underlay"),
 		netops.BridgeAdd{NS: ul, Name: bridge, Alias: Marker(t.Lab, bridge)},
 	}
 	for _, h := range t.Hosts() {
 		ops = append(ops,
-			netops.NetnsAdd{Name: string(h.NS), Marker: Marker(t.Lab, h.Name)},
-			NoIPv6(h.NS),
+			Netns(t.Lab, h.Name),
 			netops.VethAdd{NS: ul, Name: h.Name, Master: bridge, Alias: Marker(t.Lab, h.Name),
 				PeerNS: h.NS, PeerName: h.Iface},
 			netops.AddrAdd{NS: h.NS, Dev: h.Iface, CIDR: netip.PrefixFrom(h.IP, t.Underlay.Bits()).String()},

@@ -66,6 +66,22 @@ func (k *kernel) get(ns NS) (*handle, error) {
 	if err != nil {
 		return nil, err
 	}
+	k.put(ns, h)
+	return h, nil
+}
+
+// put caches h as the handle of ns, evicting the least recently used.
+func (k *kernel) put(ns NS, h *handle) {
+	if old, ok := k.cache[ns]; ok {
+		old.close()
+		delete(k.cache, ns)
+		for i, o := range k.order {
+			if o == ns {
+				k.order = append(k.order[:i:i], k.order[i+1:]...)
+				break
+			}
+		}
+	}
 	if len(k.order) >= maxCached {
 		old := k.order[0]
 		k.order = k.order[1:]
@@ -74,7 +90,6 @@ func (k *kernel) get(ns NS) (*handle, error) {
 	}
 	k.cache[ns] = h
 	k.order = append(k.order, ns)
-	return h, nil
 }
 
 // Open returns handles on ns: the namespace file and a netlink socket in it.
@@ -103,17 +118,14 @@ func Path(ns NS) string { return filepath.Join(NetnsDir, string(ns)) }
 func (k *kernel) apply(op Op) error {
 	switch o := op.(type) {
 	case NetnsAdd:
-		return CreateNetns(o.Name, o.Marker)
+		h, err := createNetns(o.Name, o.Marker, o.Sysctls)
+		if err != nil {
+			return err
+		}
+		k.put(NS(o.Name), h)
+		return nil
 	case Sysctl:
-		return Do(o.NS, func() error {
-			for _, s := range o.Settings {
-				p := "/proc/sys/" + strings.ReplaceAll(s.Key, ".", "/")
-				if err := os.WriteFile(p, []byte(s.Value), 0); err != nil {
-					return fmt.Errorf("sysctl %s=%s: %w", s.Key, s.Value, err)
-				}
-			}
-			return nil
-		})
+		return Do(o.NS, func() error { return writeSysctls(o.Settings) })
 	case BridgeAdd:
 		h, err := k.get(o.NS)
 		if err != nil {
@@ -284,73 +296,158 @@ func prepareNetnsDir() error {
 	return sharedErr
 }
 
+// writeSysctls sets kernel parameters in the calling thread's namespace.
+func writeSysctls(kvs []KV) error {
+	for _, s := range kvs {
+		p := "/proc/sys/" + strings.ReplaceAll(s.Key, ".", "/")
+		if err := os.WriteFile(p, []byte(s.Value), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", s.Key, s.Value, err)
+		}
+	}
+	return nil
+}
+
 // CreateNetns creates the named network namespace name, as `ip netns add`
 // does, with its loopback up and carrying marker as its alias. The marker is
 // set before the namespace is given its name, so a named namespace of
 // netlab's always carries it, whenever netlab is killed.
 func CreateNetns(name, marker string) error {
-	if err := prepareNetnsDir(); err != nil {
+	h, err := createNetns(name, marker, nil)
+	if err != nil {
 		return err
 	}
-	p := Path(NS(name))
-	f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("network namespace %q already exists", name)
-		}
-		return fmt.Errorf("create %s: %w", p, err)
+	h.close()
+	return nil
+}
+
+// createNetns is CreateNetns that also sets sysctls in the new namespace
+// and returns handles on it, made while the thread was inside: no later op
+// in the namespace has to enter it again.
+func createNetns(name, marker string, sysctls []KV) (*handle, error) {
+	if err := prepareNetnsDir(); err != nil {
+		return nil, err
 	}
-	f.Close()
-	errc := make(chan error, 1)
+	p := Path(NS(name))
+	if err := createMountPoint(p, marker); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("network namespace %q already exists", name)
+		}
+		return nil, fmt.Errorf("create %s: %w", p, err)
+	}
+	type result struct {
+		h   *handle
+		err error
+	}
+	res := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
-			errc <- err
+			res <- result{err: err}
 			return
 		}
 		defer orig.Close()
-		err = inNewNetns(p, marker)
+		h, err := inNewNetns(p, marker, sysctls)
 		if serr := netns.Set(orig); serr != nil {
-			errc <- errors.Join(err, serr) // thread stays locked and dies
+			if h != nil {
+				h.close()
+			}
+			res <- result{err: errors.Join(err, serr)} // thread stays locked and dies
 			return
 		}
 		runtime.UnlockOSThread()
-		errc <- err
+		res <- result{h, err}
 	}()
-	if err := <-errc; err != nil {
-		os.Remove(p)
-		return fmt.Errorf("create network namespace %q: %w", name, err)
+	r := <-res
+	if r.err != nil {
+		// A failed unshare or mount leaves only the empty file: remove it.
+		if !IsNetns(p) {
+			os.Remove(p)
+		}
+		return nil, fmt.Errorf("create network namespace %q: %w", name, r.err)
 	}
-	return nil
+	return r.h, nil
+}
+
+// XattrMarker is the extended attribute that carries netlab's marker on the
+// file a namespace is mounted on.
+const XattrMarker = "trusted.netlab"
+
+// createMountPoint creates the empty file a namespace is mounted on. The
+// file is born unnamed, given the marker, and only then linked under its
+// name: if netlab is killed before the mount, the empty file left behind
+// still says whose it is, and down removes it.
+func createMountPoint(p, marker string) error {
+	fd, err := unix.Open(NetnsDir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o444)
+	if err != nil {
+		return plainMountPoint(p)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fsetxattr(fd, XattrMarker, []byte(marker), 0); err != nil {
+		return plainMountPoint(p) // no xattrs here: the state file's plan covers it
+	}
+	err = unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+	if errors.Is(err, unix.EEXIST) {
+		return os.ErrExist
+	}
+	return err
+}
+
+func plainMountPoint(p string) error {
+	f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// FileMarker returns the marker on an empty mount-point file, if any.
+func FileMarker(p string) string {
+	b := make([]byte, 256)
+	n, err := unix.Getxattr(p, XattrMarker, b)
+	if err != nil {
+		return ""
+	}
+	return string(b[:n])
 }
 
 // inNewNetns moves the calling (locked) thread into a new network namespace,
-// brings lo up with the marker and bind-mounts the namespace onto p.
-func inNewNetns(p, marker string) error {
+// brings lo up with the marker, sets sysctls and bind-mounts the namespace
+// onto p. It returns handles on the namespace.
+func inNewNetns(p, marker string, sysctls []KV) (*handle, error) {
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("unshare: %w", err)
+		return nil, fmt.Errorf("unshare: %w", err)
 	}
 	nl, err := netlink.NewHandle()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer nl.Close()
+	fail := func(err error) (*handle, error) { nl.Close(); return nil, err }
+	// Sysctls first: with IPv6 off before lo comes up, lo never gets ::1,
+	// which would only cost time to add and to take away again.
+	if err := writeSysctls(sysctls); err != nil {
+		return fail(err)
+	}
 	lo, err := nl.LinkByName("lo")
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	if err := nl.LinkSetAlias(lo, marker); err != nil {
-		return fmt.Errorf("mark lo: %w", err)
+		return fail(fmt.Errorf("mark lo: %w", err))
 	}
 	if err := nl.LinkSetUp(lo); err != nil {
-		return fmt.Errorf("lo up: %w", err)
+		return fail(fmt.Errorf("lo up: %w", err))
+	}
+	self, err := netns.Get()
+	if err != nil {
+		return fail(err)
 	}
 	src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 	if err := unix.Mount(src, p, "none", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind mount %s: %w", p, err)
+		self.Close()
+		return fail(fmt.Errorf("bind mount %s: %w", p, err))
 	}
-	return nil
+	return &handle{ns: self, nl: nl}, nil
 }
 
 // DeleteNetns removes a named namespace, as `ip netns del` does. The kernel

@@ -37,18 +37,21 @@ func inNS(ns NS, args ...string) string {
 
 // NetnsAdd creates a named network namespace, brings its loopback up and
 // marks the loopback with Marker, so that netlab can recognise the namespace
-// as its own even without a state file.
+// as its own even without a state file. Sysctls, if any, are set in the new
+// namespace before anything else is created in it.
 type NetnsAdd struct {
-	Name   string
-	Marker string
+	Name    string
+	Marker  string
+	Sysctls []KV
 }
 
 // Commands implements Op.
 func (o NetnsAdd) Commands() []string {
-	return []string{
-		"ip netns add " + o.Name,
-		ip(NS(o.Name), "link set lo up alias", Quote(o.Marker)),
+	cmds := []string{"ip netns add " + o.Name}
+	if len(o.Sysctls) > 0 {
+		cmds = append(cmds, Sysctl{NS: NS(o.Name), Settings: o.Sysctls}.Commands()...)
 	}
+	return append(cmds, ip(NS(o.Name), "link set lo up alias", Quote(o.Marker)))
 }
 
 // Sysctl sets kernel parameters in a namespace, in the given order.
@@ -273,6 +276,39 @@ func tableRank(t string) int {
 		return 2
 	}
 	return 3
+}
+
+// Parallel is independent groups of ops, such as one group per container:
+// the ops of a group run in order, and groups may run at the same time.
+// The commands print group after group, as a script would run them.
+type Parallel struct {
+	Groups [][]Op
+}
+
+// Commands implements Op.
+func (o Parallel) Commands() []string {
+	var cmds []string
+	for _, g := range o.Groups {
+		for _, op := range g {
+			cmds = append(cmds, op.Commands()...)
+		}
+	}
+	return cmds
+}
+
+// Flatten returns ops with every Parallel unrolled into its groups' ops.
+func Flatten(ops []Op) []Op {
+	var out []Op
+	for _, op := range ops {
+		if p, ok := op.(Parallel); ok {
+			for _, g := range p.Groups {
+				out = append(out, Flatten(g)...)
+			}
+			continue
+		}
+		out = append(out, op)
+	}
+	return out
 }
 
 // Quote returns s quoted for a POSIX shell when it needs quoting.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 )
 
 // Mode says what a Runner does with ops.
@@ -38,6 +40,12 @@ func (r *Runner) Run(ctx context.Context, ops []Op) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if p, ok := op.(Parallel); ok {
+			if err := r.parallel(ctx, p); err != nil {
+				return err
+			}
+			continue
+		}
 		cmds := op.Commands()
 		switch r.Mode {
 		case DryRun:
@@ -55,6 +63,61 @@ func (r *Runner) Run(ctx context.Context, ops []Op) error {
 		}
 	}
 	return nil
+}
+
+// Workers is how many groups of a Parallel op run at once. Creating a
+// namespace is mostly kernel work that runs on every core; two workers per
+// core keep the cores busy while the other waits for the kernel's locks.
+var Workers = 2 * runtime.NumCPU()
+
+// parallel runs a Parallel op's groups on several workers, each with its
+// own namespace handles. Printing modes run the groups in order instead, so
+// the commands print exactly as a script would run them.
+func (r *Runner) parallel(ctx context.Context, p Parallel) error {
+	if r.Mode != Apply || Workers < 2 {
+		for _, g := range p.Groups {
+			if err := r.Run(ctx, g); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan []Op)
+	errc := make(chan error, Workers)
+	var wg sync.WaitGroup
+	for w := 0; w < Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sub := &Runner{Mode: Apply, Out: r.Out, k: newKernel()}
+			defer sub.Close()
+			for g := range next {
+				if err := sub.Run(ctx, g); err != nil {
+					errc <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	func() {
+		defer close(next)
+		for _, g := range p.Groups {
+			select {
+			case next <- g:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Close releases the namespace handles the runner holds.

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# docker-mode.sh: the Docker networking model, built in plain shell.
+#
+# This is what `netlab docker-mode` does, one ip/iptables/sysctl command at a
+# time, to read along and to time against (make bench). It builds the same
+# embedded lab: hosts node1..nodeN and an outside host, each a network
+# namespace on an underlay switch (192.168.56.0/24, like two Vagrant VMs on a
+# private network), and on every host a docker0 bridge with containers.
+#
+#   sudo scripts/docker-mode.sh up   [LAB] [NODES] [CONTAINERS]   (default: docker 2 2)
+#   sudo scripts/docker-mode.sh down [LAB]
+#
+# The namespaces carry netlab's markers, so `sudo netlab down --lab LAB`
+# removes this lab too. Unlike netlab, the script starts no web servers.
+set -euo pipefail
+
+action=${1:-up}
+LAB=${2:-docker}
+NODES=${3:-2}
+CONTAINERS=${4:-2}
+
+UNDERLAY_PREFIX=192.168.56   # the private network: .1 is outside, .11.. are the nodes
+SUBNET=172.17.0.0/16         # docker0's subnet: the same on every host, as in Docker
+GATEWAY=172.17.0.1
+CHAIN=NETLAB-${LAB^^}        # our own iptables chains: NETLAB-<LAB>-DNAT/SNAT/FWD
+MARK="netlab:$LAB"           # every rule's comment starts with this
+
+# netns NAME: a network namespace with lo up, marked as this lab's, IPv4 only.
+netns() {
+  ip netns add "$LAB-$1"
+  # No IPv6: this lab is IPv4, and IPv6 autoconf on every bridge port would
+  # make each new port slower than the last (Docker turns it off too).
+  ip netns exec "$LAB-$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$LAB-$1" link set lo up alias "netlab:$LAB:$1"
+}
+
+# host NAME IP: a machine on the underlay, wired to the switch with eth1.
+host() {
+  netns "$1"
+  ip -n "$LAB-underlay" link add "$1" master br-underlay up type veth peer name eth1 netns "$LAB-$1"
+  ip -n "$LAB-underlay" link set "$1" alias "netlab:$LAB:$1"
+  ip -n "$LAB-$1" link set eth1 up
+  ip -n "$LAB-$1" addr add "$2/24" dev eth1
+}
+
+# ipt NODE ARGS...: iptables inside a node.
+ipt() { local node=$1; shift; ip netns exec "$LAB-$node" iptables -w "$@"; }
+
+# nth N: the N-th address of 172.17.0.0/16 (1 is the gateway).
+nth() { echo "172.17.$(( $1 / 256 )).$(( $1 % 256 ))"; }
+
+up() {
+  # 1. The underlay: one switch, the outside host and every node.
+  netns underlay
+  ip -n "$LAB-underlay" link add br-underlay up type bridge
+  ip -n "$LAB-underlay" link set br-underlay alias "netlab:$LAB:br-underlay"
+  for n in $(seq 1 "$NODES"); do
+    host "node$n" "$UNDERLAY_PREFIX.$((10 + n))"
+    ip -n "$LAB-node$n" route add default via "$UNDERLAY_PREFIX.1"   # the rest of the world is behind outside
+  done
+  host outside "$UNDERLAY_PREFIX.1"
+
+  c=0
+  for n in $(seq 1 "$NODES"); do
+    node=node$n
+    # 2. docker0: the hosts's switch for its containers, and their router.
+    ip netns exec "$LAB-$node" sysctl -qw net.ipv4.ip_forward=1
+    ip -n "$LAB-$node" link add docker0 up type bridge
+    ip -n "$LAB-$node" link set docker0 alias "netlab:$LAB:docker0"
+    ip -n "$LAB-$node" addr add "$GATEWAY/16" dev docker0
+
+    # 3. Containers: a namespace, a veth pair into docker0, an address, a route.
+    first=""
+    for i in $(seq 1 "$CONTAINERS"); do
+      c=$((c + 1))
+      ip=$(nth $((i + 1)))
+      first=${first:-$ip}
+      netns "c$c"
+      ip -n "$LAB-$node" link add "veth-c$c" master docker0 up type veth peer name eth0 netns "$LAB-c$c"
+      ip -n "$LAB-$node" link set "veth-c$c" alias "netlab:$LAB:c$c"
+      ip -n "$LAB-c$c" link set eth0 up
+      ip -n "$LAB-c$c" addr add "$ip/16" dev eth0
+      ip -n "$LAB-c$c" route add default via "$GATEWAY"
+    done
+
+    # 4. NAT and forwarding, in chains of our own.
+    ipt "$node" -t nat -N "$CHAIN-DNAT"
+    ipt "$node" -t nat -N "$CHAIN-SNAT"
+    ipt "$node" -t filter -N "$CHAIN-FWD"
+    ipt "$node" -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "$MARK published ports, for packets arriving at this host" -j "$CHAIN-DNAT"
+    ipt "$node" -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment "$MARK published ports, for packets from this host itself" -j "$CHAIN-DNAT"
+    ipt "$node" -t nat -A POSTROUTING -m comment --comment "$MARK source NAT for containers" -j "$CHAIN-SNAT"
+    ipt "$node" -t nat -A "$CHAIN-DNAT" -i docker0 -m comment --comment "$MARK containers do not go through published ports" -j RETURN
+    ipt "$node" -t nat -A "$CHAIN-DNAT" -p tcp --dport 8080 -m comment --comment "$MARK publish c$((c - CONTAINERS + 1)):80 on port 8080" -j DNAT --to-destination "$first:80"
+    ipt "$node" -t nat -A "$CHAIN-SNAT" -s "$SUBNET" ! -o docker0 -m comment --comment "$MARK containers leaving the host take its address" -j MASQUERADE
+    ipt "$node" -t filter -I FORWARD -m comment --comment "$MARK forwarding for containers, whatever the FORWARD policy" -j "$CHAIN-FWD"
+    ipt "$node" -t filter -A "$CHAIN-FWD" -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "$MARK replies to containers" -j ACCEPT
+    ipt "$node" -t filter -A "$CHAIN-FWD" -d "$first/32" ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment "$MARK the published port" -j ACCEPT
+    ipt "$node" -t filter -A "$CHAIN-FWD" -i docker0 -m comment --comment "$MARK containers may go anywhere" -j ACCEPT
+    ipt "$node" -t filter -A "$CHAIN-FWD" ! -i docker0 -o docker0 -m comment --comment "$MARK container addresses are private to this host" -j DROP
+  done
+}
+
+down() {
+  # Deleting a namespace deletes every interface, route and rule in it.
+  for ns in $(ip netns list | awk '{print $1}'); do
+    case $ns in "$LAB"-*) ;; *) continue ;; esac
+    # Only namespaces marked as this lab's: never anyone else's.
+    if ip -n "$ns" -d link show lo | grep -q "alias netlab:$LAB:"; then
+      ip netns del "$ns"
+    fi
+  done
+}
+
+case $action in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down [LAB] [NODES] [CONTAINERS]" >&2; exit 2 ;;
+esac
