@@ -5,7 +5,7 @@ SHELL  := /bin/bash
 GO     ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN    := bin/netlab
 PREFIX ?= /usr/local
-DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git
+DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
@@ -32,7 +32,7 @@ install: build ## install netlab into $(PREFIX)/bin (needs root)
 
 lab: deps install ## build the Docker-model lab and show what it proves (needs root)
 	@netlab down --lab docker >/dev/null
-	netlab docker-mode
+	netlab docker-mode --topology examples/docker-uneven.yaml
 	@scripts/demo-docker.sh
 
 test: deps lint build ## lint, then every test: as root, real namespaces and packets; then a leak check
@@ -43,10 +43,11 @@ test: deps lint build ## lint, then every test: as root, real namespaces and pac
 unit: ## only the pure tests (-short): no root, no kernel changes
 	$(GO) test -short -count=1 ./...
 
-lint: ## go vet, gofmt and staticcheck
+lint: ## gofmt, go vet, staticcheck and shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	shellcheck scripts/*.sh .ci/run
 
 bench: deps build ## lab up/down time vs the shell script (prints a table; needs root)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/ | scripts/bench-table.sh

@@ -168,8 +168,8 @@ func table(w io.Writer, s *lab.State, max int) {
 }
 
 func printStatus(w io.Writer, s *lab.State) {
-	fmt.Fprintf(w, "Lab %q (%s-mode): %s since %s, %d nodes, %d containers\n\n", s.Lab, s.Mode, s.Status,
-		s.Created.Local().Format("15:04:05"), len(s.Topology.Nodes), len(s.Workloads))
+	fmt.Fprintf(w, "Lab %q (%s-mode): %s since %s, %s, %s\n\n", s.Lab, s.Mode, s.Status,
+		s.Created.Local().Format("15:04:05"), plural(len(s.Topology.Nodes), "node"), plural(len(s.Workloads), "container"))
 	picture(w, s)
 	fmt.Fprintln(w)
 	table(w, s, 0)
@@ -177,7 +177,7 @@ func printStatus(w io.Writer, s *lab.State) {
 
 func printUp(w io.Writer, s *lab.State, took time.Duration) {
 	t := s.Topology
-	fmt.Fprintf(w, "Lab %q is up: the Docker model on %d hosts, %d containers (%.1fs).\n\n", s.Lab, len(t.Nodes), len(s.Workloads), took.Seconds())
+	fmt.Fprintf(w, "Lab %q is up: the Docker model on %s, %s (%.1fs).\n\n", s.Lab, plural(len(t.Nodes), "host"), plural(len(s.Workloads), "container"), took.Seconds())
 	picture(w, s)
 	fmt.Fprintln(w)
 	table(w, s, maxUpRows)
@@ -231,4 +231,12 @@ func nextSteps(s *lab.State) []string {
 		lines = append(lines, fmt.Sprintf("  %-*s   # %s", width, st.cmd, st.why))
 	}
 	return lines
+}
+
+// plural says "1 host" or "2 hosts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -144,3 +144,13 @@ func TestStateRoundTrip(t *testing.T) {
 	_, err = Load("docker")
 	assert.ErrorIs(t, err, ErrNoState, "a damaged state file is no state, not a crash")
 }
+
+func TestExampleTopology(t *testing.T) {
+	o := opts()
+	o.File = "../../examples/docker-uneven.yaml"
+	top, err := Resolve(o)
+	require.NoError(t, err)
+	require.Len(t, top.Nodes, 2)
+	assert.Equal(t, 2, top.Nodes[0].Workloads)
+	assert.Equal(t, 3, top.Nodes[1].Workloads)
+}
