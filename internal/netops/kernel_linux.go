@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	cnins "github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -235,41 +236,18 @@ func (k *kernel) route(o RouteAdd) error {
 }
 
 // Do runs fn on a thread that is inside ns, then moves the thread back.
-// Sockets fn opens and processes it starts belong to ns.
+// Sockets fn opens and processes it starts belong to ns. It is the CNI
+// plugins' ns.Do: a locked OS thread that is thrown away if it cannot be
+// moved back, so no goroutine ever runs in the wrong namespace.
 func Do(ns NS, fn func() error) error {
 	if ns == Host {
 		return fn()
 	}
-	target, err := netns.GetFromPath(Path(ns))
+	err := cnins.WithNetNSPath(Path(ns), func(cnins.NetNS) error { return fn() })
 	if err != nil {
-		return fmt.Errorf("open network namespace %q: %w", ns, err)
+		return fmt.Errorf("in network namespace %q: %w", ns, err)
 	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	// A fresh goroutine, locked to its thread: if the thread cannot be moved
-	// back, it is left locked and the runtime throws it away when the
-	// goroutine ends, so no other goroutine ever runs in the wrong namespace.
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- fmt.Errorf("enter %q: %w", ns, err)
-			return
-		}
-		err = fn()
-		if serr := netns.Set(orig); serr != nil {
-			errc <- errors.Join(err, fmt.Errorf("leave %q: %w", ns, serr))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	return <-errc
+	return nil
 }
 
 var sharedOnce sync.Once
