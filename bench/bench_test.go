@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +17,37 @@ import (
 )
 
 // settle waits for the kernel to finish freeing the namespaces of the last
-// teardown (it does so in the background), so it does not slow the next run.
-func settle() { time.Sleep(2 * time.Second) }
+// teardown (it does so in the background, in kernel workers), so that work
+// does not slow the next run: until the CPUs are nine tenths idle for half a
+// second, or 30 seconds have passed.
+func settle() {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		idle0, total0 := cpuTimes()
+		time.Sleep(500 * time.Millisecond)
+		idle1, total1 := cpuTimes()
+		if total1 > total0 && float64(idle1-idle0)/float64(total1-total0) > 0.9 {
+			return
+		}
+	}
+}
+
+// cpuTimes returns the idle and total jiffies of all CPUs from /proc/stat.
+func cpuTimes() (idle, total uint64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	fields := strings.Fields(strings.SplitN(string(data), "\n", 2)[0])
+	for i, f := range fields[1:] {
+		v, _ := strconv.ParseUint(f, 10, 64)
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return idle, total
+}
 
 func timed(b *testing.B, args ...string) time.Duration {
 	b.Helper()
@@ -43,6 +74,8 @@ func timedShell(b *testing.B, args ...string) time.Duration {
 // and by scripts/docker-mode.sh. Metrics are seconds per run.
 func BenchmarkDockerMode(b *testing.B) {
 	labtest.Root(b)
+	labtest.Binary(b) // build before the clock runs
+	settle()
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
 			var up, down, shUp, shDown time.Duration

@@ -58,7 +58,7 @@ func up(c *cobra.Command, t *lab.Topology, plan lab.Plan, mode netops.Mode, verb
 		fmt.Fprintf(out, "#!/usr/bin/env bash\n# netlab %s --lab %s: the commands netlab runs, as a script.\n", verb, t.Lab)
 		fmt.Fprintf(out, "# Run it as root. Remove what it made with: sudo netlab down --lab %s\nset -euo pipefail\n\n", t.Lab)
 		fmt.Fprint(out, netops.Script(plan.Ops))
-		fmt.Fprintf(out, "\n# netlab then starts one HTTP server per host ('netlab agent'), listening in\n# every container's namespace; this script does not.\n")
+		fmt.Fprintf(out, "\n# netlab then starts the containers' processes (netlab-pod, a web server in\n# each container's namespace); this script does not.\n")
 		return nil
 	}
 	if err := needRoot(verb); err != nil {

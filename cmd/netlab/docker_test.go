@@ -239,10 +239,17 @@ nodes:
 		assert.Contains(t, r.Stderr, `no container, pod or host called "nosuch"`)
 	})
 
-	t.Run("the agent lives in its host's namespace", func(t *testing.T) {
-		out, err := exec.Command("ip", "netns", "pids", string(node1)).Output()
+	t.Run("a container is a namespace with its own process", func(t *testing.T) {
+		out, err := exec.Command("ip", "netns", "pids", string(c1)).Output()
 		require.NoError(t, err)
-		assert.NotEmpty(t, strings.TrimSpace(string(out)), "node1's server process is listed by ip netns pids")
+		pids := strings.Fields(string(out))
+		require.Len(t, pids, 1, "one process in c1: its web server")
+		comm, err := os.ReadFile("/proc/" + pids[0] + "/comm")
+		require.NoError(t, err)
+		assert.Equal(t, "web:c1", strings.TrimSpace(string(comm)))
+		out, err = exec.Command("ip", "netns", "pids", string(node1)).Output()
+		require.NoError(t, err)
+		assert.Len(t, strings.Fields(string(out)), 1, "node1 runs the runtime that forked its containers' processes")
 	})
 	fmt.Fprintln(os.Stderr, "docker-mode truths checked in lab", name)
 }

@@ -48,7 +48,7 @@ changing anything, or --explain to see each command as it runs.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%v (see 'netlab %s --help')", err, c.Name())
 	})
-	root.AddCommand(newDockerMode(g), newStatus(g), newExec(g), newDown(g), newAgent(g))
+	root.AddCommand(newDockerMode(g), newStatus(g), newExec(g), newDown(g))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

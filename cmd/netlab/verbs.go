@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"netlab/internal/agent"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 )
@@ -258,43 +257,3 @@ func newDown(g *globals) *cobra.Command {
 	}
 }
 
-func newAgent(g *globals) *cobra.Command {
-	var host string
-	c := &cobra.Command{
-		Use:    "agent --lab LAB --host HOST",
-		Short:  "Serve HTTP in a host's workload namespaces (started by netlab itself)",
-		Hidden: true,
-		Args:   noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ready := os.NewFile(3, "ready")
-			tell := func(msg string) {
-				if ready != nil {
-					fmt.Fprintln(ready, msg)
-					ready.Close()
-					ready = nil
-				}
-			}
-			labName := g.lab
-			s, err := lab.Load(labName)
-			if err != nil {
-				tell(err.Error())
-				return err
-			}
-			eps, err := lab.Endpoints(s, host)
-			if err != nil {
-				tell(err.Error())
-				return err
-			}
-			ls, err := agent.Listen(eps)
-			if err != nil {
-				tell(err.Error())
-				return err
-			}
-			fmt.Fprintf(c.OutOrStdout(), "serving %d endpoints of %s in lab %s\n", len(eps), host, labName)
-			tell("ready")
-			return agent.Serve(eps, ls)
-		},
-	}
-	c.Flags().StringVar(&host, "host", "", "host")
-	return c
-}

@@ -10,27 +10,6 @@ import (
 	"netlab/internal/netops"
 )
 
-// Listen opens each endpoint's socket inside its namespace.
-func Listen(eps []Endpoint) ([]net.Listener, error) {
-	var ls []net.Listener
-	for _, e := range eps {
-		var l net.Listener
-		err := netops.Do(netops.NS(e.NS), func() error {
-			var err error
-			l, err = net.Listen("tcp4", e.Addr.String())
-			return err
-		})
-		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			return nil, fmt.Errorf("listen on %s in %q: %w", e.Addr, e.NS, err)
-		}
-		ls = append(ls, l)
-	}
-	return ls, nil
-}
-
 // Dial opens a TCP connection from inside namespace ns.
 func Dial(ns netops.NS, addr netip.AddrPort, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn

@@ -1,8 +1,8 @@
 package agent
 
 import (
+	"fmt"
 	"net"
-	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -10,22 +10,37 @@ import (
 )
 
 func TestAnswerRoundTrip(t *testing.T) {
-	a := Answer{Name: "c2", IP: "172.17.0.3", Node: "node1", Client: "172.17.0.2"}
-	assert.Equal(t, "name=c2 ip=172.17.0.3 node=node1 client=172.17.0.2\n", a.Format())
-	got, err := ParseAnswer(a.Format())
-	require.NoError(t, err)
-	assert.Equal(t, a, got)
-	_, err = ParseAnswer("<html>nginx</html>")
+	for _, a := range []Answer{
+		{Name: "c2", IP: "172.17.0.3", Node: "node1", Client: "172.17.0.2"},
+		{Name: "pod3", IP: "10.244.2.2", Node: "node2", Container: "app", Client: "10.244.1.2"},
+	} {
+		got, err := ParseAnswer(a.Format())
+		require.NoError(t, err)
+		assert.Equal(t, a, got)
+	}
+	assert.Equal(t, "name=c2 ip=172.17.0.3 node=node1 client=172.17.0.2\n",
+		Answer{Name: "c2", IP: "172.17.0.3", Node: "node1", Client: "172.17.0.2"}.Format())
+	_, err := ParseAnswer("<html>nginx</html>")
 	assert.ErrorContains(t, err, "not a netlab answer")
 }
 
-// TestServeAndAsk runs a real server on loopback and asks it.
-func TestServeAndAsk(t *testing.T) {
+// TestAsk speaks HTTP/1.0 to a server on loopback that answers as
+// netlab-pod does.
+func TestAsk(t *testing.T) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
-	ep := Endpoint{Name: "c1", Node: "node1", IP: netip.MustParseAddr("172.17.0.2")}
-	go func() { _ = Serve([]Endpoint{ep}, []net.Listener{l}) }()
 	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 1024)
+		_, _ = c.Read(buf)
+		body := Answer{Name: "c1", IP: "172.17.0.2", Node: "node1", Client: c.RemoteAddr().(*net.TCPAddr).IP.String()}.Format()
+		fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}()
 	c, err := net.Dial("tcp4", l.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()

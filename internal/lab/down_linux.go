@@ -160,7 +160,9 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	if o.DryRun {
 		return Removed{Namespaces: len(lo.Namespaces) + len(lo.Stale), Processes: len(pids)}, nil
 	}
-	left := kill(pids)
+	// The processes go first: a namespace lives on while a process is in it.
+	kill(pids)
+	left := waitGone(pids)
 	rm.Processes = len(pids) - len(left)
 	var errs []error
 	if len(left) > 0 {

@@ -12,10 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AgentArgs is how netlab starts the server process of one host of a lab.
-// The process is found again by these arguments, state file or not.
-func AgentArgs(lab, host string) []string {
-	return []string{"agent", "--lab", lab, "--host", host}
+// RuntimeArgs are the arguments of the netlab-pod process of one host of a
+// lab. It and the processes it forks are found again by them, state file
+// or not.
+func RuntimeArgs(lab, host string) []string {
+	return []string{"--lab", lab, "--host", host}
 }
 
 // labProcesses returns the pids of lab's agents and of every process whose
@@ -66,39 +67,45 @@ func agentLab(dir string) string {
 		return ""
 	}
 	args := strings.Split(string(bytes.TrimRight(data, "\x00")), "\x00")
-	if len(args) < 6 || filepath.Base(args[0]) != "netlab" && !strings.HasPrefix(filepath.Base(args[0]), "netlab") {
+	if len(args) != 5 || filepath.Base(args[0]) != RuntimeName || args[1] != "--lab" || args[3] != "--host" {
 		return ""
 	}
-	a := args[1:6]
-	if a[0] != "agent" || a[1] != "--lab" || a[3] != "--host" {
-		return ""
-	}
-	return a[2]
+	return args[2]
 }
 
 func isAgentOf(dir, lab string) bool { return agentLab(dir) == lab }
 
-// kill sends SIGKILL to pids and waits (up to two seconds) until each is
-// gone or a zombie: a zombie no longer holds any namespace.
-func kill(pids []int) []int {
+// kill sends SIGKILL to pids. A killed process is certain to end; waitGone
+// waits for that.
+func kill(pids []int) {
 	for _, p := range pids {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
+}
+
+// waitGone waits (up to two seconds) until each of pids is gone or a
+// zombie, which no longer holds any namespace, and returns those left.
+func waitGone(pids []int) []int {
 	deadline := time.Now().Add(2 * time.Second)
 	left := pids
-	for len(left) > 0 && time.Now().Before(deadline) {
-		var still []int
-		for _, p := range left {
-			if alive(p) {
-				still = append(still, p)
-			}
+	for len(left) > 0 {
+		// Processes end in any order; checking from the first one still
+		// alive keeps the scan short.
+		for len(left) > 0 && !alive(left[0]) {
+			left = left[1:]
 		}
-		left = still
-		if len(left) > 0 {
-			time.Sleep(5 * time.Millisecond)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var still []int
+	for _, p := range left {
+		if alive(p) {
+			still = append(still, p)
 		}
 	}
-	return left
+	return still
 }
 
 func alive(pid int) bool {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"netlab/internal/agent"
 	"netlab/internal/netops"
 )
 
@@ -66,7 +64,7 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 		if err := ctx.Err(); err != nil {
 			return fail("start servers", err)
 		}
-		if err := StartAgent(exe, t.Lab, h); err != nil {
+		if err := StartAgent(exe, s, h); err != nil {
 			return fail("start server on "+h.Name, err)
 		}
 	}
@@ -77,35 +75,65 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 	return s, nil
 }
 
-// Endpoints returns the sockets host's agent serves: every workload on a
-// node, or port 80 on the outside host.
-func Endpoints(s *State, host string) ([]agent.Endpoint, error) {
-	t := s.Topology
-	if t.Outside != nil && host == t.Outside.Name {
-		return []agent.Endpoint{{NS: string(t.Outside.NS), Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), AgentPort),
-			Name: host, Node: host, IP: t.Outside.IP}}, nil
+// RuntimeName is the program that runs the lab's workload processes.
+const RuntimeName = "netlab-pod"
+
+// Runtime returns the path of netlab-pod: next to the netlab binary exe,
+// or on PATH.
+func Runtime(exe string) (string, error) {
+	p := filepath.Join(filepath.Dir(exe), RuntimeName)
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
 	}
-	var eps []agent.Endpoint
+	if p, err := exec.LookPath(RuntimeName); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s is not installed next to %s or on PATH: run 'make build' (or 'sudo make install')", RuntimeName, exe)
+}
+
+// Spec returns the netlab-pod spec of host's workloads: one line per
+// container or pod on a node, or the web server of the outside host.
+func Spec(s *State, host string) (string, error) {
+	t := s.Topology
+	var b strings.Builder
+	if t.Outside != nil && host == t.Outside.Name {
+		fmt.Fprintf(&b, "%s %s %s %s web %d\n", netops.Path(t.Outside.NS), host, t.Outside.IP, host, AgentPort)
+		return b.String(), nil
+	}
 	found := false
 	for _, n := range t.Nodes {
 		found = found || n.Name == host
 	}
 	if !found {
-		return nil, fmt.Errorf("lab %q has no host %q", s.Lab, host)
+		return "", fmt.Errorf("lab %q has no host %q", s.Lab, host)
 	}
 	for _, w := range s.Workloads {
-		if w.Node == host {
-			eps = append(eps, agent.Endpoint{NS: string(w.NS), Addr: netip.AddrPortFrom(w.IP, uint16(w.Port)),
-				Name: w.Name, Node: host, IP: w.IP})
+		if w.Node != host {
+			continue
 		}
+		kind := "web"
+		if w.Kind == "pod" {
+			kind = "pod"
+		}
+		fmt.Fprintf(&b, "%s %s %s %s %s %d\n", netops.Path(w.NS), w.Name, w.IP, host, kind, w.Port)
 	}
-	return eps, nil
+	return b.String(), nil
 }
 
-// StartAgent starts host's server inside the host's namespace, detached
-// from netlab, and waits until it says it is listening.
-func StartAgent(exe, lab string, h Host) error {
-	logf, err := os.OpenFile(filepath.Join(Dir(lab), "agent-"+h.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// StartAgent starts netlab-pod for host: it runs the processes of the
+// host's containers or pods, each inside its namespace. It is started from
+// the host's own namespace, so it is one of the host's processes, and
+// detached from netlab; StartAgent waits until every server listens.
+func StartAgent(exe string, s *State, h Host) error {
+	rt, err := Runtime(exe)
+	if err != nil {
+		return err
+	}
+	spec, err := Spec(s, h.Name)
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(Dir(s.Lab), "runtime-"+h.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -115,18 +143,21 @@ func StartAgent(exe, lab string, h Host) error {
 		return err
 	}
 	defer rd.Close()
-	cmd := exec.Command(exe, AgentArgs(lab, h.Name)...)
+	cmd := exec.Command(rt, RuntimeArgs(s.Lab, h.Name)...)
+	cmd.Stdin = strings.NewReader(spec)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{wr} // fd 3: "ready" or the reason it is not
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
-	// Started from a thread inside the host's namespace, the agent is born
-	// there: `ip netns pids` lists it with its host.
+	// Started from a thread inside the host's namespace, the runtime is
+	// born there: `ip netns pids` lists it with its host.
 	err = netops.Do(h.NS, cmd.Start)
 	wr.Close()
 	if err != nil {
-		return fmt.Errorf("start %s: %w", exe, err)
+		return fmt.Errorf("start %s: %w", rt, err)
 	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
 	line := make(chan string, 1)
 	go func() {
 		l, _ := bufio.NewReader(rd).ReadString('\n')
@@ -135,17 +166,17 @@ func StartAgent(exe, lab string, h Host) error {
 	select {
 	case l := <-line:
 		if l == "ready" {
-			return cmd.Process.Release()
+			return nil // cmd.Wait reaps it if it ever ends while netlab runs
 		}
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-waited
 		if l == "" {
 			l = "it exited without a word; see " + logf.Name()
 		}
 		return errors.New(l)
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return fmt.Errorf("server on %s not ready after 30s; see %s", h.Name, logf.Name())
+		<-waited
+		return fmt.Errorf("workloads on %s not ready after 30s; see %s", h.Name, logf.Name())
 	}
 }

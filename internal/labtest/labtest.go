@@ -5,6 +5,7 @@ package labtest
 
 import (
 	"bytes"
+	"fmt"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -48,17 +49,28 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "netlab")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/netlab")
-		cmd.Dir = top
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = err
-			binPath = string(out)
+		for _, argv := range [][]string{
+			{"go", "build", "-o", binPath, "./cmd/netlab"},
+			runtimeBuild(filepath.Join(dir, "netlab-pod")),
+		} {
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Dir = top
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("%v: %w", argv, err)
+				binPath = string(out)
+				return
+			}
 		}
 	})
 	if buildErr != nil {
 		t.Fatalf("build netlab: %v\n%s", buildErr, binPath)
 	}
 	return binPath
+}
+
+// runtimeBuild is the command that builds netlab-pod, as the Makefile does.
+func runtimeBuild(out string) []string {
+	return []string{"cc", "-O2", "-Wall", "-static", "-o", out, "cmd/netlab-pod/netlab-pod.c"}
 }
 
 // Name returns a fresh lab name: short, unique, and recognisably a test's.
