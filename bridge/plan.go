@@ -22,17 +22,24 @@ func Plan(t *lab.Topology) lab.Plan {
 	if t.Embedded {
 		p.Add(lab.Underlay(t, UnderlayBridge)...)
 	}
+	local := map[string]bool{}
+	for _, n := range t.LocalNodes() {
+		local[n.Name] = true
+	}
 	n := 0
 	for _, node := range t.Nodes {
-		p.Add(Node(t, node)...)
 		var cs []lab.Workload
 		var groups [][]netops.Op
 		for i := 0; i < node.Workloads; i++ {
-			n++
+			n++ // containers are numbered across the lab, built here or not
 			w := container(t, node, n, i)
 			cs = append(cs, w)
 			groups = append(groups, Container(t, node, w))
 		}
+		if !local[node.Name] {
+			continue
+		}
+		p.Add(Node(t, node)...)
 		// Containers do not depend on each other: build them side by side.
 		p.Add(netops.Parallel{Groups: groups})
 		p.Add(netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab),

@@ -6,7 +6,7 @@ ip -n docker-underlay link set br-underlay alias netlab:docker:br-underlay
 ip netns add docker-node1
 ip netns exec docker-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-node1 link set lo up alias netlab:docker:node1
-ip -n docker-underlay link add node1 master br-underlay up type veth peer name eth1 netns docker-node1
+ip -n docker-underlay link add node1 master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns docker-node1
 ip -n docker-underlay link set node1 alias netlab:docker:node1
 ip -n docker-node1 link set eth1 up
 ip -n docker-node1 addr add 192.168.56.11/24 dev eth1
@@ -14,7 +14,7 @@ ip -n docker-node1 route add default via 192.168.56.1
 ip netns add docker-node2
 ip netns exec docker-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-node2 link set lo up alias netlab:docker:node2
-ip -n docker-underlay link add node2 master br-underlay up type veth peer name eth1 netns docker-node2
+ip -n docker-underlay link add node2 master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns docker-node2
 ip -n docker-underlay link set node2 alias netlab:docker:node2
 ip -n docker-node2 link set eth1 up
 ip -n docker-node2 addr add 192.168.56.12/24 dev eth1
@@ -22,7 +22,7 @@ ip -n docker-node2 route add default via 192.168.56.1
 ip netns add docker-outside
 ip netns exec docker-outside sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-outside link set lo up alias netlab:docker:outside
-ip -n docker-underlay link add outside master br-underlay up type veth peer name eth1 netns docker-outside
+ip -n docker-underlay link add outside master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns docker-outside
 ip -n docker-underlay link set outside alias netlab:docker:outside
 ip -n docker-outside link set eth1 up
 ip -n docker-outside addr add 192.168.56.1/24 dev eth1

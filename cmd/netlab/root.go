@@ -26,6 +26,7 @@ func newRoot() *cobra.Command {
 network namespaces, veth pairs, bridges, routes and iptables rules.
 
   sudo netlab docker-mode      the Docker model: docker0, containers, NAT, a published port
+  sudo netlab overlay-mode     the Kubernetes model: pod CIDRs, cni0, VXLAN between nodes, no NAT
   sudo netlab status           what is up (--json for scripts)
   sudo netlab exec c1 -- ping -c1 172.17.0.3
   sudo netlab down             remove everything the lab made, and nothing else
@@ -48,7 +49,10 @@ changing anything, or --explain to see each command as it runs.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%v (see 'netlab %s --help')", err, c.Name())
 	})
-	root.AddCommand(newDockerMode(g), newStatus(g), newExec(g), newDown(g))
+	for _, m := range modes {
+		root.AddCommand(newModeCmd(g, m))
+	}
+	root.AddCommand(newStatus(g), newExec(g), newDown(g))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -101,15 +102,25 @@ func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
 }
 
 func newExec(g *globals) *cobra.Command {
+	var container string
 	c := &cobra.Command{
-		Use:   "exec NAME -- COMMAND [ARGS...]",
-		Short: "Run a command inside a container, node or the outside host",
-		Long: `Run a command inside the network namespace of a container, a node or the
-outside host. It is 'ip netns exec <lab>-NAME COMMAND', and the command's exit
-code is netlab's.`,
-		Example: "  sudo netlab exec c1 -- ping -c1 172.17.0.3\n  sudo netlab exec outside -- curl -s 192.168.56.11:8080",
+		Use:   "exec NAME [-c CONTAINER] -- COMMAND [ARGS...]",
+		Short: "Run a command inside a container, pod, node or the outside host",
+		Long: `Run a command inside the network namespace of a container, a pod, a node or
+the outside host: 'ip netns exec <lab>-NAME COMMAND'. The command's exit code
+is netlab's.
+
+The containers of a pod share its namespace. -c CONTAINER (app or sidecar)
+runs the command in that container by joining the namespaces of its process,
+as 'kubectl exec -c' does: 'nsenter --target PID --net COMMAND'.`,
+		Example: "  sudo netlab exec c1 -- ping -c1 172.17.0.3\n  sudo netlab exec outside -- curl -s 192.168.56.11:8080\n  sudo netlab exec pod1 -c sidecar -- curl -s localhost:9376",
 		RunE: func(c *cobra.Command, args []string) error {
-			// Flags stop at NAME, so "--" (if given) is still in args.
+			// Flags stop at NAME, so "--" (if given) is still in args, and
+			// -c may follow NAME.
+			if len(args) > 2 && (args[1] == "-c" || args[1] == "--container") {
+				container = args[2]
+				args = append(args[:1:1], args[3:]...)
+			}
 			if len(args) > 1 && args[1] == "--" {
 				args = append(args[:1:1], args[2:]...)
 			}
@@ -120,14 +131,27 @@ code is netlab's.`,
 			if err := needRoot("exec"); err != nil {
 				return err
 			}
-			ns, err := findName(g.lab, name)
+			ns, w, err := findName(g.lab, name)
 			if err != nil {
 				return err
 			}
 			var full []string
-			if ns == netops.Host {
+			switch {
+			case container != "":
+				if w == nil || len(w.Containers) == 0 {
+					return usagef("-c %s: %s is not a pod; only a pod has several containers", container, name)
+				}
+				if !contains(w.Containers, container) {
+					return usagef("-c %s: pod %s has the containers %s", container, name, strings.Join(w.Containers, ", "))
+				}
+				pid, err := lab.ContainerPID(*w, container)
+				if err != nil {
+					return err
+				}
+				full = append([]string{"nsenter", "--target", fmt.Sprint(pid), "--net", "--"}, argv...)
+			case ns == netops.Host:
 				full = argv
-			} else {
+			default:
 				full = append([]string{"ip", "netns", "exec", string(ns)}, argv...)
 			}
 			if g.explain || g.dryRun {
@@ -145,40 +169,52 @@ code is netlab's.`,
 		},
 	}
 	c.Flags().SetInterspersed(false)
+	c.Flags().StringVarP(&container, "container", "c", "", "a container of the pod (app or sidecar)")
 	return c
 }
 
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
 // findName finds the namespace of a container, pod, node or outside host,
-// in the lab given or in whichever running lab has it.
-func findName(labName, name string) (netops.NS, error) {
+// in the lab given or in whichever running lab has it, and the workload if
+// it is one.
+func findName(labName, name string) (netops.NS, *lab.Workload, error) {
 	labs := lab.StateLabs()
 	if labName != "" {
 		labs = []string{labName}
 	}
 	var found []string
 	var ns netops.NS
+	var wl *lab.Workload
 	for _, l := range labs {
 		s, err := lab.Load(l)
 		if err != nil {
 			continue
 		}
 		if n, ok := s.Find(name); ok {
-			found, ns = append(found, l), n
+			found, ns, wl = append(found, l), n, s.Workload(name)
 		}
 	}
 	switch len(found) {
 	case 1:
-		return ns, nil
+		return ns, wl, nil
 	case 0:
 		if labName != "" {
-			return "", usagef("lab %q has no container, pod or host called %q: 'netlab status --lab %s' lists them", labName, name, labName)
+			return "", nil, usagef("lab %q has no container, pod or host called %q: 'netlab status --lab %s' lists them", labName, name, labName)
 		}
 		if len(labs) == 0 {
-			return "", usagef("no lab is up: start one with 'sudo netlab docker-mode'")
+			return "", nil, usagef("no lab is up: start one with 'sudo netlab docker-mode'")
 		}
-		return "", usagef("no container, pod or host called %q: 'netlab status' lists them", name)
+		return "", nil, usagef("no container, pod or host called %q: 'netlab status' lists them", name)
 	}
-	return "", usagef("%q is in labs %v: say which with --lab", name, found)
+	return "", nil, usagef("%q is in labs %s: say which with --lab", name, strings.Join(found, " and "))
 }
 
 func joinQuoted(args []string) string {
@@ -236,13 +272,17 @@ func newDown(g *globals) *cobra.Command {
 					errs = append(errs, fmt.Errorf("lab %q: %w", l, err))
 					continue
 				}
-				if rm.Namespaces+rm.Processes == 0 {
+				if rm.Namespaces+rm.Processes+rm.HostObjects == 0 {
 					continue
 				}
 				total++
 				if mode != netops.DryRun {
-					fmt.Fprintf(out, "Removed lab %q: %d namespaces (with every interface, route and rule in them), %d processes.\n",
+					fmt.Fprintf(out, "Removed lab %q: %d namespaces (with every interface, route and rule in them), %d processes",
 						l, rm.Namespaces, rm.Processes)
+					if rm.HostObjects > 0 {
+						fmt.Fprintf(out, ", and %d links and rules of this machine's own", rm.HostObjects)
+					}
+					fmt.Fprintln(out, ".")
 				}
 			}
 			if total == 0 && len(errs) == 0 && mode != netops.DryRun {

@@ -90,6 +90,9 @@ func Labs() []string {
 	for _, l := range AgentLabs() {
 		seen[l] = true
 	}
+	for _, l := range hostLabs() {
+		seen[l] = true
+	}
 	ents, _ := os.ReadDir(netops.NetnsDir)
 	for _, e := range ents {
 		p := netops.Path(netops.NS(e.Name()))
@@ -117,6 +120,9 @@ func Labs() []string {
 type Removed struct {
 	Namespaces int
 	Processes  int
+	// HostObjects are links and rules removed from a real node's own
+	// namespace.
+	HostObjects int
 }
 
 // DownOptions say how Down reports what it does.
@@ -142,6 +148,10 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 		}
 	}
 	lo := Scan(lab)
+	realNode := false
+	if s, err := Load(lab); err == nil {
+		realNode = !s.Topology.Embedded
+	}
 	inodes := map[uint64]bool{}
 	for _, ns := range lo.Namespaces {
 		var st unix.Stat_t
@@ -156,9 +166,10 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	for _, ns := range append(lo.Namespaces, lo.Stale...) {
 		say("ip netns del %s", ns)
 	}
-	say("rm -rf %s", Dir(lab))
 	if o.DryRun {
-		return Removed{Namespaces: len(lo.Namespaces) + len(lo.Stale), Processes: len(pids)}, nil
+		host, _ := cleanHost(lab, realNode, say, true)
+		say("rm -rf %s", Dir(lab))
+		return Removed{Namespaces: len(lo.Namespaces) + len(lo.Stale), Processes: len(pids), HostObjects: host}, nil
 	}
 	// The processes go first: a namespace lives on while a process is in it.
 	kill(pids)
@@ -174,6 +185,13 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 			continue
 		}
 		rm.Namespaces++
+	}
+	// On a real node the lab's bridge, flannel.1 and rules live in the
+	// machine's own namespace: they carry the lab's marker too.
+	host, err := cleanHost(lab, realNode, say, false)
+	rm.HostObjects = host
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		if err := os.RemoveAll(Dir(lab)); err != nil {

@@ -54,7 +54,7 @@ func Underlay(t *Topology, bridge string) []netops.Op {
 		ops = append(ops,
 			Netns(t.Lab, h.Name),
 			netops.VethAdd{NS: ul, Name: h.Name, Master: bridge, Alias: Marker(t.Lab, h.Name),
-				PeerNS: h.NS, PeerName: h.Iface},
+				PeerNS: h.NS, PeerName: h.Iface, MTU: t.UnderlayMTU},
 			netops.AddrAdd{NS: h.NS, Dev: h.Iface, CIDR: netip.PrefixFrom(h.IP, t.Underlay.Bits()).String()},
 		)
 		if t.Outside != nil && h.Name != t.Outside.Name {

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"netlab/internal/netops"
 )
 
 // RuntimeArgs are the arguments of the netlab-pod process of one host of a
@@ -32,7 +35,7 @@ func labProcesses(lab string, nsInodes map[uint64]bool) []int {
 			continue
 		}
 		dir := filepath.Join("/proc", e.Name())
-		if isAgentOf(dir, lab) {
+		if lab != "" && isAgentOf(dir, lab) {
 			pids = append(pids, pid)
 			continue
 		}
@@ -116,4 +119,33 @@ func alive(pid int) bool {
 	// The state follows the command name in parentheses: "123 (cmd) S ...".
 	i := bytes.LastIndexByte(data, ')')
 	return i < 0 || i+2 >= len(data) || (data[i+2] != 'Z' && data[i+2] != 'X')
+}
+
+// ContainerPID returns the pid of a pod container's process: the process
+// in the pod's namespace that netlab-pod named "<container>:<pod>".
+func ContainerPID(w Workload, container string) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(netops.Path(w.NS), &st); err != nil {
+		return 0, fmt.Errorf("pod %s: %w", w.Name, err)
+	}
+	want := comm(container, w.Name)
+	for _, pid := range labProcesses("", map[uint64]bool{st.Ino: true}) {
+		c, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		if err == nil && strings.TrimSpace(string(c)) == want {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("container %s of pod %s is not running (no process %q in %s)", container, w.Name, want, w.NS)
+}
+
+// comm is the name netlab-pod gives a workload process: the kernel keeps
+// 15 bytes of it, role and name cut to 7 each.
+func comm(role, name string) string {
+	cut := func(s string) string {
+		if len(s) > 7 {
+			return s[:7]
+		}
+		return s
+	}
+	return cut(role) + ":" + cut(name)
 }

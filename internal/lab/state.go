@@ -49,6 +49,8 @@ type Workload struct {
 	HostIface string `json:"host_iface"`
 	// Port is the TCP port its server listens on.
 	Port int `json:"port"`
+	// Containers are a pod's containers (processes sharing its namespace).
+	Containers []string `json:"containers,omitempty"`
 }
 
 // Dir is where lab keeps its state.
@@ -102,6 +104,16 @@ func StateLabs() []string {
 	}
 	sort.Strings(labs)
 	return labs
+}
+
+// Workload returns the workload called name, or nil.
+func (s *State) Workload(name string) *Workload {
+	for i := range s.Workloads {
+		if s.Workloads[i].Name == name {
+			return &s.Workloads[i]
+		}
+	}
+	return nil
 }
 
 // Find returns the workload or host called name, with the namespace that

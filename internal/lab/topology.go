@@ -26,12 +26,56 @@ type Topology struct {
 	Lab      string       `json:"lab"`
 	Mode     string       `json:"mode"`
 	Underlay netip.Prefix `json:"underlay"`
+	// UnderlayMTU is the MTU of the hosts' underlay interfaces: set on the
+	// embedded underlay, read from the interface on a real node.
+	UnderlayMTU int `json:"underlay_mtu"`
 	// Embedded is true when nodes, the underlay and the outside host are
 	// namespaces netlab makes; false on a real node (a VM).
-	Embedded bool   `json:"embedded"`
-	Outside  *Host  `json:"outside,omitempty"`
-	Nodes    []Node `json:"nodes"`
-	Docker   Docker `json:"docker"`
+	Embedded bool `json:"embedded"`
+	// Local, on a real node, is the node this machine is: the only one
+	// this netlab builds. Empty when embedded (all nodes are local).
+	Local   string  `json:"local,omitempty"`
+	Outside *Host   `json:"outside,omitempty"`
+	Nodes   []Node  `json:"nodes"`
+	Docker  Docker  `json:"docker"`
+	Overlay Overlay `json:"overlay"`
+	// ChecksumFix, when set, says why flannel.1 gets its TX checksum
+	// offload turned off (flannel#1279).
+	ChecksumFix string `json:"checksum_fix,omitempty"`
+}
+
+// Overlay holds the Kubernetes model's settings: flannel's and the CNI
+// bridge plugin's defaults unless a topology file says otherwise.
+type Overlay struct {
+	ClusterCIDR netip.Prefix `json:"cluster_cidr"`
+	SubnetLen   int          `json:"subnet_len"`
+	VNI         int          `json:"vni"`
+	Port        int          `json:"port"`
+	Device      string       `json:"device"`
+	Bridge      string       `json:"bridge"`
+	AppPort     int          `json:"app_port"`
+}
+
+// VXLANOverhead is what VXLAN adds to every packet on the underlay: the
+// inner Ethernet header (14), the VXLAN header (8), UDP (8) and the outer
+// IPv4 header (20).
+const VXLANOverhead = 14 + 8 + 8 + 20
+
+// MTU is the MTU of the overlay: the underlay's, less what VXLAN adds.
+func (t *Topology) MTU() int { return t.UnderlayMTU - VXLANOverhead }
+
+// LocalNodes are the nodes this netlab builds: all of them when embedded,
+// the machine's own node on a real one.
+func (t *Topology) LocalNodes() []Node {
+	if t.Embedded {
+		return t.Nodes
+	}
+	for _, n := range t.Nodes {
+		if n.Name == t.Local {
+			return []Node{n}
+		}
+	}
+	return nil
 }
 
 // Host is a machine on the underlay.
@@ -47,9 +91,20 @@ type Host struct {
 // Node is a host that runs workloads.
 type Node struct {
 	Host
-	// Workloads is how many containers (or pods) the node runs.
+	// Workloads is how many containers (docker-mode) or pods
+	// (overlay-mode) the node runs.
 	Workloads int `json:"workloads"`
+	// PodCIDR is the node's share of the cluster CIDR (overlay-mode).
+	PodCIDR netip.Prefix `json:"pod_cidr"`
 }
+
+// Gateway is the address of the node's cni0: the pod CIDR's first.
+func (n Node) Gateway() netip.Addr { a, _ := ipam.Nth(n.PodCIDR, 1); return a }
+
+// VTEP is the address of the node's flannel.1: the pod CIDR's network
+// address, as flannel gives it (a /32 that names the node's end of the
+// tunnel, and the next hop of the routes to its pods).
+func (n Node) VTEP() netip.Addr { return n.PodCIDR.Masked().Addr() }
 
 // Docker holds the Docker model's settings, Docker's defaults unless a
 // topology file says otherwise.
@@ -81,7 +136,7 @@ func (t *Topology) Hosts() []Host {
 // Options are what the command line says about the topology.
 type Options struct {
 	Lab        string
-	Mode       string
+	Mode       string // "docker" or "overlay"
 	Nodes      int
 	Workloads  int
 	File       string
@@ -89,14 +144,20 @@ type Options struct {
 	// NodesSet and WorkloadsSet say the counts were given on the command
 	// line (and so conflict with a topology file).
 	NodesSet, WorkloadsSet bool
+	// Node, when set, makes this a real node's share of the lab (a VM):
+	// that node is the machine's own network stack, and only it is built.
+	Node string
 }
 
 // File is a topology file as written: every field optional.
 type File struct {
-	Underlay string     `json:"underlay,omitempty"`
-	Outside  string     `json:"outside,omitempty"`
-	Nodes    []FileNode `json:"nodes,omitempty"`
-	Docker   *FileDock  `json:"docker,omitempty"`
+	Underlay    string     `json:"underlay,omitempty"`
+	UnderlayMTU int        `json:"underlay_mtu,omitempty"`
+	Iface       string     `json:"iface,omitempty"`
+	Outside     string     `json:"outside,omitempty"`
+	Nodes       []FileNode `json:"nodes,omitempty"`
+	Docker      *FileDock  `json:"docker,omitempty"`
+	Overlay     *FileOver  `json:"overlay,omitempty"`
 }
 
 // FileNode is one node in a topology file.
@@ -104,6 +165,8 @@ type FileNode struct {
 	Name       string `json:"name"`
 	IP         string `json:"ip"`
 	Containers *int   `json:"containers,omitempty"`
+	Pods       *int   `json:"pods,omitempty"`
+	PodCIDR    string `json:"pod_cidr,omitempty"`
 }
 
 // FileDock holds the Docker model's settings in a topology file.
@@ -113,17 +176,27 @@ type FileDock struct {
 	Publish *int   `json:"publish,omitempty"`
 }
 
+// FileOver holds the Kubernetes model's settings in a topology file.
+type FileOver struct {
+	ClusterCIDR string `json:"cluster_cidr,omitempty"`
+	SubnetLen   int    `json:"subnet_len,omitempty"`
+	VNI         int    `json:"vni,omitempty"`
+	Port        int    `json:"port,omitempty"`
+}
+
 // Resolve turns options (and the topology file they name) into a valid
-// embedded topology, or an InputError that names the flag or field.
+// topology, or an InputError that names the flag or field.
 func Resolve(o Options) (*Topology, error) {
 	if err := CheckLabName(o.Lab); err != nil {
 		return nil, &InputError{Msg: err.Error()}
 	}
 	t := &Topology{
-		Lab: o.Lab, Mode: o.Mode, Embedded: true,
-		Underlay: netip.MustParsePrefix("192.168.56.0/24"),
+		Lab: o.Lab, Mode: o.Mode, Embedded: o.Node == "", Local: o.Node,
+		Underlay: netip.MustParsePrefix("192.168.56.0/24"), UnderlayMTU: 1500,
 		Docker: Docker{Bridge: "docker0", Subnet: netip.MustParsePrefix("172.17.0.0/16"),
 			PublishPort: 8080, TargetPort: 80},
+		Overlay: Overlay{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), SubnetLen: 24,
+			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376},
 	}
 	outside := netip.MustParseAddr("192.168.56.1")
 	nodes, per := o.Nodes, o.Workloads
@@ -143,17 +216,35 @@ func Resolve(o Options) (*Topology, error) {
 			return nil, err
 		}
 	}
-	where := func(field string) string { return o.File + ": " + field }
+	where := func(field string) string {
+		if o.File == "" {
+			return "topology: " + field
+		}
+		return o.File + ": " + field
+	}
 	if f.Underlay != "" {
 		p, err := netip.ParsePrefix(f.Underlay)
-		if err != nil || !p.Addr().Is4() {
+		if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
 			return nil, Inputf("%s: %q is not an IPv4 prefix such as 192.168.56.0/24", where("underlay"), f.Underlay)
 		}
 		t.Underlay = p.Masked()
 	}
+	if f.UnderlayMTU != 0 {
+		if f.UnderlayMTU < 1280 || f.UnderlayMTU > 9000 {
+			return nil, Inputf("%s: %d must be from 1280 to 9000", where("underlay_mtu"), f.UnderlayMTU)
+		}
+		t.UnderlayMTU = f.UnderlayMTU
+	}
+	iface := "eth1"
+	if f.Iface != "" {
+		if err := CheckIfName(f.Iface); err != nil {
+			return nil, Inputf("%s: %v", where("iface"), err)
+		}
+		iface = f.Iface
+	}
 	if f.Outside != "" {
 		a, err := netip.ParseAddr(f.Outside)
-		if err != nil {
+		if err != nil || !a.Is4() {
 			return nil, Inputf("%s: %q is not an IPv4 address", where("outside"), f.Outside)
 		}
 		outside = a
@@ -161,7 +252,12 @@ func Resolve(o Options) (*Topology, error) {
 	if !t.Underlay.Contains(outside) {
 		return nil, Inputf("%s: %s is not in the underlay %s", where("outside"), outside, t.Underlay)
 	}
-	t.Outside = &Host{Name: "outside", IP: outside, NS: NetnsName(o.Lab, "outside"), Iface: "eth1"}
+	if t.Embedded {
+		t.Outside = &Host{Name: "outside", IP: outside, NS: NetnsName(o.Lab, "outside"), Iface: "eth1"}
+	}
+	if err := resolveModels(t, f, where); err != nil {
+		return nil, err
+	}
 	if len(f.Nodes) > MaxNodes {
 		return nil, Inputf("%s: %d nodes, at most %d", where("nodes"), len(f.Nodes), MaxNodes)
 	}
@@ -171,75 +267,169 @@ func Resolve(o Options) (*Topology, error) {
 			if err != nil {
 				return nil, Inputf("%s: no room for node%d: %v", where("underlay"), i, err)
 			}
-			t.Nodes = append(t.Nodes, Node{Host: Host{Name: fmt.Sprintf("node%d", i), IP: ip}, Workloads: per})
+			f.Nodes = append(f.Nodes, FileNode{Name: fmt.Sprintf("node%d", i), IP: ip.String(), Containers: &per, Pods: &per})
 		}
 	}
 	seenName := map[string]string{"outside": "the outside host's name", "underlay": "the underlay's name"}
 	seenIP := map[netip.Addr]string{outside: "outside"}
 	for i, fn := range f.Nodes {
 		w := func(field string) string { return where(fmt.Sprintf("nodes[%d].%s", i, field)) }
-		if !nodeNameRE.MatchString(fn.Name) {
-			return nil, Inputf("%s: %q must be lowercase letters and digits, starting with a letter, at most 10 bytes", w("name"), fn.Name)
+		n, err := resolveNode(t, i, fn, w)
+		if err != nil {
+			return nil, err
 		}
-		ip, err := netip.ParseAddr(fn.IP)
-		if err != nil || !ip.Is4() {
-			return nil, Inputf("%s: %q is not an IPv4 address", w("ip"), fn.IP)
-		}
-		n := Node{Host: Host{Name: fn.Name, IP: ip}, Workloads: 2}
-		if fn.Containers != nil {
-			if *fn.Containers < 1 || *fn.Containers > MaxWorkloads {
-				return nil, Inputf("%s: %d must be from 1 to %d", w("containers"), *fn.Containers, MaxWorkloads)
-			}
-			n.Workloads = *fn.Containers
-		}
-		t.Nodes = append(t.Nodes, n)
-	}
-	for i := range t.Nodes {
-		n := &t.Nodes[i]
-		w := func(field string) string { return where(fmt.Sprintf("nodes[%d].%s", i, field)) }
 		if what, ok := seenName[n.Name]; ok {
 			return nil, Inputf("%s: %q is already %s", w("name"), n.Name, what)
 		}
 		seenName[n.Name] = fmt.Sprintf("nodes[%d]'s name", i)
-		if !t.Underlay.Contains(n.IP) || n.IP == t.Underlay.Addr() {
-			return nil, Inputf("%s: %s is not a host address in the underlay %s", w("ip"), n.IP, t.Underlay)
-		}
 		if other, ok := seenIP[n.IP]; ok {
 			return nil, Inputf("%s: %s is already %s's address", w("ip"), n.IP, other)
 		}
 		seenIP[n.IP] = n.Name
-		n.NS, n.Iface = NetnsName(o.Lab, n.Name), "eth1"
-	}
-	if f.Docker != nil {
-		if f.Docker.Bridge != "" {
-			if err := CheckIfName(f.Docker.Bridge); err != nil {
-				return nil, Inputf("%s: %v", where("docker.bridge"), err)
+		for j, m := range t.Nodes {
+			if t.Mode == "overlay" && m.PodCIDR.Overlaps(n.PodCIDR) {
+				return nil, Inputf("%s: %s overlaps nodes[%d]'s %s", w("pod_cidr"), n.PodCIDR, j, m.PodCIDR)
 			}
-			t.Docker.Bridge = f.Docker.Bridge
 		}
-		if f.Docker.Subnet != "" {
-			p, err := netip.ParsePrefix(f.Docker.Subnet)
-			if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
-				return nil, Inputf("%s: %q is not an IPv4 prefix of /30 or larger", where("docker.subnet"), f.Docker.Subnet)
-			}
-			t.Docker.Subnet = p.Masked()
-		}
-		if f.Docker.Publish != nil {
-			if *f.Docker.Publish < 1 || *f.Docker.Publish > 65535 {
-				return nil, Inputf("%s: %d is not a TCP port", where("docker.publish"), *f.Docker.Publish)
-			}
-			t.Docker.PublishPort = *f.Docker.Publish
-		}
+		t.Nodes = append(t.Nodes, n)
 	}
-	if t.Docker.Subnet.Overlaps(t.Underlay) {
-		return nil, Inputf("%s: %s overlaps the underlay %s", where("docker.subnet"), t.Docker.Subnet, t.Underlay)
-	}
-	for _, n := range t.Nodes {
-		if uint64(n.Workloads) > ipam.Size(t.Docker.Subnet)-1 {
-			return nil, Inputf("%s: %d containers do not fit %s", where("nodes"), n.Workloads, t.Docker.Subnet)
+	if !t.Embedded {
+		found := false
+		for i := range t.Nodes {
+			if t.Nodes[i].Name == o.Node {
+				found = true
+				t.Nodes[i].NS, t.Nodes[i].Iface = netops.Host, iface
+			}
+		}
+		if !found {
+			return nil, Inputf("--node %q: the topology has no such node (%s)", o.Node, nodeNames(t.Nodes))
 		}
 	}
 	return t, nil
+}
+
+func nodeNames(ns []Node) string {
+	s := ""
+	for i, n := range ns {
+		if i > 0 {
+			s += ", "
+		}
+		s += n.Name
+	}
+	return s
+}
+
+// resolveModels applies the file's docker and overlay sections.
+func resolveModels(t *Topology, f File, where func(string) string) error {
+	if d := f.Docker; d != nil {
+		if d.Bridge != "" {
+			if err := CheckIfName(d.Bridge); err != nil {
+				return Inputf("%s: %v", where("docker.bridge"), err)
+			}
+			t.Docker.Bridge = d.Bridge
+		}
+		if d.Subnet != "" {
+			p, err := netip.ParsePrefix(d.Subnet)
+			if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+				return Inputf("%s: %q is not an IPv4 prefix of /30 or larger", where("docker.subnet"), d.Subnet)
+			}
+			t.Docker.Subnet = p.Masked()
+		}
+		if d.Publish != nil {
+			if *d.Publish < 1 || *d.Publish > 65535 {
+				return Inputf("%s: %d is not a TCP port", where("docker.publish"), *d.Publish)
+			}
+			t.Docker.PublishPort = *d.Publish
+		}
+	}
+	if t.Docker.Subnet.Overlaps(t.Underlay) {
+		return Inputf("%s: %s overlaps the underlay %s", where("docker.subnet"), t.Docker.Subnet, t.Underlay)
+	}
+	if ov := f.Overlay; ov != nil {
+		if ov.ClusterCIDR != "" {
+			p, err := netip.ParsePrefix(ov.ClusterCIDR)
+			if err != nil || !p.Addr().Is4() || p.Bits() > 28 {
+				return Inputf("%s: %q is not an IPv4 prefix such as 10.244.0.0/16", where("overlay.cluster_cidr"), ov.ClusterCIDR)
+			}
+			t.Overlay.ClusterCIDR = p.Masked()
+		}
+		if ov.SubnetLen != 0 {
+			t.Overlay.SubnetLen = ov.SubnetLen
+		}
+		if ov.VNI != 0 {
+			if ov.VNI < 1 || ov.VNI > 1<<24-1 {
+				return Inputf("%s: %d is not a VXLAN network identifier (1 to 16777215)", where("overlay.vni"), ov.VNI)
+			}
+			t.Overlay.VNI = ov.VNI
+		}
+		if ov.Port != 0 {
+			if ov.Port < 1 || ov.Port > 65535 {
+				return Inputf("%s: %d is not a UDP port", where("overlay.port"), ov.Port)
+			}
+			t.Overlay.Port = ov.Port
+		}
+	}
+	if l := t.Overlay.SubnetLen; l <= t.Overlay.ClusterCIDR.Bits() || l > 30 {
+		return Inputf("%s: %d must be longer than the cluster CIDR's /%d and at most 30", where("overlay.subnet_len"), l, t.Overlay.ClusterCIDR.Bits())
+	}
+	if t.Overlay.ClusterCIDR.Overlaps(t.Underlay) {
+		return Inputf("%s: %s overlaps the underlay %s", where("overlay.cluster_cidr"), t.Overlay.ClusterCIDR, t.Underlay)
+	}
+	return nil
+}
+
+// resolveNode checks the i-th node of a file and fills in its defaults.
+func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, error) {
+	if !nodeNameRE.MatchString(fn.Name) {
+		return Node{}, Inputf("%s: %q must be lowercase letters and digits, starting with a letter, at most 10 bytes", w("name"), fn.Name)
+	}
+	ip, err := netip.ParseAddr(fn.IP)
+	if err != nil || !ip.Is4() {
+		return Node{}, Inputf("%s: %q is not an IPv4 address", w("ip"), fn.IP)
+	}
+	if !t.Underlay.Contains(ip) || ip == t.Underlay.Addr() {
+		return Node{}, Inputf("%s: %s is not a host address in the underlay %s", w("ip"), ip, t.Underlay)
+	}
+	n := Node{Host: Host{Name: fn.Name, IP: ip, NS: NetnsName(t.Lab, fn.Name), Iface: "eth1"}, Workloads: 2}
+	count, field := fn.Containers, "containers"
+	if t.Mode == "overlay" {
+		count, field = fn.Pods, "pods"
+	}
+	if count != nil {
+		if *count < 1 || *count > MaxWorkloads {
+			return Node{}, Inputf("%s: %d must be from 1 to %d", w(field), *count, MaxWorkloads)
+		}
+		n.Workloads = *count
+	}
+	if t.Mode == "docker" && uint64(n.Workloads) > ipam.Size(t.Docker.Subnet)-1 {
+		return Node{}, Inputf("%s: %d containers do not fit %s", w(field), n.Workloads, t.Docker.Subnet)
+	}
+	// Pod CIDR: the (i+1)-th subnet of the cluster CIDR, as flannel would
+	// lease them, unless the file names one.
+	o := t.Overlay
+	if fn.PodCIDR != "" {
+		p, err := netip.ParsePrefix(fn.PodCIDR)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+			return Node{}, Inputf("%s: %q is not an IPv4 prefix such as 10.244.1.0/24", w("pod_cidr"), fn.PodCIDR)
+		}
+		if !o.ClusterCIDR.Contains(p.Addr()) || p.Bits() < o.ClusterCIDR.Bits() {
+			return Node{}, Inputf("%s: %s is not inside the cluster CIDR %s", w("pod_cidr"), p, o.ClusterCIDR)
+		}
+		n.PodCIDR = p.Masked()
+	} else {
+		span := uint64(1) << (32 - o.SubnetLen)
+		if uint64(i+1) >= uint64(1)<<(o.SubnetLen-o.ClusterCIDR.Bits()) {
+			return Node{}, Inputf("%s: no /%d left in %s for node %d", w("pod_cidr"), o.SubnetLen, o.ClusterCIDR, i+1)
+		}
+		base := o.ClusterCIDR.Masked().Addr().As4()
+		v := uint64(base[0])<<24 | uint64(base[1])<<16 | uint64(base[2])<<8 | uint64(base[3])
+		v += uint64(i+1) * span
+		n.PodCIDR = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), o.SubnetLen)
+	}
+	if t.Mode == "overlay" && uint64(n.Workloads) > ipam.Size(n.PodCIDR)-1 {
+		return Node{}, Inputf("%s: %d pods do not fit %s (use a larger overlay.subnet_len or pod_cidr)", w("pods"), n.Workloads, n.PodCIDR)
+	}
+	return n, nil
 }
 
 var nodeNameRE = mustRE(`^[a-z][a-z0-9]{0,9}$`)
@@ -262,3 +452,6 @@ func LoadFile(path string) (File, error) {
 	}
 	return f, nil
 }
+
+// NthAddr is ipam.Nth, for packages that only know lab.
+func NthAddr(p netip.Prefix, n uint64) (netip.Addr, error) { return ipam.Nth(p, n) }

@@ -28,7 +28,7 @@ func Running(lab string) bool {
 	if len(lo.Namespaces) > 0 {
 		return true
 	}
-	for _, l := range AgentLabs() {
+	for _, l := range append(AgentLabs(), hostLabs()...) {
 		if l == lab {
 			return true
 		}

@@ -132,13 +132,28 @@ func (k *kernel) apply(op Op) error {
 		if err != nil {
 			return err
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: o.Name, Flags: net.FlagUp}}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: o.Name, Flags: net.FlagUp, MTU: o.MTU}}
 		if err := h.nl.LinkAdd(br); err != nil {
 			return fmt.Errorf("add bridge %q: %w", o.Name, err)
 		}
 		return h.nl.LinkSetAlias(br, o.Alias)
 	case VethAdd:
 		return k.veth(o)
+	case VxlanAdd:
+		return k.vxlan(o)
+	case NeighReplace:
+		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: net.ParseIP(o.IP), State: netlink.NUD_PERMANENT, Family: netlink.FAMILY_V4}, o.MAC)
+	case FdbReplace:
+		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: net.ParseIP(o.Dst), State: netlink.NUD_PERMANENT,
+			Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF}, o.MAC)
+	case Ethtool:
+		return Do(o.NS, func() error {
+			out, err := exec.Command("ethtool", append([]string{"-K", o.Dev}, o.Settings...)...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("ethtool -K %s: %v: %s", o.Dev, err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		})
 	case AddrAdd:
 		h, err := k.get(o.NS)
 		if err != nil {
@@ -204,6 +219,61 @@ func (k *kernel) veth(o VethAdd) error {
 		return fmt.Errorf("find %q in %q: %w", o.PeerName, o.PeerNS, err)
 	}
 	return peer.nl.LinkSetUp(p)
+}
+
+func (k *kernel) vxlan(o VxlanAdd) error {
+	h, err := k.get(o.NS)
+	if err != nil {
+		return err
+	}
+	dev, err := h.nl.LinkByName(o.Dev)
+	if err != nil {
+		return fmt.Errorf("find underlay device %q: %w", o.Dev, err)
+	}
+	mac, err := net.ParseMAC(o.MAC)
+	if err != nil {
+		return err
+	}
+	v := &netlink.Vxlan{
+		LinkAttrs:    netlink.LinkAttrs{Name: o.Name, MTU: o.MTU, HardwareAddr: mac},
+		VxlanId:      o.VNI,
+		VtepDevIndex: dev.Attrs().Index,
+		SrcAddr:      net.ParseIP(o.Local),
+		Port:         o.Port,
+		Learning:     false,
+	}
+	if err := h.nl.LinkAdd(v); err != nil {
+		return fmt.Errorf("add vxlan %q: %w", o.Name, err)
+	}
+	if err := h.nl.LinkSetAlias(v, o.Alias); err != nil {
+		return err
+	}
+	a, err := netlink.ParseAddr(o.Addr)
+	if err != nil {
+		return err
+	}
+	if err := h.nl.AddrAdd(v, a); err != nil {
+		return fmt.Errorf("address %s on %q: %w", o.Addr, o.Name, err)
+	}
+	return h.nl.LinkSetUp(v)
+}
+
+// neigh replaces an ARP or FDB entry (n.Family says which), as flannel
+// does per peer: a second run converges instead of failing.
+func (k *kernel) neigh(ns NS, dev string, n *netlink.Neigh, mac string) error {
+	h, err := k.get(ns)
+	if err != nil {
+		return err
+	}
+	l, err := h.nl.LinkByName(dev)
+	if err != nil {
+		return fmt.Errorf("find %q: %w", dev, err)
+	}
+	if n.HardwareAddr, err = net.ParseMAC(mac); err != nil {
+		return err
+	}
+	n.LinkIndex = l.Attrs().Index
+	return h.nl.NeighSet(n)
 }
 
 func (k *kernel) route(o RouteAdd) error {

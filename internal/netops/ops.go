@@ -73,18 +73,95 @@ func (o Sysctl) Commands() []string {
 }
 
 // BridgeAdd creates a Linux bridge, marks it with Alias and brings it up.
+// MTU, when not zero, is set on the bridge.
 type BridgeAdd struct {
 	NS    NS
 	Name  string
 	Alias string
+	MTU   int
 }
 
 // Commands implements Op.
 func (o BridgeAdd) Commands() []string {
+	add := []string{"link add", o.Name}
+	if o.MTU > 0 {
+		add = append(add, "mtu", fmt.Sprint(o.MTU))
+	}
 	return []string{
-		ip(o.NS, "link add", o.Name, "up type bridge"),
+		ip(o.NS, append(add, "up type bridge")...),
 		ip(o.NS, "link set", o.Name, "alias", Quote(o.Alias)),
 	}
+}
+
+// VxlanAdd creates a VXLAN device the way flannel does: a VNI, a fixed
+// MAC, the local underlay address and device, a UDP port, and no learning
+// (every remote MAC is a static FDB entry). It gets Addr (a /32) and
+// comes up.
+type VxlanAdd struct {
+	NS    NS
+	Name  string
+	Alias string
+	VNI   int
+	MAC   string
+	Local string
+	Dev   string
+	Port  int
+	MTU   int
+	Addr  string
+}
+
+// Commands implements Op.
+func (o VxlanAdd) Commands() []string {
+	return []string{
+		ip(o.NS, "link add", o.Name, "address", o.MAC, "mtu", fmt.Sprint(o.MTU), "type vxlan id", fmt.Sprint(o.VNI),
+			"local", o.Local, "dev", o.Dev, "dstport", fmt.Sprint(o.Port), "nolearning"),
+		ip(o.NS, "link set", o.Name, "alias", Quote(o.Alias)),
+		ip(o.NS, "addr add", o.Addr, "dev", o.Name),
+		ip(o.NS, "link set", o.Name, "up"),
+	}
+}
+
+// NeighReplace sets a permanent ARP entry: IP is at MAC on Dev.
+type NeighReplace struct {
+	NS  NS
+	IP  string
+	MAC string
+	Dev string
+}
+
+// Commands implements Op.
+func (o NeighReplace) Commands() []string {
+	return []string{ip(o.NS, "neigh replace", o.IP, "lladdr", o.MAC, "dev", o.Dev, "nud permanent")}
+}
+
+// FdbReplace sets a permanent forwarding entry on a VXLAN device: frames
+// for MAC go in a tunnel to the underlay address Dst.
+type FdbReplace struct {
+	NS  NS
+	MAC string
+	Dev string
+	Dst string
+}
+
+// Commands implements Op.
+func (o FdbReplace) Commands() []string {
+	cmd := "bridge fdb replace " + o.MAC + " dev " + o.Dev + " dst " + o.Dst + " self permanent"
+	if o.NS != Host {
+		cmd = "bridge -n " + string(o.NS) + " fdb replace " + o.MAC + " dev " + o.Dev + " dst " + o.Dst + " self permanent"
+	}
+	return []string{cmd}
+}
+
+// Ethtool changes a device's offload settings with ethtool -K.
+type Ethtool struct {
+	NS       NS
+	Dev      string
+	Settings []string // pairs: feature, on|off
+}
+
+// Commands implements Op.
+func (o Ethtool) Commands() []string {
+	return []string{inNS(o.NS, append([]string{"ethtool -K", o.Dev}, o.Settings...)...)}
 }
 
 // VethAdd creates a veth pair whose first end, Name, is in NS (optionally a

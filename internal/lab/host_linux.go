@@ -1,0 +1,233 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"netlab/internal/netops"
+)
+
+// virtualNICs are the drivers of virtual machines' network cards, where
+// the kernel's VXLAN checksum offload is known to go wrong (flannel#1279).
+var virtualNICs = map[string]bool{
+	"vmxnet3": true, "virtio_net": true, "e1000": true, "e1000e": true,
+	"hv_netvsc": true, "ena": true, "xen_netfront": true, "gve": true,
+}
+
+// CheckHost looks at a real node before anything is built on it, and
+// refuses what would break it or the lab: a missing underlay interface, an
+// address that says this machine is not the node it claims to be, and
+// subnets or device names that something else (Docker, say) already uses.
+// It fills in the underlay's MTU and whether flannel.1 needs the checksum
+// workaround. It only reads.
+func CheckHost(t *Topology) error {
+	nodes := t.LocalNodes()
+	if len(nodes) != 1 {
+		return Inputf("--node: no such node")
+	}
+	n := nodes[0]
+	nl, err := netops.Netlink(netops.Host)
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	dev, err := nl.LinkByName(n.Iface)
+	if err != nil {
+		return Inputf("the underlay interface %q is not on this machine: set iface in the topology file to the private network's interface (not Vagrant's NAT eth0)", n.Iface)
+	}
+	t.UnderlayMTU = dev.Attrs().MTU
+	addrs, err := nl.AddrList(dev, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	have := false
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && ip == n.IP {
+			have = true
+		}
+	}
+	if !have {
+		return Inputf("%s is %s's address in the topology, but %s here does not have it: is this machine %s? (ip -4 addr show %s)", n.IP, n.Name, n.Iface, n.Name, n.Iface)
+	}
+	mine, hint := t.Docker.Subnet, "docker.subnet, e.g. 172.18.0.0/16"
+	names := []string{t.Docker.Bridge}
+	if t.Mode == "overlay" {
+		mine, hint = t.Overlay.ClusterCIDR, "overlay.cluster_cidr"
+		names = []string{t.Overlay.Bridge, t.Overlay.Device}
+	}
+	routes, err := nl.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		p, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		bits, _ := r.Dst.Mask.Size()
+		if !ok || !netip.PrefixFrom(p, bits).Overlaps(mine) {
+			continue
+		}
+		via := ""
+		if l, err := nl.LinkByIndex(r.LinkIndex); err == nil {
+			via = " dev " + l.Attrs().Name
+		}
+		return Inputf("%s collides with the route %s%s on this machine (Docker installed?): pick a free range with %s in the topology file",
+			mine, r.Dst, via, hint)
+	}
+	for _, name := range names {
+		if l, err := nl.LinkByName(name); err == nil && !strings.HasPrefix(l.Attrs().Alias, "netlab:") {
+			return Inputf("this machine already has an interface %q that netlab did not make (Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
+		}
+	}
+	if t.Mode == "overlay" {
+		if drv := driver(n.Iface); virtualNICs[drv] {
+			t.ChecksumFix = fmt.Sprintf("the underlay NIC %s is a virtual NIC (%s)", n.Iface, drv)
+		}
+	}
+	return nil
+}
+
+// driver returns the kernel driver of an interface in this namespace.
+func driver(iface string) string {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer unix.Close(fd)
+	info, err := unix.IoctlGetEthtoolDrvinfo(fd, iface)
+	if err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(info.Driver[:])
+}
+
+// cleanHost removes lab's objects from the namespace netlab runs in, where
+// a real node keeps them: links carrying the lab's marker (the bridge and
+// flannel.1; routes, ARP and FDB entries go with them), the rules carrying
+// its comment in built-in chains, and its own chains. On a machine that
+// only ever ran embedded labs it finds nothing, and changes nothing.
+func cleanHost(lab string, realNode bool, say func(string, ...any), dry bool) (int, error) {
+	nl, err := netops.Netlink(netops.Host)
+	if err != nil {
+		return 0, err
+	}
+	defer nl.Close()
+	links, err := nl.LinkList()
+	if err != nil {
+		return 0, err
+	}
+	var errs []string
+	n := 0
+	for _, l := range links {
+		if !strings.HasPrefix(l.Attrs().Alias, MarkerPrefix(lab)) {
+			continue
+		}
+		n++
+		say("ip link del %s", l.Attrs().Name)
+		if !dry {
+			if err := nl.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Sprintf("ip link del %s: %v", l.Attrs().Name, err))
+			}
+		}
+	}
+	// Rules only ever come after the links on a real node: where neither
+	// the links nor the state say this was one, there is nothing to read.
+	if n == 0 && !realNode {
+		return 0, joinErrs(errs)
+	}
+	batch := iptablesCleanup(lab)
+	if batch == "" {
+		return n, joinErrs(errs)
+	}
+	table := ""
+	for _, line := range strings.Split(strings.TrimSpace(batch), "\n") {
+		switch {
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+		case line != "COMMIT":
+			n++
+			say("iptables -t %s %s", table, line)
+		}
+	}
+	if !dry {
+		cmd := exec.Command("iptables-restore", "-w", "--noflush")
+		cmd.Stdin = strings.NewReader(batch)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Sprintf("iptables-restore: %v: %s", err, bytes.TrimSpace(out)))
+		}
+	}
+	return n, joinErrs(errs)
+}
+
+// hostLabs returns the labs whose marked links are in netlab's own
+// namespace (a real node's).
+func hostLabs() []string {
+	nl, err := netops.Netlink(netops.Host)
+	if err != nil {
+		return nil
+	}
+	defer nl.Close()
+	links, _ := nl.LinkList()
+	var labs []string
+	for _, l := range links {
+		if lab, ok := LabOfMarker(l.Attrs().Alias); ok {
+			labs = append(labs, lab)
+		}
+	}
+	return labs
+}
+
+// iptablesCleanup reads this namespace's rules and returns the
+// iptables-restore input that deletes lab's: its rules in built-in chains
+// (found by their comment), then its chains (found by name). Empty when
+// there is nothing of lab's, or no iptables.
+func iptablesCleanup(lab string) string {
+	chainPrefix := ChainName(lab, "")
+	comment := `--comment "` + RuleMarker(lab)
+	var b strings.Builder
+	for _, table := range []string{"nat", "filter"} {
+		out, err := exec.Command("iptables-save", "-t", table).Output()
+		if err != nil {
+			return ""
+		}
+		var dels, chains []string
+		for _, line := range strings.Split(string(out), "\n") {
+			switch {
+			case strings.HasPrefix(line, ":"+chainPrefix):
+				chains = append(chains, strings.Fields(line[1:])[0])
+			case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A "+chainPrefix) &&
+				(strings.Contains(line, comment+" ") || strings.Contains(line, comment+`"`)):
+				dels = append(dels, "-D"+line[2:])
+			}
+		}
+		if len(dels)+len(chains) == 0 {
+			continue
+		}
+		b.WriteString("*" + table + "\n")
+		for _, d := range dels {
+			b.WriteString(d + "\n")
+		}
+		for _, c := range chains {
+			b.WriteString("-F " + c + "\n")
+		}
+		for _, c := range chains {
+			b.WriteString("-X " + c + "\n")
+		}
+		b.WriteString("COMMIT\n")
+	}
+	return b.String()
+}
+
+func joinErrs(errs []string) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(errs, "; "))
+}
