@@ -296,4 +296,3 @@ func newDown(g *globals) *cobra.Command {
 		},
 	}
 }
-

@@ -5,9 +5,9 @@ package labtest
 
 import (
 	"bytes"
-	"fmt"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
