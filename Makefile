@@ -6,7 +6,7 @@ CC     := cc
 GO     ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN    := bin/netlab
 PREFIX ?= /usr/local
-DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck
+DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.

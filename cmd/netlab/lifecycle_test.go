@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"netlab/internal/lab"
 	"netlab/internal/labtest"
@@ -238,6 +239,22 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 		a := l.Attrs()
 		lines = append(lines, fmt.Sprintf("link %s type=%s master=%s up=%v mtu=%d alias=%s",
 			a.Name, l.Type(), names[a.MasterIndex], a.Flags&1 != 0, a.MTU, a.Alias))
+		if v, ok := l.(*netlink.Vxlan); ok {
+			lines = append(lines, fmt.Sprintf("vxlan %s id=%d port=%d learning=%v local=%s dev=%s mac=%s",
+				a.Name, v.VxlanId, v.Port, v.Learning, v.SrcAddr, names[v.VtepDevIndex], a.HardwareAddr))
+			fdb, err := nl.NeighList(a.Index, unix.AF_BRIDGE)
+			require.NoError(t, err)
+			for _, f := range fdb {
+				if f.State&netlink.NUD_PERMANENT != 0 && f.IP != nil {
+					lines = append(lines, fmt.Sprintf("fdb %s %s dst %s", a.Name, f.HardwareAddr, f.IP))
+				}
+			}
+			arp, err := nl.NeighList(a.Index, netlink.FAMILY_V4)
+			require.NoError(t, err)
+			for _, n := range arp {
+				lines = append(lines, fmt.Sprintf("neigh %s %s lladdr %s state %d", a.Name, n.IP, n.HardwareAddr, n.State))
+			}
+		}
 		addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
 		require.NoError(t, err)
 		for _, ad := range addrs {
@@ -272,37 +289,41 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 	return strings.ReplaceAll(text, strings.ToUpper(labName), "LAB")
 }
 
-// TestDryRunReplay: the --dry-run script, run by bash under another lab
-// name, builds the same links, addresses, routes, sysctls and rules as
-// netlab itself.
+// TestDryRunReplay: the --dry-run script of each mode, run by bash under
+// another lab name, builds the same links, addresses, routes, neighbour and
+// FDB entries, sysctls and rules as netlab itself.
 func TestDryRunReplay(t *testing.T) {
 	labtest.Root(t)
-	viaNetlab := labtest.NewLab(t, "n")
-	viaShell := labtest.NewLab(t, "s")
-	dry := labtest.MustRun(t, "docker-mode", "--lab", viaShell, "--dry-run")
-	assert.Empty(t, lab.Scan(viaShell).Namespaces, "--dry-run changed nothing")
-	bash := exec.Command("bash", "-s")
-	bash.Stdin = strings.NewReader(dry.Stdout)
-	var stderr bytes.Buffer
-	bash.Stderr = &stderr
-	require.NoError(t, bash.Run(), "the dry-run script fails:\n%s\n%s", stderr.String(), dry.Stdout)
+	for _, verb := range []string{"docker-mode", "overlay-mode"} {
+		t.Run(verb, func(t *testing.T) {
+			viaNetlab := labtest.NewLab(t, "n")
+			viaShell := labtest.NewLab(t, "s")
+			dry := labtest.MustRun(t, verb, "--lab", viaShell, "--dry-run")
+			assert.Empty(t, lab.Scan(viaShell).Namespaces, "--dry-run changed nothing")
+			bash := exec.Command("bash", "-s")
+			bash.Stdin = strings.NewReader(dry.Stdout)
+			var stderr bytes.Buffer
+			bash.Stderr = &stderr
+			require.NoError(t, bash.Run(), "the dry-run script fails:\n%s\n%s", stderr.String(), dry.Stdout)
 
-	labtest.MustRun(t, "docker-mode", "--lab", viaNetlab)
-	s := readStatus(t, viaNetlab)
-	var all []netops.NS
-	for _, n := range s.Nodes {
-		all = append(all, netops.NS(n.Netns))
+			labtest.MustRun(t, verb, "--lab", viaNetlab)
+			s := readStatus(t, viaNetlab)
+			var all []netops.NS
+			for _, n := range s.Nodes {
+				all = append(all, netops.NS(n.Netns))
+			}
+			for _, w := range s.Workloads {
+				all = append(all, netops.NS(w.Netns))
+			}
+			all = append(all, netops.NS(viaNetlab+"-underlay"))
+			for _, ns := range all {
+				other := netops.NS(strings.Replace(string(ns), viaNetlab, viaShell, 1))
+				assert.Equal(t, snapshot(t, ns, viaNetlab), snapshot(t, other, viaShell), "namespace %s vs %s", ns, other)
+			}
+			// The script's namespaces carry the same markers: down removes them.
+			assert.Len(t, lab.Scan(viaShell).Namespaces, len(all))
+		})
 	}
-	for _, w := range s.Workloads {
-		all = append(all, netops.NS(w.Netns))
-	}
-	all = append(all, netops.NS(viaNetlab+"-underlay"))
-	for _, ns := range all {
-		other := netops.NS(strings.Replace(string(ns), viaNetlab, viaShell, 1))
-		assert.Equal(t, snapshot(t, ns, viaNetlab), snapshot(t, other, viaShell), "namespace %s vs %s", ns, other)
-	}
-	// The script's namespaces carry the same markers: down removes them.
-	assert.Len(t, lab.Scan(viaShell).Namespaces, len(all))
 }
 
 // TestShellScriptMatches: scripts/docker-mode.sh, the teaching version,

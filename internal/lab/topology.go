@@ -54,6 +54,7 @@ type Overlay struct {
 	Device      string       `json:"device"`
 	Bridge      string       `json:"bridge"`
 	AppPort     int          `json:"app_port"`
+	TxChecksum  string       `json:"tx_checksum"`
 }
 
 // VXLANOverhead is what VXLAN adds to every packet on the underlay: the
@@ -182,6 +183,33 @@ type FileOver struct {
 	SubnetLen   int    `json:"subnet_len,omitempty"`
 	VNI         int    `json:"vni,omitempty"`
 	Port        int    `json:"port,omitempty"`
+	// TxChecksum is flannel.1's TX checksum offload: "auto" (off where the
+	// underlay is a virtual NIC, flannel#1279), "off" or "on".
+	TxChecksum OnOff `json:"tx_checksum,omitempty"`
+}
+
+// OnOff is a setting that YAML may write as on/off (which YAML 1.1 reads
+// as booleans) or as a word such as auto.
+type OnOff string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (o *OnOff) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case bool:
+		*o = "off"
+		if x {
+			*o = "on"
+		}
+	case string:
+		*o = OnOff(x)
+	default:
+		return fmt.Errorf("%s is not on, off or auto", b)
+	}
+	return nil
 }
 
 // Resolve turns options (and the topology file they name) into a valid
@@ -196,7 +224,7 @@ func Resolve(o Options) (*Topology, error) {
 		Docker: Docker{Bridge: "docker0", Subnet: netip.MustParsePrefix("172.17.0.0/16"),
 			PublishPort: 8080, TargetPort: 80},
 		Overlay: Overlay{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), SubnetLen: 24,
-			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376},
+			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376, TxChecksum: "auto"},
 	}
 	outside := netip.MustParseAddr("192.168.56.1")
 	nodes, per := o.Nodes, o.Workloads
@@ -293,6 +321,9 @@ func Resolve(o Options) (*Topology, error) {
 		}
 		t.Nodes = append(t.Nodes, n)
 	}
+	if t.Overlay.TxChecksum == "off" {
+		t.ChecksumFix = "the topology file says so (overlay.tx_checksum: off)"
+	}
 	if !t.Embedded {
 		found := false
 		for i := range t.Nodes {
@@ -367,6 +398,13 @@ func resolveModels(t *Topology, f File, where func(string) string) error {
 				return Inputf("%s: %d is not a UDP port", where("overlay.port"), ov.Port)
 			}
 			t.Overlay.Port = ov.Port
+		}
+		switch ov.TxChecksum {
+		case "":
+		case "auto", "on", "off":
+			t.Overlay.TxChecksum = string(ov.TxChecksum)
+		default:
+			return Inputf("%s: %q must be auto, on or off", where("overlay.tx_checksum"), ov.TxChecksum)
 		}
 	}
 	if l := t.Overlay.SubnetLen; l <= t.Overlay.ClusterCIDR.Bits() || l > 30 {

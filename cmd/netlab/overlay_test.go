@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"netlab/internal/labtest"
+	"netlab/internal/netops"
+	"netlab/internal/probe"
+)
+
+// addrsOf returns every IPv4 address in a namespace.
+func addrsOf(t *testing.T, ns netops.NS) []string {
+	t.Helper()
+	nl, err := netops.Netlink(ns)
+	require.NoError(t, err)
+	defer nl.Close()
+	addrs, err := nl.AddrList(nil, netlink.FAMILY_V4)
+	require.NoError(t, err)
+	var out []string
+	for _, a := range addrs {
+		out = append(out, a.IP.String())
+	}
+	return out
+}
+
+// capture runs tcpdump in ns while fn runs and returns what it printed.
+func capture(t *testing.T, ns netops.NS, filter string, fn func()) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	args := append([]string{"netns", "exec", string(ns), "tcpdump", "-l", "-n", "-i", "eth1", "-c", "2", "-T", "vxlan"}, strings.Fields(filter)...)
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	// tcpdump says "listening on" once its socket is open.
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+	}
+	drained := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, stderr); close(drained) }()
+	fn()
+	<-drained // tcpdump exits after -c packets (or the timeout)
+	_ = cmd.Wait()
+	return out.String()
+}
+
+// TestOverlayModeTruths builds the Kubernetes model and proves each truth
+// of it with packets.
+func TestOverlayModeTruths(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "o")
+	up := labtest.MustRun(t, "overlay-mode", "--lab", name)
+	assert.Contains(t, up.Stdout, "pause container")
+	s := readStatus(t, name)
+	require.Equal(t, "overlay", s.Mode)
+	require.Len(t, s.Workloads, 4)
+	node1, node1IP := s.node("node1")
+	_, node2IP := s.node("node2")
+	_, outsideIP := s.node("outside")
+	pod1, pod1IP := s.workload("pod1")
+	_, pod2IP := s.workload("pod2")
+	pod3, pod3IP := s.workload("pod3")
+	_, pod4IP := s.workload("pod4")
+	require.Equal(t, []string{"10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"}, []string{pod1IP, pod2IP, pod3IP, pod4IP})
+
+	t.Run("kernel state", func(t *testing.T) {
+		nl, err := netops.Netlink(node1)
+		require.NoError(t, err)
+		defer nl.Close()
+		l, err := nl.LinkByName("flannel.1")
+		require.NoError(t, err)
+		v, ok := l.(*netlink.Vxlan)
+		require.True(t, ok, "flannel.1 is a VXLAN device, not %T", l)
+		assert.Equal(t, 1, v.VxlanId)
+		assert.Equal(t, 8472, v.Port)
+		assert.False(t, v.Learning)
+		assert.Equal(t, node1IP, v.SrcAddr.String())
+		eth1, err := nl.LinkByName("eth1")
+		require.NoError(t, err)
+		assert.Equal(t, eth1.Attrs().Index, v.VtepDevIndex, "bound to the underlay interface")
+		assert.Equal(t, eth1.Attrs().MTU-50, v.MTU, "MTU is the underlay's less 50")
+		assert.Equal(t, "0e:6c:c0:a8:38:0b", v.HardwareAddr.String())
+
+		fdb, err := nl.NeighList(v.Index, unix.AF_BRIDGE)
+		require.NoError(t, err)
+		var dsts []string
+		for _, f := range fdb {
+			if f.HardwareAddr.String() == "0e:6c:c0:a8:38:0c" {
+				dsts = append(dsts, f.IP.String())
+				assert.NotZero(t, f.State&netlink.NUD_PERMANENT, "permanent FDB entry")
+			}
+		}
+		assert.Equal(t, []string{node2IP}, dsts, "FDB: node2's VTEP MAC is behind node2's underlay IP")
+		arp, err := nl.NeighList(v.Index, netlink.FAMILY_V4)
+		require.NoError(t, err)
+		require.Len(t, arp, 1)
+		assert.Equal(t, "10.244.2.0", arp[0].IP.String())
+		assert.Equal(t, "0e:6c:c0:a8:38:0c", arp[0].HardwareAddr.String())
+		assert.Equal(t, netlink.NUD_PERMANENT, arp[0].State)
+
+		routes, err := nl.RouteList(v, netlink.FAMILY_V4)
+		require.NoError(t, err)
+		var found bool
+		for _, r := range routes {
+			if r.Dst != nil && r.Dst.String() == "10.244.2.0/24" {
+				found = true
+				assert.Equal(t, "10.244.2.0", r.Gw.String())
+				assert.NotZero(t, r.Flags&int(netlink.FLAG_ONLINK), "onlink")
+			}
+		}
+		assert.True(t, found, "route to node2's pod CIDR via flannel.1")
+
+		pl, err := netops.Netlink(pod1)
+		require.NoError(t, err)
+		defer pl.Close()
+		eth0, err := pl.LinkByName("eth0")
+		require.NoError(t, err)
+		assert.Equal(t, 1450, eth0.Attrs().MTU, "pods get the overlay MTU")
+	})
+
+	t.Run("1 pod to pod across nodes, no NAT", func(t *testing.T) {
+		a := who(t, pod1, pod3IP+":9376")
+		assert.Equal(t, "pod3", a.Name)
+		assert.Equal(t, "node2", a.Node)
+		assert.Equal(t, pod1IP, a.Client, "the receiver sees the sender's own pod IP")
+	})
+
+	t.Run("2 node to pod, untranslated", func(t *testing.T) {
+		a := who(t, node1, pod3IP+":9376")
+		assert.Equal(t, "pod3", a.Name)
+		assert.Contains(t, addrsOf(t, node1), a.Client, "the client is an address of node1 itself")
+	})
+
+	t.Run("3 a pod's own address is what every peer sees", func(t *testing.T) {
+		for _, from := range []string{"pod1", "pod2", "pod3", "pod4"} {
+			ns, _ := s.workload(from)
+			own := addrsOf(t, ns)
+			for _, to := range []string{pod1IP, pod2IP, pod3IP, pod4IP} {
+				if contains(own, to) {
+					continue
+				}
+				a := who(t, ns, to+":9376")
+				assert.Contains(t, own, a.Client, "%s as seen by %s", from, a.Name)
+			}
+		}
+	})
+
+	t.Run("4 traceroute: cni0, the peer's flannel.1, the pod", func(t *testing.T) {
+		hops, out, err := probe.Traceroute(pod1, pod3IP, 5)
+		require.NoError(t, err, out)
+		var addrs []string
+		for _, h := range hops {
+			addrs = append(addrs, h.Addr)
+		}
+		assert.Equal(t, []string{"10.244.1.1", "10.244.2.0", pod3IP}, addrs, out)
+	})
+
+	t.Run("5 VXLAN on the wire, and the MTU", func(t *testing.T) {
+		out := capture(t, node1, "udp port 8472", func() {
+			r, err := probe.Ping(pod1, pod3IP, 1, 2*time.Second)
+			require.NoError(t, err)
+			assert.True(t, r.OK(), r.Output)
+		})
+		re := regexp.MustCompile(regexp.QuoteMeta(node1IP) + `\.\d+ > ` + regexp.QuoteMeta(node2IP) + `\.8472: VXLAN.*vni 1\s*\n?.*IP ` +
+			regexp.QuoteMeta(pod1IP) + ` > ` + regexp.QuoteMeta(pod3IP) + `: ICMP echo request`)
+		assert.Regexp(t, re, out, "UDP 8472 between the underlay addresses, carrying the pods' ICMP")
+
+		r, err := probe.Ping(pod1, pod3IP, 1, 2*time.Second, "-M", "do", "-s", fmt.Sprint(1450-28))
+		require.NoError(t, err)
+		assert.True(t, r.OK(), "MTU-28 bytes of payload fit: %s", r.Output)
+		r, err = probe.Ping(pod1, pod3IP, 1, 2*time.Second, "-M", "do", "-s", fmt.Sprint(1450-27))
+		require.NoError(t, err)
+		assert.False(t, r.OK())
+		assert.Contains(t, r.Output, "message too long", "one byte more does not")
+	})
+
+	t.Run("6 leaving the cluster: masqueraded", func(t *testing.T) {
+		a := who(t, pod3, outsideIP+":80")
+		assert.Equal(t, "outside", a.Name)
+		assert.Equal(t, node2IP, a.Client, "outside sees node2's underlay address")
+	})
+
+	t.Run("7 containers of a pod share localhost", func(t *testing.T) {
+		r := labtest.MustRun(t, "exec", "--lab", name, "pod1", "-c", "sidecar", "--", "curl", "-s", "localhost:9376")
+		assert.Contains(t, r.Stdout, "name=pod1")
+		assert.Contains(t, r.Stdout, "container=app")
+		assert.Contains(t, r.Stdout, "client=127.0.0.1")
+		out, err := exec.Command("ip", "netns", "pids", string(pod1)).Output()
+		require.NoError(t, err)
+		var comms []string
+		for _, pid := range strings.Fields(string(out)) {
+			c, err := exec.Command("cat", "/proc/"+pid+"/comm").Output()
+			require.NoError(t, err)
+			comms = append(comms, strings.TrimSpace(string(c)))
+		}
+		assert.ElementsMatch(t, []string{"app:pod1", "sidecar:pod1"}, comms, "two processes, one namespace")
+		// The sidecar really talks to the app: its connections show up.
+		require.Eventually(t, func() bool {
+			out, _ := exec.Command("ip", "netns", "exec", string(pod1), "ss", "-tan", "state", "time-wait").Output()
+			return strings.Contains(string(out), "127.0.0.1:9376")
+		}, 12*time.Second, 200*time.Millisecond, "the sidecar asks the app over localhost")
+		bad := labtest.Run(t, "exec", "--lab", name, "pod1", "-c", "nginx", "--", "true")
+		assert.Equal(t, 2, bad.Code)
+		assert.Contains(t, bad.Stderr, "pod pod1 has the containers app, sidecar")
+	})
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/lab"
+	"netlab/internal/labtest"
+	"netlab/internal/netops"
+	"netlab/internal/probe"
+)
+
+// vm is a namespace that plays a Vagrant VM: netlab runs in it with only
+// its network namespace switched, so the VM's "own stack" is that
+// namespace, and its eth1 is the private network.
+type vm struct {
+	ns  netops.NS
+	lab string
+}
+
+// nl runs netlab inside the VM.
+func (v vm) nl(t *testing.T, args ...string) labtest.Result {
+	t.Helper()
+	cmd := exec.Command("nsenter", append([]string{"--net=" + netops.Path(v.ns), labtest.Binary(t)}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := labtest.Result{Stdout: out.String(), Stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.Code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return r
+}
+
+func (v vm) mustNL(t *testing.T, args ...string) labtest.Result {
+	t.Helper()
+	r := v.nl(t, args...)
+	require.Equal(t, 0, r.Code, "netlab %v in %s:\n%s\n%s", args, v.ns, r.Stdout, r.Stderr)
+	return r
+}
+
+func sh(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	require.NoError(t, err, "%v: %s", args, out)
+	return string(out)
+}
+
+// twoVMs makes two namespaces joined by a veth, as two VMs on a private
+// network: eth1 with 192.168.56.11 and .12. Each runs its own lab.
+func twoVMs(t *testing.T) (vm, vm) {
+	t.Helper()
+	base := labtest.Name("v")
+	a := vm{ns: netops.NS(base + "-vm1"), lab: labtest.NewLab(t, "a")}
+	b := vm{ns: netops.NS(base + "-vm2"), lab: labtest.NewLab(t, "b")}
+	for _, v := range []vm{a, b} {
+		sh(t, "ip", "netns", "add", string(v.ns))
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", string(v.ns)).Run() })
+		sh(t, "ip", "-n", string(v.ns), "link", "set", "lo", "up")
+	}
+	sh(t, "ip", "-n", string(a.ns), "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", string(b.ns))
+	for i, v := range []vm{a, b} {
+		sh(t, "ip", "-n", string(v.ns), "addr", "add", []string{"192.168.56.11/24", "192.168.56.12/24"}[i], "dev", "eth1")
+		sh(t, "ip", "-n", string(v.ns), "link", "set", "eth1", "up")
+	}
+	return a, b
+}
+
+// downOnVM removes a VM's lab and checks nothing of it stayed in the VM.
+func downOnVM(t *testing.T, v vm) {
+	t.Helper()
+	r := v.mustNL(t, "down", "--lab", v.lab)
+	assert.Contains(t, r.Stdout, "links and rules of this machine's own")
+	links := sh(t, "ip", "-n", string(v.ns), "-d", "link", "show")
+	assert.NotContains(t, links, "netlab:", "no marked link left in the VM")
+	rules := sh(t, "ip", "netns", "exec", string(v.ns), "iptables-save")
+	assert.NotContains(t, rules, "NETLAB-", "no chain left in the VM")
+	assert.NotContains(t, rules, "netlab:", "no rule left in the VM")
+	assert.Contains(t, links, "eth1", "the VM's own interface stays")
+	labtest.AssertGone(t, v.lab)
+	r = v.mustNL(t, "down", "--lab", v.lab)
+	assert.Contains(t, r.Stdout, "Nothing to remove")
+}
+
+// TestRealNodesOverlay: the same code builds a node's share on a "VM" as in
+// the embedded lab, and the truths hold between the two VMs.
+func TestRealNodesOverlay(t *testing.T) {
+	labtest.Root(t)
+	a, b := twoVMs(t)
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	require.NoError(t, os.WriteFile(topo, []byte(`
+iface: eth1
+nodes:
+  - {name: node1, ip: 192.168.56.11, pods: 2}
+  - {name: node2, ip: 192.168.56.12, pods: 2}
+overlay: {tx_checksum: off}
+`), 0o644))
+	up := a.mustNL(t, "overlay-mode", "--lab", a.lab, "--topology", topo, "--node", "node1")
+	assert.Contains(t, up.Stdout, "this machine as node1")
+	assert.Contains(t, up.Stdout, "TX checksum offload is off on flannel.1")
+	b.mustNL(t, "overlay-mode", "--lab", b.lab, "--topology", topo, "--node", "node2")
+
+	var st status
+	require.NoError(t, json.Unmarshal([]byte(a.mustNL(t, "status", "--json", "--lab", a.lab).Stdout), &st))
+	require.Len(t, st.Workloads, 2, "a VM runs only its own pods")
+	pod1 := netops.NS(a.lab + "-pod1")
+	pod3 := netops.NS(b.lab + "-pod3")
+
+	ethtool := sh(t, "ip", "netns", "exec", string(a.ns), "ethtool", "-k", "flannel.1")
+	assert.Contains(t, ethtool, "tx-checksum-ip-generic: off", "the flannel#1279 workaround was applied")
+
+	ans := who(t, pod1, "10.244.2.2:9376")
+	assert.Equal(t, "pod3", ans.Name)
+	assert.Equal(t, "10.244.1.2", ans.Client, "pod to pod across VMs: no NAT")
+	ans = who(t, a.ns, "10.244.2.2:9376")
+	assert.Contains(t, addrsOf(t, a.ns), ans.Client, "VM1 itself reaches pod3, untranslated")
+	ans = who(t, pod3, "10.244.1.3:9376")
+	assert.Equal(t, "pod2", ans.Name)
+	assert.Equal(t, "10.244.2.2", ans.Client)
+
+	hops, out, err := probe.Traceroute(pod1, "10.244.2.2", 5)
+	require.NoError(t, err, out)
+	require.Len(t, hops, 3, out)
+	assert.Equal(t, []string{"10.244.1.1", "10.244.2.0", "10.244.2.2"}, []string{hops[0].Addr, hops[1].Addr, hops[2].Addr})
+
+	wire := capture(t, a.ns, "udp port 8472", func() {
+		r, err := probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second)
+		require.NoError(t, err)
+		assert.True(t, r.OK(), r.Output)
+	})
+	assert.Regexp(t, `192\.168\.56\.11\.\d+ > 192\.168\.56\.12\.8472: VXLAN.*vni 1\s*\n?.*IP 10\.244\.1\.2 > 10\.244\.2\.2: ICMP echo request`, wire)
+	r, err := probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1422")
+	require.NoError(t, err)
+	assert.True(t, r.OK(), r.Output)
+	r, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1423")
+	require.NoError(t, err)
+	assert.Contains(t, r.Output, "message too long")
+
+	side := a.mustNL(t, "exec", "--lab", a.lab, "pod1", "-c", "sidecar", "--", "curl", "-s", "localhost:9376")
+	assert.Contains(t, side.Stdout, "client=127.0.0.1")
+
+	downOnVM(t, a)
+	downOnVM(t, b)
+}
+
+// TestRealNodesDocker: on a VM where Docker already took 172.17.0.0/16 and
+// set FORWARD to DROP, docker-mode refuses the colliding subnet with a
+// hint, changing nothing; with a free subnet it works under the DROP
+// policy, and down leaves Docker's objects and policy alone.
+func TestRealNodesDocker(t *testing.T) {
+	labtest.Root(t)
+	a, b := twoVMs(t)
+	for _, v := range []vm{a, b} {
+		sh(t, "ip", "-n", string(v.ns), "link", "add", "docker0", "type", "bridge")
+		sh(t, "ip", "-n", string(v.ns), "addr", "add", "172.17.0.1/16", "dev", "docker0")
+		sh(t, "ip", "-n", string(v.ns), "link", "set", "docker0", "up")
+		sh(t, "ip", "netns", "exec", string(v.ns), "iptables", "-P", "FORWARD", "DROP")
+	}
+	before := sh(t, "ip", "-n", string(a.ns), "-br", "link")
+	r := a.nl(t, "docker-mode", "--lab", a.lab, "--node", "node1")
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "172.17.0.0/16 collides with the route 172.17.0.0/16 dev docker0")
+	assert.Contains(t, r.Stderr, "docker.subnet")
+	assert.Equal(t, before, sh(t, "ip", "-n", string(a.ns), "-br", "link"), "refused before any change")
+	assert.Empty(t, lab.Scan(a.lab).Namespaces)
+
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	require.NoError(t, os.WriteFile(topo, []byte("docker: {bridge: netlab0, subnet: 172.18.0.0/16}\n"), 0o644))
+	up := a.mustNL(t, "docker-mode", "--lab", a.lab, "--node", "node1", "--topology", topo)
+	assert.Contains(t, up.Stdout, "FORWARD policy of DROP")
+	b.mustNL(t, "docker-mode", "--lab", b.lab, "--node", "node2", "--topology", topo)
+
+	c1 := netops.NS(a.lab + "-c1")
+	ans := who(t, c1, "192.168.56.12:8080")
+	assert.Equal(t, "c3", ans.Name, "VM2's published port answers, forwarded under FORWARD DROP")
+	assert.Equal(t, "192.168.56.11", ans.Client, "c1 left VM1 masqueraded")
+	ans = who(t, netops.NS(a.lab+"-c2"), "172.18.0.2:80")
+	assert.Equal(t, "c1", ans.Name, "same host, under FORWARD DROP")
+
+	downOnVM(t, a)
+	downOnVM(t, b)
+	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-br", "link"), "docker0", "Docker's bridge untouched")
+	assert.Contains(t, sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-S", "FORWARD"), "-P FORWARD DROP", "the policy untouched")
+}
