@@ -12,7 +12,7 @@ export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: help deps build install lab test unit lint bench clean
+.PHONY: help deps build install lab test vm-check unit lint bench clean
 
 help: ## show this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,10 +37,17 @@ lab: deps install ## build the Docker-model lab and show what it proves (needs r
 	netlab docker-mode --topology examples/docker-uneven.yaml
 	@scripts/demo-docker.sh
 
-test: deps lint build ## lint, then every test: as root, real namespaces and packets; then a leak check
+test: deps lint vm-check build ## lint, check the Vagrantfile, then every test: as root, real namespaces and packets; then a leak check
 	@scripts/leak-check.sh snapshot
 	$(GO) test -count=1 -race -timeout 30m ./...
 	@scripts/leak-check.sh verify
+
+vm-check: ## check the Vagrantfile and the VM provisioning script, offline
+	@command -v vagrant >/dev/null || { echo "installing vagrant (to validate the Vagrantfile)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null; }
+	VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
+	NETLAB_NODES=3 VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
+	shellcheck scripts/provision.sh
 
 unit: ## only the pure tests (-short): no root, no kernel changes
 	$(GO) test -short -count=1 ./...

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,11 +19,19 @@ import (
 )
 
 // Where provisioning records a real node's identity and the topology every
-// node reads (see scripts/provision.sh).
+// node reads (see scripts/provision.sh). NETLAB_CONFIG_DIR moves them.
 var (
-	identityFile = "/etc/netlab/node"
-	topologyFile = "/etc/netlab/topology.yaml"
+	configDir    = envOr("NETLAB_CONFIG_DIR", "/etc/netlab")
+	identityFile = filepath.Join(configDir, "node")
+	topologyFile = filepath.Join(configDir, "topology.yaml")
 )
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
 
 // mode is what differs between the two models' verbs.
 type mode struct {

@@ -105,7 +105,16 @@ nodes:
   - {name: node2, ip: 192.168.56.12, pods: 2}
 overlay: {tx_checksum: off}
 `), 0o644))
-	up := a.mustNL(t, "overlay-mode", "--lab", a.lab, "--topology", topo, "--node", "node1")
+	// VM1 as provisioned: its identity and topology in the config dir,
+	// and no flags but the lab's name.
+	etc := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(etc, "node"), []byte("node1\n"), 0o644))
+	data, err := os.ReadFile(topo)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(etc, "topology.yaml"), data, 0o644))
+	t.Setenv("NETLAB_CONFIG_DIR", etc)
+	up := a.mustNL(t, "overlay-mode", "--lab", a.lab)
+	t.Setenv("NETLAB_CONFIG_DIR", t.TempDir())
 	assert.Contains(t, up.Stdout, "this machine as node1")
 	assert.Contains(t, up.Stdout, "TX checksum offload is off on flannel.1")
 	b.mustNL(t, "overlay-mode", "--lab", b.lab, "--topology", topo, "--node", "node2")
@@ -129,6 +138,7 @@ overlay: {tx_checksum: off}
 	assert.Equal(t, "10.244.2.2", ans.Client)
 
 	hops, out, err := probe.Traceroute(pod1, "10.244.2.2", 5)
+	var r probe.PingResult
 	require.NoError(t, err, out)
 	require.Len(t, hops, 3, out)
 	assert.Equal(t, []string{"10.244.1.1", "10.244.2.0", "10.244.2.2"}, []string{hops[0].Addr, hops[1].Addr, hops[2].Addr})
@@ -139,7 +149,7 @@ overlay: {tx_checksum: off}
 		assert.True(t, r.OK(), r.Output)
 	})
 	assert.Regexp(t, `192\.168\.56\.11\.\d+ > 192\.168\.56\.12\.8472: VXLAN.*vni 1\s*\n?.*IP 10\.244\.1\.2 > 10\.244\.2\.2: ICMP echo request`, wire)
-	r, err := probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1422")
+	r, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1422")
 	require.NoError(t, err)
 	assert.True(t, r.OK(), r.Output)
 	r, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1423")

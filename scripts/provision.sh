@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# provision.sh NODE NODES SUBNET: make a VM a netlab node (run by Vagrant, as root).
+#  1. install the tools the labs use, and a Go to build netlab with;
+#  2. build and install netlab and netlab-pod from /vagrant;
+#  3. record which node this VM is, and the topology every node reads:
+#     the nodes, their underlay addresses and the underlay interface, which
+#     is the one holding this VM's private-network address (never Vagrant's
+#     NAT interface, eth0 with 10.0.2.15: the reason flannel has --iface).
+set -euo pipefail
+
+node=${1:?usage: provision.sh NODE NODES SUBNET}
+nodes=${2:?usage: provision.sh NODE NODES SUBNET}
+subnet=${3:?usage: provision.sh NODE NODES SUBNET}
+src=${NETLAB_SRC:-/vagrant}
+export DEBIAN_FRONTEND=noninteractive
+
+# 1. Tools.
+apt-get update -qq
+apt-get install -y -qq iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 \
+  ethtool util-linux procps gcc libc6-dev make git ca-certificates >/dev/null
+
+# A Go of 1.21 or later fetches the toolchain go.mod asks for by itself.
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  apt-get install -y -qq golang-go >/dev/null || true
+fi
+if ! go_ok; then
+  # Debian 12's own Go is 1.19: take a newer one from bookworm-backports.
+  # shellcheck source=/dev/null
+  . /etc/os-release
+  echo "deb http://deb.debian.org/debian ${VERSION_CODENAME}-backports main" >/etc/apt/sources.list.d/backports.list
+  apt-get update -qq
+  pkg=$(apt-cache search --names-only '^golang-1\.2[1-9]-go$' | awk '{print $1}' | sort -V | tail -n1)
+  apt-get install -y -qq -t "${VERSION_CODENAME}-backports" "$pkg" >/dev/null
+  ln -sf "/usr/lib/${pkg%-go}/bin/go" /usr/local/bin/go
+fi
+export GOTOOLCHAIN=auto
+
+# 2. netlab itself.
+make -C "$src" build GO="$(command -v go)"
+install -m 0755 "$src/bin/netlab" "$src/bin/netlab-pod" /usr/local/bin/
+
+# 3. Who this VM is, and the topology every node reads.
+me=$((10 + ${node#node}))
+iface=$(ip -o -4 addr show | awk -v ip="$subnet.$me" '{split($4, a, "/")} a[1] == ip {print $2; exit}')
+if [ -z "$iface" ]; then
+  echo "provision: no interface has $subnet.$me: is the private network up?" >&2
+  exit 1
+fi
+mkdir -p /etc/netlab
+echo "$node" >/etc/netlab/node
+{
+  echo "# Written by scripts/provision.sh: the same on every node, but for iface (this VM's own)."
+  echo "underlay: $subnet.0/24"
+  echo "outside: $subnet.1"
+  echo "iface: $iface"
+  echo "nodes:"
+  for i in $(seq 1 "$nodes"); do
+    echo "  - {name: node$i, ip: $subnet.$((10 + i))}"
+  done
+} >/etc/netlab/topology.yaml
+
+echo "provision: this VM is $node (underlay $iface $subnet.$me); try: sudo netlab overlay-mode"
