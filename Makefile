@@ -32,10 +32,13 @@ build: ## build bin/netlab and bin/netlab-pod (the workloads' processes)
 install: build ## install netlab and netlab-pod into $(PREFIX)/bin (needs root)
 	install -m 0755 $(BIN) bin/netlab-pod $(PREFIX)/bin/
 
-lab: deps install ## build the Docker-model lab and show what it proves (needs root)
+lab: deps install ## build both models side by side and show what each proves (needs root)
 	@netlab down --lab docker >/dev/null
+	@netlab down --lab overlay >/dev/null
 	netlab docker-mode --topology examples/docker-uneven.yaml
 	@scripts/demo-docker.sh
+	netlab overlay-mode
+	@scripts/demo-overlay.sh
 
 test: deps lint vm-check build ## lint, check the Vagrantfile, then every test: as root, real namespaces and packets; then a leak check
 	@scripts/leak-check.sh snapshot
