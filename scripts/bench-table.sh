@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# bench-table.sh: turn `go test -bench` output of ./bench into a table.
+# bench-table.sh: turn `go test -bench` output of ./bench into tables.
 # Lines it does not know pass through unchanged.
 awk '
-/^Benchmark/ {
-  split($1, a, "/"); sub(/-[0-9]+$/, "", a[2]); split(a[2], kv, "=")
-  delete m
-  for (i = 3; i < NF; i += 2) m[$(i+1)] = $i
-  if (!header) {
-    printf "%-22s %10s %10s %12s %12s %14s %10s\n", "benchmark", "up", "down", "script up", "script down", "ms/container", "speed-up"
-    header = 1
+function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
+/^Benchmark(DockerMode|OverlayMode)\// {
+  metrics()
+  split($1, a, "/"); sub(/-[0-9]+$/, "", a[2])
+  if (!upHeader) {
+    printf "\n%-34s %9s %9s %11s %11s %9s %9s\n", "lab up/down", "up", "down", "script up", "script down", "ms/each", "speed-up"
+    upHeader = 1
   }
-  speed = (m["up-s"] > 0) ? m["sh-up-s"] / m["up-s"] : 0
-  printf "%-22s %9.3fs %9.3fs %11.3fs %11.3fs %14.2f %9.1fx\n", a[1] "/" kv[1] "=" kv[2], m["up-s"], m["down-s"], m["sh-up-s"], m["sh-down-s"], m["ms/container"], speed
+  per = ("ms/container" in m) ? m["ms/container"] : m["ms/pod"]
+  if ("sh-up-s" in m) {
+    printf "%-34s %8.3fs %8.3fs %10.3fs %10.3fs %9.2f %8.1fx\n", a[1] "/" a[2], m["up-s"], m["down-s"], m["sh-up-s"], m["sh-down-s"], per, m["sh-up-s"] / m["up-s"]
+  } else {
+    printf "%-34s %8.3fs %8.3fs %11s %11s %9.2f %9s\n", a[1] "/" a[2], m["up-s"], m["down-s"], "-", "-", per, "-"
+  }
+  next
+}
+/^BenchmarkDataPlane/ {
+  metrics()
+  printf "\n%-28s %12s %12s\n", "data plane (overlay lab)", "TCP (iperf3)", "ping rtt"
+  printf "%-28s %9.2f Gb/s %9.0f us\n", "pod-pod, same node (cni0)", m["same-node-Gbps"], m["same-node-rtt-us"]
+  printf "%-28s %9.2f Gb/s %9.0f us\n", "pod-pod, across VXLAN", m["vxlan-Gbps"], m["vxlan-rtt-us"]
+  printf "%-28s %9.2f Gb/s %9.0f us\n", "node-node, raw underlay", m["underlay-Gbps"], m["underlay-rtt-us"]
+  printf "VXLAN throughput / same node: %.0f%%   VXLAN overhead on the underlay: %.1f bytes per packet\n", 100 * m["vxlan/same"], m["overhead-B/pkt"]
   next
 }
 { print }
