@@ -7,14 +7,14 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   metrics()
   split($1, a, "/"); sub(/-[0-9]+$/, "", a[2])
   if (!upHeader) {
-    printf "\n%-34s %9s %9s %11s %11s %9s %9s\n", "lab up/down", "up", "down", "script up", "script down", "ms/each", "speed-up"
+    printf "\n%-38s %9s %9s %11s %11s %9s %9s\n", "lab up/down", "up", "down", "script up", "script down", "ms/each", "speed-up"
     upHeader = 1
   }
   per = ("ms/container" in m) ? m["ms/container"] : m["ms/pod"]
   if ("sh-up-s" in m) {
-    printf "%-34s %8.3fs %8.3fs %10.3fs %10.3fs %9.2f %8.1fx\n", a[1] "/" a[2], m["up-s"], m["down-s"], m["sh-up-s"], m["sh-down-s"], per, m["sh-up-s"] / m["up-s"]
+    printf "%-38s %8.3fs %8.3fs %10.3fs %10.3fs %9.2f %8.1fx\n", a[1] "/" a[2], m["up-s"], m["down-s"], m["sh-up-s"], m["sh-down-s"], per, m["sh-up-s"] / m["up-s"]
   } else {
-    printf "%-34s %8.3fs %8.3fs %11s %11s %9.2f %9s\n", a[1] "/" a[2], m["up-s"], m["down-s"], "-", "-", per, "-"
+    printf "%-38s %8.3fs %8.3fs %11s %11s %9.2f %9s\n", a[1] "/" a[2], m["up-s"], m["down-s"], "-", "-", per, "-"
   }
   next
 }

@@ -154,3 +154,36 @@ func TestExampleTopology(t *testing.T) {
 	assert.Equal(t, 2, top.Nodes[0].Workloads)
 	assert.Equal(t, 3, top.Nodes[1].Workloads)
 }
+
+func TestResolveOverlayRejects(t *testing.T) {
+	file := func(text string) string {
+		p := filepath.Join(t.TempDir(), "topo.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		return p
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"nodes: [{name: a, ip: 192.168.56.11, pod_cidr: 10.0.0.0/24}]", "nodes[0].pod_cidr: 10.0.0.0/24 is not inside the cluster CIDR 10.244.0.0/16"},
+		{"nodes: [{name: a, ip: 192.168.56.11, pod_cidr: banana}]", `nodes[0].pod_cidr: "banana" is not an IPv4 prefix`},
+		{"nodes: [{name: a, ip: 192.168.56.11, pod_cidr: 10.244.1.0/24}, {name: b, ip: 192.168.56.12, pod_cidr: 10.244.1.128/25}]", "nodes[1].pod_cidr: 10.244.1.128/25 overlaps nodes[0]'s 10.244.1.0/24"},
+		{"nodes: [{name: a, ip: 192.168.56.11, pods: 300}]", "nodes[0].pods: 300 pods do not fit 10.244.1.0/24"},
+		{"overlay: {subnet_len: 8}", "overlay.subnet_len: 8 must be longer than the cluster CIDR's /16"},
+		{"overlay: {vni: 16777216}", "overlay.vni: 16777216 is not a VXLAN network identifier"},
+		{"overlay: {port: 70000}", "overlay.port: 70000 is not a UDP port"},
+		{"overlay: {cluster_cidr: 192.168.0.0/16}", "overlay.cluster_cidr: 192.168.0.0/16 overlaps the underlay"},
+		{"overlay: {tx_checksum: maybe}", `overlay.tx_checksum: "maybe" must be auto, on or off`},
+		{"underlay_mtu: 100", "underlay_mtu: 100 must be from 1280 to 9000"},
+		{"iface: this-name-is-too-long", "iface: interface name"},
+	} {
+		p := file(tc.text)
+		_, err := Resolve(Options{Lab: "overlay", Mode: "overlay", Nodes: 2, Workloads: 2, WorkloadsF: "--pods", File: p})
+		require.Error(t, err, tc.text)
+		assert.True(t, IsInput(err))
+		assert.Contains(t, err.Error(), tc.want, tc.text)
+		assert.Contains(t, err.Error(), p, "the message names the file")
+	}
+	// YAML's on/off are booleans; the field takes them as words.
+	top, err := Resolve(Options{Lab: "overlay", Mode: "overlay", Nodes: 2, Workloads: 2, WorkloadsF: "--pods", File: file("overlay: {tx_checksum: off}")})
+	require.NoError(t, err)
+	assert.Equal(t, "off", top.Overlay.TxChecksum)
+	assert.NotEmpty(t, top.ChecksumFix)
+}
