@@ -15,42 +15,17 @@ const Mode = "docker"
 // UnderlayBridge is the switch of the embedded underlay network.
 const UnderlayBridge = "br-underlay"
 
-// Plan returns the ops that build topology t, the containers they create,
-// and every namespace they name.
+// Plan returns the ops that build topology t's local hosts (all of them
+// when embedded), the containers they run, and every namespace they name.
 func Plan(t *lab.Topology) lab.Plan {
-	var p lab.Plan
-	if t.Embedded {
-		p.Add(lab.Underlay(t, UnderlayBridge)...)
-	}
-	local := map[string]bool{}
-	for _, n := range t.LocalNodes() {
-		local[n.Name] = true
-	}
-	n := 0
-	for _, node := range t.Nodes {
-		var cs []lab.Workload
-		var groups [][]netops.Op
-		for i := 0; i < node.Workloads; i++ {
-			n++ // containers are numbered across the lab, built here or not
-			w := container(t, node, n, i)
-			cs = append(cs, w)
-			groups = append(groups, Container(t, node, w))
-		}
-		if !local[node.Name] {
-			continue
-		}
-		p.Add(Node(t, node)...)
-		// Containers do not depend on each other: build them side by side.
-		p.Add(netops.Parallel{Groups: groups})
-		p.Add(netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab),
-			Chains: Chains(t.Lab), Rules: Rules(t, cs[0])})
-		p.Workloads = append(p.Workloads, cs...)
-		p.Agents = append(p.Agents, node.Host)
-	}
-	if t.Outside != nil {
-		p.Agents = append(p.Agents, *t.Outside)
-	}
-	return p
+	return lab.Build(t, lab.Model{
+		Workload: container,
+		Node:     Node,
+		Make:     Container,
+		Firewall: func(t *lab.Topology, node lab.Node, cs []lab.Workload) netops.IPTables {
+			return netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t, cs[0])}
+		},
+	}, UnderlayBridge)
 }
 
 func container(t *lab.Topology, node lab.Node, n, i int) lab.Workload {

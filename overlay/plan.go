@@ -21,38 +21,14 @@ var Containers = []string{"app", "sidecar"}
 // Plan returns the ops that build topology t's local nodes (all of them
 // when embedded), the pods they run, and every namespace they name.
 func Plan(t *lab.Topology) lab.Plan {
-	var p lab.Plan
-	if t.Embedded {
-		p.Add(lab.Underlay(t, UnderlayBridge)...)
-	}
-	local := map[string]bool{}
-	for _, n := range t.LocalNodes() {
-		local[n.Name] = true
-	}
-	n := 0
-	for _, node := range t.Nodes {
-		var groups [][]netops.Op
-		var pods []lab.Workload
-		for i := 0; i < node.Workloads; i++ {
-			n++ // pods are numbered across the cluster, built or not
-			w := pod(t, node, n, i)
-			pods = append(pods, w)
-			groups = append(groups, Pod(t, node, w))
-		}
-		if !local[node.Name] {
-			continue
-		}
-		p.Add(Node(t, node)...)
-		// Pods do not depend on each other: build them side by side.
-		p.Add(netops.Parallel{Groups: groups})
-		p.Add(netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t)})
-		p.Workloads = append(p.Workloads, pods...)
-		p.Agents = append(p.Agents, node.Host)
-	}
-	if t.Outside != nil {
-		p.Agents = append(p.Agents, *t.Outside)
-	}
-	return p
+	return lab.Build(t, lab.Model{
+		Workload: pod,
+		Node:     Node,
+		Make:     Pod,
+		Firewall: func(t *lab.Topology, node lab.Node, _ []lab.Workload) netops.IPTables {
+			return netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t)}
+		},
+	}, UnderlayBridge)
 }
 
 func pod(t *lab.Topology, node lab.Node, n, i int) lab.Workload {

@@ -209,6 +209,28 @@ func TestDownAfterKill(t *testing.T) {
 	}
 }
 
+// TestInterruptRollsBack: Ctrl-C in the middle of up removes what that up
+// made and says so.
+func TestInterruptRollsBack(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "i")
+	cmd := exec.Command(labtest.Binary(t), "overlay-mode", "--lab", name, "--pods", "200")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	deadline := time.Now().Add(20 * time.Second)
+	for len(lab.Scan(name).Namespaces) < 20 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, stderr.String())
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, stderr.String(), "interrupted; everything this run made was removed again")
+	labtest.AssertGone(t, name)
+}
+
 // TestExplain builds with --explain and prints each command as it runs.
 func TestExplain(t *testing.T) {
 	labtest.Root(t)

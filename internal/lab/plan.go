@@ -63,3 +63,55 @@ func Underlay(t *Topology, bridge string) []netops.Op {
 	}
 	return ops
 }
+
+// Model is what differs between the two networking models: how a node is
+// wired, how its workloads are named and made, and its firewall.
+type Model struct {
+	// Workload names and addresses the i-th workload of node, the n-th of
+	// the lab (numbered across every node, built here or not, so that every
+	// machine of a real cluster agrees on names).
+	Workload func(t *Topology, node Node, n, i int) Workload
+	// Node returns the ops that wire a node, before its workloads.
+	Node func(t *Topology, node Node) []netops.Op
+	// Make returns the ops that make one workload on node.
+	Make func(t *Topology, node Node, w Workload) []netops.Op
+	// Firewall returns a node's iptables, after its workloads.
+	Firewall func(t *Topology, node Node, ws []Workload) netops.IPTables
+}
+
+// Build plans topology t with model m: the embedded underlay if any, then
+// each local node, its workloads side by side, and its firewall.
+func Build(t *Topology, m Model, underlayBridge string) Plan {
+	var p Plan
+	if t.Embedded {
+		p.Add(Underlay(t, underlayBridge)...)
+	}
+	local := map[string]bool{}
+	for _, n := range t.LocalNodes() {
+		local[n.Name] = true
+	}
+	n := 0
+	for _, node := range t.Nodes {
+		var ws []Workload
+		var groups [][]netops.Op
+		for i := 0; i < node.Workloads; i++ {
+			n++
+			w := m.Workload(t, node, n, i)
+			ws = append(ws, w)
+			groups = append(groups, m.Make(t, node, w))
+		}
+		if !local[node.Name] {
+			continue
+		}
+		p.Add(m.Node(t, node)...)
+		// Workloads do not depend on each other: build them side by side.
+		p.Add(netops.Parallel{Groups: groups})
+		p.Add(m.Firewall(t, node, ws))
+		p.Workloads = append(p.Workloads, ws...)
+		p.Agents = append(p.Agents, node.Host)
+	}
+	if t.Outside != nil {
+		p.Agents = append(p.Agents, *t.Outside)
+	}
+	return p
+}

@@ -50,6 +50,9 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 		return nil, fmt.Errorf("write state: %w", err)
 	}
 	fail := func(step string, err error) (*State, error) {
+		if errors.Is(err, context.Canceled) {
+			err = errors.New("interrupted")
+		}
 		_, derr := Down(t.Lab)
 		msg := fmt.Errorf("%s: %w", step, err)
 		if derr != nil {
