@@ -1,7 +1,6 @@
 # netlab: build, run and test the container networking labs.
 # Every target that needs tools installs the missing Debian packages itself.
 SHELL  := /bin/bash
-CC     := cc
 # sudo resets PATH, so look for Go where the official tarball puts it too.
 GO     ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN    := bin/netlab
@@ -25,12 +24,11 @@ deps: ## install the Debian packages the lab and the tests use (needs root)
 	fi
 	@test -x "$(GO)" || command -v "$(GO)" >/dev/null || { echo "installing golang-go"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null; }
 
-build: ## build bin/netlab and bin/netlab-pod (the workloads' processes)
-	$(GO) build -o $(BIN) ./cmd/netlab
-	$(CC) -O2 -Wall -static -o bin/netlab-pod cmd/netlab-pod/netlab-pod.c
+build: ## build bin/netlab (with cgo: the workloads' runtime, netlab_pod.c, is built in)
+	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/netlab
 
-install: build ## install netlab and netlab-pod into $(PREFIX)/bin (needs root)
-	install -m 0755 $(BIN) bin/netlab-pod $(PREFIX)/bin/
+install: build ## install netlab into $(PREFIX)/bin (needs root)
+	install -m 0755 $(BIN) $(PREFIX)/bin/netlab
 
 lab: deps install ## build both models side by side and show what each proves (needs root)
 	@netlab down --lab docker >/dev/null

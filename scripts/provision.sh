@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # provision.sh NODE NODES SUBNET: make a VM a netlab node (run by Vagrant, as root).
 #  1. install the tools the labs use, and a Go to build netlab with;
-#  2. build and install netlab and netlab-pod from /vagrant;
+#  2. build and install netlab from /vagrant;
 #  3. record which node this VM is, and the topology every node reads:
 #     the nodes, their underlay addresses and the underlay interface, which
 #     is the one holding this VM's private-network address (never Vagrant's
@@ -38,7 +38,7 @@ export GOTOOLCHAIN=auto
 
 # 2. netlab itself.
 make -C "$src" build GO="$(command -v go)"
-install -m 0755 "$src/bin/netlab" "$src/bin/netlab-pod" /usr/local/bin/
+install -m 0755 "$src/bin/netlab" /usr/local/bin/
 
 # 3. Who this VM is, and the topology every node reads.
 me=$((10 + ${node#node}))

@@ -133,6 +133,9 @@ func up(c *cobra.Command, t *lab.Topology, plan lab.Plan, mode netops.Mode, verb
 	if err := needRoot(verb); err != nil {
 		return err
 	}
+	if !runtimeEmbedded {
+		return fmt.Errorf("this netlab was built without cgo, so it cannot run the containers' processes: install gcc and rebuild (make build)")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err

@@ -179,19 +179,21 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	if len(left) > 0 {
 		errs = append(errs, fmt.Errorf("processes %v of lab %q did not stop", left, lab))
 	}
+	// On a real node the lab's bridge, flannel.1 and rules live in the
+	// machine's own namespace: they carry the lab's marker too. They go
+	// before the namespaces, whose teardown holds the kernel's rtnl lock
+	// for a while and would make even reading links here wait for it.
+	host, err := cleanHost(lab, realNode, say, false)
+	rm.HostObjects = host
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, ns := range append(lo.Namespaces, lo.Stale...) {
 		if err := netops.DeleteNetns(string(ns)); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		rm.Namespaces++
-	}
-	// On a real node the lab's bridge, flannel.1 and rules live in the
-	// machine's own namespace: they carry the lab's marker too.
-	host, err := cleanHost(lab, realNode, say, false)
-	rm.HostObjects = host
-	if err != nil {
-		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		if err := os.RemoveAll(Dir(lab)); err != nil {

@@ -19,8 +19,11 @@ import (
 // lab. It and the processes it forks are found again by them, state file
 // or not.
 func RuntimeArgs(lab, host string) []string {
-	return []string{"--lab", lab, "--host", host}
+	return []string{RuntimeName, "--lab", lab, "--host", host}
 }
+
+// RuntimeName is the argument that makes netlab the workload runtime.
+const RuntimeName = "netlab-pod"
 
 // labProcesses returns the pids of lab's agents and of every process whose
 // network namespace is one of nsInodes (processes started in the lab with
@@ -70,10 +73,10 @@ func agentLab(dir string) string {
 		return ""
 	}
 	args := strings.Split(string(bytes.TrimRight(data, "\x00")), "\x00")
-	if len(args) != 5 || filepath.Base(args[0]) != RuntimeName || args[1] != "--lab" || args[3] != "--host" {
+	if len(args) != 6 || args[1] != RuntimeName || args[2] != "--lab" || args[4] != "--host" {
 		return ""
 	}
-	return args[2]
+	return args[3]
 }
 
 func isAgentOf(dir, lab string) bool { return agentLab(dir) == lab }

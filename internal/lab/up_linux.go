@@ -78,22 +78,6 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 	return s, nil
 }
 
-// RuntimeName is the program that runs the lab's workload processes.
-const RuntimeName = "netlab-pod"
-
-// Runtime returns the path of netlab-pod: next to the netlab binary exe,
-// or on PATH.
-func Runtime(exe string) (string, error) {
-	p := filepath.Join(filepath.Dir(exe), RuntimeName)
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	if p, err := exec.LookPath(RuntimeName); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s is not installed next to %s or on PATH: run 'make build' (or 'sudo make install')", RuntimeName, exe)
-}
-
 // Spec returns the netlab-pod spec of host's workloads: one line per
 // container or pod on a node, or the web server of the outside host.
 func Spec(s *State, host string) (string, error) {
@@ -123,15 +107,13 @@ func Spec(s *State, host string) (string, error) {
 	return b.String(), nil
 }
 
-// StartAgent starts netlab-pod for host: it runs the processes of the
-// host's containers or pods, each inside its namespace. It is started from
-// the host's own namespace, so it is one of the host's processes, and
-// detached from netlab; StartAgent waits until every server listens.
+// StartAgent starts netlab-pod (exe, the netlab binary, which has it built
+// in) for host: it runs the processes of the host's containers or pods,
+// each inside its namespace. It is started from the host's own namespace,
+// so it is one of the host's processes, and detached from netlab;
+// StartAgent waits until every server listens.
 func StartAgent(exe string, s *State, h Host) error {
-	rt, err := Runtime(exe)
-	if err != nil {
-		return err
-	}
+	rt := exe
 	spec, err := Spec(s, h.Name)
 	if err != nil {
 		return err

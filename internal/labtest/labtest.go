@@ -49,10 +49,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "netlab")
-		for _, argv := range [][]string{
-			{"go", "build", "-o", binPath, "./cmd/netlab"},
-			runtimeBuild(filepath.Join(dir, "netlab-pod")),
-		} {
+		for _, argv := range [][]string{{"go", "build", "-o", binPath, "./cmd/netlab"}} {
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Dir = top
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -66,11 +63,6 @@ func Binary(t testing.TB) string {
 		t.Fatalf("build netlab: %v\n%s", buildErr, binPath)
 	}
 	return binPath
-}
-
-// runtimeBuild is the command that builds netlab-pod, as the Makefile does.
-func runtimeBuild(out string) []string {
-	return []string{"cc", "-O2", "-Wall", "-static", "-o", out, "cmd/netlab-pod/netlab-pod.c"}
 }
 
 // Name returns a fresh lab name: short, unique, and recognisably a test's.

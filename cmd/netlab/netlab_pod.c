@@ -1,7 +1,14 @@
+//go:build cgo
+
 /*
  * netlab-pod: the processes that run inside a lab's containers and pods.
  *
- *   netlab-pod --lab LAB --host HOST   < spec
+ *   netlab netlab-pod --lab LAB --host HOST   < spec
+ *
+ * It is part of the netlab binary: a constructor runs before the Go runtime
+ * starts (as runc's nsexec does) and, when netlab is called as above, runs
+ * netlab-pod instead and exits, so the Go runtime never starts in it and
+ * its clone(CLONE_VM) children are plain C processes.
  *
  * Each line of the spec on stdin is one workload:
  *
@@ -182,7 +189,7 @@ static int parse(char *line, struct workload *w)
 	return sscanf(line, "%511s %63s %63s %63s %15s %d", w->netns, w->name, w->ip, w->node, w->kind, &w->port) == 6;
 }
 
-int main(int argc, char **argv)
+static int pod_main(int argc, char **argv)
 {
 	static struct workload ws[8192];
 	int n = 0, expected = 0;
@@ -191,7 +198,7 @@ int main(int argc, char **argv)
 	int pipefd[2];
 
 	if (argc != 5 || strcmp(argv[1], "--lab") || strcmp(argv[3], "--host")) {
-		fprintf(stderr, "usage: netlab-pod --lab LAB --host HOST < spec (started by netlab)\n");
+		fprintf(stderr, "usage: netlab netlab-pod --lab LAB --host HOST < spec (started by netlab)\n");
 		return 2;
 	}
 	while (fgets(line, sizeof line, stdin)) {
@@ -266,4 +273,28 @@ int main(int argc, char **argv)
 	while (wait(NULL) > 0 || errno == EINTR)
 		;
 	return 0;
+}
+
+/* netlab_pod_ctor runs before main and before the Go runtime: if netlab was
+ * started as "netlab netlab-pod ...", it becomes netlab-pod and never
+ * returns. Otherwise it returns and netlab starts as usual. */
+__attribute__((constructor)) static void netlab_pod_ctor(void)
+{
+	static char buf[8192];
+	char *argv[16];
+	int argc = 0;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	for (char *p = buf; p < buf + n && argc < 15; p += strlen(p) + 1)
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	if (argc < 2 || strcmp(argv[1], "netlab-pod") != 0)
+		return;
+	_exit(pod_main(argc - 1, argv + 1));
 }
