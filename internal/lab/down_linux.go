@@ -195,6 +195,13 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 		}
 		rm.Namespaces++
 	}
+	if realNode || host > 0 {
+		// On a real node the host ends of the workloads' veths are here, and
+		// go with their namespaces: down is done when they are gone.
+		if err := waitVeths(lab); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) == 0 {
 		if err := os.RemoveAll(Dir(lab)); err != nil {
 			errs = append(errs, err)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -135,7 +136,7 @@ func cleanHost(lab string, realNode bool, say func(string, ...any), dry bool) (i
 		}
 		// A veth's other end is in a workload's namespace, and the kernel
 		// deletes the pair with that namespace: deleting it here would
-		// only cost time (about 20 ms a veth).
+		// only cost time (about 20 ms a veth). waitVeths waits for that.
 		if l.Type() == "veth" {
 			continue
 		}
@@ -240,4 +241,35 @@ func joinErrs(errs []string) error {
 		return nil
 	}
 	return fmt.Errorf("%s", strings.Join(errs, "; "))
+}
+
+// waitVeths waits (up to five seconds) until no veth marked as lab's is
+// left in netlab's own namespace: the kernel deletes them as it tears down
+// the workloads' namespaces, in the background.
+func waitVeths(lab string) error {
+	nl, err := netops.Netlink(netops.Host)
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		links, err := nl.LinkList()
+		if err != nil {
+			return err
+		}
+		var left []string
+		for _, l := range links {
+			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Alias, MarkerPrefix(lab)) {
+				left = append(left, l.Attrs().Name)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("veths %v of lab %q are still here after their namespaces went", left, lab)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
