@@ -1,8 +1,9 @@
 # netlab: build, run and test the container networking labs.
 # Every target that needs tools installs the missing Debian packages itself.
 SHELL  := /bin/bash
-# sudo resets PATH, so look for Go where the official tarball puts it too.
-GO     ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+# sudo resets PATH, so look for Go where the official tarball puts it too;
+# scripts/install-go.sh installs one (1.21 or later) where there is none.
+GO     ?= $(shell scripts/install-go.sh 2>/dev/null || echo go)
 BIN    := bin/netlab
 PREFIX ?= /usr/local
 DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool
@@ -22,7 +23,7 @@ deps: ## install the Debian packages the lab and the tests use (needs root)
 	  echo "installing:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@test -x "$(GO)" || command -v "$(GO)" >/dev/null || { echo "installing golang-go"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null; }
+	@scripts/install-go.sh >/dev/null
 
 build: ## build bin/netlab (with cgo: the workloads' runtime, netlab_pod.c, is built in)
 	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/netlab

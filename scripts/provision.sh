@@ -19,25 +19,12 @@ apt-get update -qq
 apt-get install -y -qq iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 \
   ethtool util-linux procps gcc libc6-dev make git ca-certificates >/dev/null
 
-# A Go of 1.21 or later fetches the toolchain go.mod asks for by itself.
-go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'; }
-if ! go_ok; then
-  apt-get install -y -qq golang-go >/dev/null || true
-fi
-if ! go_ok; then
-  # Debian 12's own Go is 1.19: take a newer one from bookworm-backports.
-  # shellcheck source=/dev/null
-  . /etc/os-release
-  echo "deb http://deb.debian.org/debian ${VERSION_CODENAME}-backports main" >/etc/apt/sources.list.d/backports.list
-  apt-get update -qq
-  pkg=$(apt-cache search --names-only '^golang-1\.2[1-9]-go$' | awk '{print $1}' | sort -V | tail -n1)
-  apt-get install -y -qq -t "${VERSION_CODENAME}-backports" "$pkg" >/dev/null
-  ln -sf "/usr/lib/${pkg%-go}/bin/go" /usr/local/bin/go
-fi
+# A Go to build with (1.21 or later: it fetches go.mod's toolchain itself).
+go=$("$src/scripts/install-go.sh")
 export GOTOOLCHAIN=auto
 
 # 2. netlab itself.
-make -C "$src" build GO="$(command -v go)"
+make -C "$src" build GO="$go"
 install -m 0755 "$src/bin/netlab" /usr/local/bin/
 
 # 3. Who this VM is, and the topology every node reads.
