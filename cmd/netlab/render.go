@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"netlab/internal/ipam"
 	"netlab/internal/lab"
 	"netlab/overlay"
 )
@@ -375,7 +376,7 @@ func nextSteps(s *lab.State) []string {
 }
 
 func mustNth(p netip.Prefix, n uint64) netip.Addr {
-	a, _ := lab.NthAddr(p, n)
+	a, _ := ipam.Nth(p, n)
 	return a
 }
 

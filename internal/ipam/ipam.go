@@ -36,6 +36,3 @@ func Nth(p netip.Prefix, n uint64) (netip.Addr, error) {
 	a, _ := netip.AddrFromSlice(raw)
 	return a, nil
 }
-
-// Overlaps reports whether a and b share any address.
-func Overlaps(a, b netip.Prefix) bool { return a.Overlaps(b) }

@@ -13,8 +13,6 @@ import (
 	"netlab/internal/netops"
 )
 
-var sprintf = fmt.Sprintf
-
 // Limits of the lab's size.
 const (
 	MaxNodes     = 16
@@ -490,6 +488,3 @@ func LoadFile(path string) (File, error) {
 	}
 	return f, nil
 }
-
-// NthAddr is ipam.Nth, for packages that only know lab.
-func NthAddr(p netip.Prefix, n uint64) (netip.Addr, error) { return ipam.Nth(p, n) }
