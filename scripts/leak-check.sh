@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # leak-check.sh snapshot|verify: fail if the tests left anything behind.
 #  - no named network namespace whose loopback carries a netlab marker;
-#  - no netlab agent process;
+#  - no netlab workload runtime (netlab netlab-pod) process;
 #  - the machine's root network namespace unchanged: links, addresses,
 #    routes and iptables rules are the same as before the tests.
 set -euo pipefail
@@ -27,8 +27,8 @@ verify)
       fail=1
     fi
   done
-  if pgrep -af 'netlab agent' >/dev/null; then
-    echo "leak: netlab agent processes still running:"; pgrep -af 'netlab agent'
+  if pgrep -af 'netlab-pod --lab' >/dev/null; then
+    echo "leak: netlab workload processes still running:"; pgrep -af 'netlab-pod --lab'
     fail=1
   fi
   if [ -f "$snap" ] && ! diff -u "$snap" <(root_state); then
