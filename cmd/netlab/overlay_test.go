@@ -221,3 +221,41 @@ func TestOverlayModeTruths(t *testing.T) {
 		assert.Contains(t, bad.Stderr, "pod pod1 has the containers app, sidecar")
 	})
 }
+
+// TestProjectorOutput: up and status print a picture, an aligned table and
+// next steps with the lab's real names; a pod's containers are in both.
+func TestProjectorOutput(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "w")
+	up := labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "2", "--pods", "5")
+	for _, want := range []string{
+		"the Kubernetes model on 2 nodes, 10 pods",
+		"├── node1  eth1 192.168.56.11   cni0 10.244.1.1/24   flannel.1 10.244.1.0 mtu 1450",
+		"│     ├── pod1   10.244.1.2  [app sidecar]",
+		"└── … 2 more pods, up to pod5 10.244.1.6",
+		"sudo netlab --lab " + name + " exec pod1 -- curl -s 10.244.2.2:9376",
+		"sudo netlab --lab " + name + " down",
+	} {
+		assert.Contains(t, up.Stdout, want)
+	}
+	st := labtest.MustRun(t, "status", "--lab", name)
+	lines := strings.Split(st.Stdout, "\n")
+	var header string
+	var rows []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "  NAME") {
+			header = l
+		} else if header != "" && strings.TrimSpace(l) != "" {
+			rows = append(rows, l)
+		}
+	}
+	require.NotEmpty(t, header, st.Stdout)
+	assert.Len(t, rows, 2+1+10, "every node, the outside host and every pod")
+	col := strings.Index(header, "ADDRESS")
+	for _, r := range rows {
+		assert.Equal(t, " ", r[col-1:col], "the ADDRESS column is aligned: %q", r)
+	}
+	bad := labtest.Run(t, "exec", "--lab", name, "node1", "-c", "app", "--", "true")
+	assert.Equal(t, 2, bad.Code)
+	assert.Contains(t, bad.Stderr, "node1 is not a pod")
+}
