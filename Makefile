@@ -15,7 +15,7 @@ export PATH := $(dir $(GO)):$(PATH)
 .PHONY: help deps build install lab test vm-check unit lint bench clean
 
 help: ## show this list
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 deps: ## install the Debian packages the lab and the tests use (needs root)
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -60,7 +60,7 @@ lint: ## gofmt, go vet, staticcheck and shellcheck
 	$(GO) run $(STATICCHECK) ./...
 	shellcheck scripts/*.sh .ci/run
 
-bench: deps build ## lab up/down time vs the shell script (prints a table; needs root)
+bench: deps build ## lab up/down times (vs the shell script) and data-plane throughput, as tables (needs root)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/ | scripts/bench-table.sh
 
 clean: ## remove build output
