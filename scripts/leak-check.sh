@@ -3,7 +3,8 @@
 #  - no named network namespace whose loopback carries a netlab marker;
 #  - no netlab workload runtime (netlab netlab-pod) process;
 #  - the machine's root network namespace unchanged: links, addresses,
-#    routes and iptables rules are the same as before the tests.
+#    routes and iptables rules are the same as before the tests;
+#  - no state or lock file of a test lab left in /run/netlab.
 set -euo pipefail
 snap=/tmp/netlab-leak-check.snapshot
 
@@ -12,6 +13,8 @@ root_state() {
   ip -o addr show | awk '{print $2, $4}' | sort
   ip -4 route show table all | sort
   { iptables-save 2>/dev/null || true; } | { grep -vE '^#|^:' || true; } | sort
+  # netlab's own files: state directories and lock files of every lab.
+  ls -A /run/netlab 2>/dev/null | sed 's|^|/run/netlab/|'
 }
 
 case "${1:-}" in

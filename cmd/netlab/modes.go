@@ -144,7 +144,12 @@ func up(c *cobra.Command, t *lab.Topology, plan lab.Plan, mode netops.Mode, verb
 	if err != nil {
 		return err
 	}
-	defer lk.Release()
+	defer func() {
+		if !lab.Running(t.Lab) {
+			lk.Remove() // a failed up rolled back: not even its lock stays
+		}
+		lk.Release()
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	r := netops.NewRunner(mode, out)

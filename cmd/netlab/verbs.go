@@ -267,7 +267,11 @@ func newDown(g *globals) *cobra.Command {
 					continue
 				}
 				rm, err := lab.DownWith(l, opts)
-				lk.Release()
+				if err == nil && mode != netops.DryRun {
+					lk.Remove() // nothing of the lab is left, not even its lock
+				} else {
+					lk.Release()
+				}
 				if err != nil {
 					errs = append(errs, fmt.Errorf("lab %q: %w", l, err))
 					continue

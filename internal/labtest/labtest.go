@@ -109,6 +109,9 @@ func AssertGone(t testing.TB, name string) {
 	if _, err := os.Stat(lab.Dir(name)); err == nil {
 		t.Errorf("lab %s left its state directory %s", name, lab.Dir(name))
 	}
+	if _, err := os.Stat(filepath.Join(lab.RunDir, name+".lock")); err == nil {
+		t.Errorf("lab %s left its lock file", name)
+	}
 }
 
 // Result is what a netlab command did.
