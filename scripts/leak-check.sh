@@ -14,7 +14,7 @@ root_state() {
   ip -4 route show table all | sort
   { iptables-save 2>/dev/null || true; } | { grep -vE '^#|^:' || true; } | sort
   # netlab's own files: state directories and lock files of every lab.
-  ls -A /run/netlab 2>/dev/null | sed 's|^|/run/netlab/|'
+  find /run/netlab -mindepth 1 -maxdepth 1 2>/dev/null | sort
 }
 
 case "${1:-}" in
