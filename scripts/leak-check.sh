@@ -35,7 +35,7 @@ verify)
     fail=1
   fi
   if [ -f "$snap" ] && ! diff -u "$snap" <(root_state); then
-    echo "leak: the root network namespace changed during the tests (diff above)"
+    echo "leak: the root network namespace or /run/netlab changed during the tests (diff above)"
     fail=1
   fi
   if [ "$fail" = 0 ]; then echo "leak check: nothing left behind, root namespace untouched"; fi
