@@ -44,7 +44,7 @@ func CheckHost(t *Topology) error {
 		return Inputf("the underlay interface %q is not on this machine: set iface in the topology file to the private network's interface (not Vagrant's NAT eth0)", n.Iface)
 	}
 	t.UnderlayMTU = dev.Attrs().MTU
-	addrs, err := nl.AddrList(dev, netlink.FAMILY_V4)
+	addrs, err := netops.Dump(func() ([]netlink.Addr, error) { return nl.AddrList(dev, netlink.FAMILY_V4) })
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func CheckHost(t *Topology) error {
 		mine, hint = t.Overlay.ClusterCIDR, "overlay.cluster_cidr"
 		names = []string{t.Overlay.Bridge, t.Overlay.Device}
 	}
-	routes, err := nl.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := netops.Dump(func() ([]netlink.Route, error) { return nl.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func cleanHost(lab string, realNode bool, say func(string, ...any), dry bool) (i
 		return 0, err
 	}
 	defer nl.Close()
-	links, err := nl.LinkList()
+	links, err := netops.Dump(nl.LinkList)
 	if err != nil {
 		return 0, err
 	}
@@ -185,7 +185,7 @@ func hostLabs() []string {
 		return nil
 	}
 	defer nl.Close()
-	links, _ := nl.LinkList()
+	links, _ := netops.Dump(nl.LinkList)
 	var labs []string
 	for _, l := range links {
 		if lab, ok := LabOfMarker(l.Attrs().Alias); ok {
@@ -254,7 +254,7 @@ func waitVeths(lab string) error {
 	defer nl.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		links, err := nl.LinkList()
+		links, err := netops.Dump(nl.LinkList)
 		if err != nil {
 			return err
 		}

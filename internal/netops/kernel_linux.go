@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	cnins "github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -545,4 +546,17 @@ func Netlink(ns NS) (*netlink.Handle, error) {
 	}
 	h.ns.Close()
 	return h.nl, nil
+}
+
+// Dump runs a netlink dump (a list of links, addresses, routes) again while
+// the kernel says it changed under the dump (NLM_F_DUMP_INTR), as it does
+// while it tears namespaces down: the CNI plugins' netlinksafe does the same.
+func Dump[T any](f func() (T, error)) (T, error) {
+	for i := 0; ; i++ {
+		v, err := f()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || i == 20 {
+			return v, err
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
