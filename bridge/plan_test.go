@@ -52,7 +52,7 @@ func TestPlan(t *testing.T) {
 	assert.Equal(t, []string{"node1", "node1", "node1", "node2", "node2", "node2"}, nodes)
 	// underlay + 2 nodes + outside + 6 containers
 	assert.Len(t, p.Namespaces, 10)
-	assert.Len(t, p.Agents, 3, "one server per node and one on the outside host")
+	assert.Len(t, p.Runtimes, 3, "one server per node and one on the outside host")
 
 	// Every namespace is created before anything acts in it.
 	made := map[netops.NS]bool{}

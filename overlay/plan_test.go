@@ -125,7 +125,7 @@ func TestRealNode(t *testing.T) {
 		names = append(names, w.Name)
 	}
 	assert.Equal(t, []string{"pod3", "pod4"}, names, "pods are numbered across the cluster")
-	assert.Len(t, p.Agents, 1)
+	assert.Len(t, p.Runtimes, 1)
 
 	top.ChecksumFix = "the underlay NIC eth1 is a virtual NIC (virtio_net)"
 	assert.Contains(t, netops.Script(Plan(top).Ops), "ethtool -K flannel.1 tx-checksum-ip-generic off\n")

@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 
-	"netlab/internal/agent"
 	"netlab/internal/labtest"
 	"netlab/internal/netops"
 	"netlab/internal/probe"
+	"netlab/internal/who"
 )
 
 // status is the contract of 'netlab status --json', read as a script would.
@@ -66,11 +66,11 @@ func (s status) workload(name string) (netops.NS, string) {
 	return "", ""
 }
 
-func who(t *testing.T, from netops.NS, addr string) agent.Answer {
+func ask(t *testing.T, from netops.NS, addr string) who.Answer {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(addr)
 	require.NoError(t, err)
-	a, err := agent.Who(from, ap)
+	a, err := who.Ask(from, ap)
 	require.NoError(t, err, "ask %s from %s", addr, from)
 	return a
 }
@@ -129,8 +129,6 @@ nodes:
 			assert.Equal(t, br.Attrs().Index, l.Attrs().MasterIndex, "%s is a port of docker0", v)
 			assert.Equal(t, "netlab:"+name+":"+strings.TrimPrefix(v, "veth-"), l.Attrs().Alias)
 		}
-		fwd, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-		require.NoError(t, err)
 		inNode := ""
 		require.NoError(t, netops.Do(node1, func() error {
 			b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
@@ -138,7 +136,6 @@ nodes:
 			return err
 		}))
 		assert.Equal(t, "1", inNode, "ip_forward in node1")
-		_ = fwd // the root namespace's value is the leak check's business
 
 		cl, err := netops.Netlink(c1)
 		require.NoError(t, err)
@@ -176,13 +173,13 @@ nodes:
 		r, err := probe.Ping(c1, c2IP, 1, 2*time.Second)
 		require.NoError(t, err)
 		assert.True(t, r.OK(), r.Output)
-		a := who(t, c1, c2IP+":80")
+		a := ask(t, c1, c2IP+":80")
 		assert.Equal(t, "c2", a.Name)
 		assert.Equal(t, c1IP, a.Client, "the receiver sees the sender's own address")
 	})
 
 	t.Run("2 to the outside: masqueraded", func(t *testing.T) {
-		a := who(t, c1, outsideIP+":80")
+		a := ask(t, c1, outsideIP+":80")
 		assert.Equal(t, "outside", a.Name)
 		assert.Equal(t, node1IP, a.Client, "outside sees node1's underlay address")
 		assert.NotEqual(t, c1IP, a.Client)
@@ -190,7 +187,7 @@ nodes:
 
 	t.Run("3 across hosts: the address means a local container or nobody", func(t *testing.T) {
 		// c4 is node2's second container, 172.17.0.3: on node1 that is c2.
-		a := who(t, c1, c4IP+":80")
+		a := ask(t, c1, c4IP+":80")
 		assert.Equal(t, "c2", a.Name, "node1's own second container answers")
 		assert.Equal(t, "node1", a.Node)
 		// c5 (172.17.0.4) exists only on node2: from node1, nobody has it.
@@ -212,10 +209,10 @@ nodes:
 		require.NoError(t, err)
 		assert.False(t, r.OK(), "node1 must not forward to c1 from outside:\n%s", r.Output)
 		require.NoError(t, exec.Command("ip", "-n", string(outside), "route", "del", "172.17.0.0/16").Run())
-		a := who(t, outside, node1IP+":8080")
+		a := ask(t, outside, node1IP+":8080")
 		assert.Equal(t, "c1", a.Name, "node1:8080 is c1:80")
 		assert.Equal(t, outsideIP, a.Client, "DNAT without SNAT: c1 sees the outside host")
-		a = who(t, c3, node1IP+":8080")
+		a = ask(t, c3, node1IP+":8080")
 		assert.Equal(t, "c1", a.Name)
 		assert.Equal(t, node2IP, a.Client, "c3 leaves node2 masqueraded as node2")
 	})

@@ -111,7 +111,7 @@ func TestUpTwiceAndIdempotentDown(t *testing.T) {
 		s := readStatus(t, name)
 		c1, _ := s.workload("c1")
 		_, c2IP := s.workload("c2")
-		a := who(t, c1, c2IP+":80")
+		a := ask(t, c1, c2IP+":80")
 		assert.Equal(t, "c2", a.Name, "the running lab still works")
 
 		r = labtest.MustRun(t, "down", "--lab", name)

@@ -136,14 +136,14 @@ func TestOverlayModeTruths(t *testing.T) {
 	})
 
 	t.Run("1 pod to pod across nodes, no NAT", func(t *testing.T) {
-		a := who(t, pod1, pod3IP+":9376")
+		a := ask(t, pod1, pod3IP+":9376")
 		assert.Equal(t, "pod3", a.Name)
 		assert.Equal(t, "node2", a.Node)
 		assert.Equal(t, pod1IP, a.Client, "the receiver sees the sender's own pod IP")
 	})
 
 	t.Run("2 node to pod, untranslated", func(t *testing.T) {
-		a := who(t, node1, pod3IP+":9376")
+		a := ask(t, node1, pod3IP+":9376")
 		assert.Equal(t, "pod3", a.Name)
 		assert.Contains(t, addrsOf(t, node1), a.Client, "the client is an address of node1 itself")
 	})
@@ -156,7 +156,7 @@ func TestOverlayModeTruths(t *testing.T) {
 				if contains(own, to) {
 					continue
 				}
-				a := who(t, ns, to+":9376")
+				a := ask(t, ns, to+":9376")
 				assert.Contains(t, own, a.Client, "%s as seen by %s", from, a.Name)
 			}
 		}
@@ -192,7 +192,7 @@ func TestOverlayModeTruths(t *testing.T) {
 	})
 
 	t.Run("6 leaving the cluster: masqueraded", func(t *testing.T) {
-		a := who(t, pod3, outsideIP+":80")
+		a := ask(t, pod3, outsideIP+":80")
 		assert.Equal(t, "outside", a.Name)
 		assert.Equal(t, node2IP, a.Client, "outside sees node2's underlay address")
 	})

@@ -128,12 +128,12 @@ overlay: {tx_checksum: off}
 	ethtool := sh(t, "ip", "netns", "exec", string(a.ns), "ethtool", "-k", "flannel.1")
 	assert.Contains(t, ethtool, "tx-checksum-ip-generic: off", "the flannel#1279 workaround was applied")
 
-	ans := who(t, pod1, "10.244.2.2:9376")
+	ans := ask(t, pod1, "10.244.2.2:9376")
 	assert.Equal(t, "pod3", ans.Name)
 	assert.Equal(t, "10.244.1.2", ans.Client, "pod to pod across VMs: no NAT")
-	ans = who(t, a.ns, "10.244.2.2:9376")
+	ans = ask(t, a.ns, "10.244.2.2:9376")
 	assert.Contains(t, addrsOf(t, a.ns), ans.Client, "VM1 itself reaches pod3, untranslated")
-	ans = who(t, pod3, "10.244.1.3:9376")
+	ans = ask(t, pod3, "10.244.1.3:9376")
 	assert.Equal(t, "pod2", ans.Name)
 	assert.Equal(t, "10.244.2.2", ans.Client)
 
@@ -191,10 +191,10 @@ func TestRealNodesDocker(t *testing.T) {
 	b.mustNL(t, "docker-mode", "--lab", b.lab, "--node", "node2", "--topology", topo)
 
 	c1 := netops.NS(a.lab + "-c1")
-	ans := who(t, c1, "192.168.56.12:8080")
+	ans := ask(t, c1, "192.168.56.12:8080")
 	assert.Equal(t, "c3", ans.Name, "VM2's published port answers, forwarded under FORWARD DROP")
 	assert.Equal(t, "192.168.56.11", ans.Client, "c1 left VM1 masqueraded")
-	ans = who(t, netops.NS(a.lab+"-c2"), "172.18.0.2:80")
+	ans = ask(t, netops.NS(a.lab+"-c2"), "172.18.0.2:80")
 	assert.Equal(t, "c1", ans.Name, "same host, under FORWARD DROP")
 
 	downOnVM(t, a)

@@ -81,13 +81,13 @@ func Scan(lab string) Leftovers {
 }
 
 // Labs returns every lab netlab has traces of: state directories, marked
-// namespaces and agent processes.
+// namespaces, workload processes and marked links of this machine.
 func Labs() []string {
 	seen := map[string]bool{}
 	for _, l := range StateLabs() {
 		seen[l] = true
 	}
-	for _, l := range AgentLabs() {
+	for _, l := range RuntimeLabs() {
 		seen[l] = true
 	}
 	for _, l := range hostLabs() {

@@ -7,12 +7,13 @@ import (
 )
 
 // Plan is what a mode will build: the ops in order, the workloads they
-// create, every namespace they name, and the hosts that run a server.
+// create, every namespace they name, and the hosts whose workloads get
+// processes (one netlab-pod runtime per host).
 type Plan struct {
 	Ops        []netops.Op
 	Workloads  []Workload
 	Namespaces []netops.NS
-	Agents     []Host
+	Runtimes   []Host
 }
 
 // Add appends ops and records the namespaces they create.
@@ -108,10 +109,10 @@ func Build(t *Topology, m Model, underlayBridge string) Plan {
 		p.Add(netops.Parallel{Groups: groups})
 		p.Add(m.Firewall(t, node, ws))
 		p.Workloads = append(p.Workloads, ws...)
-		p.Agents = append(p.Agents, node.Host)
+		p.Runtimes = append(p.Runtimes, node.Host)
 	}
 	if t.Outside != nil {
-		p.Agents = append(p.Agents, *t.Outside)
+		p.Runtimes = append(p.Runtimes, *t.Outside)
 	}
 	return p
 }

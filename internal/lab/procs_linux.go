@@ -25,7 +25,7 @@ func RuntimeArgs(lab, host string) []string {
 // RuntimeName is the argument that makes netlab the workload runtime.
 const RuntimeName = "netlab-pod"
 
-// labProcesses returns the pids of lab's agents and of every process whose
+// labProcesses returns the pids of lab's runtime processes and of every process whose
 // network namespace is one of nsInodes (processes started in the lab with
 // `netlab exec`, say).
 func labProcesses(lab string, nsInodes map[uint64]bool) []int {
@@ -38,7 +38,7 @@ func labProcesses(lab string, nsInodes map[uint64]bool) []int {
 			continue
 		}
 		dir := filepath.Join("/proc", e.Name())
-		if lab != "" && isAgentOf(dir, lab) {
+		if lab != "" && isRuntimeOf(dir, lab) {
 			pids = append(pids, pid)
 			continue
 		}
@@ -50,8 +50,8 @@ func labProcesses(lab string, nsInodes map[uint64]bool) []int {
 	return pids
 }
 
-// AgentLabs returns the labs that have agent processes running.
-func AgentLabs() []string {
+// RuntimeLabs returns the labs that have workload processes running.
+func RuntimeLabs() []string {
 	ents, _ := os.ReadDir("/proc")
 	seen := map[string]bool{}
 	var labs []string
@@ -59,7 +59,7 @@ func AgentLabs() []string {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		if l := agentLab(filepath.Join("/proc", e.Name())); l != "" && !seen[l] {
+		if l := runtimeLab(filepath.Join("/proc", e.Name())); l != "" && !seen[l] {
 			seen[l] = true
 			labs = append(labs, l)
 		}
@@ -67,7 +67,7 @@ func AgentLabs() []string {
 	return labs
 }
 
-func agentLab(dir string) string {
+func runtimeLab(dir string) string {
 	data, err := os.ReadFile(filepath.Join(dir, "cmdline"))
 	if err != nil {
 		return ""
@@ -79,7 +79,7 @@ func agentLab(dir string) string {
 	return args[3]
 }
 
-func isAgentOf(dir, lab string) bool { return agentLab(dir) == lab }
+func isRuntimeOf(dir, lab string) bool { return runtimeLab(dir) == lab }
 
 // kill sends SIGKILL to pids. A killed process is certain to end; waitGone
 // waits for that.

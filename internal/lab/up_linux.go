@@ -15,11 +15,11 @@ import (
 	"netlab/internal/netops"
 )
 
-// AgentPort is where the outside host's server listens.
-const AgentPort = 80
+// OutsidePort is where the outside host's server listens.
+const OutsidePort = 80
 
 // Running reports whether anything of lab exists: a state file, a marked
-// namespace or an agent.
+// namespace, a workload process or a marked link here.
 func Running(lab string) bool {
 	if _, err := os.Stat(statePath(lab)); err == nil {
 		return true
@@ -28,7 +28,7 @@ func Running(lab string) bool {
 	if len(lo.Namespaces) > 0 {
 		return true
 	}
-	for _, l := range append(AgentLabs(), hostLabs()...) {
+	for _, l := range append(RuntimeLabs(), hostLabs()...) {
 		if l == lab {
 			return true
 		}
@@ -63,12 +63,12 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 	if err := r.Run(ctx, plan.Ops); err != nil {
 		return fail("build", err)
 	}
-	for _, h := range plan.Agents {
+	for _, h := range plan.Runtimes {
 		if err := ctx.Err(); err != nil {
-			return fail("start servers", err)
+			return fail("start workloads", err)
 		}
-		if err := StartAgent(exe, s, h); err != nil {
-			return fail("start server on "+h.Name, err)
+		if err := StartRuntime(exe, s, h); err != nil {
+			return fail("start workloads on "+h.Name, err)
 		}
 	}
 	s.Status = StatusUp
@@ -84,7 +84,7 @@ func Spec(s *State, host string) (string, error) {
 	t := s.Topology
 	var b strings.Builder
 	if t.Outside != nil && host == t.Outside.Name {
-		fmt.Fprintf(&b, "%s %s %s %s web %d\n", netops.Path(t.Outside.NS), host, t.Outside.IP, host, AgentPort)
+		fmt.Fprintf(&b, "%s %s %s %s web %d\n", netops.Path(t.Outside.NS), host, t.Outside.IP, host, OutsidePort)
 		return b.String(), nil
 	}
 	found := false
@@ -107,12 +107,12 @@ func Spec(s *State, host string) (string, error) {
 	return b.String(), nil
 }
 
-// StartAgent starts netlab-pod (exe, the netlab binary, which has it built
+// StartRuntime starts netlab-pod (exe, the netlab binary, which has it built
 // in) for host: it runs the processes of the host's containers or pods,
 // each inside its namespace. It is started from the host's own namespace,
 // so it is one of the host's processes, and detached from netlab;
-// StartAgent waits until every server listens.
-func StartAgent(exe string, s *State, h Host) error {
+// StartRuntime waits until every server listens.
+func StartRuntime(exe string, s *State, h Host) error {
 	rt := exe
 	spec, err := Spec(s, h.Name)
 	if err != nil {

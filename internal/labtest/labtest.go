@@ -89,7 +89,7 @@ func NewLab(t testing.TB, prefix string) string {
 }
 
 // AssertGone fails t if anything of lab remains: a marked namespace, a
-// name under /run/netns with the lab's prefix, an agent, or its state.
+// name under /run/netns with the lab's prefix, a workload process, or its state.
 func AssertGone(t testing.TB, name string) {
 	t.Helper()
 	if lo := lab.Scan(name); len(lo.Namespaces)+len(lo.Stale) > 0 {
@@ -101,9 +101,9 @@ func AssertGone(t testing.TB, name string) {
 			t.Errorf("lab %s left %s/%s", name, netops.NetnsDir, e.Name())
 		}
 	}
-	for _, l := range lab.AgentLabs() {
+	for _, l := range lab.RuntimeLabs() {
 		if l == name {
-			t.Errorf("lab %s left agent processes", name)
+			t.Errorf("lab %s left workload processes", name)
 		}
 	}
 	if _, err := os.Stat(lab.Dir(name)); err == nil {

@@ -356,22 +356,12 @@ func writeSysctls(kvs []KV) error {
 	return nil
 }
 
-// CreateNetns creates the named network namespace name, as `ip netns add`
-// does, with its loopback up and carrying marker as its alias. The marker is
-// set before the namespace is given its name, so a named namespace of
-// netlab's always carries it, whenever netlab is killed.
-func CreateNetns(name, marker string) error {
-	h, err := createNetns(name, marker, nil)
-	if err != nil {
-		return err
-	}
-	h.close()
-	return nil
-}
-
-// createNetns is CreateNetns that also sets sysctls in the new namespace
-// and returns handles on it, made while the thread was inside: no later op
-// in the namespace has to enter it again.
+// createNetns creates the named network namespace name, as `ip netns add`
+// does, with its loopback up and carrying marker as its alias, and sysctls
+// set. The marker is set before the namespace is given its name, so a named
+// namespace of netlab's always carries it, whenever netlab is killed. It
+// returns handles on the namespace, made while the thread was inside: no
+// later op in the namespace has to enter it again.
 func createNetns(name, marker string, sysctls []KV) (*handle, error) {
 	if err := prepareNetnsDir(); err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-// Package agent speaks to the web servers that run in a lab's containers,
+// Package who speaks to the web servers that run in a lab's containers,
 // pods and outside host (netlab-pod, cmd/netlab/netlab_pod.c). Each answers any
 // request with one line that says who answered and whom it saw asking:
 //
@@ -6,7 +6,7 @@
 //	name=pod3 ip=10.244.2.2 node=node2 container=app client=10.244.1.2
 //
 // which is how the lab shows NAT, or its absence, with real packets.
-package agent
+package who
 
 import (
 	"bufio"
@@ -46,8 +46,8 @@ func ParseAnswer(body string) (Answer, error) {
 	return a, nil
 }
 
-// Ask sends one GET to addr over conn and parses the answer.
-func Ask(conn net.Conn, addr string) (Answer, error) {
+// AskConn sends one GET to addr over conn and parses the answer.
+func AskConn(conn net.Conn, addr string) (Answer, error) {
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", addr); err != nil {
 		return Answer{}, err

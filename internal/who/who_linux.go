@@ -1,4 +1,4 @@
-package agent
+package who
 
 import (
 	"errors"
@@ -21,14 +21,14 @@ func Dial(ns netops.NS, addr netip.AddrPort, timeout time.Duration) (net.Conn, e
 	return c, err
 }
 
-// Who asks the server at addr, from inside ns, who it is and whom it saw.
-func Who(ns netops.NS, addr netip.AddrPort) (Answer, error) {
+// Ask asks the server at addr, from inside ns, who it is and whom it saw.
+func Ask(ns netops.NS, addr netip.AddrPort) (Answer, error) {
 	c, err := Dial(ns, addr, 3*time.Second)
 	if err != nil {
 		return Answer{}, err
 	}
 	defer c.Close()
-	a, err := Ask(c, addr.String())
+	a, err := AskConn(c, addr.String())
 	if err != nil {
 		return a, errors.Join(fmt.Errorf("ask %s from %q", addr, ns), err)
 	}

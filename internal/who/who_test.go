@@ -1,4 +1,4 @@
-package agent
+package who
 
 import (
 	"fmt"
@@ -26,7 +26,7 @@ func TestAnswerRoundTrip(t *testing.T) {
 
 // TestAsk speaks HTTP/1.0 to a server on loopback that answers as
 // netlab-pod does.
-func TestAsk(t *testing.T) {
+func TestAskConn(t *testing.T) {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
@@ -44,7 +44,7 @@ func TestAsk(t *testing.T) {
 	c, err := net.Dial("tcp4", l.Addr().String())
 	require.NoError(t, err)
 	defer c.Close()
-	a, err := Ask(c, l.Addr().String())
+	a, err := AskConn(c, l.Addr().String())
 	require.NoError(t, err)
 	assert.Equal(t, Answer{Name: "c1", IP: "172.17.0.2", Node: "node1", Client: "127.0.0.1"}, a)
 }
