@@ -41,6 +41,8 @@ func TestBadInput(t *testing.T) {
 	name := labtest.NewLab(t, "b")
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("nodes: [{name: node1, ip: 10.9.9.9}]\n"), 0o644))
+	noIface := filepath.Join(t.TempDir(), "noiface.yaml")
+	require.NoError(t, os.WriteFile(noIface, []byte("iface: nosuch0\n"), 0o644))
 	before := netnsNames(t)
 	for _, tc := range []struct {
 		args []string
@@ -61,6 +63,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"exec", "--lab", name, "c1"}, "usage: netlab exec NAME -- COMMAND"},
 		{[]string{"down", "--lab", "BAD"}, `--lab "BAD"`},
 		{[]string{"no-such-verb"}, "unknown command"},
+		{[]string{"overlay-mode", "--lab", name, "--pods", "0"}, "--pods 0: must be from 1 to 4000"},
+		{[]string{"overlay-mode", "--lab", name, "--pods", "300"}, "300 pods do not fit 10.244.1.0/24"},
+		{[]string{"overlay-mode", "--lab", name, "--node", "node9"}, `--node "node9": the topology has no such node`},
+		{[]string{"overlay-mode", "--lab", name, "--node", "node1", "--topology", noIface}, "the underlay interface \"nosuch0\" is not on this machine"},
 	} {
 		r := labtest.Run(t, tc.args...)
 		assert.Equal(t, 2, r.Code, "netlab %v: %s", tc.args, r.Stderr)
