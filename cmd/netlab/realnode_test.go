@@ -57,7 +57,8 @@ func sh(t *testing.T, args ...string) string {
 }
 
 // twoVMs makes two namespaces joined by a veth, as two VMs on a private
-// network: eth1 with 192.168.56.11 and .12. Each runs its own lab.
+// network: eth1 with 192.168.56.11 and .12, and eth0 with the default
+// route, as Vagrant's NAT NIC. Each runs its own lab.
 func twoVMs(t *testing.T) (vm, vm) {
 	t.Helper()
 	base := labtest.Name("v")
@@ -72,6 +73,18 @@ func twoVMs(t *testing.T) (vm, vm) {
 	for i, v := range []vm{a, b} {
 		sh(t, "ip", "-n", string(v.ns), "addr", "add", []string{"192.168.56.11/24", "192.168.56.12/24"}[i], "dev", "eth1")
 		sh(t, "ip", "-n", string(v.ns), "link", "set", "eth1", "up")
+		// Vagrant's NAT NIC, as every Vagrant VM has it: 10.0.2.15 with
+		// the default route via 10.0.2.2, a namespace of its own that
+		// plays QEMU's user network and reaches nothing further.
+		nat := string(v.ns) + "-nat"
+		sh(t, "ip", "netns", "add", nat)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", nat).Run() })
+		sh(t, "ip", "-n", string(v.ns), "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", nat)
+		sh(t, "ip", "-n", nat, "addr", "add", "10.0.2.2/24", "dev", "eth0")
+		sh(t, "ip", "-n", nat, "link", "set", "eth0", "up")
+		sh(t, "ip", "-n", string(v.ns), "addr", "add", "10.0.2.15/24", "dev", "eth0")
+		sh(t, "ip", "-n", string(v.ns), "link", "set", "eth0", "up")
+		sh(t, "ip", "-n", string(v.ns), "route", "add", "default", "via", "10.0.2.2", "dev", "eth0")
 	}
 	return a, b
 }
@@ -201,4 +214,41 @@ func TestRealNodesDocker(t *testing.T) {
 	downOnVM(t, b)
 	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-br", "link"), "docker0", "Docker's bridge untouched")
 	assert.Contains(t, sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-S", "FORWARD"), "-P FORWARD DROP", "the policy untouched")
+}
+
+// TestRealNodeRestoresSysctls: a real node gets back the ip_forward it had,
+// when the last lab on it goes, whatever order two labs go in; one that
+// already forwarded keeps forwarding.
+func TestRealNodeRestoresSysctls(t *testing.T) {
+	labtest.Root(t)
+	a, _ := twoVMs(t)
+	forward := func() string {
+		return strings.TrimSpace(sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv4.ip_forward"))
+	}
+	sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-qw", "net.ipv4.ip_forward=0")
+	docker := a
+	overlay := vm{ns: a.ns, lab: labtest.NewLab(t, "o")}
+
+	up := docker.mustNL(t, "docker-mode", "--lab", docker.lab, "--node", "node1")
+	assert.Contains(t, up.Stdout, "net.ipv4.ip_forward is now 1 on this machine (it was 0)")
+	assert.Equal(t, "1", forward())
+	overlay.mustNL(t, "overlay-mode", "--lab", overlay.lab, "--node", "node1")
+
+	r := docker.mustNL(t, "down", "--lab", docker.lab)
+	assert.Contains(t, r.Stdout, "net.ipv4.ip_forward stays 1: lab "+overlay.lab+" on this machine still needs it")
+	assert.Equal(t, "1", forward(), "the overlay lab still forwards")
+	dry := overlay.mustNL(t, "down", "--dry-run", "--lab", overlay.lab)
+	assert.Contains(t, dry.Stdout, "sysctl -w net.ipv4.ip_forward=0")
+	assert.Equal(t, "1", forward(), "--dry-run changes nothing")
+	r = overlay.mustNL(t, "down", "--lab", overlay.lab)
+	assert.Contains(t, r.Stdout, "net.ipv4.ip_forward is back to 0, as netlab found it")
+	assert.Equal(t, "0", forward(), "the machine is as netlab found it")
+
+	// A machine that already forwarded keeps forwarding.
+	sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	up = docker.mustNL(t, "docker-mode", "--lab", docker.lab, "--node", "node1")
+	assert.Contains(t, up.Stdout, "net.ipv4.ip_forward was already 1 on this machine")
+	r = docker.mustNL(t, "down", "--lab", docker.lab)
+	assert.NotContains(t, r.Stdout, "ip_forward")
+	assert.Equal(t, "1", forward())
 }

@@ -307,6 +307,13 @@ func built(s *lab.State) []string {
 	}
 	if !t.Embedded {
 		ls = append(ls, "forwarding is accepted by netlab's own chain (inserted first in FORWARD), so a FORWARD policy of DROP (Docker's) does not break it.")
+		for _, h := range s.HostSysctls {
+			if h.Was == h.Set {
+				ls = append(ls, fmt.Sprintf("%s was already %s on this machine; netlab leaves it so.", h.Key, h.Set))
+			} else {
+				ls = append(ls, fmt.Sprintf("%s is now %s on this machine (it was %s): 'netlab down' of the last lab here puts it back.", h.Key, h.Set, h.Was))
+			}
+		}
 	}
 	return ls
 }

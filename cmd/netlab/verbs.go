@@ -287,6 +287,9 @@ func newDown(g *globals) *cobra.Command {
 						fmt.Fprintf(out, ", and %d links and rules of this machine's own", rm.HostObjects)
 					}
 					fmt.Fprintln(out, ".")
+					for _, l := range rm.Host {
+						fmt.Fprintln(out, "  "+l+".")
+					}
 				}
 			}
 			if total == 0 && len(errs) == 0 && mode != netops.DryRun {

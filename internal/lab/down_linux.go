@@ -123,6 +123,9 @@ type Removed struct {
 	// HostObjects are links and rules removed from a real node's own
 	// namespace.
 	HostObjects int
+	// Host says, a line each, what became of the sysctls the lab set on a
+	// real node's own stack: put back, or kept for another lab.
+	Host []string
 }
 
 // DownOptions say how Down reports what it does.
@@ -149,8 +152,10 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	}
 	lo := Scan(lab)
 	realNode := false
+	var sysctls []HostSysctl
 	if s, err := Load(lab); err == nil {
 		realNode = !s.Topology.Embedded
+		sysctls = s.HostSysctls
 	}
 	inodes := map[uint64]bool{}
 	for _, ns := range lo.Namespaces {
@@ -168,8 +173,9 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	}
 	if o.DryRun {
 		host, _ := cleanHost(lab, realNode, say, true)
+		lines, _ := restoreHostSysctls(lab, sysctls, say, true)
 		say("rm -rf %s", Dir(lab))
-		return Removed{Namespaces: len(lo.Namespaces) + len(lo.Stale), Processes: len(pids), HostObjects: host}, nil
+		return Removed{Namespaces: len(lo.Namespaces) + len(lo.Stale), Processes: len(pids), HostObjects: host, Host: lines}, nil
 	}
 	// The processes go first: a namespace lives on while a process is in it.
 	kill(pids)
@@ -201,6 +207,13 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 		if err := waitVeths(lab); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Last, with the lab's links gone: put back what it set on the machine,
+	// unless a lab still here needs it.
+	lines, err := restoreHostSysctls(lab, sysctls, say, false)
+	rm.Host = lines
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		if err := os.RemoveAll(Dir(lab)); err != nil {

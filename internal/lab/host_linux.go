@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"sort"
 	"strings"
 	"time"
 
@@ -73,7 +74,7 @@ func CheckHost(t *Topology) error {
 		}
 		p, ok := netip.AddrFromSlice(r.Dst.IP.To4())
 		bits, _ := r.Dst.Mask.Size()
-		if !ok || !netip.PrefixFrom(p, bits).Overlaps(mine) {
+		if !ok || !Collides(netip.PrefixFrom(p, bits), mine) {
 			continue
 		}
 		via := ""
@@ -178,7 +179,7 @@ func cleanHost(lab string, realNode bool, say func(string, ...any), dry bool) (i
 }
 
 // hostLabs returns the labs whose marked links are in netlab's own
-// namespace (a real node's).
+// namespace (a real node's), each once, sorted.
 func hostLabs() []string {
 	nl, err := netops.Netlink(netops.Host)
 	if err != nil {
@@ -186,12 +187,15 @@ func hostLabs() []string {
 	}
 	defer nl.Close()
 	links, _ := netops.Dump(nl.LinkList)
+	seen := map[string]bool{}
 	var labs []string
 	for _, l := range links {
-		if lab, ok := LabOfMarker(l.Attrs().Alias); ok {
+		if lab, ok := LabOfMarker(l.Attrs().Alias); ok && !seen[lab] {
+			seen[lab] = true
 			labs = append(labs, lab)
 		}
 	}
+	sort.Strings(labs)
 	return labs
 }
 

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,4 +187,24 @@ func TestResolveOverlayRejects(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "off", top.Overlay.TxChecksum)
 	assert.NotEmpty(t, top.ChecksumFix)
+}
+
+func TestCollides(t *testing.T) {
+	p := netip.MustParsePrefix
+	for _, c := range []struct {
+		dst, mine string
+		want      bool
+	}{
+		{"0.0.0.0/0", "10.244.0.0/16", false},    // a VM's default route
+		{"0.0.0.0/0", "172.17.0.0/16", false},    // the same, for docker-mode
+		{"10.0.0.0/8", "10.244.0.0/16", false},   // a wider route that merely contains the range
+		{"10.0.2.0/24", "10.244.0.0/16", false},  // Vagrant's NAT network, beside it
+		{"10.244.0.0/16", "10.244.0.0/16", true}, // the same range: someone has it
+		{"10.244.3.0/24", "10.244.0.0/16", true}, // a route inside it
+		{"172.17.0.0/16", "172.17.0.0/16", true}, // Docker's docker0
+		{"172.17.5.0/24", "172.17.0.0/16", true},
+		{"192.168.56.0/24", "172.17.0.0/16", false},
+	} {
+		assert.Equal(t, c.want, Collides(p(c.dst), p(c.mine)), "%s vs %s", c.dst, c.mine)
+	}
 }

@@ -34,6 +34,9 @@ type State struct {
 	Topology   *Topology   `json:"topology"`
 	Workloads  []Workload  `json:"workloads"`
 	Namespaces []netops.NS `json:"namespaces"`
+	// HostSysctls are what the lab set on a real node's own stack, with
+	// the values down puts back.
+	HostSysctls []HostSysctl `json:"host_sysctls,omitempty"`
 }
 
 // Workload is a container (Docker model) or a pod (Kubernetes model).

@@ -488,3 +488,12 @@ func LoadFile(path string) (File, error) {
 	}
 	return f, nil
 }
+
+// Collides reports whether an existing route to dst takes addresses from
+// the lab's range mine: a route inside mine or equal to it does. A route
+// less specific than mine that merely contains it, such as the default
+// route every VM has, does not: the lab's more specific routes win there,
+// as they do on every Docker host and Kubernetes node.
+func Collides(dst, mine netip.Prefix) bool {
+	return dst.Overlaps(mine) && dst.Bits() >= mine.Bits()
+}

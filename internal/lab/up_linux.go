@@ -46,6 +46,9 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 	}
 	s := &State{Lab: t.Lab, Mode: t.Mode, Status: StatusBuilding, Created: time.Now().UTC().Truncate(time.Second),
 		Topology: t, Workloads: plan.Workloads, Namespaces: plan.Namespaces}
+	if !t.Embedded {
+		s.HostSysctls = hostSysctls(t.Lab, plan)
+	}
 	if err := Save(s); err != nil {
 		return nil, fmt.Errorf("write state: %w", err)
 	}

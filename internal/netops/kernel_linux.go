@@ -345,6 +345,9 @@ func prepareNetnsDir() error {
 	return sharedErr
 }
 
+// WriteSysctls sets kernel parameters in the calling thread's namespace.
+func WriteSysctls(kvs []KV) error { return writeSysctls(kvs) }
+
 // writeSysctls sets kernel parameters in the calling thread's namespace.
 func writeSysctls(kvs []KV) error {
 	for _, s := range kvs {

@@ -1,0 +1,102 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"netlab/internal/netops"
+)
+
+// HostSysctl is a kernel parameter of a real node's own stack that a lab
+// set: what it was before netlab, and what netlab set it to.
+type HostSysctl struct {
+	Key string `json:"key"`
+	Was string `json:"was"`
+	Set string `json:"set"`
+}
+
+// hostSysctls returns the sysctls plan sets on netlab's own stack (a real
+// node's), each with the value it has before any lab changed it: the
+// current one, or, if another lab on this machine already changed it, the
+// one that lab recorded. So the last lab to go puts back what the machine
+// had, whatever order the labs came and went in.
+func hostSysctls(lab string, plan Plan) []HostSysctl {
+	recorded := map[string]string{}
+	for _, other := range hostLabs() {
+		if other == lab {
+			continue
+		}
+		if s, err := Load(other); err == nil {
+			for _, h := range s.HostSysctls {
+				recorded[h.Key] = h.Was
+			}
+		}
+	}
+	var out []HostSysctl
+	seen := map[string]bool{}
+	for _, op := range netops.Flatten(plan.Ops) {
+		o, ok := op.(netops.Sysctl)
+		if !ok || o.NS != netops.Host {
+			continue
+		}
+		for _, kv := range o.Settings {
+			if seen[kv.Key] {
+				continue
+			}
+			seen[kv.Key] = true
+			was, ok := recorded[kv.Key]
+			if !ok {
+				var err error
+				if was, err = readSysctl(kv.Key); err != nil {
+					continue // nothing to put back if it cannot be read
+				}
+			}
+			out = append(out, HostSysctl{Key: kv.Key, Was: was, Set: kv.Value})
+		}
+	}
+	return out
+}
+
+func readSysctl(key string) (string, error) {
+	data, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+	return strings.TrimSpace(string(data)), err
+}
+
+// restoreHostSysctls puts back what lab changed on this machine's own
+// stack, once no other lab here needs it: a sysctl still at the value
+// netlab set goes back to what it was; one changed since is left as its
+// changer wants it. It returns one plain line per sysctl.
+func restoreHostSysctls(lab string, hs []HostSysctl, say func(string, ...any), dry bool) ([]string, error) {
+	var others []string
+	for _, l := range hostLabs() {
+		if l != lab {
+			others = append(others, l)
+		}
+	}
+	var lines []string
+	var errs []string
+	for _, h := range hs {
+		now, err := readSysctl(h.Key)
+		switch {
+		case err != nil:
+			continue
+		case len(others) > 0:
+			lines = append(lines, fmt.Sprintf("%s stays %s: lab %s on this machine still needs it", h.Key, now, strings.Join(others, ", ")))
+		case now == h.Was:
+			// As it was: nothing to do.
+		case now != h.Set:
+			lines = append(lines, fmt.Sprintf("%s is left at %s: it was changed after netlab set it to %s", h.Key, now, h.Set))
+		default:
+			say("sysctl -w %s=%s", h.Key, h.Was)
+			if !dry {
+				if err := netops.WriteSysctls([]netops.KV{{Key: h.Key, Value: h.Was}}); err != nil {
+					errs = append(errs, err.Error())
+					continue
+				}
+			}
+			lines = append(lines, fmt.Sprintf("%s is back to %s, as netlab found it", h.Key, h.Was))
+		}
+	}
+	return lines, joinErrs(errs)
+}
