@@ -7,12 +7,14 @@ GO     ?= $(shell scripts/install-go.sh 2>/dev/null || echo go)
 BIN    := bin/netlab
 PREFIX ?= /usr/local
 DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool
+# What make vm-test needs on the host (the VMs' own packages are in their image).
+VM_DEBS := qemu-system-x86 debootstrap e2fsprogs openssh-client
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: help deps build install lab test vm-check unit lint bench clean
+.PHONY: help deps vm-deps build install lab test vm-check vm-test unit lint bench clean
 
 help: ## show this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -39,10 +41,21 @@ lab: deps install ## build both models side by side and show what each proves (n
 	netlab overlay-mode
 	@scripts/demo-overlay.sh
 
-test: deps lint vm-check build ## lint, check the Vagrantfile, then every test: as root, real namespaces and packets; then a leak check
+test: deps vm-deps lint vm-check build ## lint, check the Vagrantfile, every test (root, real namespaces and packets), both labs on two real VMs, a leak check
 	@scripts/leak-check.sh snapshot
 	$(GO) test -count=1 -race -timeout 30m ./...
+	scripts/vm-test.sh
 	@scripts/leak-check.sh verify
+
+vm-deps: ## install what vm-test needs on this machine: QEMU, debootstrap (needs root)
+	@missing=$$(for p in $(VM_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+vm-test: vm-deps build ## both labs on two real QEMU VMs (VMS=3 for three; the image is built once and cached), as Vagrant runs them
+	scripts/vm-test.sh
 
 vm-check: ## check the Vagrantfile and the VM provisioning script, offline
 	@command -v vagrant >/dev/null || { echo "installing vagrant (to validate the Vagrantfile)"; \

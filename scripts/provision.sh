@@ -2,6 +2,8 @@
 # provision.sh NODE NODES SUBNET: make a VM a netlab node (run by Vagrant, as root).
 #  1. install the tools the labs use, and a Go to build netlab with;
 #  2. build and install netlab from /vagrant;
+#     (with NETLAB_OFFLINE=1, neither: the tools must be there already and
+#     netlab built on the host, as make vm-test does;)
 #  3. record which node this VM is, and the topology every node reads:
 #     the nodes, their underlay addresses and the underlay interface, which
 #     is the one holding this VM's private-network address (never Vagrant's
@@ -14,17 +16,35 @@ subnet=${3:?usage: provision.sh NODE NODES SUBNET}
 src=${NETLAB_SRC:-/vagrant}
 export DEBIAN_FRONTEND=noninteractive
 
-# 1. Tools.
-apt-get update -qq
-apt-get install -y -qq iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 \
-  ethtool util-linux procps gcc libc6-dev make git ca-certificates >/dev/null
+if [ "${NETLAB_OFFLINE:-0}" = 1 ]; then
+  # Offline (make vm-test, or a box built with the tools in it): nothing is
+  # downloaded. The tools must be in the VM already, and netlab built on the
+  # host, in the shared folder ($src/bin/netlab).
+  missing=
+  for tool in ip iptables ping traceroute curl tcpdump iperf3 ethtool nsenter pgrep; do
+    command -v "$tool" >/dev/null || missing="$missing $tool"
+  done
+  if [ -n "$missing" ]; then
+    echo "provision: offline, but this VM lacks:$missing (install them, or provision online)" >&2
+    exit 1
+  fi
+  if [ ! -x "$src/bin/netlab" ]; then
+    echo "provision: offline, but $src/bin/netlab is missing: run 'make build' on the host first" >&2
+    exit 1
+  fi
+else
+  # 1. Tools.
+  apt-get update -qq
+  apt-get install -y -qq iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 \
+    ethtool util-linux procps gcc libc6-dev make git ca-certificates >/dev/null
 
-# A Go to build with (1.21 or later: it fetches go.mod's toolchain itself).
-go=$("$src/scripts/install-go.sh")
-export GOTOOLCHAIN=auto
+  # A Go to build with (1.21 or later: it fetches go.mod's toolchain itself).
+  go=$("$src/scripts/install-go.sh")
+  export GOTOOLCHAIN=auto
 
-# 2. netlab itself.
-make -C "$src" build GO="$go"
+  # 2. netlab itself.
+  make -C "$src" build GO="$go"
+fi
 install -m 0755 "$src/bin/netlab" /usr/local/bin/
 
 # 3. Who this VM is, and the topology every node reads.
