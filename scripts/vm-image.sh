@@ -35,7 +35,7 @@ pkgs=(
   linux-image-amd64 initramfs-tools systemd-sysv udev kmod
   openssh-server ifupdown isc-dhcp-client netbase
   iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 ethtool procps util-linux
-  ca-certificates
+  ca-certificates sudo rsync dbus
 )
 
 work=$(mktemp -d "$cache/build.XXXXXX")
@@ -125,10 +125,17 @@ vagrant /vagrant 9p trans=virtio,version=9p2000.L,ro,nofail,x-systemd.device-tim
 EOF
 mkdir -p "$root/vagrant"
 echo debian >"$root/etc/hostname"
-# Root logs in with a key made for this image, and only with it.
+# Root logs in with a key made for this image, and only with it; so does
+# the user vagrant, with sudo, as in every Vagrant box (vagrant-test.sh).
 install -d -m 0700 "$root/root/.ssh"
 ssh-keygen -q -t ed25519 -N '' -C netlab-vm-test -f "$work/id_ed25519"
 cp "$work/id_ed25519.pub" "$root/root/.ssh/authorized_keys"
+chroot "$root" useradd -m -s /bin/bash vagrant
+install -d -m 0700 "$root/home/vagrant/.ssh"
+install -m 0600 "$work/id_ed25519.pub" "$root/home/vagrant/.ssh/authorized_keys"
+chroot "$root" chown -R vagrant:vagrant /home/vagrant/.ssh
+echo 'vagrant ALL=(ALL) NOPASSWD: ALL' >"$root/etc/sudoers.d/vagrant"
+chmod 0440 "$root/etc/sudoers.d/vagrant"
 printf 'PermitRootLogin prohibit-password\nUseDNS no\n' >"$root/etc/ssh/sshd_config.d/netlab.conf"
 # Boot quicker under emulation: no units a lab does not need.
 for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \

@@ -1,0 +1,181 @@
+# shellcheck shell=bash disable=SC2154 # vms, subnet, started: set by the script that sources this
+# vm-checks.sh: the truths of both models, checked on real VMs. Sourced by
+# vm-test.sh (QEMU VMs) and vagrant-test.sh (Vagrant's own), which define:
+#   vms       how many VMs; node K is $subnet.(10+K), provisioned with provision.sh
+#   subnet    the private network's first three octets (192.168.56)
+#   on K CMD  run the shell command line CMD as root on VM K
+#   outside CMD...  run CMD on the host at $subnet.1 ("outside")
+#   phase, started  progress lines and the time the run began
+# preflight checks what a test needs before it starts;
+# vm_checks SUMMARY runs them all, prints each as PASS or FAIL, then SUMMARY
+# with the time taken and "N passed, N failed"; it fails if any check did.
+
+pass=0
+fail=0
+
+# preflight NAME TOOL...: what both tests need before they start: root, a
+# VMS they can run, the tools, and a netlab built for the VMs to take.
+preflight() {
+  local name=$1 tool
+  shift
+  if [ "$(id -u)" != 0 ]; then
+    echo "$name: needs root (namespaces, bridges, VMs): sudo make $name" >&2
+    exit 2
+  fi
+  if ! [[ "$vms" =~ ^[2-9]$ ]]; then
+    echo "$name: VMS must be from 2 to 9, not $vms" >&2
+    exit 2
+  fi
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$name: $tool is missing: run 'sudo make $name', which installs it" >&2; exit 1; }
+  done
+  if [ ! -x bin/netlab ]; then
+    echo "$name: bin/netlab is missing: run 'make build' first (the VMs take it from /vagrant)" >&2
+    exit 1
+  fi
+}
+# check NAME PATTERN OUTPUT: PASS when OUTPUT matches the extended regex PATTERN.
+check() {
+  local name=$1 pattern=$2 out=$3
+  if grep -Eq -- "$pattern" <<<"$out"; then
+    printf '  PASS  %s\n' "$name"
+    pass=$((pass + 1))
+  else
+    printf '  FAIL  %s\n        wanted: %s\n' "$name" "$pattern"
+    tail -12 <<<"$out" | sed 's/^/        got: /'
+    fail=$((fail + 1))
+  fi
+}
+# checkrun NAME PATTERN K CMD: run CMD on VM K and check its output (stdout and stderr).
+checkrun() {
+  local name=$1 pattern=$2 i=$3
+  shift 3
+  check "$name" "$pattern" "$(on "$i" "$@" 2>&1 || true)"
+}
+# state K: what `down` must leave as it found it on VM K: links, addresses,
+# routes, namespaces, iptables, sysctls of the network stack, processes of netlab.
+state() {
+  # shellcheck disable=SC2016 # expanded on the VM
+  on "$1" 'set -e
+    echo "# links";      ip -br link | awk "{print \$1, \$3}" | sort
+    echo "# addresses";  ip -o addr show | awk "{print \$2, \$4}" | sort
+    echo "# routes";     ip route show table all | sed "s/ expires [0-9]*sec//" | sort
+    echo "# namespaces"; ip netns list
+    for t in filter nat mangle raw; do echo "# iptables $t"; iptables -t $t -S; done
+    echo "# sysctls";    sysctl -a 2>/dev/null | grep "^net\." | grep -vE "nf_conntrack_count|\.(cni0|flannel|veth|docker0|netlab)" | sort
+    echo "# processes";  ps -eo args= | grep -E "^[^ ]*netlab( |$)" || true'
+}
+# same-state NAME K BEFORE: VM K is as BEFORE says. Sysctls that did not
+# exist before (a kernel module loaded since adds some) are not changes.
+same_state() {
+  local name=$1 i=$2 before=$3 after diff
+  after=$(state "$i")
+  diff=$(diff <(grep -v '^net\.' <<<"$before") <(grep -v '^net\.' <<<"$after") || true)
+  diff+=$(join -t= -j1 <(grep '^net\.' <<<"$before" | sort -t= -k1,1) <(grep '^net\.' <<<"$after" | sort -t= -k1,1) |
+    awk -F= '$2 != $3 {print "sysctl " $1 ": " $2 " -> " $3}')
+  check "$name" '^$' "$diff"
+}
+ans() { # the value of KEY in a workload's answer "name=.. ip=.. client=.."
+  tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"
+}
+
+# up_all VERB LAB: VERB with no flags on every VM, as a workshop types it.
+up_all() {
+  local i out
+  for i in $(seq "$vms"); do
+    out=$(on "$i" "netlab $1 2>&1" || true)
+    check "node$i: 'sudo netlab $1' with no flags builds this VM's share" "Lab \"$2\" is up: .* this machine as node$i" "$out"
+    check "node$i: ip_forward was set, and down will put it back" "net\.ipv4\.ip_forward is now 1 on this machine \(it was 0\)" "$out"
+    if [ "$2" = overlay ]; then
+      check "node$i: the checksum workaround is announced for virtio_net" \
+        "TX checksum offload is off on flannel\.1 \(the underlay NIC eth1 is a virtual NIC \(virtio_net\)" "$out"
+    fi
+  done
+}
+# down_all LAB: netlab down on every VM leaves it as it was before the lab.
+down_all() {
+  local i out
+  for i in $(seq "$vms"); do
+    out=$(on "$i" 'netlab down 2>&1' || true)
+    check "node$i: down removes the lab" "Removed lab \"$1\"" "$out"
+    check "node$i: down puts ip_forward back" "net\.ipv4\.ip_forward is back to 0, as netlab found it" "$out"
+    same_state "node$i: links, routes, namespaces, iptables and sysctls are as before" "$i" "${before[i]}"
+    checkrun "node$i: a second down has nothing to do" "Nothing to remove" "$i" 'netlab down'
+  done
+}
+
+vm_checks() {
+  local i out client before last lastip lastpod lastc
+  before=()
+  for i in $(seq "$vms"); do before[i]=$(state "$i"); done
+  last=node$vms
+  lastip=$subnet.$((10 + vms))
+
+  phase "overlay-mode on every VM: the Kubernetes model"
+  up_all overlay-mode overlay
+  checkrun "node1: tx-checksum-ip-generic is off on flannel.1" "tx-checksum-ip-generic: off" 1 'ethtool -k flannel.1'
+  checkrun "node1: flannel.1 is VXLAN VNI 1, UDP 8472, on eth1, learning off" "vxlan id 1 local $subnet.11 dev eth1 .*dstport 8472 nolearning" 1 'ip -d link show flannel.1'
+  checkrun "node1: a permanent FDB entry per peer VTEP, to its underlay address" "dst $lastip self permanent" 1 'bridge fdb show dev flannel.1'
+  # Pod K.1 of node K is pod(2K-1) at 10.244.K.2 (two pods per node).
+  lastpod=pod$((2 * vms - 1))
+  out=$(on 1 "netlab exec pod1 -- curl -s -m 10 10.244.$vms.2:9376" 2>&1 || true)
+  check "pod1 (node1) -> $lastpod (10.244.$vms.2 on $last): answered by $lastpod" "name=$lastpod .*node=$last" "$out"
+  check "pod1 -> $lastpod: the receiver saw pod1's own address, no NAT" "client=10\.244\.1\.2$" "$out"
+  out=$(on "$vms" "netlab exec $lastpod -- curl -s -m 10 10.244.1.3:9376" 2>&1 || true)
+  check "$lastpod ($last) -> pod2 (node1): answered, and saw $lastpod's address" "name=pod2 .*client=10\.244\.$vms\.2$" "$out"
+  out=$(on 1 "curl -s -m 10 10.244.$vms.2:9376" 2>&1 || true)
+  client=$(ans client "$out")
+  check "node1 itself -> $lastpod: answered" "name=$lastpod" "$out"
+  checkrun "node1 -> $lastpod: the pod saw an address of node1's own (${client:-none}), untranslated" "^${client:-none}$" 1 \
+    "ip -o -4 addr show | awk '{split(\$4, a, \"/\"); print a[1]}'"
+  out=$(on 1 "netlab exec pod1 -- traceroute -n -q1 -w2 -m5 10.244.$vms.2" 2>&1 || true)
+  check "traceroute pod1 -> $lastpod: hop 1 is cni0 (10.244.1.1)" "^ *1 +10\.244\.1\.1 " "$out"
+  check "traceroute pod1 -> $lastpod: hop 2 is $last's flannel.1 (10.244.$vms.0)" "^ *2 +10\.244\.$vms\.0 " "$out"
+  check "traceroute pod1 -> $lastpod: hop 3 is the pod" "^ *3 +10\.244\.$vms\.2 " "$out"
+  checkrun "pod1's eth0 has MTU 1450 (eth1's 1500 less 50 of VXLAN)" "mtu 1450 " 1 "netlab exec pod1 -- ip link show eth0"
+  checkrun "a don't-fragment ping of 1422 bytes (1450 on the wire) passes" " 0% packet loss" 1 \
+    "netlab exec pod1 -- ping -c1 -W5 -M do -s 1422 10.244.$vms.2"
+  checkrun "a don't-fragment ping of 1423 bytes does not fit" "message too long|mtu = 1450" 1 \
+    "netlab exec pod1 -- ping -c1 -W5 -M do -s 1423 10.244.$vms.2"
+  out=$(on 1 "timeout 20 tcpdump -l -n -i eth1 -c 2 -T vxlan udp port 8472 2>/dev/null & sleep 3; netlab exec pod1 -- ping -c2 -W5 10.244.$vms.2 >/dev/null; wait" 2>&1 || true)
+  check "tcpdump on node1's eth1: the ping inside VXLAN, VNI 1, UDP 8472" \
+    "$subnet\.11\.[0-9]+ > $lastip\.8472: VXLAN.*vni 1" "$out"
+  check "tcpdump on node1's eth1: the inner packet keeps the pods' addresses" "IP 10\.244\.1\.2 > 10\.244\.$vms\.2: ICMP echo request" "$out"
+  on "$vms" "netlab exec $lastpod -- iperf3 -s -1 -D" >/dev/null 2>&1 || true
+  sleep 1
+  out=$(on 1 "netlab exec pod1 -- iperf3 -c 10.244.$vms.2 -t 3 -f m" 2>&1 || true)
+  check "TCP bulk (iperf3, 3 s) pod1 -> $lastpod across VXLAN: $(grep receiver <<<"$out" | awk '{print $7, $8}')" \
+    "[1-9][0-9.]* Mbits/sec .*receiver" "$out"
+  checkrun "pod1's containers share one network namespace: sidecar -> localhost:9376 reaches app" \
+    "name=pod1 .*container=app client=127\.0\.0\.1" 1 "netlab exec pod1 -c sidecar -- curl -s -m 10 localhost:9376"
+
+  phase "netlab down on every VM (overlay)"
+  down_all overlay
+
+  phase "docker-mode on every VM: the Docker model"
+  up_all docker-mode docker
+  # Containers K.1, K.2 of node K are c(2K-1), c(2K) at 172.17.0.2 and .3.
+  lastc=c$((2 * vms - 1))
+  out=$(on "$vms" "curl -s -m 10 $subnet.11:8080" 2>&1 || true)
+  check "$last -> node1:8080 (the published port): answered by c1" "name=c1 .*node=node1" "$out"
+  check "$last -> node1:8080: c1 saw $last's address (DNAT, no source NAT)" "client=$lastip$" "$out"
+  out=$(outside curl -s -m 10 "$subnet.11:8080" 2>&1 || true)
+  check "the outside host ($subnet.1) -> node1:8080: c1 saw the outside's address" "name=c1 .*client=$subnet\.1$" "$out"
+  out=$(on 1 "netlab exec c1 -- curl -s -m 10 $lastip:8080" 2>&1 || true)
+  check "c1 (node1) -> $last:8080: answered by $lastc" "name=$lastc .*node=$last" "$out"
+  check "c1 -> $last:8080: $lastc saw node1's address: c1 was masqueraded" "client=$subnet\.11$" "$out"
+  checkrun "c2 -> c1 on the same docker0 (172.17.0.2): direct, c1 saw 172.17.0.3" "name=c1 .*client=172\.17\.0\.3$" 1 \
+    "netlab exec c2 -- curl -s -m 10 172.17.0.2:80"
+  checkrun "$last -> 172.17.0.2 is $last's own $lastc: the same subnet on every host" "name=$lastc .*node=$last" "$vms" \
+    "curl -s -m 10 172.17.0.2:80"
+  checkrun "node1: c1 and c2 hang off one docker0" "^veth-c1 veth-c2 $" 1 \
+    "ip -br link show master docker0 | awk '{print \$1}' | sed 's/@.*//' | sort | tr '\n' ' '"
+
+  phase "netlab down on every VM (docker)"
+  down_all docker
+
+  phase "done"
+  echo "$1, $((SECONDS - started)) s"
+  echo "$pass passed, $fail failed"
+  [ "$fail" = 0 ]
+}
