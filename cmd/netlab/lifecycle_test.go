@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,6 +44,16 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("nodes: [{name: node1, ip: 10.9.9.9}]\n"), 0o644))
 	noIface := filepath.Join(t.TempDir(), "noiface.yaml")
 	require.NoError(t, os.WriteFile(noIface, []byte("iface: nosuch0\n"), 0o644))
+	nodeC1 := filepath.Join(t.TempDir(), "c1.yaml")
+	require.NoError(t, os.WriteFile(nodeC1, []byte("nodes: [{name: c1, ip: 192.168.56.11}]\n"), 0o644))
+	bridgeLo := filepath.Join(t.TempDir(), "lo.yaml")
+	require.NoError(t, os.WriteFile(bridgeLo, []byte("docker: {bridge: lo}\n"), 0o644))
+	empty := filepath.Join(t.TempDir(), "empty.yaml")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	huge := filepath.Join(t.TempDir(), "huge.yaml")
+	require.NoError(t, os.WriteFile(huge, bytes.Repeat([]byte("# padding\n"), 200000), 0o644))
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, unix.Mkfifo(fifo, 0o644))
 	before := netnsNames(t)
 	for _, tc := range []struct {
 		args []string
@@ -51,7 +62,19 @@ func TestBadInput(t *testing.T) {
 		{[]string{"docker-mode", "--lab", name, "--nodes", "0"}, "--nodes 0"},
 		{[]string{"docker-mode", "--lab", name, "--nodes", "17"}, "--nodes 17"},
 		{[]string{"docker-mode", "--lab", name, "--containers", "0"}, "--containers 0"},
-		{[]string{"docker-mode", "--lab", name, "--containers", "4001"}, "--containers 4001"},
+		{[]string{"docker-mode", "--lab", name, "--containers", "1024"}, "--containers 1024: must be from 1 to 1023"},
+		{[]string{"docker-mode", "--lab", name, "--containers", "0x10"}, `"0x10" is not a whole number`},
+		{[]string{"docker-mode", "--lab", ""}, "--lab: a lab name must not be empty"},
+		{[]string{"down", "--lab", ""}, "--lab: a lab name must not be empty"},
+		{[]string{"status", "--lab=", "--json"}, "--lab: a lab name must not be empty"},
+		{[]string{"exec", "c1", "--lab", "", "--", "true"}, "--lab: a lab name must not be empty"},
+		{[]string{"docker-mode", "--lab", name, "--topology", "/dev/zero"}, "not a regular file"},
+		{[]string{"docker-mode", "--lab", name, "--topology", fifo}, "not a regular file"},
+		{[]string{"docker-mode", "--lab", name, "--topology", huge}, "larger than 1048576 bytes"},
+		{[]string{"docker-mode", "--lab", name, "--topology", empty}, "the file is empty"},
+		{[]string{"docker-mode", "--lab", name, "--topology", nodeC1}, `"c1" is how netlab names a container or pod`},
+		{[]string{"docker-mode", "--lab", name, "--topology", bridgeLo}, `"lo" is the loopback interface`},
+		{[]string{"exec", "c1", "--bogus", "--", "true"}, "unknown flag --bogus before the command"},
 		{[]string{"docker-mode", "--lab", name, "--containers", "many"}, "--containers"},
 		{[]string{"docker-mode", "--lab", "Bad_Name"}, `--lab "Bad_Name"`},
 		{[]string{"docker-mode", "--lab", "a-lab-name-far-too-long"}, "at most 16"},
@@ -60,10 +83,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"docker-mode", "--lab", name, "--dry-run", "--explain"}, "--dry-run and --explain"},
 		{[]string{"docker-mode", "--lab", name, "extra"}, "takes no arguments"},
 		{[]string{"docker-mode", "--lab", name, "--bogus"}, "unknown flag: --bogus"},
-		{[]string{"exec", "--lab", name, "c1"}, "usage: netlab exec NAME -- COMMAND"},
+		{[]string{"exec", "--lab", name, "c1"}, "usage: netlab exec NAME [-c CONTAINER] -- COMMAND"},
 		{[]string{"down", "--lab", "BAD"}, `--lab "BAD"`},
 		{[]string{"no-such-verb"}, "unknown command"},
-		{[]string{"overlay-mode", "--lab", name, "--pods", "0"}, "--pods 0: must be from 1 to 4000"},
+		{[]string{"overlay-mode", "--lab", name, "--pods", "0"}, "--pods 0: must be from 1 to 1023"},
 		{[]string{"overlay-mode", "--lab", name, "--pods", "300"}, "300 pods do not fit 10.244.1.0/24"},
 		{[]string{"overlay-mode", "--lab", name, "--node", "node9"}, `--node "node9": the topology has no such node`},
 		{[]string{"overlay-mode", "--lab", name, "--node", "node1", "--topology", noIface}, "the underlay interface \"nosuch0\" is not on this machine"},
@@ -150,10 +173,11 @@ func TestConcurrentUp(t *testing.T) {
 	assert.Len(t, s.Workloads, 20)
 }
 
-// TestRollbackAndForeignObjects: an up that fails half-way removes what it
-// made, says what failed, and never touches namespaces it did not make,
-// even ones named like its own.
-func TestRollbackAndForeignObjects(t *testing.T) {
+// TestForeignObjects: a namespace named like one of the lab's, that netlab
+// did not make, makes up refuse before any change (exit 2), and neither up
+// nor down ever touches it. (TestInterruptRollsBack covers the rollback of
+// an up that fails half-way.)
+func TestForeignObjects(t *testing.T) {
 	labtest.Root(t)
 	name := labtest.NewLab(t, "r")
 	foreign := []string{name + "-c3", name + "-mine"}
@@ -166,12 +190,14 @@ func TestRollbackAndForeignObjects(t *testing.T) {
 			_ = exec.Command("ip", "netns", "del", f).Run()
 		}
 	}()
+	before := netnsNames(t)
 	r := labtest.Run(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "5")
-	assert.Equal(t, 1, r.Code, r.Stderr)
-	assert.Contains(t, r.Stderr, "ip netns add "+name+"-c3")
-	assert.Contains(t, r.Stderr, "already exists")
-	assert.Contains(t, r.Stderr, "removed again")
-	assert.Empty(t, lab.Scan(name).Namespaces, "the failed up was rolled back")
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "a network namespace "+name+"-c3 is already on this machine, and netlab did not make it")
+	assert.Equal(t, before, netnsNames(t), "refused before any change")
+	assert.Empty(t, lab.Scan(name).Namespaces)
+	_, err := os.Stat(lab.Dir(name))
+	assert.True(t, os.IsNotExist(err), "no state left")
 	for _, f := range foreign {
 		assert.NoError(t, exec.Command("ip", "-n", f, "link", "show", "keepme").Run(), "%s untouched", f)
 	}
@@ -188,7 +214,7 @@ func TestDownAfterKill(t *testing.T) {
 	for _, damage := range []string{"intact", "missing", "corrupt"} {
 		t.Run(damage, func(t *testing.T) {
 			name := labtest.NewLab(t, "k")
-			cmd := exec.Command(labtest.Binary(t), "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1500")
+			cmd := exec.Command(labtest.Binary(t), "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1000")
 			require.NoError(t, cmd.Start())
 			deadline := time.Now().Add(20 * time.Second)
 			for len(lab.Scan(name).Namespaces) < 30 && time.Now().Before(deadline) {
@@ -380,4 +406,43 @@ func TestShellScriptMatches(t *testing.T) {
 	out, err = exec.Command("bash", script, "down", viaShell).CombinedOutput()
 	require.NoError(t, err, string(out))
 	labtest.AssertGone(t, viaShell)
+}
+
+// TestStatusJSONAndExecFlags: status --json without --lab is an array of
+// every lab (in name order) and with --lab the one object; exec takes
+// netlab's flags between NAME and "--".
+func TestStatusJSONAndExecFlags(t *testing.T) {
+	labtest.Root(t)
+	a, b := labtest.NewLab(t, "j"), labtest.NewLab(t, "j")
+	labtest.MustRun(t, "docker-mode", "--lab", a, "--nodes", "1", "--containers", "1")
+	labtest.MustRun(t, "overlay-mode", "--lab", b, "--nodes", "1", "--pods", "1")
+	labsIn := func() []string {
+		var docs []status
+		r := labtest.MustRun(t, "status", "--json")
+		require.NoError(t, json.Unmarshal([]byte(r.Stdout), &docs), r.Stdout)
+		var names []string
+		for _, d := range docs {
+			names = append(names, d.Lab)
+		}
+		return names
+	}
+	names := labsIn()
+	assert.Contains(t, names, a)
+	assert.Contains(t, names, b)
+	assert.True(t, sort.StringsAreSorted(names), "in name order: %v", names)
+	var one status
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "status", "--json", "--lab", b).Stdout), &one))
+	assert.Equal(t, b, one.Lab)
+	assert.Equal(t, "pod", one.Workloads[0].Kind)
+
+	r := labtest.MustRun(t, "exec", "c1", "--lab", a, "--", "ip", "-4", "-o", "addr", "show", "eth0")
+	assert.Contains(t, r.Stdout, "172.17.0.2/16", "--lab after NAME picks the lab")
+	r = labtest.MustRun(t, "exec", "pod1", "--lab="+b, "-c", "sidecar", "--", "curl", "-s", "localhost:9376")
+	assert.Contains(t, r.Stdout, "container=app client=127.0.0.1")
+
+	labtest.MustRun(t, "down", "--lab", a)
+	labtest.MustRun(t, "down", "--lab", b)
+	names = labsIn()
+	assert.NotContains(t, names, a)
+	assert.NotContains(t, names, b)
 }

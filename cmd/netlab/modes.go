@@ -60,7 +60,7 @@ between pods or between nodes and pods; MASQUERADE only out of the cluster.`,
 }
 
 func newModeCmd(g *globals, m mode) *cobra.Command {
-	var nodes, count int
+	var nodes, count decimal
 	var topo, node string
 	c := &cobra.Command{
 		Use:   m.verb,
@@ -89,7 +89,7 @@ VM's share of the lab (` + identityFile + ` names the node,
 					topo = topologyFile
 				}
 			}
-			t, err := lab.Resolve(lab.Options{Lab: name, Mode: m.name, Nodes: nodes, Workloads: count,
+			t, err := lab.Resolve(lab.Options{Lab: name, Mode: m.name, Nodes: int(nodes), Workloads: int(count),
 				File: topo, WorkloadsF: "--" + m.workloads, Node: node,
 				NodesSet: c.Flags().Changed("nodes"), WorkloadsSet: c.Flags().Changed(m.workloads)})
 			if err != nil {
@@ -103,8 +103,9 @@ VM's share of the lab (` + identityFile + ` names the node,
 			return up(c, t, m.plan(t), runMode, m.verb)
 		},
 	}
-	c.Flags().IntVar(&nodes, "nodes", 2, fmt.Sprintf("number of nodes (1-%d)", lab.MaxNodes))
-	c.Flags().IntVar(&count, m.workloads, 2, fmt.Sprintf("%s per node (1-%d)", m.workloads, lab.MaxWorkloads))
+	nodes, count = 2, 2
+	c.Flags().Var(&nodes, "nodes", fmt.Sprintf("number of nodes (1-%d)", lab.MaxNodes))
+	c.Flags().Var(&count, m.workloads, fmt.Sprintf("%s per node (1-%d)", m.workloads, lab.MaxWorkloads))
 	c.Flags().StringVar(&topo, "topology", "", "topology file (YAML or JSON) instead of --nodes/--"+m.workloads)
 	c.Flags().StringVar(&node, "node", "", "build only this node's share, on this machine's own network stack (a VM)")
 	return c

@@ -135,6 +135,16 @@ overlay: {tx_checksum: off}
 	var st status
 	require.NoError(t, json.Unmarshal([]byte(a.mustNL(t, "status", "--json", "--lab", a.lab).Stdout), &st))
 	require.Len(t, st.Workloads, 2, "a VM runs only its own pods")
+	var raw struct {
+		Nodes []map[string]any `json:"nodes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(a.mustNL(t, "status", "--json", "--lab", a.lab).Stdout), &raw))
+	require.Len(t, raw.Nodes, 2)
+	assert.Equal(t, "node2", raw.Nodes[1]["name"])
+	assert.Nil(t, raw.Nodes[1]["netns"], "a peer node is another machine: no netns here")
+	r := a.nl(t, "exec", "--lab", a.lab, "node2", "--", "true")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "node2 is another machine")
 	pod1 := netops.NS(a.lab + "-pod1")
 	pod3 := netops.NS(b.lab + "-pod3")
 
@@ -151,7 +161,7 @@ overlay: {tx_checksum: off}
 	assert.Equal(t, "10.244.2.2", ans.Client)
 
 	hops, out, err := probe.Traceroute(pod1, "10.244.2.2", 5)
-	var r probe.PingResult
+	var pr probe.PingResult
 	require.NoError(t, err, out)
 	require.Len(t, hops, 3, out)
 	assert.Equal(t, []string{"10.244.1.1", "10.244.2.0", "10.244.2.2"}, []string{hops[0].Addr, hops[1].Addr, hops[2].Addr})
@@ -162,12 +172,12 @@ overlay: {tx_checksum: off}
 		assert.True(t, r.OK(), r.Output)
 	})
 	assert.Regexp(t, `192\.168\.56\.11\.\d+ > 192\.168\.56\.12\.8472: VXLAN.*vni 1\s*\n?.*IP 10\.244\.1\.2 > 10\.244\.2\.2: ICMP echo request`, wire)
-	r, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1422")
+	pr, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1422")
 	require.NoError(t, err)
-	assert.True(t, r.OK(), r.Output)
-	r, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1423")
+	assert.True(t, pr.OK(), pr.Output)
+	pr, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1423")
 	require.NoError(t, err)
-	assert.Contains(t, r.Output, "message too long")
+	assert.Contains(t, pr.Output, "message too long")
 
 	side := a.mustNL(t, "exec", "--lab", a.lab, "pod1", "-c", "sidecar", "--", "curl", "-s", "localhost:9376")
 	assert.Contains(t, side.Stdout, "client=127.0.0.1")

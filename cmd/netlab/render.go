@@ -23,17 +23,18 @@ const maxUpRows = 16
 // statusNode and statusWorkload are the JSON of 'netlab status --json' (a
 // contract: scripts depend on these names).
 type statusNode struct {
-	Name       string `json:"name"`
-	Role       string `json:"role"`
-	Netns      string `json:"netns"`
-	UnderlayIP string `json:"underlay_ip"`
-	Iface      string `json:"iface"`
-	Local      bool   `json:"local"`
-	Bridge     string `json:"bridge,omitempty"`
-	BridgeIP   string `json:"bridge_ip,omitempty"`
-	PodCIDR    string `json:"pod_cidr,omitempty"`
-	VTEP       string `json:"vtep_ip,omitempty"`
-	VTEPMAC    string `json:"vtep_mac,omitempty"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Netns is null for a peer node of a real one: another machine.
+	Netns      *string `json:"netns"`
+	UnderlayIP string  `json:"underlay_ip"`
+	Iface      string  `json:"iface"`
+	Local      bool    `json:"local"`
+	Bridge     string  `json:"bridge,omitempty"`
+	BridgeIP   string  `json:"bridge_ip,omitempty"`
+	PodCIDR    string  `json:"pod_cidr,omitempty"`
+	VTEP       string  `json:"vtep_ip,omitempty"`
+	VTEPMAC    string  `json:"vtep_mac,omitempty"`
 }
 
 type statusWorkload struct {
@@ -104,8 +105,12 @@ func statusJSON(s *lab.State) statusDoc {
 	}
 	for _, n := range t.Nodes {
 		br, brIP := bridgeOf(s, n)
-		sn := statusNode{Name: n.Name, Role: "node", Netns: string(n.NS), UnderlayIP: n.IP.String(), Iface: n.Iface,
+		sn := statusNode{Name: n.Name, Role: "node", UnderlayIP: n.IP.String(), Iface: n.Iface,
 			Local: isLocal(t, n.Name), Bridge: br, BridgeIP: strings.Split(brIP, "/")[0]}
+		if sn.Local {
+			ns := string(n.NS)
+			sn.Netns = &ns
+		}
 		if isOverlay(s) {
 			sn.PodCIDR, sn.VTEP, sn.VTEPMAC = n.PodCIDR.String(), n.VTEP().String(), overlay.VTEPMAC(n.IP)
 		} else if w, ok := firstOn(s, n.Name); ok {
@@ -115,7 +120,8 @@ func statusJSON(s *lab.State) statusDoc {
 		d.Nodes = append(d.Nodes, sn)
 	}
 	if t.Outside != nil {
-		d.Nodes = append(d.Nodes, statusNode{Name: t.Outside.Name, Role: "outside", Netns: string(t.Outside.NS),
+		ns := string(t.Outside.NS)
+		d.Nodes = append(d.Nodes, statusNode{Name: t.Outside.Name, Role: "outside", Netns: &ns,
 			UnderlayIP: t.Outside.IP.String(), Iface: t.Outside.Iface, Local: true})
 	}
 	for _, w := range s.Workloads {

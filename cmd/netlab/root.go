@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,9 +14,51 @@ import (
 
 // globals are the flags every verb takes.
 type globals struct {
-	lab     string
+	lab     labValue
 	dryRun  bool
 	explain bool
+}
+
+// labValue is --lab: a name, and whether it was given at all, so that
+// --lab "" (an unset shell variable, say) is bad input rather than "every
+// lab".
+type labValue struct {
+	name string
+	set  bool
+}
+
+func (v *labValue) String() string { return v.name }
+func (v *labValue) Type() string   { return "string" }
+func (v *labValue) Set(s string) error {
+	v.name, v.set = s, true
+	return nil
+}
+
+// chosen returns the lab --lab names, checked, or "" when --lab is not
+// given.
+func (g *globals) chosen() (string, error) {
+	if !g.lab.set {
+		return "", nil
+	}
+	if err := lab.CheckLabName(g.lab.name); err != nil {
+		return "", usagef("%v", err)
+	}
+	return g.lab.name, nil
+}
+
+// decimal is an int flag in plain decimal: pflag's IntVar also takes 0x10
+// and 010, which nobody counting containers means.
+type decimal int
+
+func (d *decimal) String() string { return strconv.Itoa(int(*d)) }
+func (d *decimal) Type() string   { return "int" }
+func (d *decimal) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || strings.TrimLeft(s, "-+0123456789") != "" {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*d = decimal(n)
+	return nil
 }
 
 func newRoot() *cobra.Command {
@@ -43,7 +87,7 @@ changing anything, or --explain to see each command as it runs.`,
 		},
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	root.PersistentFlags().StringVar(&g.lab, "lab", "", "lab name (default: the mode's name, e.g. docker)")
+	root.PersistentFlags().Var(&g.lab, "lab", "lab name (default: the mode's name, e.g. docker)")
 	root.PersistentFlags().BoolVar(&g.dryRun, "dry-run", false, "print the equivalent commands, change nothing")
 	root.PersistentFlags().BoolVar(&g.explain, "explain", false, "print each command as it runs")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -72,14 +116,11 @@ func (g *globals) mode() (netops.Mode, error) {
 
 // labName returns --lab, or def, checked.
 func (g *globals) labName(def string) (string, error) {
-	name := g.lab
-	if name == "" {
-		name = def
+	name, err := g.chosen()
+	if err != nil || name != "" {
+		return name, err
 	}
-	if err := lab.CheckLabName(name); err != nil {
-		return "", usagef("%v", err)
-	}
-	return name, nil
+	return def, nil
 }
 
 // needRoot refuses to go on without root, naming the verb to rerun.

@@ -22,12 +22,13 @@ func newStatus(g *globals) *cobra.Command {
 		Short: "Show what is up: a topology picture and a table (--json for scripts)",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			chosen, err := g.chosen()
+			if err != nil {
+				return err
+			}
 			labs := lab.Labs()
-			if g.lab != "" {
-				if err := lab.CheckLabName(g.lab); err != nil {
-					return usagef("%v", err)
-				}
-				labs = []string{g.lab}
+			if chosen != "" {
+				labs = []string{chosen}
 			}
 			var states []*lab.State
 			var broken []string
@@ -43,19 +44,23 @@ func newStatus(g *globals) *cobra.Command {
 			}
 			out := c.OutOrStdout()
 			if asJSON {
-				switch {
-				case len(states) == 1:
-					return writeJSON(out, statusJSON(states[0]))
-				case len(states) == 0 && g.lab != "":
-					return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", g.lab, modeOf(g.lab), labFlag(g.lab, modeOf(g.lab)))
-				case len(states) == 0:
-					return errors.New("no lab is up: start one with 'sudo netlab docker-mode'")
+				// With --lab, the one lab's object; without, an array of
+				// every lab's, in name order ([] when none is up).
+				if chosen == "" {
+					docs := []statusDoc{}
+					for _, s := range states {
+						docs = append(docs, statusJSON(s))
+					}
+					return writeJSON(out, docs)
 				}
-				return usagef("several labs are up (%s): pick one with --lab", labNames(states))
+				if len(states) == 0 {
+					return notUp(chosen)
+				}
+				return writeJSON(out, statusJSON(states[0]))
 			}
 			if len(states) == 0 && len(broken) == 0 {
-				if g.lab != "" {
-					return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", g.lab, modeOf(g.lab), labFlag(g.lab, modeOf(g.lab)))
+				if chosen != "" {
+					return notUp(chosen)
 				}
 				fmt.Fprintln(out, "No lab is up. Start one with: sudo netlab docker-mode")
 				return nil
@@ -76,23 +81,16 @@ func newStatus(g *globals) *cobra.Command {
 	return c
 }
 
+func notUp(name string) error {
+	return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", name, modeOf(name), labFlag(name, modeOf(name)))
+}
+
 // modeOf guesses the mode that makes a lab of this name, for hints.
 func modeOf(name string) string {
 	if name == "overlay" {
 		return "overlay"
 	}
 	return "docker"
-}
-
-func labNames(ss []*lab.State) string {
-	s := ""
-	for i, st := range ss {
-		if i > 0 {
-			s += ", "
-		}
-		s += st.Lab
-	}
-	return s
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
@@ -115,23 +113,18 @@ runs the command in that container by joining the namespaces of its process,
 as 'kubectl exec -c' does: 'nsenter --target PID --net COMMAND'.`,
 		Example: "  sudo netlab exec c1 -- ping -c1 172.17.0.3\n  sudo netlab exec outside -- curl -s 192.168.56.11:8080\n  sudo netlab exec pod1 -c sidecar -- curl -s localhost:9376",
 		RunE: func(c *cobra.Command, args []string) error {
-			// Flags stop at NAME, so "--" (if given) is still in args, and
-			// -c may follow NAME.
-			if len(args) > 2 && (args[1] == "-c" || args[1] == "--container") {
-				container = args[2]
-				args = append(args[:1:1], args[3:]...)
+			name, argv, err := execArgs(g, args, &container)
+			if err != nil {
+				return err
 			}
-			if len(args) > 1 && args[1] == "--" {
-				args = append(args[:1:1], args[2:]...)
+			chosen, err := g.chosen()
+			if err != nil {
+				return err
 			}
-			if len(args) < 2 || args[0] == "--" {
-				return usagef("usage: netlab exec NAME -- COMMAND [ARGS...], e.g. netlab exec c1 -- ping -c1 172.17.0.3")
-			}
-			name, argv := args[0], args[1:]
 			if err := needRoot("exec"); err != nil {
 				return err
 			}
-			ns, w, err := findName(g.lab, name)
+			ns, w, err := findName(chosen, name)
 			if err != nil {
 				return err
 			}
@@ -173,6 +166,62 @@ as 'kubectl exec -c' does: 'nsenter --target PID --net COMMAND'.`,
 	return c
 }
 
+// execArgs splits exec's arguments, which start at NAME (flags before it
+// are cobra's): netlab's own flags (-c, --lab, --explain, --dry-run) may
+// stand anywhere between NAME and "--", as kubectl exec takes them; the
+// command is what follows "--", or starts at the first word that is not
+// one of those flags.
+func execArgs(g *globals, args []string, container *string) (string, []string, error) {
+	usage := usagef("usage: netlab exec NAME [-c CONTAINER] -- COMMAND [ARGS...], e.g. netlab exec c1 -- ping -c1 172.17.0.3")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return "", nil, usage
+	}
+	name, rest := args[0], args[1:]
+	for len(rest) > 0 {
+		a := rest[0]
+		if a == "--" {
+			rest = rest[1:]
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			break
+		}
+		flag, val, hasVal := strings.Cut(a, "=")
+		switch flag {
+		case "--explain", "--dry-run":
+			if hasVal {
+				return "", nil, usagef("%s takes no value", flag)
+			}
+			if flag == "--explain" {
+				g.explain = true
+			} else {
+				g.dryRun = true
+			}
+			rest = rest[1:]
+			continue
+		case "-c", "--container", "--lab":
+		default:
+			return "", nil, usagef("unknown flag %s before the command: put the command after '--' (netlab exec %s -- COMMAND)", a, name)
+		}
+		if !hasVal {
+			if len(rest) < 2 {
+				return "", nil, usagef("%s needs a value", flag)
+			}
+			val, rest = rest[1], rest[1:]
+		}
+		if flag == "--lab" {
+			_ = g.lab.Set(val)
+		} else {
+			*container = val
+		}
+		rest = rest[1:]
+	}
+	if len(rest) == 0 {
+		return "", nil, usage
+	}
+	return name, rest, nil
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -197,6 +246,9 @@ func findName(labName, name string) (netops.NS, *lab.Workload, error) {
 		s, err := lab.Load(l)
 		if err != nil {
 			continue
+		}
+		if s.Peer(name) {
+			return "", nil, usagef("%s is another machine, a peer of this node in lab %q: run the command there (vagrant ssh %s), or pick a container, pod or this node", name, l, name)
 		}
 		if n, ok := s.Find(name); ok {
 			found, ns, wl = append(found, l), n, s.Workload(name)
@@ -238,12 +290,13 @@ func newDown(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			chosen, err := g.chosen()
+			if err != nil {
+				return err
+			}
 			labs := lab.Labs()
-			if g.lab != "" {
-				if err := lab.CheckLabName(g.lab); err != nil {
-					return usagef("%v", err)
-				}
-				labs = []string{g.lab}
+			if chosen != "" {
+				labs = []string{chosen}
 			}
 			if mode != netops.DryRun {
 				if err := needRoot("down"); err != nil {
@@ -293,8 +346,8 @@ func newDown(g *globals) *cobra.Command {
 				}
 			}
 			if total == 0 && len(errs) == 0 && mode != netops.DryRun {
-				if g.lab != "" {
-					fmt.Fprintf(out, "Nothing to remove: lab %q is not up.\n", g.lab)
+				if chosen != "" {
+					fmt.Fprintf(out, "Nothing to remove: lab %q is not up.\n", chosen)
 				} else {
 					fmt.Fprintln(out, "Nothing to remove: no netlab lab is up.")
 				}

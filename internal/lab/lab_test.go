@@ -78,8 +78,8 @@ func TestResolveRejects(t *testing.T) {
 	}{
 		{"no nodes", func(o *Options) { o.Nodes = 0 }, "--nodes 0: must be from 1 to 16"},
 		{"too many nodes", func(o *Options) { o.Nodes = 17 }, "--nodes 17"},
-		{"no containers", func(o *Options) { o.Workloads = 0 }, "--containers 0: must be from 1 to 4000"},
-		{"too many containers", func(o *Options) { o.Workloads = 4001 }, "--containers 4001"},
+		{"no containers", func(o *Options) { o.Workloads = 0 }, "--containers 0: must be from 1 to 1023"},
+		{"more containers than a bridge has ports", func(o *Options) { o.Workloads = 1024 }, "--containers 1024"},
 		{"bad lab", func(o *Options) { o.Lab = "Bad Lab" }, `--lab "Bad Lab"`},
 		{"file and flags", func(o *Options) { o.File = file("nodes: []"); o.NodesSet = true }, "--topology: give node and --containers counts in the file"},
 		{"missing file", func(o *Options) { o.File = "/nonexistent/topo.yaml" }, "no such file"},
@@ -101,6 +101,30 @@ func TestResolveRejects(t *testing.T) {
 		{"subnet on underlay", func(o *Options) { o.File = file("docker: {subnet: 192.168.0.0/16}") }, "overlaps the underlay"},
 		{"long bridge", func(o *Options) { o.File = file("docker: {bridge: a-very-long-bridge}") }, "docker.bridge"},
 		{"bad port", func(o *Options) { o.File = file("docker: {publish: 70000}") }, "docker.publish: 70000 is not a TCP port"},
+		{"empty file", func(o *Options) { o.File = file("") }, "the file is empty"},
+		{"only comments", func(o *Options) { o.File = file("# nothing\n") }, "the file is empty"},
+		{"empty mapping", func(o *Options) { o.File = file("{}") }, "the file is empty"},
+		{"a list, not a mapping", func(o *Options) { o.File = file("- a\n- b\n") }, "must be a mapping of fields"},
+		{"nodes: []", func(o *Options) { o.File = file("nodes: []") }, "nodes: the list is empty"},
+		{"nodes: null", func(o *Options) { o.File = file("nodes: null") }, "nodes has no value"},
+		{"nodes:", func(o *Options) { o.File = file("nodes:\n") }, "nodes has no value"},
+		{"a null deep inside", func(o *Options) { o.File = file("nodes: [{name: a, ip: null}]") }, "nodes[0].ip has no value"},
+		{"duplicate keys", func(o *Options) { o.File = file("underlay: 10.1.0.0/24\nunderlay: 10.2.0.0/24\n") }, `"underlay" already set`},
+		{"JSON with trailing garbage", func(o *Options) { o.File = file(`{"underlay": "10.1.0.0/24"} xyz`) }, "more after the JSON document"},
+		{"two YAML documents", func(o *Options) { o.File = file("underlay: 10.1.0.0/24\n---\nunderlay: 10.2.0.0/24\n") }, "several YAML documents"},
+		{"vni 0", func(o *Options) { o.File = file("overlay: {vni: 0}") }, "overlay.vni: 0 is not a VXLAN network identifier"},
+		{"port 0", func(o *Options) { o.File = file("overlay: {port: 0}") }, "overlay.port: 0 is not a UDP port"},
+		{"underlay_mtu 0", func(o *Options) { o.File = file("underlay_mtu: 0") }, "underlay_mtu: 0 must be from 1280"},
+		{"subnet_len 0", func(o *Options) { o.File = file("overlay: {subnet_len: 0}") }, "overlay.subnet_len: 0 must be longer"},
+		{"node on the broadcast address", func(o *Options) { o.File = file("nodes: [{name: a, ip: 192.168.56.255}]") }, "not its network or broadcast address"},
+		{"node on the network address", func(o *Options) { o.File = file("nodes: [{name: a, ip: 192.168.56.0}]") }, "not its network or broadcast address"},
+		{"outside on the broadcast address", func(o *Options) { o.File = file("outside: 192.168.56.255") }, "outside: 192.168.56.255 is not a host address"},
+		{"node named like a container", func(o *Options) { o.File = file("nodes: [{name: c1, ip: 192.168.56.11}]") }, `nodes[0].name: "c1" is how netlab names a container or pod`},
+		{"node named like a pod", func(o *Options) { o.File = file("nodes: [{name: pod12, ip: 192.168.56.11}]") }, `"pod12" is how netlab names`},
+		{"bridge lo", func(o *Options) { o.File = file("docker: {bridge: lo}") }, `docker.bridge: "lo" is the loopback interface`},
+		{"bridge on the underlay interface", func(o *Options) { o.File = file("docker: {bridge: eth1}") }, `"eth1" is the nodes' underlay interface`},
+		{"bridge named like a veth", func(o *Options) { o.File = file("docker: {bridge: veth-c1}") }, "host ends of workloads' veth pairs"},
+		{"a huge value is cut", func(o *Options) { o.File = file("underlay: " + strings.Repeat("x", 100000)) }, `... (100000 bytes) is not an IPv4 prefix`},
 		{"too small subnet", func(o *Options) {
 			o.File = file("docker: {subnet: 10.1.0.0/30}\nnodes: [{name: a, ip: 192.168.56.11, containers: 5}]")
 		}, "5 containers do not fit 10.1.0.0/30"},
@@ -206,5 +230,23 @@ func TestCollides(t *testing.T) {
 		{"192.168.56.0/24", "172.17.0.0/16", false},
 	} {
 		assert.Equal(t, c.want, Collides(p(c.dst), p(c.mine)), "%s vs %s", c.dst, c.mine)
+	}
+}
+
+// TestLoadFileAccepts: the strict reader still takes what people write: a
+// document marker, comments, JSON, flow style, on/off.
+func TestLoadFileAccepts(t *testing.T) {
+	for name, text := range map[string]string{
+		"marker and comments": "# a class of three\n---\nnodes:\n  - {name: node1, ip: 192.168.56.11}\n...\n",
+		"json":                `{"underlay": "10.1.0.0/24", "outside": "10.1.0.1", "overlay": {"vni": 7}}`,
+		"flow style":          "{underlay: 10.1.0.0/24, outside: 10.1.0.1}",
+		"on/off":              "overlay: {tx_checksum: off}",
+	} {
+		p := filepath.Join(t.TempDir(), "topo")
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		o := opts()
+		o.File = p
+		_, err := Resolve(o)
+		assert.NoError(t, err, name)
 	}
 }

@@ -120,7 +120,8 @@ func (s *State) Workload(name string) *Workload {
 }
 
 // Find returns the workload or host called name, with the namespace that
-// `ip netns exec` takes for it.
+// `ip netns exec` takes for it. A peer node of a real one is another
+// machine, with no namespace here: Find does not find it (see Peer).
 func (s *State) Find(name string) (netops.NS, bool) {
 	for _, w := range s.Workloads {
 		if w.Name == name {
@@ -128,9 +129,24 @@ func (s *State) Find(name string) (netops.NS, bool) {
 		}
 	}
 	for _, h := range s.Topology.Hosts() {
-		if h.Name == name {
+		if h.Name == name && !s.Peer(name) {
 			return h.NS, true
 		}
 	}
 	return "", false
+}
+
+// Peer reports whether name is a node of the lab that is another machine:
+// on a real node, every node but this one.
+func (s *State) Peer(name string) bool {
+	t := s.Topology
+	if t.Embedded {
+		return false
+	}
+	for _, n := range t.Nodes {
+		if n.Name == name {
+			return n.Name != t.Local
+		}
+	}
+	return false
 }

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"sigs.k8s.io/yaml"
 
@@ -15,8 +20,14 @@ import (
 
 // Limits of the lab's size.
 const (
-	MaxNodes     = 16
-	MaxWorkloads = 4000
+	MaxNodes = 16
+	// MaxWorkloads is how many containers or pods a node runs at most: a
+	// Linux bridge takes 1023 ports (BR_MAX_PORTS less port 0), and each
+	// workload is one port of docker0 or cni0.
+	MaxWorkloads = 1023
+	// MaxFileSize is the largest topology file netlab reads: a real one is
+	// a few hundred bytes, so a larger one is a mistake (or /dev/zero).
+	MaxFileSize = 1 << 20
 )
 
 // Topology is a resolved, valid lab: every name, address and count decided.
@@ -151,7 +162,7 @@ type Options struct {
 // File is a topology file as written: every field optional.
 type File struct {
 	Underlay    string     `json:"underlay,omitempty"`
-	UnderlayMTU int        `json:"underlay_mtu,omitempty"`
+	UnderlayMTU *int       `json:"underlay_mtu,omitempty"`
 	Iface       string     `json:"iface,omitempty"`
 	Outside     string     `json:"outside,omitempty"`
 	Nodes       []FileNode `json:"nodes,omitempty"`
@@ -178,9 +189,9 @@ type FileDock struct {
 // FileOver holds the Kubernetes model's settings in a topology file.
 type FileOver struct {
 	ClusterCIDR string `json:"cluster_cidr,omitempty"`
-	SubnetLen   int    `json:"subnet_len,omitempty"`
-	VNI         int    `json:"vni,omitempty"`
-	Port        int    `json:"port,omitempty"`
+	SubnetLen   *int   `json:"subnet_len,omitempty"`
+	VNI         *int   `json:"vni,omitempty"`
+	Port        *int   `json:"port,omitempty"`
 	// TxChecksum is flannel.1's TX checksum offload: "auto" (off where the
 	// underlay is a virtual NIC, flannel#1279), "off" or "on".
 	TxChecksum OnOff `json:"tx_checksum,omitempty"`
@@ -251,15 +262,15 @@ func Resolve(o Options) (*Topology, error) {
 	if f.Underlay != "" {
 		p, err := netip.ParsePrefix(f.Underlay)
 		if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
-			return nil, Inputf("%s: %q is not an IPv4 prefix such as 192.168.56.0/24", where("underlay"), f.Underlay)
+			return nil, Inputf("%s: %s is not an IPv4 prefix such as 192.168.56.0/24", where("underlay"), quote(f.Underlay))
 		}
 		t.Underlay = p.Masked()
 	}
-	if f.UnderlayMTU != 0 {
-		if f.UnderlayMTU < 1280 || f.UnderlayMTU > 9000 {
-			return nil, Inputf("%s: %d must be from 1280 to 9000", where("underlay_mtu"), f.UnderlayMTU)
+	if f.UnderlayMTU != nil {
+		if *f.UnderlayMTU < 1280 || *f.UnderlayMTU > 9000 {
+			return nil, Inputf("%s: %d must be from 1280 to 9000", where("underlay_mtu"), *f.UnderlayMTU)
 		}
-		t.UnderlayMTU = f.UnderlayMTU
+		t.UnderlayMTU = *f.UnderlayMTU
 	}
 	iface := "eth1"
 	if f.Iface != "" {
@@ -271,17 +282,17 @@ func Resolve(o Options) (*Topology, error) {
 	if f.Outside != "" {
 		a, err := netip.ParseAddr(f.Outside)
 		if err != nil || !a.Is4() {
-			return nil, Inputf("%s: %q is not an IPv4 address", where("outside"), f.Outside)
+			return nil, Inputf("%s: %s is not an IPv4 address", where("outside"), quote(f.Outside))
 		}
 		outside = a
 	}
-	if !t.Underlay.Contains(outside) {
-		return nil, Inputf("%s: %s is not in the underlay %s", where("outside"), outside, t.Underlay)
+	if !hostOf(t.Underlay, outside) {
+		return nil, Inputf("%s: %s is not a host address in the underlay %s (not its network or broadcast address)", where("outside"), outside, t.Underlay)
 	}
 	if t.Embedded {
 		t.Outside = &Host{Name: "outside", IP: outside, NS: NetnsName(o.Lab, "outside"), Iface: "eth1"}
 	}
-	if err := resolveModels(t, f, where); err != nil {
+	if err := resolveModels(t, f, iface, where); err != nil {
 		return nil, err
 	}
 	if len(f.Nodes) > MaxNodes {
@@ -348,19 +359,23 @@ func nodeNames(ns []Node) string {
 	return s
 }
 
-// resolveModels applies the file's docker and overlay sections.
-func resolveModels(t *Topology, f File, where func(string) string) error {
+// resolveModels applies the file's docker and overlay sections; iface is
+// the nodes' underlay interface.
+func resolveModels(t *Topology, f File, iface string, where func(string) string) error {
 	if d := f.Docker; d != nil {
 		if d.Bridge != "" {
 			if err := CheckIfName(d.Bridge); err != nil {
 				return Inputf("%s: %v", where("docker.bridge"), err)
+			}
+			if why := reservedIf(d.Bridge, iface); why != "" {
+				return Inputf("%s: %s is %s: pick another name, such as netlab0", where("docker.bridge"), quote(d.Bridge), why)
 			}
 			t.Docker.Bridge = d.Bridge
 		}
 		if d.Subnet != "" {
 			p, err := netip.ParsePrefix(d.Subnet)
 			if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
-				return Inputf("%s: %q is not an IPv4 prefix of /30 or larger", where("docker.subnet"), d.Subnet)
+				return Inputf("%s: %s is not an IPv4 prefix of /30 or larger", where("docker.subnet"), quote(d.Subnet))
 			}
 			t.Docker.Subnet = p.Masked()
 		}
@@ -378,31 +393,31 @@ func resolveModels(t *Topology, f File, where func(string) string) error {
 		if ov.ClusterCIDR != "" {
 			p, err := netip.ParsePrefix(ov.ClusterCIDR)
 			if err != nil || !p.Addr().Is4() || p.Bits() > 28 {
-				return Inputf("%s: %q is not an IPv4 prefix such as 10.244.0.0/16", where("overlay.cluster_cidr"), ov.ClusterCIDR)
+				return Inputf("%s: %s is not an IPv4 prefix such as 10.244.0.0/16", where("overlay.cluster_cidr"), quote(ov.ClusterCIDR))
 			}
 			t.Overlay.ClusterCIDR = p.Masked()
 		}
-		if ov.SubnetLen != 0 {
-			t.Overlay.SubnetLen = ov.SubnetLen
+		if ov.SubnetLen != nil {
+			t.Overlay.SubnetLen = *ov.SubnetLen
 		}
-		if ov.VNI != 0 {
-			if ov.VNI < 1 || ov.VNI > 1<<24-1 {
-				return Inputf("%s: %d is not a VXLAN network identifier (1 to 16777215)", where("overlay.vni"), ov.VNI)
+		if ov.VNI != nil {
+			if *ov.VNI < 1 || *ov.VNI > 1<<24-1 {
+				return Inputf("%s: %d is not a VXLAN network identifier (1 to 16777215)", where("overlay.vni"), *ov.VNI)
 			}
-			t.Overlay.VNI = ov.VNI
+			t.Overlay.VNI = *ov.VNI
 		}
-		if ov.Port != 0 {
-			if ov.Port < 1 || ov.Port > 65535 {
-				return Inputf("%s: %d is not a UDP port", where("overlay.port"), ov.Port)
+		if ov.Port != nil {
+			if *ov.Port < 1 || *ov.Port > 65535 {
+				return Inputf("%s: %d is not a UDP port", where("overlay.port"), *ov.Port)
 			}
-			t.Overlay.Port = ov.Port
+			t.Overlay.Port = *ov.Port
 		}
 		switch ov.TxChecksum {
 		case "":
 		case "auto", "on", "off":
 			t.Overlay.TxChecksum = string(ov.TxChecksum)
 		default:
-			return Inputf("%s: %q must be auto, on or off", where("overlay.tx_checksum"), ov.TxChecksum)
+			return Inputf("%s: %s must be auto, on or off", where("overlay.tx_checksum"), quote(string(ov.TxChecksum)))
 		}
 	}
 	if l := t.Overlay.SubnetLen; l <= t.Overlay.ClusterCIDR.Bits() || l > 30 {
@@ -417,14 +432,18 @@ func resolveModels(t *Topology, f File, where func(string) string) error {
 // resolveNode checks the i-th node of a file and fills in its defaults.
 func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, error) {
 	if !nodeNameRE.MatchString(fn.Name) {
-		return Node{}, Inputf("%s: %q must be lowercase letters and digits, starting with a letter, at most 10 bytes", w("name"), fn.Name)
+		return Node{}, Inputf("%s: %s must be lowercase letters and digits, starting with a letter, at most 10 bytes", w("name"), quote(fn.Name))
+	}
+	if workloadNameRE.MatchString(fn.Name) {
+		return Node{}, Inputf("%s: %s is how netlab names a container or pod (c1, c2, ..., pod1, pod2, ...), whose namespace would take the node's: pick another, such as node%d",
+			w("name"), quote(fn.Name), i+1)
 	}
 	ip, err := netip.ParseAddr(fn.IP)
 	if err != nil || !ip.Is4() {
-		return Node{}, Inputf("%s: %q is not an IPv4 address", w("ip"), fn.IP)
+		return Node{}, Inputf("%s: %s is not an IPv4 address", w("ip"), quote(fn.IP))
 	}
-	if !t.Underlay.Contains(ip) || ip == t.Underlay.Addr() {
-		return Node{}, Inputf("%s: %s is not a host address in the underlay %s", w("ip"), ip, t.Underlay)
+	if !hostOf(t.Underlay, ip) {
+		return Node{}, Inputf("%s: %s is not a host address in the underlay %s (not its network or broadcast address)", w("ip"), ip, t.Underlay)
 	}
 	n := Node{Host: Host{Name: fn.Name, IP: ip, NS: NetnsName(t.Lab, fn.Name), Iface: "eth1"}, Workloads: 2}
 	count, field := fn.Containers, "containers"
@@ -446,7 +465,7 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 	if fn.PodCIDR != "" {
 		p, err := netip.ParsePrefix(fn.PodCIDR)
 		if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
-			return Node{}, Inputf("%s: %q is not an IPv4 prefix such as 10.244.1.0/24", w("pod_cidr"), fn.PodCIDR)
+			return Node{}, Inputf("%s: %s is not an IPv4 prefix such as 10.244.1.0/24", w("pod_cidr"), quote(fn.PodCIDR))
 		}
 		if !o.ClusterCIDR.Contains(p.Addr()) || p.Bits() < o.ClusterCIDR.Bits() {
 			return Node{}, Inputf("%s: %s is not inside the cluster CIDR %s", w("pod_cidr"), p, o.ClusterCIDR)
@@ -468,25 +487,195 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 	return n, nil
 }
 
-var nodeNameRE = mustRE(`^[a-z][a-z0-9]{0,9}$`)
+var (
+	nodeNameRE     = mustRE(`^[a-z][a-z0-9]{0,9}$`)
+	workloadNameRE = mustRE(`^(c|pod)[0-9]+$`)
+)
 
-// LoadFile reads a topology file (YAML or JSON), refusing unknown fields.
+// hostOf reports whether a is a host address of p: inside it, and neither
+// its network nor its broadcast address.
+func hostOf(p netip.Prefix, a netip.Addr) bool {
+	if !p.Contains(a) || a == p.Masked().Addr() {
+		return false
+	}
+	last, err := ipam.Nth(p, ipam.Size(p))
+	return err == nil && a.Compare(last) <= 0
+}
+
+// reservedIf says what else a node's interface called name already is, or
+// "" when the name is free for a bridge of the lab's.
+func reservedIf(name, iface string) string {
+	switch {
+	case name == "lo":
+		return "the loopback interface"
+	case name == iface:
+		return "the nodes' underlay interface"
+	case name == "br-underlay":
+		return "the embedded underlay's switch"
+	case strings.HasPrefix(name, "veth-"):
+		return "how netlab names the host ends of workloads' veth pairs"
+	case name == "flannel.1" || name == "cni0":
+		return "the Kubernetes model's interface of that name"
+	}
+	return ""
+}
+
+// quote quotes a value from the input for a message, cut to a readable
+// length: an error must not echo a megabyte back.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + fmt.Sprintf("... (%d bytes)", len(s))
+	}
+	return strconv.Quote(s)
+}
+
+// LoadFile reads a topology file (YAML or JSON), strictly: at most
+// MaxFileSize bytes of a regular file, one document, no duplicate keys, no
+// unknown fields, no field without a value, and not empty.
 func LoadFile(path string) (File, error) {
 	var f File
-	data, err := os.ReadFile(path)
+	data, err := readSmall(path, MaxFileSize)
 	if err != nil {
-		return f, Inputf("--topology: %v", err)
+		return f, Inputf("--topology %s: %v", quote(path), err)
 	}
-	js, err := yaml.YAMLToJSON(data)
+	if err := oneDocument(data); err != nil {
+		return f, Inputf("%s: %v", path, err)
+	}
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return f, Inputf("%s: not YAML or JSON: %v", path, err)
+		return f, Inputf("%s: not YAML or JSON: %s", path, cutMsg(err.Error()))
+	}
+	var doc any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return f, Inputf("%s: not YAML or JSON: %s", path, cutMsg(err.Error()))
+	}
+	m, ok := doc.(map[string]any)
+	switch {
+	case doc == nil || ok && len(m) == 0:
+		return f, Inputf("%s: the file is empty: give at least one field (nodes:, underlay:, docker:, overlay:), or leave out --topology", path)
+	case !ok:
+		return f, Inputf("%s: must be a mapping of fields (nodes:, underlay:, ...), not a %s", path, kindOf(doc))
+	}
+	if field := nullField(doc, ""); field != "" {
+		return f, Inputf("%s: %s has no value: give it one, or leave the field out", path, field)
+	}
+	if nodes, ok := m["nodes"].([]any); ok && len(nodes) == 0 {
+		return f, Inputf("%s: nodes: the list is empty: list at least one node, or leave nodes out for the default two", path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return f, Inputf("%s: %v", path, err)
+		return f, Inputf("%s: %s", path, cutMsg(err.Error()))
 	}
 	return f, nil
+}
+
+// readSmall reads a regular file of at most limit bytes. It opens without
+// blocking, so a FIFO is refused rather than waited on.
+func readSmall(path string, limit int64) ([]byte, error) {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s): give the path of a topology file", fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes: a topology file is a few hundred", limit)
+	}
+	return data, nil
+}
+
+// nullField returns the path of the first field of v without a value
+// (YAML's "key:" or null), or "".
+func nullField(v any, path string) string {
+	switch x := v.(type) {
+	case nil:
+		return path
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if f := nullField(x[k], p); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if f := nullField(e, fmt.Sprintf("%s[%d]", path, i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case []any:
+		return "list"
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "boolean"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// oneDocument refuses what a YAML parser would read only the start of: a
+// JSON document with more after it, or several YAML documents.
+func oneDocument(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v any
+	if dec.Decode(&v) == nil {
+		if _, err := dec.Token(); err != io.EOF {
+			return fmt.Errorf("not YAML or JSON: more after the JSON document (at byte %d)", dec.InputOffset())
+		}
+		return nil
+	}
+	content := false
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimRight(line, " \t\r")
+		switch {
+		case line == "---" || strings.HasPrefix(line, "--- "):
+			if content {
+				return fmt.Errorf("holds several YAML documents: a topology is one")
+			}
+		case line == "..." || line == "" || strings.HasPrefix(strings.TrimSpace(line), "#"):
+		default:
+			content = true
+		}
+	}
+	return nil
+}
+
+// cutMsg makes a parser's message, which may quote the input, one line of
+// readable length.
+func cutMsg(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
 }
 
 // Collides reports whether an existing route to dst takes addresses from

@@ -44,6 +44,14 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 	if Running(t.Lab) {
 		return nil, Inputf("lab %q is already up (or left over from an earlier run): run 'sudo netlab down --lab %s' first, or pick another name with --lab", t.Lab, t.Lab)
 	}
+	// A namespace of the plan's name that is already there is someone
+	// else's (the lab's own would have made it Running): refuse before
+	// anything changes, and so never remove it on a rollback.
+	for _, ns := range plan.Namespaces {
+		if _, err := os.Lstat(netops.Path(ns)); err == nil {
+			return nil, Inputf("a network namespace %s is already on this machine, and netlab did not make it: pick another lab name with --lab, or remove it ('ip netns del %s') if it is yours to remove", ns, ns)
+		}
+	}
 	s := &State{Lab: t.Lab, Mode: t.Mode, Status: StatusBuilding, Created: time.Now().UTC().Truncate(time.Second),
 		Topology: t, Workloads: plan.Workloads, Namespaces: plan.Namespaces}
 	if !t.Embedded {
