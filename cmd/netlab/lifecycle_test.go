@@ -108,7 +108,7 @@ func TestNotRoot(t *testing.T) {
 	bin := labtest.Binary(t)
 	require.NoError(t, os.Chmod(filepath.Dir(bin), 0o755))
 	before := netnsNames(t)
-	for _, verb := range []string{"docker-mode", "down", "exec"} {
+	for _, verb := range []string{"docker-mode", "down", "exec", "status"} {
 		args := []string{"--reuid=65534", "--regid=65534", "--clear-groups", bin, verb, "--lab", labtest.Name("n")}
 		if verb == "exec" {
 			args = append(args, "c1", "--", "true")

@@ -237,7 +237,10 @@ func TestRealNodeRestoresSysctls(t *testing.T) {
 	}
 	sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-qw", "net.ipv4.ip_forward=0")
 	docker := a
-	overlay := vm{ns: a.ns, lab: labtest.NewLab(t, "o")}
+	// The overlay lab's name starts with the docker lab's: "L-x", whose
+	// chains NETLAB-L-X-* start like L's NETLAB-L-*. down of L must leave them.
+	overlay := vm{ns: a.ns, lab: docker.lab + "-x"}
+	t.Cleanup(func() { _ = exec.Command(labtest.Binary(t), "down", "--lab", overlay.lab).Run() })
 
 	up := docker.mustNL(t, "docker-mode", "--lab", docker.lab, "--node", "node1")
 	assert.Contains(t, up.Stdout, "net.ipv4.ip_forward is now 1 on this machine (it was 0)")
@@ -246,6 +249,10 @@ func TestRealNodeRestoresSysctls(t *testing.T) {
 
 	r := docker.mustNL(t, "down", "--lab", docker.lab)
 	assert.Contains(t, r.Stdout, "net.ipv4.ip_forward stays 1: lab "+overlay.lab+" on this machine still needs it")
+	rules := sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save")
+	assert.Contains(t, rules, ":"+lab.ChainName(overlay.lab, "SNAT")+" ", "down of %s left %s's chains", docker.lab, overlay.lab)
+	assert.Contains(t, rules, ":"+lab.ChainName(overlay.lab, "FWD")+" ")
+	assert.NotContains(t, rules, ":"+lab.ChainName(docker.lab, "DNAT")+" ")
 	assert.Equal(t, "1", forward(), "the overlay lab still forwards")
 	dry := overlay.mustNL(t, "down", "--dry-run", "--lab", overlay.lab)
 	assert.Contains(t, dry.Stdout, "sysctl -w net.ipv4.ip_forward=0")

@@ -126,7 +126,7 @@ func (g *globals) labName(def string) (string, error) {
 // needRoot refuses to go on without root, naming the verb to rerun.
 func needRoot(verb string) error {
 	if os.Geteuid() != 0 {
-		return usagef("netlab %s changes network namespaces and needs root: run 'sudo netlab %s'", verb, verb)
+		return usagef("netlab %s needs root: run 'sudo netlab %s' (network namespaces, and netlab's run directory, are root's)", verb, verb)
 	}
 	return nil
 }

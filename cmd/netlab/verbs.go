@@ -26,6 +26,10 @@ func newStatus(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The run directory is root's alone.
+			if err := needRoot("status"); err != nil {
+				return err
+			}
 			labs := lab.Labs()
 			if chosen != "" {
 				labs = []string{chosen}

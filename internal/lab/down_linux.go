@@ -216,7 +216,7 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
-		if err := os.RemoveAll(Dir(lab)); err != nil {
+		if err := removeLabDir(lab); err != nil {
 			errs = append(errs, err)
 		}
 	}

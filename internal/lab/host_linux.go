@@ -215,7 +215,7 @@ func iptablesCleanup(lab string) string {
 		var dels, chains []string
 		for _, line := range strings.Split(string(out), "\n") {
 			switch {
-			case strings.HasPrefix(line, ":"+chainPrefix):
+			case strings.HasPrefix(line, ":"+chainPrefix) && ownChain(line[1+len(chainPrefix):]):
 				chains = append(chains, strings.Fields(line[1:])[0])
 			case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A "+chainPrefix) &&
 				(strings.Contains(line, comment+" ") || strings.Contains(line, comment+`"`)):
@@ -238,6 +238,15 @@ func iptablesCleanup(lab string) string {
 		b.WriteString("COMMIT\n")
 	}
 	return b.String()
+}
+
+// ownChain reports whether the rest of a chain line after lab's prefix
+// ("NETLAB-DOCKER-") names one of lab's chains: a suffix without '-'. The
+// chains of a lab named docker-x ("NETLAB-DOCKER-X-DNAT") also start with
+// docker's prefix, and are not docker's.
+func ownChain(rest string) bool {
+	name := strings.Fields(rest)
+	return len(name) > 0 && name[0] != "" && !strings.Contains(name[0], "-")
 }
 
 func joinErrs(errs []string) error {

@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,25 +23,37 @@ type Lock struct {
 // locked is still the one at the path, and tries again if not: two commands
 // can never hold locks on two different files for the same lab.
 func Acquire(lab string, w io.Writer) (*Lock, error) {
-	if err := os.MkdirAll(RunDir, 0o755); err != nil {
+	if err := CheckLabName(lab); err != nil {
+		return nil, err
+	}
+	if err := ensureDir(RunDir); err != nil {
 		return nil, err
 	}
 	p := filepath.Join(RunDir, lab+".lock")
 	said := false
+	deadline := time.Now().Add(LockWait)
 	for {
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		f, err := openOwn(p, unix.O_RDWR|unix.O_CREAT, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("open lock %s: %w", p, err)
+			return nil, fmt.Errorf("open lock: %w", err)
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+			if err == nil || !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+				break
+			}
 			if !said {
 				fmt.Fprintf(w, "waiting for another netlab command on lab %q to finish...\n", lab)
 				said = true
 			}
-			if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("lock %s: %w", p, err)
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("lab %q is still locked after %s: if no other netlab command runs, something else holds %s ('fuser -v %s' names it)", lab, LockWait, p, p)
 			}
+			return nil, fmt.Errorf("lock %s: %w", p, err)
 		}
 		var held, now unix.Stat_t
 		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(p, &now) == nil && held.Ino == now.Ino && held.Dev == now.Dev {
@@ -48,6 +62,10 @@ func Acquire(lab string, w io.Writer) (*Lock, error) {
 		f.Close() // removed by a down while we waited: lock the new one
 	}
 }
+
+// LockWait is how long a command waits for another one on the same lab:
+// far longer than the largest lab's up or down takes.
+var LockWait = 2 * time.Minute
 
 // Release lets the next command in.
 func (l *Lock) Release() {

@@ -54,7 +54,9 @@ func LabOfMarker(m string) (string, bool) {
 		return "", false
 	}
 	lab, _, ok := strings.Cut(rest, ":")
-	return lab, ok && lab != ""
+	// A marker is read back from the system (an alias, an xattr): only a
+	// name netlab could have given is a lab's.
+	return lab, ok && CheckLabName(lab) == nil
 }
 
 // RuleMarker is the comment that starts every iptables rule of lab.

@@ -67,6 +67,10 @@ func RuntimeLabs() []string {
 	return labs
 }
 
+// runtimeLab returns the lab of the workload runtime whose /proc directory
+// is dir, or "". A command line is input anyone can write: the process must
+// also be root's (its real uid, which no other user can take) and run the
+// netlab binary, and the names in it must be names netlab would give.
 func runtimeLab(dir string) string {
 	data, err := os.ReadFile(filepath.Join(dir, "cmdline"))
 	if err != nil {
@@ -76,8 +80,38 @@ func runtimeLab(dir string) string {
 	if len(args) != 6 || args[1] != RuntimeName || args[2] != "--lab" || args[4] != "--host" {
 		return ""
 	}
+	if CheckLabName(args[3]) != nil || !hostNameRE.MatchString(args[5]) || !rootsNetlab(dir) {
+		return ""
+	}
 	return args[3]
 }
+
+// rootsNetlab reports whether the process of /proc directory dir runs as
+// root (real uid 0) the binary netlab runs from (named netlab, or netlab
+// replaced on disk since it started).
+func rootsNetlab(dir string) bool {
+	status, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return false
+	}
+	real := ""
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Uid:" {
+			real = f[1]
+		}
+	}
+	if real != "0" {
+		return false
+	}
+	exe, err := os.Readlink(filepath.Join(dir, "exe"))
+	if err != nil {
+		return false
+	}
+	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == "netlab"
+}
+
+// hostNameRE matches the names netlab gives hosts: nodes and "outside".
+var hostNameRE = nodeNameRE
 
 func isRuntimeOf(dir, lab string) bool { return runtimeLab(dir) == lab }
 

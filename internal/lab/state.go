@@ -1,9 +1,7 @@
 package lab
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -63,38 +61,6 @@ func statePath(lab string) string { return filepath.Join(Dir(lab), "state.json")
 
 // ErrNoState means a lab has no (readable) state file.
 var ErrNoState = errors.New("no state file")
-
-// Save writes s atomically: readers see the old file or the new one.
-func Save(s *State) error {
-	if err := os.MkdirAll(Dir(s.Lab), 0o755); err != nil {
-		return err
-	}
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := statePath(s.Lab) + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, statePath(s.Lab))
-}
-
-// Load reads lab's state. A missing or unreadable file is ErrNoState.
-func Load(lab string) (*State, error) {
-	data, err := os.ReadFile(statePath(lab))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNoState
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoState, err)
-	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil || s.Lab != lab || s.Topology == nil {
-		return nil, fmt.Errorf("%w: %s is damaged", ErrNoState, statePath(lab))
-	}
-	return &s, nil
-}
 
 // StateLabs returns the labs that have a state directory, sorted.
 func StateLabs() []string {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"netlab/internal/netops"
 )
 
@@ -129,7 +131,7 @@ func StartRuntime(exe string, s *State, h Host) error {
 	if err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(Dir(s.Lab), "runtime-"+h.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := openOwn(filepath.Join(Dir(s.Lab), "runtime-"+h.Name+".log"), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
