@@ -3,7 +3,9 @@
 SHELL  := /bin/bash
 # sudo resets PATH, so look for Go where the official tarball puts it too;
 # scripts/install-go.sh installs one (1.21 or later) where there is none.
-GO     ?= $(shell scripts/install-go.sh 2>/dev/null || echo go)
+# Found (or installed) the first time a recipe uses it, once, so that
+# targets without Go (help, vm-check, ...) never run it.
+GO     ?= $(eval GO := $$(shell scripts/install-go.sh 2>/dev/null || echo go))$(GO)
 BIN    := bin/netlab
 PREFIX ?= /usr/local
 DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool
@@ -12,7 +14,7 @@ VM_DEBS := qemu-system-x86 debootstrap e2fsprogs openssh-client
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
-export PATH := $(dir $(GO)):$(PATH)
+GOPATH_ = PATH="$(dir $(GO)):$$PATH"
 
 .PHONY: help deps vm-deps build install lab test vm-check vm-test vagrant-test unit lint bench clean
 
@@ -28,7 +30,7 @@ deps: ## install the Debian packages the lab and the tests use (needs root)
 	@scripts/install-go.sh >/dev/null
 
 build: ## build bin/netlab (with cgo: the workloads' runtime, netlab_pod.c, is built in)
-	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/netlab
+	$(GOPATH_) CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/netlab
 
 install: build ## install netlab into $(PREFIX)/bin (needs root)
 	install -m 0755 $(BIN) $(PREFIX)/bin/netlab
@@ -43,7 +45,7 @@ lab: deps install ## build both models side by side and show what each proves (n
 
 test: deps vm-deps lint vm-check build ## lint, check the Vagrantfile, every test (root, real namespaces and packets), both labs on two real VMs, a leak check
 	@scripts/leak-check.sh snapshot
-	$(GO) test -count=1 -race -timeout 30m ./...
+	$(GOPATH_) $(GO) test -count=1 -race -timeout 30m ./...
 	scripts/vm-test.sh
 	@scripts/leak-check.sh verify
 
@@ -75,16 +77,16 @@ vm-check: ## check the Vagrantfile and the VM provisioning script, offline
 	shellcheck scripts/provision.sh
 
 unit: ## only the pure tests (-short): no root, no kernel changes
-	$(GO) test -short -count=1 ./...
+	$(GOPATH_) $(GO) test -short -count=1 ./...
 
 lint: ## gofmt, go vet, staticcheck and shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	$(GOPATH_) $(GO) vet ./...
+	$(GOPATH_) $(GO) run $(STATICCHECK) ./...
 	shellcheck -x scripts/*.sh .ci/run
 
 bench: deps build ## lab up/down times (vs the shell script) and data-plane throughput, as tables (needs root)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/ | scripts/bench-table.sh
+	$(GOPATH_) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/ | scripts/bench-table.sh
 
 clean: ## remove build output
 	rm -rf bin

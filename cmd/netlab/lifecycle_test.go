@@ -86,6 +86,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"exec", "--lab", name, "c1"}, "usage: netlab exec NAME [-c CONTAINER] -- COMMAND"},
 		{[]string{"down", "--lab", "BAD"}, `--lab "BAD"`},
 		{[]string{"no-such-verb"}, "unknown command"},
+		{[]string{"--bogus"}, "unknown flag: --bogus (see 'netlab --help')"},
 		{[]string{"overlay-mode", "--lab", name, "--pods", "0"}, "--pods 0: must be from 1 to 1023"},
 		{[]string{"overlay-mode", "--lab", name, "--pods", "300"}, "300 pods do not fit 10.244.1.0/24"},
 		{[]string{"overlay-mode", "--lab", name, "--node", "node9"}, `--node "node9": the topology has no such node`},

@@ -91,7 +91,10 @@ changing anything, or --explain to see each command as it runs.`,
 	root.PersistentFlags().BoolVar(&g.dryRun, "dry-run", false, "print the equivalent commands, change nothing")
 	root.PersistentFlags().BoolVar(&g.explain, "explain", false, "print each command as it runs")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%v (see 'netlab %s --help')", err, c.Name())
+		if c.HasParent() {
+			return usagef("%v (see 'netlab %s --help')", err, c.Name())
+		}
+		return usagef("%v (see 'netlab --help')", err)
 	})
 	for _, m := range modes {
 		root.AddCommand(newModeCmd(g, m))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -208,7 +209,9 @@ func iptablesCleanup(lab string) string {
 	comment := `--comment "` + RuleMarker(lab)
 	var b strings.Builder
 	for _, table := range []string{"nat", "filter"} {
-		out, err := exec.Command("iptables-save", "-t", table).Output()
+		save := exec.Command("iptables-save", "-t", table)
+		save.Env = append(os.Environ(), "LC_ALL=C") // its output is parsed
+		out, err := save.Output()
 		if err != nil {
 			return ""
 		}

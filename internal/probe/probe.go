@@ -5,6 +5,7 @@ package probe
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -26,23 +27,33 @@ type PingResult struct {
 // OK reports whether every probe was answered.
 func (r PingResult) OK() bool { return r.Sent > 0 && r.Received == r.Sent }
 
-var pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
+var (
+	pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
+	// networkAnswer matches what ping prints when the kernel refuses to
+	// send for a reason of the network: no route, a too-large packet, a
+	// local firewall rule.
+	networkAnswer = regexp.MustCompile(`^ping: (connect|sendmsg|sendto): (Network is unreachable|No route to host|Message too long|Operation not permitted)$|^ping: local error: message too long`)
+)
 
 // ParsePing reads iputils ping output.
 func ParsePing(out string) (PingResult, error) {
 	r := PingResult{Output: out}
 	m := pingStats.FindStringSubmatch(out)
 	if m == nil {
-		// "ping: connect: Network is unreachable": refused before sending.
+		// "ping: connect: Network is unreachable": the network's answer,
+		// given before a packet left. Anything else without statistics
+		// ("ping: socket: Operation not permitted", "unknown host", a
+		// missing namespace) means ping could not run: no answer at all,
+		// and never to be taken for "unreachable".
 		for _, l := range strings.Split(out, "\n") {
-			if strings.HasPrefix(l, "ping: ") {
+			if strings.HasPrefix(l, "ping: ") && networkAnswer.MatchString(l) {
 				r.Errors = append(r.Errors, strings.TrimSpace(l))
 			}
 		}
 		if len(r.Errors) > 0 {
 			return r, nil
 		}
-		return r, fmt.Errorf("no ping statistics in %q", strings.TrimSpace(out))
+		return r, fmt.Errorf("ping could not run: %q", strings.TrimSpace(out))
 	}
 	r.Sent, _ = strconv.Atoi(m[1])
 	r.Received, _ = strconv.Atoi(m[2])
@@ -96,6 +107,7 @@ func Command(ns netops.NS, argv ...string) []string {
 func run(ns netops.NS, argv ...string) (string, error) {
 	full := Command(ns, argv...)
 	cmd := exec.Command(full[0], full[1:]...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C") // the output is parsed
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -37,8 +37,21 @@ From 172.17.0.2 icmp_seq=1 Destination Host Unreachable
 	assert.False(t, r.OK())
 	assert.Equal(t, []string{"ping: connect: Network is unreachable"}, r.Errors)
 
-	_, err = ParsePing("Segmentation fault\n")
-	assert.ErrorContains(t, err, "no ping statistics")
+	r, err = ParsePing("ping: sendmsg: No route to host\n")
+	require.NoError(t, err)
+	assert.False(t, r.OK())
+
+	// Ping that could not run is no answer, never "unreachable".
+	for _, out := range []string{
+		"Segmentation fault\n",
+		"ping: socket: Operation not permitted\n",
+		"ping: nosuchhost: Name or service not known\n",
+		"Cannot open network namespace \"x\": No such file or directory\n",
+		"ping: invalid argument: 'abc'\n",
+	} {
+		_, err = ParsePing(out)
+		assert.ErrorContains(t, err, "ping could not run", out)
+	}
 }
 
 func TestParseTraceroute(t *testing.T) {
