@@ -25,22 +25,29 @@
  * so whoever asks learns who answered and which source address arrived,
  * which is how the lab shows NAT, or its absence, with real packets.
  *
- * Why C and clone: a lab may hold a thousand pods, two processes each, and
- * on a small VM every exec of a program costs milliseconds and every fork
- * most of one. netlab-pod is exec'd once per host; each workload process is
- * a clone of it that shares its memory (CLONE_VM, as posix_spawn does) but
- * is a process of its own, with its own pid and its own network namespace,
- * entered with setns(2). Such children must not touch the heap (their
- * stacks are allocated before the first clone) and only serve sockets. fd 3,
- * if open, gets "ready\n" once every server listens (or the reason one
- * could not); then netlab-pod stays as the parent that reaps its children,
- * and exits when they are gone.
+ * Why C and fork: a lab may hold a thousand pods, two processes each, and
+ * on a small VM every exec of a program costs milliseconds (and a fork of
+ * the Go runtime most of one). netlab-pod is exec'd once per host, before
+ * the Go runtime starts; each workload process is a fork of this small C
+ * process, a process of its own with its own memory, pid and network
+ * namespace (entered with setns(2)), so nothing of libc's state is shared.
+ *
+ * A workload process behaves as a server should: it serves many clients at
+ * once (poll, a deadline per connection), a client that resets or vanishes
+ * costs it nothing (no SIGPIPE: MSG_NOSIGNAL), it runs as nobody once its
+ * socket listens (no capabilities, no_new_privs), and it dies with its
+ * parent (PR_SET_PDEATHSIG), so no orphan serves after down. fd 3, if
+ * open, gets "ready\n" once every server listens (or the reason one could
+ * not); then netlab-pod stays as the parent that reaps its children, and
+ * exits when they are gone.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,15 +58,23 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXLINE 1024
-#define STACK (64 * 1024)
+/* MAXCONN clients are served at once; more wait in the listen backlog. */
+#define MAXCONN 32
+/* A client has this long to send its request; then it is answered anyway. */
+#define DEADLINE_MS 2000
+/* Who workload processes run as once they listen. */
+#define NOBODY 65534
 
 struct workload {
 	char netns[512], name[64], ip[64], node[64], kind[16];
 	int port;
 };
+
+static pid_t parent;
 
 static void set_comm(const char *role, const char *name)
 {
@@ -68,25 +83,31 @@ static void set_comm(const char *role, const char *name)
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
 }
 
+/* become_nobody drops root for good: no groups, uid and gid nobody, no
+ * capabilities left (a change from uid 0 clears them), no way back
+ * (no_new_privs). The parent-death signal is set after it, because a change
+ * of credentials clears it. */
+static void become_nobody(void)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+	    setresuid(NOBODY, NOBODY, NOBODY) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(1);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+		_exit(1);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void answer(int c, const struct workload *w, const char *container)
 {
-	char req[2048], body[512], resp[1024], client[INET6_ADDRSTRLEN] = "?";
+	char body[512], resp[1024], client[INET6_ADDRSTRLEN] = "?";
 	struct sockaddr_in peer;
 	socklen_t plen = sizeof peer;
-	struct timeval tv = {2, 0};
-	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	/* Read until the end of the request headers (or give up): the answer
-	 * is the same for any request. */
-	size_t got = 0;
-	while (got < sizeof req - 1) {
-		ssize_t n = read(c, req + got, sizeof req - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		req[got] = 0;
-		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-			break;
-	}
 	if (getpeername(c, (struct sockaddr *)&peer, &plen) == 0)
 		inet_ntop(AF_INET, &peer.sin_addr, client, sizeof client);
 	int blen;
@@ -99,21 +120,37 @@ static void answer(int c, const struct workload *w, const char *container)
 	int rlen = snprintf(resp, sizeof resp,
 			    "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 			    "Connection: close\r\n\r\n%s", blen, body);
-	ssize_t off = 0;
-	while (off < rlen) {
-		ssize_t n = write(c, resp + off, (size_t)(rlen - off));
-		if (n <= 0)
-			break;
-		off += n;
-	}
-	close(c);
+	/* A fresh socket's buffer takes the whole answer; a client gone by now
+	 * (reset, closed) is an error here, never a signal. */
+	(void)!send(c, resp, (size_t)rlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* serve listens on the workload's port and answers forever. It reports
- * to ready (one byte, or an error line) once it listens. */
+/* conn is one client being read: its socket, when it is answered anyway,
+ * and the last bytes seen (to find the blank line that ends a request). */
+struct conn {
+	int fd;
+	long long deadline;
+	char tail[4];
+};
+
+/* ends_request feeds bytes to c and reports whether the request's headers
+ * have ended ("\r\n\r\n" or "\n\n"): the answer is the same for any request. */
+static int ends_request(struct conn *c, const char *buf, ssize_t n)
+{
+	for (ssize_t i = 0; i < n; i++) {
+		memmove(c->tail, c->tail + 1, 3);
+		c->tail[3] = buf[i];
+		if (memcmp(c->tail, "\r\n\r\n", 4) == 0 || memcmp(c->tail + 2, "\n\n", 2) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* serve listens on the workload's port, reports to ready (one byte, or an
+ * error line), becomes nobody, and answers every client, many at a time. */
 static void serve(const struct workload *w, const char *container, int ready)
 {
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->port)};
 	char msg[256];
@@ -125,27 +162,82 @@ static void serve(const struct workload *w, const char *container, int ready)
 	}
 	(void)!write(ready, "+", 1);
 	close(ready);
+	become_nobody();
+
+	static struct conn conns[MAXCONN];
+	static struct pollfd pfd[MAXCONN + 1];
+	int n = 0;
 	for (;;) {
-		int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
-		if (c >= 0)
-			answer(c, w, container);
+		long long now = now_ms();
+		int timeout = -1;
+		for (int i = 0; i < n; i++) {
+			pfd[i] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+			long long left = conns[i].deadline - now;
+			if (left < 0)
+				left = 0;
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
+		}
+		int np = n;
+		if (n < MAXCONN)
+			pfd[np++] = (struct pollfd){.fd = s, .events = POLLIN};
+		if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR)
+			_exit(1);
+		now = now_ms();
+		for (int i = 0; i < n; i++) {
+			int done = 0; /* 1: answer, 2: the client is gone */
+			if (pfd[i].revents) {
+				char buf[512];
+				ssize_t r = recv(conns[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+				if (r > 0)
+					done = ends_request(&conns[i], buf, r);
+				else if (r == 0)
+					done = 1; /* the client sent all it will */
+				else if (errno != EAGAIN && errno != EINTR)
+					done = 2; /* reset, or gone */
+			}
+			if (!done && now >= conns[i].deadline)
+				done = 1;
+			if (done == 1)
+				answer(conns[i].fd, w, container);
+			if (done) {
+				close(conns[i].fd);
+				conns[i].fd = -1;
+			}
+		}
+		int kept = 0;
+		for (int i = 0; i < n; i++)
+			if (conns[i].fd >= 0)
+				conns[kept++] = conns[i];
+		n = kept;
+		while (n < MAXCONN) {
+			int c = accept4(s, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (c < 0)
+				break;
+			conns[n++] = (struct conn){.fd = c, .deadline = now + DEADLINE_MS};
+		}
 	}
 }
 
-/* sidecar asks the app of its own pod over localhost, every few seconds,
- * and keeps the last answer in its process title's reach: the point is the
- * traffic, which `ss` and tcpdump on lo show. */
+/* sidecar asks the app of its own pod over localhost, every few seconds:
+ * the point is the traffic, which `ss` and tcpdump on lo show. */
 static void sidecar(const struct workload *w)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->port)};
+	struct timeval tv = {2, 0};
 	char buf[512];
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	become_nobody();
 	for (;;) {
 		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s >= 0) {
+			setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+			setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		}
 		if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0) {
 			const char *req = "GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: netlab-sidecar\r\n\r\n";
-			(void)!write(s, req, strlen(req));
-			while (read(s, buf, sizeof buf) > 0)
+			(void)!send(s, req, strlen(req), MSG_NOSIGNAL);
+			while (recv(s, buf, sizeof buf, 0) > 0)
 				;
 		}
 		if (s >= 0)
@@ -154,34 +246,26 @@ static void sidecar(const struct workload *w)
 	}
 }
 
-struct task {
-	const struct workload *w;
-	const char *role; /* web, app or sidecar */
-};
-
-static int ready_fd = -1;
-
-/* run_task is a workload process: enter the workload's network namespace
- * for good, then serve (web, app) or ask (sidecar). */
-static int run_task(void *arg)
+/* run_task is a workload process, just forked: enter the workload's network
+ * namespace for good, then serve (web, app) or ask (sidecar). */
+static void run_task(const struct workload *w, const char *role, int ready)
 {
-	const struct task *t = arg;
-	/* The child has its own copy of the descriptors: keep only the pipe it
-	 * reports on, so netlab sees fd 3 close when netlab-pod itself ends. */
+	/* Keep only the pipe it reports on, so that netlab sees fd 3 close
+	 * when netlab-pod itself ends. */
 	close(3);
-	int fd = open(t->w->netns, O_RDONLY | O_CLOEXEC);
+	int fd = open(w->netns, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-		dprintf(ready_fd, "%s: enter %s: %s\n", t->w->name, t->w->netns, strerror(errno));
+		dprintf(ready, "%s: enter %s: %s\n", w->name, w->netns, strerror(errno));
 		_exit(1);
 	}
 	close(fd);
-	set_comm(t->role, t->w->name);
-	if (strcmp(t->role, "sidecar") == 0) {
-		close(ready_fd);
-		sidecar(t->w);
+	set_comm(role, w->name);
+	if (strcmp(role, "sidecar") == 0) {
+		close(ready);
+		sidecar(w);
 	}
-	serve(t->w, strcmp(t->role, "app") == 0 ? "app" : NULL, ready_fd);
-	return 0;
+	serve(w, strcmp(role, "app") == 0 ? "app" : NULL, ready);
+	_exit(0);
 }
 
 static int parse(char *line, struct workload *w)
@@ -191,8 +275,8 @@ static int parse(char *line, struct workload *w)
 
 static int pod_main(int argc, char **argv)
 {
-	static struct workload ws[8192];
-	int n = 0, expected = 0;
+	struct workload *ws = NULL;
+	int n = 0, cap = 0, expected = 0;
 	char line[MAXLINE];
 	int tell = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
 	int pipefd[2];
@@ -204,7 +288,13 @@ static int pod_main(int argc, char **argv)
 	while (fgets(line, sizeof line, stdin)) {
 		if (line[0] == '#' || line[0] == '\n')
 			continue;
-		if (n == (int)(sizeof ws / sizeof ws[0]) || !parse(line, &ws[n])) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			ws = realloc(ws, (size_t)cap * sizeof *ws);
+			if (!ws)
+				return 1;
+		}
+		if (n == 8192 || !parse(line, &ws[n])) {
 			dprintf(tell >= 0 ? tell : 2, "netlab-pod: bad spec line: %s", line);
 			return 2;
 		}
@@ -212,31 +302,25 @@ static int pod_main(int argc, char **argv)
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return 1;
-	ready_fd = pipefd[1];
-	/* Every stack up front: the children share this heap and must never
-	 * allocate from it. A pod has two processes, app and sidecar. */
-	int procs = 0;
-	for (int i = 0; i < n; i++)
-		procs += strcmp(ws[i].kind, "pod") == 0 ? 2 : 1;
-	char *stacks = malloc((size_t)procs * STACK);
-	struct task *tasks = calloc((size_t)procs, sizeof *tasks);
-	if (!stacks || !tasks)
-		return 1;
-	int t = 0;
+	parent = getpid();
+	fflush(NULL);
 	for (int i = 0; i < n; i++) {
-		tasks[t++] = (struct task){&ws[i], strcmp(ws[i].kind, "pod") == 0 ? "app" : "web"};
-		if (strcmp(ws[i].kind, "pod") == 0)
-			tasks[t++] = (struct task){&ws[i], "sidecar"};
-	}
-	for (int i = 0; i < procs; i++) {
-		pid_t pid = clone(run_task, stacks + (size_t)(i + 1) * STACK, CLONE_VM | SIGCHLD, &tasks[i]);
-		if (pid < 0) {
-			dprintf(tell >= 0 ? tell : 2, "netlab-pod: start %s of %s: %s\n", tasks[i].role, tasks[i].w->name, strerror(errno));
-			kill(0, SIGKILL);
-			return 1;
+		int pod = strcmp(ws[i].kind, "pod") == 0;
+		const char *roles[2] = {pod ? "app" : "web", pod ? "sidecar" : NULL};
+		for (int r = 0; r < 2 && roles[r]; r++) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(pipefd[0]);
+				run_task(&ws[i], roles[r], pipefd[1]);
+			}
+			if (pid < 0) {
+				dprintf(tell >= 0 ? tell : 2, "netlab-pod: start %s of %s: %s\n", roles[r], ws[i].name, strerror(errno));
+				kill(0, SIGKILL);
+				return 1;
+			}
+			if (strcmp(roles[r], "sidecar") != 0)
+				expected++;
 		}
-		if (strcmp(tasks[i].role, "sidecar") != 0)
-			expected++;
 	}
 	close(pipefd[1]);
 	/* Every server writes one byte when it listens, or a line saying why
