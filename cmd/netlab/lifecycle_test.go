@@ -231,10 +231,17 @@ func TestDownAfterKill(t *testing.T) {
 			case "corrupt":
 				require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(name), "state.json"), []byte("{\"lab\": tru"), 0o644))
 			}
-			st := labtest.MustRun(t, "status", "--lab", name)
-			if damage != "intact" {
-				assert.Contains(t, st.Stdout, "no state file")
+			want := lab.StatusDamaged
+			if damage == "intact" {
+				want = lab.StatusInterrupted // state "building", and no command runs
 			}
+			st := labtest.MustRun(t, "status", "--lab", name)
+			assert.Contains(t, strings.ToLower(st.Stdout), want+": ", "status says what is there")
+			assert.Contains(t, st.Stdout, "sudo netlab down --lab "+name)
+			var doc struct{ Status, Hint string }
+			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "status", "--json", "--lab", name).Stdout), &doc))
+			assert.Equal(t, want, doc.Status)
+			assert.Contains(t, doc.Hint, "sudo netlab down --lab "+name)
 			r := labtest.MustRun(t, "down", "--lab", name)
 			assert.Contains(t, r.Stdout, "Removed lab")
 			labtest.AssertGone(t, name)
@@ -446,4 +453,29 @@ func TestStatusJSONAndExecFlags(t *testing.T) {
 	names = labsIn()
 	assert.NotContains(t, names, a)
 	assert.NotContains(t, names, b)
+}
+
+// TestStatusSaysWhatIsThere: a lab that lost a namespace (an interrupted
+// down, a learner's 'ip netns del') is reported as partial, with what is
+// missing and what to run, and down still removes all of it.
+func TestStatusSaysWhatIsThere(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "h")
+	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "2")
+	var doc struct {
+		Status, Hint string
+		Missing      []string
+	}
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "status", "--json", "--lab", name).Stdout), &doc))
+	assert.Equal(t, "up", doc.Status)
+	assert.Empty(t, doc.Missing)
+
+	require.NoError(t, exec.Command("ip", "netns", "del", name+"-c2").Run())
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "status", "--json", "--lab", name).Stdout), &doc))
+	assert.Equal(t, lab.StatusPartial, doc.Status)
+	assert.Equal(t, []string{name + "-c2"}, doc.Missing)
+	assert.Contains(t, doc.Hint, "sudo netlab down --lab "+name)
+	r := labtest.MustRun(t, "status", "--lab", name)
+	assert.Contains(t, r.Stdout, "Partial: 1 of its namespaces are gone")
+	labtest.MustRun(t, "down", "--lab", name)
 }

@@ -71,6 +71,18 @@ type statusDoc struct {
 	Nodes       []statusNode      `json:"nodes"`
 	Workloads   []statusWorkload  `json:"workloads"`
 	Published   []statusPublished `json:"published,omitempty"`
+	// Hint says what to run when status is not "up": building,
+	// interrupted, partial or damaged.
+	Hint string `json:"hint,omitempty"`
+	// Missing are the namespaces of the lab's plan that are gone.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// damagedJSON is the status of a lab whose objects are there but whose
+// state file is missing or unreadable.
+func damagedJSON(name string) statusDoc {
+	return statusDoc{Lab: name, Status: lab.StatusDamaged, Nodes: []statusNode{}, Workloads: []statusWorkload{},
+		Hint: fmt.Sprintf("its namespaces or processes are here but its state file is missing or unreadable (a crash?): remove it with 'sudo netlab down --lab %s'", name)}
 }
 
 // isOverlay reports whether s is a Kubernetes-model lab.
@@ -258,8 +270,8 @@ func modelName(s *lab.State) string {
 	return "the Docker model"
 }
 
-func printStatus(w io.Writer, s *lab.State) {
-	fmt.Fprintf(w, "Lab %q (%s-mode, %s): %s since %s, %s, %s\n\n", s.Lab, s.Mode, modelName(s), s.Status,
+func printStatus(w io.Writer, s *lab.State, status string) {
+	fmt.Fprintf(w, "Lab %q (%s-mode, %s): %s since %s, %s, %s\n\n", s.Lab, s.Mode, modelName(s), status,
 		s.Created.Local().Format("15:04:05"), plural(len(s.Topology.Nodes), "node"), plural(len(s.Workloads), kindOf(s)))
 	picture(w, s)
 	fmt.Fprintln(w)

@@ -34,49 +34,61 @@ func newStatus(g *globals) *cobra.Command {
 			if chosen != "" {
 				labs = []string{chosen}
 			}
+			// Every lab as it really is: its state file says what it
+			// should be, the kernel and /proc what is there.
+			var docs []statusDoc
 			var states []*lab.State
-			var broken []string
 			for _, l := range labs {
 				s, err := lab.Load(l)
 				if err != nil {
 					if lab.Running(l) {
-						broken = append(broken, l)
+						docs = append(docs, damagedJSON(l))
+						states = append(states, nil)
 					}
 					continue
 				}
+				d := statusJSON(s)
+				h := lab.Check(s)
+				d.Status, d.Hint = h.Status, h.Hint
+				for _, ns := range h.Missing {
+					d.Missing = append(d.Missing, string(ns))
+				}
+				docs = append(docs, d)
 				states = append(states, s)
 			}
 			out := c.OutOrStdout()
 			if asJSON {
 				// With --lab, the one lab's object; without, an array of
 				// every lab's, in name order ([] when none is up).
-				if chosen == "" {
-					docs := []statusDoc{}
-					for _, s := range states {
-						docs = append(docs, statusJSON(s))
-					}
+				switch {
+				case chosen == "" && docs == nil:
+					return writeJSON(out, []statusDoc{})
+				case chosen == "":
 					return writeJSON(out, docs)
-				}
-				if len(states) == 0 {
+				case len(docs) == 0:
 					return notUp(chosen)
 				}
-				return writeJSON(out, statusJSON(states[0]))
+				return writeJSON(out, docs[0])
 			}
-			if len(states) == 0 && len(broken) == 0 {
+			if len(docs) == 0 {
 				if chosen != "" {
 					return notUp(chosen)
 				}
 				fmt.Fprintln(out, "No lab is up. Start one with: sudo netlab docker-mode")
 				return nil
 			}
-			for i, s := range states {
+			for i, d := range docs {
 				if i > 0 {
 					fmt.Fprintln(out)
 				}
-				printStatus(out, s)
-			}
-			for _, l := range broken {
-				fmt.Fprintf(out, "\nLab %q has namespaces or processes but no state file (a crash?): remove it with 'sudo netlab down --lab %s'.\n", l, l)
+				if states[i] == nil {
+					fmt.Fprintf(out, "Lab %q: damaged: %s.\n", d.Lab, d.Hint)
+					continue
+				}
+				printStatus(out, states[i], d.Status)
+				if d.Hint != "" {
+					fmt.Fprintf(out, "\n%s: %s.\n", strings.ToUpper(d.Status[:1])+d.Status[1:], d.Hint)
+				}
 			}
 			return nil
 		},
