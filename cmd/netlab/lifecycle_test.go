@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -285,6 +286,10 @@ func TestExplain(t *testing.T) {
 
 // snapshot describes the kernel state of a namespace as text, with the lab
 // name replaced, so that two labs built two ways can be compared.
+// ipLinkVolatile matches what `ip -d link` shows that differs between two
+// builds of the same lab.
+var ipLinkVolatile = regexp.MustCompile(`(?m)^\d+: |@if\d+|(link/ether|brd|bridge_id|designated_root|designated_bridge) [0-9a-f.:]+|link-netns \S+|\w+_timer\s+[\d.]+|(port_id|port_no|designated_port) \S+`)
+
 func snapshot(t *testing.T, ns netops.NS, labName string) string {
 	t.Helper()
 	nl, err := netops.Netlink(ns)
@@ -327,6 +332,16 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 	require.NoError(t, err)
 	for _, r := range routes {
 		lines = append(lines, fmt.Sprintf("route table=%d dst=%v gw=%v dev=%s scope=%d proto=%d", r.Table, r.Dst, r.Gw, names[r.LinkIndex], r.Scope, r.Protocol))
+	}
+	// Every attribute `ip -d link` shows (txqlen, queues, offload sizes,
+	// bridge and port settings, ...), less what differs between any two
+	// runs: interface indexes, random MACs, timers, the lab's name.
+	out, err := exec.Command("ip", "-n", string(ns), "-d", "link", "show").Output()
+	require.NoError(t, err)
+	for _, l := range strings.Split(ipLinkVolatile.ReplaceAllString(strings.ReplaceAll(string(out), labName, "LAB"), ""), "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			lines = append(lines, "ip-d-link "+l)
+		}
 	}
 	require.NoError(t, netops.Do(ns, func() error {
 		for _, k := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"} {
@@ -380,7 +395,17 @@ func TestDryRunReplay(t *testing.T) {
 			all = append(all, netops.NS(viaNetlab+"-underlay"))
 			for _, ns := range all {
 				other := netops.NS(strings.Replace(string(ns), viaNetlab, viaShell, 1))
-				assert.Equal(t, snapshot(t, ns, viaNetlab), snapshot(t, other, viaShell), "namespace %s vs %s", ns, other)
+				// A link's operational state follows its carrier a moment
+				// later (the kernel's linkwatch batches such events for up
+				// to a second): allow the lab just built that moment.
+				var a, b string
+				for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+					a, b = snapshot(t, ns, viaNetlab), snapshot(t, other, viaShell)
+					if a == b || time.Now().After(deadline) {
+						break
+					}
+				}
+				assert.Equal(t, a, b, "namespace %s vs %s", ns, other)
 			}
 			// The script's namespaces carry the same markers: down removes them.
 			assert.Len(t, lab.Scan(viaShell).Namespaces, len(all))

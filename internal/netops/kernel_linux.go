@@ -133,11 +133,16 @@ func (k *kernel) apply(op Op) error {
 		if err != nil {
 			return err
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: o.Name, Flags: net.FlagUp, MTU: o.MTU}}
+		br := &netlink.Bridge{LinkAttrs: linkAttrs(o.Name, o.MTU)}
 		if err := h.nl.LinkAdd(br); err != nil {
 			return fmt.Errorf("add bridge %q: %w", o.Name, err)
 		}
-		return h.nl.LinkSetAlias(br, o.Alias)
+		if err := h.nl.LinkSetAlias(br, o.Alias); err != nil {
+			return err
+		}
+		// Up once it exists, as `ip link set up` does: a bridge created up
+		// reads "state UNKNOWN" instead of UP, unlike Docker's docker0.
+		return h.nl.LinkSetUp(br)
 	case VethAdd:
 		return k.veth(o)
 	case VxlanAdd:
@@ -195,7 +200,8 @@ func (k *kernel) veth(o VethAdd) error {
 	if err != nil {
 		return err
 	}
-	attrs := netlink.LinkAttrs{Name: o.Name, Flags: net.FlagUp, MTU: o.MTU}
+	attrs := linkAttrs(o.Name, o.MTU)
+	attrs.Flags = net.FlagUp
 	if o.Master != "" {
 		m, err := h.nl.LinkByName(o.Master)
 		if err != nil {
@@ -203,7 +209,7 @@ func (k *kernel) veth(o VethAdd) error {
 		}
 		attrs.MasterIndex = m.Attrs().Index
 	}
-	v := &netlink.Veth{LinkAttrs: attrs, PeerName: o.PeerName}
+	v := &netlink.Veth{LinkAttrs: attrs, PeerName: o.PeerName, PeerTxQLen: -1}
 	if o.PeerNS != o.NS {
 		v.PeerNamespace = netlink.NsFd(peer.ns)
 	}
@@ -236,13 +242,14 @@ func (k *kernel) vxlan(o VxlanAdd) error {
 		return err
 	}
 	v := &netlink.Vxlan{
-		LinkAttrs:    netlink.LinkAttrs{Name: o.Name, MTU: o.MTU, HardwareAddr: mac},
+		LinkAttrs:    linkAttrs(o.Name, o.MTU),
 		VxlanId:      o.VNI,
 		VtepDevIndex: dev.Attrs().Index,
 		SrcAddr:      net.ParseIP(o.Local),
 		Port:         o.Port,
 		Learning:     false,
 	}
+	v.HardwareAddr = mac
 	if err := h.nl.LinkAdd(v); err != nil {
 		return fmt.Errorf("add vxlan %q: %w", o.Name, err)
 	}
@@ -343,6 +350,15 @@ func prepareNetnsDir() error {
 		}
 	})
 	return sharedErr
+}
+
+// linkAttrs are the attributes of a new link: the kernel's defaults (as
+// `ip link add` leaves them: TxQLen -1 means "unset", where the zero value
+// would ask for a queue length of 0), with a name and, if given, an MTU.
+func linkAttrs(name string, mtu int) netlink.LinkAttrs {
+	a := netlink.NewLinkAttrs()
+	a.Name, a.MTU = name, mtu
+	return a
 }
 
 // WriteSysctls sets kernel parameters in the calling thread's namespace.
