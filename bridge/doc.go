@@ -25,7 +25,12 @@
 //  5. NAT on the way in: a published port is a DNAT rule (Docker keeps them
 //     in its DOCKER chain; netlab in NETLAB-<LAB>-DNAT) that rewrites
 //     host:8080 to container:80 before routing, so the packet is routed into
-//     docker0. The container sees the real client address.
+//     docker0. The container sees the real client address. Beside the
+//     rule, as Docker does by default, docker-proxy (a process of the host,
+//     the userland proxy) listens on host:8080 for what the rules do not
+//     catch: the host's own 127.0.0.1:8080, containers of the same bridge,
+//     a container to its own published port. It relays each connection
+//     from the bridge's address, so there the container sees 172.17.0.1.
 //
 // # Where a packet goes
 //
@@ -37,9 +42,10 @@
 //   - Container on node1 to a container on node2: impossible by address.
 //     172.17.0.3 on node1 is node1's own container or no one (the subnet is
 //     on docker0, so node1 ARPs for it there and never sends it out).
-//   - Outside to a container: only through a published port. The container's
-//     own address is private to its host; NETLAB-<LAB>-FWD even drops
-//     traffic routed to it from outside, as Docker does.
+//   - Outside to a container: through a published port. The container's
+//     own address is private to its host; NETLAB-<LAB>-FWD drops traffic
+//     routed to it from outside, but for TCP to the published container's
+//     port, which Docker 20.10 accepts too (Docker 28 drops it in raw).
 //
 // The tables grow with containers on one host only: one veth and one
 // address per container, one DNAT rule per published port. Nothing is

@@ -18,7 +18,7 @@ const UnderlayBridge = "br-underlay"
 // Plan returns the ops that build topology t's local hosts (all of them
 // when embedded), the containers they run, and every namespace they name.
 func Plan(t *lab.Topology) lab.Plan {
-	return lab.Build(t, lab.Model{
+	p := lab.Build(t, lab.Model{
 		Workload: container,
 		Node:     Node,
 		Make:     Container,
@@ -26,6 +26,19 @@ func Plan(t *lab.Topology) lab.Plan {
 			return netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t, cs[0])}
 		},
 	}, UnderlayBridge)
+	// Docker's default, the userland proxy: a process of the node listens
+	// on the published port too, for what the DNAT rules do not catch
+	// (the node's own 127.0.0.1:8080, containers of the same bridge, a
+	// container to its own published port).
+	for _, node := range t.LocalNodes() {
+		for _, w := range p.Workloads {
+			if w.Node == node.Name {
+				p.Proxies = append(p.Proxies, lab.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: w.IP, TargetPort: t.Docker.TargetPort})
+				break
+			}
+		}
+	}
+	return p
 }
 
 func container(t *lab.Topology, node lab.Node, n, i int) lab.Workload {

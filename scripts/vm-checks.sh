@@ -164,6 +164,9 @@ vm_checks() {
   out=$(on 1 "netlab exec c1 -- curl -s -m 10 $lastip:8080" 2>&1 || true)
   check "c1 (node1) -> $last:8080: answered by $lastc" "name=$lastc .*node=$last" "$out"
   check "c1 -> $last:8080: $lastc saw node1's address: c1 was masqueraded" "client=$subnet\.11$" "$out"
+  checkrun "node1 -> 127.0.0.1:8080: docker-proxy relays to c1, which sees 172.17.0.1" "name=c1 .*client=172\.17\.0\.1$" 1 \
+    "curl -s -m 10 127.0.0.1:8080"
+  checkrun "node1: docker-proxy listens on :8080, as on a Docker host" '"docker-proxy"' 1 "ss -ltnp 'sport = :8080'"
   checkrun "c2 -> c1 on the same docker0 (172.17.0.2): direct, c1 saw 172.17.0.3" "name=c1 .*client=172\.17\.0\.3$" 1 \
     "netlab exec c2 -- curl -s -m 10 172.17.0.2:80"
   checkrun "$last -> 172.17.0.2 is $last's own $lastc: the same subnet on every host" "name=$lastc .*node=$last" "$vms" \

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -216,6 +217,34 @@ nodes:
 		assert.Equal(t, node2IP, a.Client, "c3 leaves node2 masqueraded as node2")
 	})
 
+	// Docker's default layout: DNAT rules and docker-proxy, a process of
+	// the node on the published port. Each probe answers as on a real
+	// Docker host (docker.io 20.10, userland-proxy on), client address
+	// for client address: what the DNAT rules do not catch, the proxy
+	// relays from the bridge's address.
+	t.Run("4b the published port, as on a Docker host", func(t *testing.T) {
+		c2, _ := s.workload("c2")
+		ss, err := exec.Command("ip", "netns", "exec", string(node1), "ss", "-ltnp", "sport", "= :8080").Output()
+		require.NoError(t, err)
+		assert.Contains(t, string(ss), `"docker-proxy"`, "docker-proxy listens on the node: %s", ss)
+		for _, p := range []struct {
+			from    netops.NS
+			to, saw string
+			why     string
+		}{
+			{node1, "127.0.0.1:8080", "172.17.0.1", "the node's own loopback: no DNAT (OUTPUT skips 127/8), docker-proxy relays"},
+			{c2, node1IP + ":8080", "172.17.0.1", "a container of the same bridge: RETURN for docker0, docker-proxy relays"},
+			{c2, "172.17.0.1:8080", "172.17.0.1", "a container to the bridge's address: docker-proxy"},
+			{c1, node1IP + ":8080", "172.17.0.1", "hairpin: c1 to its own published port, through docker-proxy"},
+			{node1, node1IP + ":8080", node1IP, "the node to its own address: DNAT in OUTPUT, the node's address"},
+			{outside, node1IP + ":8080", outsideIP, "outside: DNAT in PREROUTING, no source NAT"},
+		} {
+			a := ask(t, p.from, p.to)
+			assert.Equal(t, "c1", a.Name, p.why)
+			assert.Equal(t, p.saw, a.Client, p.why)
+		}
+	})
+
 	t.Run("5 traceroute: docker0 is the first hop", func(t *testing.T) {
 		hops, out, err := probe.Traceroute(c1, outsideIP, 5)
 		require.NoError(t, err, out)
@@ -245,7 +274,15 @@ nodes:
 		assert.Equal(t, "web:c1", strings.TrimSpace(string(comm)))
 		out, err = exec.Command("ip", "netns", "pids", string(node1)).Output()
 		require.NoError(t, err)
-		assert.Len(t, strings.Fields(string(out)), 1, "node1 runs the runtime that forked its containers' processes")
+		var comms []string
+		for _, pid := range strings.Fields(string(out)) {
+			c, err := os.ReadFile("/proc/" + pid + "/comm")
+			require.NoError(t, err)
+			comms = append(comms, strings.TrimSpace(string(c)))
+		}
+		sort.Strings(comms)
+		assert.Equal(t, []string{"docker-proxy", "netlab"}, comms,
+			"node1 runs the runtime that forked its containers' processes, and docker-proxy")
 	})
 	fmt.Fprintln(os.Stderr, "docker-mode truths checked in lab", name)
 }

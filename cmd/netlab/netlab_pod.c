@@ -15,7 +15,10 @@
  *   NETNS_PATH NAME IP NODE KIND PORT
  *
  * KIND "web" is one process: a web server on PORT (a Docker-model container,
- * or the outside host). KIND "pod" is two processes sharing the pod's
+ * or the outside host). KIND "proxy" is Docker's userland proxy of a
+ * published port: one process in the node's own namespace (NETNS_PATH "-")
+ * listening on PORT and relaying each connection to IP:TARGET_PORT, the
+ * seventh field, as docker-proxy does. KIND "pod" is two processes sharing the pod's
  * network namespace, as the containers of a Kubernetes pod do: "app", a web
  * server on PORT, and "sidecar", which asks the app over localhost every few
  * seconds. Every web server answers any request with one line:
@@ -71,7 +74,7 @@
 
 struct workload {
 	char netns[512], name[64], ip[64], node[64], kind[16];
-	int port;
+	int port, tport;
 };
 
 static pid_t parent;
@@ -246,6 +249,147 @@ static void sidecar(const struct workload *w)
 	}
 }
 
+/* pipe_end is one direction of a relayed connection: bytes read from one
+ * socket, waiting to be written to the other. */
+struct pipe_end {
+	char buf[4096];
+	int len, off, eof;
+};
+
+/* relay is one connection through the proxy: the client's socket, the one
+ * to the container, and a buffer each way. */
+struct relay {
+	int fd[2]; /* 0: client, 1: container */
+	int connected;
+	struct pipe_end to[2]; /* to[i]: bytes for fd[i] */
+};
+
+/* proxy is Docker's userland proxy: listen on the node's published port
+ * (all addresses, loopback included), and relay every connection to the
+ * container, connecting from the node's own address on the bridge. It is
+ * why a container reached through it sees the bridge's address (172.17.0.1)
+ * as its client. Many connections at once, each both ways, half-closes
+ * passed on; a peer that resets ends only its own connection. */
+static void proxy(const struct workload *w, int ready)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->port)};
+	struct sockaddr_in target = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->tport)};
+	char msg[256];
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (inet_pton(AF_INET, w->ip, &target.sin_addr) != 1 || s < 0 ||
+	    bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 128) < 0) {
+		int n = snprintf(msg, sizeof msg, "%s: listen on port %d: %s\n", w->name, w->port, strerror(errno));
+		(void)!write(ready, msg, (size_t)n);
+		_exit(1);
+	}
+	(void)!write(ready, "+", 1);
+	close(ready);
+	become_nobody();
+
+	static struct relay rs[MAXCONN];
+	static struct pollfd pfd[2 * MAXCONN + 1];
+	int n = 0;
+	for (;;) {
+		int np = 0;
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < 2; k++) {
+				short ev = 0;
+				struct relay *r = &rs[i];
+				if (k == 1 && !r->connected)
+					ev = POLLOUT; /* the connect to the container */
+				else {
+					if (!r->to[1 - k].eof && r->to[1 - k].len == 0)
+						ev |= POLLIN; /* room to read fd[k] into */
+					if (r->to[k].len > r->to[k].off)
+						ev |= POLLOUT;
+				}
+				pfd[np++] = (struct pollfd){.fd = r->fd[k], .events = ev};
+			}
+		if (n < MAXCONN)
+			pfd[np++] = (struct pollfd){.fd = s, .events = POLLIN};
+		if (poll(pfd, (nfds_t)np, -1) < 0 && errno != EINTR)
+			_exit(1);
+		for (int i = 0; i < n; i++) {
+			struct relay *r = &rs[i];
+			int dead = 0;
+			for (int k = 0; k < 2 && !dead; k++) {
+				short re = pfd[2 * i + k].revents;
+				if (!re)
+					continue;
+				if (re & POLLERR) {
+					dead = 1; /* reset, or the container refused */
+					break;
+				}
+				if (k == 1 && !r->connected) {
+					int err = 0;
+					socklen_t el = sizeof err;
+					getsockopt(r->fd[1], SOL_SOCKET, SO_ERROR, &err, &el);
+					if (err) {
+						dead = 1;
+						break;
+					}
+					r->connected = 1;
+					continue;
+				}
+				struct pipe_end *in = &r->to[1 - k], *out = &r->to[k];
+				if ((re & (POLLIN | POLLHUP | POLLERR)) && !in->eof && in->len == 0) {
+					ssize_t got = recv(r->fd[k], in->buf, sizeof in->buf, MSG_DONTWAIT);
+					if (got > 0)
+						in->len = (int)got, in->off = 0;
+					else if (got == 0)
+						in->eof = 1;
+					else if (errno != EAGAIN && errno != EINTR)
+						dead = 1;
+				}
+				if ((re & POLLOUT) && out->len > out->off) {
+					ssize_t put = send(r->fd[k], out->buf + out->off, (size_t)(out->len - out->off), MSG_NOSIGNAL | MSG_DONTWAIT);
+					if (put > 0)
+						out->off += (int)put;
+					else if (put < 0 && errno != EAGAIN && errno != EINTR)
+						dead = 1;
+				}
+				if (out->off == out->len)
+					out->len = out->off = 0;
+			}
+			/* A side that ended, with all it sent delivered: pass the
+			 * half-close on. Both ended: the connection is done. */
+			for (int k = 0; k < 2 && !dead; k++)
+				if (r->to[k].eof == 1 && r->to[k].len == 0 && r->connected) {
+					shutdown(r->fd[k], SHUT_WR);
+					r->to[k].eof = 2;
+				}
+			if (dead || (r->to[0].eof == 2 && r->to[1].eof == 2)) {
+				close(r->fd[0]);
+				close(r->fd[1]);
+				r->fd[0] = -1;
+			}
+		}
+		int kept = 0;
+		for (int i = 0; i < n; i++)
+			if (rs[i].fd[0] >= 0)
+				rs[kept++] = rs[i];
+		n = kept;
+		while (n < MAXCONN) {
+			int c = accept4(s, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (c < 0)
+				break;
+			int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			if (t < 0 || (connect(t, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS)) {
+				close(c);
+				if (t >= 0)
+					close(t);
+				continue;
+			}
+			memset(&rs[n], 0, sizeof rs[n]);
+			rs[n].fd[0] = c;
+			rs[n].fd[1] = t;
+			n++;
+		}
+	}
+}
+
 /* run_task is a workload process, just forked: enter the workload's network
  * namespace for good, then serve (web, app) or ask (sidecar). */
 static void run_task(const struct workload *w, const char *role, int ready)
@@ -253,6 +397,12 @@ static void run_task(const struct workload *w, const char *role, int ready)
 	/* Keep only the pipe it reports on, so that netlab sees fd 3 close
 	 * when netlab-pod itself ends. */
 	close(3);
+	if (strcmp(role, "proxy") == 0) {
+		/* In the node's own namespace, where netlab-pod was started, and
+		 * named as Docker's is, for `ss -ltnp` and ps. */
+		prctl(PR_SET_NAME, "docker-proxy", 0, 0, 0);
+		proxy(w, ready);
+	}
 	int fd = open(w->netns, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
 		dprintf(ready, "%s: enter %s: %s\n", w->name, w->netns, strerror(errno));
@@ -270,7 +420,9 @@ static void run_task(const struct workload *w, const char *role, int ready)
 
 static int parse(char *line, struct workload *w)
 {
-	return sscanf(line, "%511s %63s %63s %63s %15s %d", w->netns, w->name, w->ip, w->node, w->kind, &w->port) == 6;
+	w->tport = 0;
+	int n = sscanf(line, "%511s %63s %63s %63s %15s %d %d", w->netns, w->name, w->ip, w->node, w->kind, &w->port, &w->tport);
+	return n == 6 || (n == 7 && strcmp(w->kind, "proxy") == 0);
 }
 
 static int pod_main(int argc, char **argv)
@@ -306,7 +458,7 @@ static int pod_main(int argc, char **argv)
 	fflush(NULL);
 	for (int i = 0; i < n; i++) {
 		int pod = strcmp(ws[i].kind, "pod") == 0;
-		const char *roles[2] = {pod ? "app" : "web", pod ? "sidecar" : NULL};
+		const char *roles[2] = {pod ? "app" : ws[i].kind, pod ? "sidecar" : NULL};
 		for (int r = 0; r < 2 && roles[r]; r++) {
 			pid_t pid = fork();
 			if (pid == 0) {

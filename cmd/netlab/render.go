@@ -56,6 +56,9 @@ type statusPublished struct {
 	Workload   string `json:"workload"`
 	TargetIP   string `json:"target_ip"`
 	TargetPort int    `json:"target_port"`
+	// UserlandProxy says docker-proxy listens on the port, as by Docker's
+	// default.
+	UserlandProxy bool `json:"userland_proxy"`
 }
 
 type statusDoc struct {
@@ -126,8 +129,12 @@ func statusJSON(s *lab.State) statusDoc {
 		if isOverlay(s) {
 			sn.PodCIDR, sn.VTEP, sn.VTEPMAC = n.PodCIDR.String(), n.VTEP().String(), overlay.VTEPMAC(n.IP)
 		} else if w, ok := firstOn(s, n.Name); ok {
+			proxied := false
+			for _, p := range s.Proxies {
+				proxied = proxied || (p.Node == n.Name && p.HostPort == t.Docker.PublishPort)
+			}
 			d.Published = append(d.Published, statusPublished{Node: n.Name, HostPort: t.Docker.PublishPort,
-				Workload: w.Name, TargetIP: w.IP.String(), TargetPort: t.Docker.TargetPort})
+				Workload: w.Name, TargetIP: w.IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied})
 		}
 		d.Nodes = append(d.Nodes, sn)
 	}
@@ -321,6 +328,7 @@ func built(s *lab.State) []string {
 			fmt.Sprintf("%s, a Linux bridge with %s/%d: the same subnet on every host, as in Docker.", t.Docker.Bridge, t.Docker.Gateway(), t.Docker.Subnet.Bits()),
 			fmt.Sprintf("per container: a network namespace, a veth pair (eth0 inside, veth-cN on %s), an address, a default route via %s.", t.Docker.Bridge, t.Docker.Gateway()),
 			fmt.Sprintf("iptables: MASQUERADE for %s leaving the host; DNAT host:%d → first container:%d.", t.Docker.Subnet, t.Docker.PublishPort, t.Docker.TargetPort),
+			fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).", t.Docker.PublishPort, t.Docker.Bridge, t.Docker.Gateway()),
 			"every container runs a web server on :80 that says who it is and who asked.")
 	}
 	if !t.Embedded {

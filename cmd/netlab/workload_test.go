@@ -109,19 +109,18 @@ func TestWorkloadsAreRobust(t *testing.T) {
 	}
 
 	// Kill the runtime: its workload processes go with it.
-	runtime := 0
-	for _, pid := range nsPIDs(t, lab.NetnsName(name, "node1")) {
-		if cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(cmd), lab.RuntimeName) {
-			runtime = pid
-		}
-	}
-	require.NotZero(t, runtime, "node1's runtime")
+	runtime, err := strconv.Atoi(procStatus(t, nsPIDs(t, c1)[0])["PPid"])
+	require.NoError(t, err)
+	cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(runtime) + "/cmdline")
+	require.Contains(t, string(cmd), lab.RuntimeName, "c1's parent is node1's runtime")
 	require.NoError(t, syscall.Kill(runtime, syscall.SIGKILL))
 	deadline := time.Now().Add(3 * time.Second)
-	for len(nsPIDs(t, c1))+len(nsPIDs(t, c2)) > 0 && time.Now().Before(deadline) {
+	node1 := lab.NetnsName(name, "node1")
+	for len(nsPIDs(t, c1))+len(nsPIDs(t, c2))+len(nsPIDs(t, node1)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	assert.Empty(t, nsPIDs(t, c1), "no orphan serves in c1")
 	assert.Empty(t, nsPIDs(t, c2), "no orphan serves in c2")
+	assert.Empty(t, nsPIDs(t, node1), "docker-proxy went with its runtime")
 	labtest.MustRun(t, "down", "--lab", name)
 }

@@ -14,6 +14,19 @@ type Plan struct {
 	Workloads  []Workload
 	Namespaces []netops.NS
 	Runtimes   []Host
+	// Proxies are the userland proxies of published ports (Docker's
+	// docker-proxy), run by their node's runtime.
+	Proxies []Proxy
+}
+
+// Proxy is a userland proxy: a process of Node listening on HostPort (every
+// address of the node, loopback too) and relaying each connection to
+// Target:TargetPort.
+type Proxy struct {
+	Node       string     `json:"node"`
+	HostPort   int        `json:"host_port"`
+	Target     netip.Addr `json:"target"`
+	TargetPort int        `json:"target_port"`
 }
 
 // Add appends ops and records the namespaces they create.

@@ -32,6 +32,8 @@ type State struct {
 	Topology   *Topology   `json:"topology"`
 	Workloads  []Workload  `json:"workloads"`
 	Namespaces []netops.NS `json:"namespaces"`
+	// Proxies are the userland proxies of published ports.
+	Proxies []Proxy `json:"proxies,omitempty"`
 	// HostSysctls are what the lab set on a real node's own stack, with
 	// the values down puts back.
 	HostSysctls []HostSysctl `json:"host_sysctls,omitempty"`

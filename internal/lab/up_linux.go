@@ -55,7 +55,7 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 		}
 	}
 	s := &State{Lab: t.Lab, Mode: t.Mode, Status: StatusBuilding, Created: time.Now().UTC().Truncate(time.Second),
-		Topology: t, Workloads: plan.Workloads, Namespaces: plan.Namespaces}
+		Topology: t, Workloads: plan.Workloads, Namespaces: plan.Namespaces, Proxies: plan.Proxies}
 	if !t.Embedded {
 		s.HostSysctls = hostSysctls(t.Lab, plan)
 	}
@@ -116,6 +116,12 @@ func Spec(s *State, host string) (string, error) {
 			kind = "pod"
 		}
 		fmt.Fprintf(&b, "%s %s %s %s %s %d\n", netops.Path(w.NS), w.Name, w.IP, host, kind, w.Port)
+	}
+	for _, p := range s.Proxies {
+		if p.Node == host {
+			// "-": in the runtime's own namespace, the node's.
+			fmt.Fprintf(&b, "- docker-proxy %s %s proxy %d %d\n", p.Target, host, p.HostPort, p.TargetPort)
+		}
 	}
 	return b.String(), nil
 }
