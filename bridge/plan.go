@@ -41,6 +41,16 @@ func Plan(t *lab.Topology) lab.Plan {
 	return p
 }
 
+// MAC is the MAC Docker gives an address on its bridge: 02:42 (locally
+// administered, unicast) and the four bytes of the IPv4 address, so
+// 172.17.0.2 is 02:42:ac:11:00:02, recognisable in ip neigh and tcpdump.
+// Docker does so for containers; netlab gives docker0 its gateway's too,
+// where Docker picks a random 02:42 one, so that it never changes.
+func MAC(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
 func container(t *lab.Topology, node lab.Node, n, i int) lab.Workload {
 	name := fmt.Sprintf("c%d", n)
 	ip, _ := ipam.Nth(t.Docker.Subnet, uint64(i+2)) // .1 is docker0
@@ -57,7 +67,7 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{
 			{Key: "net.ipv4.ip_forward", Value: "1"},
 		}},
-		netops.BridgeAdd{NS: node.NS, Name: t.Docker.Bridge, Alias: lab.Marker(t.Lab, t.Docker.Bridge)},
+		netops.BridgeAdd{NS: node.NS, Name: t.Docker.Bridge, Alias: lab.Marker(t.Lab, t.Docker.Bridge), MAC: MAC(t.Docker.Gateway())},
 		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
 			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
 	}
@@ -69,7 +79,7 @@ func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
-			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0"},
+			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: MAC(w.IP)},
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
 		netops.RouteAdd{NS: w.NS, Dst: "default", Via: t.Docker.Gateway().String()},
 	}

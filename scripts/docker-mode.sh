@@ -49,6 +49,14 @@ ipt() { local node=$1; shift; ip netns exec "$LAB-$node" iptables -w "$@"; }
 # nth N: the N-th address of 172.17.0.0/16 (1 is the gateway).
 nth() { echo "172.17.$(( $1 / 256 )).$(( $1 % 256 ))"; }
 
+# mac IP: the MAC Docker gives an address on its bridge, 02:42 and the IP's bytes.
+mac() {
+  local IFS=.
+  # shellcheck disable=SC2086 # split on dots
+  set -- $1
+  printf '02:42:%02x:%02x:%02x:%02x' "$1" "$2" "$3" "$4"
+}
+
 up() {
   # 1. The underlay: one switch, the outside host and every node.
   netns underlay
@@ -65,7 +73,8 @@ up() {
     node=node$n
     # 2. docker0: the hosts's switch for its containers, and their router.
     ip netns exec "$LAB-$node" sysctl -qw net.ipv4.ip_forward=1
-    ip -n "$LAB-$node" link add docker0 up type bridge
+    # Docker's MACs: 02:42 and the IPv4 address (docker0: the gateway's).
+    ip -n "$LAB-$node" link add docker0 address "$(mac "$GATEWAY")" up type bridge
     ip -n "$LAB-$node" link set docker0 alias "netlab:$LAB:docker0"
     ip -n "$LAB-$node" addr add "$GATEWAY/16" dev docker0
 
@@ -76,7 +85,7 @@ up() {
       ip=$(nth $((i + 1)))
       first=${first:-$ip}
       netns "c$c"
-      ip -n "$LAB-$node" link add "veth-c$c" master docker0 up type veth peer name eth0 netns "$LAB-c$c"
+      ip -n "$LAB-$node" link add "veth-c$c" master docker0 up type veth peer name eth0 address "$(mac "$ip")" netns "$LAB-c$c"
       ip -n "$LAB-$node" link set "veth-c$c" alias "netlab:$LAB:c$c"
       ip -n "$LAB-c$c" link set eth0 up
       ip -n "$LAB-c$c" addr add "$ip/16" dev eth0

@@ -1,8 +1,9 @@
 ip netns add docker-underlay
 ip netns exec docker-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-underlay link set lo up alias netlab:docker:underlay
-ip -n docker-underlay link add br-underlay up type bridge
+ip -n docker-underlay link add br-underlay type bridge
 ip -n docker-underlay link set br-underlay alias netlab:docker:br-underlay
+ip -n docker-underlay link set br-underlay up
 ip netns add docker-node1
 ip netns exec docker-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-node1 link set lo up alias netlab:docker:node1
@@ -27,13 +28,14 @@ ip -n docker-underlay link set outside alias netlab:docker:outside
 ip -n docker-outside link set eth1 up
 ip -n docker-outside addr add 192.168.56.1/24 dev eth1
 ip netns exec docker-node1 sysctl -qw net.ipv4.ip_forward=1
-ip -n docker-node1 link add docker0 up type bridge
+ip -n docker-node1 link add docker0 address 02:42:ac:11:00:01 type bridge
 ip -n docker-node1 link set docker0 alias netlab:docker:docker0
+ip -n docker-node1 link set docker0 up
 ip -n docker-node1 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c1
 ip netns exec docker-c1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-c1 link set lo up alias netlab:docker:c1
-ip -n docker-node1 link add veth-c1 master docker0 up type veth peer name eth0 netns docker-c1
+ip -n docker-node1 link add veth-c1 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:02 netns docker-c1
 ip -n docker-node1 link set veth-c1 alias netlab:docker:c1
 ip -n docker-c1 link set eth0 up
 ip -n docker-c1 addr add 172.17.0.2/16 dev eth0
@@ -41,7 +43,7 @@ ip -n docker-c1 route add default via 172.17.0.1
 ip netns add docker-c2
 ip netns exec docker-c2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-c2 link set lo up alias netlab:docker:c2
-ip -n docker-node1 link add veth-c2 master docker0 up type veth peer name eth0 netns docker-c2
+ip -n docker-node1 link add veth-c2 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:03 netns docker-c2
 ip -n docker-node1 link set veth-c2 alias netlab:docker:c2
 ip -n docker-c2 link set eth0 up
 ip -n docker-c2 addr add 172.17.0.3/16 dev eth0
@@ -61,13 +63,14 @@ ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -d 172.17.
 ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -i docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
 ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD ! -i docker0 -o docker0 -m comment --comment 'netlab:docker container addresses are private to this host' -j DROP
 ip netns exec docker-node2 sysctl -qw net.ipv4.ip_forward=1
-ip -n docker-node2 link add docker0 up type bridge
+ip -n docker-node2 link add docker0 address 02:42:ac:11:00:01 type bridge
 ip -n docker-node2 link set docker0 alias netlab:docker:docker0
+ip -n docker-node2 link set docker0 up
 ip -n docker-node2 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c3
 ip netns exec docker-c3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-c3 link set lo up alias netlab:docker:c3
-ip -n docker-node2 link add veth-c3 master docker0 up type veth peer name eth0 netns docker-c3
+ip -n docker-node2 link add veth-c3 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:02 netns docker-c3
 ip -n docker-node2 link set veth-c3 alias netlab:docker:c3
 ip -n docker-c3 link set eth0 up
 ip -n docker-c3 addr add 172.17.0.2/16 dev eth0
@@ -75,7 +78,7 @@ ip -n docker-c3 route add default via 172.17.0.1
 ip netns add docker-c4
 ip netns exec docker-c4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n docker-c4 link set lo up alias netlab:docker:c4
-ip -n docker-node2 link add veth-c4 master docker0 up type veth peer name eth0 netns docker-c4
+ip -n docker-node2 link add veth-c4 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:03 netns docker-c4
 ip -n docker-node2 link set veth-c4 alias netlab:docker:c4
 ip -n docker-c4 link set eth0 up
 ip -n docker-c4 addr add 172.17.0.3/16 dev eth0

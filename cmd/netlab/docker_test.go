@@ -123,6 +123,9 @@ nodes:
 		require.NoError(t, err)
 		require.Len(t, addrs, 1)
 		assert.Equal(t, "172.17.0.1/16", addrs[0].IPNet.String())
+		assert.Equal(t, "02:42:ac:11:00:01", br.Attrs().HardwareAddr.String(), "docker0 has a fixed Docker MAC")
+		r := labtest.MustRun(t, "exec", "--lab", name, "c1", "--", "ip", "-o", "link", "show", "eth0")
+		assert.Contains(t, r.Stdout, "link/ether 02:42:ac:11:00:02 ", "c1's MAC is Docker's, from its address")
 		for _, v := range []string{"veth-c1", "veth-c2"} {
 			l, err := nl.LinkByName(v)
 			require.NoError(t, err, v)

@@ -134,6 +134,13 @@ func (k *kernel) apply(op Op) error {
 			return err
 		}
 		br := &netlink.Bridge{LinkAttrs: linkAttrs(o.Name, o.MTU)}
+		if o.MAC != "" {
+			mac, err := net.ParseMAC(o.MAC)
+			if err != nil {
+				return err
+			}
+			br.HardwareAddr = mac
+		}
 		if err := h.nl.LinkAdd(br); err != nil {
 			return fmt.Errorf("add bridge %q: %w", o.Name, err)
 		}
@@ -210,6 +217,13 @@ func (k *kernel) veth(o VethAdd) error {
 		attrs.MasterIndex = m.Attrs().Index
 	}
 	v := &netlink.Veth{LinkAttrs: attrs, PeerName: o.PeerName, PeerTxQLen: -1}
+	if o.PeerMAC != "" {
+		mac, err := net.ParseMAC(o.PeerMAC)
+		if err != nil {
+			return err
+		}
+		v.PeerHardwareAddr = mac
+	}
 	if o.PeerNS != o.NS {
 		v.PeerNamespace = netlink.NsFd(peer.ns)
 	}

@@ -73,23 +73,30 @@ func (o Sysctl) Commands() []string {
 }
 
 // BridgeAdd creates a Linux bridge, marks it with Alias and brings it up.
-// MTU, when not zero, is set on the bridge.
+// MTU and MAC, when set, are set on the bridge (a bridge given a MAC keeps
+// it; otherwise it takes the lowest of its ports', which changes as ports
+// come and go).
 type BridgeAdd struct {
 	NS    NS
 	Name  string
 	Alias string
 	MTU   int
+	MAC   string
 }
 
 // Commands implements Op.
 func (o BridgeAdd) Commands() []string {
 	add := []string{"link add", o.Name}
+	if o.MAC != "" {
+		add = append(add, "address", o.MAC)
+	}
 	if o.MTU > 0 {
 		add = append(add, "mtu", fmt.Sprint(o.MTU))
 	}
 	return []string{
-		ip(o.NS, append(add, "up type bridge")...),
+		ip(o.NS, append(add, "type bridge")...),
 		ip(o.NS, "link set", o.Name, "alias", Quote(o.Alias)),
+		ip(o.NS, "link set", o.Name, "up"),
 	}
 }
 
@@ -174,6 +181,8 @@ type VethAdd struct {
 	Alias    string
 	PeerNS   NS
 	PeerName string
+	// PeerMAC, when set, is the MAC of the peer (a container's eth0).
+	PeerMAC string
 	// MTU, when not zero, is set on both ends.
 	MTU int
 }
@@ -188,6 +197,9 @@ func (o VethAdd) Commands() []string {
 		add = append(add, "mtu", fmt.Sprint(o.MTU))
 	}
 	add = append(add, "up type veth peer name", o.PeerName)
+	if o.PeerMAC != "" {
+		add = append(add, "address", o.PeerMAC)
+	}
 	if o.MTU > 0 {
 		add = append(add, "mtu", fmt.Sprint(o.MTU))
 	}

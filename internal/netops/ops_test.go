@@ -19,7 +19,7 @@ func TestCommands(t *testing.T) {
 		{Sysctl{NS: Host, Settings: []KV{{"net.ipv4.ip_forward", "1"}}},
 			"sysctl -qw net.ipv4.ip_forward=1"},
 		{BridgeAdd{NS: Host, Name: "docker0", Alias: "netlab:docker:docker0"},
-			"ip link add docker0 up type bridge\nip link set docker0 alias netlab:docker:docker0"},
+			"ip link add docker0 type bridge\nip link set docker0 alias netlab:docker:docker0\nip link set docker0 up"},
 		{VethAdd{NS: "n1", Name: "veth-c1", Master: "docker0", Alias: "a", PeerNS: "c1", PeerName: "eth0"},
 			"ip -n n1 link add veth-c1 master docker0 up type veth peer name eth0 netns c1\nip -n n1 link set veth-c1 alias a\nip -n c1 link set eth0 up"},
 		{VethAdd{NS: Host, Name: "veth-p1", MTU: 1450, PeerNS: "p1", PeerName: "eth0"},

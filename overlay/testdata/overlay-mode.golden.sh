@@ -1,8 +1,9 @@
 ip netns add overlay-underlay
 ip netns exec overlay-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n overlay-underlay link set lo up alias netlab:overlay:underlay
-ip -n overlay-underlay link add br-underlay up type bridge
+ip -n overlay-underlay link add br-underlay type bridge
 ip -n overlay-underlay link set br-underlay alias netlab:overlay:br-underlay
+ip -n overlay-underlay link set br-underlay up
 ip netns add overlay-node1
 ip netns exec overlay-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 ip -n overlay-node1 link set lo up alias netlab:overlay:node1
@@ -27,8 +28,9 @@ ip -n overlay-underlay link set outside alias netlab:overlay:outside
 ip -n overlay-outside link set eth1 up
 ip -n overlay-outside addr add 192.168.56.1/24 dev eth1
 ip netns exec overlay-node1 sysctl -qw net.ipv4.ip_forward=1
-ip -n overlay-node1 link add cni0 mtu 1450 up type bridge
+ip -n overlay-node1 link add cni0 mtu 1450 type bridge
 ip -n overlay-node1 link set cni0 alias netlab:overlay:cni0
+ip -n overlay-node1 link set cni0 up
 ip -n overlay-node1 addr add 10.244.1.1/24 dev cni0
 ip -n overlay-node1 link add flannel.1 address 0e:6c:c0:a8:38:0b mtu 1450 type vxlan id 1 local 192.168.56.11 dev eth1 dstport 8472 nolearning
 ip -n overlay-node1 link set flannel.1 alias netlab:overlay:flannel.1
@@ -62,8 +64,9 @@ ip netns exec overlay-node1 iptables -w -t filter -I FORWARD -m comment --commen
 ip netns exec overlay-node1 iptables -w -t filter -A NETLAB-OVERLAY-FWD -s 10.244.0.0/16 -m comment --comment 'netlab:overlay traffic from pods' -j ACCEPT
 ip netns exec overlay-node1 iptables -w -t filter -A NETLAB-OVERLAY-FWD -d 10.244.0.0/16 -m comment --comment 'netlab:overlay traffic to pods' -j ACCEPT
 ip netns exec overlay-node2 sysctl -qw net.ipv4.ip_forward=1
-ip -n overlay-node2 link add cni0 mtu 1450 up type bridge
+ip -n overlay-node2 link add cni0 mtu 1450 type bridge
 ip -n overlay-node2 link set cni0 alias netlab:overlay:cni0
+ip -n overlay-node2 link set cni0 up
 ip -n overlay-node2 addr add 10.244.2.1/24 dev cni0
 ip -n overlay-node2 link add flannel.1 address 0e:6c:c0:a8:38:0c mtu 1450 type vxlan id 1 local 192.168.56.12 dev eth1 dstport 8472 nolearning
 ip -n overlay-node2 link set flannel.1 alias netlab:overlay:flannel.1
