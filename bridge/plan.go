@@ -77,7 +77,7 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 // its veth pair into docker0, its address and its default route.
 func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 	return []netops.Op{
-		lab.Netns(t.Lab, w.Name),
+		lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
 			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: MAC(w.IP)},
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},

@@ -25,13 +25,25 @@ GATEWAY=172.17.0.1
 CHAIN=NETLAB-${LAB^^}        # our own iptables chains: NETLAB-<LAB>-DNAT/SNAT/FWD
 MARK="netlab:$LAB"           # every rule's comment starts with this
 
-# netns NAME: a network namespace with lo up, marked as this lab's, IPv4 only.
+# netns NAME [SYSCTL=VALUE...]: a network namespace with lo up, marked as
+# this lab's, IPv4 only, with the sysctls the lab depends on pinned.
 netns() {
-  ip netns add "$LAB-$1"
+  local name=$1
+  shift
+  ip netns add "$LAB-$name"
   # No IPv6: this lab is IPv4, and IPv6 autoconf on every bridge port would
   # make each new port slower than the last (Docker turns it off too).
-  ip netns exec "$LAB-$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$LAB-$1" link set lo up alias "netlab:$LAB:$1"
+  # A new namespace inherits the machine's IPv4 settings: pin a fresh
+  # kernel's, so a hardened host (strict rp_filter, no redirects) changes
+  # nothing here. Bridged packets pass iptables where br_netfilter is loaded.
+  ip netns exec "$LAB-$name" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+    net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 \
+    net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 \
+    net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 \
+    net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 "$@"
+  ip netns exec "$LAB-$name" sysctl -qew net.bridge.bridge-nf-call-iptables=1
+  ip -n "$LAB-$name" link set lo up alias "netlab:$LAB:$name"
 }
 
 # host NAME IP: a machine on the underlay, wired to the switch with eth1.
@@ -84,7 +96,8 @@ up() {
       c=$((c + 1))
       ip=$(nth $((i + 1)))
       first=${first:-$ip}
-      netns "c$c"
+      # Docker's sysctls of every container: any port, and ping, unprivileged.
+      netns "c$c" net.ipv4.ip_unprivileged_port_start=0 "net.ipv4.ping_group_range=0 2147483647"
       ip -n "$LAB-$node" link add "veth-c$c" master docker0 up type veth peer name eth0 address "$(mac "$ip")" netns "$LAB-c$c"
       ip -n "$LAB-$node" link set "veth-c$c" alias "netlab:$LAB:c$c"
       ip -n "$LAB-c$c" link set eth0 up

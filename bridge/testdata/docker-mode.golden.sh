@@ -1,11 +1,13 @@
 ip netns add docker-underlay
-ip netns exec docker-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec docker-underlay sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-underlay link set lo up alias netlab:docker:underlay
 ip -n docker-underlay link add br-underlay type bridge
 ip -n docker-underlay link set br-underlay alias netlab:docker:br-underlay
 ip -n docker-underlay link set br-underlay up
 ip netns add docker-node1
-ip netns exec docker-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec docker-node1 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-node1 link set lo up alias netlab:docker:node1
 ip -n docker-underlay link add node1 master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns docker-node1
 ip -n docker-underlay link set node1 alias netlab:docker:node1
@@ -13,7 +15,8 @@ ip -n docker-node1 link set eth1 up
 ip -n docker-node1 addr add 192.168.56.11/24 dev eth1
 ip -n docker-node1 route add default via 192.168.56.1
 ip netns add docker-node2
-ip netns exec docker-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec docker-node2 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-node2 link set lo up alias netlab:docker:node2
 ip -n docker-underlay link add node2 master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns docker-node2
 ip -n docker-underlay link set node2 alias netlab:docker:node2
@@ -21,7 +24,8 @@ ip -n docker-node2 link set eth1 up
 ip -n docker-node2 addr add 192.168.56.12/24 dev eth1
 ip -n docker-node2 route add default via 192.168.56.1
 ip netns add docker-outside
-ip netns exec docker-outside sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-outside sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec docker-outside sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-outside link set lo up alias netlab:docker:outside
 ip -n docker-underlay link add outside master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns docker-outside
 ip -n docker-underlay link set outside alias netlab:docker:outside
@@ -33,7 +37,8 @@ ip -n docker-node1 link set docker0 alias netlab:docker:docker0
 ip -n docker-node1 link set docker0 up
 ip -n docker-node1 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c1
-ip netns exec docker-c1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647'
+ip netns exec docker-c1 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c1 link set lo up alias netlab:docker:c1
 ip -n docker-node1 link add veth-c1 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:02 netns docker-c1
 ip -n docker-node1 link set veth-c1 alias netlab:docker:c1
@@ -41,7 +46,8 @@ ip -n docker-c1 link set eth0 up
 ip -n docker-c1 addr add 172.17.0.2/16 dev eth0
 ip -n docker-c1 route add default via 172.17.0.1
 ip netns add docker-c2
-ip netns exec docker-c2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647'
+ip netns exec docker-c2 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c2 link set lo up alias netlab:docker:c2
 ip -n docker-node1 link add veth-c2 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:03 netns docker-c2
 ip -n docker-node1 link set veth-c2 alias netlab:docker:c2
@@ -68,7 +74,8 @@ ip -n docker-node2 link set docker0 alias netlab:docker:docker0
 ip -n docker-node2 link set docker0 up
 ip -n docker-node2 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c3
-ip netns exec docker-c3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647'
+ip netns exec docker-c3 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c3 link set lo up alias netlab:docker:c3
 ip -n docker-node2 link add veth-c3 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:02 netns docker-c3
 ip -n docker-node2 link set veth-c3 alias netlab:docker:c3
@@ -76,7 +83,8 @@ ip -n docker-c3 link set eth0 up
 ip -n docker-c3 addr add 172.17.0.2/16 dev eth0
 ip -n docker-c3 route add default via 172.17.0.1
 ip netns add docker-c4
-ip netns exec docker-c4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647'
+ip netns exec docker-c4 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c4 link set lo up alias netlab:docker:c4
 ip -n docker-node2 link add veth-c4 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:03 netns docker-c4
 ip -n docker-node2 link set veth-c4 alias netlab:docker:c4

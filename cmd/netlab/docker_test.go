@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
 
+	"netlab/internal/lab"
 	"netlab/internal/labtest"
 	"netlab/internal/netops"
 	"netlab/internal/probe"
@@ -124,6 +125,19 @@ nodes:
 		require.Len(t, addrs, 1)
 		assert.Equal(t, "172.17.0.1/16", addrs[0].IPNet.String())
 		assert.Equal(t, "02:42:ac:11:00:01", br.Attrs().HardwareAddr.String(), "docker0 has a fixed Docker MAC")
+		sysctl := func(ns netops.NS, key string) string {
+			out, err := exec.Command("ip", "netns", "exec", string(ns), "sysctl", "-n", key).Output()
+			require.NoError(t, err, key)
+			return strings.Join(strings.Fields(string(out)), " ")
+		}
+		for _, kv := range append(append([]netops.KV{}, lab.Pinned...), lab.ContainerSysctls...) {
+			if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(kv.Key, ".", "/")); kv.Optional && err != nil {
+				continue
+			}
+			assert.Equal(t, kv.Value, sysctl(c1, kv.Key), "c1 %s is pinned", kv.Key)
+		}
+		assert.Equal(t, "0", sysctl(node1, "net.ipv4.conf.all.rp_filter"), "node1 too")
+		assert.Equal(t, "1024", sysctl(node1, "net.ipv4.ip_unprivileged_port_start"), "Docker's container sysctls are for containers")
 		r := labtest.MustRun(t, "exec", "--lab", name, "c1", "--", "ip", "-o", "link", "show", "eth0")
 		assert.Contains(t, r.Stdout, "link/ether 02:42:ac:11:00:02 ", "c1's MAC is Docker's, from its address")
 		for _, v := range []string{"veth-c1", "veth-c2"} {

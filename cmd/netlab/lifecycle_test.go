@@ -346,8 +346,15 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 		}
 	}
 	require.NoError(t, netops.Do(ns, func() error {
-		for _, k := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"} {
+		keys := []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"}
+		for _, kv := range append(append([]netops.KV{}, lab.Pinned...), lab.ContainerSysctls...) {
+			keys = append(keys, strings.ReplaceAll(kv.Key, ".", "/"))
+		}
+		for _, k := range keys {
 			b, err := os.ReadFile("/proc/sys/" + k)
+			if os.IsNotExist(err) {
+				continue // br_netfilter's, where it is not loaded
+			}
 			if err != nil {
 				return err
 			}

@@ -74,6 +74,8 @@ type statusDoc struct {
 	Nodes       []statusNode      `json:"nodes"`
 	Workloads   []statusWorkload  `json:"workloads"`
 	Published   []statusPublished `json:"published,omitempty"`
+	// BrNetfilter says bridged packets pass iptables (br_netfilter).
+	BrNetfilter bool `json:"br_netfilter"`
 	// Hint says what to run when status is not "up": building,
 	// interrupted, partial or damaged.
 	Hint string `json:"hint,omitempty"`
@@ -111,7 +113,7 @@ func isLocal(t *lab.Topology, name string) bool {
 
 func statusJSON(s *lab.State) statusDoc {
 	t := s.Topology
-	d := statusDoc{Lab: s.Lab, Mode: s.Mode, Status: s.Status, Created: s.Created, Embedded: t.Embedded,
+	d := statusDoc{Lab: s.Lab, Mode: s.Mode, Status: s.Status, Created: s.Created, Embedded: t.Embedded, BrNetfilter: s.BrNetfilter,
 		Underlay: t.Underlay.String(), Nodes: []statusNode{}, Workloads: []statusWorkload{}}
 	if isOverlay(s) {
 		d.ClusterCIDR, d.MTU = t.Overlay.ClusterCIDR.String(), t.MTU()
@@ -330,6 +332,11 @@ func built(s *lab.State) []string {
 			fmt.Sprintf("iptables: MASQUERADE for %s leaving the host; DNAT host:%d → first container:%d.", t.Docker.Subnet, t.Docker.PublishPort, t.Docker.TargetPort),
 			fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).", t.Docker.PublishPort, t.Docker.Bridge, t.Docker.Gateway()),
 			"every container runs a web server on :80 that says who it is and who asked.")
+	}
+	if s.BrNetfilter {
+		ls = append(ls, "br_netfilter is loaded here: packets between two ports of a bridge pass iptables too, as on a Docker host.")
+	} else {
+		ls = append(ls, "br_netfilter is not loaded here: packets between two ports of a bridge skip iptables (netlab loads no kernel module).")
 	}
 	if !t.Embedded {
 		ls = append(ls, "forwarding is accepted by netlab's own chain (inserted first in FORWARD), so a FORWARD policy of DROP (Docker's) does not break it.")

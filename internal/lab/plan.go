@@ -48,10 +48,41 @@ var NoIPv6 = []netops.KV{
 	{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"},
 }
 
+// Pinned are the sysctls a lab depends on, set in every namespace netlab
+// makes, because a new namespace inherits the IPv4 ones from the machine's
+// (net.core.devconf_inherit_init_net=0): a host hardened with strict
+// reverse-path filtering or without redirects would otherwise change what
+// learners see. They are a fresh kernel's values. Bridged packets pass
+// iptables where br_netfilter is loaded, as on every Docker host and
+// Kubernetes node (netlab loads no module: without it, the keys are absent
+// and skipped).
+var Pinned = []netops.KV{
+	{Key: "net.ipv4.conf.all.rp_filter", Value: "0"},
+	{Key: "net.ipv4.conf.default.rp_filter", Value: "0"},
+	{Key: "net.ipv4.conf.all.arp_ignore", Value: "0"},
+	{Key: "net.ipv4.conf.default.arp_ignore", Value: "0"},
+	{Key: "net.ipv4.conf.all.arp_announce", Value: "0"},
+	{Key: "net.ipv4.conf.default.arp_announce", Value: "0"},
+	{Key: "net.ipv4.conf.all.accept_redirects", Value: "1"},
+	{Key: "net.ipv4.conf.default.accept_redirects", Value: "1"},
+	{Key: "net.ipv4.conf.all.send_redirects", Value: "1"},
+	{Key: "net.ipv4.conf.default.send_redirects", Value: "1"},
+	{Key: "net.bridge.bridge-nf-call-iptables", Value: "1", Optional: true},
+}
+
+// ContainerSysctls are what Docker sets in every container (20.10 and
+// later): any port may be bound without privileges, and any group may send
+// ICMP echo with an unprivileged socket.
+var ContainerSysctls = []netops.KV{
+	{Key: "net.ipv4.ip_unprivileged_port_start", Value: "0"},
+	{Key: "net.ipv4.ping_group_range", Value: "0 2147483647"},
+}
+
 // Netns is the op that creates the namespace of lab's object obj, marked as
-// lab's and IPv4 only.
-func Netns(lab, obj string) netops.NetnsAdd {
-	return netops.NetnsAdd{Name: string(NetnsName(lab, obj)), Marker: Marker(lab, obj), Sysctls: NoIPv6}
+// lab's, IPv4 only, with the pinned sysctls and any more given.
+func Netns(lab, obj string, more ...netops.KV) netops.NetnsAdd {
+	kvs := append(append(append([]netops.KV{}, NoIPv6...), Pinned...), more...)
+	return netops.NetnsAdd{Name: string(NetnsName(lab, obj)), Marker: Marker(lab, obj), Sysctls: kvs}
 }
 
 // Underlay returns the ops of the embedded underlay: a namespace holding a

@@ -32,6 +32,10 @@ type State struct {
 	Topology   *Topology   `json:"topology"`
 	Workloads  []Workload  `json:"workloads"`
 	Namespaces []netops.NS `json:"namespaces"`
+	// BrNetfilter records whether br_netfilter was loaded when the lab came
+	// up: then bridged packets pass iptables (netlab pins that on), as on
+	// a Docker host; without it they do not, and netlab loads no module.
+	BrNetfilter bool `json:"br_netfilter"`
 	// Proxies are the userland proxies of published ports.
 	Proxies []Proxy `json:"proxies,omitempty"`
 	// HostSysctls are what the lab set on a real node's own stack, with

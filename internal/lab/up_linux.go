@@ -59,6 +59,8 @@ func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe strin
 	if !t.Embedded {
 		s.HostSysctls = hostSysctls(t.Lab, plan)
 	}
+	_, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables")
+	s.BrNetfilter = err == nil
 	if err := Save(s); err != nil {
 		return nil, fmt.Errorf("write state: %w", err)
 	}

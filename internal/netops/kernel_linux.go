@@ -383,6 +383,9 @@ func writeSysctls(kvs []KV) error {
 	for _, s := range kvs {
 		p := "/proc/sys/" + strings.ReplaceAll(s.Key, ".", "/")
 		if err := os.WriteFile(p, []byte(s.Value), 0); err != nil {
+			if s.Optional && errors.Is(err, os.ErrNotExist) {
+				continue // not in this kernel (a module not loaded)
+			}
 			return fmt.Errorf("sysctl %s=%s: %w", s.Key, s.Value, err)
 		}
 	}

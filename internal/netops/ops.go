@@ -49,7 +49,7 @@ type NetnsAdd struct {
 func (o NetnsAdd) Commands() []string {
 	cmds := []string{"ip netns add " + o.Name}
 	if len(o.Sysctls) > 0 {
-		cmds = append(cmds, Sysctl{NS: NS(o.Name), Settings: o.Sysctls}.Commands()...)
+		cmds = append(cmds, sysctlCommands(NS(o.Name), o.Sysctls)...)
 	}
 	return append(cmds, ip(NS(o.Name), "link set lo up alias", Quote(o.Marker)))
 }
@@ -60,16 +60,36 @@ type Sysctl struct {
 	Settings []KV
 }
 
-// KV is one sysctl key and value, such as net.ipv4.ip_forward=1.
-type KV struct{ Key, Value string }
+// KV is one sysctl key and value, such as net.ipv4.ip_forward=1. An
+// Optional key is set only where the kernel has it (a module's, such as
+// br_netfilter's net.bridge.*): `sysctl -e` skips it elsewhere.
+type KV struct {
+	Key, Value string
+	Optional   bool
+}
 
 // Commands implements Op.
-func (o Sysctl) Commands() []string {
-	args := []string{"sysctl", "-qw"}
-	for _, s := range o.Settings {
-		args = append(args, s.Key+"="+s.Value)
+func (o Sysctl) Commands() []string { return sysctlCommands(o.NS, o.Settings) }
+
+// sysctlCommands renders kvs as one sysctl command, and one more with -e
+// for the optional ones.
+func sysctlCommands(ns NS, kvs []KV) []string {
+	var cmds []string
+	for _, optional := range []bool{false, true} {
+		args := []string{"sysctl", "-qw"}
+		if optional {
+			args[1] = "-qew"
+		}
+		for _, s := range kvs {
+			if s.Optional == optional {
+				args = append(args, Quote(s.Key+"="+s.Value))
+			}
+		}
+		if len(args) > 2 {
+			cmds = append(cmds, inNS(ns, args...))
+		}
 	}
-	return []string{inNS(o.NS, args...)}
+	return cmds
 }
 
 // BridgeAdd creates a Linux bridge, marks it with Alias and brings it up.

@@ -1,11 +1,13 @@
 ip netns add overlay-underlay
-ip netns exec overlay-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-underlay sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-underlay sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-underlay link set lo up alias netlab:overlay:underlay
 ip -n overlay-underlay link add br-underlay type bridge
 ip -n overlay-underlay link set br-underlay alias netlab:overlay:br-underlay
 ip -n overlay-underlay link set br-underlay up
 ip netns add overlay-node1
-ip netns exec overlay-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-node1 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-node1 link set lo up alias netlab:overlay:node1
 ip -n overlay-underlay link add node1 master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns overlay-node1
 ip -n overlay-underlay link set node1 alias netlab:overlay:node1
@@ -13,7 +15,8 @@ ip -n overlay-node1 link set eth1 up
 ip -n overlay-node1 addr add 192.168.56.11/24 dev eth1
 ip -n overlay-node1 route add default via 192.168.56.1
 ip netns add overlay-node2
-ip netns exec overlay-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-node2 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-node2 link set lo up alias netlab:overlay:node2
 ip -n overlay-underlay link add node2 master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns overlay-node2
 ip -n overlay-underlay link set node2 alias netlab:overlay:node2
@@ -21,7 +24,8 @@ ip -n overlay-node2 link set eth1 up
 ip -n overlay-node2 addr add 192.168.56.12/24 dev eth1
 ip -n overlay-node2 route add default via 192.168.56.1
 ip netns add overlay-outside
-ip netns exec overlay-outside sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-outside sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-outside sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-outside link set lo up alias netlab:overlay:outside
 ip -n overlay-underlay link add outside master br-underlay mtu 1500 up type veth peer name eth1 mtu 1500 netns overlay-outside
 ip -n overlay-underlay link set outside alias netlab:overlay:outside
@@ -40,7 +44,8 @@ ip -n overlay-node1 neigh replace 10.244.2.0 lladdr 0e:6c:c0:a8:38:0c dev flanne
 bridge -n overlay-node1 fdb replace 0e:6c:c0:a8:38:0c dev flannel.1 dst 192.168.56.12 self permanent
 ip -n overlay-node1 route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink
 ip netns add overlay-pod1
-ip netns exec overlay-pod1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-pod1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-pod1 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-pod1 link set lo up alias netlab:overlay:pod1
 ip -n overlay-node1 link add veth-pod1 master cni0 mtu 1450 up type veth peer name eth0 mtu 1450 netns overlay-pod1
 ip -n overlay-node1 link set veth-pod1 alias netlab:overlay:pod1
@@ -48,7 +53,8 @@ ip -n overlay-pod1 link set eth0 up
 ip -n overlay-pod1 addr add 10.244.1.2/24 dev eth0
 ip -n overlay-pod1 route add default via 10.244.1.1
 ip netns add overlay-pod2
-ip netns exec overlay-pod2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-pod2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-pod2 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-pod2 link set lo up alias netlab:overlay:pod2
 ip -n overlay-node1 link add veth-pod2 master cni0 mtu 1450 up type veth peer name eth0 mtu 1450 netns overlay-pod2
 ip -n overlay-node1 link set veth-pod2 alias netlab:overlay:pod2
@@ -76,7 +82,8 @@ ip -n overlay-node2 neigh replace 10.244.1.0 lladdr 0e:6c:c0:a8:38:0b dev flanne
 bridge -n overlay-node2 fdb replace 0e:6c:c0:a8:38:0b dev flannel.1 dst 192.168.56.11 self permanent
 ip -n overlay-node2 route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink
 ip netns add overlay-pod3
-ip netns exec overlay-pod3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-pod3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-pod3 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-pod3 link set lo up alias netlab:overlay:pod3
 ip -n overlay-node2 link add veth-pod3 master cni0 mtu 1450 up type veth peer name eth0 mtu 1450 netns overlay-pod3
 ip -n overlay-node2 link set veth-pod3 alias netlab:overlay:pod3
@@ -84,7 +91,8 @@ ip -n overlay-pod3 link set eth0 up
 ip -n overlay-pod3 addr add 10.244.2.2/24 dev eth0
 ip -n overlay-pod3 route add default via 10.244.2.1
 ip netns add overlay-pod4
-ip netns exec overlay-pod4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec overlay-pod4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1
+ip netns exec overlay-pod4 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n overlay-pod4 link set lo up alias netlab:overlay:pod4
 ip -n overlay-node2 link add veth-pod4 master cni0 mtu 1450 up type veth peer name eth0 mtu 1450 netns overlay-pod4
 ip -n overlay-node2 link set veth-pod4 alias netlab:overlay:pod4
