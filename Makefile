@@ -16,10 +16,10 @@ export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
 GOPATH_ = PATH="$(dir $(GO)):$$PATH"
 
-.PHONY: help deps vm-deps build install lab test vm-check vm-test vagrant-test unit lint bench clean
+.PHONY: help deps vm-deps build install lab test vm-check vm-test vagrant-test docker-reference unit lint bench clean
 
 help: ## show this list
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 deps: ## install the Debian packages the lab and the tests use (needs root)
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -43,7 +43,7 @@ lab: deps install ## build both models side by side and show what each proves (n
 	netlab overlay-mode
 	@scripts/demo-overlay.sh
 
-test: deps vm-deps lint vm-check build ## lint, check the Vagrantfile, every test (root, real namespaces and packets), both labs on two real VMs, a leak check
+test: deps vm-deps lint vm-check build ## lint, Vagrantfile check, every test (root, real packets), both labs on two QEMU VMs, leak check
 	@scripts/leak-check.sh snapshot
 	$(GOPATH_) $(GO) test -count=1 -race -timeout 30m ./...
 	scripts/vm-test.sh
@@ -65,6 +65,14 @@ vagrant-test: vm-deps build ## the Vagrantfile itself, brought up by Vagrant (va
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	scripts/vagrant-test.sh
+
+docker-reference: ## record what real Docker (Debian's docker.io 20.10) answers, in namespaces, into bridge/testdata/docker-20.10
+	@missing=$$(for p in docker.io busybox-static; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	scripts/docker-reference.sh bridge/testdata/docker-20.10
 
 vm-test: vm-deps build ## both labs on two real QEMU VMs (VMS=3 for three; the image is built once and cached), as Vagrant runs them
 	scripts/vm-test.sh

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/lab"
+	"netlab/internal/labtest"
+	"netlab/internal/netops"
+)
+
+// realDocker is what scripts/docker-reference.sh recorded of Debian 12's
+// dockerd 20.10 (userland-proxy on, Docker's default), run in namespaces on
+// a machine like this one: the answers of the probes below, and more.
+const realDocker = "../../bridge/testdata/docker-20.10/userland-proxy-true"
+
+// TestDockerMatchesRealDocker asks netlab's Docker model the questions the
+// recording asked real Docker, from the same places to the same addresses,
+// and expects the same answers, client address for client address.
+func TestDockerMatchesRealDocker(t *testing.T) {
+	labtest.Root(t)
+	want, err := os.ReadFile(filepath.Join(realDocker, "answers.txt"))
+	require.NoError(t, err)
+	name := labtest.NewLab(t, "r")
+	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "2")
+	ns := func(obj string) netops.NS { return lab.NetnsName(name, obj) }
+	probes := []struct {
+		what string
+		from netops.NS
+		to   string
+	}{
+		{"node -> 127.0.0.1:8080", ns("node1"), "127.0.0.1:8080"},
+		{"node -> NODE:8080", ns("node1"), "192.168.56.11:8080"},
+		{"outside -> NODE:8080", ns("outside"), "192.168.56.11:8080"},
+		{"c2 -> NODE:8080", ns("c2"), "192.168.56.11:8080"},
+		{"c2 -> GATEWAY:8080", ns("c2"), "172.17.0.1:8080"},
+		{"c1 -> NODE:8080 (hairpin)", ns("c1"), "192.168.56.11:8080"},
+		{"c2 -> c1:80", ns("c2"), "172.17.0.2:80"},
+		{"node -> c1:80", ns("node1"), "172.17.0.2:80"},
+	}
+	var got strings.Builder
+	for _, p := range probes {
+		a := ask(t, p.from, p.to)
+		require.Equal(t, "c1", a.Name, p.what)
+		fmt.Fprintf(&got, "%s: client=%s\n", p.what, a.Client)
+	}
+	assert.Equal(t, string(want), got.String(), "netlab answers as real Docker 20.10 does")
+
+	// What Docker sets in a container and on its node, and its MACs.
+	recorded, err := os.ReadFile(filepath.Join(realDocker, "sysctls.txt"))
+	require.NoError(t, err)
+	for _, line := range strings.Split(strings.TrimSpace(string(recorded)), "\n") {
+		where, kv, _ := strings.Cut(line, " ")
+		key, value, ok := strings.Cut(kv, " = ")
+		if !ok {
+			continue // the hairpin line: no sysctl
+		}
+		if _, err := os.Stat("/proc/sys/net/bridge"); err != nil && strings.HasPrefix(key, "net.bridge.") {
+			continue // no br_netfilter on this machine: Docker's host had it
+		}
+		target := ns("c1")
+		if where == "node" {
+			target = ns("node1")
+		}
+		out, err := exec.Command("ip", "netns", "exec", string(target), "sysctl", "-n", key).Output()
+		require.NoError(t, err, key)
+		assert.Equal(t, value, strings.Join(strings.Fields(string(out)), " "), "%s %s, as Docker sets it", where, key)
+	}
+	links, err := os.ReadFile(filepath.Join(realDocker, "links.txt"))
+	require.NoError(t, err)
+	assert.Contains(t, string(links), "link/ether 02:42:ac:11:00:02 ")
+	out, err := exec.Command("ip", "-n", string(ns("c1")), "link", "show", "eth0").Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "link/ether 02:42:ac:11:00:02 ", "c1's MAC is Docker's")
+}
