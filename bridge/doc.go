@@ -23,7 +23,8 @@
 //     from 172.17.0.0/16 that leaves through another interface than docker0,
 //     so the rest of the world sees the host's address and answers to it.
 //  5. NAT on the way in: a published port is a DNAT rule (Docker keeps them
-//     in its DOCKER chain; netlab in NETLAB-<LAB>-DNAT) that rewrites
+//     in its DOCKER chain, and so does netlab on an embedded node, where the
+//     tables are dockerd's own; on a real node NETLAB-<LAB>-DNAT plays it) that rewrites
 //     host:8080 to container:80 before routing, so the packet is routed into
 //     docker0. The container sees the real client address. Beside the
 //     rule, as Docker does by default, docker-proxy (a process of the host,
@@ -43,7 +44,7 @@
 //     172.17.0.3 on node1 is node1's own container or no one (the subnet is
 //     on docker0, so node1 ARPs for it there and never sends it out).
 //   - Outside to a container: through a published port. The container's
-//     own address is private to its host; NETLAB-<LAB>-FWD drops traffic
+//     own address is private to its host; the FORWARD policy DROP drops traffic
 //     routed to it from outside, but for TCP to the published container's
 //     port, which Docker 20.10 accepts too (Docker 28 drops it in raw).
 //

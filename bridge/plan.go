@@ -22,9 +22,7 @@ func Plan(t *lab.Topology) lab.Plan {
 		Workload: container,
 		Node:     Node,
 		Make:     Container,
-		Firewall: func(t *lab.Topology, node lab.Node, cs []lab.Workload) netops.IPTables {
-			return netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t, cs[0])}
-		},
+		Firewall: Firewall,
 	}, UnderlayBridge)
 	// Docker's default, the userland proxy: a process of the node listens
 	// on the published port too, for what the DNAT rules do not catch
@@ -85,7 +83,79 @@ func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 	}
 }
 
-// Chains are the lab's own iptables chains on a node.
+// Firewall returns a node's iptables. On an embedded node, a namespace
+// netlab made that plays a Docker host, they are Docker 20.10's own, chain
+// for chain and rule for rule (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-
+// 1/2, the FORWARD policy DROP: bridge/testdata/docker-20.10 is what dockerd
+// wrote), each with netlab's comment. On a real node, where Docker itself may
+// run, netlab writes into no chain of Docker's: its own chains play them.
+func Firewall(t *lab.Topology, node lab.Node, cs []lab.Workload) netops.IPTables {
+	ipt := netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab)}
+	if t.Embedded {
+		ipt.Chains, ipt.Policies, ipt.Rules = DockerChains, []netops.Policy{{Table: "filter", Chain: "FORWARD", Target: "DROP"}}, DockerRules(t, cs[0])
+	} else {
+		ipt.Chains, ipt.Rules = Chains(t.Lab), Rules(t, cs[0])
+	}
+	return ipt
+}
+
+// DockerChains are the chains dockerd makes.
+var DockerChains = []netops.Chain{
+	{Table: "nat", Name: "DOCKER"},
+	{Table: "filter", Name: "DOCKER"},
+	{Table: "filter", Name: "DOCKER-ISOLATION-STAGE-1"},
+	{Table: "filter", Name: "DOCKER-ISOLATION-STAGE-2"},
+	{Table: "filter", Name: "DOCKER-USER"},
+}
+
+// DockerRules are the rules dockerd 20.10 writes for one bridge and one
+// published port, with its default userland proxy, in its order.
+func DockerRules(t *lab.Topology, published lab.Workload) []netops.Rule {
+	br := t.Docker.Bridge
+	subnet := t.Docker.Subnet.String()
+	pub, target := fmt.Sprint(t.Docker.PublishPort), fmt.Sprint(t.Docker.TargetPort)
+	dest := published.IP.String() + "/32"
+	return []netops.Rule{
+		{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
+			Why: "published ports, for packets arriving at this host"},
+		{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
+			Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"},
+		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-s", subnet, "!", "-o", br, "-j", "MASQUERADE"},
+			Why: "containers leaving the host take its address"},
+		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-s", dest, "-d", dest, "-p", "tcp", "--dport", target, "-j", "MASQUERADE"},
+			Why: "a container to its own published port (hairpin)"},
+		{Table: "nat", Chain: "DOCKER", Spec: []string{"-i", br, "-j", "RETURN"},
+			Why: "containers do not go through published ports: docker-proxy serves them"},
+		{Table: "nat", Chain: "DOCKER", Spec: []string{"!", "-i", br, "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", published.IP.String() + ":" + target},
+			Why: fmt.Sprintf("publish %s:%s on port %s", published.Name, target, pub)},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
+			Why: "the place for the user's own rules, first"},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-ISOLATION-STAGE-1"},
+			Why: "Docker networks do not reach each other"},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+			Why: "replies to containers"},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-o", br, "-j", "DOCKER"},
+			Why: "to containers: only their published ports"},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-i", br, "!", "-o", br, "-j", "ACCEPT"},
+			Why: "containers may go anywhere"},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-i", br, "-o", br, "-j", "ACCEPT"},
+			Why: "containers of one bridge talk to each other"},
+		{Table: "filter", Chain: "DOCKER", Spec: []string{"-d", dest, "!", "-i", br, "-o", br, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
+			Why: "the published port"},
+		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"-i", br, "!", "-o", br, "-j", "DOCKER-ISOLATION-STAGE-2"},
+			Why: "leaving " + br + " for another interface"},
+		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"-j", "RETURN"}, Why: "the rest"},
+		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-2", Spec: []string{"-o", br, "-j", "DROP"},
+			Why: "not into another Docker network"},
+		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-2", Spec: []string{"-j", "RETURN"}, Why: "the rest"},
+		{Table: "filter", Chain: "DOCKER-USER", Spec: []string{"-j", "RETURN"}, Why: "no rules of the user's yet"},
+	}
+}
+
+// Chains are the lab's own iptables chains on a real node, where they play
+// Docker's: NETLAB-<LAB>-DNAT plays nat DOCKER, NETLAB-<LAB>-SNAT Docker's
+// MASQUERADE in POSTROUTING, NETLAB-<LAB>-FWD filter DOCKER and Docker's
+// FORWARD rules.
 func Chains(labName string) []netops.Chain {
 	return []netops.Chain{
 		{Table: "nat", Name: lab.ChainName(labName, "DNAT")},
@@ -94,7 +164,7 @@ func Chains(labName string) []netops.Chain {
 	}
 }
 
-// Rules returns a node's iptables rules, Docker's own set in spirit:
+// Rules returns a real node's iptables rules, Docker's own set in spirit:
 // masquerade on the way out, DNAT for the published port on the way in,
 // and forwarding that works even under a FORWARD policy of DROP.
 func Rules(t *lab.Topology, published lab.Workload) []netops.Rule {

@@ -71,9 +71,8 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-func TestRules(t *testing.T) {
-	top := topology(t, 1, 2)
-	p := Plan(top)
+func firewallOf(t *testing.T, p lab.Plan) netops.IPTables {
+	t.Helper()
 	var ipt netops.IPTables
 	for _, op := range netops.Flatten(p.Ops) {
 		if o, ok := op.(netops.IPTables); ok {
@@ -81,10 +80,35 @@ func TestRules(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, ipt.Rules)
+	return ipt
+}
+
+// TestRules: on an embedded node, Docker's chains and rules, with the
+// FORWARD policy DROP (TestDockerMatchesRealDocker compares them with what
+// dockerd wrote); on a real node, chains of netlab's own that built-in
+// chains only jump to, and no policy.
+func TestRules(t *testing.T) {
+	top := topology(t, 1, 2)
+	ipt := firewallOf(t, Plan(top))
 	text := strings.Join(ipt.Commands(), "\n")
-	assert.Contains(t, text, "-A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0")
+	assert.Contains(t, text, "-t filter -P FORWARD DROP")
+	assert.Contains(t, text, "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker containers leaving the host take its address' -j MASQUERADE")
+	assert.Contains(t, text, "-A DOCKER ! -i docker0 -p tcp --dport 8080 -m comment")
 	assert.Contains(t, text, "-j DNAT --to-destination 172.17.0.2:80")
-	assert.Contains(t, text, "-p tcp --dport 8080")
+	for _, c := range []string{"DOCKER", "DOCKER-USER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-ISOLATION-STAGE-2"} {
+		assert.Contains(t, text, "-N "+c+"\n")
+	}
+	for _, r := range ipt.Rules {
+		assert.NotEmpty(t, r.Why, "every rule says why it exists: %v", r.Spec)
+	}
+
+	top.Embedded, top.Local = false, "node1"
+	top.Nodes[0].NS = netops.Host
+	ipt = firewallOf(t, Plan(top))
+	assert.Empty(t, ipt.Policies, "a real node's policies are its own")
+	text = strings.Join(ipt.Commands(), "\n")
+	assert.Contains(t, text, "-A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0")
+	assert.NotContains(t, text, " DOCKER ", "no chain of Docker's on a real node")
 	for _, r := range ipt.Rules {
 		assert.NotEmpty(t, r.Why, "every rule says why it exists: %v", r.Spec)
 		if r.Chain == "PREROUTING" || r.Chain == "POSTROUTING" || r.Chain == "OUTPUT" || r.Chain == "FORWARD" {

@@ -22,7 +22,6 @@ CONTAINERS=${4:-2}
 UNDERLAY_PREFIX=192.168.56   # the private network: .1 is outside, .11.. are the nodes
 SUBNET=172.17.0.0/16         # docker0's subnet: the same on every host, as in Docker
 GATEWAY=172.17.0.1
-CHAIN=NETLAB-${LAB^^}        # our own iptables chains: NETLAB-<LAB>-DNAT/SNAT/FWD
 MARK="netlab:$LAB"           # every rule's comment starts with this
 
 # netns NAME [SYSCTL=VALUE...]: a network namespace with lo up, marked as
@@ -105,21 +104,33 @@ up() {
       ip -n "$LAB-c$c" route add default via "$GATEWAY"
     done
 
-    # 4. NAT and forwarding, in chains of our own.
-    ipt "$node" -t nat -N "$CHAIN-DNAT"
-    ipt "$node" -t nat -N "$CHAIN-SNAT"
-    ipt "$node" -t filter -N "$CHAIN-FWD"
-    ipt "$node" -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "$MARK published ports, for packets arriving at this host" -j "$CHAIN-DNAT"
-    ipt "$node" -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment "$MARK published ports, for packets from this host itself" -j "$CHAIN-DNAT"
-    ipt "$node" -t nat -A POSTROUTING -m comment --comment "$MARK source NAT for containers" -j "$CHAIN-SNAT"
-    ipt "$node" -t nat -A "$CHAIN-DNAT" -i docker0 -m comment --comment "$MARK containers do not go through published ports" -j RETURN
-    ipt "$node" -t nat -A "$CHAIN-DNAT" -p tcp --dport 8080 -m comment --comment "$MARK publish c$((c - CONTAINERS + 1)):80 on port 8080" -j DNAT --to-destination "$first:80"
-    ipt "$node" -t nat -A "$CHAIN-SNAT" -s "$SUBNET" ! -o docker0 -m comment --comment "$MARK containers leaving the host take its address" -j MASQUERADE
-    ipt "$node" -t filter -I FORWARD -m comment --comment "$MARK forwarding for containers, whatever the FORWARD policy" -j "$CHAIN-FWD"
-    ipt "$node" -t filter -A "$CHAIN-FWD" -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "$MARK replies to containers" -j ACCEPT
-    ipt "$node" -t filter -A "$CHAIN-FWD" -d "$first/32" ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment "$MARK the published port" -j ACCEPT
-    ipt "$node" -t filter -A "$CHAIN-FWD" -i docker0 -m comment --comment "$MARK containers may go anywhere" -j ACCEPT
-    ipt "$node" -t filter -A "$CHAIN-FWD" ! -i docker0 -o docker0 -m comment --comment "$MARK container addresses are private to this host" -j DROP
+    # 4. NAT and forwarding: dockerd's own chains and rules, in its order
+    #    (each with our comment), and the FORWARD policy DROP it sets.
+    c1="c$((c - CONTAINERS + 1))"
+    ipt "$node" -t nat -N DOCKER
+    ipt "$node" -t filter -N DOCKER
+    ipt "$node" -t filter -N DOCKER-ISOLATION-STAGE-1
+    ipt "$node" -t filter -N DOCKER-ISOLATION-STAGE-2
+    ipt "$node" -t filter -N DOCKER-USER
+    ipt "$node" -t filter -P FORWARD DROP
+    ipt "$node" -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "$MARK published ports, for packets arriving at this host" -j DOCKER
+    ipt "$node" -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment "$MARK published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)" -j DOCKER
+    ipt "$node" -t nat -A POSTROUTING -s "$SUBNET" ! -o docker0 -m comment --comment "$MARK containers leaving the host take its address" -j MASQUERADE
+    ipt "$node" -t nat -A POSTROUTING -s "$first/32" -d "$first/32" -p tcp --dport 80 -m comment --comment "$MARK a container to its own published port (hairpin)" -j MASQUERADE
+    ipt "$node" -t nat -A DOCKER -i docker0 -m comment --comment "$MARK containers do not go through published ports: docker-proxy serves them" -j RETURN
+    ipt "$node" -t nat -A DOCKER ! -i docker0 -p tcp --dport 8080 -m comment --comment "$MARK publish $c1:80 on port 8080" -j DNAT --to-destination "$first:80"
+    ipt "$node" -t filter -A FORWARD -m comment --comment "$MARK the place for the user's own rules, first" -j DOCKER-USER
+    ipt "$node" -t filter -A FORWARD -m comment --comment "$MARK Docker networks do not reach each other" -j DOCKER-ISOLATION-STAGE-1
+    ipt "$node" -t filter -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "$MARK replies to containers" -j ACCEPT
+    ipt "$node" -t filter -A FORWARD -o docker0 -m comment --comment "$MARK to containers: only their published ports" -j DOCKER
+    ipt "$node" -t filter -A FORWARD -i docker0 ! -o docker0 -m comment --comment "$MARK containers may go anywhere" -j ACCEPT
+    ipt "$node" -t filter -A FORWARD -i docker0 -o docker0 -m comment --comment "$MARK containers of one bridge talk to each other" -j ACCEPT
+    ipt "$node" -t filter -A DOCKER -d "$first/32" ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment "$MARK the published port" -j ACCEPT
+    ipt "$node" -t filter -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -m comment --comment "$MARK leaving docker0 for another interface" -j DOCKER-ISOLATION-STAGE-2
+    ipt "$node" -t filter -A DOCKER-ISOLATION-STAGE-1 -m comment --comment "$MARK the rest" -j RETURN
+    ipt "$node" -t filter -A DOCKER-ISOLATION-STAGE-2 -o docker0 -m comment --comment "$MARK not into another Docker network" -j DROP
+    ipt "$node" -t filter -A DOCKER-ISOLATION-STAGE-2 -m comment --comment "$MARK the rest" -j RETURN
+    ipt "$node" -t filter -A DOCKER-USER -m comment --comment "$MARK no rules of the user's yet" -j RETURN
   done
 }
 

@@ -54,20 +54,30 @@ ip -n docker-node1 link set veth-c2 alias netlab:docker:c2
 ip -n docker-c2 link set eth0 up
 ip -n docker-c2 addr add 172.17.0.3/16 dev eth0
 ip -n docker-c2 route add default via 172.17.0.1
-ip netns exec docker-node1 iptables -w -t nat -N NETLAB-DOCKER-DNAT
-ip netns exec docker-node1 iptables -w -t nat -N NETLAB-DOCKER-SNAT
-ip netns exec docker-node1 iptables -w -t filter -N NETLAB-DOCKER-FWD
-ip netns exec docker-node1 iptables -w -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets arriving at this host' -j NETLAB-DOCKER-DNAT
-ip netns exec docker-node1 iptables -w -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets from this host itself' -j NETLAB-DOCKER-DNAT
-ip netns exec docker-node1 iptables -w -t nat -A POSTROUTING -m comment --comment 'netlab:docker source NAT for containers' -j NETLAB-DOCKER-SNAT
-ip netns exec docker-node1 iptables -w -t nat -A NETLAB-DOCKER-DNAT -i docker0 -m comment --comment 'netlab:docker containers do not go through published ports' -j RETURN
-ip netns exec docker-node1 iptables -w -t nat -A NETLAB-DOCKER-DNAT -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c1:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
-ip netns exec docker-node1 iptables -w -t nat -A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker containers leaving the host take its address' -j MASQUERADE
-ip netns exec docker-node1 iptables -w -t filter -I FORWARD -m comment --comment 'netlab:docker forwarding for containers, whatever the FORWARD policy' -j NETLAB-DOCKER-FWD
-ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
-ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
-ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD -i docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
-ip netns exec docker-node1 iptables -w -t filter -A NETLAB-DOCKER-FWD ! -i docker0 -o docker0 -m comment --comment 'netlab:docker container addresses are private to this host' -j DROP
+ip netns exec docker-node1 iptables -w -t nat -N DOCKER
+ip netns exec docker-node1 iptables -w -t filter -N DOCKER
+ip netns exec docker-node1 iptables -w -t filter -N DOCKER-ISOLATION-STAGE-1
+ip netns exec docker-node1 iptables -w -t filter -N DOCKER-ISOLATION-STAGE-2
+ip netns exec docker-node1 iptables -w -t filter -N DOCKER-USER
+ip netns exec docker-node1 iptables -w -t filter -P FORWARD DROP
+ip netns exec docker-node1 iptables -w -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets arriving at this host' -j DOCKER
+ip netns exec docker-node1 iptables -w -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets from this host itself (127.0.0.1 is docker-proxy'\''s)' -j DOCKER
+ip netns exec docker-node1 iptables -w -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker containers leaving the host take its address' -j MASQUERADE
+ip netns exec docker-node1 iptables -w -t nat -A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp --dport 80 -m comment --comment 'netlab:docker a container to its own published port (hairpin)' -j MASQUERADE
+ip netns exec docker-node1 iptables -w -t nat -A DOCKER -i docker0 -m comment --comment 'netlab:docker containers do not go through published ports: docker-proxy serves them' -j RETURN
+ip netns exec docker-node1 iptables -w -t nat -A DOCKER ! -i docker0 -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c1:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
+ip netns exec docker-node1 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker the place for the user'\''s own rules, first' -j DOCKER-USER
+ip netns exec docker-node1 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker Docker networks do not reach each other' -j DOCKER-ISOLATION-STAGE-1
+ip netns exec docker-node1 iptables -w -t filter -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
+ip netns exec docker-node1 iptables -w -t filter -A FORWARD -o docker0 -m comment --comment 'netlab:docker to containers: only their published ports' -j DOCKER
+ip netns exec docker-node1 iptables -w -t filter -A FORWARD -i docker0 ! -o docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
+ip netns exec docker-node1 iptables -w -t filter -A FORWARD -i docker0 -o docker0 -m comment --comment 'netlab:docker containers of one bridge talk to each other' -j ACCEPT
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -m comment --comment 'netlab:docker leaving docker0 for another interface' -j DOCKER-ISOLATION-STAGE-2
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-1 -m comment --comment 'netlab:docker the rest' -j RETURN
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -o docker0 -m comment --comment 'netlab:docker not into another Docker network' -j DROP
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -m comment --comment 'netlab:docker the rest' -j RETURN
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-USER -m comment --comment 'netlab:docker no rules of the user'\''s yet' -j RETURN
 ip netns exec docker-node2 sysctl -qw net.ipv4.ip_forward=1
 ip -n docker-node2 link add docker0 address 02:42:ac:11:00:01 type bridge
 ip -n docker-node2 link set docker0 alias netlab:docker:docker0
@@ -91,17 +101,27 @@ ip -n docker-node2 link set veth-c4 alias netlab:docker:c4
 ip -n docker-c4 link set eth0 up
 ip -n docker-c4 addr add 172.17.0.3/16 dev eth0
 ip -n docker-c4 route add default via 172.17.0.1
-ip netns exec docker-node2 iptables -w -t nat -N NETLAB-DOCKER-DNAT
-ip netns exec docker-node2 iptables -w -t nat -N NETLAB-DOCKER-SNAT
-ip netns exec docker-node2 iptables -w -t filter -N NETLAB-DOCKER-FWD
-ip netns exec docker-node2 iptables -w -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets arriving at this host' -j NETLAB-DOCKER-DNAT
-ip netns exec docker-node2 iptables -w -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets from this host itself' -j NETLAB-DOCKER-DNAT
-ip netns exec docker-node2 iptables -w -t nat -A POSTROUTING -m comment --comment 'netlab:docker source NAT for containers' -j NETLAB-DOCKER-SNAT
-ip netns exec docker-node2 iptables -w -t nat -A NETLAB-DOCKER-DNAT -i docker0 -m comment --comment 'netlab:docker containers do not go through published ports' -j RETURN
-ip netns exec docker-node2 iptables -w -t nat -A NETLAB-DOCKER-DNAT -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c3:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
-ip netns exec docker-node2 iptables -w -t nat -A NETLAB-DOCKER-SNAT -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker containers leaving the host take its address' -j MASQUERADE
-ip netns exec docker-node2 iptables -w -t filter -I FORWARD -m comment --comment 'netlab:docker forwarding for containers, whatever the FORWARD policy' -j NETLAB-DOCKER-FWD
-ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
-ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
-ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD -i docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
-ip netns exec docker-node2 iptables -w -t filter -A NETLAB-DOCKER-FWD ! -i docker0 -o docker0 -m comment --comment 'netlab:docker container addresses are private to this host' -j DROP
+ip netns exec docker-node2 iptables -w -t nat -N DOCKER
+ip netns exec docker-node2 iptables -w -t filter -N DOCKER
+ip netns exec docker-node2 iptables -w -t filter -N DOCKER-ISOLATION-STAGE-1
+ip netns exec docker-node2 iptables -w -t filter -N DOCKER-ISOLATION-STAGE-2
+ip netns exec docker-node2 iptables -w -t filter -N DOCKER-USER
+ip netns exec docker-node2 iptables -w -t filter -P FORWARD DROP
+ip netns exec docker-node2 iptables -w -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets arriving at this host' -j DOCKER
+ip netns exec docker-node2 iptables -w -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment 'netlab:docker published ports, for packets from this host itself (127.0.0.1 is docker-proxy'\''s)' -j DOCKER
+ip netns exec docker-node2 iptables -w -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -m comment --comment 'netlab:docker containers leaving the host take its address' -j MASQUERADE
+ip netns exec docker-node2 iptables -w -t nat -A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp --dport 80 -m comment --comment 'netlab:docker a container to its own published port (hairpin)' -j MASQUERADE
+ip netns exec docker-node2 iptables -w -t nat -A DOCKER -i docker0 -m comment --comment 'netlab:docker containers do not go through published ports: docker-proxy serves them' -j RETURN
+ip netns exec docker-node2 iptables -w -t nat -A DOCKER ! -i docker0 -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c3:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
+ip netns exec docker-node2 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker the place for the user'\''s own rules, first' -j DOCKER-USER
+ip netns exec docker-node2 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker Docker networks do not reach each other' -j DOCKER-ISOLATION-STAGE-1
+ip netns exec docker-node2 iptables -w -t filter -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
+ip netns exec docker-node2 iptables -w -t filter -A FORWARD -o docker0 -m comment --comment 'netlab:docker to containers: only their published ports' -j DOCKER
+ip netns exec docker-node2 iptables -w -t filter -A FORWARD -i docker0 ! -o docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
+ip netns exec docker-node2 iptables -w -t filter -A FORWARD -i docker0 -o docker0 -m comment --comment 'netlab:docker containers of one bridge talk to each other' -j ACCEPT
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -m comment --comment 'netlab:docker leaving docker0 for another interface' -j DOCKER-ISOLATION-STAGE-2
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-1 -m comment --comment 'netlab:docker the rest' -j RETURN
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -o docker0 -m comment --comment 'netlab:docker not into another Docker network' -j DROP
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -m comment --comment 'netlab:docker the rest' -j RETURN
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-USER -m comment --comment 'netlab:docker no rules of the user'\''s yet' -j RETURN

@@ -177,7 +177,8 @@ nodes:
 		save, err := exec.Command("ip", "netns", "exec", string(node1), "iptables-save").Output()
 		require.NoError(t, err)
 		rules := string(save)
-		assert.Contains(t, rules, "-A NETLAB-"+strings.ToUpper(name)+"-SNAT -s 172.17.0.0/16 ! -o docker0")
+		assert.Contains(t, rules, "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0", "MASQUERADE in POSTROUTING, as Docker writes it")
+		assert.Contains(t, rules, ":FORWARD DROP", "the FORWARD policy Docker sets")
 		assert.Contains(t, rules, "-j MASQUERADE")
 		assert.Contains(t, rules, "--to-destination "+c1IP+":80")
 		for _, l := range strings.Split(rules, "\n") {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -73,10 +74,52 @@ func TestDockerMatchesRealDocker(t *testing.T) {
 		require.NoError(t, err, key)
 		assert.Equal(t, value, strings.Join(strings.Fields(string(out)), " "), "%s %s, as Docker sets it", where, key)
 	}
+	// The node's tables, chain for chain and rule for rule, less netlab's
+	// comments: what iptables-save shows a learner on a Docker host.
+	recordedRules, err := os.ReadFile(filepath.Join(realDocker, "iptables.txt"))
+	require.NoError(t, err)
+	save, err := exec.Command("ip", "netns", "exec", string(ns("node1")), "iptables-save").Output()
+	require.NoError(t, err)
+	assert.Equal(t, iptablesByChain(string(recordedRules)), iptablesByChain(string(save)), "node1's iptables are dockerd's")
+
 	links, err := os.ReadFile(filepath.Join(realDocker, "links.txt"))
 	require.NoError(t, err)
 	assert.Contains(t, string(links), "link/ether 02:42:ac:11:00:02 ")
 	out, err := exec.Command("ip", "-n", string(ns("c1")), "link", "show", "eth0").Output()
 	require.NoError(t, err)
 	assert.Contains(t, string(out), "link/ether 02:42:ac:11:00:02 ", "c1's MAC is Docker's")
+}
+
+var (
+	ruleComment = regexp.MustCompile(` -m comment --comment ("[^"]*"|\S+)`)
+	counters    = regexp.MustCompile(` ?\[\d+:\d+\]`)
+)
+
+// iptablesByChain reads iptables-save output of the filter and nat tables
+// as table -> chain -> its policy and rules in order, without comments and
+// counters: two rule sets that read the same to a learner compare equal,
+// whatever order the chains were made in.
+func iptablesByChain(save string) map[string]map[string][]string {
+	out := map[string]map[string][]string{}
+	table := ""
+	for _, l := range strings.Split(save, "\n") {
+		l = strings.TrimSpace(counters.ReplaceAllString(ruleComment.ReplaceAllString(l, ""), ""))
+		switch {
+		case strings.HasPrefix(l, "*"):
+			table = l[1:]
+			out[table] = map[string][]string{}
+		case strings.HasPrefix(l, ":"):
+			f := strings.Fields(l[1:])
+			out[table][f[0]] = append(out[table][f[0]], "policy "+f[1])
+		case strings.HasPrefix(l, "-A "):
+			chain := strings.Fields(l)[1]
+			out[table][chain] = append(out[table][chain], l)
+		}
+	}
+	for t := range out {
+		if t != "filter" && t != "nat" {
+			delete(out, t) // Docker writes only these two
+		}
+	}
+	return out
 }

@@ -330,6 +330,7 @@ func built(s *lab.State) []string {
 			fmt.Sprintf("%s, a Linux bridge with %s/%d: the same subnet on every host, as in Docker.", t.Docker.Bridge, t.Docker.Gateway(), t.Docker.Subnet.Bits()),
 			fmt.Sprintf("per container: a network namespace, a veth pair (eth0 inside, veth-cN on %s), an address, a default route via %s.", t.Docker.Bridge, t.Docker.Gateway()),
 			fmt.Sprintf("iptables: MASQUERADE for %s leaving the host; DNAT host:%d → first container:%d.", t.Docker.Subnet, t.Docker.PublishPort, t.Docker.TargetPort),
+			dockerChains(t),
 			fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).", t.Docker.PublishPort, t.Docker.Bridge, t.Docker.Gateway()),
 			"every container runs a web server on :80 that says who it is and who asked.")
 	}
@@ -349,6 +350,16 @@ func built(s *lab.State) []string {
 		}
 	}
 	return ls
+}
+
+// dockerChains says whose chains hold the Docker model's rules.
+func dockerChains(t *lab.Topology) string {
+	if t.Embedded {
+		return "the chains and rules are dockerd's own (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2), with its FORWARD policy DROP."
+	}
+	c := func(s string) string { return lab.ChainName(t.Lab, s) }
+	return fmt.Sprintf("this machine's Docker chains are left alone: %s plays nat DOCKER, %s Docker's MASQUERADE, %s filter DOCKER and its FORWARD rules.",
+		c("DNAT"), c("SNAT"), c("FWD"))
 }
 
 type step struct{ cmd, why string }

@@ -282,13 +282,19 @@ type Rule struct {
 
 // IPTables creates the chains (in their tables) and loads the rules, each
 // carrying the comment Marker+" "+Why. Chains are created empty; built-in
-// chains are only ever added to, never flushed and never given a policy.
+// chains are only ever added to, never flushed. Policies are set on
+// built-in chains only in a namespace netlab made (an embedded node, where
+// it plays dockerd), never on a real node's own.
 type IPTables struct {
-	NS     NS
-	Marker string
-	Chains []Chain
-	Rules  []Rule
+	NS       NS
+	Marker   string
+	Chains   []Chain
+	Policies []Policy
+	Rules    []Rule
 }
+
+// Policy is the policy of a built-in chain, such as FORWARD DROP.
+type Policy struct{ Table, Chain, Target string }
 
 // Chain is a chain of netlab's own in a table.
 type Chain struct{ Table, Name string }
@@ -322,6 +328,9 @@ func (o IPTables) Commands() []string {
 	for _, c := range o.Chains {
 		cmds = append(cmds, inNS(o.NS, "iptables -w -t", c.Table, "-N", c.Name))
 	}
+	for _, p := range o.Policies {
+		cmds = append(cmds, inNS(o.NS, "iptables -w -t", p.Table, "-P", p.Chain, p.Target))
+	}
 	for _, r := range o.Rules {
 		verb := "-A"
 		if r.Insert {
@@ -346,6 +355,9 @@ func (o IPTables) Restore() string {
 	}
 	for _, c := range o.Chains {
 		add(c.Table, ":"+c.Name+" - [0:0]")
+	}
+	for _, p := range o.Policies {
+		add(p.Table, ":"+p.Chain+" "+p.Target+" [0:0]")
 	}
 	for _, r := range o.Rules {
 		verb := "-A"
