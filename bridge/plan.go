@@ -29,6 +29,9 @@ func Plan(t *lab.Topology) lab.Plan {
 	// (the node's own 127.0.0.1:8080, containers of the same bridge, a
 	// container to its own published port).
 	for _, node := range t.LocalNodes() {
+		if !t.Docker.UserlandProxy {
+			break
+		}
 		for _, w := range p.Workloads {
 			if w.Node == node.Name {
 				p.Proxies = append(p.Proxies, lab.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: w.IP, TargetPort: t.Docker.TargetPort})
@@ -61,7 +64,7 @@ func container(t *lab.Topology, node lab.Node, n, i int) lab.Workload {
 // IPv6 off (Docker's choice on IPv4-only networks; it also keeps bridge
 // ports from flooding each other with IPv6 autoconf) and the bridge.
 func Node(t *lab.Topology, node lab.Node) []netops.Op {
-	return []netops.Op{
+	ops := []netops.Op{
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{
 			{Key: "net.ipv4.ip_forward", Value: "1"},
 		}},
@@ -69,6 +72,15 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
 			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
 	}
+	if !t.Docker.UserlandProxy {
+		// Without docker-proxy, the node's own 127.0.0.1:8080 is DNATed
+		// too, into docker0: the kernel routes a 127/8 source there only
+		// with route_localnet (and MASQUERADE then gives it 172.17.0.1).
+		ops = append(ops, netops.Sysctl{NS: node.NS, Settings: []netops.KV{
+			{Key: "net.ipv4.conf." + t.Docker.Bridge + ".route_localnet", Value: "1"},
+		}})
+	}
+	return ops
 }
 
 // Container returns the ops that make container w on node: its namespace,
@@ -77,7 +89,10 @@ func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
-			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: MAC(w.IP)},
+			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: MAC(w.IP),
+			// Without docker-proxy, a container reaches its own published
+			// port through docker0 and back out of the same port.
+			Hairpin: !t.Docker.UserlandProxy},
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
 		netops.RouteAdd{NS: w.NS, Dst: "default", Via: t.Docker.Gateway().String()},
 	}
@@ -109,25 +124,13 @@ var DockerChains = []netops.Chain{
 }
 
 // DockerRules are the rules dockerd 20.10 writes for one bridge and one
-// published port, with its default userland proxy, in its order.
+// published port, in its order, in either layout (userland-proxy on or
+// off).
 func DockerRules(t *lab.Topology, published lab.Workload) []netops.Rule {
 	br := t.Docker.Bridge
-	subnet := t.Docker.Subnet.String()
-	pub, target := fmt.Sprint(t.Docker.PublishPort), fmt.Sprint(t.Docker.TargetPort)
+	target := fmt.Sprint(t.Docker.TargetPort)
 	dest := published.IP.String() + "/32"
-	return []netops.Rule{
-		{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
-			Why: "published ports, for packets arriving at this host"},
-		{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
-			Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"},
-		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-s", subnet, "!", "-o", br, "-j", "MASQUERADE"},
-			Why: "containers leaving the host take its address"},
-		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-s", dest, "-d", dest, "-p", "tcp", "--dport", target, "-j", "MASQUERADE"},
-			Why: "a container to its own published port (hairpin)"},
-		{Table: "nat", Chain: "DOCKER", Spec: []string{"-i", br, "-j", "RETURN"},
-			Why: "containers do not go through published ports: docker-proxy serves them"},
-		{Table: "nat", Chain: "DOCKER", Spec: []string{"!", "-i", br, "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", published.IP.String() + ":" + target},
-			Why: fmt.Sprintf("publish %s:%s on port %s", published.Name, target, pub)},
+	return append(natRules(t, published, "DOCKER", "POSTROUTING"), []netops.Rule{
 		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
 			Why: "the place for the user's own rules, first"},
 		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-ISOLATION-STAGE-1"},
@@ -149,6 +152,47 @@ func DockerRules(t *lab.Topology, published lab.Workload) []netops.Rule {
 			Why: "not into another Docker network"},
 		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-2", Spec: []string{"-j", "RETURN"}, Why: "the rest"},
 		{Table: "filter", Chain: "DOCKER-USER", Spec: []string{"-j", "RETURN"}, Why: "no rules of the user's yet"},
+	}...)
+}
+
+// natRules are Docker's nat rules for one bridge and one published port,
+// in the layout t says: dnat is the chain of the published ports (DOCKER,
+// or a real node's own), masq where MASQUERADE rules go (POSTROUTING, or a
+// real node's own chain).
+func natRules(t *lab.Topology, published lab.Workload, dnat, masq string) []netops.Rule {
+	br := t.Docker.Bridge
+	subnet := t.Docker.Subnet.String()
+	pub, target := fmt.Sprint(t.Docker.PublishPort), fmt.Sprint(t.Docker.TargetPort)
+	dest := published.IP.String() + "/32"
+	prerouting := netops.Rule{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+		Why: "published ports, for packets arriving at this host"}
+	masquerade := netops.Rule{Table: "nat", Chain: masq, Spec: []string{"-s", subnet, "!", "-o", br, "-j", "MASQUERADE"},
+		Why: "containers leaving the host take its address"}
+	hairpin := netops.Rule{Table: "nat", Chain: masq, Spec: []string{"-s", dest, "-d", dest, "-p", "tcp", "--dport", target, "-j", "MASQUERADE"},
+		Why: "a container to its own published port (hairpin)"}
+	publish := fmt.Sprintf("publish %s:%s on port %s", published.Name, target, pub)
+	to := published.IP.String() + ":" + target
+	if t.Docker.UserlandProxy {
+		return []netops.Rule{
+			prerouting,
+			{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+				Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"},
+			masquerade, hairpin,
+			{Table: "nat", Chain: dnat, Spec: []string{"-i", br, "-j", "RETURN"},
+				Why: "containers do not go through published ports: docker-proxy serves them"},
+			{Table: "nat", Chain: dnat, Spec: []string{"!", "-i", br, "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", to},
+				Why: publish},
+		}
+	}
+	return []netops.Rule{
+		prerouting,
+		{Table: "nat", Chain: "OUTPUT", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+			Why: "published ports, for packets from this host itself, 127.0.0.1 too"},
+		{Table: "nat", Chain: masq, Spec: []string{"-o", br, "-m", "addrtype", "--src-type", "LOCAL", "-j", "MASQUERADE"},
+			Why: "this host's own packets into " + br + " (from 127.0.0.1 too) take its address there"},
+		masquerade, hairpin,
+		{Table: "nat", Chain: dnat, Spec: []string{"-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", to},
+			Why: publish + ", for containers too"},
 	}
 }
 
@@ -170,22 +214,12 @@ func Chains(labName string) []netops.Chain {
 func Rules(t *lab.Topology, published lab.Workload) []netops.Rule {
 	br := t.Docker.Bridge
 	dnat, snat, fwd := lab.ChainName(t.Lab, "DNAT"), lab.ChainName(t.Lab, "SNAT"), lab.ChainName(t.Lab, "FWD")
-	subnet := t.Docker.Subnet.String()
-	pub, target := fmt.Sprint(t.Docker.PublishPort), fmt.Sprint(t.Docker.TargetPort)
+	target := fmt.Sprint(t.Docker.TargetPort)
 	dest := published.IP.String()
-	return []netops.Rule{
-		{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
-			Why: "published ports, for packets arriving at this host"},
-		{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
-			Why: "published ports, for packets from this host itself"},
+	return append(append([]netops.Rule{
 		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
 			Why: "source NAT for containers"},
-		{Table: "nat", Chain: dnat, Spec: []string{"-i", br, "-j", "RETURN"},
-			Why: "containers do not go through published ports"},
-		{Table: "nat", Chain: dnat, Spec: []string{"-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", dest + ":" + target},
-			Why: fmt.Sprintf("publish %s:%s on port %s", published.Name, target, pub)},
-		{Table: "nat", Chain: snat, Spec: []string{"-s", subnet, "!", "-o", br, "-j", "MASQUERADE"},
-			Why: "containers leaving the host take its address"},
+	}, natRules(t, published, dnat, snat)...), []netops.Rule{
 		{Table: "filter", Chain: "FORWARD", Insert: true, Spec: []string{"-j", fwd},
 			Why: "forwarding for containers, whatever the FORWARD policy"},
 		{Table: "filter", Chain: fwd, Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
@@ -196,5 +230,5 @@ func Rules(t *lab.Topology, published lab.Workload) []netops.Rule {
 			Why: "containers may go anywhere"},
 		{Table: "filter", Chain: fwd, Spec: []string{"!", "-i", br, "-o", br, "-j", "DROP"},
 			Why: "container addresses are private to this host"},
-	}
+	}...)
 }

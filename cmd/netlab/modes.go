@@ -37,6 +37,8 @@ func envOr(k, def string) string {
 type mode struct {
 	verb, name, workloads, short, long string
 	plan                               func(*lab.Topology) lab.Plan
+	// flags adds the mode's own flags; after parsing, they fill in o.
+	flags func(c *cobra.Command) func(o *lab.Options)
 }
 
 var modes = []mode{
@@ -47,7 +49,7 @@ underlay network (192.168.56.0/24, as two Vagrant VMs), an outside host, and on
 every host a docker0 bridge (172.17.0.1/16, the same on every host) with
 containers, MASQUERADE for traffic leaving the host and node:8080 published to
 the host's first container:80.`,
-		plan: bridge.Plan},
+		plan: bridge.Plan, flags: dockerFlags},
 	{verb: "overlay-mode", name: overlay.Mode, workloads: "pods",
 		short: "Build the Kubernetes model: a pod CIDR and cni0 per node, pods, a flannel-style VXLAN overlay, no NAT",
 		long: `Build the Kubernetes networking model in an embedded lab: nodes node1..nodeN on
@@ -62,6 +64,7 @@ between pods or between nodes and pods; MASQUERADE only out of the cluster.`,
 func newModeCmd(g *globals, m mode) *cobra.Command {
 	var nodes, count decimal
 	var topo, node string
+	fill := func(*lab.Options) {}
 	c := &cobra.Command{
 		Use:   m.verb,
 		Short: m.short,
@@ -89,9 +92,11 @@ VM's share of the lab (` + identityFile + ` names the node,
 					topo = topologyFile
 				}
 			}
-			t, err := lab.Resolve(lab.Options{Lab: name, Mode: m.name, Nodes: int(nodes), Workloads: int(count),
+			o := lab.Options{Lab: name, Mode: m.name, Nodes: int(nodes), Workloads: int(count),
 				File: topo, WorkloadsF: "--" + m.workloads, Node: node,
-				NodesSet: c.Flags().Changed("nodes"), WorkloadsSet: c.Flags().Changed(m.workloads)})
+				NodesSet: c.Flags().Changed("nodes"), WorkloadsSet: c.Flags().Changed(m.workloads)}
+			fill(&o)
+			t, err := lab.Resolve(o)
 			if err != nil {
 				return err
 			}
@@ -108,7 +113,22 @@ VM's share of the lab (` + identityFile + ` names the node,
 	c.Flags().Var(&count, m.workloads, fmt.Sprintf("%s per node (1-%d)", m.workloads, lab.MaxWorkloads))
 	c.Flags().StringVar(&topo, "topology", "", "topology file (YAML or JSON) instead of --nodes/--"+m.workloads)
 	c.Flags().StringVar(&node, "node", "", "build only this node's share, on this machine's own network stack (a VM)")
+	if m.flags != nil {
+		fill = m.flags(c)
+	}
 	return c
+}
+
+// dockerFlags are docker-mode's own: --userland-proxy, daemon.json's
+// "userland-proxy".
+func dockerFlags(c *cobra.Command) func(o *lab.Options) {
+	var proxy bool
+	c.Flags().BoolVar(&proxy, "userland-proxy", true, "Docker's userland-proxy: true (its default) runs docker-proxy on the published port; false catches everything with rules (hairpin, route_localnet)")
+	return func(o *lab.Options) {
+		if c.Flags().Changed("userland-proxy") {
+			o.UserlandProxy = &proxy
+		}
+	}
 }
 
 // vmIdentity returns the node name provisioning recorded, if any, and the

@@ -17,20 +17,31 @@ import (
 	"netlab/internal/netops"
 )
 
-// realDocker is what scripts/docker-reference.sh recorded of Debian 12's
-// dockerd 20.10 (userland-proxy on, Docker's default), run in namespaces on
-// a machine like this one: the answers of the probes below, and more.
-const realDocker = "../../bridge/testdata/docker-20.10/userland-proxy-true"
+// realDockerDir holds what scripts/docker-reference.sh recorded of Debian
+// 12's dockerd 20.10, run in namespaces on a machine like this one, in
+// each of its two layouts: the answers of the probes below, and more.
+const realDockerDir = "../../bridge/testdata/docker-20.10"
 
 // TestDockerMatchesRealDocker asks netlab's Docker model the questions the
 // recording asked real Docker, from the same places to the same addresses,
-// and expects the same answers, client address for client address.
+// in both layouts (userland-proxy on, Docker's default, and off), and
+// expects the same answers, client address for client address, the same
+// tables and the same sysctls.
 func TestDockerMatchesRealDocker(t *testing.T) {
 	labtest.Root(t)
+	for _, proxy := range []string{"true", "false"} {
+		t.Run("userland-proxy="+proxy, func(t *testing.T) {
+			matchRealDocker(t, proxy)
+		})
+	}
+}
+
+func matchRealDocker(t *testing.T, proxy string) {
+	realDocker := filepath.Join(realDockerDir, "userland-proxy-"+proxy)
 	want, err := os.ReadFile(filepath.Join(realDocker, "answers.txt"))
 	require.NoError(t, err)
 	name := labtest.NewLab(t, "r")
-	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "2")
+	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "2", "--userland-proxy="+proxy)
 	ns := func(obj string) netops.NS { return lab.NetnsName(name, obj) }
 	probes := []struct {
 		what string
@@ -59,10 +70,15 @@ func TestDockerMatchesRealDocker(t *testing.T) {
 	require.NoError(t, err)
 	for _, line := range strings.Split(strings.TrimSpace(string(recorded)), "\n") {
 		where, kv, _ := strings.Cut(line, " ")
-		key, value, ok := strings.Cut(kv, " = ")
-		if !ok {
-			continue // the hairpin line: no sysctl
+		if where == "docker0" { // "docker0 hairpin: hairpin on": its ports'
+			out, err := exec.Command("ip", "-n", string(ns("node1")), "-d", "link", "show", "master", "docker0").Output()
+			require.NoError(t, err)
+			mode := strings.TrimSpace(strings.TrimPrefix(kv, "hairpin:"))
+			assert.Contains(t, string(out), " "+mode+" ", "docker0's ports: %s, as Docker sets them", mode)
+			continue
 		}
+		key, value, ok := strings.Cut(kv, " = ")
+		require.True(t, ok, line)
 		if _, err := os.Stat("/proc/sys/net/bridge"); err != nil && strings.HasPrefix(key, "net.bridge.") {
 			continue // no br_netfilter on this machine: Docker's host had it
 		}

@@ -331,7 +331,7 @@ func built(s *lab.State) []string {
 			fmt.Sprintf("per container: a network namespace, a veth pair (eth0 inside, veth-cN on %s), an address, a default route via %s.", t.Docker.Bridge, t.Docker.Gateway()),
 			fmt.Sprintf("iptables: MASQUERADE for %s leaving the host; DNAT host:%d → first container:%d.", t.Docker.Subnet, t.Docker.PublishPort, t.Docker.TargetPort),
 			dockerChains(t),
-			fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).", t.Docker.PublishPort, t.Docker.Bridge, t.Docker.Gateway()),
+			proxyLine(t),
 			"every container runs a web server on :80 that says who it is and who asked.")
 	}
 	if s.BrNetfilter {
@@ -350,6 +350,16 @@ func built(s *lab.State) []string {
 		}
 	}
 	return ls
+}
+
+// proxyLine says how the published port serves what DNAT does not catch.
+func proxyLine(t *lab.Topology) string {
+	if t.Docker.UserlandProxy {
+		return fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).",
+			t.Docker.PublishPort, t.Docker.Bridge, t.Docker.Gateway())
+	}
+	return fmt.Sprintf("no docker-proxy (--userland-proxy=false): rules catch it all, with hairpin on %s's ports and route_localnet; containers see their real clients, the host and a container to its own port see %s.",
+		t.Docker.Bridge, t.Docker.Gateway())
 }
 
 // dockerChains says whose chains hold the Docker model's rules.

@@ -250,3 +250,23 @@ func TestLoadFileAccepts(t *testing.T) {
 		assert.NoError(t, err, name)
 	}
 }
+
+// TestUserlandProxySetting: Docker's default is on; a topology file turns it
+// off; --userland-proxy wins over the file.
+func TestUserlandProxySetting(t *testing.T) {
+	top, err := Resolve(opts())
+	require.NoError(t, err)
+	assert.True(t, top.Docker.UserlandProxy, "Docker's default")
+	p := filepath.Join(t.TempDir(), "topo.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("docker: {userland_proxy: false}\n"), 0o644))
+	o := opts()
+	o.File = p
+	top, err = Resolve(o)
+	require.NoError(t, err)
+	assert.False(t, top.Docker.UserlandProxy)
+	on := true
+	o.UserlandProxy = &on
+	top, err = Resolve(o)
+	require.NoError(t, err)
+	assert.True(t, top.Docker.UserlandProxy, "the flag wins")
+}

@@ -122,7 +122,11 @@ type Docker struct {
 	Bridge      string       `json:"bridge"`
 	Subnet      netip.Prefix `json:"subnet"`
 	PublishPort int          `json:"publish_port"`
-	TargetPort  int          `json:"target_port"`
+	// UserlandProxy is Docker's userland-proxy setting: true (its default),
+	// docker-proxy serves what the DNAT rules do not catch; false, rules do
+	// (hairpin on the bridge ports, route_localnet, two more MASQUERADEs).
+	UserlandProxy bool `json:"userland_proxy"`
+	TargetPort    int  `json:"target_port"`
 }
 
 // Gateway is the bridge's address: the subnet's first host address.
@@ -157,6 +161,9 @@ type Options struct {
 	// Node, when set, makes this a real node's share of the lab (a VM):
 	// that node is the machine's own network stack, and only it is built.
 	Node string
+	// UserlandProxy, when set (--userland-proxy), overrides the file's
+	// docker.userland_proxy.
+	UserlandProxy *bool
 }
 
 // File is a topology file as written: every field optional.
@@ -184,6 +191,8 @@ type FileDock struct {
 	Bridge  string `json:"bridge,omitempty"`
 	Subnet  string `json:"subnet,omitempty"`
 	Publish *int   `json:"publish,omitempty"`
+	// UserlandProxy is daemon.json's "userland-proxy".
+	UserlandProxy *bool `json:"userland_proxy,omitempty"`
 }
 
 // FileOver holds the Kubernetes model's settings in a topology file.
@@ -231,7 +240,7 @@ func Resolve(o Options) (*Topology, error) {
 		Lab: o.Lab, Mode: o.Mode, Embedded: o.Node == "", Local: o.Node,
 		Underlay: netip.MustParsePrefix("192.168.56.0/24"), UnderlayMTU: 1500,
 		Docker: Docker{Bridge: "docker0", Subnet: netip.MustParsePrefix("172.17.0.0/16"),
-			PublishPort: 8080, TargetPort: 80},
+			PublishPort: 8080, TargetPort: 80, UserlandProxy: true},
 		Overlay: Overlay{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), SubnetLen: 24,
 			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376, TxChecksum: "auto"},
 	}
@@ -330,6 +339,9 @@ func Resolve(o Options) (*Topology, error) {
 		}
 		t.Nodes = append(t.Nodes, n)
 	}
+	if o.UserlandProxy != nil {
+		t.Docker.UserlandProxy = *o.UserlandProxy
+	}
 	if t.Overlay.TxChecksum == "off" {
 		t.ChecksumFix = "the topology file says so (overlay.tx_checksum: off)"
 	}
@@ -384,6 +396,9 @@ func resolveModels(t *Topology, f File, iface string, where func(string) string)
 				return Inputf("%s: %d is not a TCP port", where("docker.publish"), *d.Publish)
 			}
 			t.Docker.PublishPort = *d.Publish
+		}
+		if d.UserlandProxy != nil {
+			t.Docker.UserlandProxy = *d.UserlandProxy
 		}
 	}
 	if t.Docker.Subnet.Overlaps(t.Underlay) {

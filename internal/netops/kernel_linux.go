@@ -235,6 +235,11 @@ func (k *kernel) veth(o VethAdd) error {
 			return fmt.Errorf("mark %q: %w", o.Name, err)
 		}
 	}
+	if o.Hairpin {
+		if err := h.nl.LinkSetHairpin(v, true); err != nil {
+			return fmt.Errorf("hairpin on %q: %w", o.Name, err)
+		}
+	}
 	p, err := peer.nl.LinkByName(o.PeerName)
 	if err != nil {
 		return fmt.Errorf("find %q in %q: %w", o.PeerName, o.PeerNS, err)

@@ -203,6 +203,9 @@ type VethAdd struct {
 	PeerName string
 	// PeerMAC, when set, is the MAC of the peer (a container's eth0).
 	PeerMAC string
+	// Hairpin sends frames back out of the bridge port they came in by
+	// (Docker's layout without its userland proxy).
+	Hairpin bool
 	// MTU, when not zero, is set on both ends.
 	MTU int
 }
@@ -229,6 +232,9 @@ func (o VethAdd) Commands() []string {
 	cmds := []string{ip(o.NS, add...)}
 	if o.Alias != "" {
 		cmds = append(cmds, ip(o.NS, "link set", o.Name, "alias", Quote(o.Alias)))
+	}
+	if o.Hairpin {
+		cmds = append(cmds, ip(o.NS, "link set", o.Name, "type bridge_slave hairpin on"))
 	}
 	return append(cmds, ip(o.PeerNS, "link set", o.PeerName, "up"))
 }
