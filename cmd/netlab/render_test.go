@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/bridge"
+	"netlab/internal/lab"
+	"netlab/overlay"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+// renderState is the state of a lab as up leaves it, made without the
+// kernel: the topology resolved and the plan built, as up does them.
+func renderState(t *testing.T, mode string, node string) *lab.State {
+	t.Helper()
+	o := lab.Options{Lab: mode, Mode: mode, Nodes: 2, Workloads: 2, WorkloadsF: "--containers", Node: node}
+	top, err := lab.Resolve(o)
+	require.NoError(t, err)
+	plan := bridge.Plan
+	if mode == overlay.Mode {
+		plan = overlay.Plan
+		if node != "" {
+			top.ChecksumFix = "the underlay NIC eth1 is a virtual NIC (virtio_net)"
+		}
+	}
+	p := plan(top)
+	s := &lab.State{Lab: mode, Mode: mode, Status: lab.StatusUp, Created: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC),
+		Topology: top, Workloads: p.Workloads, Namespaces: p.Namespaces, Proxies: p.Proxies}
+	if node != "" {
+		s.HostSysctls = []lab.HostSysctl{{Key: "net.ipv4.ip_forward", Was: "0", Set: "1"}}
+	}
+	return s
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(p, got, 0o644))
+	}
+	want, err := os.ReadFile(p)
+	require.NoError(t, err, "run 'go test ./cmd/netlab -run TestRender -update' after an intended change")
+	assert.Equal(t, string(want), string(got), "%s differs: 'go test ./cmd/netlab -run TestRender -update' after an intended change", p)
+}
+
+// TestRender pins what a learner reads after up and in status, and what
+// scripts read in status --json, for both models, embedded and on a real
+// node, from fixed states: no kernel, no root.
+func TestRender(t *testing.T) {
+	old := time.Local
+	time.Local = time.UTC
+	defer func() { time.Local = old }()
+	for _, c := range []struct{ name, mode, node string }{
+		{"docker", bridge.Mode, ""},
+		{"overlay", overlay.Mode, ""},
+		{"docker-vm", bridge.Mode, "node1"},
+		{"overlay-vm", overlay.Mode, "node2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := renderState(t, c.mode, c.node)
+			var up, st bytes.Buffer
+			printUp(&up, s, 1500*time.Millisecond)
+			golden(t, c.name+".up.golden", up.Bytes())
+			printStatus(&st, s, s.Status)
+			golden(t, c.name+".status.golden", st.Bytes())
+			js, err := json.MarshalIndent(statusJSON(s), "", "  ")
+			require.NoError(t, err)
+			golden(t, c.name+".status.json.golden", append(js, '\n'))
+		})
+	}
+}
