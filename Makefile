@@ -16,7 +16,7 @@ export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
 GOPATH_ = PATH="$(dir $(GO)):$$PATH"
 
-.PHONY: help deps vm-deps build install lab test vm-check vm-test vagrant-test docker-reference unit lint bench clean
+.PHONY: help deps vm-deps build install lab test vm-check vm-test vagrant-test docker-reference reliability unit lint bench clean
 
 help: ## show this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ docker-reference: ## record what real Docker (Debian's docker.io 20.10) answers,
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	scripts/docker-reference.sh bridge/testdata/docker-20.10
+
+reliability: deps build ## crash safety in figures: kill -9 during up, up/down cycles, labs in parallel (needs root)
+	scripts/reliability.sh
 
 vm-test: vm-deps build ## both labs on two real QEMU VMs (VMS=3 for three; the image is built once and cached), as Vagrant runs them
 	scripts/vm-test.sh
