@@ -290,7 +290,7 @@ func TestExplain(t *testing.T) {
 // builds of the same lab.
 // (MACs are compared where netlab sets them: Docker's 02:42 ones, and
 // flannel.1's 0e:6c; the kernel's random ones are not.)
-var ipLinkVolatile = regexp.MustCompile(`(?m)^\d+: |@if\d+|link/ether (0[^e2]|[^0]|02:[^4]|02:4[^2]|0e:[^6])[0-9a-f:]+|(brd|bridge_id|designated_root|designated_bridge) [0-9a-f.:]+|link-netns \S+|\w+_timer\s+[\d.]+|(port_id|port_no|designated_port) \S+`)
+var ipLinkVolatile = regexp.MustCompile(`(?m)^\d+: |@if\d+|link/ether (0[^e2]|[^0]|02:[^4]|02:4[^2]|0e:[^6]|0e:6[^c])[0-9a-f:]+|(brd|bridge_id|designated_root|designated_bridge) [0-9a-f.:]+|link-netns \S+|\w+_timer\s+[\d.]+|(port_id|port_no|designated_port) \S+`)
 
 func snapshot(t *testing.T, ns netops.NS, labName string) string {
 	t.Helper()

@@ -221,7 +221,18 @@ func TestRealNodesDocker(t *testing.T) {
 	assert.Equal(t, "c1", ans.Name, "same host, under FORWARD DROP")
 
 	downOnVM(t, a)
-	downOnVM(t, b)
+	// VM2's down as the script --dry-run prints, run by bash on VM2: the
+	// printed teardown is true, and leaves nothing for a real down to do.
+	script := b.mustNL(t, "down", "--dry-run", "--lab", b.lab).Stdout
+	assert.Contains(t, script, "iptables -w -t nat -D POSTROUTING")
+	bash := exec.Command("nsenter", "--net="+netops.Path(b.ns), "bash", "-e")
+	bash.Stdin = strings.NewReader(script)
+	out, err := bash.CombinedOutput()
+	require.NoError(t, err, "the printed down fails:\n%s\n%s", out, script)
+	r = b.mustNL(t, "down", "--lab", b.lab)
+	assert.Contains(t, r.Stdout, "Nothing to remove", "the script removed it all")
+	rules := sh(t, "ip", "netns", "exec", string(b.ns), "iptables-save")
+	assert.NotContains(t, rules, "netlab:", "no rule left on VM2")
 	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-br", "link"), "docker0", "Docker's bridge untouched")
 	assert.Contains(t, sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-S", "FORWARD"), "-P FORWARD DROP", "the policy untouched")
 }
@@ -255,7 +266,7 @@ func TestRealNodeRestoresSysctls(t *testing.T) {
 	assert.NotContains(t, rules, ":"+lab.ChainName(docker.lab, "DNAT")+" ")
 	assert.Equal(t, "1", forward(), "the overlay lab still forwards")
 	dry := overlay.mustNL(t, "down", "--dry-run", "--lab", overlay.lab)
-	assert.Contains(t, dry.Stdout, "sysctl -w net.ipv4.ip_forward=0")
+	assert.Contains(t, dry.Stdout, "sysctl -qw net.ipv4.ip_forward=0")
 	assert.Equal(t, "1", forward(), "--dry-run changes nothing")
 	r = overlay.mustNL(t, "down", "--lab", overlay.lab)
 	assert.Contains(t, r.Stdout, "net.ipv4.ip_forward is back to 0, as netlab found it")

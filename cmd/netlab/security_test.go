@@ -88,3 +88,24 @@ func TestRunDirIsRootsAlone(t *testing.T) {
 	}
 	labtest.MustRun(t, "down", "--lab", name)
 }
+
+// TestUserCannotHoldALock: a local user can neither open a lab's lock (to
+// hold it forever, blocking root's down) nor read or plant files in the
+// run directory.
+func TestUserCannotHoldALock(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "l")
+	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1")
+	lock := filepath.Join(lab.RunDir, name+".lock")
+	for _, argv := range [][]string{
+		{"flock", "-x", lock, "true"},
+		{"cat", filepath.Join(lab.Dir(name), "state.json")},
+		{"ln", "-s", "/etc", filepath.Join(lab.RunDir, "planted")},
+	} {
+		out, err := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)...).CombinedOutput()
+		assert.Error(t, err, "as nobody: %v: %s", argv, out)
+		assert.Contains(t, string(out), "Permission denied", "%v", argv)
+	}
+	r := labtest.MustRun(t, "down", "--lab", name)
+	assert.Contains(t, r.Stdout, "Removed lab")
+}

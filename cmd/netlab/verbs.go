@@ -320,13 +320,7 @@ func newDown(g *globals) *cobra.Command {
 				}
 			}
 			out := c.OutOrStdout()
-			opts := lab.DownOptions{DryRun: mode == netops.DryRun}
-			switch mode {
-			case netops.DryRun:
-				opts.Print = func(s string) { fmt.Fprintln(out, s) }
-			case netops.Explain:
-				opts.Print = func(s string) { fmt.Fprintln(out, "+ "+s) }
-			}
+			opts := lab.DownOptions{Mode: mode, Out: out}
 			var errs []error
 			total := 0
 			for _, l := range labs {

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -130,25 +132,51 @@ type Removed struct {
 
 // DownOptions say how Down reports what it does.
 type DownOptions struct {
-	// DryRun prints what would be removed and removes nothing.
-	DryRun bool
-	// Print, if set, gets the equivalent command of each step.
-	Print func(cmd string)
+	// Mode is netops.DryRun (print the commands, change nothing),
+	// netops.Explain (print each as it runs) or netops.Apply.
+	Mode netops.Mode
+	// Out gets the printed commands.
+	Out io.Writer
 }
 
 // Down removes everything of lab: its processes, then its namespaces (the
 // kernel frees every interface, route and rule inside them with them), then
 // its state. It works from the kernel's own markers, so it needs no state
 // file, and it may run any number of times. The caller holds lab's lock.
-func Down(lab string) (Removed, error) { return DownWith(lab, DownOptions{}) }
+func Down(lab string) (Removed, error) { return DownWith(lab, DownOptions{Mode: netops.Apply}) }
 
-// DownWith is Down, printing or only showing what it does.
+// DownWith is Down, printing or only showing what it does. Every kernel
+// change goes through netops, as up's do: what --dry-run prints is what
+// down does.
 func DownWith(lab string, o DownOptions) (Removed, error) {
 	var rm Removed
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	dry := o.Mode == netops.DryRun
 	say := func(format string, a ...any) {
-		if o.Print != nil {
-			o.Print(fmt.Sprintf(format, a...))
+		switch o.Mode {
+		case netops.DryRun:
+			fmt.Fprintf(o.Out, format+"\n", a...)
+		case netops.Explain:
+			fmt.Fprintf(o.Out, "+ "+format+"\n", a...)
 		}
+	}
+	r := netops.NewRunner(o.Mode, o.Out)
+	defer r.Close()
+	// run applies ops one by one, on through failures: down removes all
+	// it can, and says what it could not.
+	var errs []error
+	run := func(ops []netops.Op) int {
+		done := 0
+		for _, op := range ops {
+			if err := r.Run(context.Background(), []netops.Op{op}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			done++
+		}
+		return done
 	}
 	lo := Scan(lab)
 	realNode := false
@@ -164,44 +192,38 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 			inodes[st.Ino] = true
 		}
 	}
+	// The processes go first: a namespace lives on while a process is in it.
 	pids := labProcesses(lab, inodes)
 	for _, p := range pids {
 		say("kill -9 %d", p)
 	}
-	for _, ns := range append(lo.Namespaces, lo.Stale...) {
-		say("ip netns del %s", ns)
-	}
-	if o.DryRun {
-		host, _ := cleanHost(lab, realNode, say, true)
-		lines, _ := restoreHostSysctls(lab, sysctls, say, true)
-		say("rm -rf %s", Dir(lab))
-		return Removed{Namespaces: len(lo.Namespaces) + len(lo.Stale), Processes: len(pids), HostObjects: host, Host: lines}, nil
-	}
-	// The processes go first: a namespace lives on while a process is in it.
-	kill(pids)
-	left := waitGone(pids)
-	rm.Processes = len(pids) - len(left)
-	var errs []error
-	if len(left) > 0 {
-		errs = append(errs, fmt.Errorf("processes %v of lab %q did not stop", left, lab))
+	if !dry {
+		kill(pids)
+		left := waitGone(pids)
+		rm.Processes = len(pids) - len(left)
+		if len(left) > 0 {
+			errs = append(errs, fmt.Errorf("processes %v of lab %q did not stop", left, lab))
+		}
+	} else {
+		rm.Processes = len(pids)
 	}
 	// On a real node the lab's bridge, flannel.1 and rules live in the
 	// machine's own namespace: they carry the lab's marker too. They go
 	// before the namespaces, whose teardown holds the kernel's rtnl lock
 	// for a while and would make even reading links here wait for it.
-	host, err := cleanHost(lab, realNode, say, false)
-	rm.HostObjects = host
+	host, err := hostTeardown(lab, realNode)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, ns := range append(lo.Namespaces, lo.Stale...) {
-		if err := netops.DeleteNetns(string(ns)); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rm.Namespaces++
+	if run(host) == len(host) {
+		rm.HostObjects = opCount(host)
 	}
-	if realNode || host > 0 {
+	var nsOps []netops.Op
+	for _, ns := range append(lo.Namespaces, lo.Stale...) {
+		nsOps = append(nsOps, netops.NetnsDel{Name: string(ns)})
+	}
+	rm.Namespaces = run(nsOps)
+	if !dry && (realNode || len(host) > 0) {
 		// On a real node the host ends of the workloads' veths are here, and
 		// go with their namespaces: down is done when they are gone.
 		if err := waitVeths(lab); err != nil {
@@ -210,12 +232,11 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	}
 	// Last, with the lab's links gone: put back what it set on the machine,
 	// unless a lab still here needs it.
-	lines, err := restoreHostSysctls(lab, sysctls, say, false)
+	lines, restore := restoreHostSysctls(lab, sysctls)
 	rm.Host = lines
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 {
+	run(restore)
+	say("rm -rf %s", Dir(lab))
+	if !dry && len(errs) == 0 {
 		if err := removeLabDir(lab); err != nil {
 			errs = append(errs, err)
 		}

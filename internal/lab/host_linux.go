@@ -1,8 +1,6 @@
 package lab
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -115,68 +113,51 @@ func driver(iface string) string {
 	return unix.ByteSliceToString(info.Driver[:])
 }
 
-// cleanHost removes lab's objects from the namespace netlab runs in, where
-// a real node keeps them: links carrying the lab's marker (the bridge and
-// flannel.1; routes, ARP and FDB entries go with them), the rules carrying
-// its comment in built-in chains, and its own chains. On a machine that
-// only ever ran embedded labs it finds nothing, and changes nothing.
-func cleanHost(lab string, realNode bool, say func(string, ...any), dry bool) (int, error) {
+// hostTeardown returns the ops that remove lab's objects from the
+// namespace netlab runs in, where a real node keeps them: links carrying
+// the lab's marker (the bridge and flannel.1; routes, ARP and FDB entries go
+// with them), the rules carrying its comment in built-in chains, and its
+// own chains. On a machine that only ever ran embedded labs it finds
+// nothing. It only reads.
+func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 	nl, err := netops.Netlink(netops.Host)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer nl.Close()
 	links, err := netops.Dump(nl.LinkList)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var errs []string
-	n := 0
+	var ops []netops.Op
 	for _, l := range links {
-		if !strings.HasPrefix(l.Attrs().Alias, MarkerPrefix(lab)) {
-			continue
-		}
 		// A veth's other end is in a workload's namespace, and the kernel
 		// deletes the pair with that namespace: deleting it here would
 		// only cost time (about 20 ms a veth). waitVeths waits for that.
-		if l.Type() == "veth" {
-			continue
-		}
-		n++
-		say("ip link del %s", l.Attrs().Name)
-		if !dry {
-			if err := nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-				errs = append(errs, fmt.Sprintf("ip link del %s: %v", l.Attrs().Name, err))
-			}
+		if strings.HasPrefix(l.Attrs().Alias, MarkerPrefix(lab)) && l.Type() != "veth" {
+			ops = append(ops, netops.LinkDel{NS: netops.Host, Name: l.Attrs().Name})
 		}
 	}
 	// Rules only ever come after the links on a real node: where neither
 	// the links nor the state say this was one, there is nothing to read.
-	if n == 0 && !realNode {
-		return 0, joinErrs(errs)
+	if len(ops) == 0 && !realNode {
+		return nil, nil
 	}
-	batch := iptablesCleanup(lab)
-	if batch == "" {
-		return n, joinErrs(errs)
-	}
-	table := ""
-	for _, line := range strings.Split(strings.TrimSpace(batch), "\n") {
-		switch {
-		case strings.HasPrefix(line, "*"):
-			table = line[1:]
-		case line != "COMMIT":
+	return append(ops, iptablesCleanup(lab)...), nil
+}
+
+// opCount is how many objects ops remove: a link, a rule, a chain each.
+func opCount(ops []netops.Op) int {
+	n := 0
+	for _, op := range ops {
+		switch o := op.(type) {
+		case netops.IPTablesDel:
+			n += len(o.Rules) + len(o.Chains)
+		default:
 			n++
-			say("iptables -t %s %s", table, line)
 		}
 	}
-	if !dry {
-		cmd := exec.Command("iptables-restore", "-w", "--noflush")
-		cmd.Stdin = strings.NewReader(batch)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Sprintf("iptables-restore: %v: %s", err, bytes.TrimSpace(out)))
-		}
-	}
-	return n, joinErrs(errs)
+	return n
 }
 
 // hostLabs returns the labs whose marked links are in netlab's own
@@ -200,47 +181,36 @@ func hostLabs() []string {
 	return labs
 }
 
-// iptablesCleanup reads this namespace's rules and returns the
-// iptables-restore input that deletes lab's: its rules in built-in chains
-// (found by their comment), then its chains (found by name). Empty when
+// iptablesCleanup reads this namespace's rules and returns the ops that
+// delete lab's: its rules in built-in chains (found by their comment), then
+// its chains (found by their exact names), a table at a time. None when
 // there is nothing of lab's, or no iptables.
-func iptablesCleanup(lab string) string {
+func iptablesCleanup(lab string) []netops.Op {
 	chainPrefix := ChainName(lab, "")
 	comment := `--comment "` + RuleMarker(lab)
-	var b strings.Builder
+	var ops []netops.Op
 	for _, table := range []string{"nat", "filter"} {
 		save := exec.Command("iptables-save", "-t", table)
 		save.Env = append(os.Environ(), "LC_ALL=C") // its output is parsed
 		out, err := save.Output()
 		if err != nil {
-			return ""
+			return ops
 		}
-		var dels, chains []string
+		del := netops.IPTablesDel{NS: netops.Host, Table: table}
 		for _, line := range strings.Split(string(out), "\n") {
 			switch {
 			case strings.HasPrefix(line, ":"+chainPrefix) && ownChain(line[1+len(chainPrefix):]):
-				chains = append(chains, strings.Fields(line[1:])[0])
+				del.Chains = append(del.Chains, strings.Fields(line[1:])[0])
 			case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A "+chainPrefix) &&
 				(strings.Contains(line, comment+" ") || strings.Contains(line, comment+`"`)):
-				dels = append(dels, "-D"+line[2:])
+				del.Rules = append(del.Rules, "-D"+line[2:])
 			}
 		}
-		if len(dels)+len(chains) == 0 {
-			continue
+		if len(del.Rules)+len(del.Chains) > 0 {
+			ops = append(ops, del)
 		}
-		b.WriteString("*" + table + "\n")
-		for _, d := range dels {
-			b.WriteString(d + "\n")
-		}
-		for _, c := range chains {
-			b.WriteString("-F " + c + "\n")
-		}
-		for _, c := range chains {
-			b.WriteString("-X " + c + "\n")
-		}
-		b.WriteString("COMMIT\n")
 	}
-	return b.String()
+	return ops
 }
 
 // ownChain reports whether the rest of a chain line after lab's prefix
@@ -250,13 +220,6 @@ func iptablesCleanup(lab string) string {
 func ownChain(rest string) bool {
 	name := strings.Fields(rest)
 	return len(name) > 0 && name[0] != "" && !strings.Contains(name[0], "-")
-}
-
-func joinErrs(errs []string) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s", strings.Join(errs, "; "))
 }
 
 // waitVeths waits (up to five seconds) until no veth marked as lab's is

@@ -63,11 +63,12 @@ func readSysctl(key string) (string, error) {
 	return strings.TrimSpace(string(data)), err
 }
 
-// restoreHostSysctls puts back what lab changed on this machine's own
-// stack, once no other lab here needs it: a sysctl still at the value
+// restoreHostSysctls says what becomes of the sysctls lab changed on this
+// machine's own stack, a line each, and returns the op that puts back those
+// to put back: once no other lab here needs it, a sysctl still at the value
 // netlab set goes back to what it was; one changed since is left as its
-// changer wants it. It returns one plain line per sysctl.
-func restoreHostSysctls(lab string, hs []HostSysctl, say func(string, ...any), dry bool) ([]string, error) {
+// changer wants it.
+func restoreHostSysctls(lab string, hs []HostSysctl) ([]string, []netops.Op) {
 	var others []string
 	for _, l := range hostLabs() {
 		if l != lab {
@@ -75,7 +76,7 @@ func restoreHostSysctls(lab string, hs []HostSysctl, say func(string, ...any), d
 		}
 	}
 	var lines []string
-	var errs []string
+	var back []netops.KV
 	for _, h := range hs {
 		now, err := readSysctl(h.Key)
 		switch {
@@ -88,15 +89,12 @@ func restoreHostSysctls(lab string, hs []HostSysctl, say func(string, ...any), d
 		case now != h.Set:
 			lines = append(lines, fmt.Sprintf("%s is left at %s: it was changed after netlab set it to %s", h.Key, now, h.Set))
 		default:
-			say("sysctl -w %s=%s", h.Key, h.Was)
-			if !dry {
-				if err := netops.WriteSysctls([]netops.KV{{Key: h.Key, Value: h.Was}}); err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-			}
+			back = append(back, netops.KV{Key: h.Key, Value: h.Was})
 			lines = append(lines, fmt.Sprintf("%s is back to %s, as netlab found it", h.Key, h.Was))
 		}
 	}
-	return lines, joinErrs(errs)
+	if len(back) == 0 {
+		return lines, nil
+	}
+	return lines, []netops.Op{netops.Sysctl{NS: netops.Host, Settings: back}}
 }

@@ -184,18 +184,45 @@ func (k *kernel) apply(op Op) error {
 	case RouteAdd:
 		return k.route(o)
 	case IPTables:
-		return Do(o.NS, func() error {
-			cmd := exec.Command("iptables-restore", "-w", "--noflush")
-			cmd.Stdin = strings.NewReader(o.Restore())
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("iptables-restore: %v: %s", err, strings.TrimSpace(stderr.String()))
+		return restore(o.NS, o.Restore())
+	case IPTablesDel:
+		return restore(o.NS, o.Restore())
+	case NetnsDel:
+		return DeleteNetns(o.Name)
+	case LinkDel:
+		h, err := k.get(o.NS)
+		if err != nil {
+			return err
+		}
+		l, err := h.nl.LinkByName(o.Name)
+		if err != nil {
+			var nf netlink.LinkNotFoundError
+			if errors.As(err, &nf) {
+				return nil // gone already
 			}
-			return nil
-		})
+			return err
+		}
+		if err := h.nl.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			return err
+		}
+		return nil
 	}
 	return fmt.Errorf("netops: no way to apply %T", op)
+}
+
+// restore loads iptables-restore --noflush input in ns, one transaction
+// per table.
+func restore(ns NS, input string) error {
+	return Do(ns, func() error {
+		cmd := exec.Command("iptables-restore", "-w", "--noflush")
+		cmd.Stdin = strings.NewReader(input)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("iptables-restore: %v: %s", err, strings.TrimSpace(stderr.String()))
+		}
+		return nil
+	})
 }
 
 func (k *kernel) veth(o VethAdd) error {
@@ -379,9 +406,6 @@ func linkAttrs(name string, mtu int) netlink.LinkAttrs {
 	a.Name, a.MTU = name, mtu
 	return a
 }
-
-// WriteSysctls sets kernel parameters in the calling thread's namespace.
-func WriteSysctls(kvs []KV) error { return writeSysctls(kvs) }
 
 // writeSysctls sets kernel parameters in the calling thread's namespace.
 func writeSysctls(kvs []KV) error {

@@ -466,3 +466,100 @@ func Script(ops []Op) string {
 	}
 	return b.String()
 }
+
+// NetnsDel deletes a named network namespace; the kernel frees every
+// interface, route and rule in it once no process is left in it. A
+// namespace already gone is no error: down may run any number of times.
+type NetnsDel struct{ Name string }
+
+// Commands implements Op.
+func (o NetnsDel) Commands() []string { return []string{"ip netns del " + o.Name} }
+
+// LinkDel deletes a link, and with it its addresses, routes, neighbour and
+// FDB entries. A link already gone is no error.
+type LinkDel struct {
+	NS   NS
+	Name string
+}
+
+// Commands implements Op.
+func (o LinkDel) Commands() []string { return []string{ip(o.NS, "link del", o.Name)} }
+
+// IPTablesDel removes rules and chains of one table: Rules are "-D CHAIN
+// ..." lines as iptables-save prints the rules (so each is found by its
+// exact spec), then Chains are flushed and deleted. All in one
+// iptables-restore transaction.
+type IPTablesDel struct {
+	NS     NS
+	Table  string
+	Rules  []string
+	Chains []string
+}
+
+// Commands implements Op.
+func (o IPTablesDel) Commands() []string {
+	var cmds []string
+	for _, r := range o.Rules {
+		args := []string{"iptables -w -t", o.Table}
+		for _, a := range SplitSaved(r) {
+			args = append(args, Quote(a))
+		}
+		cmds = append(cmds, inNS(o.NS, args...))
+	}
+	for _, c := range o.Chains {
+		cmds = append(cmds, inNS(o.NS, "iptables -w -t", o.Table, "-F", c))
+	}
+	for _, c := range o.Chains {
+		cmds = append(cmds, inNS(o.NS, "iptables -w -t", o.Table, "-X", c))
+	}
+	return cmds
+}
+
+// Restore renders the deletions as iptables-restore --noflush input.
+func (o IPTablesDel) Restore() string {
+	var b strings.Builder
+	b.WriteString("*" + o.Table + "\n")
+	for _, r := range o.Rules {
+		b.WriteString(r + "\n")
+	}
+	for _, c := range o.Chains {
+		b.WriteString("-F " + c + "\n")
+	}
+	for _, c := range o.Chains {
+		b.WriteString("-X " + c + "\n")
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// SplitSaved splits a rule as iptables-save prints it into its arguments:
+// words, and double-quoted strings in which iptables-save escapes quotes
+// with a backslash (--comment "the user\'s rules").
+func SplitSaved(line string) []string {
+	var args []string
+	var cur strings.Builder
+	in, have := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case in && c == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '"':
+			in, have = !in, true
+		case c == ' ' && !in:
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	return args
+}

@@ -69,3 +69,15 @@ func TestQuote(t *testing.T) {
 		assert.Equal(t, want, Quote(in), in)
 	}
 }
+
+func TestSplitSaved(t *testing.T) {
+	assert.Equal(t, []string{"-D", "FORWARD", "-m", "comment", "--comment", "netlab:x the user's rules, first", "-j", "X"},
+		SplitSaved(`-D FORWARD -m comment --comment "netlab:x the user\'s rules, first" -j X`))
+	assert.Equal(t, []string{"-D", "OUTPUT", "!", "-d", "127.0.0.0/8", "-j", "DOCKER"}, SplitSaved(`-D OUTPUT ! -d 127.0.0.0/8 -j DOCKER`))
+	del := IPTablesDel{NS: "n1", Table: "filter", Rules: []string{`-D FORWARD -m comment --comment "netlab:x user\'s" -j X`}, Chains: []string{"X"}}
+	assert.Equal(t, []string{
+		`ip netns exec n1 iptables -w -t filter -D FORWARD -m comment --comment 'netlab:x user'\''s' -j X`,
+		"ip netns exec n1 iptables -w -t filter -F X",
+		"ip netns exec n1 iptables -w -t filter -X X",
+	}, del.Commands())
+}
