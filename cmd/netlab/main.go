@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"netlab/internal/lab"
 )
@@ -18,7 +19,24 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	code := run(os.Args[1:])
+	if code == exitUsage {
+		tellSupervisor('u') // this 2 is netlab's own, not a runtime abort
+	}
+	os.Exit(code)
+}
+
+// tellSupervisor tells netlab's supervising parent (netlab_pod.c) how this
+// process ends: 'u', with exit code 2 for bad usage; 'x', by becoming
+// another program whose exit code is its own.
+func tellSupervisor(how byte) {
+	fd, err := strconv.Atoi(statusFD())
+	if err != nil || fd < 3 {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "supervisor")
+	_, _ = f.Write([]byte{how})
+	f.Close()
 }
 
 func run(args []string) int {

@@ -511,9 +511,81 @@ static int pod_main(int argc, char **argv)
 	return 0;
 }
 
+static pid_t supervised;
+
+/* forward passes a signal sent to netlab (by kill, a test, a supervisor)
+ * on to the process that does the work. One from the terminal reached the
+ * whole process group, that process too, and is not passed twice. */
+static void forward(int sig, siginfo_t *info, void *ctx)
+{
+	(void)ctx;
+	if (info->si_code == SI_USER || info->si_code == SI_QUEUE)
+		kill(supervised, sig);
+}
+
+/* supervise runs the rest of netlab (the Go program) in a child and waits
+ * for it. netlab's exit code 2 promises "bad input, nothing changed"; the Go
+ * runtime exits with 2 as well when it aborts (it cannot start a thread
+ * under a pids limit, say), with a lab perhaps half-built. So the child says
+ * on a pipe (NETLAB_STATUS_FD) when a 2 is netlab's own ('u'), or when it is
+ * about to become another program ('x', netlab exec, whose code is passed
+ * through as it is); a 2 it did not announce is an abort, reported as 1.
+ * The child dies with this process (PR_SET_PDEATHSIG), as netlab did
+ * before: kill -9 of netlab still stops it where it is. Without a pipe or a
+ * fork (a pids limit), netlab simply runs unsupervised. */
+static void supervise(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return;
+	pid_t self = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		char fd[16];
+		close(p[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != self)
+			_exit(1);
+		snprintf(fd, sizeof fd, "%d", p[1]);
+		setenv("NETLAB_STATUS_FD", fd, 1);
+		return; /* on into the Go runtime */
+	}
+	close(p[1]);
+	supervised = pid;
+	struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			_exit(1);
+	char said = 0;
+	if (read(p[0], &said, 1) != 1)
+		said = 0;
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		signal(sig, SIG_DFL);
+		raise(sig);
+		_exit(128 + sig);
+	}
+	int code = WEXITSTATUS(status);
+	if (code == 2 && said != 'u' && said != 'x') {
+		fprintf(stderr, "netlab: the Go runtime aborted (its message is above), so this is exit 1, not 2: "
+				"if a lab was being built, 'sudo netlab down' removes what it made\n");
+		_exit(1);
+	}
+	_exit(code);
+}
+
 /* netlab_pod_ctor runs before main and before the Go runtime: if netlab was
  * started as "netlab netlab-pod ...", it becomes netlab-pod and never
- * returns. Otherwise it returns and netlab starts as usual. */
+ * returns. Otherwise it supervises the rest of netlab (see supervise). */
 __attribute__((constructor)) static void netlab_pod_ctor(void)
 {
 	static char buf[8192];
@@ -530,7 +602,9 @@ __attribute__((constructor)) static void netlab_pod_ctor(void)
 	for (char *p = buf; p < buf + n && argc < 15; p += strlen(p) + 1)
 		argv[argc++] = p;
 	argv[argc] = NULL;
-	if (argc < 2 || strcmp(argv[1], "netlab-pod") != 0)
+	if (argc < 2 || strcmp(argv[1], "netlab-pod") != 0) {
+		supervise();
 		return;
+	}
 	_exit(pod_main(argc - 1, argv + 1));
 }

@@ -109,3 +109,30 @@ func TestUserCannotHoldALock(t *testing.T) {
 	r := labtest.MustRun(t, "down", "--lab", name)
 	assert.Contains(t, r.Stdout, "Removed lab")
 }
+
+// TestRuntimeAbortIsNotBadInput: when the Go runtime aborts (here: it
+// cannot start a thread under a pids limit), it exits with 2, which netlab
+// promises only for bad input with nothing changed. netlab's supervisor
+// reports 1 instead, says what to run, and down leaves nothing.
+func TestRuntimeAbortIsNotBadInput(t *testing.T) {
+	labtest.Root(t)
+	pids := "/sys/fs/cgroup/pids"
+	if _, err := os.Stat(filepath.Join(pids, "cgroup.procs")); err != nil {
+		t.Skip("needs the cgroup v1 pids controller at /sys/fs/cgroup/pids to limit netlab's threads")
+	}
+	name := labtest.NewLab(t, "a")
+	cg := filepath.Join(pids, "netlab-test-"+name)
+	require.NoError(t, os.Mkdir(cg, 0o755))
+	t.Cleanup(func() { _ = os.Remove(cg) })
+	require.NoError(t, os.WriteFile(filepath.Join(cg, "pids.max"), []byte("4"), 0o644))
+	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec "$2" docker-mode --lab "$3" --nodes 1 --containers 20`,
+		"sh", cg, labtest.Binary(t), name)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 1, ee.ExitCode(), "an abort is a failure, not bad input")
+	assert.Contains(t, string(out), "the Go runtime aborted")
+	assert.Contains(t, string(out), "'sudo netlab down' removes what it made")
+	labtest.MustRun(t, "down", "--lab", name)
+	labtest.AssertGone(t, name)
+}

@@ -173,6 +173,7 @@ as 'kubectl exec -c' does: 'nsenter --target PID --net COMMAND'.`,
 			if err != nil {
 				return fmt.Errorf("%s: not found: install it (make deps installs the lab's tools)", full[0])
 			}
+			tellSupervisor('x') // the command's exit code is netlab's
 			err = syscall.Exec(path, full, os.Environ())
 			return fmt.Errorf("exec %s: %w", path, err)
 		},
