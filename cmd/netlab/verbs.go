@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"netlab/internal/api"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 )
@@ -36,7 +37,7 @@ func newStatus(g *globals) *cobra.Command {
 			}
 			// Every lab as it really is: its state file says what it
 			// should be, the kernel and /proc what is there.
-			var docs []statusDoc
+			var docs []api.Status
 			var states []*lab.State
 			for _, l := range labs {
 				s, err := lab.Load(l)
@@ -62,7 +63,7 @@ func newStatus(g *globals) *cobra.Command {
 				// every lab's, in name order ([] when none is up).
 				switch {
 				case chosen == "" && docs == nil:
-					return writeJSON(out, []statusDoc{})
+					return writeJSON(out, []api.Status{})
 				case chosen == "":
 					return writeJSON(out, docs)
 				case len(docs) == 0:

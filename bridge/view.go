@@ -1,0 +1,116 @@
+package bridge
+
+import (
+	"fmt"
+	"net/netip"
+
+	"netlab/internal/api"
+	"netlab/internal/lab"
+)
+
+func init() { lab.RegisterView(Mode, view{}) }
+
+// view describes a Docker-model lab (lab.View).
+type view struct{}
+
+func (view) Model() string { return "the Docker model" }
+func (view) Kind() string  { return "container" }
+
+func (view) Bridge(s *lab.State, _ lab.Node) (string, netip.Prefix) {
+	d := s.Topology.Docker
+	return d.Bridge, netip.PrefixFrom(d.Gateway(), d.Subnet.Bits())
+}
+
+func (view) Underlay(*lab.State) string { return "" }
+
+func (view) NodeDetail(s *lab.State, n lab.Node) string {
+	ws := s.OnNode(n.Name)
+	if len(ws) == 0 {
+		return ""
+	}
+	d := s.Topology.Docker
+	return fmt.Sprintf("   :%d → %s:%d", d.PublishPort, ws[0].Name, d.TargetPort)
+}
+
+func (view) NodeInterfaces(*lab.State, lab.Node) string { return "" }
+
+func (view) Built(s *lab.State) []string {
+	t := s.Topology
+	d := t.Docker
+	return []string{
+		fmt.Sprintf("%s, a Linux bridge with %s/%d: the same subnet on every host, as in Docker.", d.Bridge, d.Gateway(), d.Subnet.Bits()),
+		fmt.Sprintf("per container: a network namespace, a veth pair (eth0 inside, veth-cN on %s), an address, a default route via %s.", d.Bridge, d.Gateway()),
+		fmt.Sprintf("iptables: MASQUERADE for %s leaving the host; DNAT host:%d → first container:%d.", d.Subnet, d.PublishPort, d.TargetPort),
+		chainsLine(t),
+		proxyLine(t),
+		"every container runs a web server on :80 that says who it is and who asked.",
+	}
+}
+
+// proxyLine says how the published port serves what DNAT does not catch.
+func proxyLine(t *lab.Topology) string {
+	d := t.Docker
+	if d.UserlandProxy {
+		return fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).",
+			d.PublishPort, d.Bridge, d.Gateway())
+	}
+	return fmt.Sprintf("no docker-proxy (--userland-proxy=false): rules catch it all, with hairpin on %s's ports and route_localnet; containers see their real clients, the host and a container to its own port see %s.",
+		d.Bridge, d.Gateway())
+}
+
+// chainsLine says whose chains hold the rules.
+func chainsLine(t *lab.Topology) string {
+	if t.Embedded {
+		return "the chains and rules are dockerd's own (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2), with its FORWARD policy DROP."
+	}
+	c := func(s string) string { return lab.ChainName(t.Lab, s) }
+	return fmt.Sprintf("this machine's Docker chains are left alone: %s plays nat DOCKER, %s Docker's MASQUERADE, %s filter DOCKER and its FORWARD rules.",
+		c("DNAT"), c("SNAT"), c("FWD"))
+}
+
+func (view) Steps(s *lab.State, cmd func(string, ...any) string) []lab.Step {
+	t := s.Topology
+	d := t.Docker
+	local := t.LocalNodes()[0]
+	n1 := s.OnNode(local.Name)
+	var steps []lab.Step
+	if len(n1) > 1 {
+		steps = append(steps, lab.Step{Cmd: cmd("exec %s -- ping -c1 %s", n1[0].Name, n1[1].IP),
+			Why: fmt.Sprintf("%s → %s on one host, straight across %s", n1[0].Name, n1[1].Name, d.Bridge)})
+	}
+	if t.Outside != nil {
+		steps = append(steps,
+			lab.Step{Cmd: cmd("exec %s -- curl -s %s", n1[0].Name, t.Outside.IP), Why: fmt.Sprintf("outside sees %s, not %s (MASQUERADE)", local.IP, n1[0].IP)},
+			lab.Step{Cmd: cmd("exec outside -- curl -s %s:%d", local.IP, d.PublishPort), Why: fmt.Sprintf("published port → %s:%d (DNAT)", n1[0].Name, d.TargetPort)},
+			lab.Step{Cmd: cmd("exec %s -- traceroute -n %s", n1[0].Name, t.Outside.IP), Why: fmt.Sprintf("first hop: %s", d.Gateway())})
+	}
+	if !t.Embedded {
+		return steps
+	}
+	for _, n := range t.Nodes {
+		if peer := s.OnNode(n.Name); n.Name != local.Name && len(peer) > 0 {
+			last := peer[len(peer)-1]
+			steps = append(steps, lab.Step{Cmd: cmd("exec %s -- curl -s %s", n1[0].Name, last.IP),
+				Why: fmt.Sprintf("%s's address: on %s, a container of %s answers", last.Name, local.Name, local.Name)})
+			break
+		}
+	}
+	return steps
+}
+
+func (view) Status(s *lab.State, d *api.Status) {
+	t := s.Topology
+	d.Subnet = t.Docker.Subnet.String()
+	for _, n := range t.Nodes {
+		ws := s.OnNode(n.Name)
+		if len(ws) == 0 {
+			continue
+		}
+		proxied := false
+		for _, p := range s.Proxies {
+			proxied = proxied || (p.Node == n.Name && p.HostPort == t.Docker.PublishPort)
+		}
+		d.Published = append(d.Published, api.Published{Node: n.Name, HostPort: t.Docker.PublishPort,
+			Workload: ws[0].Name, TargetIP: ws[0].IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied})
+	}
+}

@@ -1,0 +1,75 @@
+// Package api holds the JSON documents scripts read from netlab (status
+// now; compare and trace next). Their keys are a contract: keys are added,
+// never renamed or removed, and Version says which shape a document has.
+package api
+
+import "time"
+
+// Version is the shape of the documents of this package.
+const Version = 1
+
+// Status is one lab in 'netlab status --json'.
+type Status struct {
+	Version     int         `json:"version"`
+	Lab         string      `json:"lab"`
+	Mode        string      `json:"mode"`
+	Status      string      `json:"status"`
+	Created     time.Time   `json:"created"`
+	Embedded    bool        `json:"embedded"`
+	Underlay    string      `json:"underlay"`
+	Subnet      string      `json:"subnet,omitempty"`
+	ClusterCIDR string      `json:"cluster_cidr,omitempty"`
+	MTU         int         `json:"mtu,omitempty"`
+	Nodes       []Node      `json:"nodes"`
+	Workloads   []Workload  `json:"workloads"`
+	Published   []Published `json:"published,omitempty"`
+	// BrNetfilter says bridged packets pass iptables (br_netfilter).
+	BrNetfilter bool `json:"br_netfilter"`
+	// Hint says what to run when status is not "up": building,
+	// interrupted, partial or damaged.
+	Hint string `json:"hint,omitempty"`
+	// Missing are the namespaces of the lab's plan that are gone.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// Node is a node or the outside host.
+type Node struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Netns is null for a peer node of a real one: another machine.
+	Netns      *string `json:"netns"`
+	UnderlayIP string  `json:"underlay_ip"`
+	Iface      string  `json:"iface"`
+	Local      bool    `json:"local"`
+	Bridge     string  `json:"bridge,omitempty"`
+	BridgeIP   string  `json:"bridge_ip,omitempty"`
+	PodCIDR    string  `json:"pod_cidr,omitempty"`
+	VTEP       string  `json:"vtep_ip,omitempty"`
+	VTEPMAC    string  `json:"vtep_mac,omitempty"`
+}
+
+// Workload is a container or a pod.
+type Workload struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"`
+	Node       string   `json:"node"`
+	Netns      string   `json:"netns"`
+	IP         string   `json:"ip"`
+	CIDR       string   `json:"cidr"`
+	Iface      string   `json:"iface"`
+	HostIface  string   `json:"host_iface"`
+	Port       int      `json:"port"`
+	Containers []string `json:"containers,omitempty"`
+}
+
+// Published is a published port of the Docker model.
+type Published struct {
+	Node       string `json:"node"`
+	HostPort   int    `json:"host_port"`
+	Workload   string `json:"workload"`
+	TargetIP   string `json:"target_ip"`
+	TargetPort int    `json:"target_port"`
+	// UserlandProxy says docker-proxy listens on the port, as by Docker's
+	// default.
+	UserlandProxy bool `json:"userland_proxy"`
+}

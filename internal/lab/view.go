@@ -1,0 +1,72 @@
+package lab
+
+import (
+	"net/netip"
+
+	"netlab/internal/api"
+)
+
+// View is how a networking model describes a lab of its own: to a learner
+// (the picture, the table, what was built, what to try next) and to
+// scripts (its part of status --json). Each model registers one, so the
+// CLI never branches on the mode: a third model, or a new view of the
+// labs, adds a file, not a branch in ten places.
+type View interface {
+	// Model names the model: "the Docker model".
+	Model() string
+	// Kind names its workloads: "container".
+	Kind() string
+	// Bridge is a node's workload bridge and its address.
+	Bridge(s *State, n Node) (string, netip.Prefix)
+	// Underlay says what else the underlay carries, for the picture.
+	Underlay(s *State) string
+	// NodeDetail follows a local node's bridge in the picture.
+	NodeDetail(s *State, n Node) string
+	// NodeInterfaces follows a node's bridge in the table.
+	NodeInterfaces(s *State, n Node) string
+	// Built says in plain words what the model made on every node.
+	Built(s *State) []string
+	// Steps are commands worth trying next, with the lab's real names;
+	// cmd turns "exec c1 -- ..." into the full command line.
+	Steps(s *State, cmd func(format string, a ...any) string) []Step
+	// Status fills in the model's own part of status --json.
+	Status(s *State, d *api.Status)
+}
+
+// Step is a command worth trying, and why.
+type Step struct{ Cmd, Why string }
+
+var views = map[string]View{}
+
+// RegisterView makes v the view of mode's labs.
+func RegisterView(mode string, v View) { views[mode] = v }
+
+// ViewOf returns the view of s's model.
+func ViewOf(s *State) View {
+	if v, ok := views[s.Mode]; ok {
+		return v
+	}
+	panic("netlab: no view of mode " + s.Mode)
+}
+
+// IsLocal reports whether node name is built by this netlab: every node
+// when embedded, the machine's own on a real one.
+func (t *Topology) IsLocal(name string) bool {
+	for _, n := range t.LocalNodes() {
+		if n.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// OnNode returns the workloads of node.
+func (s *State) OnNode(node string) []Workload {
+	var ws []Workload
+	for _, w := range s.Workloads {
+		if w.Node == node {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}

@@ -1,0 +1,97 @@
+package overlay
+
+import (
+	"fmt"
+	"net/netip"
+
+	"netlab/internal/api"
+	"netlab/internal/ipam"
+	"netlab/internal/lab"
+)
+
+func init() { lab.RegisterView(Mode, view{}) }
+
+// view describes a Kubernetes-model lab (lab.View).
+type view struct{}
+
+func (view) Model() string { return "the Kubernetes model" }
+func (view) Kind() string  { return "pod" }
+
+func (view) Bridge(s *lab.State, n lab.Node) (string, netip.Prefix) {
+	return s.Topology.Overlay.Bridge, netip.PrefixFrom(n.Gateway(), n.PodCIDR.Bits())
+}
+
+func (view) Underlay(s *lab.State) string {
+	return "; VXLAN between nodes on UDP " + fmt.Sprint(s.Topology.Overlay.Port)
+}
+
+func (view) NodeDetail(s *lab.State, n lab.Node) string {
+	return fmt.Sprintf("   %s %s mtu %d", s.Topology.Overlay.Device, n.VTEP(), s.Topology.MTU())
+}
+
+func (view) NodeInterfaces(s *lab.State, n lab.Node) string {
+	return fmt.Sprintf(", %s %s", s.Topology.Overlay.Device, n.VTEP())
+}
+
+func (view) Built(s *lab.State) []string {
+	t := s.Topology
+	o := t.Overlay
+	ls := []string{
+		fmt.Sprintf("a pod CIDR of its own (node K: %s's K-th /%d) behind %s, a bridge with its first address.", o.ClusterCIDR, o.SubnetLen, o.Bridge),
+		"per pod: one network namespace shared by its containers (app on :" + fmt.Sprint(o.AppPort) + ", and a sidecar that asks it over localhost);\n    in Kubernetes the pause container holds that namespace, here it is a named one (ip netns list).",
+		fmt.Sprintf("%s: VXLAN, VNI %d, UDP %d on the underlay, learning off; per peer node a route, a permanent ARP and a permanent FDB entry.", o.Device, o.VNI, o.Port),
+		fmt.Sprintf("MTU %d on %s and every pod: the underlay's %d less the 50 bytes of VXLAN headers.", t.MTU(), o.Device, t.UnderlayMTU),
+		fmt.Sprintf("iptables: no NAT inside %s; MASQUERADE only for pods leaving it.", o.ClusterCIDR),
+	}
+	if t.ChecksumFix != "" {
+		ls = append(ls, "TX checksum offload is off on "+o.Device+" ("+t.ChecksumFix+": flannel#1279 drops such packets there).")
+	}
+	return ls
+}
+
+func (view) Steps(s *lab.State, cmd func(string, ...any) string) []lab.Step {
+	t := s.Topology
+	o := t.Overlay
+	local := t.LocalNodes()[0]
+	n1 := s.OnNode(local.Name)
+	var steps []lab.Step
+	for _, peerNode := range t.Nodes {
+		if peerNode.Name == local.Name {
+			continue
+		}
+		var p lab.Workload
+		if peer := s.OnNode(peerNode.Name); len(peer) > 0 {
+			p = peer[0]
+		} else if !t.Embedded {
+			// On a real node the peer's pods are another machine's: its
+			// first pod has the first address after its cni0's.
+			a, _ := ipam.Nth(peerNode.PodCIDR, 2)
+			p = lab.Workload{Name: "its first pod", IP: a}
+		} else {
+			break
+		}
+		steps = append(steps,
+			lab.Step{Cmd: cmd("exec %s -- curl -s %s:%d", n1[0].Name, p.IP, o.AppPort), Why: fmt.Sprintf("%s on %s sees %s's own IP: no NAT", p.Name, peerNode.Name, n1[0].Name)},
+			lab.Step{Cmd: cmd("exec %s -- traceroute -n %s", n1[0].Name, p.IP), Why: fmt.Sprintf("%s, %s's %s, then the pod", local.Gateway(), peerNode.Name, o.Device)},
+			lab.Step{Cmd: cmd("exec %s -- tcpdump -ni %s -c4 -T vxlan udp port %d", local.Name, local.Iface, o.Port), Why: "VXLAN on the wire, while you ping (another terminal)"},
+			lab.Step{Cmd: cmd("exec %s -- curl -s %s:%d", local.Name, p.IP, o.AppPort), Why: "a node reaches any pod, untranslated"})
+		break
+	}
+	steps = append(steps, lab.Step{Cmd: cmd("exec %s -c sidecar -- curl -s localhost:%d", n1[0].Name, o.AppPort), Why: "two containers of a pod share localhost"})
+	if t.Outside != nil {
+		steps = append(steps, lab.Step{Cmd: cmd("exec %s -- curl -s %s", n1[0].Name, t.Outside.IP), Why: "leaving the cluster: MASQUERADE to the node's address"})
+	}
+	return steps
+}
+
+func (view) Status(s *lab.State, d *api.Status) {
+	t := s.Topology
+	d.ClusterCIDR, d.MTU = t.Overlay.ClusterCIDR.String(), t.MTU()
+	for i := range d.Nodes {
+		for _, n := range t.Nodes {
+			if d.Nodes[i].Role == "node" && d.Nodes[i].Name == n.Name {
+				d.Nodes[i].PodCIDR, d.Nodes[i].VTEP, d.Nodes[i].VTEPMAC = n.PodCIDR.String(), n.VTEP().String(), VTEPMAC(n.IP)
+			}
+		}
+	}
+}
