@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,110 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"netlab/internal/api"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 )
-
-func newStatus(g *globals) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "status",
-		Short: "Show what is up: a topology picture and a table (--json for scripts)",
-		Args:  noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			chosen, err := g.chosen()
-			if err != nil {
-				return err
-			}
-			// The run directory is root's alone.
-			if err := needRoot("status"); err != nil {
-				return err
-			}
-			labs := lab.Labs()
-			if chosen != "" {
-				labs = []string{chosen}
-			}
-			// Every lab as it really is: its state file says what it
-			// should be, the kernel and /proc what is there.
-			var docs []api.Status
-			var states []*lab.State
-			for _, l := range labs {
-				s, err := lab.Load(l)
-				if err != nil {
-					if lab.Running(l) {
-						docs = append(docs, damagedJSON(l))
-						states = append(states, nil)
-					}
-					continue
-				}
-				d := statusJSON(s)
-				h := lab.Check(s)
-				d.Status, d.Hint = h.Status, h.Hint
-				for _, ns := range h.Missing {
-					d.Missing = append(d.Missing, string(ns))
-				}
-				docs = append(docs, d)
-				states = append(states, s)
-			}
-			out := c.OutOrStdout()
-			if asJSON {
-				// With --lab, the one lab's object; without, an array of
-				// every lab's, in name order ([] when none is up).
-				switch {
-				case chosen == "" && docs == nil:
-					return writeJSON(out, []api.Status{})
-				case chosen == "":
-					return writeJSON(out, docs)
-				case len(docs) == 0:
-					return notUp(chosen)
-				}
-				return writeJSON(out, docs[0])
-			}
-			if len(docs) == 0 {
-				if chosen != "" {
-					return notUp(chosen)
-				}
-				fmt.Fprintln(out, "No lab is up. Start one with: sudo netlab docker-mode")
-				return nil
-			}
-			for i, d := range docs {
-				if i > 0 {
-					fmt.Fprintln(out)
-				}
-				if states[i] == nil {
-					fmt.Fprintf(out, "Lab %q: damaged: %s.\n", d.Lab, d.Hint)
-					continue
-				}
-				printStatus(out, states[i], d.Status)
-				if d.Hint != "" {
-					fmt.Fprintf(out, "\n%s: %s.\n", strings.ToUpper(d.Status[:1])+d.Status[1:], d.Hint)
-				}
-			}
-			return nil
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
-	return c
-}
-
-func notUp(name string) error {
-	return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", name, modeOf(name), labFlag(name, modeOf(name)))
-}
-
-// modeOf guesses the mode that makes a lab of this name, for hints.
-func modeOf(name string) string {
-	if name == "overlay" {
-		return "overlay"
-	}
-	return "docker"
-}
-
-func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 func newExec(g *globals) *cobra.Command {
 	var container string
@@ -296,75 +193,4 @@ func joinQuoted(args []string) string {
 		s += netops.Quote(a)
 	}
 	return s
-}
-
-func newDown(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "down",
-		Short: "Remove everything a lab made (every netlab lab without --lab), and nothing else",
-		Args:  noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			mode, err := g.mode()
-			if err != nil {
-				return err
-			}
-			chosen, err := g.chosen()
-			if err != nil {
-				return err
-			}
-			labs := lab.Labs()
-			if chosen != "" {
-				labs = []string{chosen}
-			}
-			if mode != netops.DryRun {
-				if err := needRoot("down"); err != nil {
-					return err
-				}
-			}
-			out := c.OutOrStdout()
-			opts := lab.DownOptions{Mode: mode, Out: out}
-			var errs []error
-			total := 0
-			for _, l := range labs {
-				lk, err := lab.Acquire(l, c.ErrOrStderr())
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				rm, err := lab.DownWith(l, opts)
-				if err == nil && mode != netops.DryRun {
-					lk.Remove() // nothing of the lab is left, not even its lock
-				} else {
-					lk.Release()
-				}
-				if err != nil {
-					errs = append(errs, fmt.Errorf("lab %q: %w", l, err))
-					continue
-				}
-				if rm.Namespaces+rm.Processes+rm.HostObjects == 0 {
-					continue
-				}
-				total++
-				if mode != netops.DryRun {
-					fmt.Fprintf(out, "Removed lab %q: %d namespaces (with every interface, route and rule in them), %d processes",
-						l, rm.Namespaces, rm.Processes)
-					if rm.HostObjects > 0 {
-						fmt.Fprintf(out, ", and %d links and rules of this machine's own", rm.HostObjects)
-					}
-					fmt.Fprintln(out, ".")
-					for _, l := range rm.Host {
-						fmt.Fprintln(out, "  "+l+".")
-					}
-				}
-			}
-			if total == 0 && len(errs) == 0 && mode != netops.DryRun {
-				if chosen != "" {
-					fmt.Fprintf(out, "Nothing to remove: lab %q is not up.\n", chosen)
-				} else {
-					fmt.Fprintln(out, "Nothing to remove: no netlab lab is up.")
-				}
-			}
-			return errors.Join(errs...)
-		},
-	}
 }

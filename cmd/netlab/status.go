@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"netlab/internal/api"
+	"netlab/internal/lab"
+)
+
+func newStatus(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show what is up: a topology picture and a table (--json for scripts)",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			chosen, err := g.chosen()
+			if err != nil {
+				return err
+			}
+			// The run directory is root's alone.
+			if err := needRoot("status"); err != nil {
+				return err
+			}
+			labs := lab.Labs()
+			if chosen != "" {
+				labs = []string{chosen}
+			}
+			// Every lab as it really is: its state file says what it
+			// should be, the kernel and /proc what is there.
+			var docs []api.Status
+			var states []*lab.State
+			for _, l := range labs {
+				s, err := lab.Load(l)
+				if err != nil {
+					if lab.Running(l) {
+						docs = append(docs, damagedJSON(l))
+						states = append(states, nil)
+					}
+					continue
+				}
+				d := statusJSON(s)
+				h := lab.Check(s)
+				d.Status, d.Hint = h.Status, h.Hint
+				for _, ns := range h.Missing {
+					d.Missing = append(d.Missing, string(ns))
+				}
+				docs = append(docs, d)
+				states = append(states, s)
+			}
+			out := c.OutOrStdout()
+			if asJSON {
+				// With --lab, the one lab's object; without, an array of
+				// every lab's, in name order ([] when none is up).
+				switch {
+				case chosen == "" && docs == nil:
+					return writeJSON(out, []api.Status{})
+				case chosen == "":
+					return writeJSON(out, docs)
+				case len(docs) == 0:
+					return notUp(chosen)
+				}
+				return writeJSON(out, docs[0])
+			}
+			if len(docs) == 0 {
+				if chosen != "" {
+					return notUp(chosen)
+				}
+				fmt.Fprintln(out, "No lab is up. Start one with: sudo netlab docker-mode")
+				return nil
+			}
+			for i, d := range docs {
+				if i > 0 {
+					fmt.Fprintln(out)
+				}
+				if states[i] == nil {
+					fmt.Fprintf(out, "Lab %q: damaged: %s.\n", d.Lab, d.Hint)
+					continue
+				}
+				printStatus(out, states[i], d.Status)
+				if d.Hint != "" {
+					fmt.Fprintf(out, "\n%s: %s.\n", strings.ToUpper(d.Status[:1])+d.Status[1:], d.Hint)
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	return c
+}
+
+func notUp(name string) error {
+	return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", name, modeOf(name), labFlag(name, modeOf(name)))
+}
+
+// modeOf guesses the mode that makes a lab of this name, for hints.
+func modeOf(name string) string {
+	if name == "overlay" {
+		return "overlay"
+	}
+	return "docker"
+}
+
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
