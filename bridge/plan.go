@@ -6,6 +6,7 @@ import (
 
 	"netlab/internal/ipam"
 	"netlab/internal/lab"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -56,7 +57,7 @@ func container(t *lab.Topology, node lab.Node, n, i int) lab.Workload {
 	name := fmt.Sprintf("c%d", n)
 	ip, _ := ipam.Nth(t.Docker.Subnet, uint64(i+2)) // .1 is docker0
 	return lab.Workload{Name: name, Kind: "container", Node: node.Name,
-		NS: lab.NetnsName(t.Lab, name), IP: ip, Prefix: t.Docker.Subnet.Bits(),
+		NS: names.NetnsName(t.Lab, name), IP: ip, Prefix: t.Docker.Subnet.Bits(),
 		HostIface: "veth-" + name, Port: t.Docker.TargetPort}
 }
 
@@ -68,7 +69,7 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{
 			{Key: "net.ipv4.ip_forward", Value: "1"},
 		}},
-		netops.BridgeAdd{NS: node.NS, Name: t.Docker.Bridge, Alias: lab.Marker(t.Lab, t.Docker.Bridge), MAC: MAC(t.Docker.Gateway())},
+		netops.BridgeAdd{NS: node.NS, Name: t.Docker.Bridge, Alias: names.Marker(t.Lab, t.Docker.Bridge), MAC: MAC(t.Docker.Gateway())},
 		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
 			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
 	}
@@ -89,7 +90,7 @@ func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
-			Alias: lab.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: MAC(w.IP),
+			Alias: names.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: MAC(w.IP),
 			// Without docker-proxy, a container reaches its own published
 			// port through docker0 and back out of the same port.
 			Hairpin: !t.Docker.UserlandProxy},
@@ -105,7 +106,7 @@ func Container(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 // wrote), each with netlab's comment. On a real node, where Docker itself may
 // run, netlab writes into no chain of Docker's: its own chains play them.
 func Firewall(t *lab.Topology, node lab.Node, cs []lab.Workload) netops.IPTables {
-	ipt := netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab)}
+	ipt := netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab)}
 	if t.Embedded {
 		ipt.Chains, ipt.Policies, ipt.Rules = DockerChains, []netops.Policy{{Table: "filter", Chain: "FORWARD", Target: "DROP"}}, DockerRules(t, cs[0])
 	} else {
@@ -202,9 +203,9 @@ func natRules(t *lab.Topology, published lab.Workload, dnat, masq string) []neto
 // FORWARD rules.
 func Chains(labName string) []netops.Chain {
 	return []netops.Chain{
-		{Table: "nat", Name: lab.ChainName(labName, "DNAT")},
-		{Table: "nat", Name: lab.ChainName(labName, "SNAT")},
-		{Table: "filter", Name: lab.ChainName(labName, "FWD")},
+		{Table: "nat", Name: names.ChainName(labName, "DNAT")},
+		{Table: "nat", Name: names.ChainName(labName, "SNAT")},
+		{Table: "filter", Name: names.ChainName(labName, "FWD")},
 	}
 }
 
@@ -213,7 +214,7 @@ func Chains(labName string) []netops.Chain {
 // and forwarding that works even under a FORWARD policy of DROP.
 func Rules(t *lab.Topology, published lab.Workload) []netops.Rule {
 	br := t.Docker.Bridge
-	dnat, snat, fwd := lab.ChainName(t.Lab, "DNAT"), lab.ChainName(t.Lab, "SNAT"), lab.ChainName(t.Lab, "FWD")
+	dnat, snat, fwd := names.ChainName(t.Lab, "DNAT"), names.ChainName(t.Lab, "SNAT"), names.ChainName(t.Lab, "FWD")
 	target := fmt.Sprint(t.Docker.TargetPort)
 	dest := published.IP.String()
 	return append(append([]netops.Rule{

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"netlab/internal/lab"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -39,15 +40,15 @@ func TestPlanGolden(t *testing.T) {
 func TestPlan(t *testing.T) {
 	p := Plan(topology(t, 2, 3))
 	require.Len(t, p.Workloads, 6)
-	var names, ips, nodes []string
+	var wnames, ips, nodes []string
 	for _, w := range p.Workloads {
-		names, ips, nodes = append(names, w.Name), append(ips, w.IP.String()), append(nodes, w.Node)
+		wnames, ips, nodes = append(wnames, w.Name), append(ips, w.IP.String()), append(nodes, w.Node)
 		assert.Equal(t, "container", w.Kind)
 		assert.Equal(t, "docker-"+w.Name, string(w.NS))
 		assert.Equal(t, "veth-"+w.Name, w.HostIface)
-		assert.NoError(t, lab.CheckIfName(w.HostIface))
+		assert.NoError(t, names.CheckIfName(w.HostIface))
 	}
-	assert.Equal(t, []string{"c1", "c2", "c3", "c4", "c5", "c6"}, names)
+	assert.Equal(t, []string{"c1", "c2", "c3", "c4", "c5", "c6"}, wnames)
 	assert.Equal(t, []string{"172.17.0.2", "172.17.0.3", "172.17.0.4", "172.17.0.2", "172.17.0.3", "172.17.0.4"}, ips)
 	assert.Equal(t, []string{"node1", "node1", "node1", "node2", "node2", "node2"}, nodes)
 	// underlay + 2 nodes + outside + 6 containers
@@ -116,6 +117,6 @@ func TestRules(t *testing.T) {
 		}
 	}
 	for _, c := range ipt.Chains {
-		assert.LessOrEqual(t, len(c.Name), lab.MaxChain, c.Name)
+		assert.LessOrEqual(t, len(c.Name), names.MaxChain, c.Name)
 	}
 }

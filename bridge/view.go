@@ -6,6 +6,7 @@ import (
 
 	"netlab/internal/api"
 	"netlab/internal/lab"
+	"netlab/internal/names"
 )
 
 func init() { lab.RegisterView(Mode, view{}) }
@@ -63,7 +64,7 @@ func chainsLine(t *lab.Topology) string {
 	if t.Embedded {
 		return "the chains and rules are dockerd's own (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2), with its FORWARD policy DROP."
 	}
-	c := func(s string) string { return lab.ChainName(t.Lab, s) }
+	c := func(s string) string { return names.ChainName(t.Lab, s) }
 	return fmt.Sprintf("this machine's Docker chains are left alone: %s plays nat DOCKER, %s Docker's MASQUERADE, %s filter DOCKER and its FORWARD rules.",
 		c("DNAT"), c("SNAT"), c("FWD"))
 }

@@ -6,6 +6,7 @@ import (
 
 	"netlab/internal/ipam"
 	"netlab/internal/lab"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -26,7 +27,7 @@ func Plan(t *lab.Topology) lab.Plan {
 		Node:     Node,
 		Make:     Pod,
 		Firewall: func(t *lab.Topology, node lab.Node, _ []lab.Workload) netops.IPTables {
-			return netops.IPTables{NS: node.NS, Marker: lab.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t)}
+			return netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t)}
 		},
 	}, UnderlayBridge)
 }
@@ -34,7 +35,7 @@ func Plan(t *lab.Topology) lab.Plan {
 func pod(t *lab.Topology, node lab.Node, n, i int) lab.Workload {
 	name := fmt.Sprintf("pod%d", n)
 	ip, _ := ipam.Nth(node.PodCIDR, uint64(i+2)) // .1 is cni0
-	return lab.Workload{Name: name, Kind: "pod", Node: node.Name, NS: lab.NetnsName(t.Lab, name),
+	return lab.Workload{Name: name, Kind: "pod", Node: node.Name, NS: names.NetnsName(t.Lab, name),
 		IP: ip, Prefix: node.PodCIDR.Bits(), HostIface: "veth-" + name, Port: t.Overlay.AppPort,
 		Containers: Containers}
 }
@@ -55,9 +56,9 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 	o, mtu := t.Overlay, t.MTU()
 	ops := []netops.Op{
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv4.ip_forward", Value: "1"}}},
-		netops.BridgeAdd{NS: node.NS, Name: o.Bridge, Alias: lab.Marker(t.Lab, o.Bridge), MTU: mtu},
+		netops.BridgeAdd{NS: node.NS, Name: o.Bridge, Alias: names.Marker(t.Lab, o.Bridge), MTU: mtu},
 		netops.AddrAdd{NS: node.NS, Dev: o.Bridge, CIDR: netip.PrefixFrom(node.Gateway(), node.PodCIDR.Bits()).String()},
-		netops.VxlanAdd{NS: node.NS, Name: o.Device, Alias: lab.Marker(t.Lab, o.Device), VNI: o.VNI,
+		netops.VxlanAdd{NS: node.NS, Name: o.Device, Alias: names.Marker(t.Lab, o.Device), VNI: o.VNI,
 			MAC: VTEPMAC(node.IP), Local: node.IP.String(), Dev: node.Iface, Port: o.Port, MTU: mtu,
 			Addr: netip.PrefixFrom(node.VTEP(), 32).String()},
 	}
@@ -85,7 +86,7 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 func Pod(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name),
-		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Overlay.Bridge, Alias: lab.Marker(t.Lab, w.Name),
+		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Overlay.Bridge, Alias: names.Marker(t.Lab, w.Name),
 			PeerNS: w.NS, PeerName: "eth0", MTU: t.MTU()},
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
 		netops.RouteAdd{NS: w.NS, Dst: "default", Via: node.Gateway().String()},
@@ -95,8 +96,8 @@ func Pod(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
 // Chains are the lab's own iptables chains on a node.
 func Chains(labName string) []netops.Chain {
 	return []netops.Chain{
-		{Table: "nat", Name: lab.ChainName(labName, "SNAT")},
-		{Table: "filter", Name: lab.ChainName(labName, "FWD")},
+		{Table: "nat", Name: names.ChainName(labName, "SNAT")},
+		{Table: "filter", Name: names.ChainName(labName, "FWD")},
 	}
 }
 
@@ -105,7 +106,7 @@ func Chains(labName string) []netops.Chain {
 // for pod traffic whatever the FORWARD policy.
 func Rules(t *lab.Topology) []netops.Rule {
 	cluster := t.Overlay.ClusterCIDR.String()
-	snat, fwd := lab.ChainName(t.Lab, "SNAT"), lab.ChainName(t.Lab, "FWD")
+	snat, fwd := names.ChainName(t.Lab, "SNAT"), names.ChainName(t.Lab, "FWD")
 	return []netops.Rule{
 		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
 			Why: "source NAT for pods leaving the cluster"},

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"netlab/internal/lab"
 	"netlab/internal/labtest"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -42,7 +42,7 @@ func matchRealDocker(t *testing.T, proxy string) {
 	require.NoError(t, err)
 	name := labtest.NewLab(t, "r")
 	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "2", "--userland-proxy="+proxy)
-	ns := func(obj string) netops.NS { return lab.NetnsName(name, obj) }
+	ns := func(obj string) netops.NS { return names.NetnsName(name, obj) }
 	probes := []struct {
 		what string
 		from netops.NS

@@ -14,6 +14,7 @@ import (
 
 	"netlab/internal/lab"
 	"netlab/internal/labtest"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/probe"
 )
@@ -261,9 +262,9 @@ func TestRealNodeRestoresSysctls(t *testing.T) {
 	r := docker.mustNL(t, "down", "--lab", docker.lab)
 	assert.Contains(t, r.Stdout, "net.ipv4.ip_forward stays 1: lab "+overlay.lab+" on this machine still needs it")
 	rules := sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save")
-	assert.Contains(t, rules, ":"+lab.ChainName(overlay.lab, "SNAT")+" ", "down of %s left %s's chains", docker.lab, overlay.lab)
-	assert.Contains(t, rules, ":"+lab.ChainName(overlay.lab, "FWD")+" ")
-	assert.NotContains(t, rules, ":"+lab.ChainName(docker.lab, "DNAT")+" ")
+	assert.Contains(t, rules, ":"+names.ChainName(overlay.lab, "SNAT")+" ", "down of %s left %s's chains", docker.lab, overlay.lab)
+	assert.Contains(t, rules, ":"+names.ChainName(overlay.lab, "FWD")+" ")
+	assert.NotContains(t, rules, ":"+names.ChainName(docker.lab, "DNAT")+" ")
 	assert.Equal(t, "1", forward(), "the overlay lab still forwards")
 	dry := overlay.mustNL(t, "down", "--dry-run", "--lab", overlay.lab)
 	assert.Contains(t, dry.Stdout, "sysctl -qw net.ipv4.ip_forward=0")

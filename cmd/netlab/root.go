@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"netlab/internal/lab"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -40,7 +40,7 @@ func (g *globals) chosen() (string, error) {
 	if !g.lab.set {
 		return "", nil
 	}
-	if err := lab.CheckLabName(g.lab.name); err != nil {
+	if err := names.CheckLabName(g.lab.name); err != nil {
 		return "", usagef("%v", err)
 	}
 	return g.lab.name, nil

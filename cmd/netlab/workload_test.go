@@ -16,6 +16,7 @@ import (
 
 	"netlab/internal/lab"
 	"netlab/internal/labtest"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/who"
 )
@@ -63,7 +64,7 @@ func TestWorkloadsAreRobust(t *testing.T) {
 	labtest.Root(t)
 	name := labtest.NewLab(t, "w")
 	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "2")
-	c1, c2 := lab.NetnsName(name, "c1"), lab.NetnsName(name, "c2")
+	c1, c2 := names.NetnsName(name, "c1"), names.NetnsName(name, "c2")
 	server := netip.MustParseAddrPort("172.17.0.2:80")
 
 	pids := nsPIDs(t, c1)
@@ -115,7 +116,7 @@ func TestWorkloadsAreRobust(t *testing.T) {
 	require.Contains(t, string(cmd), lab.RuntimeName, "c1's parent is node1's runtime")
 	require.NoError(t, syscall.Kill(runtime, syscall.SIGKILL))
 	deadline := time.Now().Add(3 * time.Second)
-	node1 := lab.NetnsName(name, "node1")
+	node1 := names.NetnsName(name, "node1")
 	for len(nsPIDs(t, c1))+len(nsPIDs(t, c2))+len(nsPIDs(t, node1)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -46,7 +47,7 @@ func Scan(lab string) Leftovers {
 		}
 		p := netops.Path(netops.NS(name))
 		if !netops.IsNetns(p) {
-			ours := planned[netops.NS(name)] || strings.HasPrefix(netops.FileMarker(p), MarkerPrefix(lab))
+			ours := planned[netops.NS(name)] || strings.HasPrefix(netops.FileMarker(p), names.MarkerPrefix(lab))
 			if fi, err := os.Stat(p); ours && err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
 				lo.Stale = append(lo.Stale, netops.NS(name))
 			}
@@ -65,7 +66,7 @@ func Scan(lab string) Leftovers {
 			defer wg.Done()
 			for i := range next {
 				alias, err := netops.LoAlias(candidates[i])
-				ours[i] = err == nil && strings.HasPrefix(alias, MarkerPrefix(lab))
+				ours[i] = err == nil && strings.HasPrefix(alias, names.MarkerPrefix(lab))
 			}
 		}()
 	}
@@ -99,13 +100,13 @@ func Labs() []string {
 	for _, e := range ents {
 		p := netops.Path(netops.NS(e.Name()))
 		if !netops.IsNetns(p) {
-			if l, ok := LabOfMarker(netops.FileMarker(p)); ok && strings.HasPrefix(e.Name(), l+"-") {
+			if l, ok := names.LabOfMarker(netops.FileMarker(p)); ok && strings.HasPrefix(e.Name(), l+"-") {
 				seen[l] = true
 			}
 			continue
 		}
 		if alias, err := netops.LoAlias(e.Name()); err == nil {
-			if l, ok := LabOfMarker(alias); ok && strings.HasPrefix(e.Name(), l+"-") {
+			if l, ok := names.LabOfMarker(alias); ok && strings.HasPrefix(e.Name(), l+"-") {
 				seen[l] = true
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -134,7 +135,7 @@ func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 		// A veth's other end is in a workload's namespace, and the kernel
 		// deletes the pair with that namespace: deleting it here would
 		// only cost time (about 20 ms a veth). waitVeths waits for that.
-		if strings.HasPrefix(l.Attrs().Alias, MarkerPrefix(lab)) && l.Type() != "veth" {
+		if strings.HasPrefix(l.Attrs().Alias, names.MarkerPrefix(lab)) && l.Type() != "veth" {
 			ops = append(ops, netops.LinkDel{NS: netops.Host, Name: l.Attrs().Name})
 		}
 	}
@@ -172,7 +173,7 @@ func hostLabs() []string {
 	seen := map[string]bool{}
 	var labs []string
 	for _, l := range links {
-		if lab, ok := LabOfMarker(l.Attrs().Alias); ok && !seen[lab] {
+		if lab, ok := names.LabOfMarker(l.Attrs().Alias); ok && !seen[lab] {
 			seen[lab] = true
 			labs = append(labs, lab)
 		}
@@ -186,8 +187,8 @@ func hostLabs() []string {
 // its chains (found by their exact names), a table at a time. None when
 // there is nothing of lab's, or no iptables.
 func iptablesCleanup(lab string) []netops.Op {
-	chainPrefix := ChainName(lab, "")
-	comment := `--comment "` + RuleMarker(lab)
+	chainPrefix := names.ChainName(lab, "")
+	comment := `--comment "` + names.RuleMarker(lab)
 	var ops []netops.Op
 	for _, table := range []string{"nat", "filter"} {
 		save := exec.Command("iptables-save", "-t", table)
@@ -239,7 +240,7 @@ func waitVeths(lab string) error {
 		}
 		var left []string
 		for _, l := range links {
-			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Alias, MarkerPrefix(lab)) {
+			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Alias, names.MarkerPrefix(lab)) {
 				left = append(left, l.Attrs().Name)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"netlab/internal/names"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,7 +24,7 @@ type Lock struct {
 // locked is still the one at the path, and tries again if not: two commands
 // can never hold locks on two different files for the same lab.
 func Acquire(lab string, w io.Writer) (*Lock, error) {
-	if err := CheckLabName(lab); err != nil {
+	if err := names.CheckLabName(lab); err != nil {
 		return nil, err
 	}
 	if err := ensureDir(RunDir); err != nil {

@@ -3,6 +3,7 @@ package lab
 import (
 	"net/netip"
 
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -82,7 +83,7 @@ var ContainerSysctls = []netops.KV{
 // lab's, IPv4 only, with the pinned sysctls and any more given.
 func Netns(lab, obj string, more ...netops.KV) netops.NetnsAdd {
 	kvs := append(append(append([]netops.KV{}, NoIPv6...), Pinned...), more...)
-	return netops.NetnsAdd{Name: string(NetnsName(lab, obj)), Marker: Marker(lab, obj), Sysctls: kvs}
+	return netops.NetnsAdd{Name: string(names.NetnsName(lab, obj)), Marker: names.Marker(lab, obj), Sysctls: kvs}
 }
 
 // Underlay returns the ops of the embedded underlay: a namespace holding a
@@ -93,12 +94,12 @@ func Underlay(t *Topology, bridge string) []netops.Op {
 	ul := t.UnderlayNetns()
 	ops := []netops.Op{
 		Netns(t.Lab, "underlay"),
-		netops.BridgeAdd{NS: ul, Name: bridge, Alias: Marker(t.Lab, bridge)},
+		netops.BridgeAdd{NS: ul, Name: bridge, Alias: names.Marker(t.Lab, bridge)},
 	}
 	for _, h := range t.Hosts() {
 		ops = append(ops,
 			Netns(t.Lab, h.Name),
-			netops.VethAdd{NS: ul, Name: h.Name, Master: bridge, Alias: Marker(t.Lab, h.Name),
+			netops.VethAdd{NS: ul, Name: h.Name, Master: bridge, Alias: names.Marker(t.Lab, h.Name),
 				PeerNS: h.NS, PeerName: h.Iface, MTU: t.UnderlayMTU},
 			netops.AddrAdd{NS: h.NS, Dev: h.Iface, CIDR: netip.PrefixFrom(h.IP, t.Underlay.Bits()).String()},
 		)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -80,7 +81,7 @@ func runtimeLab(dir string) string {
 	if len(args) != 6 || args[1] != RuntimeName || args[2] != "--lab" || args[4] != "--host" {
 		return ""
 	}
-	if CheckLabName(args[3]) != nil || !hostNameRE.MatchString(args[5]) || !rootsNetlab(dir) {
+	if names.CheckLabName(args[3]) != nil || !hostNameRE.MatchString(args[5]) || !rootsNetlab(dir) {
 		return ""
 	}
 	return args[3]

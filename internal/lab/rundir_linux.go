@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -104,7 +105,7 @@ func writeOwn(p string, data []byte) error {
 // removeLabDir removes lab's directory, which is always RunDir/<lab>: lab
 // is a checked name, and nothing outside RunDir is ever removed.
 func removeLabDir(lab string) error {
-	if err := CheckLabName(lab); err != nil {
+	if err := names.CheckLabName(lab); err != nil {
 		return fmt.Errorf("refusing to remove the state of a lab named %q: %w", lab, err)
 	}
 	d := Dir(lab)
@@ -128,7 +129,7 @@ func Save(s *State) error {
 
 // Load reads lab's state. A missing or unreadable file is ErrNoState.
 func Load(lab string) (*State, error) {
-	if CheckLabName(lab) != nil {
+	if names.CheckLabName(lab) != nil {
 		return nil, fmt.Errorf("%w: %q is not a lab name", ErrNoState, lab)
 	}
 	data, err := readOwn(statePath(lab))

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -73,7 +74,7 @@ func StateLabs() []string {
 	ents, _ := os.ReadDir(RunDir)
 	var labs []string
 	for _, e := range ents {
-		if e.IsDir() && CheckLabName(e.Name()) == nil {
+		if e.IsDir() && names.CheckLabName(e.Name()) == nil {
 			labs = append(labs, e.Name())
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"netlab/internal/ipam"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 )
 
@@ -133,7 +134,7 @@ type Docker struct {
 func (d Docker) Gateway() netip.Addr { a, _ := ipam.Nth(d.Subnet, 1); return a }
 
 // UnderlayNetns is the namespace of the embedded underlay switch.
-func (t *Topology) UnderlayNetns() netops.NS { return NetnsName(t.Lab, "underlay") }
+func (t *Topology) UnderlayNetns() netops.NS { return names.NetnsName(t.Lab, "underlay") }
 
 // Hosts returns the nodes and then the outside host, if any.
 func (t *Topology) Hosts() []Host {
@@ -233,7 +234,7 @@ func (o *OnOff) UnmarshalJSON(b []byte) error {
 // Resolve turns options (and the topology file they name) into a valid
 // topology, or an InputError that names the flag or field.
 func Resolve(o Options) (*Topology, error) {
-	if err := CheckLabName(o.Lab); err != nil {
+	if err := names.CheckLabName(o.Lab); err != nil {
 		return nil, &InputError{Msg: err.Error()}
 	}
 	t := &Topology{
@@ -283,7 +284,7 @@ func Resolve(o Options) (*Topology, error) {
 	}
 	iface := "eth1"
 	if f.Iface != "" {
-		if err := CheckIfName(f.Iface); err != nil {
+		if err := names.CheckIfName(f.Iface); err != nil {
 			return nil, Inputf("%s: %v", where("iface"), err)
 		}
 		iface = f.Iface
@@ -299,7 +300,7 @@ func Resolve(o Options) (*Topology, error) {
 		return nil, Inputf("%s: %s is not a host address in the underlay %s (not its network or broadcast address)", where("outside"), outside, t.Underlay)
 	}
 	if t.Embedded {
-		t.Outside = &Host{Name: "outside", IP: outside, NS: NetnsName(o.Lab, "outside"), Iface: "eth1"}
+		t.Outside = &Host{Name: "outside", IP: outside, NS: names.NetnsName(o.Lab, "outside"), Iface: "eth1"}
 	}
 	if err := resolveModels(t, f, iface, where); err != nil {
 		return nil, err
@@ -376,7 +377,7 @@ func nodeNames(ns []Node) string {
 func resolveModels(t *Topology, f File, iface string, where func(string) string) error {
 	if d := f.Docker; d != nil {
 		if d.Bridge != "" {
-			if err := CheckIfName(d.Bridge); err != nil {
+			if err := names.CheckIfName(d.Bridge); err != nil {
 				return Inputf("%s: %v", where("docker.bridge"), err)
 			}
 			if why := reservedIf(d.Bridge, iface); why != "" {
@@ -460,7 +461,7 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 	if !hostOf(t.Underlay, ip) {
 		return Node{}, Inputf("%s: %s is not a host address in the underlay %s (not its network or broadcast address)", w("ip"), ip, t.Underlay)
 	}
-	n := Node{Host: Host{Name: fn.Name, IP: ip, NS: NetnsName(t.Lab, fn.Name), Iface: "eth1"}, Workloads: 2}
+	n := Node{Host: Host{Name: fn.Name, IP: ip, NS: names.NetnsName(t.Lab, fn.Name), Iface: "eth1"}, Workloads: 2}
 	count, field := fn.Containers, "containers"
 	if t.Mode == "overlay" {
 		count, field = fn.Pods, "pods"
@@ -503,8 +504,8 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 }
 
 var (
-	nodeNameRE     = mustRE(`^[a-z][a-z0-9]{0,9}$`)
-	workloadNameRE = mustRE(`^(c|pod)[0-9]+$`)
+	nodeNameRE     = names.MustRE(`^[a-z][a-z0-9]{0,9}$`)
+	workloadNameRE = names.MustRE(`^(c|pod)[0-9]+$`)
 )
 
 // hostOf reports whether a is a host address of p: inside it, and neither

@@ -1,4 +1,10 @@
-package lab
+// Package names builds and checks every name netlab gives or reads back:
+// labs, namespaces, markers on links and namespaces, iptables chains and
+// rule comments, interface names. A name read back from the system (a
+// command line, an alias, an xattr, a state file) is checked with the same
+// rules as one typed on the command line before it becomes a path, a lock
+// or a deletion.
+package names
 
 import (
 	"fmt"
@@ -19,7 +25,7 @@ const (
 	MaxLabName = 16
 )
 
-var labNameRE = mustRE(`^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$`)
+var labNameRE = MustRE(`^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$`)
 
 // CheckLabName reports why name cannot be a lab name, or nil.
 func CheckLabName(name string) error {
@@ -75,4 +81,5 @@ func CheckIfName(name string) error {
 	return nil
 }
 
-func mustRE(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+// MustRE compiles a pattern of netlab's own.
+func MustRE(s string) *regexp.Regexp { return regexp.MustCompile(s) }
