@@ -13,13 +13,14 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
-func topology(t *testing.T, nodes, per int) *lab.Topology {
+func topology(t *testing.T, nodes, per int) *topo.Topology {
 	t.Helper()
-	top, err := lab.Resolve(lab.Options{Lab: "docker", Mode: Mode, Nodes: nodes, Workloads: per, WorkloadsF: "--containers"})
+	top, err := topo.Resolve(topo.Options{Lab: "docker", Mode: Mode, Nodes: nodes, Workloads: per, WorkloadsF: "--containers"})
 	require.NoError(t, err)
 	return top
 }

@@ -7,6 +7,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/lab"
 	"netlab/internal/names"
+	"netlab/internal/topo"
 )
 
 func init() { lab.RegisterView(Mode, view{}) }
@@ -17,14 +18,14 @@ type view struct{}
 func (view) Model() string { return "the Docker model" }
 func (view) Kind() string  { return "container" }
 
-func (view) Bridge(s *lab.State, _ lab.Node) (string, netip.Prefix) {
+func (view) Bridge(s *lab.State, _ topo.Node) (string, netip.Prefix) {
 	d := s.Topology.Docker
 	return d.Bridge, netip.PrefixFrom(d.Gateway(), d.Subnet.Bits())
 }
 
 func (view) Underlay(*lab.State) string { return "" }
 
-func (view) NodeDetail(s *lab.State, n lab.Node) string {
+func (view) NodeDetail(s *lab.State, n topo.Node) string {
 	ws := s.OnNode(n.Name)
 	if len(ws) == 0 {
 		return ""
@@ -33,7 +34,7 @@ func (view) NodeDetail(s *lab.State, n lab.Node) string {
 	return fmt.Sprintf("   :%d → %s:%d", d.PublishPort, ws[0].Name, d.TargetPort)
 }
 
-func (view) NodeInterfaces(*lab.State, lab.Node) string { return "" }
+func (view) NodeInterfaces(*lab.State, topo.Node) string { return "" }
 
 func (view) Built(s *lab.State) []string {
 	t := s.Topology
@@ -49,7 +50,7 @@ func (view) Built(s *lab.State) []string {
 }
 
 // proxyLine says how the published port serves what DNAT does not catch.
-func proxyLine(t *lab.Topology) string {
+func proxyLine(t *topo.Topology) string {
 	d := t.Docker
 	if d.UserlandProxy {
 		return fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).",
@@ -60,7 +61,7 @@ func proxyLine(t *lab.Topology) string {
 }
 
 // chainsLine says whose chains hold the rules.
-func chainsLine(t *lab.Topology) string {
+func chainsLine(t *topo.Topology) string {
 	if t.Embedded {
 		return "the chains and rules are dockerd's own (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2), with its FORWARD policy DROP."
 	}

@@ -8,6 +8,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // Mode is the name of the Kubernetes model's mode and its default lab name.
@@ -21,18 +22,18 @@ var Containers = []string{"app", "sidecar"}
 
 // Plan returns the ops that build topology t's local nodes (all of them
 // when embedded), the pods they run, and every namespace they name.
-func Plan(t *lab.Topology) lab.Plan {
+func Plan(t *topo.Topology) lab.Plan {
 	return lab.Build(t, lab.Model{
 		Workload: pod,
 		Node:     Node,
 		Make:     Pod,
-		Firewall: func(t *lab.Topology, node lab.Node, _ []lab.Workload) netops.IPTables {
+		Firewall: func(t *topo.Topology, node topo.Node, _ []lab.Workload) netops.IPTables {
 			return netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t)}
 		},
 	}, UnderlayBridge)
 }
 
-func pod(t *lab.Topology, node lab.Node, n, i int) lab.Workload {
+func pod(t *topo.Topology, node topo.Node, n, i int) lab.Workload {
 	name := fmt.Sprintf("pod%d", n)
 	ip, _ := ipam.Nth(node.PodCIDR, uint64(i+2)) // .1 is cni0
 	return lab.Workload{Name: name, Kind: "pod", Node: node.Name, NS: names.NetnsName(t.Lab, name),
@@ -52,7 +53,7 @@ func VTEPMAC(underlay netip.Addr) string {
 // Node returns the ops that make a node's share of the cluster network:
 // forwarding, cni0 with the node's pod CIDR, flannel.1 and, per peer node,
 // the route, ARP entry and FDB entry that reach its pods.
-func Node(t *lab.Topology, node lab.Node) []netops.Op {
+func Node(t *topo.Topology, node topo.Node) []netops.Op {
 	o, mtu := t.Overlay, t.MTU()
 	ops := []netops.Op{
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv4.ip_forward", Value: "1"}}},
@@ -83,7 +84,7 @@ func Node(t *lab.Topology, node lab.Node) []netops.Op {
 
 // Pod returns the ops that make pod w on node: its namespace, its veth pair
 // into cni0 (at the overlay's MTU), its address and its default route.
-func Pod(t *lab.Topology, node lab.Node, w lab.Workload) []netops.Op {
+func Pod(t *topo.Topology, node topo.Node, w lab.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Overlay.Bridge, Alias: names.Marker(t.Lab, w.Name),
@@ -104,7 +105,7 @@ func Chains(labName string) []netops.Chain {
 // Rules returns a node's iptables rules, flannel's in spirit: no NAT
 // inside the cluster CIDR, MASQUERADE for pods leaving it, and forwarding
 // for pod traffic whatever the FORWARD policy.
-func Rules(t *lab.Topology) []netops.Rule {
+func Rules(t *topo.Topology) []netops.Rule {
 	cluster := t.Overlay.ClusterCIDR.String()
 	snat, fwd := names.ChainName(t.Lab, "SNAT"), names.ChainName(t.Lab, "FWD")
 	return []netops.Rule{

@@ -11,13 +11,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"netlab/internal/lab"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
 
-func resolve(t *testing.T, o lab.Options) *lab.Topology {
+func resolve(t *testing.T, o topo.Options) *topo.Topology {
 	t.Helper()
 	if o.Lab == "" {
 		o.Lab = "overlay"
@@ -29,7 +29,7 @@ func resolve(t *testing.T, o lab.Options) *lab.Topology {
 	if o.Workloads == 0 {
 		o.Workloads = 2
 	}
-	top, err := lab.Resolve(o)
+	top, err := topo.Resolve(o)
 	require.NoError(t, err)
 	return top
 }
@@ -43,7 +43,7 @@ func file(t *testing.T, text string) string {
 // TestPlanGolden pins the whole default script: what learners read with
 // --dry-run. Run 'go test ./overlay -update' after an intended change.
 func TestPlanGolden(t *testing.T) {
-	got := netops.Script(Plan(resolve(t, lab.Options{})).Ops)
+	got := netops.Script(Plan(resolve(t, topo.Options{})).Ops)
 	p := filepath.Join("testdata", "overlay-mode.golden.sh")
 	if *update {
 		require.NoError(t, os.WriteFile(p, []byte(got), 0o644))
@@ -54,7 +54,7 @@ func TestPlanGolden(t *testing.T) {
 }
 
 func TestPlanNodes(t *testing.T) {
-	top := resolve(t, lab.Options{Nodes: 3, Workloads: 2})
+	top := resolve(t, topo.Options{Nodes: 3, Workloads: 2})
 	p := Plan(top)
 	var names, ips []string
 	for _, w := range p.Workloads {
@@ -82,7 +82,7 @@ func TestPlanNodes(t *testing.T) {
 }
 
 func TestMTUIsComputed(t *testing.T) {
-	top := resolve(t, lab.Options{File: file(t, "underlay_mtu: 9000\n")})
+	top := resolve(t, topo.Options{File: file(t, "underlay_mtu: 9000\n")})
 	assert.Equal(t, 8950, top.MTU())
 	script := netops.Script(Plan(top).Ops)
 	assert.Contains(t, script, "link add node1 master br-underlay mtu 9000 up type veth")
@@ -91,7 +91,7 @@ func TestMTUIsComputed(t *testing.T) {
 }
 
 func TestSubnetLen(t *testing.T) {
-	top := resolve(t, lab.Options{File: file(t, `
+	top := resolve(t, topo.Options{File: file(t, `
 overlay: {subnet_len: 22}
 nodes:
   - {name: node1, ip: 192.168.56.11, pods: 500}
@@ -102,14 +102,14 @@ nodes:
 	p := Plan(top)
 	require.Len(t, p.Workloads, 1000)
 	assert.Equal(t, "10.244.5.245", p.Workloads[499].IP.String())
-	_, err := lab.Resolve(lab.Options{Lab: "overlay", Mode: Mode, Nodes: 2, Workloads: 254, WorkloadsF: "--pods"})
+	_, err := topo.Resolve(topo.Options{Lab: "overlay", Mode: Mode, Nodes: 2, Workloads: 254, WorkloadsF: "--pods"})
 	assert.ErrorContains(t, err, "254 pods do not fit 10.244.1.0/24")
 }
 
 // TestRealNode: on a VM, only the machine's own node is built, on its own
 // stack (commands without -n), with every peer's entries.
 func TestRealNode(t *testing.T) {
-	top := resolve(t, lab.Options{Node: "node2"})
+	top := resolve(t, topo.Options{Node: "node2"})
 	assert.False(t, top.Embedded)
 	assert.Nil(t, top.Outside)
 	p := Plan(top)
@@ -130,12 +130,12 @@ func TestRealNode(t *testing.T) {
 	top.ChecksumFix = "the underlay NIC eth1 is a virtual NIC (virtio_net)"
 	assert.Contains(t, netops.Script(Plan(top).Ops), "ethtool -K flannel.1 tx-checksum-ip-generic off\n")
 
-	_, err := lab.Resolve(lab.Options{Lab: "overlay", Mode: Mode, Nodes: 2, Workloads: 2, WorkloadsF: "--pods", Node: "node9"})
+	_, err := topo.Resolve(topo.Options{Lab: "overlay", Mode: Mode, Nodes: 2, Workloads: 2, WorkloadsF: "--pods", Node: "node9"})
 	assert.ErrorContains(t, err, `--node "node9": the topology has no such node (node1, node2)`)
 }
 
 func TestRules(t *testing.T) {
-	rules := Rules(resolve(t, lab.Options{}))
+	rules := Rules(resolve(t, topo.Options{}))
 	var masq, ret int
 	for _, r := range rules {
 		assert.NotEmpty(t, r.Why)

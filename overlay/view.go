@@ -7,6 +7,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/ipam"
 	"netlab/internal/lab"
+	"netlab/internal/topo"
 )
 
 func init() { lab.RegisterView(Mode, view{}) }
@@ -17,7 +18,7 @@ type view struct{}
 func (view) Model() string { return "the Kubernetes model" }
 func (view) Kind() string  { return "pod" }
 
-func (view) Bridge(s *lab.State, n lab.Node) (string, netip.Prefix) {
+func (view) Bridge(s *lab.State, n topo.Node) (string, netip.Prefix) {
 	return s.Topology.Overlay.Bridge, netip.PrefixFrom(n.Gateway(), n.PodCIDR.Bits())
 }
 
@@ -25,11 +26,11 @@ func (view) Underlay(s *lab.State) string {
 	return "; VXLAN between nodes on UDP " + fmt.Sprint(s.Topology.Overlay.Port)
 }
 
-func (view) NodeDetail(s *lab.State, n lab.Node) string {
+func (view) NodeDetail(s *lab.State, n topo.Node) string {
 	return fmt.Sprintf("   %s %s mtu %d", s.Topology.Overlay.Device, n.VTEP(), s.Topology.MTU())
 }
 
-func (view) NodeInterfaces(s *lab.State, n lab.Node) string {
+func (view) NodeInterfaces(s *lab.State, n topo.Node) string {
 	return fmt.Sprintf(", %s %s", s.Topology.Overlay.Device, n.VTEP())
 }
 

@@ -5,10 +5,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"netlab/internal/topo"
 	"os"
 	"strconv"
-
-	"netlab/internal/lab"
 )
 
 // Exit codes (a contract: scripts and workshop material depend on them).
@@ -51,7 +50,7 @@ func run(args []string) int {
 		return ee.code
 	}
 	fmt.Fprintln(os.Stderr, "netlab: "+err.Error())
-	if lab.IsInput(err) || isUsage(err) {
+	if topo.IsInput(err) || isUsage(err) {
 		return exitUsage
 	}
 	return exitFailed

@@ -15,6 +15,7 @@ import (
 	"netlab/bridge"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 	"netlab/overlay"
 )
 
@@ -36,9 +37,9 @@ func envOr(k, def string) string {
 // mode is what differs between the two models' verbs.
 type mode struct {
 	verb, name, workloads, short, long string
-	plan                               func(*lab.Topology) lab.Plan
+	plan                               func(*topo.Topology) lab.Plan
 	// flags adds the mode's own flags; after parsing, they fill in o.
-	flags func(c *cobra.Command) func(o *lab.Options)
+	flags func(c *cobra.Command) func(o *topo.Options)
 }
 
 var modes = []mode{
@@ -63,8 +64,8 @@ between pods or between nodes and pods; MASQUERADE only out of the cluster.`,
 
 func newModeCmd(g *globals, m mode) *cobra.Command {
 	var nodes, count decimal
-	var topo, node string
-	fill := func(*lab.Options) {}
+	var topoFile, node string
+	fill := func(*topo.Options) {}
 	c := &cobra.Command{
 		Use:   m.verb,
 		Short: m.short,
@@ -85,18 +86,18 @@ VM's share of the lab (` + identityFile + ` names the node,
 			}
 			flagsSet := c.Flags().Changed("nodes") || c.Flags().Changed(m.workloads) || c.Flags().Changed("topology")
 			if node == "" && !flagsSet {
-				node, topo = vmIdentity()
+				node, topoFile = vmIdentity()
 			}
-			if node != "" && topo == "" {
+			if node != "" && topoFile == "" {
 				if _, err := os.Stat(topologyFile); err == nil {
-					topo = topologyFile
+					topoFile = topologyFile
 				}
 			}
-			o := lab.Options{Lab: name, Mode: m.name, Nodes: int(nodes), Workloads: int(count),
-				File: topo, WorkloadsF: "--" + m.workloads, Node: node,
+			o := topo.Options{Lab: name, Mode: m.name, Nodes: int(nodes), Workloads: int(count),
+				File: topoFile, WorkloadsF: "--" + m.workloads, Node: node,
 				NodesSet: c.Flags().Changed("nodes"), WorkloadsSet: c.Flags().Changed(m.workloads)}
 			fill(&o)
-			t, err := lab.Resolve(o)
+			t, err := topo.Resolve(o)
 			if err != nil {
 				return err
 			}
@@ -109,9 +110,9 @@ VM's share of the lab (` + identityFile + ` names the node,
 		},
 	}
 	nodes, count = 2, 2
-	c.Flags().Var(&nodes, "nodes", fmt.Sprintf("number of nodes (1-%d)", lab.MaxNodes))
-	c.Flags().Var(&count, m.workloads, fmt.Sprintf("%s per node (1-%d)", m.workloads, lab.MaxWorkloads))
-	c.Flags().StringVar(&topo, "topology", "", "topology file (YAML or JSON) instead of --nodes/--"+m.workloads)
+	c.Flags().Var(&nodes, "nodes", fmt.Sprintf("number of nodes (1-%d)", topo.MaxNodes))
+	c.Flags().Var(&count, m.workloads, fmt.Sprintf("%s per node (1-%d)", m.workloads, topo.MaxWorkloads))
+	c.Flags().StringVar(&topoFile, "topology", "", "topology file (YAML or JSON) instead of --nodes/--"+m.workloads)
 	c.Flags().StringVar(&node, "node", "", "build only this node's share, on this machine's own network stack (a VM)")
 	if m.flags != nil {
 		fill = m.flags(c)
@@ -121,10 +122,10 @@ VM's share of the lab (` + identityFile + ` names the node,
 
 // dockerFlags are docker-mode's own: --userland-proxy, daemon.json's
 // "userland-proxy".
-func dockerFlags(c *cobra.Command) func(o *lab.Options) {
+func dockerFlags(c *cobra.Command) func(o *topo.Options) {
 	var proxy bool
 	c.Flags().BoolVar(&proxy, "userland-proxy", true, "Docker's userland-proxy: true (its default) runs docker-proxy on the published port; false catches everything with rules (hairpin, route_localnet)")
-	return func(o *lab.Options) {
+	return func(o *topo.Options) {
 		if c.Flags().Changed("userland-proxy") {
 			o.UserlandProxy = &proxy
 		}
@@ -133,7 +134,7 @@ func dockerFlags(c *cobra.Command) func(o *lab.Options) {
 
 // vmIdentity returns the node name provisioning recorded, if any, and the
 // topology file that goes with it.
-func vmIdentity() (node, topo string) {
+func vmIdentity() (node, topoFile string) {
 	data, err := os.ReadFile(identityFile)
 	if err != nil {
 		return "", ""
@@ -142,7 +143,7 @@ func vmIdentity() (node, topo string) {
 }
 
 // up builds a planned lab, or prints it as a script with --dry-run.
-func up(c *cobra.Command, t *lab.Topology, plan lab.Plan, mode netops.Mode, verb string) error {
+func up(c *cobra.Command, t *topo.Topology, plan lab.Plan, mode netops.Mode, verb string) error {
 	out := c.OutOrStdout()
 	if mode == netops.DryRun {
 		fmt.Fprintf(out, "#!/usr/bin/env bash\n# netlab %s --lab %s: the commands netlab runs, as a script.\n", verb, t.Lab)

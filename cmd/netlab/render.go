@@ -10,6 +10,7 @@ import (
 
 	"netlab/internal/api"
 	"netlab/internal/lab"
+	"netlab/internal/topo"
 )
 
 // maxPictured is how many workloads per node the picture draws; the table
@@ -27,7 +28,7 @@ func damagedJSON(name string) api.Status {
 }
 
 // bridgeOf returns a node's workload bridge and its address with prefix.
-func bridgeOf(s *lab.State, n lab.Node) (string, string) {
+func bridgeOf(s *lab.State, n topo.Node) (string, string) {
 	br, p := lab.ViewOf(s).Bridge(s, n)
 	return br, p.String()
 }

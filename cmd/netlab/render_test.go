@@ -14,6 +14,7 @@ import (
 
 	"netlab/bridge"
 	"netlab/internal/lab"
+	"netlab/internal/topo"
 	"netlab/overlay"
 )
 
@@ -23,8 +24,8 @@ var update = flag.Bool("update", false, "rewrite testdata golden files")
 // kernel: the topology resolved and the plan built, as up does them.
 func renderState(t *testing.T, mode string, node string) *lab.State {
 	t.Helper()
-	o := lab.Options{Lab: mode, Mode: mode, Nodes: 2, Workloads: 2, WorkloadsF: "--containers", Node: node}
-	top, err := lab.Resolve(o)
+	o := topo.Options{Lab: mode, Mode: mode, Nodes: 2, Workloads: 2, WorkloadsF: "--containers", Node: node}
+	top, err := topo.Resolve(o)
 	require.NoError(t, err)
 	plan := bridge.Plan
 	if mode == overlay.Mode {

@@ -14,6 +14,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // virtualNICs are the drivers of virtual machines' network cards, where
@@ -26,13 +27,13 @@ var virtualNICs = map[string]bool{
 // CheckHost looks at a real node before anything is built on it, and
 // refuses what would break it or the lab: a missing underlay interface, an
 // address that says this machine is not the node it claims to be, and
-// subnets or device names that something else (Docker, say) already uses.
+// subnets or device names that something else (topo.Docker, say) already uses.
 // It fills in the underlay's MTU and whether flannel.1 needs the checksum
 // workaround. It only reads.
-func CheckHost(t *Topology) error {
+func CheckHost(t *topo.Topology) error {
 	nodes := t.LocalNodes()
 	if len(nodes) != 1 {
-		return Inputf("--node: no such node")
+		return topo.Inputf("--node: no such node")
 	}
 	n := nodes[0]
 	nl, err := netops.Netlink(netops.Host)
@@ -42,7 +43,7 @@ func CheckHost(t *Topology) error {
 	defer nl.Close()
 	dev, err := nl.LinkByName(n.Iface)
 	if err != nil {
-		return Inputf("the underlay interface %q is not on this machine: set iface in the topology file to the private network's interface (not Vagrant's NAT eth0)", n.Iface)
+		return topo.Inputf("the underlay interface %q is not on this machine: set iface in the topology file to the private network's interface (not Vagrant's NAT eth0)", n.Iface)
 	}
 	t.UnderlayMTU = dev.Attrs().MTU
 	addrs, err := netops.Dump(func() ([]netlink.Addr, error) { return nl.AddrList(dev, netlink.FAMILY_V4) })
@@ -56,7 +57,7 @@ func CheckHost(t *Topology) error {
 		}
 	}
 	if !have {
-		return Inputf("%s is %s's address in the topology, but %s here does not have it: is this machine %s? (ip -4 addr show %s)", n.IP, n.Name, n.Iface, n.Name, n.Iface)
+		return topo.Inputf("%s is %s's address in the topology, but %s here does not have it: is this machine %s? (ip -4 addr show %s)", n.IP, n.Name, n.Iface, n.Name, n.Iface)
 	}
 	mine, hint := t.Docker.Subnet, "docker.subnet, e.g. 172.18.0.0/16"
 	names := []string{t.Docker.Bridge}
@@ -74,7 +75,7 @@ func CheckHost(t *Topology) error {
 		}
 		p, ok := netip.AddrFromSlice(r.Dst.IP.To4())
 		bits, _ := r.Dst.Mask.Size()
-		if !ok || !Collides(netip.PrefixFrom(p, bits), mine) {
+		if !ok || !topo.Collides(netip.PrefixFrom(p, bits), mine) {
 			continue
 		}
 		via := ""
@@ -84,12 +85,12 @@ func CheckHost(t *Topology) error {
 			}
 			via = " dev " + l.Attrs().Name
 		}
-		return Inputf("%s collides with the route %s%s on this machine (Docker installed?): pick a free range with %s in the topology file",
+		return topo.Inputf("%s collides with the route %s%s on this machine (topo.Docker installed?): pick a free range with %s in the topology file",
 			mine, r.Dst, via, hint)
 	}
 	for _, name := range names {
 		if l, err := nl.LinkByName(name); err == nil && !strings.HasPrefix(l.Attrs().Alias, "netlab:") {
-			return Inputf("this machine already has an interface %q that netlab did not make (Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
+			return topo.Inputf("this machine already has an interface %q that netlab did not make (topo.Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
 		}
 	}
 	if t.Mode == "overlay" && t.Overlay.TxChecksum == "auto" {

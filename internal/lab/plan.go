@@ -5,6 +5,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // Plan is what a mode will build: the ops in order, the workloads they
@@ -14,13 +15,13 @@ type Plan struct {
 	Ops        []netops.Op
 	Workloads  []Workload
 	Namespaces []netops.NS
-	Runtimes   []Host
-	// Proxies are the userland proxies of published ports (Docker's
+	Runtimes   []topo.Host
+	// Proxies are the userland proxies of published ports (topo.Docker's
 	// docker-proxy), run by their node's runtime.
 	Proxies []Proxy
 }
 
-// Proxy is a userland proxy: a process of Node listening on HostPort (every
+// Proxy is a userland proxy: a process of topo.Node listening on HostPort (every
 // address of the node, loopback too) and relaying each connection to
 // Target:TargetPort.
 type Proxy struct {
@@ -43,7 +44,7 @@ func (p *Plan) Add(ops ...netops.Op) {
 // NoIPv6 are the sysctls that turn IPv6 off in a namespace, for every
 // interface there and every one created later: the lab is IPv4 only, and
 // IPv6 autoconf on a thousand bridge ports would make setup quadratic
-// (Docker does the same).
+// (topo.Docker does the same).
 var NoIPv6 = []netops.KV{
 	{Key: "net.ipv6.conf.all.disable_ipv6", Value: "1"},
 	{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"},
@@ -54,7 +55,7 @@ var NoIPv6 = []netops.KV{
 // (net.core.devconf_inherit_init_net=0): a host hardened with strict
 // reverse-path filtering or without redirects would otherwise change what
 // learners see. They are a fresh kernel's values. Bridged packets pass
-// iptables where br_netfilter is loaded, as on every Docker host and
+// iptables where br_netfilter is loaded, as on every topo.Docker host and
 // Kubernetes node (netlab loads no module: without it, the keys are absent
 // and skipped).
 var Pinned = []netops.KV{
@@ -71,7 +72,7 @@ var Pinned = []netops.KV{
 	{Key: "net.bridge.bridge-nf-call-iptables", Value: "1", Optional: true},
 }
 
-// ContainerSysctls are what Docker sets in every container (20.10 and
+// ContainerSysctls are what topo.Docker sets in every container (20.10 and
 // later): any port may be bound without privileges, and any group may send
 // ICMP echo with an unprivileged socket.
 var ContainerSysctls = []netops.KV{
@@ -90,7 +91,7 @@ func Netns(lab, obj string, more ...netops.KV) netops.NetnsAdd {
 // switch (the Vagrant private network), and every host (nodes and the
 // outside host) as a namespace wired to it with eth1, as in a VM. Nodes get
 // a default route via the outside host, which plays the rest of the world.
-func Underlay(t *Topology, bridge string) []netops.Op {
+func Underlay(t *topo.Topology, bridge string) []netops.Op {
 	ul := t.UnderlayNetns()
 	ops := []netops.Op{
 		Netns(t.Lab, "underlay"),
@@ -116,18 +117,18 @@ type Model struct {
 	// Workload names and addresses the i-th workload of node, the n-th of
 	// the lab (numbered across every node, built here or not, so that every
 	// machine of a real cluster agrees on names).
-	Workload func(t *Topology, node Node, n, i int) Workload
-	// Node returns the ops that wire a node, before its workloads.
-	Node func(t *Topology, node Node) []netops.Op
+	Workload func(t *topo.Topology, node topo.Node, n, i int) Workload
+	// topo.Node returns the ops that wire a node, before its workloads.
+	Node func(t *topo.Topology, node topo.Node) []netops.Op
 	// Make returns the ops that make one workload on node.
-	Make func(t *Topology, node Node, w Workload) []netops.Op
+	Make func(t *topo.Topology, node topo.Node, w Workload) []netops.Op
 	// Firewall returns a node's iptables, after its workloads.
-	Firewall func(t *Topology, node Node, ws []Workload) netops.IPTables
+	Firewall func(t *topo.Topology, node topo.Node, ws []Workload) netops.IPTables
 }
 
 // Build plans topology t with model m: the embedded underlay if any, then
 // each local node, its workloads side by side, and its firewall.
-func Build(t *Topology, m Model, underlayBridge string) Plan {
+func Build(t *topo.Topology, m Model, underlayBridge string) Plan {
 	var p Plan
 	if t.Embedded {
 		p.Add(Underlay(t, underlayBridge)...)

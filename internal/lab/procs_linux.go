@@ -81,7 +81,7 @@ func runtimeLab(dir string) string {
 	if len(args) != 6 || args[1] != RuntimeName || args[2] != "--lab" || args[4] != "--host" {
 		return ""
 	}
-	if names.CheckLabName(args[3]) != nil || !hostNameRE.MatchString(args[5]) || !rootsNetlab(dir) {
+	if names.CheckLabName(args[3]) != nil || !names.NodeRE.MatchString(args[5]) || !rootsNetlab(dir) {
 		return ""
 	}
 	return args[3]
@@ -110,9 +110,6 @@ func rootsNetlab(dir string) bool {
 	}
 	return filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == "netlab"
 }
-
-// hostNameRE matches the names netlab gives hosts: nodes and "outside".
-var hostNameRE = nodeNameRE
 
 func isRuntimeOf(dir, lab string) bool { return runtimeLab(dir) == lab }
 

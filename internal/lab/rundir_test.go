@@ -2,6 +2,7 @@ package lab
 
 import (
 	"io"
+	"netlab/internal/topo"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,7 +65,7 @@ func TestRunDirFilesNeverFollowSymlinks(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNoState)
 	require.NoError(t, os.Remove(statePath("docker")))
 	require.NoError(t, os.Symlink(target, statePath("docker")+".tmp"))
-	top, err := Resolve(opts())
+	top, err := topo.Resolve(opts())
 	require.NoError(t, err)
 	err = Save(&State{Lab: "docker", Mode: "docker", Topology: top})
 	assert.ErrorContains(t, err, "is a symlink")

@@ -10,6 +10,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // RunDir holds every lab's state and lock. It is on tmpfs, so state dies
@@ -26,16 +27,16 @@ const (
 // first kernel change (status "building", with every namespace the lab will
 // have), and again once the lab is up.
 type State struct {
-	Lab        string      `json:"lab"`
-	Mode       string      `json:"mode"`
-	Status     string      `json:"status"`
-	Created    time.Time   `json:"created"`
-	Topology   *Topology   `json:"topology"`
-	Workloads  []Workload  `json:"workloads"`
-	Namespaces []netops.NS `json:"namespaces"`
+	Lab        string         `json:"lab"`
+	Mode       string         `json:"mode"`
+	Status     string         `json:"status"`
+	Created    time.Time      `json:"created"`
+	Topology   *topo.Topology `json:"topology"`
+	Workloads  []Workload     `json:"workloads"`
+	Namespaces []netops.NS    `json:"namespaces"`
 	// BrNetfilter records whether br_netfilter was loaded when the lab came
 	// up: then bridged packets pass iptables (netlab pins that on), as on
-	// a Docker host; without it they do not, and netlab loads no module.
+	// a topo.Docker host; without it they do not, and netlab loads no module.
 	BrNetfilter bool `json:"br_netfilter"`
 	// Proxies are the userland proxies of published ports.
 	Proxies []Proxy `json:"proxies,omitempty"`
@@ -44,7 +45,7 @@ type State struct {
 	HostSysctls []HostSysctl `json:"host_sysctls,omitempty"`
 }
 
-// Workload is a container (Docker model) or a pod (Kubernetes model).
+// Workload is a container (topo.Docker model) or a pod (Kubernetes model).
 type Workload struct {
 	Name string     `json:"name"`
 	Kind string     `json:"kind"`

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // OutsidePort is where the outside host's server listens.
@@ -42,16 +43,16 @@ func Running(lab string) bool {
 // servers (exe is the netlab binary). The caller holds the lab's lock. If
 // anything fails, or ctx is cancelled, Up removes all it made and says what
 // failed.
-func Up(ctx context.Context, t *Topology, plan Plan, r *netops.Runner, exe string) (*State, error) {
+func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe string) (*State, error) {
 	if Running(t.Lab) {
-		return nil, Inputf("lab %q is already up (or left over from an earlier run): run 'sudo netlab down --lab %s' first, or pick another name with --lab", t.Lab, t.Lab)
+		return nil, topo.Inputf("lab %q is already up (or left over from an earlier run): run 'sudo netlab down --lab %s' first, or pick another name with --lab", t.Lab, t.Lab)
 	}
 	// A namespace of the plan's name that is already there is someone
 	// else's (the lab's own would have made it Running): refuse before
 	// anything changes, and so never remove it on a rollback.
 	for _, ns := range plan.Namespaces {
 		if _, err := os.Lstat(netops.Path(ns)); err == nil {
-			return nil, Inputf("a network namespace %s is already on this machine, and netlab did not make it: pick another lab name with --lab, or remove it ('ip netns del %s') if it is yours to remove", ns, ns)
+			return nil, topo.Inputf("a network namespace %s is already on this machine, and netlab did not make it: pick another lab name with --lab, or remove it ('ip netns del %s') if it is yours to remove", ns, ns)
 		}
 	}
 	s := &State{Lab: t.Lab, Mode: t.Mode, Status: StatusBuilding, Created: time.Now().UTC().Truncate(time.Second),
@@ -133,7 +134,7 @@ func Spec(s *State, host string) (string, error) {
 // each inside its namespace. It is started from the host's own namespace,
 // so it is one of the host's processes, and detached from netlab;
 // StartRuntime waits until every server listens.
-func StartRuntime(exe string, s *State, h Host) error {
+func StartRuntime(exe string, s *State, h topo.Host) error {
 	rt := exe
 	spec, err := Spec(s, h.Name)
 	if err != nil {

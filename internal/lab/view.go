@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"netlab/internal/api"
+	"netlab/internal/topo"
 )
 
 // View is how a networking model describes a lab of its own: to a learner
@@ -12,18 +13,18 @@ import (
 // CLI never branches on the mode: a third model, or a new view of the
 // labs, adds a file, not a branch in ten places.
 type View interface {
-	// Model names the model: "the Docker model".
+	// Model names the model: "the topo.Docker model".
 	Model() string
 	// Kind names its workloads: "container".
 	Kind() string
 	// Bridge is a node's workload bridge and its address.
-	Bridge(s *State, n Node) (string, netip.Prefix)
+	Bridge(s *State, n topo.Node) (string, netip.Prefix)
 	// Underlay says what else the underlay carries, for the picture.
 	Underlay(s *State) string
 	// NodeDetail follows a local node's bridge in the picture.
-	NodeDetail(s *State, n Node) string
+	NodeDetail(s *State, n topo.Node) string
 	// NodeInterfaces follows a node's bridge in the table.
-	NodeInterfaces(s *State, n Node) string
+	NodeInterfaces(s *State, n topo.Node) string
 	// Built says in plain words what the model made on every node.
 	Built(s *State) []string
 	// Steps are commands worth trying next, with the lab's real names;
@@ -47,17 +48,6 @@ func ViewOf(s *State) View {
 		return v
 	}
 	panic("netlab: no view of mode " + s.Mode)
-}
-
-// IsLocal reports whether node name is built by this netlab: every node
-// when embedded, the machine's own on a real one.
-func (t *Topology) IsLocal(name string) bool {
-	for _, n := range t.LocalNodes() {
-		if n.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // OnNode returns the workloads of node.

@@ -25,6 +25,13 @@ const (
 	MaxLabName = 16
 )
 
+var (
+	// NodeRE matches the names of hosts: nodes, and "outside".
+	NodeRE = MustRE(`^[a-z][a-z0-9]{0,9}$`)
+	// WorkloadRE matches the names netlab gives containers and pods.
+	WorkloadRE = MustRE(`^(c|pod)[0-9]+$`)
+)
+
 var labNameRE = MustRE(`^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$`)
 
 // CheckLabName reports why name cannot be a lab name, or nil.

@@ -1,4 +1,7 @@
-package lab
+// Package topo turns what a user wrote (flags, a topology file) into a
+// resolved, valid topology: every name, address and count decided, or an
+// InputError naming the flag or field, before anything is built.
+package topo
 
 import (
 	"bytes"
@@ -447,10 +450,10 @@ func resolveModels(t *Topology, f File, iface string, where func(string) string)
 
 // resolveNode checks the i-th node of a file and fills in its defaults.
 func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, error) {
-	if !nodeNameRE.MatchString(fn.Name) {
+	if !names.NodeRE.MatchString(fn.Name) {
 		return Node{}, Inputf("%s: %s must be lowercase letters and digits, starting with a letter, at most 10 bytes", w("name"), quote(fn.Name))
 	}
-	if workloadNameRE.MatchString(fn.Name) {
+	if names.WorkloadRE.MatchString(fn.Name) {
 		return Node{}, Inputf("%s: %s is how netlab names a container or pod (c1, c2, ..., pod1, pod2, ...), whose namespace would take the node's: pick another, such as node%d",
 			w("name"), quote(fn.Name), i+1)
 	}
@@ -502,11 +505,6 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 	}
 	return n, nil
 }
-
-var (
-	nodeNameRE     = names.MustRE(`^[a-z][a-z0-9]{0,9}$`)
-	workloadNameRE = names.MustRE(`^(c|pod)[0-9]+$`)
-)
 
 // hostOf reports whether a is a host address of p: inside it, and neither
 // its network nor its broadcast address.
@@ -701,4 +699,15 @@ func cutMsg(s string) string {
 // as they do on every Docker host and Kubernetes node.
 func Collides(dst, mine netip.Prefix) bool {
 	return dst.Overlaps(mine) && dst.Bits() >= mine.Bits()
+}
+
+// IsLocal reports whether node name is built by this netlab: every node
+// when embedded, the machine's own on a real one.
+func (t *Topology) IsLocal(name string) bool {
+	for _, n := range t.LocalNodes() {
+		if n.Name == name {
+			return true
+		}
+	}
+	return false
 }
