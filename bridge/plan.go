@@ -8,6 +8,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -36,7 +37,7 @@ func Plan(t *topo.Topology) lab.Plan {
 		}
 		for _, w := range p.Workloads {
 			if w.Node == node.Name {
-				p.Proxies = append(p.Proxies, lab.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: w.IP, TargetPort: t.Docker.TargetPort})
+				p.Proxies = append(p.Proxies, state.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: w.IP, TargetPort: t.Docker.TargetPort})
 				break
 			}
 		}
@@ -54,10 +55,10 @@ func MAC(ip netip.Addr) string {
 	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
 
-func container(t *topo.Topology, node topo.Node, n, i int) lab.Workload {
+func container(t *topo.Topology, node topo.Node, n, i int) state.Workload {
 	name := fmt.Sprintf("c%d", n)
 	ip, _ := ipam.Nth(t.Docker.Subnet, uint64(i+2)) // .1 is docker0
-	return lab.Workload{Name: name, Kind: "container", Node: node.Name,
+	return state.Workload{Name: name, Kind: "container", Node: node.Name,
 		NS: names.NetnsName(t.Lab, name), IP: ip, Prefix: t.Docker.Subnet.Bits(),
 		HostIface: "veth-" + name, Port: t.Docker.TargetPort}
 }
@@ -87,7 +88,7 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 
 // Container returns the ops that make container w on node: its namespace,
 // its veth pair into docker0, its address and its default route.
-func Container(t *topo.Topology, node topo.Node, w lab.Workload) []netops.Op {
+func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
@@ -106,7 +107,7 @@ func Container(t *topo.Topology, node topo.Node, w lab.Workload) []netops.Op {
 // 1/2, the FORWARD policy DROP: bridge/testdata/docker-20.10 is what dockerd
 // wrote), each with netlab's comment. On a real node, where Docker itself may
 // run, netlab writes into no chain of Docker's: its own chains play them.
-func Firewall(t *topo.Topology, node topo.Node, cs []lab.Workload) netops.IPTables {
+func Firewall(t *topo.Topology, node topo.Node, cs []state.Workload) netops.IPTables {
 	ipt := netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab)}
 	if t.Embedded {
 		ipt.Chains, ipt.Policies, ipt.Rules = DockerChains, []netops.Policy{{Table: "filter", Chain: "FORWARD", Target: "DROP"}}, DockerRules(t, cs[0])
@@ -128,7 +129,7 @@ var DockerChains = []netops.Chain{
 // DockerRules are the rules dockerd 20.10 writes for one bridge and one
 // published port, in its order, in either layout (userland-proxy on or
 // off).
-func DockerRules(t *topo.Topology, published lab.Workload) []netops.Rule {
+func DockerRules(t *topo.Topology, published state.Workload) []netops.Rule {
 	br := t.Docker.Bridge
 	target := fmt.Sprint(t.Docker.TargetPort)
 	dest := published.IP.String() + "/32"
@@ -161,7 +162,7 @@ func DockerRules(t *topo.Topology, published lab.Workload) []netops.Rule {
 // in the layout t says: dnat is the chain of the published ports (DOCKER,
 // or a real node's own), masq where MASQUERADE rules go (POSTROUTING, or a
 // real node's own chain).
-func natRules(t *topo.Topology, published lab.Workload, dnat, masq string) []netops.Rule {
+func natRules(t *topo.Topology, published state.Workload, dnat, masq string) []netops.Rule {
 	br := t.Docker.Bridge
 	subnet := t.Docker.Subnet.String()
 	pub, target := fmt.Sprint(t.Docker.PublishPort), fmt.Sprint(t.Docker.TargetPort)
@@ -213,7 +214,7 @@ func Chains(labName string) []netops.Chain {
 // Rules returns a real node's iptables rules, Docker's own set in spirit:
 // masquerade on the way out, DNAT for the published port on the way in,
 // and forwarding that works even under a FORWARD policy of DROP.
-func Rules(t *topo.Topology, published lab.Workload) []netops.Rule {
+func Rules(t *topo.Topology, published state.Workload) []netops.Rule {
 	br := t.Docker.Bridge
 	dnat, snat, fwd := names.ChainName(t.Lab, "DNAT"), names.ChainName(t.Lab, "SNAT"), names.ChainName(t.Lab, "FWD")
 	target := fmt.Sprint(t.Docker.TargetPort)

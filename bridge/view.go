@@ -7,6 +7,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/lab"
 	"netlab/internal/names"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -18,14 +19,14 @@ type view struct{}
 func (view) Model() string { return "the Docker model" }
 func (view) Kind() string  { return "container" }
 
-func (view) Bridge(s *lab.State, _ topo.Node) (string, netip.Prefix) {
+func (view) Bridge(s *state.State, _ topo.Node) (string, netip.Prefix) {
 	d := s.Topology.Docker
 	return d.Bridge, netip.PrefixFrom(d.Gateway(), d.Subnet.Bits())
 }
 
-func (view) Underlay(*lab.State) string { return "" }
+func (view) Underlay(*state.State) string { return "" }
 
-func (view) NodeDetail(s *lab.State, n topo.Node) string {
+func (view) NodeDetail(s *state.State, n topo.Node) string {
 	ws := s.OnNode(n.Name)
 	if len(ws) == 0 {
 		return ""
@@ -34,9 +35,9 @@ func (view) NodeDetail(s *lab.State, n topo.Node) string {
 	return fmt.Sprintf("   :%d → %s:%d", d.PublishPort, ws[0].Name, d.TargetPort)
 }
 
-func (view) NodeInterfaces(*lab.State, topo.Node) string { return "" }
+func (view) NodeInterfaces(*state.State, topo.Node) string { return "" }
 
-func (view) Built(s *lab.State) []string {
+func (view) Built(s *state.State) []string {
 	t := s.Topology
 	d := t.Docker
 	return []string{
@@ -70,7 +71,7 @@ func chainsLine(t *topo.Topology) string {
 		c("DNAT"), c("SNAT"), c("FWD"))
 }
 
-func (view) Steps(s *lab.State, cmd func(string, ...any) string) []lab.Step {
+func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 	t := s.Topology
 	d := t.Docker
 	local := t.LocalNodes()[0]
@@ -100,7 +101,7 @@ func (view) Steps(s *lab.State, cmd func(string, ...any) string) []lab.Step {
 	return steps
 }
 
-func (view) Status(s *lab.State, d *api.Status) {
+func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.Subnet = t.Docker.Subnet.String()
 	for _, n := range t.Nodes {

@@ -8,6 +8,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -27,16 +28,16 @@ func Plan(t *topo.Topology) lab.Plan {
 		Workload: pod,
 		Node:     Node,
 		Make:     Pod,
-		Firewall: func(t *topo.Topology, node topo.Node, _ []lab.Workload) netops.IPTables {
+		Firewall: func(t *topo.Topology, node topo.Node, _ []state.Workload) netops.IPTables {
 			return netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t)}
 		},
 	}, UnderlayBridge)
 }
 
-func pod(t *topo.Topology, node topo.Node, n, i int) lab.Workload {
+func pod(t *topo.Topology, node topo.Node, n, i int) state.Workload {
 	name := fmt.Sprintf("pod%d", n)
 	ip, _ := ipam.Nth(node.PodCIDR, uint64(i+2)) // .1 is cni0
-	return lab.Workload{Name: name, Kind: "pod", Node: node.Name, NS: names.NetnsName(t.Lab, name),
+	return state.Workload{Name: name, Kind: "pod", Node: node.Name, NS: names.NetnsName(t.Lab, name),
 		IP: ip, Prefix: node.PodCIDR.Bits(), HostIface: "veth-" + name, Port: t.Overlay.AppPort,
 		Containers: Containers}
 }
@@ -84,7 +85,7 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 
 // Pod returns the ops that make pod w on node: its namespace, its veth pair
 // into cni0 (at the overlay's MTU), its address and its default route.
-func Pod(t *topo.Topology, node topo.Node, w lab.Workload) []netops.Op {
+func Pod(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Overlay.Bridge, Alias: names.Marker(t.Lab, w.Name),

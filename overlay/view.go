@@ -7,6 +7,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/ipam"
 	"netlab/internal/lab"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -18,23 +19,23 @@ type view struct{}
 func (view) Model() string { return "the Kubernetes model" }
 func (view) Kind() string  { return "pod" }
 
-func (view) Bridge(s *lab.State, n topo.Node) (string, netip.Prefix) {
+func (view) Bridge(s *state.State, n topo.Node) (string, netip.Prefix) {
 	return s.Topology.Overlay.Bridge, netip.PrefixFrom(n.Gateway(), n.PodCIDR.Bits())
 }
 
-func (view) Underlay(s *lab.State) string {
+func (view) Underlay(s *state.State) string {
 	return "; VXLAN between nodes on UDP " + fmt.Sprint(s.Topology.Overlay.Port)
 }
 
-func (view) NodeDetail(s *lab.State, n topo.Node) string {
+func (view) NodeDetail(s *state.State, n topo.Node) string {
 	return fmt.Sprintf("   %s %s mtu %d", s.Topology.Overlay.Device, n.VTEP(), s.Topology.MTU())
 }
 
-func (view) NodeInterfaces(s *lab.State, n topo.Node) string {
+func (view) NodeInterfaces(s *state.State, n topo.Node) string {
 	return fmt.Sprintf(", %s %s", s.Topology.Overlay.Device, n.VTEP())
 }
 
-func (view) Built(s *lab.State) []string {
+func (view) Built(s *state.State) []string {
 	t := s.Topology
 	o := t.Overlay
 	ls := []string{
@@ -50,7 +51,7 @@ func (view) Built(s *lab.State) []string {
 	return ls
 }
 
-func (view) Steps(s *lab.State, cmd func(string, ...any) string) []lab.Step {
+func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 	t := s.Topology
 	o := t.Overlay
 	local := t.LocalNodes()[0]
@@ -60,14 +61,14 @@ func (view) Steps(s *lab.State, cmd func(string, ...any) string) []lab.Step {
 		if peerNode.Name == local.Name {
 			continue
 		}
-		var p lab.Workload
+		var p state.Workload
 		if peer := s.OnNode(peerNode.Name); len(peer) > 0 {
 			p = peer[0]
 		} else if !t.Embedded {
 			// On a real node the peer's pods are another machine's: its
 			// first pod has the first address after its cni0's.
 			a, _ := ipam.Nth(peerNode.PodCIDR, 2)
-			p = lab.Workload{Name: "its first pod", IP: a}
+			p = state.Workload{Name: "its first pod", IP: a}
 		} else {
 			break
 		}
@@ -85,7 +86,7 @@ func (view) Steps(s *lab.State, cmd func(string, ...any) string) []lab.Step {
 	return steps
 }
 
-func (view) Status(s *lab.State, d *api.Status) {
+func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.ClusterCIDR, d.MTU = t.Overlay.ClusterCIDR.String(), t.MTU()
 	for i := range d.Nodes {

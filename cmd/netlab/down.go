@@ -8,6 +8,7 @@ import (
 
 	"netlab/internal/lab"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 )
 
 func newDown(g *globals) *cobra.Command {
@@ -38,7 +39,7 @@ func newDown(g *globals) *cobra.Command {
 			var errs []error
 			total := 0
 			for _, l := range labs {
-				lk, err := lab.Acquire(l, c.ErrOrStderr())
+				lk, err := state.Acquire(l, c.ErrOrStderr())
 				if err != nil {
 					errs = append(errs, err)
 					continue

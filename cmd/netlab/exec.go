@@ -11,6 +11,7 @@ import (
 
 	"netlab/internal/lab"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 )
 
 func newExec(g *globals) *cobra.Command {
@@ -149,16 +150,16 @@ func contains(list []string, s string) bool {
 // findName finds the namespace of a container, pod, node or outside host,
 // in the lab given or in whichever running lab has it, and the workload if
 // it is one.
-func findName(labName, name string) (netops.NS, *lab.Workload, error) {
-	labs := lab.StateLabs()
+func findName(labName, name string) (netops.NS, *state.Workload, error) {
+	labs := state.StateLabs()
 	if labName != "" {
 		labs = []string{labName}
 	}
 	var found []string
 	var ns netops.NS
-	var wl *lab.Workload
+	var wl *state.Workload
 	for _, l := range labs {
-		s, err := lab.Load(l)
+		s, err := state.Load(l)
 		if err != nil {
 			continue
 		}

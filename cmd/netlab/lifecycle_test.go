@@ -23,6 +23,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/labtest"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 )
 
 // netnsNames lists /run/netns.
@@ -100,7 +101,7 @@ func TestBadInput(t *testing.T) {
 		assert.NotContains(t, r.Stderr, "goroutine", "no stack trace")
 	}
 	assert.Equal(t, before, netnsNames(t), "bad input changed /run/netns")
-	_, err := os.Stat(lab.Dir(name))
+	_, err := os.Stat(state.Dir(name))
 	assert.True(t, os.IsNotExist(err), "bad input left state")
 }
 
@@ -198,7 +199,7 @@ func TestForeignObjects(t *testing.T) {
 	assert.Contains(t, r.Stderr, "a network namespace "+name+"-c3 is already on this machine, and netlab did not make it")
 	assert.Equal(t, before, netnsNames(t), "refused before any change")
 	assert.Empty(t, lab.Scan(name).Namespaces)
-	_, err := os.Stat(lab.Dir(name))
+	_, err := os.Stat(state.Dir(name))
 	assert.True(t, os.IsNotExist(err), "no state left")
 	for _, f := range foreign {
 		assert.NoError(t, exec.Command("ip", "-n", f, "link", "show", "keepme").Run(), "%s untouched", f)
@@ -228,9 +229,9 @@ func TestDownAfterKill(t *testing.T) {
 			require.GreaterOrEqual(t, n, 30, "the kill came half-way through up")
 			switch damage {
 			case "missing":
-				require.NoError(t, os.RemoveAll(lab.Dir(name)))
+				require.NoError(t, os.RemoveAll(state.Dir(name)))
 			case "corrupt":
-				require.NoError(t, os.WriteFile(filepath.Join(lab.Dir(name), "state.json"), []byte("{\"lab\": tru"), 0o644))
+				require.NoError(t, os.WriteFile(filepath.Join(state.Dir(name), "state.json"), []byte("{\"lab\": tru"), 0o644))
 			}
 			want := lab.StatusDamaged
 			if damage == "intact" {

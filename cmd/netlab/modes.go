@@ -15,6 +15,7 @@ import (
 	"netlab/bridge"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/overlay"
 )
@@ -162,7 +163,7 @@ func up(c *cobra.Command, t *topo.Topology, plan lab.Plan, mode netops.Mode, ver
 	if err != nil {
 		return err
 	}
-	lk, err := lab.Acquire(t.Lab, c.ErrOrStderr())
+	lk, err := state.Acquire(t.Lab, c.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"netlab/internal/api"
 	"netlab/internal/lab"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -28,14 +29,14 @@ func damagedJSON(name string) api.Status {
 }
 
 // bridgeOf returns a node's workload bridge and its address with prefix.
-func bridgeOf(s *lab.State, n topo.Node) (string, string) {
+func bridgeOf(s *state.State, n topo.Node) (string, string) {
 	br, p := lab.ViewOf(s).Bridge(s, n)
 	return br, p.String()
 }
 
 // statusJSON is a lab in status --json: what every lab has, and its
 // model's own part.
-func statusJSON(s *lab.State) api.Status {
+func statusJSON(s *state.State) api.Status {
 	t := s.Topology
 	d := api.Status{Version: api.Version, Lab: s.Lab, Mode: s.Mode, Status: s.Status, Created: s.Created, Embedded: t.Embedded, BrNetfilter: s.BrNetfilter,
 		Underlay: t.Underlay.String(), Nodes: []api.Node{}, Workloads: []api.Workload{}}
@@ -64,7 +65,7 @@ func statusJSON(s *lab.State) api.Status {
 }
 
 // picture draws the lab as a small tree, the way the packets see it.
-func picture(w io.Writer, s *lab.State) {
+func picture(w io.Writer, s *state.State) {
 	t := s.Topology
 	if t.Outside != nil {
 		fmt.Fprintf(w, "  outside %s  (plays the rest of the world)\n", t.Outside.IP)
@@ -112,7 +113,7 @@ func picture(w io.Writer, s *lab.State) {
 }
 
 // table lists hosts and workloads, at most max workload rows (0: all).
-func table(w io.Writer, s *lab.State, max int) {
+func table(w io.Writer, s *state.State, max int) {
 	t := s.Topology
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tKIND\tON\tADDRESS\tINTERFACES\tNETNS")
@@ -143,11 +144,11 @@ func table(w io.Writer, s *lab.State, max int) {
 }
 
 // kindOf names the lab's workloads: container or pod.
-func kindOf(s *lab.State) string { return lab.ViewOf(s).Kind() }
+func kindOf(s *state.State) string { return lab.ViewOf(s).Kind() }
 
-func modelName(s *lab.State) string { return lab.ViewOf(s).Model() }
+func modelName(s *state.State) string { return lab.ViewOf(s).Model() }
 
-func printStatus(w io.Writer, s *lab.State, status string) {
+func printStatus(w io.Writer, s *state.State, status string) {
 	fmt.Fprintf(w, "Lab %q (%s-mode, %s): %s since %s, %s, %s\n\n", s.Lab, s.Mode, modelName(s), status,
 		s.Created.Local().Format("15:04:05"), plural(len(s.Topology.Nodes), "node"), plural(len(s.Workloads), kindOf(s)))
 	picture(w, s)
@@ -155,7 +156,7 @@ func printStatus(w io.Writer, s *lab.State, status string) {
 	table(w, s, 0)
 }
 
-func printUp(w io.Writer, s *lab.State, took time.Duration) {
+func printUp(w io.Writer, s *state.State, took time.Duration) {
 	t := s.Topology
 	where := ""
 	if !t.Embedded {
@@ -179,7 +180,7 @@ func printUp(w io.Writer, s *lab.State, took time.Duration) {
 }
 
 // built says in plain words what the mode made.
-func built(s *lab.State) []string {
+func built(s *state.State) []string {
 	t := s.Topology
 	ls := lab.ViewOf(s).Built(s)
 	if s.BrNetfilter {
@@ -201,7 +202,7 @@ func built(s *lab.State) []string {
 }
 
 // nextSteps are commands worth trying, with the lab's real names.
-func nextSteps(s *lab.State) []string {
+func nextSteps(s *state.State) []string {
 	lf := labFlag(s.Lab, s.Mode)
 	cmd := func(format string, a ...any) string { return "sudo netlab" + lf + " " + fmt.Sprintf(format, a...) }
 	steps := append(lab.ViewOf(s).Steps(s, cmd), lab.Step{Cmd: "sudo netlab" + lf + " down", Why: "remove it all"})

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"netlab/bridge"
-	"netlab/internal/lab"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/overlay"
 )
@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 // renderState is the state of a lab as up leaves it, made without the
 // kernel: the topology resolved and the plan built, as up does them.
-func renderState(t *testing.T, mode string, node string) *lab.State {
+func renderState(t *testing.T, mode string, node string) *state.State {
 	t.Helper()
 	o := topo.Options{Lab: mode, Mode: mode, Nodes: 2, Workloads: 2, WorkloadsF: "--containers", Node: node}
 	top, err := topo.Resolve(o)
@@ -35,10 +35,10 @@ func renderState(t *testing.T, mode string, node string) *lab.State {
 		}
 	}
 	p := plan(top)
-	s := &lab.State{Lab: mode, Mode: mode, Status: lab.StatusUp, Created: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC),
+	s := &state.State{Lab: mode, Mode: mode, Status: state.StatusUp, Created: time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC),
 		Topology: top, Workloads: p.Workloads, Namespaces: p.Namespaces, Proxies: p.Proxies}
 	if node != "" {
-		s.HostSysctls = []lab.HostSysctl{{Key: "net.ipv4.ip_forward", Was: "0", Set: "1"}}
+		s.HostSysctls = []state.HostSysctl{{Key: "net.ipv4.ip_forward", Was: "0", Set: "1"}}
 	}
 	return s
 }

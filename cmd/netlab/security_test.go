@@ -13,6 +13,7 @@ import (
 
 	"netlab/internal/lab"
 	"netlab/internal/labtest"
+	"netlab/internal/state"
 )
 
 // impostor starts a program named netlab that only sleeps, as uid, with
@@ -45,7 +46,7 @@ func TestImpostorProcesses(t *testing.T) {
 	labtest.Root(t)
 	victim := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(victim, "keep"), []byte("mine"), 0o644))
-	rel, err := filepath.Rel(lab.RunDir, victim)
+	rel, err := filepath.Rel(state.RunDir, victim)
 	require.NoError(t, err)
 	spoofed := labtest.Name("i") // a valid name, claimed by nobody's process
 	user := impostor(t, 65534, spoofed, "node1")
@@ -61,7 +62,7 @@ func TestImpostorProcesses(t *testing.T) {
 	assert.Equal(t, 0, r.Code, r.Stderr)
 	assert.NotContains(t, r.Stdout+r.Stderr, spoofed)
 	assert.FileExists(t, filepath.Join(victim, "keep"), "nothing outside the run directory is removed")
-	_, err = os.Stat(filepath.Join(lab.RunDir, spoofed+".lock"))
+	_, err = os.Stat(filepath.Join(state.RunDir, spoofed+".lock"))
 	assert.True(t, os.IsNotExist(err), "no lock taken for a spoofed lab")
 	for _, p := range []*exec.Cmd{user, path, rootPath} {
 		assert.NoError(t, p.Process.Signal(syscall.Signal(0)), "down killed none of them")
@@ -75,11 +76,11 @@ func TestRunDirIsRootsAlone(t *testing.T) {
 	name := labtest.NewLab(t, "p")
 	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1")
 	for p, want := range map[string]os.FileMode{
-		lab.RunDir:    0o700 | os.ModeDir,
-		lab.Dir(name): 0o700 | os.ModeDir,
-		filepath.Join(lab.Dir(name), "state.json"):        0o600,
-		filepath.Join(lab.Dir(name), "runtime-node1.log"): 0o600,
-		filepath.Join(lab.RunDir, name+".lock"):           0o600,
+		state.RunDir:    0o700 | os.ModeDir,
+		state.Dir(name): 0o700 | os.ModeDir,
+		filepath.Join(state.Dir(name), "state.json"):        0o600,
+		filepath.Join(state.Dir(name), "runtime-node1.log"): 0o600,
+		filepath.Join(state.RunDir, name+".lock"):           0o600,
 	} {
 		fi, err := os.Lstat(p)
 		require.NoError(t, err)
@@ -96,11 +97,11 @@ func TestUserCannotHoldALock(t *testing.T) {
 	labtest.Root(t)
 	name := labtest.NewLab(t, "l")
 	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1")
-	lock := filepath.Join(lab.RunDir, name+".lock")
+	lock := filepath.Join(state.RunDir, name+".lock")
 	for _, argv := range [][]string{
 		{"flock", "-x", lock, "true"},
-		{"cat", filepath.Join(lab.Dir(name), "state.json")},
-		{"ln", "-s", "/etc", filepath.Join(lab.RunDir, "planted")},
+		{"cat", filepath.Join(state.Dir(name), "state.json")},
+		{"ln", "-s", "/etc", filepath.Join(state.RunDir, "planted")},
 	} {
 		out, err := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups"}, argv...)...).CombinedOutput()
 		assert.Error(t, err, "as nobody: %v: %s", argv, out)

@@ -9,6 +9,7 @@ import (
 
 	"netlab/internal/api"
 	"netlab/internal/lab"
+	"netlab/internal/state"
 )
 
 func newStatus(g *globals) *cobra.Command {
@@ -33,9 +34,9 @@ func newStatus(g *globals) *cobra.Command {
 			// Every lab as it really is: its state file says what it
 			// should be, the kernel and /proc what is there.
 			var docs []api.Status
-			var states []*lab.State
+			var states []*state.State
 			for _, l := range labs {
-				s, err := lab.Load(l)
+				s, err := state.Load(l)
 				if err != nil {
 					if lab.Running(l) {
 						docs = append(docs, damagedJSON(l))

@@ -14,6 +14,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 )
 
 // Leftovers is what netlab finds of a lab in the kernel and /proc.
@@ -32,7 +33,7 @@ type Leftovers struct {
 func Scan(lab string) Leftovers {
 	var lo Leftovers
 	planned := map[netops.NS]bool{}
-	if s, err := Load(lab); err == nil {
+	if s, err := state.Load(lab); err == nil {
 		for _, ns := range s.Namespaces {
 			planned[ns] = true
 		}
@@ -87,7 +88,7 @@ func Scan(lab string) Leftovers {
 // namespaces, workload processes and marked links of this machine.
 func Labs() []string {
 	seen := map[string]bool{}
-	for _, l := range StateLabs() {
+	for _, l := range state.StateLabs() {
 		seen[l] = true
 	}
 	for _, l := range RuntimeLabs() {
@@ -181,8 +182,8 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	}
 	lo := Scan(lab)
 	realNode := false
-	var sysctls []HostSysctl
-	if s, err := Load(lab); err == nil {
+	var sysctls []state.HostSysctl
+	if s, err := state.Load(lab); err == nil {
 		realNode = !s.Topology.Embedded
 		sysctls = s.HostSysctls
 	}
@@ -236,9 +237,9 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	lines, restore := restoreHostSysctls(lab, sysctls)
 	rm.Host = lines
 	run(restore)
-	say("rm -rf %s", Dir(lab))
+	say("rm -rf %s", state.Dir(lab))
 	if !dry && len(errs) == 0 {
-		if err := removeLabDir(lab); err != nil {
+		if err := state.RemoveDir(lab); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -6,34 +6,27 @@ import (
 	"strings"
 
 	"netlab/internal/netops"
+	"netlab/internal/state"
 )
-
-// HostSysctl is a kernel parameter of a real node's own stack that a lab
-// set: what it was before netlab, and what netlab set it to.
-type HostSysctl struct {
-	Key string `json:"key"`
-	Was string `json:"was"`
-	Set string `json:"set"`
-}
 
 // hostSysctls returns the sysctls plan sets on netlab's own stack (a real
 // node's), each with the value it has before any lab changed it: the
 // current one, or, if another lab on this machine already changed it, the
 // one that lab recorded. So the last lab to go puts back what the machine
 // had, whatever order the labs came and went in.
-func hostSysctls(lab string, plan Plan) []HostSysctl {
+func hostSysctls(lab string, plan Plan) []state.HostSysctl {
 	recorded := map[string]string{}
 	for _, other := range hostLabs() {
 		if other == lab {
 			continue
 		}
-		if s, err := Load(other); err == nil {
+		if s, err := state.Load(other); err == nil {
 			for _, h := range s.HostSysctls {
 				recorded[h.Key] = h.Was
 			}
 		}
 	}
-	var out []HostSysctl
+	var out []state.HostSysctl
 	seen := map[string]bool{}
 	for _, op := range netops.Flatten(plan.Ops) {
 		o, ok := op.(netops.Sysctl)
@@ -52,7 +45,7 @@ func hostSysctls(lab string, plan Plan) []HostSysctl {
 					continue // nothing to put back if it cannot be read
 				}
 			}
-			out = append(out, HostSysctl{Key: kv.Key, Was: was, Set: kv.Value})
+			out = append(out, state.HostSysctl{Key: kv.Key, Was: was, Set: kv.Value})
 		}
 	}
 	return out
@@ -68,7 +61,7 @@ func readSysctl(key string) (string, error) {
 // to put back: once no other lab here needs it, a sysctl still at the value
 // netlab set goes back to what it was; one changed since is left as its
 // changer wants it.
-func restoreHostSysctls(lab string, hs []HostSysctl) ([]string, []netops.Op) {
+func restoreHostSysctls(lab string, hs []state.HostSysctl) ([]string, []netops.Op) {
 	var others []string
 	for _, l := range hostLabs() {
 		if l != lab {

@@ -5,6 +5,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -13,22 +14,12 @@ import (
 // processes (one netlab-pod runtime per host).
 type Plan struct {
 	Ops        []netops.Op
-	Workloads  []Workload
+	Workloads  []state.Workload
 	Namespaces []netops.NS
 	Runtimes   []topo.Host
 	// Proxies are the userland proxies of published ports (topo.Docker's
 	// docker-proxy), run by their node's runtime.
-	Proxies []Proxy
-}
-
-// Proxy is a userland proxy: a process of topo.Node listening on HostPort (every
-// address of the node, loopback too) and relaying each connection to
-// Target:TargetPort.
-type Proxy struct {
-	Node       string     `json:"node"`
-	HostPort   int        `json:"host_port"`
-	Target     netip.Addr `json:"target"`
-	TargetPort int        `json:"target_port"`
+	Proxies []state.Proxy
 }
 
 // Add appends ops and records the namespaces they create.
@@ -114,16 +105,16 @@ func Underlay(t *topo.Topology, bridge string) []netops.Op {
 // Model is what differs between the two networking models: how a node is
 // wired, how its workloads are named and made, and its firewall.
 type Model struct {
-	// Workload names and addresses the i-th workload of node, the n-th of
+	// state.Workload names and addresses the i-th workload of node, the n-th of
 	// the lab (numbered across every node, built here or not, so that every
 	// machine of a real cluster agrees on names).
-	Workload func(t *topo.Topology, node topo.Node, n, i int) Workload
+	Workload func(t *topo.Topology, node topo.Node, n, i int) state.Workload
 	// topo.Node returns the ops that wire a node, before its workloads.
 	Node func(t *topo.Topology, node topo.Node) []netops.Op
 	// Make returns the ops that make one workload on node.
-	Make func(t *topo.Topology, node topo.Node, w Workload) []netops.Op
+	Make func(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op
 	// Firewall returns a node's iptables, after its workloads.
-	Firewall func(t *topo.Topology, node topo.Node, ws []Workload) netops.IPTables
+	Firewall func(t *topo.Topology, node topo.Node, ws []state.Workload) netops.IPTables
 }
 
 // Build plans topology t with model m: the embedded underlay if any, then
@@ -139,7 +130,7 @@ func Build(t *topo.Topology, m Model, underlayBridge string) Plan {
 	}
 	n := 0
 	for _, node := range t.Nodes {
-		var ws []Workload
+		var ws []state.Workload
 		var groups [][]netops.Op
 		for i := 0; i < node.Workloads; i++ {
 			n++

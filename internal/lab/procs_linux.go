@@ -14,6 +14,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 )
 
 // RuntimeArgs are the arguments of the netlab-pod process of one host of a
@@ -158,7 +159,7 @@ func alive(pid int) bool {
 
 // ContainerPID returns the pid of a pod container's process: the process
 // in the pod's namespace that netlab-pod named "<container>:<pod>".
-func ContainerPID(w Workload, container string) (int, error) {
+func ContainerPID(w state.Workload, container string) (int, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(netops.Path(w.NS), &st); err != nil {
 		return 0, fmt.Errorf("pod %s: %w", w.Name, err)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netlab/internal/netops"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -24,7 +25,7 @@ const OutsidePort = 80
 // Running reports whether anything of lab exists: a state file, a marked
 // namespace, a workload process or a marked link here.
 func Running(lab string) bool {
-	if _, err := os.Stat(statePath(lab)); err == nil {
+	if _, err := os.Stat(state.Path(lab)); err == nil {
 		return true
 	}
 	lo := Scan(lab)
@@ -43,7 +44,7 @@ func Running(lab string) bool {
 // servers (exe is the netlab binary). The caller holds the lab's lock. If
 // anything fails, or ctx is cancelled, Up removes all it made and says what
 // failed.
-func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe string) (*State, error) {
+func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe string) (*state.State, error) {
 	if Running(t.Lab) {
 		return nil, topo.Inputf("lab %q is already up (or left over from an earlier run): run 'sudo netlab down --lab %s' first, or pick another name with --lab", t.Lab, t.Lab)
 	}
@@ -55,17 +56,17 @@ func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe 
 			return nil, topo.Inputf("a network namespace %s is already on this machine, and netlab did not make it: pick another lab name with --lab, or remove it ('ip netns del %s') if it is yours to remove", ns, ns)
 		}
 	}
-	s := &State{Lab: t.Lab, Mode: t.Mode, Status: StatusBuilding, Created: time.Now().UTC().Truncate(time.Second),
+	s := &state.State{Lab: t.Lab, Mode: t.Mode, Status: state.StatusBuilding, Created: time.Now().UTC().Truncate(time.Second),
 		Topology: t, Workloads: plan.Workloads, Namespaces: plan.Namespaces, Proxies: plan.Proxies}
 	if !t.Embedded {
 		s.HostSysctls = hostSysctls(t.Lab, plan)
 	}
 	_, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables")
 	s.BrNetfilter = err == nil
-	if err := Save(s); err != nil {
+	if err := state.Save(s); err != nil {
 		return nil, fmt.Errorf("write state: %w", err)
 	}
-	fail := func(step string, err error) (*State, error) {
+	fail := func(step string, err error) (*state.State, error) {
 		if errors.Is(err, context.Canceled) {
 			err = errors.New("interrupted")
 		}
@@ -87,8 +88,8 @@ func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe 
 			return fail("start workloads on "+h.Name, err)
 		}
 	}
-	s.Status = StatusUp
-	if err := Save(s); err != nil {
+	s.Status = state.StatusUp
+	if err := state.Save(s); err != nil {
 		return fail("write state", err)
 	}
 	return s, nil
@@ -96,7 +97,7 @@ func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe 
 
 // Spec returns the netlab-pod spec of host's workloads: one line per
 // container or pod on a node, or the web server of the outside host.
-func Spec(s *State, host string) (string, error) {
+func Spec(s *state.State, host string) (string, error) {
 	t := s.Topology
 	var b strings.Builder
 	if t.Outside != nil && host == t.Outside.Name {
@@ -134,13 +135,13 @@ func Spec(s *State, host string) (string, error) {
 // each inside its namespace. It is started from the host's own namespace,
 // so it is one of the host's processes, and detached from netlab;
 // StartRuntime waits until every server listens.
-func StartRuntime(exe string, s *State, h topo.Host) error {
+func StartRuntime(exe string, s *state.State, h topo.Host) error {
 	rt := exe
 	spec, err := Spec(s, h.Name)
 	if err != nil {
 		return err
 	}
-	logf, err := openOwn(filepath.Join(Dir(s.Lab), "runtime-"+h.Name+".log"), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
+	logf, err := state.OpenOwn(filepath.Join(state.Dir(s.Lab), "runtime-"+h.Name+".log"), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

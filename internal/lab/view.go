@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"netlab/internal/api"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -18,20 +19,20 @@ type View interface {
 	// Kind names its workloads: "container".
 	Kind() string
 	// Bridge is a node's workload bridge and its address.
-	Bridge(s *State, n topo.Node) (string, netip.Prefix)
+	Bridge(s *state.State, n topo.Node) (string, netip.Prefix)
 	// Underlay says what else the underlay carries, for the picture.
-	Underlay(s *State) string
+	Underlay(s *state.State) string
 	// NodeDetail follows a local node's bridge in the picture.
-	NodeDetail(s *State, n topo.Node) string
+	NodeDetail(s *state.State, n topo.Node) string
 	// NodeInterfaces follows a node's bridge in the table.
-	NodeInterfaces(s *State, n topo.Node) string
+	NodeInterfaces(s *state.State, n topo.Node) string
 	// Built says in plain words what the model made on every node.
-	Built(s *State) []string
+	Built(s *state.State) []string
 	// Steps are commands worth trying next, with the lab's real names;
 	// cmd turns "exec c1 -- ..." into the full command line.
-	Steps(s *State, cmd func(format string, a ...any) string) []Step
+	Steps(s *state.State, cmd func(format string, a ...any) string) []Step
 	// Status fills in the model's own part of status --json.
-	Status(s *State, d *api.Status)
+	Status(s *state.State, d *api.Status)
 }
 
 // Step is a command worth trying, and why.
@@ -43,20 +44,9 @@ var views = map[string]View{}
 func RegisterView(mode string, v View) { views[mode] = v }
 
 // ViewOf returns the view of s's model.
-func ViewOf(s *State) View {
+func ViewOf(s *state.State) View {
 	if v, ok := views[s.Mode]; ok {
 		return v
 	}
 	panic("netlab: no view of mode " + s.Mode)
-}
-
-// OnNode returns the workloads of node.
-func (s *State) OnNode(node string) []Workload {
-	var ws []Workload
-	for _, w := range s.Workloads {
-		if w.Node == node {
-			ws = append(ws, w)
-		}
-	}
-	return ws
 }

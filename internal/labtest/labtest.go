@@ -18,6 +18,7 @@ import (
 
 	"netlab/internal/lab"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 )
 
 // Root skips t unless it runs as root and not with -short.
@@ -106,10 +107,10 @@ func AssertGone(t testing.TB, name string) {
 			t.Errorf("lab %s left workload processes", name)
 		}
 	}
-	if _, err := os.Stat(lab.Dir(name)); err == nil {
-		t.Errorf("lab %s left its state directory %s", name, lab.Dir(name))
+	if _, err := os.Stat(state.Dir(name)); err == nil {
+		t.Errorf("lab %s left its state directory %s", name, state.Dir(name))
 	}
-	if _, err := os.Stat(filepath.Join(lab.RunDir, name+".lock")); err == nil {
+	if _, err := os.Stat(filepath.Join(state.RunDir, name+".lock")); err == nil {
 		t.Errorf("lab %s left its lock file", name)
 	}
 }

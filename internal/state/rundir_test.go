@@ -1,4 +1,4 @@
-package lab
+package state
 
 import (
 	"io"
@@ -60,11 +60,11 @@ func TestRunDirFilesNeverFollowSymlinks(t *testing.T) {
 	require.NoError(t, ensureLabDir("docker"))
 
 	// A planted state file is not read, a planted temporary file not written through.
-	require.NoError(t, os.Symlink(target, statePath("docker")))
+	require.NoError(t, os.Symlink(target, Path("docker")))
 	_, err := Load("docker")
 	assert.ErrorIs(t, err, ErrNoState)
-	require.NoError(t, os.Remove(statePath("docker")))
-	require.NoError(t, os.Symlink(target, statePath("docker")+".tmp"))
+	require.NoError(t, os.Remove(Path("docker")))
+	require.NoError(t, os.Symlink(target, Path("docker")+".tmp"))
 	top, err := topo.Resolve(opts())
 	require.NoError(t, err)
 	err = Save(&State{Lab: "docker", Mode: "docker", Topology: top})
@@ -80,7 +80,7 @@ func TestRunDirFilesNeverFollowSymlinks(t *testing.T) {
 	// Names that are not lab names never become paths.
 	_, err = Acquire("../x", io.Discard)
 	assert.Error(t, err)
-	assert.ErrorContains(t, removeLabDir("../x"), "refusing to remove")
+	assert.ErrorContains(t, RemoveDir("../x"), "refusing to remove")
 	_, err = Load("../../etc")
 	assert.ErrorIs(t, err, ErrNoState)
 }

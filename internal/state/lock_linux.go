@@ -1,4 +1,4 @@
-package lab
+package state
 
 import (
 	"errors"
@@ -34,7 +34,7 @@ func Acquire(lab string, w io.Writer) (*Lock, error) {
 	said := false
 	deadline := time.Now().Add(LockWait)
 	for {
-		f, err := openOwn(p, unix.O_RDWR|unix.O_CREAT, 0o600)
+		f, err := OpenOwn(p, unix.O_RDWR|unix.O_CREAT, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open lock: %w", err)
 		}

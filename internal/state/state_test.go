@@ -1,4 +1,4 @@
-package lab
+package state
 
 import (
 	"netlab/internal/topo"

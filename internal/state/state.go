@@ -1,4 +1,7 @@
-package lab
+// Package state keeps what netlab knows of each lab, in a run directory
+// that is root's alone: the state file (written before the first kernel
+// change), the lock every changing command holds, the runtimes' logs.
+package state
 
 import (
 	"errors"
@@ -65,7 +68,8 @@ type Workload struct {
 // Dir is where lab keeps its state.
 func Dir(lab string) string { return filepath.Join(RunDir, lab) }
 
-func statePath(lab string) string { return filepath.Join(Dir(lab), "state.json") }
+// Path is lab's state file.
+func Path(lab string) string { return filepath.Join(Dir(lab), "state.json") }
 
 // ErrNoState means a lab has no (readable) state file.
 var ErrNoState = errors.New("no state file")
@@ -123,4 +127,33 @@ func (s *State) Peer(name string) bool {
 		}
 	}
 	return false
+}
+
+// Proxy is a userland proxy: a process of topo.Node listening on HostPort (every
+// address of the node, loopback too) and relaying each connection to
+// Target:TargetPort.
+type Proxy struct {
+	Node       string     `json:"node"`
+	HostPort   int        `json:"host_port"`
+	Target     netip.Addr `json:"target"`
+	TargetPort int        `json:"target_port"`
+}
+
+// HostSysctl is a kernel parameter of a real node's own stack that a lab
+// set: what it was before netlab, and what netlab set it to.
+type HostSysctl struct {
+	Key string `json:"key"`
+	Was string `json:"was"`
+	Set string `json:"set"`
+}
+
+// OnNode returns the workloads of node.
+func (s *State) OnNode(node string) []Workload {
+	var ws []Workload
+	for _, w := range s.Workloads {
+		if w.Node == node {
+			ws = append(ws, w)
+		}
+	}
+	return ws
 }

@@ -1,4 +1,4 @@
-package lab
+package state
 
 import (
 	"encoding/json"
@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netlab/internal/names"
-	"netlab/internal/netops"
 )
 
 // The run directory and everything in it belong to root alone: a local
@@ -52,9 +51,9 @@ func ensureLabDir(lab string) error {
 	return ensureDir(Dir(lab))
 }
 
-// openOwn opens a file of the run directory without following a symlink,
+// OpenOwn opens a file of the run directory without following a symlink,
 // and checks that it is a regular file of this process's user.
-func openOwn(p string, flag int, perm uint32) (*os.File, error) {
+func OpenOwn(p string, flag int, perm uint32) (*os.File, error) {
 	fd, err := unix.Open(p, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -76,7 +75,7 @@ func openOwn(p string, flag int, perm uint32) (*os.File, error) {
 
 // readOwn reads a file of the run directory, as openOwn opens it.
 func readOwn(p string) ([]byte, error) {
-	f, err := openOwn(p, unix.O_RDONLY, 0)
+	f, err := OpenOwn(p, unix.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +87,7 @@ func readOwn(p string) ([]byte, error) {
 // old file or the new one.
 func writeOwn(p string, data []byte) error {
 	tmp := p + ".tmp"
-	f, err := openOwn(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o600)
+	f, err := OpenOwn(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -102,9 +101,9 @@ func writeOwn(p string, data []byte) error {
 	return os.Rename(tmp, p)
 }
 
-// removeLabDir removes lab's directory, which is always RunDir/<lab>: lab
+// RemoveDir removes lab's directory, which is always RunDir/<lab>: lab
 // is a checked name, and nothing outside RunDir is ever removed.
-func removeLabDir(lab string) error {
+func RemoveDir(lab string) error {
 	if err := names.CheckLabName(lab); err != nil {
 		return fmt.Errorf("refusing to remove the state of a lab named %q: %w", lab, err)
 	}
@@ -124,7 +123,7 @@ func Save(s *State) error {
 	if err != nil {
 		return err
 	}
-	return writeOwn(statePath(s.Lab), append(data, '\n'))
+	return writeOwn(Path(s.Lab), append(data, '\n'))
 }
 
 // Load reads lab's state. A missing or unreadable file is ErrNoState.
@@ -132,7 +131,7 @@ func Load(lab string) (*State, error) {
 	if names.CheckLabName(lab) != nil {
 		return nil, fmt.Errorf("%w: %q is not a lab name", ErrNoState, lab)
 	}
-	data, err := readOwn(statePath(lab))
+	data, err := readOwn(Path(lab))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNoState
 	}
@@ -141,70 +140,14 @@ func Load(lab string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil || s.Lab != lab || s.Topology == nil {
-		return nil, fmt.Errorf("%w: %s is damaged", ErrNoState, statePath(lab))
+		return nil, fmt.Errorf("%w: %s is damaged", ErrNoState, Path(lab))
 	}
 	return &s, nil
 }
 
-// Lab states beyond the state file's own ("building", "up"), as status
-// reports them.
-const (
-	// StatusInterrupted: an up that did not finish, and no command runs.
-	StatusInterrupted = "interrupted"
-	// StatusPartial: up, but namespaces or processes it made are gone.
-	StatusPartial = "partial"
-	// StatusDamaged: the lab's objects are there, its state file is not
-	// readable.
-	StatusDamaged = "damaged"
-)
-
-// Health is what is really there of a lab whose state says it is up or
-// building: its status, the namespaces gone from its plan, and what to run.
-type Health struct {
-	Status  string
-	Missing []netops.NS
-	Hint    string
-}
-
-// Check compares s with the kernel and /proc.
-func Check(s *State) Health {
-	down := fmt.Sprintf("sudo netlab down --lab %s", s.Lab)
-	if s.Status == StatusBuilding {
-		if locked(s.Lab) {
-			return Health{Status: StatusBuilding, Hint: "an up is running"}
-		}
-		return Health{Status: StatusInterrupted, Hint: "an up stopped before it finished: remove what it made with '" + down + "'"}
-	}
-	found := map[netops.NS]bool{}
-	for _, ns := range Scan(s.Lab).Namespaces {
-		found[ns] = true
-	}
-	var h Health
-	for _, ns := range s.Namespaces {
-		if !found[ns] {
-			h.Missing = append(h.Missing, ns)
-		}
-	}
-	running := false
-	for _, l := range RuntimeLabs() {
-		running = running || l == s.Lab
-	}
-	switch {
-	case len(h.Missing) > 0:
-		h.Status = StatusPartial
-		h.Hint = fmt.Sprintf("%d of its namespaces are gone (an interrupted down?): remove the rest with '%s', then build it again", len(h.Missing), down)
-	case !running && len(s.Workloads) > 0:
-		h.Status = StatusPartial
-		h.Hint = "its workloads' processes are gone: remove it with '" + down + "', then build it again"
-	default:
-		h.Status = s.Status
-	}
-	return h
-}
-
-// locked reports whether a command holds lab's lock now.
-func locked(lab string) bool {
-	f, err := openOwn(filepath.Join(RunDir, lab+".lock"), unix.O_RDONLY, 0)
+// Locked reports whether a command holds lab's lock now.
+func Locked(lab string) bool {
+	f, err := OpenOwn(filepath.Join(RunDir, lab+".lock"), unix.O_RDONLY, 0)
 	if err != nil {
 		return false
 	}
