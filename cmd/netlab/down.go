@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 	"netlab/internal/state"
@@ -25,7 +26,7 @@ func newDown(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			labs := lab.Labs()
+			labs := inventory.Labs()
 			if chosen != "" {
 				labs = []string{chosen}
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"netlab/internal/lab"
+	"netlab/internal/inventory"
 	"netlab/internal/netops"
 	"netlab/internal/state"
 )
@@ -52,7 +52,7 @@ as 'kubectl exec -c' does: 'nsenter --target PID --net COMMAND'.`,
 				if !contains(w.Containers, container) {
 					return usagef("-c %s: pod %s has the containers %s", container, name, strings.Join(w.Containers, ", "))
 				}
-				pid, err := lab.ContainerPID(*w, container)
+				pid, err := inventory.ContainerPID(*w, container)
 				if err != nil {
 					return err
 				}

@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/labtest"
 	"netlab/internal/netops"
@@ -198,7 +199,7 @@ func TestForeignObjects(t *testing.T) {
 	assert.Equal(t, 2, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "a network namespace "+name+"-c3 is already on this machine, and netlab did not make it")
 	assert.Equal(t, before, netnsNames(t), "refused before any change")
-	assert.Empty(t, lab.Scan(name).Namespaces)
+	assert.Empty(t, inventory.Scan(name).Namespaces)
 	_, err := os.Stat(state.Dir(name))
 	assert.True(t, os.IsNotExist(err), "no state left")
 	for _, f := range foreign {
@@ -220,12 +221,12 @@ func TestDownAfterKill(t *testing.T) {
 			cmd := exec.Command(labtest.Binary(t), "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1000")
 			require.NoError(t, cmd.Start())
 			deadline := time.Now().Add(20 * time.Second)
-			for len(lab.Scan(name).Namespaces) < 30 && time.Now().Before(deadline) {
+			for len(inventory.Scan(name).Namespaces) < 30 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			_ = cmd.Wait()
-			n := len(lab.Scan(name).Namespaces)
+			n := len(inventory.Scan(name).Namespaces)
 			require.GreaterOrEqual(t, n, 30, "the kill came half-way through up")
 			switch damage {
 			case "missing":
@@ -233,9 +234,9 @@ func TestDownAfterKill(t *testing.T) {
 			case "corrupt":
 				require.NoError(t, os.WriteFile(filepath.Join(state.Dir(name), "state.json"), []byte("{\"lab\": tru"), 0o644))
 			}
-			want := lab.StatusDamaged
+			want := inventory.StatusDamaged
 			if damage == "intact" {
-				want = lab.StatusInterrupted // state "building", and no command runs
+				want = inventory.StatusInterrupted // state "building", and no command runs
 			}
 			st := labtest.MustRun(t, "status", "--lab", name)
 			assert.Contains(t, strings.ToLower(st.Stdout), want+": ", "status says what is there")
@@ -261,7 +262,7 @@ func TestInterruptRollsBack(t *testing.T) {
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	deadline := time.Now().Add(20 * time.Second)
-	for len(lab.Scan(name).Namespaces) < 20 && time.Now().Before(deadline) {
+	for len(inventory.Scan(name).Namespaces) < 20 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
@@ -386,7 +387,7 @@ func TestDryRunReplay(t *testing.T) {
 			viaNetlab := labtest.NewLab(t, "n")
 			viaShell := labtest.NewLab(t, "s")
 			dry := labtest.MustRun(t, verb, "--lab", viaShell, "--dry-run")
-			assert.Empty(t, lab.Scan(viaShell).Namespaces, "--dry-run changed nothing")
+			assert.Empty(t, inventory.Scan(viaShell).Namespaces, "--dry-run changed nothing")
 			bash := exec.Command("bash", "-s")
 			bash.Stdin = strings.NewReader(dry.Stdout)
 			var stderr bytes.Buffer
@@ -418,7 +419,7 @@ func TestDryRunReplay(t *testing.T) {
 				assert.Equal(t, a, b, "namespace %s vs %s", ns, other)
 			}
 			// The script's namespaces carry the same markers: down removes them.
-			assert.Len(t, lab.Scan(viaShell).Namespaces, len(all))
+			assert.Len(t, inventory.Scan(viaShell).Namespaces, len(all))
 		})
 	}
 }
@@ -507,7 +508,7 @@ func TestStatusSaysWhatIsThere(t *testing.T) {
 
 	require.NoError(t, exec.Command("ip", "netns", "del", name+"-c2").Run())
 	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "status", "--json", "--lab", name).Stdout), &doc))
-	assert.Equal(t, lab.StatusPartial, doc.Status)
+	assert.Equal(t, inventory.StatusPartial, doc.Status)
 	assert.Equal(t, []string{name + "-c2"}, doc.Missing)
 	assert.Contains(t, doc.Hint, "sudo netlab down --lab "+name)
 	r := labtest.MustRun(t, "status", "--lab", name)

@@ -5,9 +5,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"netlab/internal/topo"
 	"os"
 	"strconv"
+
+	"netlab/internal/topo"
 )
 
 // Exit codes (a contract: scripts and workshop material depend on them).

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"netlab/bridge"
+	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 	"netlab/internal/state"
@@ -168,7 +169,7 @@ func up(c *cobra.Command, t *topo.Topology, plan lab.Plan, mode netops.Mode, ver
 		return err
 	}
 	defer func() {
-		if !lab.Running(t.Lab) {
+		if !inventory.Running(t.Lab) {
 			lk.Remove() // a failed up rolled back: not even its lock stays
 		}
 		lk.Release()

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"netlab/internal/lab"
+	"netlab/internal/inventory"
 	"netlab/internal/labtest"
 	"netlab/internal/names"
 	"netlab/internal/netops"
@@ -206,7 +206,7 @@ func TestRealNodesDocker(t *testing.T) {
 	assert.Contains(t, r.Stderr, "172.17.0.0/16 collides with the route 172.17.0.0/16 dev docker0")
 	assert.Contains(t, r.Stderr, "docker.subnet")
 	assert.Equal(t, before, sh(t, "ip", "-n", string(a.ns), "-br", "link"), "refused before any change")
-	assert.Empty(t, lab.Scan(a.lab).Namespaces)
+	assert.Empty(t, inventory.Scan(a.lab).Namespaces)
 
 	topo := filepath.Join(t.TempDir(), "topology.yaml")
 	require.NoError(t, os.WriteFile(topo, []byte("docker: {bridge: netlab0, subnet: 172.18.0.0/16}\n"), 0o644))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"netlab/internal/api"
+	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/state"
 	"netlab/internal/topo"
@@ -24,7 +25,7 @@ const maxUpRows = 16
 // damagedJSON is the status of a lab whose objects are there but whose
 // state file is missing or unreadable.
 func damagedJSON(name string) api.Status {
-	return api.Status{Version: api.Version, Lab: name, Status: lab.StatusDamaged, Nodes: []api.Node{}, Workloads: []api.Workload{},
+	return api.Status{Version: api.Version, Lab: name, Status: inventory.StatusDamaged, Nodes: []api.Node{}, Workloads: []api.Workload{},
 		Hint: fmt.Sprintf("its namespaces or processes are here but its state file is missing or unreadable (a crash?): remove it with 'sudo netlab down --lab %s'", name)}
 }
 

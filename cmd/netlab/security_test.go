@@ -11,8 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"netlab/internal/lab"
+	"netlab/internal/inventory"
 	"netlab/internal/labtest"
+	"netlab/internal/names"
 	"netlab/internal/state"
 )
 
@@ -31,7 +32,7 @@ func impostor(t *testing.T, uid int, labName, host string) *exec.Cmd {
 	out, err := exec.Command("gcc", "-o", bin, src).CombinedOutput()
 	require.NoError(t, err, string(out))
 	cmd := exec.Command(bin)
-	cmd.Args = []string{bin, lab.RuntimeName, "--lab", labName, "--host", host}
+	cmd.Args = []string{bin, names.RuntimeName, "--lab", labName, "--host", host}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -54,7 +55,7 @@ func TestImpostorProcesses(t *testing.T) {
 	rootPath := impostor(t, 0, rel, "node1")
 	time.Sleep(100 * time.Millisecond)
 
-	for _, l := range lab.RuntimeLabs() {
+	for _, l := range inventory.RuntimeLabs() {
 		assert.NotEqual(t, spoofed, l, "a user's process is not netlab's runtime")
 		assert.NotEqual(t, rel, l, "a path is not a lab name")
 	}

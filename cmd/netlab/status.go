@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"netlab/internal/api"
-	"netlab/internal/lab"
+	"netlab/internal/inventory"
 	"netlab/internal/state"
 )
 
@@ -27,7 +27,7 @@ func newStatus(g *globals) *cobra.Command {
 			if err := needRoot("status"); err != nil {
 				return err
 			}
-			labs := lab.Labs()
+			labs := inventory.Labs()
 			if chosen != "" {
 				labs = []string{chosen}
 			}
@@ -38,14 +38,14 @@ func newStatus(g *globals) *cobra.Command {
 			for _, l := range labs {
 				s, err := state.Load(l)
 				if err != nil {
-					if lab.Running(l) {
+					if inventory.Running(l) {
 						docs = append(docs, damagedJSON(l))
 						states = append(states, nil)
 					}
 					continue
 				}
 				d := statusJSON(s)
-				h := lab.Check(s)
+				h := inventory.Check(s)
 				d.Status, d.Hint = h.Status, h.Hint
 				for _, ns := range h.Missing {
 					d.Missing = append(d.Missing, string(ns))

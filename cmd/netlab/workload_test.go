@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"netlab/internal/lab"
 	"netlab/internal/labtest"
 	"netlab/internal/names"
 	"netlab/internal/netops"
@@ -113,7 +112,7 @@ func TestWorkloadsAreRobust(t *testing.T) {
 	runtime, err := strconv.Atoi(procStatus(t, nsPIDs(t, c1)[0])["PPid"])
 	require.NoError(t, err)
 	cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(runtime) + "/cmdline")
-	require.Contains(t, string(cmd), lab.RuntimeName, "c1's parent is node1's runtime")
+	require.Contains(t, string(cmd), names.RuntimeName, "c1's parent is node1's runtime")
 	require.NoError(t, syscall.Kill(runtime, syscall.SIGKILL))
 	deadline := time.Now().Add(3 * time.Second)
 	node1 := names.NetnsName(name, "node1")

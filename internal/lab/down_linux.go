@@ -5,120 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"sort"
-	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
-	"netlab/internal/names"
+	"netlab/internal/inventory"
 	"netlab/internal/netops"
 	"netlab/internal/state"
 )
-
-// Leftovers is what netlab finds of a lab in the kernel and /proc.
-type Leftovers struct {
-	Namespaces []netops.NS
-	// Stale are empty files in /run/netns that never became namespaces
-	// (netlab was killed between creating the file and mounting the
-	// namespace on it), known as the lab's by their marker or its plan.
-	Stale []netops.NS
-}
-
-// Scan finds lab's namespaces: the names its state file planned and every
-// namespace named "<lab>-..." whose loopback carries lab's marker. Only
-// namespaces that carry the marker are ever reported, so Scan never claims
-// a namespace someone else made.
-func Scan(lab string) Leftovers {
-	var lo Leftovers
-	planned := map[netops.NS]bool{}
-	if s, err := state.Load(lab); err == nil {
-		for _, ns := range s.Namespaces {
-			planned[ns] = true
-		}
-	}
-	ents, _ := os.ReadDir(netops.NetnsDir)
-	prefix := lab + "-"
-	var candidates []string
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		p := netops.Path(netops.NS(name))
-		if !netops.IsNetns(p) {
-			ours := planned[netops.NS(name)] || strings.HasPrefix(netops.FileMarker(p), names.MarkerPrefix(lab))
-			if fi, err := os.Stat(p); ours && err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
-				lo.Stale = append(lo.Stale, netops.NS(name))
-			}
-			continue
-		}
-		candidates = append(candidates, name)
-	}
-	ours := make([]bool, len(candidates))
-	// Reading a marker means entering the namespace; a few threads do a
-	// thousand namespaces in a fraction of the time one would.
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				alias, err := netops.LoAlias(candidates[i])
-				ours[i] = err == nil && strings.HasPrefix(alias, names.MarkerPrefix(lab))
-			}
-		}()
-	}
-	for i := range candidates {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	for i, name := range candidates {
-		if ours[i] {
-			lo.Namespaces = append(lo.Namespaces, netops.NS(name))
-		}
-	}
-	return lo
-}
-
-// Labs returns every lab netlab has traces of: state directories, marked
-// namespaces, workload processes and marked links of this machine.
-func Labs() []string {
-	seen := map[string]bool{}
-	for _, l := range state.StateLabs() {
-		seen[l] = true
-	}
-	for _, l := range RuntimeLabs() {
-		seen[l] = true
-	}
-	for _, l := range hostLabs() {
-		seen[l] = true
-	}
-	ents, _ := os.ReadDir(netops.NetnsDir)
-	for _, e := range ents {
-		p := netops.Path(netops.NS(e.Name()))
-		if !netops.IsNetns(p) {
-			if l, ok := names.LabOfMarker(netops.FileMarker(p)); ok && strings.HasPrefix(e.Name(), l+"-") {
-				seen[l] = true
-			}
-			continue
-		}
-		if alias, err := netops.LoAlias(e.Name()); err == nil {
-			if l, ok := names.LabOfMarker(alias); ok && strings.HasPrefix(e.Name(), l+"-") {
-				seen[l] = true
-			}
-		}
-	}
-	var labs []string
-	for l := range seen {
-		labs = append(labs, l)
-	}
-	sort.Strings(labs)
-	return labs
-}
 
 // Removed says what Down removed.
 type Removed struct {
@@ -180,7 +73,7 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 		}
 		return done
 	}
-	lo := Scan(lab)
+	lo := inventory.Scan(lab)
 	realNode := false
 	var sysctls []state.HostSysctl
 	if s, err := state.Load(lab); err == nil {
@@ -195,7 +88,7 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 		}
 	}
 	// The processes go first: a namespace lives on while a process is in it.
-	pids := labProcesses(lab, inodes)
+	pids := inventory.Processes(lab, inodes)
 	for _, p := range pids {
 		say("kill -9 %d", p)
 	}

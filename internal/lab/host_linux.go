@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"time"
 
@@ -160,27 +159,6 @@ func opCount(ops []netops.Op) int {
 		}
 	}
 	return n
-}
-
-// hostLabs returns the labs whose marked links are in netlab's own
-// namespace (a real node's), each once, sorted.
-func hostLabs() []string {
-	nl, err := netops.Netlink(netops.Host)
-	if err != nil {
-		return nil
-	}
-	defer nl.Close()
-	links, _ := netops.Dump(nl.LinkList)
-	seen := map[string]bool{}
-	var labs []string
-	for _, l := range links {
-		if lab, ok := names.LabOfMarker(l.Attrs().Alias); ok && !seen[lab] {
-			seen[lab] = true
-			labs = append(labs, lab)
-		}
-	}
-	sort.Strings(labs)
-	return labs
 }
 
 // iptablesCleanup reads this namespace's rules and returns the ops that

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"netlab/internal/inventory"
 	"netlab/internal/netops"
 	"netlab/internal/state"
 )
@@ -16,7 +17,7 @@ import (
 // had, whatever order the labs came and went in.
 func hostSysctls(lab string, plan Plan) []state.HostSysctl {
 	recorded := map[string]string{}
-	for _, other := range hostLabs() {
+	for _, other := range inventory.HostLabs() {
 		if other == lab {
 			continue
 		}
@@ -63,7 +64,7 @@ func readSysctl(key string) (string, error) {
 // changer wants it.
 func restoreHostSysctls(lab string, hs []state.HostSysctl) ([]string, []netops.Op) {
 	var others []string
-	for _, l := range hostLabs() {
+	for _, l := range inventory.HostLabs() {
 		if l != lab {
 			others = append(others, l)
 		}

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"netlab/internal/inventory"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/state"
 	"netlab/internal/topo"
@@ -22,34 +24,16 @@ import (
 // OutsidePort is where the outside host's server listens.
 const OutsidePort = 80
 
-// Running reports whether anything of lab exists: a state file, a marked
-// namespace, a workload process or a marked link here.
-func Running(lab string) bool {
-	if _, err := os.Stat(state.Path(lab)); err == nil {
-		return true
-	}
-	lo := Scan(lab)
-	if len(lo.Namespaces) > 0 {
-		return true
-	}
-	for _, l := range append(RuntimeLabs(), hostLabs()...) {
-		if l == lab {
-			return true
-		}
-	}
-	return false
-}
-
 // Up builds plan for topology t with runner r and starts the hosts'
 // servers (exe is the netlab binary). The caller holds the lab's lock. If
 // anything fails, or ctx is cancelled, Up removes all it made and says what
 // failed.
 func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe string) (*state.State, error) {
-	if Running(t.Lab) {
+	if inventory.Running(t.Lab) {
 		return nil, topo.Inputf("lab %q is already up (or left over from an earlier run): run 'sudo netlab down --lab %s' first, or pick another name with --lab", t.Lab, t.Lab)
 	}
 	// A namespace of the plan's name that is already there is someone
-	// else's (the lab's own would have made it Running): refuse before
+	// else's (the lab's own would have made it inventory.Running): refuse before
 	// anything changes, and so never remove it on a rollback.
 	for _, ns := range plan.Namespaces {
 		if _, err := os.Lstat(netops.Path(ns)); err == nil {
@@ -151,7 +135,7 @@ func StartRuntime(exe string, s *state.State, h topo.Host) error {
 		return err
 	}
 	defer rd.Close()
-	cmd := exec.Command(rt, RuntimeArgs(s.Lab, h.Name)...)
+	cmd := exec.Command(rt, names.RuntimeArgs(s.Lab, h.Name)...)
 	cmd.Stdin = strings.NewReader(spec)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{wr} // fd 3: "ready" or the reason it is not

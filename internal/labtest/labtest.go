@@ -16,7 +16,7 @@ import (
 	"sync"
 	"testing"
 
-	"netlab/internal/lab"
+	"netlab/internal/inventory"
 	"netlab/internal/netops"
 	"netlab/internal/state"
 )
@@ -93,7 +93,7 @@ func NewLab(t testing.TB, prefix string) string {
 // name under /run/netns with the lab's prefix, a workload process, or its state.
 func AssertGone(t testing.TB, name string) {
 	t.Helper()
-	if lo := lab.Scan(name); len(lo.Namespaces)+len(lo.Stale) > 0 {
+	if lo := inventory.Scan(name); len(lo.Namespaces)+len(lo.Stale) > 0 {
 		t.Errorf("lab %s left namespaces %v %v", name, lo.Namespaces, lo.Stale)
 	}
 	ents, _ := os.ReadDir(netops.NetnsDir)
@@ -102,7 +102,7 @@ func AssertGone(t testing.TB, name string) {
 			t.Errorf("lab %s left %s/%s", name, netops.NetnsDir, e.Name())
 		}
 	}
-	for _, l := range lab.RuntimeLabs() {
+	for _, l := range inventory.RuntimeLabs() {
 		if l == name {
 			t.Errorf("lab %s left workload processes", name)
 		}

@@ -90,3 +90,13 @@ func CheckIfName(name string) error {
 
 // MustRE compiles a pattern of netlab's own.
 func MustRE(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+// RuntimeArgs are the arguments of the netlab-pod process of one host of a
+// lab. It and the processes it forks are found again by them, state file
+// or not.
+func RuntimeArgs(lab, host string) []string {
+	return []string{RuntimeName, "--lab", lab, "--host", host}
+}
+
+// RuntimeName is the argument that makes netlab the workload runtime.
+const RuntimeName = "netlab-pod"

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"netlab/internal/names"
 	"os"
 	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"netlab/internal/names"
 )
 
 // Lock is held by every command that changes a lab.

@@ -2,7 +2,6 @@ package state
 
 import (
 	"io"
-	"netlab/internal/topo"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"netlab/internal/topo"
 )
 
 func rootOnly(t *testing.T) {

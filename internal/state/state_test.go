@@ -1,13 +1,14 @@
 package state
 
 import (
-	"netlab/internal/topo"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"netlab/internal/topo"
 )
 
 func opts() topo.Options {
