@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
 )
@@ -96,7 +97,7 @@ changing anything, or --explain to see each command as it runs.`,
 		}
 		return usagef("%v (see 'netlab --help')", err)
 	})
-	for _, m := range modes {
+	for _, m := range lab.Modes() {
 		root.AddCommand(newModeCmd(g, m))
 	}
 	root.AddCommand(newStatus(g), newExec(g), newDown(g))

@@ -9,6 +9,7 @@ import (
 
 	"netlab/internal/api"
 	"netlab/internal/inventory"
+	"netlab/internal/lab"
 	"netlab/internal/state"
 )
 
@@ -95,15 +96,20 @@ func newStatus(g *globals) *cobra.Command {
 }
 
 func notUp(name string) error {
-	return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s-mode%s'", name, modeOf(name), labFlag(name, modeOf(name)))
+	m := modeOf(name)
+	return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s%s'", name, m.Verb, labFlag(name, m.Name))
 }
 
-// modeOf guesses the mode that makes a lab of this name, for hints.
-func modeOf(name string) string {
-	if name == "overlay" {
-		return "overlay"
+// modeOf guesses the mode that makes a lab of this name, for hints: the
+// one whose default lab it is, else the first.
+func modeOf(name string) lab.Mode {
+	ms := lab.Modes()
+	for _, m := range ms {
+		if m.Name == name {
+			return m
+		}
 	}
-	return "docker"
+	return ms[0]
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {

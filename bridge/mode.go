@@ -1,0 +1,21 @@
+package bridge
+
+import (
+	"netlab/internal/lab"
+	"netlab/internal/topo"
+)
+
+func init() {
+	lab.RegisterMode(lab.Mode{Verb: "docker-mode", Name: Mode, Workloads: "containers",
+		Short: "Build the Docker model: a docker0 bridge per host, containers, NAT and a published port",
+		Long: `Build the Docker networking model in an embedded lab: hosts node1..nodeN on an
+underlay network (192.168.56.0/24, as two Vagrant VMs), an outside host, and on
+every host a docker0 bridge (172.17.0.1/16, the same on every host) with
+containers, MASQUERADE for traffic leaving the host and node:8080 published to
+the host's first container:80.`,
+		Plan: Plan,
+		Bools: []lab.BoolFlag{{Name: "userland-proxy", Default: true,
+			Usage: "Docker's userland-proxy: true (its default) runs docker-proxy on the published port; false catches everything with rules (hairpin, route_localnet)",
+			Set:   func(o *topo.Options, v bool) { o.UserlandProxy = &v }}},
+	})
+}

@@ -1,0 +1,16 @@
+package overlay
+
+import "netlab/internal/lab"
+
+func init() {
+	lab.RegisterMode(lab.Mode{Verb: "overlay-mode", Name: Mode, Workloads: "pods",
+		Short: "Build the Kubernetes model: a pod CIDR and cni0 per node, pods, a flannel-style VXLAN overlay, no NAT",
+		Long: `Build the Kubernetes networking model in an embedded lab: nodes node1..nodeN on
+the same underlay as docker-mode, an outside host, and on every node a pod CIDR
+(10.244.K.0/24 out of 10.244.0.0/16) behind a cni0 bridge, pods (one network
+namespace shared by an app and a sidecar container), and flannel.1, a VXLAN
+device (VNI 1, UDP 8472) with a route, ARP and FDB entry per peer node. No NAT
+between pods or between nodes and pods; MASQUERADE only out of the cluster.`,
+		Plan: Plan,
+	})
+}
