@@ -64,6 +64,7 @@ func TestResolveRejects(t *testing.T) {
 		{"subnet on underlay", func(o *Options) { o.File = file("docker: {subnet: 192.168.0.0/16}") }, "overlaps the underlay"},
 		{"long bridge", func(o *Options) { o.File = file("docker: {bridge: a-very-long-bridge}") }, "docker.bridge"},
 		{"bad port", func(o *Options) { o.File = file("docker: {publish: 70000}") }, "docker.publish: 70000 is not a TCP port"},
+		{"more than a lab's total", func(o *Options) { o.Nodes, o.Workloads = 5, 1000 }, "5000 containers in all: a lab has at most 4096"},
 		{"empty file", func(o *Options) { o.File = file("") }, "the file is empty"},
 		{"only comments", func(o *Options) { o.File = file("# nothing\n") }, "the file is empty"},
 		{"empty mapping", func(o *Options) { o.File = file("{}") }, "the file is empty"},

@@ -29,6 +29,9 @@ const (
 	// Linux bridge takes 1023 ports (BR_MAX_PORTS less port 0), and each
 	// workload is one port of docker0 or cni0.
 	MaxWorkloads = 1023
+	// MaxTotal is how many containers or pods a whole lab has at most: a
+	// namespace and one or two processes each, on one machine.
+	MaxTotal = 4096
 	// MaxFileSize is the largest topology file netlab reads: a real one is
 	// a few hundred bytes, so a larger one is a mistake (or /dev/zero).
 	MaxFileSize = 1 << 20
@@ -345,6 +348,18 @@ func Resolve(o Options) (*Topology, error) {
 	}
 	if o.UserlandProxy != nil {
 		t.Docker.UserlandProxy = *o.UserlandProxy
+	}
+	total := 0
+	for _, n := range t.Nodes {
+		total += n.Workloads
+	}
+	if total > MaxTotal {
+		what := strings.TrimPrefix(o.WorkloadsF, "--")
+		if what == "" {
+			what = "workloads"
+		}
+		return nil, Inputf("%s: %d %s in all: a lab has at most %d (each is a namespace with its processes, on this one machine)",
+			where("nodes"), total, what, MaxTotal)
 	}
 	if t.Overlay.TxChecksum == "off" {
 		t.ChecksumFix = "the topology file says so (overlay.tx_checksum: off)"
