@@ -207,3 +207,23 @@ func TestUserlandProxySetting(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, top.Docker.UserlandProxy, "the flag wins")
 }
+
+// TestReadmeTopology: the topology file the README shows is one netlab
+// takes, in both modes.
+func TestReadmeTopology(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	text := string(readme)
+	a := strings.Index(text, "```yaml\n")
+	require.GreaterOrEqual(t, a, 0, "the README shows a topology file")
+	b := strings.Index(text[a+8:], "```")
+	p := filepath.Join(t.TempDir(), "readme.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(text[a+8:a+8+b]), 0o644))
+	for _, mode := range []string{"docker", "overlay"} {
+		o := opts()
+		o.Mode, o.File = mode, p
+		top, err := Resolve(o)
+		require.NoError(t, err, mode)
+		assert.Len(t, top.Nodes, 2)
+	}
+}
