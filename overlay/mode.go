@@ -1,6 +1,9 @@
 package overlay
 
-import "netlab/internal/lab"
+import (
+	"netlab/internal/lab"
+	"netlab/internal/topo"
+)
 
 func init() {
 	lab.RegisterMode(lab.Mode{Verb: "overlay-mode", Name: Mode, Workloads: "pods",
@@ -12,5 +15,8 @@ namespace shared by an app and a sidecar container), and flannel.1, a VXLAN
 device (VNI 1, UDP 8472) with a route, ARP and FDB entry per peer node. No NAT
 between pods or between nodes and pods; MASQUERADE only out of the cluster.`,
 		Plan: Plan,
+		Strings: []lab.StringFlag{{Name: "backend", Default: topo.VXLAN,
+			Usage: "flannel's backend: vxlan (an overlay, VXLAN between nodes) or host-gw (no encapsulation: a route per peer node, on one L2 segment)",
+			Set:   func(o *topo.Options, v string) { o.Backend = &v }}},
 	})
 }

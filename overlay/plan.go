@@ -60,10 +60,22 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv4.ip_forward", Value: "1"}}},
 		netops.BridgeAdd{NS: node.NS, Name: o.Bridge, Alias: names.Marker(t.Lab, o.Bridge), MTU: mtu},
 		netops.AddrAdd{NS: node.NS, Dev: o.Bridge, CIDR: netip.PrefixFrom(node.Gateway(), node.PodCIDR.Bits()).String()},
-		netops.VxlanAdd{NS: node.NS, Name: o.Device, Alias: names.Marker(t.Lab, o.Device), VNI: o.VNI,
-			MAC: VTEPMAC(node.IP), Local: node.IP.String(), Dev: node.Iface, Port: o.Port, MTU: mtu,
-			Addr: netip.PrefixFrom(node.VTEP(), 32).String()},
 	}
+	if o.Backend == topo.HostGW {
+		// flannel's host-gw: no tunnel, no encapsulation. Each peer's pod
+		// CIDR is routed via that peer's own underlay address, which the
+		// nodes reach directly because they share one L2 segment; the
+		// peer routes the packet on into its cni0.
+		for _, peer := range t.Nodes {
+			if peer.Name != node.Name {
+				ops = append(ops, netops.RouteAdd{NS: node.NS, Dst: peer.PodCIDR.String(), Via: peer.IP.String(), Dev: node.Iface})
+			}
+		}
+		return ops
+	}
+	ops = append(ops, netops.VxlanAdd{NS: node.NS, Name: o.Device, Alias: names.Marker(t.Lab, o.Device), VNI: o.VNI,
+		MAC: VTEPMAC(node.IP), Local: node.IP.String(), Dev: node.Iface, Port: o.Port, MTU: mtu,
+		Addr: netip.PrefixFrom(node.VTEP(), 32).String()})
 	if t.ChecksumFix != "" {
 		// flannel#1279: on some virtual NICs and kernels the checksums of
 		// VXLAN packets come out wrong and the peer drops them.

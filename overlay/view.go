@@ -23,15 +23,26 @@ func (view) Bridge(s *state.State, n topo.Node) (string, netip.Prefix) {
 	return s.Topology.Overlay.Bridge, netip.PrefixFrom(n.Gateway(), n.PodCIDR.Bits())
 }
 
+func hostGW(s *state.State) bool { return s.Topology.Overlay.Backend == topo.HostGW }
+
 func (view) Underlay(s *state.State) string {
+	if hostGW(s) {
+		return "; host-gw: pod CIDRs routed via the nodes, no encapsulation"
+	}
 	return "; VXLAN between nodes on UDP " + fmt.Sprint(s.Topology.Overlay.Port)
 }
 
 func (view) NodeDetail(s *state.State, n topo.Node) string {
+	if hostGW(s) {
+		return fmt.Sprintf("   host-gw mtu %d", s.Topology.MTU())
+	}
 	return fmt.Sprintf("   %s %s mtu %d", s.Topology.Overlay.Device, n.VTEP(), s.Topology.MTU())
 }
 
 func (view) NodeInterfaces(s *state.State, n topo.Node) string {
+	if hostGW(s) {
+		return ""
+	}
 	return fmt.Sprintf(", %s %s", s.Topology.Overlay.Device, n.VTEP())
 }
 
@@ -41,10 +52,17 @@ func (view) Built(s *state.State) []string {
 	ls := []string{
 		fmt.Sprintf("a pod CIDR of its own (node K: %s's K-th /%d) behind %s, a bridge with its first address.", o.ClusterCIDR, o.SubnetLen, o.Bridge),
 		"per pod: one network namespace shared by its containers (app on :" + fmt.Sprint(o.AppPort) + ", and a sidecar that asks it over localhost);\n    in Kubernetes the pause container holds that namespace, here it is a named one (ip netns list).",
-		fmt.Sprintf("%s: VXLAN, VNI %d, UDP %d on the underlay, learning off; per peer node a route, a permanent ARP and a permanent FDB entry.", o.Device, o.VNI, o.Port),
-		fmt.Sprintf("MTU %d on %s and every pod: the underlay's %d less the 50 bytes of VXLAN headers.", t.MTU(), o.Device, t.UnderlayMTU),
-		fmt.Sprintf("iptables: no NAT inside %s; MASQUERADE only for pods leaving it.", o.ClusterCIDR),
 	}
+	if hostGW(s) {
+		ls = append(ls,
+			"flannel's host-gw backend: per peer node a route to its pod CIDR via its underlay address; no tunnel, no encapsulation (the nodes share one L2 segment).",
+			fmt.Sprintf("MTU %d on cni0 and every pod: the underlay's, nothing added.", t.MTU()))
+	} else {
+		ls = append(ls,
+			fmt.Sprintf("%s: VXLAN, VNI %d, UDP %d on the underlay, learning off; per peer node a route, a permanent ARP and a permanent FDB entry.", o.Device, o.VNI, o.Port),
+			fmt.Sprintf("MTU %d on %s and every pod: the underlay's %d less the 50 bytes of VXLAN headers.", t.MTU(), o.Device, t.UnderlayMTU))
+	}
+	ls = append(ls, fmt.Sprintf("iptables: no NAT inside %s; MASQUERADE only for pods leaving it.", o.ClusterCIDR))
 	if t.ChecksumFix != "" {
 		ls = append(ls, "TX checksum offload is off on "+o.Device+" ("+t.ChecksumFix+": flannel#1279 drops such packets there).")
 	}
@@ -74,8 +92,8 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 		}
 		steps = append(steps,
 			lab.Step{Cmd: cmd("exec %s -- curl -s %s:%d", n1[0].Name, p.IP, o.AppPort), Why: fmt.Sprintf("%s on %s sees %s's own IP: no NAT", p.Name, peerNode.Name, n1[0].Name)},
-			lab.Step{Cmd: cmd("exec %s -- traceroute -n %s", n1[0].Name, p.IP), Why: fmt.Sprintf("%s, %s's %s, then the pod", local.Gateway(), peerNode.Name, o.Device)},
-			lab.Step{Cmd: cmd("exec %s -- tcpdump -ni %s -c4 -T vxlan udp port %d", local.Name, local.Iface, o.Port), Why: "VXLAN on the wire, while you ping (another terminal)"},
+			traceStep(s, cmd, n1[0].Name, p.IP, local, peerNode),
+			wireStep(s, cmd, local),
 			lab.Step{Cmd: cmd("exec %s -- curl -s %s:%d", local.Name, p.IP, o.AppPort), Why: "a node reaches any pod, untranslated"})
 		break
 	}
@@ -86,9 +104,35 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 	return steps
 }
 
+// traceStep and wireStep show the way between nodes, as the backend makes it.
+func traceStep(s *state.State, cmd func(string, ...any) string, from string, to netip.Addr, local, peer topo.Node) lab.Step {
+	hop := fmt.Sprintf("%s's %s", peer.Name, s.Topology.Overlay.Device)
+	if hostGW(s) {
+		hop = fmt.Sprintf("%s itself (%s)", peer.Name, peer.IP)
+	}
+	return lab.Step{Cmd: cmd("exec %s -- traceroute -n %s", from, to), Why: fmt.Sprintf("%s, %s, then the pod", local.Gateway(), hop)}
+}
+
+func wireStep(s *state.State, cmd func(string, ...any) string, local topo.Node) lab.Step {
+	if hostGW(s) {
+		return lab.Step{Cmd: cmd("exec %s -- tcpdump -ni %s -c4 icmp", local.Name, local.Iface), Why: "the pods' own packets on the wire, no tunnel (another terminal)"}
+	}
+	return lab.Step{Cmd: cmd("exec %s -- tcpdump -ni %s -c4 -T vxlan udp port %d", local.Name, local.Iface, s.Topology.Overlay.Port), Why: "VXLAN on the wire, while you ping (another terminal)"}
+}
+
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
-	d.ClusterCIDR, d.MTU = t.Overlay.ClusterCIDR.String(), t.MTU()
+	d.ClusterCIDR, d.MTU, d.Backend = t.Overlay.ClusterCIDR.String(), t.MTU(), t.Overlay.Backend
+	if hostGW(s) {
+		for i := range d.Nodes {
+			for _, n := range t.Nodes {
+				if d.Nodes[i].Role == "node" && d.Nodes[i].Name == n.Name {
+					d.Nodes[i].PodCIDR = n.PodCIDR.String()
+				}
+			}
+		}
+		return
+	}
 	for i := range d.Nodes {
 		for _, n := range t.Nodes {
 			if d.Nodes[i].Role == "node" && d.Nodes[i].Name == n.Name {

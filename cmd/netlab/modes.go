@@ -38,6 +38,7 @@ func newModeCmd(g *globals, m lab.Mode) *cobra.Command {
 	var nodes, count decimal
 	var topoFile, node string
 	bools := make([]bool, len(m.Bools))
+	strs := make([]string, len(m.Strings))
 	c := &cobra.Command{
 		Use:   m.Verb,
 		Short: m.Short,
@@ -73,6 +74,11 @@ VM's share of the lab (` + identityFile + ` names the node,
 					f.Set(&o, bools[i])
 				}
 			}
+			for i, f := range m.Strings {
+				if c.Flags().Changed(f.Name) {
+					f.Set(&o, strs[i])
+				}
+			}
 			t, err := topo.Resolve(o)
 			if err != nil {
 				return err
@@ -92,6 +98,9 @@ VM's share of the lab (` + identityFile + ` names the node,
 	c.Flags().StringVar(&node, "node", "", "build only this node's share, on this machine's own network stack (a VM)")
 	for i, f := range m.Bools {
 		c.Flags().BoolVar(&bools[i], f.Name, f.Default, f.Usage)
+	}
+	for i, f := range m.Strings {
+		c.Flags().StringVar(&strs[i], f.Name, f.Default, f.Usage)
 	}
 	return c
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netlab/internal/labtest"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/probe"
 )
@@ -258,4 +259,53 @@ func TestProjectorOutput(t *testing.T) {
 	bad := labtest.Run(t, "exec", "--lab", name, "node1", "-c", "app", "--", "true")
 	assert.Equal(t, 2, bad.Code)
 	assert.Contains(t, bad.Stderr, "node1 is not a pod")
+}
+
+// TestHostGWTruths: flannel's host-gw backend, with packets: pods reach
+// each other across nodes with no NAT and no tunnel (no flannel.1, the
+// pods' own packets on the underlay), the peer node itself is a hop, and
+// the pods have the underlay's whole MTU.
+func TestHostGWTruths(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "g")
+	up := labtest.MustRun(t, "overlay-mode", "--lab", name, "--backend", "host-gw")
+	assert.Contains(t, up.Stdout, "host-gw mtu 1500")
+	node1 := names.NetnsName(name, "node1")
+	pod1, pod3 := names.NetnsName(name, "pod1"), names.NetnsName(name, "pod3")
+
+	nl, err := netops.Netlink(node1)
+	require.NoError(t, err)
+	defer nl.Close()
+	_, err = nl.LinkByName("flannel.1")
+	assert.Error(t, err, "no VXLAN device with host-gw")
+	routes := sh(t, "ip", "-n", string(node1), "route", "show", "10.244.2.0/24")
+	assert.Contains(t, routes, "10.244.2.0/24 via 192.168.56.12 dev eth1", "node2's pod CIDR via node2 itself")
+
+	ans := ask(t, pod1, "10.244.2.2:9376")
+	assert.Equal(t, "pod3", ans.Name)
+	assert.Equal(t, "10.244.1.2", ans.Client, "no NAT between pods")
+	ans = ask(t, node1, "10.244.2.2:9376")
+	assert.Contains(t, addrsOf(t, node1), ans.Client, "a node reaches a pod untranslated")
+
+	hops, out, err := probe.Traceroute(pod1, "10.244.2.2", 5)
+	require.NoError(t, err, out)
+	require.Len(t, hops, 3, out)
+	assert.Equal(t, []string{"10.244.1.1", "192.168.56.12", "10.244.2.2"}, []string{hops[0].Addr, hops[1].Addr, hops[2].Addr})
+
+	wire := capture(t, node1, "icmp", func() {
+		r, err := probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second)
+		require.NoError(t, err)
+		assert.True(t, r.OK(), r.Output)
+	})
+	assert.Contains(t, wire, "IP 10.244.1.2 > 10.244.2.2: ICMP echo request", "the pods' own packet on eth1, no tunnel")
+	assert.NotContains(t, wire, "VXLAN")
+
+	r, err := probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1472")
+	require.NoError(t, err)
+	assert.True(t, r.OK(), "1500 bytes fit: %s", r.Output)
+	r, err = probe.Ping(pod1, "10.244.2.2", 1, 2*time.Second, "-M", "do", "-s", "1473")
+	require.NoError(t, err)
+	assert.Contains(t, r.Output, "message too long")
+	ans = ask(t, pod3, "10.244.1.2:9376")
+	assert.Equal(t, "10.244.2.2", ans.Client)
 }

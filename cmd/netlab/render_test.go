@@ -22,15 +22,18 @@ var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 // renderState is the state of a lab as up leaves it, made without the
 // kernel: the topology resolved and the plan built, as up does them.
-func renderState(t *testing.T, mode string, node string) *state.State {
+func renderState(t *testing.T, mode string, node string, backend ...string) *state.State {
 	t.Helper()
 	o := topo.Options{Lab: mode, Mode: mode, Nodes: 2, Workloads: 2, WorkloadsF: "--containers", Node: node}
+	if len(backend) > 0 {
+		o.Backend = &backend[0]
+	}
 	top, err := topo.Resolve(o)
 	require.NoError(t, err)
 	plan := bridge.Plan
 	if mode == overlay.Mode {
 		plan = overlay.Plan
-		if node != "" {
+		if node != "" && top.Overlay.Backend == topo.VXLAN {
 			top.ChecksumFix = "the underlay NIC eth1 is a virtual NIC (virtio_net)"
 		}
 	}
@@ -62,14 +65,20 @@ func TestRender(t *testing.T) {
 	old := time.Local
 	time.Local = time.UTC
 	defer func() { time.Local = old }()
-	for _, c := range []struct{ name, mode, node string }{
-		{"docker", bridge.Mode, ""},
-		{"overlay", overlay.Mode, ""},
-		{"docker-vm", bridge.Mode, "node1"},
-		{"overlay-vm", overlay.Mode, "node2"},
+	for _, c := range []struct{ name, mode, node, backend string }{
+		{"docker", bridge.Mode, "", ""},
+		{"overlay", overlay.Mode, "", "vxlan"},
+		{"docker-vm", bridge.Mode, "node1", ""},
+		{"overlay-vm", overlay.Mode, "node2", "vxlan"},
+		{"hostgw", overlay.Mode, "", "host-gw"},
+		{"hostgw-vm", overlay.Mode, "node1", "host-gw"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := renderState(t, c.mode, c.node)
+			var backend []string
+			if c.backend != "" {
+				backend = []string{c.backend}
+			}
+			s := renderState(t, c.mode, c.node, backend...)
 			var up, st bytes.Buffer
 			printUp(&up, s, 1500*time.Millisecond)
 			golden(t, c.name+".up.golden", up.Bytes())

@@ -10,19 +10,21 @@ const Version = 1
 
 // Status is one lab in 'netlab status --json'.
 type Status struct {
-	Version     int         `json:"version"`
-	Lab         string      `json:"lab"`
-	Mode        string      `json:"mode"`
-	Status      string      `json:"status"`
-	Created     time.Time   `json:"created"`
-	Embedded    bool        `json:"embedded"`
-	Underlay    string      `json:"underlay"`
-	Subnet      string      `json:"subnet,omitempty"`
-	ClusterCIDR string      `json:"cluster_cidr,omitempty"`
-	MTU         int         `json:"mtu,omitempty"`
-	Nodes       []Node      `json:"nodes"`
-	Workloads   []Workload  `json:"workloads"`
-	Published   []Published `json:"published,omitempty"`
+	Version     int       `json:"version"`
+	Lab         string    `json:"lab"`
+	Mode        string    `json:"mode"`
+	Status      string    `json:"status"`
+	Created     time.Time `json:"created"`
+	Embedded    bool      `json:"embedded"`
+	Underlay    string    `json:"underlay"`
+	Subnet      string    `json:"subnet,omitempty"`
+	ClusterCIDR string    `json:"cluster_cidr,omitempty"`
+	// Backend is the Kubernetes model's flannel backend: vxlan or host-gw.
+	Backend   string      `json:"backend,omitempty"`
+	MTU       int         `json:"mtu,omitempty"`
+	Nodes     []Node      `json:"nodes"`
+	Workloads []Workload  `json:"workloads"`
+	Published []Published `json:"published,omitempty"`
 	// BrNetfilter says bridged packets pass iptables (br_netfilter).
 	BrNetfilter bool `json:"br_netfilter"`
 	// Hint says what to run when status is not "up": building,

@@ -62,7 +62,10 @@ func CheckHost(t *topo.Topology) error {
 	names := []string{t.Docker.Bridge}
 	if t.Mode == "overlay" {
 		mine, hint = t.Overlay.ClusterCIDR, "overlay.cluster_cidr"
-		names = []string{t.Overlay.Bridge, t.Overlay.Device}
+		names = []string{t.Overlay.Bridge}
+		if t.Overlay.Backend == topo.VXLAN {
+			names = append(names, t.Overlay.Device)
+		}
 	}
 	routes, err := netops.Dump(func() ([]netlink.Route, error) { return nl.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
@@ -92,7 +95,7 @@ func CheckHost(t *topo.Topology) error {
 			return topo.Inputf("this machine already has an interface %q that netlab did not make (topo.Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
 		}
 	}
-	if t.Mode == "overlay" && t.Overlay.TxChecksum == "auto" {
+	if t.Mode == "overlay" && t.Overlay.Backend == topo.VXLAN && t.Overlay.TxChecksum == "auto" {
 		if drv := driver(n.Iface); virtualNICs[drv] {
 			t.ChecksumFix = fmt.Sprintf("the underlay NIC %s is a virtual NIC (%s)", n.Iface, drv)
 		}

@@ -15,6 +15,13 @@ type Mode struct {
 	Verb, Name, Workloads, Short, Long string
 	Plan                               func(*topo.Topology) Plan
 	Bools                              []BoolFlag
+	Strings                            []StringFlag
+}
+
+// StringFlag is a model's own flag with a value: when given, Set applies it.
+type StringFlag struct {
+	Name, Usage, Default string
+	Set                  func(o *topo.Options, v string)
 }
 
 // BoolFlag is a model's own on/off flag: when given, Set applies it.

@@ -65,6 +65,8 @@ func TestResolveRejects(t *testing.T) {
 		{"long bridge", func(o *Options) { o.File = file("docker: {bridge: a-very-long-bridge}") }, "docker.bridge"},
 		{"bad port", func(o *Options) { o.File = file("docker: {publish: 70000}") }, "docker.publish: 70000 is not a TCP port"},
 		{"more than a lab's total", func(o *Options) { o.Nodes, o.Workloads = 5, 1000 }, "5000 containers in all: a lab has at most 4096"},
+		{"unknown backend in a file", func(o *Options) { o.File = file("overlay: {backend: udp}") }, `overlay.backend: "udp" is not a backend netlab builds: vxlan or host-gw`},
+		{"unknown --backend", func(o *Options) { b := "ipip"; o.Backend = &b }, `--backend "ipip": flannel's backends netlab builds are vxlan and host-gw`},
 		{"empty file", func(o *Options) { o.File = file("") }, "the file is empty"},
 		{"only comments", func(o *Options) { o.File = file("# nothing\n") }, "the file is empty"},
 		{"empty mapping", func(o *Options) { o.File = file("{}") }, "the file is empty"},
@@ -226,4 +228,27 @@ func TestReadmeTopology(t *testing.T) {
 		require.NoError(t, err, mode)
 		assert.Len(t, top.Nodes, 2)
 	}
+}
+
+// TestBackend: vxlan is the default; host-gw from a file or --backend, with
+// the underlay's whole MTU.
+func TestBackend(t *testing.T) {
+	o := opts()
+	o.Mode = "overlay"
+	top, err := Resolve(o)
+	require.NoError(t, err)
+	assert.Equal(t, VXLAN, top.Overlay.Backend)
+	assert.Equal(t, 1450, top.MTU())
+	p := filepath.Join(t.TempDir(), "topo.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("overlay: {backend: host-gw}\nunderlay_mtu: 9000\n"), 0o644))
+	o.File = p
+	top, err = Resolve(o)
+	require.NoError(t, err)
+	assert.Equal(t, HostGW, top.Overlay.Backend)
+	assert.Equal(t, 9000, top.MTU(), "host-gw adds nothing")
+	b := VXLAN
+	o.Backend = &b
+	top, err = Resolve(o)
+	require.NoError(t, err)
+	assert.Equal(t, VXLAN, top.Overlay.Backend, "the flag wins")
 }

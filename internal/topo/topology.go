@@ -71,7 +71,17 @@ type Overlay struct {
 	Bridge      string       `json:"bridge"`
 	AppPort     int          `json:"app_port"`
 	TxChecksum  string       `json:"tx_checksum"`
+	// Backend is flannel's: "vxlan" (the default: an overlay, VXLAN
+	// between nodes) or "host-gw" (no encapsulation: each node routes a
+	// peer's pod CIDR via that peer's underlay address, on one L2 segment).
+	Backend string `json:"backend"`
 }
+
+// Backends are flannel's backends netlab builds.
+const (
+	VXLAN  = "vxlan"
+	HostGW = "host-gw"
+)
 
 // VXLANOverhead is what VXLAN adds to every packet on the underlay: the
 // inner Ethernet header (14), the VXLAN header (8), UDP (8) and the outer
@@ -79,7 +89,13 @@ type Overlay struct {
 const VXLANOverhead = 14 + 8 + 8 + 20
 
 // MTU is the MTU of the overlay: the underlay's, less what VXLAN adds.
-func (t *Topology) MTU() int { return t.UnderlayMTU - VXLANOverhead }
+// With host-gw, nothing is added: the pods have the underlay's MTU.
+func (t *Topology) MTU() int {
+	if t.Overlay.Backend == HostGW {
+		return t.UnderlayMTU
+	}
+	return t.UnderlayMTU - VXLANOverhead
+}
 
 // LocalNodes are the nodes this netlab builds: all of them when embedded,
 // the machine's own node on a real one.
@@ -171,6 +187,8 @@ type Options struct {
 	// UserlandProxy, when set (--userland-proxy), overrides the file's
 	// docker.userland_proxy.
 	UserlandProxy *bool
+	// Backend, when set (--backend), overrides the file's overlay.backend.
+	Backend *string
 }
 
 // File is a topology file as written: every field optional.
@@ -204,6 +222,8 @@ type FileDock struct {
 
 // FileOver holds the Kubernetes model's settings in a topology file.
 type FileOver struct {
+	// Backend is flannel's backend: vxlan or host-gw.
+	Backend     string `json:"backend,omitempty"`
 	ClusterCIDR string `json:"cluster_cidr,omitempty"`
 	SubnetLen   *int   `json:"subnet_len,omitempty"`
 	VNI         *int   `json:"vni,omitempty"`
@@ -249,7 +269,7 @@ func Resolve(o Options) (*Topology, error) {
 		Docker: Docker{Bridge: "docker0", Subnet: netip.MustParsePrefix("172.17.0.0/16"),
 			PublishPort: 8080, TargetPort: 80, UserlandProxy: true},
 		Overlay: Overlay{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), SubnetLen: 24,
-			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376, TxChecksum: "auto"},
+			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376, TxChecksum: "auto", Backend: VXLAN},
 	}
 	outside := netip.MustParseAddr("192.168.56.1")
 	nodes, per := o.Nodes, o.Workloads
@@ -349,6 +369,12 @@ func Resolve(o Options) (*Topology, error) {
 	if o.UserlandProxy != nil {
 		t.Docker.UserlandProxy = *o.UserlandProxy
 	}
+	if o.Backend != nil {
+		if *o.Backend != VXLAN && *o.Backend != HostGW {
+			return nil, Inputf("--backend %s: flannel's backends netlab builds are vxlan and host-gw", quote(*o.Backend))
+		}
+		t.Overlay.Backend = *o.Backend
+	}
 	total := 0
 	for _, n := range t.Nodes {
 		total += n.Workloads
@@ -361,7 +387,7 @@ func Resolve(o Options) (*Topology, error) {
 		return nil, Inputf("%s: %d %s in all: a lab has at most %d (each is a namespace with its processes, on this one machine)",
 			where("nodes"), total, what, MaxTotal)
 	}
-	if t.Overlay.TxChecksum == "off" {
+	if t.Overlay.TxChecksum == "off" && t.Overlay.Backend == VXLAN {
 		t.ChecksumFix = "the topology file says so (overlay.tx_checksum: off)"
 	}
 	if !t.Embedded {
@@ -445,6 +471,13 @@ func resolveModels(t *Topology, f File, iface string, where func(string) string)
 				return Inputf("%s: %d is not a UDP port", where("overlay.port"), *ov.Port)
 			}
 			t.Overlay.Port = *ov.Port
+		}
+		switch ov.Backend {
+		case "":
+		case VXLAN, HostGW:
+			t.Overlay.Backend = ov.Backend
+		default:
+			return Inputf("%s: %s is not a backend netlab builds: vxlan or host-gw", where("overlay.backend"), quote(ov.Backend))
 		}
 		switch ov.TxChecksum {
 		case "":
