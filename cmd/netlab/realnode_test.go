@@ -281,3 +281,20 @@ func TestRealNodeRestoresSysctls(t *testing.T) {
 	assert.NotContains(t, r.Stdout, "ip_forward")
 	assert.Equal(t, "1", forward())
 }
+
+// TestRealNodesHostGW: host-gw between two "VMs": each routes the other's
+// pod CIDR via its eth1 address, and pods reach each other with no NAT.
+func TestRealNodesHostGW(t *testing.T) {
+	labtest.Root(t)
+	a, b := twoVMs(t)
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	require.NoError(t, os.WriteFile(topo, []byte("iface: eth1\noverlay: {backend: host-gw}\n"), 0o644))
+	a.mustNL(t, "overlay-mode", "--lab", a.lab, "--topology", topo, "--node", "node1")
+	b.mustNL(t, "overlay-mode", "--lab", b.lab, "--topology", topo, "--node", "node2")
+	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "route"), "10.244.2.0/24 via 192.168.56.12 dev eth1")
+	ans := ask(t, netops.NS(a.lab+"-pod1"), "10.244.2.2:9376")
+	assert.Equal(t, "pod3", ans.Name)
+	assert.Equal(t, "10.244.1.2", ans.Client, "pod to pod across VMs: no NAT, no tunnel")
+	downOnVM(t, a)
+	downOnVM(t, b)
+}
