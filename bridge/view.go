@@ -101,6 +101,8 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 	return steps
 }
 
+func (view) Decode(*state.State) []string { return nil }
+
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.Subnet = t.Docker.Subnet.String()

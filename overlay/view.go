@@ -120,6 +120,15 @@ func wireStep(s *state.State, cmd func(string, ...any) string, local topo.Node) 
 	return lab.Step{Cmd: cmd("exec %s -- tcpdump -ni %s -c4 -T vxlan udp port %d", local.Name, local.Iface, s.Topology.Overlay.Port), Why: "VXLAN on the wire, while you ping (another terminal)"}
 }
 
+// Decode shows VXLAN's outer and inner headers: flannel's port 8472 is
+// not VXLAN's registered 4789, which tcpdump decodes by itself.
+func (view) Decode(s *state.State) []string {
+	if hostGW(s) {
+		return nil
+	}
+	return []string{"-T", "vxlan"}
+}
+
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.ClusterCIDR, d.MTU, d.Backend = t.Overlay.ClusterCIDR.String(), t.MTU(), t.Overlay.Backend

@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -308,4 +310,56 @@ func TestHostGWTruths(t *testing.T) {
 	assert.Contains(t, r.Output, "message too long")
 	ans = ask(t, pod3, "10.244.1.2:9376")
 	assert.Equal(t, "10.244.2.2", ans.Client)
+}
+
+// TestCapture: netlab capture runs tcpdump where the packets pass and
+// decodes flannel's VXLAN (outer and inner headers), stops by itself, and
+// writes a pcap for Wireshark.
+func TestCapture(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "p")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	pod1 := names.NetnsName(name, "pod1")
+	// captured runs netlab capture with args while pinging pod3 from pod1.
+	captured := func(args ...string) (string, string) {
+		cmd := exec.Command(labtest.Binary(t), append([]string{"capture", "--lab", name}, args...)...)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		stderr, err := cmd.StderrPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		sc := bufio.NewScanner(stderr)
+		var errText strings.Builder
+		for sc.Scan() {
+			errText.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "listening on") {
+				break
+			}
+		}
+		_, _ = probe.Ping(pod1, "10.244.2.2", 2, 2*time.Second)
+		rest, _ := io.ReadAll(stderr)
+		errText.Write(rest)
+		require.NoError(t, cmd.Wait(), errText.String())
+		return out.String(), errText.String()
+	}
+	out, _ := captured("node1", "--count", "2", "--", "udp", "port", "8472")
+	assert.Regexp(t, `192\.168\.56\.11\.\d+ > 192\.168\.56\.12\.8472: VXLAN.*vni 1`, out, "the outer header")
+	assert.Contains(t, out, "IP 10.244.1.2 > 10.244.2.2: ICMP echo request", "the inner one")
+	out, _ = captured("pod1", "--count", "1", "--", "icmp")
+	assert.Contains(t, out, "IP 10.244.1.2 > 10.244.2.2: ICMP echo request", "a pod's own eth0")
+	pcap := filepath.Join(t.TempDir(), "cap.pcap")
+	_, errs := captured("node1:cni0", "--count", "2", "--write", pcap, "--", "icmp")
+	assert.Contains(t, errs, "2 packets captured")
+	data, err := os.ReadFile(pcap)
+	require.NoError(t, err)
+	require.Greater(t, len(data), 24)
+	assert.Equal(t, []byte{0xd4, 0xc3, 0xb2, 0xa1}, data[:4], "a pcap file")
+
+	start := time.Now()
+	r := labtest.MustRun(t, "capture", "--lab", name, "underlay", "--duration", "1", "--", "tcp", "port", "1")
+	assert.Less(t, time.Since(start), 5*time.Second, "it stops by itself")
+	assert.Contains(t, r.Stderr, "0 packets captured")
+	r = labtest.Run(t, "capture", "--lab", name, "nosuch")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, `has no host, container or pod called "nosuch"`)
 }

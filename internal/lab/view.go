@@ -31,6 +31,9 @@ type View interface {
 	// Steps are commands worth trying next, with the lab's real names;
 	// cmd turns "exec c1 -- ..." into the full command line.
 	Steps(s *state.State, cmd func(format string, a ...any) string) []Step
+	// Decode returns the tcpdump arguments that decode the model's own
+	// encapsulation where hosts meet (-T vxlan), if it has one.
+	Decode(s *state.State) []string
 	// Status fills in the model's own part of status --json.
 	Status(s *state.State, d *api.Status)
 }
