@@ -103,6 +103,9 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 
 func (view) Decode(*state.State) []string { return nil }
 
+// Join: nothing joins two Docker hosts' containers.
+func (view) Join(*state.State, topo.Node, topo.Node) string { return "" }
+
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.Subnet = t.Docker.Subnet.String()

@@ -120,6 +120,15 @@ func wireStep(s *state.State, cmd func(string, ...any) string, local topo.Node) 
 	return lab.Step{Cmd: cmd("exec %s -- tcpdump -ni %s -c4 -T vxlan udp port %d", local.Name, local.Iface, s.Topology.Overlay.Port), Why: "VXLAN on the wire, while you ping (another terminal)"}
 }
 
+// Join: the tunnel between two nodes' flannel.1, or host-gw's route.
+func (view) Join(s *state.State, a, b topo.Node) string {
+	if hostGW(s) {
+		return fmt.Sprintf("%s via %s", b.PodCIDR, b.IP)
+	}
+	o := s.Topology.Overlay
+	return fmt.Sprintf("VXLAN VNI %d, UDP %d: %s %s ↔ %s", o.VNI, o.Port, o.Device, a.VTEP(), b.VTEP())
+}
+
 // Decode shows VXLAN's outer and inner headers: flannel's port 8472 is
 // not VXLAN's registered 4789, which tcpdump decodes by itself.
 func (view) Decode(s *state.State) []string {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"os/exec"
@@ -362,4 +363,46 @@ func TestCapture(t *testing.T) {
 	r = labtest.Run(t, "capture", "--lab", name, "nosuch")
 	assert.Equal(t, 2, r.Code)
 	assert.Contains(t, r.Stderr, `has no host, container or pod called "nosuch"`)
+}
+
+// TestDiagram: every format renders, and the picture has every namespace,
+// interface and address of the lab, and what joins the nodes.
+func TestDiagram(t *testing.T) {
+	labtest.Root(t)
+	if _, err := exec.LookPath("dot"); err != nil {
+		t.Skip("Graphviz is not installed: make deps installs it")
+	}
+	for _, mode := range []string{"docker-mode", "overlay-mode"} {
+		name := labtest.NewLab(t, "d")
+		labtest.MustRun(t, mode, "--lab", name)
+		st := readStatus(t, name)
+		var want []string
+		for _, n := range st.Nodes {
+			want = append(want, n.Netns, n.UnderlayIP)
+		}
+		for _, w := range st.Workloads {
+			want = append(want, w.Netns, w.IP, "veth-"+w.Name, "eth0")
+		}
+		if mode == "overlay-mode" {
+			want = append(want, "cni0 10.244.1.1/24", "flannel.1 10.244.1.0", "VXLAN VNI 1, UDP 8472")
+		} else {
+			want = append(want, "docker0 172.17.0.1/16", ":8080 → c1:80")
+		}
+		for _, format := range []string{"dot", "svg"} {
+			r := labtest.MustRun(t, "diagram", "--lab", name, "--format", format)
+			text := html.UnescapeString(r.Stdout) // SVG writes - as &#45;
+			for _, w := range want {
+				assert.Contains(t, text, w, "%s %s", mode, format)
+			}
+		}
+		png := filepath.Join(t.TempDir(), "lab.png")
+		labtest.MustRun(t, "diagram", "--lab", name, "--format", "png", "-o", png)
+		data, err := os.ReadFile(png)
+		require.NoError(t, err)
+		assert.Equal(t, []byte("\x89PNG"), data[:4])
+		labtest.MustRun(t, "down", "--lab", name)
+	}
+	r := labtest.Run(t, "diagram", "--format", "gif")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, `--format "gif": svg, png or dot`)
 }

@@ -31,6 +31,9 @@ type View interface {
 	// Steps are commands worth trying next, with the lab's real names;
 	// cmd turns "exec c1 -- ..." into the full command line.
 	Steps(s *state.State, cmd func(format string, a ...any) string) []Step
+	// Join says what joins the workloads of node a to those of node b, for
+	// the diagram: "" when nothing does (the Docker model).
+	Join(s *state.State, a, b topo.Node) string
 	// Decode returns the tcpdump arguments that decode the model's own
 	// encapsulation where hosts meet (-T vxlan), if it has one.
 	Decode(s *state.State) []string

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"netlab/internal/lab"
+	"netlab/internal/state"
+)
+
+func newDiagram(g *globals) *cobra.Command {
+	var format, output string
+	c := &cobra.Command{
+		Use:   "diagram [--lab NAME] [--format svg|png|dot] [-o FILE]",
+		Short: "Draw the running lab for slides (Graphviz): hosts, bridges, veth pairs, the tunnel or routes, addresses",
+		Long: `Draw the running lab as a picture for slides, through Graphviz: the underlay
+and the outside host, each node with its bridge and what joins the nodes
+(the VXLAN tunnel, host-gw routes, or nothing), every container or pod with
+its veth pair, its address and its namespace, and the published port.
+'netlab status' keeps the terminal picture. dot prints the Graphviz source.`,
+		Example: "  sudo netlab diagram --lab overlay -o overlay.svg\n  sudo netlab diagram --lab docker --format png -o docker.png",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			chosen, err := g.chosen()
+			if err != nil {
+				return err
+			}
+			if format != "svg" && format != "png" && format != "dot" {
+				return usagef("--format %q: svg, png or dot", format)
+			}
+			if err := needRoot("diagram"); err != nil {
+				return err
+			}
+			labs := state.StateLabs()
+			if chosen != "" {
+				labs = []string{chosen}
+			}
+			var s *state.State
+			for _, l := range labs {
+				if st, err := state.Load(l); err == nil {
+					if s != nil {
+						return usagef("several labs are up: pick one with --lab")
+					}
+					s = st
+				}
+			}
+			if s == nil {
+				if chosen != "" {
+					return notUp(chosen)
+				}
+				return usagef("no lab is up: start one with 'sudo netlab docker-mode'")
+			}
+			src := dotSource(s)
+			var out []byte
+			if format == "dot" {
+				out = []byte(src)
+			} else {
+				if _, err := exec.LookPath("dot"); err != nil {
+					return fmt.Errorf("the dot command (Graphviz) is not installed: 'sudo apt-get install graphviz' (make deps installs it), or use --format dot")
+				}
+				cmd := exec.Command("dot", "-T"+format)
+				cmd.Stdin = strings.NewReader(src)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				if out, err = cmd.Output(); err != nil {
+					return fmt.Errorf("dot -T%s: %v: %s", format, err, strings.TrimSpace(stderr.String()))
+				}
+			}
+			var w io.Writer = c.OutOrStdout()
+			if output != "" {
+				f, err := os.Create(output)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			_, err = w.Write(out)
+			if err == nil && output != "" {
+				fmt.Fprintf(c.ErrOrStderr(), "Wrote %s (%s, lab %q).\n", output, format, s.Lab)
+			}
+			return err
+		},
+	}
+	c.Flags().StringVar(&format, "format", "svg", "svg, png or dot (the Graphviz source)")
+	c.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of standard output")
+	return c
+}
+
+// dotSource draws lab s in Graphviz's language: a cluster per node with its
+// bridge and workloads, the underlay switch, the outside host, and an edge
+// between nodes that says what joins them.
+func dotSource(s *state.State) string {
+	t := s.Topology
+	v := lab.ViewOf(s)
+	var b strings.Builder
+	q := func(x string) string { return `"` + strings.ReplaceAll(strings.ReplaceAll(x, `"`, `\"`), "\n", `\n`) + `"` }
+	fmt.Fprintf(&b, "digraph %s {\n", q(s.Lab))
+	fmt.Fprintf(&b, "  label=%s; labelloc=t; fontsize=20; fontname=\"Helvetica\";\n", q(fmt.Sprintf("netlab lab %s: %s", s.Lab, v.Model())))
+	b.WriteString("  graph [rankdir=TB, nodesep=0.4, ranksep=0.6]; node [fontname=\"Helvetica\", shape=box, style=rounded]; edge [fontname=\"Helvetica\", dir=none];\n")
+	fmt.Fprintf(&b, "  underlay [label=%s, shape=box, style=\"rounded,filled\", fillcolor=\"#eeeeee\"];\n",
+		q(fmt.Sprintf("underlay %s%s", t.Underlay, v.Underlay(s))))
+	if t.Outside != nil {
+		fmt.Fprintf(&b, "  outside [label=%s];\n", q(fmt.Sprintf("outside\n%s %s\nnetns %s", t.Outside.Iface, t.Outside.IP, t.Outside.NS)))
+		fmt.Fprintf(&b, "  outside -> underlay;\n")
+	}
+	for _, n := range t.Nodes {
+		br, brIP := bridgeOf(s, n)
+		ns := string(n.NS)
+		if ns == "" {
+			ns = "this machine"
+		}
+		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s; style=rounded;\n", q("cluster_"+n.Name), q(n.Name))
+		fmt.Fprintf(&b, "    %s [label=%s];\n", q(n.Name+"/host"), q(fmt.Sprintf("%s\n%s %s\nnetns %s", n.Name, n.Iface, n.IP, ns)))
+		if !t.IsLocal(n.Name) {
+			fmt.Fprintf(&b, "    %s [label=%s, style=dashed];\n", q(n.Name+"/peer"), q("a peer: another machine"))
+			b.WriteString("  }\n")
+			fmt.Fprintf(&b, "  %s -> underlay;\n", q(n.Name+"/host"))
+			continue
+		}
+		detail := strings.TrimSpace(v.NodeDetail(s, n))
+		fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+br), q(fmt.Sprintf("%s %s\n%s", br, brIP, detail)))
+		fmt.Fprintf(&b, "    %s -> %s;\n", q(n.Name+"/host"), q(n.Name+"/"+br))
+		for _, w := range s.OnNode(n.Name) {
+			extra := ""
+			if len(w.Containers) > 0 {
+				extra = "\n[" + strings.Join(w.Containers, " ") + "]"
+			}
+			fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\neth0 %s/%d\nnetns %s%s", w.Kind, w.Name, w.IP, w.Prefix, w.NS, extra)))
+			fmt.Fprintf(&b, "    %s -> %s [label=%s, fontsize=10];\n", q(n.Name+"/"+br), q(w.Name), q(w.HostIface+" ↔ eth0"))
+		}
+		b.WriteString("  }\n")
+		fmt.Fprintf(&b, "  %s -> underlay [label=%s];\n", q(n.Name+"/host"), q(n.Iface))
+	}
+	// What joins the nodes' workloads: the tunnel, or the routes.
+	for i, a := range t.Nodes {
+		for _, n := range t.Nodes[i+1:] {
+			if join := v.Join(s, a, n); join != "" && t.IsLocal(a.Name) && t.IsLocal(n.Name) {
+				br, _ := bridgeOf(s, a)
+				fmt.Fprintf(&b, "  %s -> %s [label=%s, style=dashed, color=\"#3366cc\", fontcolor=\"#3366cc\", constraint=false];\n",
+					q(a.Name+"/"+br), q(n.Name+"/"+br), q(join))
+			}
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
