@@ -152,6 +152,21 @@ vm_checks() {
   phase "netlab down on every VM (overlay)"
   down_all overlay
 
+  phase "overlay-mode --backend host-gw on every VM: flannel's routed backend"
+  for i in $(seq "$vms"); do
+    checkrun "node$i: host-gw builds this VM's share" "Lab \"hostgw\" is up: .* this machine as node$i" "$i" \
+      'netlab overlay-mode --lab hostgw --backend host-gw 2>&1'
+  done
+  checkrun "node1: no flannel.1 with host-gw" "does not exist" 1 'ip link show flannel.1 2>&1'
+  checkrun "node1: $last's pod CIDR routed via $last's eth1 address" "10\.244\.$vms\.0/24 via $lastip dev eth1" 1 'ip route'
+  checkrun "pod1 -> $lastpod over host-gw: no NAT" "name=$lastpod .*client=10\.244\.1\.2$" 1 \
+    "netlab exec --lab hostgw pod1 -- curl -s -m 10 10.244.$vms.2:9376"
+  out=$(on 1 "netlab exec --lab hostgw pod1 -- traceroute -n -q1 -w2 -m5 10.244.$vms.2" 2>&1 || true)
+  check "traceroute pod1 -> $lastpod over host-gw: hop 2 is $last itself ($lastip)" "^ *2 +$lastip " "$out"
+  checkrun "a don't-fragment ping of 1472 bytes (the whole 1500) passes over host-gw" " 0% packet loss" 1 \
+    "netlab exec --lab hostgw pod1 -- ping -c1 -W5 -M do -s 1472 10.244.$vms.2"
+  down_all hostgw
+
   phase "docker-mode on every VM: the Docker model"
   up_all docker-mode docker
   # Containers K.1, K.2 of node K are c(2K-1), c(2K) at 172.17.0.2 and .3.

@@ -100,7 +100,9 @@ func dotSource(s *state.State) string {
 	t := s.Topology
 	v := lab.ViewOf(s)
 	var b strings.Builder
-	q := func(x string) string { return `"` + strings.ReplaceAll(strings.ReplaceAll(x, `"`, `\"`), "\n", `\n`) + `"` }
+	q := func(x string) string {
+		return `"` + strings.ReplaceAll(strings.ReplaceAll(x, `"`, `\"`), "\n", `\n`) + `"`
+	}
 	fmt.Fprintf(&b, "digraph %s {\n", q(s.Lab))
 	fmt.Fprintf(&b, "  label=%s; labelloc=t; fontsize=20; fontname=\"Helvetica\";\n", q(fmt.Sprintf("netlab lab %s: %s", s.Lab, v.Model())))
 	b.WriteString("  graph [rankdir=TB, nodesep=0.4, ranksep=0.6]; node [fontname=\"Helvetica\", shape=box, style=rounded]; edge [fontname=\"Helvetica\", dir=none];\n")

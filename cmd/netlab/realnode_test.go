@@ -101,6 +101,8 @@ func downOnVM(t *testing.T, v vm) {
 	assert.NotContains(t, rules, "NETLAB-", "no chain left in the VM")
 	assert.NotContains(t, rules, "netlab:", "no rule left in the VM")
 	assert.Contains(t, links, "eth1", "the VM's own interface stays")
+	routes := sh(t, "ip", "-n", string(v.ns), "route", "show", "table", "all")
+	assert.NotContains(t, routes, "10.244.", "no route of the lab's left in the VM")
 	labtest.AssertGone(t, v.lab)
 	r = v.mustNL(t, "down", "--lab", v.lab)
 	assert.Contains(t, r.Stdout, "Nothing to remove")

@@ -76,9 +76,12 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	lo := inventory.Scan(lab)
 	realNode := false
 	var sysctls []state.HostSysctl
-	if s, err := state.Load(lab); err == nil {
-		realNode = !s.Topology.Embedded
-		sysctls = s.HostSysctls
+	st, err := state.Load(lab)
+	if err == nil {
+		realNode = !st.Topology.Embedded
+		sysctls = st.HostSysctls
+	} else {
+		st = nil
 	}
 	inodes := map[uint64]bool{}
 	for _, ns := range lo.Namespaces {
@@ -110,6 +113,7 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	host = append(hostRoutes(st), host...)
 	if run(host) == len(host) {
 		rm.HostObjects = opCount(host)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -148,6 +149,43 @@ func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 		return nil, nil
 	}
 	return append(ops, iptablesCleanup(lab)...), nil
+}
+
+// hostRoutes returns the ops that delete the routes lab's plan added on a
+// real node's own links (host-gw's, via the underlay interface): they go
+// with no link of the lab's, so down deletes them one by one. The plan is
+// made again from the state's topology, by the lab's own model.
+func hostRoutes(s *state.State) []netops.Op {
+	if s == nil || s.Topology.Embedded {
+		return nil
+	}
+	var plan *Plan
+	for _, m := range Modes() {
+		if m.Name == s.Mode {
+			p := m.Plan(s.Topology)
+			plan = &p
+		}
+	}
+	if plan == nil {
+		return nil
+	}
+	own := map[string]bool{} // the lab's own devices take their routes with them
+	var ops []netops.Op
+	for _, op := range netops.Flatten(plan.Ops) {
+		switch o := op.(type) {
+		case netops.BridgeAdd:
+			own[o.Name] = o.NS == netops.Host
+		case netops.VxlanAdd:
+			own[o.Name] = o.NS == netops.Host
+		case netops.VethAdd:
+			own[o.Name] = o.NS == netops.Host
+		case netops.RouteAdd:
+			if o.NS == netops.Host && o.Dev != "" && !own[o.Dev] {
+				ops = append(ops, netops.RouteDel{NS: o.NS, Dst: o.Dst, Via: o.Via, Dev: o.Dev})
+			}
+		}
+	}
+	return ops
 }
 
 // opCount is how many objects ops remove: a link, a rule, a chain each.

@@ -183,6 +183,12 @@ func (k *kernel) apply(op Op) error {
 		return h.nl.AddrAdd(l, a)
 	case RouteAdd:
 		return k.route(o)
+	case RouteDel:
+		err := k.routeDel(o)
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENODEV) {
+			return nil // gone already
+		}
+		return err
 	case IPTables:
 		return restore(o.NS, o.Restore())
 	case IPTablesDel:
@@ -331,15 +337,40 @@ func (k *kernel) neigh(ns NS, dev string, n *netlink.Neigh, mac string) error {
 }
 
 func (k *kernel) route(o RouteAdd) error {
-	h, err := k.get(o.NS)
+	h, r, err := k.routeOf(o.NS, o.Dst, o.Via, o.Dev)
 	if err != nil {
 		return err
 	}
+	if o.Onlink {
+		r.Flags = int(netlink.FLAG_ONLINK)
+	}
+	return h.nl.RouteAdd(r)
+}
+
+func (k *kernel) routeDel(o RouteDel) error {
+	h, r, err := k.routeOf(o.NS, o.Dst, o.Via, o.Dev)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil // its device is gone, and the route with it
+		}
+		return err
+	}
+	return h.nl.RouteDel(r)
+}
+
+// routeOf is the netlink route of dst via via on dev, in ns.
+func (k *kernel) routeOf(ns NS, dstS, via, dev string) (*handle, *netlink.Route, error) {
+	h, err := k.get(ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := struct{ Dst, Via, Dev string }{dstS, via, dev}
 	r := &netlink.Route{}
 	if o.Dst != "default" {
 		_, dst, err := net.ParseCIDR(o.Dst)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		r.Dst = dst
 	}
@@ -349,14 +380,11 @@ func (k *kernel) route(o RouteAdd) error {
 	if o.Dev != "" {
 		l, err := h.nl.LinkByName(o.Dev)
 		if err != nil {
-			return fmt.Errorf("find %q: %w", o.Dev, err)
+			return nil, nil, fmt.Errorf("find %q: %w", o.Dev, err)
 		}
 		r.LinkIndex = l.Attrs().Index
 	}
-	if o.Onlink {
-		r.Flags = int(netlink.FLAG_ONLINK)
-	}
-	return h.nl.RouteAdd(r)
+	return h, r, nil
 }
 
 // Do runs fn on a thread that is inside ns, then moves the thread back.

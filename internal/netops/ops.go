@@ -563,3 +563,24 @@ func SplitSaved(line string) []string {
 	}
 	return args
 }
+
+// RouteDel deletes a route that RouteAdd made (Dst, Via and Dev as there).
+// A route already gone is no error.
+type RouteDel struct {
+	NS  NS
+	Dst string
+	Via string
+	Dev string
+}
+
+// Commands implements Op.
+func (o RouteDel) Commands() []string {
+	args := []string{"route del", o.Dst}
+	if o.Via != "" {
+		args = append(args, "via", o.Via)
+	}
+	if o.Dev != "" {
+		args = append(args, "dev", o.Dev)
+	}
+	return []string{ip(o.NS, args...)}
+}
