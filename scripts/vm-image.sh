@@ -38,6 +38,7 @@ pkgs=(
   ca-certificates sudo rsync dbus
 )
 
+mkdir -p "$cache" # a fresh machine has none yet
 work=$(mktemp -d "$cache/build.XXXXXX")
 cleanup() {
   # debootstrap mounts /proc and /sys in the target while it runs: if it

@@ -110,59 +110,56 @@ func captureWhere(chosen, where string) (netops.NS, string, *state.State, error)
 	if hasIface && iface == "" {
 		return "", "", nil, usagef("%s: give an interface after the colon, e.g. node1:eth1", where)
 	}
-	labs := state.StateLabs()
-	if chosen != "" {
-		labs = []string{chosen}
-	}
-	var found []*state.State
-	for _, l := range labs {
-		s, err := state.Load(l)
-		if err != nil {
-			continue
-		}
-		if name == "underlay" && s.Topology.Embedded {
-			found = append(found, s)
-			continue
-		}
-		if _, ok := s.Find(name); ok || s.Peer(name) {
-			found = append(found, s)
-		}
-	}
-	switch {
-	case len(found) == 0 && chosen != "":
-		return "", "", nil, usagef("lab %q has no host, container or pod called %q ('netlab status --lab %s' lists them; 'underlay' is the embedded labs' switch)", chosen, name, chosen)
-	case len(found) == 0:
-		return "", "", nil, usagef("no lab has a host, container or pod called %q ('netlab status' lists them)", name)
-	case len(found) > 1:
-		return "", "", nil, usagef("%q is in more than one lab: say which with --lab", name)
-	}
-	s := found[0]
-	if s.Peer(name) {
-		return "", "", nil, usagef("%s is another machine, a peer of this node: capture there (vagrant ssh %s)", name, name)
-	}
 	if name == "underlay" {
+		s, err := underlayLab(chosen)
+		if err != nil {
+			return "", "", nil, err
+		}
 		if !hasIface {
 			iface = "br-underlay"
 		}
 		return s.Topology.UnderlayNetns(), iface, s, nil
 	}
-	ns, _ := s.Find(name)
-	w := s.Workload(name)
-	if !hasIface {
-		iface = "eth1"
-		if w != nil {
+	s, ns, w, err := findName(chosen, name)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if w != nil {
+		if !hasIface {
 			iface = "eth0"
 		}
+		return ns, iface, nil, nil // inside a workload: its own packets, no tunnel
+	}
+	if !hasIface {
+		iface = "eth1"
 		for _, n := range s.Topology.Nodes {
 			if n.Name == name {
 				iface = n.Iface
 			}
 		}
 	}
-	if w != nil {
-		return ns, iface, nil, nil // inside a workload: its own packets, no tunnel
-	}
 	return ns, iface, s, nil
+}
+
+// underlayLab is the one embedded lab whose underlay switch to capture on.
+func underlayLab(chosen string) (*state.State, error) {
+	labs := state.StateLabs()
+	if chosen != "" {
+		labs = []string{chosen}
+	}
+	var found []*state.State
+	for _, l := range labs {
+		if s, err := state.Load(l); err == nil && s.Topology.Embedded {
+			found = append(found, s)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return nil, usagef("several labs have an underlay switch: say which with --lab")
+	}
+	return nil, usagef("no embedded lab is up to capture its underlay (on a real node, capture NODE)")
 }
 
 // seconds is a duration flag that takes plain seconds (10) as well as Go's

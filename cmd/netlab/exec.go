@@ -39,7 +39,7 @@ as 'kubectl exec -c' does: 'nsenter --target PID --net COMMAND'.`,
 			if err := needRoot("exec"); err != nil {
 				return err
 			}
-			ns, w, err := findName(chosen, name)
+			_, ns, w, err := findName(chosen, name)
 			if err != nil {
 				return err
 			}
@@ -148,14 +148,15 @@ func contains(list []string, s string) bool {
 }
 
 // findName finds the namespace of a container, pod, node or outside host,
-// in the lab given or in whichever running lab has it, and the workload if
-// it is one.
-func findName(labName, name string) (netops.NS, *state.Workload, error) {
+// in the lab given or in whichever running lab has it, the workload if it
+// is one, and the lab's state.
+func findName(labName, name string) (*state.State, netops.NS, *state.Workload, error) {
 	labs := state.StateLabs()
 	if labName != "" {
 		labs = []string{labName}
 	}
 	var found []string
+	var st *state.State
 	var ns netops.NS
 	var wl *state.Workload
 	for _, l := range labs {
@@ -164,25 +165,25 @@ func findName(labName, name string) (netops.NS, *state.Workload, error) {
 			continue
 		}
 		if s.Peer(name) {
-			return "", nil, usagef("%s is another machine, a peer of this node in lab %q: run the command there (vagrant ssh %s), or pick a container, pod or this node", name, l, name)
+			return nil, "", nil, usagef("%s is another machine, a peer of this node in lab %q: run the command there (vagrant ssh %s), or pick a container, pod or this node", name, l, name)
 		}
 		if n, ok := s.Find(name); ok {
-			found, ns, wl = append(found, l), n, s.Workload(name)
+			found, st, ns, wl = append(found, l), s, n, s.Workload(name)
 		}
 	}
 	switch len(found) {
 	case 1:
-		return ns, wl, nil
+		return st, ns, wl, nil
 	case 0:
 		if labName != "" {
-			return "", nil, usagef("lab %q has no container, pod or host called %q: 'netlab status --lab %s' lists them", labName, name, labName)
+			return nil, "", nil, usagef("lab %q has no container, pod or host called %q: 'netlab status --lab %s' lists them", labName, name, labName)
 		}
 		if len(labs) == 0 {
-			return "", nil, usagef("no lab is up: start one with 'sudo netlab docker-mode'")
+			return nil, "", nil, usagef("no lab is up: start one with 'sudo netlab docker-mode'")
 		}
-		return "", nil, usagef("no container, pod or host called %q: 'netlab status' lists them", name)
+		return nil, "", nil, usagef("no container, pod or host called %q: 'netlab status' lists them", name)
 	}
-	return "", nil, usagef("%q is in labs %s: say which with --lab", name, strings.Join(found, " and "))
+	return nil, "", nil, usagef("%q is in labs %s: say which with --lab", name, strings.Join(found, " and "))
 }
 
 func joinQuoted(args []string) string {

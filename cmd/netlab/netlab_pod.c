@@ -151,7 +151,10 @@ static int ends_request(struct conn *c, const char *buf, ssize_t n)
 
 /* serve listens on the workload's port, reports to ready (one byte, or an
  * error line), becomes nobody, and answers every client, many at a time. */
-static void serve(const struct workload *w, const char *container, int ready)
+/* listen_ready listens on the workload's port (every address, non-blocking),
+ * reports to ready (one byte, or a line saying why it could not), becomes
+ * nobody, and returns the socket. */
+static int listen_ready(const struct workload *w, int ready)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
@@ -166,6 +169,12 @@ static void serve(const struct workload *w, const char *container, int ready)
 	(void)!write(ready, "+", 1);
 	close(ready);
 	become_nobody();
+	return s;
+}
+
+static void serve(const struct workload *w, const char *container, int ready)
+{
+	int s = listen_ready(w, ready);
 
 	static struct conn conns[MAXCONN];
 	static struct pollfd pfd[MAXCONN + 1];
@@ -272,21 +281,12 @@ struct relay {
  * passed on; a peer that resets ends only its own connection. */
 static void proxy(const struct workload *w, int ready)
 {
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int one = 1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->port)};
 	struct sockaddr_in target = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->tport)};
-	char msg[256];
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (inet_pton(AF_INET, w->ip, &target.sin_addr) != 1 || s < 0 ||
-	    bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 128) < 0) {
-		int n = snprintf(msg, sizeof msg, "%s: listen on port %d: %s\n", w->name, w->port, strerror(errno));
-		(void)!write(ready, msg, (size_t)n);
+	if (inet_pton(AF_INET, w->ip, &target.sin_addr) != 1) {
+		dprintf(ready, "%s: %s is not an IPv4 address to relay to\n", w->name, w->ip);
 		_exit(1);
 	}
-	(void)!write(ready, "+", 1);
-	close(ready);
-	become_nobody();
+	int s = listen_ready(w, ready);
 
 	static struct relay rs[MAXCONN];
 	static struct pollfd pfd[2 * MAXCONN + 1];

@@ -362,7 +362,7 @@ func TestCapture(t *testing.T) {
 	assert.Contains(t, r.Stderr, "0 packets captured")
 	r = labtest.Run(t, "capture", "--lab", name, "nosuch")
 	assert.Equal(t, 2, r.Code)
-	assert.Contains(t, r.Stderr, `has no host, container or pod called "nosuch"`)
+	assert.Contains(t, r.Stderr, `has no container, pod or host called "nosuch"`)
 }
 
 // TestDiagram: every format renders, and the picture has every namespace,
