@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"netlab/internal/api"
+	"netlab/internal/ipam"
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/state"
@@ -121,4 +122,18 @@ func (view) Status(s *state.State, d *api.Status) {
 		d.Published = append(d.Published, api.Published{Node: n.Name, HostPort: t.Docker.PublishPort,
 			Workload: ws[0].Name, TargetIP: ws[0].IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied})
 	}
+}
+
+// Published is w's node's published port, when w is the container it
+// leads to: the first of each node, at the subnet's first free address
+// (the same on every host).
+func (view) Published(s *state.State, w state.Workload) (netip.AddrPort, bool) {
+	t := s.Topology
+	first, _ := ipam.Nth(t.Docker.Subnet, 2)
+	for _, n := range t.Nodes {
+		if n.Name == w.Node && w.IP == first {
+			return netip.AddrPortFrom(n.IP, uint16(t.Docker.PublishPort)), true
+		}
+	}
+	return netip.AddrPort{}, false
 }

@@ -159,3 +159,9 @@ func (view) Status(s *state.State, d *api.Status) {
 		}
 	}
 }
+
+// Published: a pod is reached at its own address; a NodePort needs a
+// Service, which this lab has none of.
+func (view) Published(*state.State, state.Workload) (netip.AddrPort, bool) {
+	return netip.AddrPort{}, false
+}

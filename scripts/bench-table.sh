@@ -27,5 +27,12 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "VXLAN throughput / same node: %.0f%%   VXLAN overhead on the underlay: %.1f bytes per packet\n", 100 * m["vxlan/same"], m["overhead-B/pkt"]
   next
 }
+/^BenchmarkVerbs/ {
+  metrics()
+  printf "\n%-28s %9s %9s %9s\n", "verbs, default labs", "median", "slowest", "goal"
+  printf "%-28s %8.2fs %8.2fs %9s\n", "compare --quick", m["compare-s"], m["compare-max-s"], "< 3 s"
+  if ("trace-s" in m) printf "%-28s %8.2fs %8.2fs %9s\n", "trace pod1 -> pod3", m["trace-s"], m["trace-max-s"], "< 1 s"
+  next
+}
 { print }
 '

@@ -33,6 +33,16 @@ type BoolFlag struct {
 
 var modes = map[string]Mode{}
 
+// ModeNamed returns the mode called name (docker, overlay): a lab's Mode.
+func ModeNamed(name string) (Mode, bool) {
+	for _, m := range modes {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Mode{}, false
+}
+
 // RegisterMode offers m on the command line.
 func RegisterMode(m Mode) { modes[m.Verb] = m }
 

@@ -20,6 +20,10 @@ type Plan struct {
 	// Proxies are the userland proxies of published ports (topo.Docker's
 	// docker-proxy), run by their node's runtime.
 	Proxies []state.Proxy
+	// Peers are the workloads of the nodes this machine does not build (a
+	// real node's peers): their names and addresses, which every machine
+	// of the lab computes alike.
+	Peers []state.Workload
 }
 
 // Add appends ops and records the namespaces they create.
@@ -139,6 +143,7 @@ func Build(t *topo.Topology, m Model, underlayBridge string) Plan {
 			groups = append(groups, m.Make(t, node, w))
 		}
 		if !local[node.Name] {
+			p.Peers = append(p.Peers, ws...)
 			continue
 		}
 		p.Add(m.Node(t, node)...)

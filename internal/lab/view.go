@@ -39,6 +39,9 @@ type View interface {
 	Decode(s *state.State) []string
 	// Status fills in the model's own part of status --json.
 	Status(s *state.State, d *api.Status)
+	// Published is the address on its node that leads to w's server from
+	// anywhere (a Docker published port), if there is one.
+	Published(s *state.State, w state.Workload) (netip.AddrPort, bool)
 }
 
 // Step is a command worth trying, and why.

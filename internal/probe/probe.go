@@ -21,6 +21,8 @@ type PingResult struct {
 	// Errors are lines ping printed for failed probes, such as
 	// "From 172.17.0.2 icmp_seq=1 Destination Host Unreachable".
 	Errors []string
+	// RTTms is the mean round trip of the answered probes, in ms.
+	RTTms  float64
 	Output string
 }
 
@@ -29,6 +31,7 @@ func (r PingResult) OK() bool { return r.Sent > 0 && r.Received == r.Sent }
 
 var (
 	pingStats = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
+	pingRTT   = regexp.MustCompile(`(?m)^rtt min/avg/max/mdev = [\d.]+/([\d.]+)/`)
 	// networkAnswer matches what ping prints when the kernel refuses to
 	// send for a reason of the network: no route, a too-large packet, a
 	// local firewall rule.
@@ -57,6 +60,9 @@ func ParsePing(out string) (PingResult, error) {
 	}
 	r.Sent, _ = strconv.Atoi(m[1])
 	r.Received, _ = strconv.Atoi(m[2])
+	if m := pingRTT.FindStringSubmatch(out); m != nil {
+		r.RTTms, _ = strconv.ParseFloat(m[1], 64)
+	}
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "From ") || strings.Contains(l, "ping: ") {
 			r.Errors = append(r.Errors, strings.TrimSpace(l))

@@ -19,6 +19,7 @@ rtt min/avg/max/mdev = 0.061/0.061/0.061/0.000 ms
 	require.NoError(t, err)
 	assert.True(t, r.OK())
 	assert.Equal(t, 1, r.Sent)
+	assert.Equal(t, 0.061, r.RTTms)
 
 	unreachable := `PING 172.17.0.4 (172.17.0.4) 56(84) bytes of data.
 From 172.17.0.2 icmp_seq=1 Destination Host Unreachable

@@ -1,0 +1,140 @@
+package compare
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/api"
+)
+
+// echo is an IPv4 echo request of our pings, as ping -s payload -p sends it.
+func echo() []byte {
+	n := 20 + 8 + payload
+	p := make([]byte, n)
+	p[0] = 0x45
+	binary.BigEndian.PutUint16(p[2:4], uint16(n))
+	p[8], p[9] = 64, 1
+	p[20] = 8 // echo request
+	copy(p[28+16:], bytes.Repeat(pattern, 4))
+	return p
+}
+
+func ether(ip []byte) []byte {
+	f := make([]byte, 14, 14+len(ip))
+	binary.BigEndian.PutUint16(f[12:14], 0x0800)
+	return append(f, ip...)
+}
+
+func TestParseOverhead(t *testing.T) {
+	// As it is (Docker, host-gw): no bytes around it.
+	o, what, ok := parseOverhead(ether(echo()))
+	require.True(t, ok)
+	assert.Equal(t, 0, o)
+	assert.Equal(t, "none", what)
+
+	// In VXLAN: outer IPv4 (20), UDP (8) to 8472, VXLAN (8) with VNI 1,
+	// the inner Ethernet header (14).
+	inner := ether(echo())
+	outer := make([]byte, 20+8+8, 20+8+8+len(inner))
+	outer[0] = 0x45
+	binary.BigEndian.PutUint16(outer[2:4], uint16(20+8+8+len(inner)))
+	outer[9] = 17
+	binary.BigEndian.PutUint16(outer[22:24], 8472)
+	outer[28] = 0x08
+	outer[28+6] = 1
+	o, what, ok = parseOverhead(ether(append(outer, inner...)))
+	require.True(t, ok)
+	assert.Equal(t, 50, o)
+	assert.Equal(t, "VXLAN, UDP 8472, VNI 1", what)
+
+	// Somebody else's packet of the same size is not ours.
+	other := echo()
+	copy(other[28+16:], bytes.Repeat([]byte("x"), 60))
+	_, _, ok = parseOverhead(ether(other))
+	assert.False(t, ok)
+	// Nor a reply, nor a truncated frame.
+	reply := echo()
+	reply[20] = 0
+	_, _, ok = parseOverhead(ether(reply))
+	assert.False(t, ok)
+	_, _, ok = parseOverhead(ether(echo())[:30])
+	assert.False(t, ok)
+}
+
+func sample() api.Compare {
+	f := 0.05
+	yes, no := true, false
+	c := api.Compare{Labs: map[string]string{"docker": "docker", "kubernetes": "overlay"}, Columns: []string{"docker", "kubernetes"},
+		Workloads: map[string]api.Cast{"docker": {A: "c1", AIP: "172.17.0.2"}, "kubernetes": {A: "pod1", AIP: "10.244.1.2", Backend: "vxlan"}}}
+	for _, q := range Questions {
+		c.Rows = append(c.Rows, api.Row{ID: q.ID, Question: q.Text, Cells: map[string]*api.Cell{
+			"docker":     {Reachable: false, AnsweredBy: "c1", SeenSource: "192.168.56.11", Translated: &yes, Hops: []string{"172.17.0.2"}},
+			"kubernetes": {Reachable: true, RTTms: &f, AnsweredBy: "pod3", SeenSource: "10.244.1.2", Translated: &no, Hops: []string{"10.244.1.1", "10.244.2.0", "10.244.2.2"}},
+		}})
+	}
+	for _, r := range Requirements {
+		c.Verdicts = append(c.Verdicts, api.Verdict{ID: r.ID, Requirement: r.Text,
+			Results:  map[string]string{"docker": "FAIL", "kubernetes": "PASS"},
+			Evidence: map[string]api.Evidence{"docker": {Sent: "c1 → x", Reported: "c1 answered"}, "kubernetes": {Sent: "pod1 → y", Reported: "pod3 answered"}}})
+	}
+	return c
+}
+
+// TestTextAligned: every line of the table starts its columns at the same
+// place, so the room reads down a column.
+func TestTextAligned(t *testing.T) {
+	var b bytes.Buffer
+	Text(&b, sample())
+	var table []string
+	in := false
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "──") {
+			in = true
+			continue
+		}
+		if in && l == "" {
+			break
+		}
+		if in {
+			table = append(table, l)
+		}
+	}
+	require.Len(t, table, 10) // 9 rows, the cross-node one on two lines
+	col := strings.Index(string([]rune(table[0])), "no: c1")
+	for _, l := range table {
+		r := []rune(l)
+		if len(r) > 24 {
+			assert.Equal(t, "   ", string(r[18:21]), "column gap in %q", l)
+		}
+	}
+	assert.Greater(t, col, 0)
+	assert.Contains(t, b.String(), "Kubernetes model (lab overlay, vxlan)")
+}
+
+// TestJSONShape: rows and verdicts carry their cells as keys, and read
+// back the same.
+func TestJSONShape(t *testing.T) {
+	c := sample()
+	data, err := json.Marshal(c)
+	require.NoError(t, err)
+	var loose map[string]any
+	require.NoError(t, json.Unmarshal(data, &loose))
+	row := loose["rows"].([]any)[0].(map[string]any)
+	assert.Equal(t, "same_node", row["id"])
+	assert.Contains(t, row, "docker")
+	assert.Contains(t, row, "kubernetes")
+	v := loose["verdicts"].([]any)[0].(map[string]any)
+	assert.Equal(t, "FAIL", v["docker"])
+	assert.Equal(t, "PASS", v["kubernetes"])
+	assert.Contains(t, v["evidence"], "docker")
+	var back api.Compare
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, c.Rows[1].Cells["kubernetes"].Hops, back.Rows[1].Cells["kubernetes"].Hops)
+	assert.Equal(t, c.Verdicts[2].Results, back.Verdicts[2].Results)
+}

@@ -1,0 +1,320 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"netlab/internal/netops"
+	"netlab/internal/probe"
+	"netlab/internal/who"
+)
+
+// The kernel side of the questions: each probe runs in one namespace and
+// reports what real packets did.
+
+// ping sends count echo requests, 50 ms apart.
+func ping(ns netops.NS, dst netip.Addr, count int, extra ...string) (probe.PingResult, error) {
+	args := append([]string{"-i", "0.05"}, extra...)
+	return probe.Ping(ns, dst.String(), count, time.Second, args...)
+}
+
+// hops runs traceroute and returns one address per hop ("*" for none).
+func hops(ns netops.NS, dst netip.Addr) ([]string, error) {
+	hs, _, err := probe.Traceroute(ns, dst.String(), 8)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hs {
+		if h.Addr == "" {
+			out = append(out, "*")
+			continue
+		}
+		out = append(out, h.Addr)
+	}
+	// traceroute keeps trying past the end of a path that never answers:
+	// stars after the last answer are not hops.
+	for len(out) > 0 && out[len(out)-1] == "*" {
+		out = out[:len(out)-1]
+	}
+	return out, nil
+}
+
+// ask asks the web server at addr who it is and whom it saw, from ns.
+func ask(ns netops.NS, addr netip.AddrPort) (who.Answer, error) {
+	c, err := who.Dial(ns, addr, askTimeout)
+	if err != nil {
+		return who.Answer{}, err
+	}
+	defer c.Close()
+	return who.AskConn(c, addr.String())
+}
+
+// askTimeout is how long a question waits for a connection: a lab answers
+// in a millisecond, so a second means it never will.
+const askTimeout = time.Second
+
+// routeSource is the source address the kernel of ns picks for dst.
+func routeSource(ns netops.NS, dst netip.Addr) (netip.Addr, error) {
+	h, err := netops.Netlink(ns)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer h.Close()
+	rs, err := h.RouteGet(net.IP(dst.AsSlice()))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("route to %s in %s: %w", dst, ns, err)
+	}
+	if len(rs) == 0 || rs[0].Src == nil {
+		return netip.Addr{}, fmt.Errorf("route to %s in %s has no source address", dst, ns)
+	}
+	a, _ := netip.AddrFromSlice(rs[0].Src.To4())
+	return a, nil
+}
+
+// iface returns the first IPv4 address and the MTU of dev in ns.
+func iface(ns netops.NS, dev string) (netip.Addr, int, error) {
+	h, err := netops.Netlink(ns)
+	if err != nil {
+		return netip.Addr{}, 0, err
+	}
+	defer h.Close()
+	l, err := h.LinkByName(dev)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("%s in %s: %w", dev, ns, err)
+	}
+	as, err := netops.Dump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_V4) })
+	if err != nil || len(as) == 0 {
+		return netip.Addr{}, l.Attrs().MTU, fmt.Errorf("%s in %s has no IPv4 address", dev, ns)
+	}
+	a, _ := netip.AddrFromSlice(as[0].IP.To4())
+	return a, l.Attrs().MTU, nil
+}
+
+// listenOnce listens on ip in ns, on a port the kernel picks, for one
+// connection; wait returns the address that connection came from.
+func listenOnce(ns netops.NS, ip netip.Addr) (port int, wait func() (netip.Addr, error), err error) {
+	var l *net.TCPListener
+	err = netops.Do(ns, func() error {
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IP(ip.AsSlice())})
+		l = ln
+		return err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return l.Addr().(*net.TCPAddr).Port, func() (netip.Addr, error) {
+		defer l.Close()
+		_ = l.SetDeadline(time.Now().Add(askTimeout + 500*time.Millisecond))
+		c, err := l.AcceptTCP()
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		defer c.Close()
+		return c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap(), nil
+	}, nil
+}
+
+// dialFrom connects from ns to addr and closes at once.
+func dialFrom(ns netops.NS, addr netip.AddrPort) error {
+	c, err := who.Dial(ns, addr, askTimeout)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// maxDF finds the largest ICMP payload that reaches dst from ns with
+// don't-fragment set, starting from what the MTU allows: one ping at the
+// MTU's payload and one past it when the path is sound, a search when not.
+func maxDF(ns netops.NS, dst netip.Addr, mtu int) (int, error) {
+	passes := func(size int) (bool, error) {
+		r, err := ping(ns, dst, 1, "-M", "do", "-s", strconv.Itoa(size))
+		return r.Received > 0, err
+	}
+	best := mtu - 28 // IPv4 (20) and ICMP (8) headers
+	ok, err := passes(best)
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		if past, _ := passes(best + 1); past {
+			return 0, fmt.Errorf("a %d-byte payload passed with don't-fragment set, past the %d-byte MTU", best+1, mtu)
+		}
+		return best, nil
+	}
+	lo, hi := 0, best // lo passes (or is 0), hi fails
+	if ok, _ := passes(lo); !ok {
+		return 0, fmt.Errorf("not even an empty ping reaches %s", dst)
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if ok, _ := passes(mid); ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// pattern marks the pings whose frames overhead looks for.
+var pattern = []byte("netlab-compare!")
+
+// payload is the size of those pings' ICMP payload.
+const payload = 1000
+
+// overhead captures, on dev in capNS, one of the pings sent from srcNS to
+// dst and returns how many bytes the underlay carries around the ping's
+// own IPv4 packet (its outer IPv4 packet's length less the inner one's),
+// and what carried it ("VXLAN, UDP 8472" or "none").
+func overhead(capNS netops.NS, dev string, srcNS netops.NS, dst netip.Addr) (int, string, error) {
+	var fd int
+	err := netops.Do(capNS, func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		proto := htons(unix.ETH_P_ALL)
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
+		if err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index})
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("capture on %s: %w", dev, err)
+	}
+	defer unix.Close(fd)
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
+	done := make(chan error, 1)
+	go func() {
+		_, err := ping(srcNS, dst, 3, "-s", strconv.Itoa(payload), "-p", hex.EncodeToString(pattern))
+		done <- err
+	}()
+	defer func() { <-done }()
+	buf := make([]byte, 65536)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			continue // the 100 ms timeout: look at the clock again
+		}
+		if o, what, ok := parseOverhead(buf[:n]); ok {
+			return o, what, nil
+		}
+	}
+	return 0, "", fmt.Errorf("none of the pings to %s crossed %s", dst, dev)
+}
+
+// parseOverhead finds our echo request in an Ethernet frame and returns
+// the outer IPv4 packet's length less the echo's own IPv4 packet's length.
+func parseOverhead(frame []byte) (int, string, bool) {
+	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:14]) != unix.ETH_P_IP {
+		return 0, "", false
+	}
+	outer := frame[14:]
+	outerLen := int(binary.BigEndian.Uint16(outer[2:4]))
+	inner := payload + 8 + 20
+	for off := 0; off+28 <= len(outer); off++ {
+		p := outer[off:]
+		if p[0] != 0x45 || int(binary.BigEndian.Uint16(p[2:4])) != inner || p[9] != unix.IPPROTO_ICMP || p[20] != 8 {
+			continue
+		}
+		if !bytes.Contains(p[28:min(len(p), inner)], pattern) {
+			continue
+		}
+		what := "none"
+		if off > 0 {
+			what = carrier(outer)
+		}
+		return outerLen - inner, what, true
+	}
+	return 0, "", false
+}
+
+// carrier names the outer packet's protocol: "VXLAN, UDP 8472".
+func carrier(outer []byte) string {
+	ihl := int(outer[0]&0x0f) * 4
+	switch outer[9] {
+	case unix.IPPROTO_UDP:
+		if len(outer) >= ihl+16 {
+			port := binary.BigEndian.Uint16(outer[ihl+2 : ihl+4])
+			vni := uint32(outer[ihl+12])<<16 | uint32(outer[ihl+13])<<8 | uint32(outer[ihl+14])
+			if outer[ihl+8]&0x08 != 0 {
+				return fmt.Sprintf("VXLAN, UDP %d, VNI %d", port, vni)
+			}
+			return fmt.Sprintf("UDP %d", port)
+		}
+	case unix.IPPROTO_IPIP:
+		return "IP in IP"
+	}
+	return fmt.Sprintf("IP protocol %d", outer[9])
+}
+
+// iperfResult is what iperf3 -J says of a test.
+type iperfResult struct {
+	Error string `json:"error"`
+	End   struct {
+		Received struct {
+			BPS float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+	} `json:"end"`
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// throughput runs iperf3 for a second from srcNS to dst, its server in
+// dstNS for one test, and returns the received rate in Gbit/s.
+func throughput(srcNS, dstNS netops.NS, dst netip.Addr) (float64, error) {
+	const port = "5201"
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", string(dstNS), "iperf3", "-s", "-1", "-B", dst.String(), "-p", port)
+	if dstNS == netops.Host {
+		srv = exec.CommandContext(ctx, "iperf3", "-s", "-1", "-B", dst.String(), "-p", port)
+	}
+	var srvOut bytes.Buffer
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		return 0, fmt.Errorf("iperf3 server: %w", err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	var r iperfResult
+	for try := 0; ; try++ {
+		argv := probe.Command(srcNS, "iperf3", "-c", dst.String(), "-p", port, "-t", "1", "-J", "--connect-timeout", "500")
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		out, err := cmd.Output()
+		r = iperfResult{}
+		if jerr := json.Unmarshal(out, &r); jerr != nil {
+			return 0, errors.Join(fmt.Errorf("iperf3 from %s to %s", srcNS, dst), err, jerr)
+		}
+		// iperf3 -J exits 0 even when it could not connect: its JSON
+		// says so. Until the server listens, try again; a refused
+		// connection does not end the server's one test.
+		if !strings.Contains(r.Error, "unable to connect") || try == 40 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r.Error != "" {
+		return 0, fmt.Errorf("iperf3 from %s to %s: %s (server: %s)", srcNS, dst, r.Error, strings.TrimSpace(srvOut.String()))
+	}
+	return r.End.Received.BPS / 1e9, nil
+}

@@ -1,0 +1,357 @@
+package compare
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"netlab/internal/api"
+)
+
+// Titles are the columns' headings.
+var Titles = map[string]string{"docker": "Docker model", "kubernetes": "Kubernetes model", "hostgw": "Kubernetes, host-gw"}
+
+func title(c api.Compare, key string) string {
+	t := Titles[key]
+	if t == "" {
+		t = key
+	}
+	if b := c.Workloads[key].Backend; b != "" {
+		return fmt.Sprintf("%s (lab %s, %s)", t, c.Labs[key], b)
+	}
+	return fmt.Sprintf("%s (lab %s)", t, c.Labs[key])
+}
+
+// lines renders one cell as a few short lines for the table.
+func lines(id string, c *api.Cell) []string {
+	if c == nil {
+		return []string{"-"}
+	}
+	if c.Error != "" && !c.Reachable && c.AnsweredBy == "" && c.MTU == 0 {
+		return []string{"? " + clip(c.Error, 44)}
+	}
+	switch id {
+	case SameNode, CrossNode:
+		var l []string
+		if c.Reachable {
+			s := "yes"
+			if c.RTTms != nil {
+				s += fmt.Sprintf(" · %.3f ms", *c.RTTms)
+			}
+			l = append(l, s+" · "+plural(len(c.Hops), "hop"))
+		} else {
+			l = append(l, miss(c))
+		}
+		if len(c.Hops) > 0 && id == CrossNode {
+			l = append(l, "hops "+strings.Join(c.Hops, " › "))
+		}
+		return l
+	case SourceSeen, WorkToOutside:
+		if c.SeenSource == "" {
+			return []string{"no: " + clip(c.Note, 40)}
+		}
+		l := []string{"saw " + c.SeenSource + nat(c.Translated)}
+		if id == SourceSeen && strings.HasPrefix(c.Note, "through") {
+			l = append(l, "via "+c.To+" (published)")
+		}
+		return l
+	case NodeToRemote:
+		var l []string
+		if c.Reachable {
+			l = append(l, "yes · saw "+c.SeenSource+nat(c.Translated))
+		} else {
+			l = append(l, miss(c))
+		}
+		if b := c.Back; b != nil {
+			switch {
+			case b.Reachable:
+				l = append(l, "back: saw "+b.SeenSource+nat(b.Translated))
+			case b.Error != "":
+				l = append(l, "back: ? "+clip(b.Error, 36))
+			default:
+				l = append(l, "back: no: "+clip(b.Note, 34))
+			}
+		}
+		return l
+	case OutsideToWork:
+		var l []string
+		if c.Reachable {
+			l = append(l, "by address: yes · saw "+c.SeenSource)
+		} else {
+			l = append(l, "by address: no ("+clip(strings.TrimPrefix(c.Note, "no answer: "), 26)+")")
+		}
+		if p := c.Published; p != nil {
+			switch {
+			case p.Reachable:
+				l = append(l, fmt.Sprintf("%s: %s saw %s", p.To, p.AnsweredBy, p.SeenSource))
+			case p.To == "":
+				l = append(l, "no published port or NodePort")
+			default:
+				l = append(l, p.To+": no ("+clip(strings.TrimPrefix(p.Note, "no answer: "), 24)+")")
+			}
+		}
+		return l
+	case MTU:
+		s := fmt.Sprintf("eth0 %d", c.MTU)
+		if c.MaxDFPayload != nil {
+			s += fmt.Sprintf(" · DF payload ≤ %d", *c.MaxDFPayload)
+		} else if c.Note != "" {
+			s += " · " + clip(c.Note, 30)
+		}
+		return []string{s}
+	case Encapsulation:
+		if c.Overhead == nil {
+			return []string{"? " + clip(c.Error, 44)}
+		}
+		if *c.Overhead == 0 {
+			return []string{"0 bytes: the packet as it is"}
+		}
+		return []string{fmt.Sprintf("%d bytes: %s", *c.Overhead, c.Encap)}
+	case Throughput:
+		switch {
+		case c.GbitS != nil:
+			return []string{fmt.Sprintf("%.2f Gbit/s", *c.GbitS)}
+		case c.Error != "":
+			return []string{clip(c.Error, 44)}
+		}
+		return []string{"no path between them"}
+	}
+	return []string{"-"}
+}
+
+// miss says why a workload meant was not reached: somebody else answered
+// (the same address is theirs), or nobody did.
+func miss(c *api.Cell) string {
+	if c.AnsweredBy != "" {
+		return "no: " + c.AnsweredBy + " answered (the same address)"
+	}
+	return "no: " + clip(strings.TrimPrefix(c.Note, "no answer: "), 40)
+}
+
+func nat(t *bool) string {
+	switch {
+	case t == nil:
+		return ""
+	case *t:
+		return " · NAT"
+	}
+	return " · no NAT"
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func width(s string) int { return utf8.RuneCountInString(s) }
+
+func pad(s string, n int) string { return s + strings.Repeat(" ", max(0, n-width(s))) }
+
+// Text writes the comparison for a terminal: who plays which part, one
+// table with a column per model, the verdicts with their evidence.
+func Text(w io.Writer, c api.Compare) {
+	fmt.Fprintln(w, "netlab compare: the same questions to each model, answered by real packets")
+	fmt.Fprintln(w)
+	for _, k := range c.Columns {
+		cs := c.Workloads[k]
+		fmt.Fprintf(w, "  %-20s %s asks; %s is on %s too", Titles[k]+":", nameIP(cs.A, cs.AIP), nameIP(cs.B, cs.BIP), cs.Node)
+		if cs.C != "" {
+			fmt.Fprintf(w, "; %s is on %s", nameIP(cs.C, cs.CIP), cs.Remote)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	labelW := 0
+	for _, q := range Questions {
+		labelW = max(labelW, width(q.Label))
+	}
+	colW := make([]int, len(c.Columns))
+	cells := make([][][]string, len(c.Rows))
+	for i, k := range c.Columns {
+		colW[i] = width(title(c, k))
+	}
+	for r, row := range c.Rows {
+		cells[r] = make([][]string, len(c.Columns))
+		for i, k := range c.Columns {
+			cells[r][i] = lines(row.ID, row.Cells[k])
+			for _, l := range cells[r][i] {
+				colW[i] = max(colW[i], width(l))
+			}
+		}
+	}
+	head := pad("", labelW)
+	rule := strings.Repeat("─", labelW)
+	for i, k := range c.Columns {
+		head += "   " + pad(title(c, k), colW[i])
+		rule += "   " + strings.Repeat("─", colW[i])
+	}
+	fmt.Fprintln(w, strings.TrimRight(head, " "))
+	fmt.Fprintln(w, rule)
+	for r, row := range c.Rows {
+		n := 0
+		for _, cl := range cells[r] {
+			n = max(n, len(cl))
+		}
+		for j := 0; j < n; j++ {
+			line := ""
+			if j == 0 {
+				line = labelOf(row.ID)
+			}
+			line = pad(line, labelW)
+			for i := range c.Columns {
+				v := ""
+				if j < len(cells[r][i]) {
+					v = cells[r][i][j]
+				}
+				line += "   " + pad(v, colW[i])
+			}
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The seed's Kubernetes requirements, judged from those packets:")
+	fmt.Fprintln(w)
+	reqW := 0
+	for _, v := range c.Verdicts {
+		reqW = max(reqW, width(shortReq(v.ID)))
+	}
+	for _, v := range c.Verdicts {
+		line := "  " + pad(shortReq(v.ID), reqW)
+		for _, k := range c.Columns {
+			line += "   " + pad(Titles[k], 0) + " " + v.Results[k]
+		}
+		fmt.Fprintln(w, line)
+		for _, k := range c.Columns {
+			e := v.Evidence[k]
+			for i, l := range wrap(e.Sent+": "+e.Reported, 76) {
+				if i == 0 {
+					fmt.Fprintf(w, "      %-21s %s\n", Titles[k]+":", l)
+				} else {
+					fmt.Fprintf(w, "      %-21s   %s\n", "", l)
+				}
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Took %.1f s. Next: 'sudo netlab trace SRC DST' walks one of these packets hop by hop;\n'sudo netlab compare --json' gives the same for scripts, --markdown for handouts.\n", float64(c.Millis)/1000)
+}
+
+func nameIP(name, ip string) string {
+	if name == "" {
+		return "-"
+	}
+	return name + " " + ip
+}
+
+func labelOf(id string) string {
+	for _, q := range Questions {
+		if q.ID == id {
+			return q.Label
+		}
+	}
+	return id
+}
+
+// shortReq is a requirement as the seed words it.
+func shortReq(id string) string {
+	switch id {
+	case NoNATWorkloads:
+		return "no NAT between containers"
+	case NoNATNodes:
+		return "no NAT between containers and nodes"
+	case SelfIP:
+		return "the IP a container sees is the IP others see"
+	}
+	return id
+}
+
+// Markdown writes the comparison as a handout: the table, the verdicts
+// and their evidence.
+func Markdown(w io.Writer, c api.Compare) {
+	fmt.Fprintln(w, "## netlab compare")
+	fmt.Fprintln(w)
+	for _, k := range c.Columns {
+		cs := c.Workloads[k]
+		fmt.Fprintf(w, "- **%s** (lab `%s`): `%s` asks; `%s` is on %s too", Titles[k], c.Labs[k], nameIP(cs.A, cs.AIP), nameIP(cs.B, cs.BIP), cs.Node)
+		if cs.C != "" {
+			fmt.Fprintf(w, "; `%s` is on %s", nameIP(cs.C, cs.CIP), cs.Remote)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "| question |")
+	for _, k := range c.Columns {
+		fmt.Fprintf(w, " %s |", Titles[k])
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range c.Columns {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for _, row := range c.Rows {
+		fmt.Fprintf(w, "| %s |", mdEscape(row.Question))
+		for _, k := range c.Columns {
+			ls := lines(row.ID, row.Cells[k])
+			for i := range ls {
+				ls[i] = mdEscape(ls[i])
+			}
+			fmt.Fprintf(w, " %s |", strings.Join(ls, "<br>"))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "| requirement |")
+	for _, k := range c.Columns {
+		fmt.Fprintf(w, " %s |", Titles[k])
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range c.Columns {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for _, v := range c.Verdicts {
+		fmt.Fprintf(w, "| %s |", mdEscape(v.Requirement))
+		for _, k := range c.Columns {
+			fmt.Fprintf(w, " **%s** |", v.Results[k])
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	for _, v := range c.Verdicts {
+		fmt.Fprintf(w, "- *%s*\n", v.Requirement)
+		for _, k := range c.Columns {
+			e := v.Evidence[k]
+			fmt.Fprintf(w, "  - %s: sent %s; %s\n", Titles[k], mdEscape(e.Sent), mdEscape(e.Reported))
+		}
+	}
+}
+
+// wrap breaks s into lines of at most n runes, at spaces.
+func wrap(s string, n int) []string {
+	var out []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && width(line)+1+width(word) > n {
+			out = append(out, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	return append(out, line)
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
