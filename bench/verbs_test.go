@@ -21,6 +21,7 @@ func BenchmarkVerbs(b *testing.B) {
 	labtest.MustRun(b, "overlay-mode", "--lab", o)
 	for i := 0; i < b.N; i++ {
 		report(b, "compare", 5, "compare", "--docker-lab", d, "--overlay-lab", o, "--quick", "--json")
+		report(b, "trace", 5, "trace", "--lab", o, "pod1", "pod3", "--json")
 	}
 }
 

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"netlab/internal/api"
+	"netlab/internal/lab"
+	"netlab/internal/state"
+	"netlab/trace"
+)
+
+func newTrace(g *globals) *cobra.Command {
+	var port decimal
+	var proto string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "trace SRC DST [--port P] [--proto tcp|icmp|udp]",
+		Short: "Walk a packet hop by hop from the kernel's own tables, then confirm it with one real packet",
+		Long: `Walk a packet from SRC (a container, pod, node or the outside host) to DST
+(an address, or a name), namespace by namespace, as the kernel would:
+the route it picks (ip route get), the netfilter rule that rewrites it
+(DNAT, MASQUERADE) or drops it, the bridge's FDB entry, and on a VXLAN
+device the ARP and FDB entries that pick the remote VTEP and the outer
+header. Then send one real packet (a TCP connection, a ping or a UDP
+datagram) and check the walk: the interface counters on the path moved and
+conntrack shows the predicted translation. Where the kernel differs from
+what netlab built (a route, an FDB entry or a rule changed by hand), it
+says so.
+
+Without --port and --proto: TCP to a container's or pod's server when DST
+is one, a ping otherwise.`,
+		Example: "  sudo netlab trace pod1 pod3\n  sudo netlab trace c1 192.168.56.12 --port 8080\n  sudo netlab trace outside 192.168.56.11 --port 8080 --lab docker\n  sudo netlab trace node1 10.244.2.2 --proto icmp",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usagef("trace takes SRC and DST, got %d argument(s) (see 'netlab trace --help')", len(args))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			chosen, err := g.chosen()
+			if err != nil {
+				return err
+			}
+			if g.dryRun {
+				return usagef("trace changes nothing: it has no --dry-run")
+			}
+			switch proto {
+			case "", "tcp", "udp", "icmp":
+			default:
+				return usagef("--proto %q: tcp, udp or icmp", proto)
+			}
+			if c.Flags().Changed("port") && (port < 1 || port > 65535) {
+				return usagef("--port %d: from 1 to 65535", port)
+			}
+			if proto == "icmp" && c.Flags().Changed("port") {
+				return usagef("--port goes with tcp or udp, not icmp")
+			}
+			if err := needRoot("trace"); err != nil {
+				return err
+			}
+			s, ns, wl, err := findName(chosen, args[0])
+			if err != nil {
+				return err
+			}
+			req := trace.Request{State: s, SrcNS: ns, Src: api.TraceEnd{Name: args[0], Netns: string(ns)}, Proto: proto, Port: int(port)}
+			if wl != nil {
+				req.Src.IP = wl.IP.String()
+			}
+			dst, name, dport, err := traceDst(s, args[1])
+			if err != nil {
+				return err
+			}
+			req.Dst, req.DstName = dst, name
+			if req.Proto == "" {
+				req.Proto = "icmp"
+				if c.Flags().Changed("port") || dport != 0 {
+					req.Proto = "tcp"
+				}
+			}
+			if req.Port == 0 && req.Proto != "icmp" {
+				if dport == 0 {
+					return usagef("%s has no server netlab knows of: give --port, or --proto icmp", args[1])
+				}
+				req.Port = dport
+			}
+			t := trace.Run(req)
+			if asJSON {
+				return writeJSON(c.OutOrStdout(), t)
+			}
+			trace.Text(c.OutOrStdout(), t)
+			return nil
+		},
+	}
+	c.Flags().Var(&port, "port", "destination port (tcp or udp)")
+	c.Flags().StringVar(&proto, "proto", "", "tcp, udp or icmp (default: tcp to a workload's server, else icmp)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the walk as JSON, for scripts")
+	return c
+}
+
+// traceDst resolves DST: an address, or the name of a workload or host of
+// the lab; with the port of the server there, if netlab runs one.
+func traceDst(s *state.State, dst string) (netip.Addr, string, int, error) {
+	if a, err := netip.ParseAddr(dst); err == nil {
+		if !a.Is4() {
+			return a, "", 0, usagef("%s: netlab's labs are IPv4 only", dst)
+		}
+		for _, w := range s.Workloads {
+			if w.IP == a {
+				if len(s.Workloads) > 0 && countIP(s, a) == 1 {
+					return a, w.Name, w.Port, nil
+				}
+			}
+		}
+		if o := s.Topology.Outside; o != nil && o.IP == a {
+			return a, o.Name, lab.OutsidePort, nil
+		}
+		return a, "", 0, nil
+	}
+	if w := s.Workload(dst); w != nil {
+		return w.IP, w.Name, w.Port, nil
+	}
+	for _, h := range s.Topology.Hosts() {
+		if h.Name == dst {
+			port := 0
+			if o := s.Topology.Outside; o != nil && o.Name == dst {
+				port = lab.OutsidePort
+			}
+			return h.IP, h.Name, port, nil
+		}
+	}
+	if m, ok := lab.ModeNamed(s.Mode); ok && !s.Topology.Embedded {
+		for _, w := range m.Plan(s.Topology).Peers {
+			if w.Name == dst {
+				return w.IP, w.Name, w.Port, nil
+			}
+		}
+	}
+	return netip.Addr{}, "", 0, usagef("%s is not an IPv4 address, nor a container, pod or host of lab %s ('netlab status --lab %s' lists them)", dst, s.Lab, s.Lab)
+}
+
+// countIP is how many of the lab's workloads have address a: in the
+// Docker model, one per host.
+func countIP(s *state.State, a netip.Addr) int {
+	n := 0
+	for _, w := range s.Workloads {
+		if w.IP == a {
+			n++
+		}
+	}
+	return n
+}
+
+var _ = fmt.Sprint

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/labtest"
+	"netlab/internal/netops"
+	"netlab/internal/probe"
+)
+
+// traceDoc is 'netlab trace --json' as a script reads it.
+type traceDoc struct {
+	Src struct {
+		IP string `json:"ip"`
+	} `json:"src"`
+	Dst struct {
+		IP   string `json:"ip"`
+		Name string `json:"name"`
+		Note string `json:"note"`
+	} `json:"dst"`
+	Hops []struct {
+		Host      string `json:"host"`
+		Namespace string `json:"namespace"`
+		In        string `json:"in"`
+		Out       string `json:"out"`
+		Packet    string `json:"packet"`
+		Route     string `json:"route"`
+		Rewrite   []struct {
+			Chain, Rule, What, Conntrack string
+		} `json:"rewrite"`
+		FDB           string `json:"fdb"`
+		Encapsulation *struct {
+			Src, Dst string
+			Port     int
+			VNI      int
+		} `json:"encapsulation"`
+		Action string `json:"action"`
+		Seen   string `json:"seen"`
+	} `json:"hops"`
+	Outcome       string   `json:"outcome"`
+	DeliveredTo   string   `json:"delivered_to"`
+	Sent          string   `json:"sent"`
+	Confirmed     bool     `json:"confirmed"`
+	Disagreements []string `json:"disagreements"`
+	Expected      []string `json:"expected"`
+}
+
+func runTrace(t *testing.T, args ...string) traceDoc {
+	t.Helper()
+	r := labtest.MustRun(t, append([]string{"trace", "--json"}, args...)...)
+	var d traceDoc
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &d), r.Stdout)
+	require.NotEmpty(t, d.Hops)
+	return d
+}
+
+// routers are the addresses a traceroute should show for the walk: each
+// namespace that routes the packet (not the tunnel's outer packet, not a
+// bridge) answers from the source its kernel picks back toward the
+// packet's sender, and then the destination answers.
+func (d traceDoc) routers(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, h := range d.Hops {
+		if h.In == "" || (h.Action != "route" && h.Action != "encapsulate") || !strings.Contains(h.Packet, "→ "+d.Dst.IP) {
+			continue
+		}
+		sender := strings.Split(strings.Fields(h.Packet)[0], ":")[0]
+		r, err := exec.Command("ip", "-n", h.Namespace, "-o", "route", "get", sender).CombinedOutput()
+		require.NoError(t, err, "%s", r)
+		f := strings.Fields(string(r))
+		for i := range f {
+			if f[i] == "src" {
+				out = append(out, f[i+1])
+			}
+		}
+	}
+	return append(out, d.Dst.IP)
+}
+
+func traceroute(t *testing.T, ns netops.NS, dst string) []string {
+	t.Helper()
+	hs, out, err := probe.Traceroute(ns, dst, 8)
+	require.NoError(t, err, out)
+	var addrs []string
+	for _, h := range hs {
+		addrs = append(addrs, h.Addr)
+	}
+	return addrs
+}
+
+// TestTrace walks packets in both models, checks each walk against a real
+// traceroute and conntrack, then breaks a route, an FDB entry and a DNAT
+// rule by hand and sees trace name the hop.
+func TestTrace(t *testing.T) {
+	labtest.Root(t)
+	d, o, h := labtest.NewLab(t, "td"), labtest.NewLab(t, "to"), labtest.NewLab(t, "th")
+	labtest.MustRun(t, "docker-mode", "--lab", d)
+	labtest.MustRun(t, "overlay-mode", "--lab", o)
+	labtest.MustRun(t, "overlay-mode", "--lab", h, "--backend", "host-gw")
+	ds, ost := readStatus(t, d), readStatus(t, o)
+	_, dNode1 := ds.node("node1")
+	_, dNode2 := ds.node("node2")
+	_, outsideIP := ds.node("outside")
+	_, c3IP := ds.workload("c3")
+	on := statusNodes(t, o)
+
+	// Pairs a traceroute can check: no DNAT on the way.
+	for _, tc := range []struct {
+		lab, src, dst string
+		args          []string
+		delivered     string
+		masq          string // the source MASQUERADE gives, if any
+	}{
+		{d, "c1", "c2", nil, "c2", ""},
+		{d, "c1", "outside", nil, "outside", dNode1},
+		{d, "node1", c3IP, []string{"--proto", "icmp"}, "c1", ""}, // c3's address is c1's on node1
+		{d, "c1", "c3", nil, "c1", ""},
+		{o, "pod1", "pod2", nil, "pod2", ""},
+		{o, "pod1", "pod3", nil, "pod3", ""},
+		{o, "pod1", "outside", nil, "outside", on["node1"].UnderlayIP},
+		{o, "node1", "pod3", []string{"--proto", "icmp"}, "pod3", ""},
+		{h, "pod1", "pod3", nil, "pod3", ""},
+	} {
+		name := tc.lab + " " + tc.src + "→" + tc.dst
+		doc := runTrace(t, append([]string{"--lab", tc.lab, tc.src, tc.dst}, tc.args...)...)
+		assert.True(t, doc.Confirmed, "%s: %v", name, doc.Disagreements)
+		assert.Empty(t, doc.Expected, name)
+		assert.Equal(t, "delivered", doc.Outcome, name)
+		assert.Equal(t, tc.delivered, doc.DeliveredTo, name)
+		srcNS := netops.NS(doc.Hops[0].Namespace)
+		assert.Equal(t, doc.routers(t), traceroute(t, srcNS, doc.Dst.IP), "%s: the walk's routers are traceroute's hops", name)
+		var masq []string
+		for _, hop := range doc.Hops {
+			for _, r := range hop.Rewrite {
+				masq = append(masq, r.What)
+				assert.NotEmpty(t, r.Conntrack, name)
+			}
+		}
+		if tc.masq != "" {
+			require.Len(t, masq, 1, name)
+			assert.True(t, strings.HasSuffix(masq[0], "→ "+tc.masq), "%s: %v", name, masq)
+		} else {
+			assert.Empty(t, masq, name)
+		}
+	}
+	// Docker across nodes by address: the note says where it really went.
+	doc := runTrace(t, "--lab", d, "c1", "c3")
+	assert.Contains(t, doc.Dst.Note, "ends in c1")
+	assert.Len(t, doc.Hops, 1, "it never leaves c1")
+
+	// The published port, from outside: DNAT on node2, and conntrack agrees.
+	doc = runTrace(t, "--lab", d, "outside", dNode2, "--port", "8080")
+	require.True(t, doc.Confirmed, "%v", doc.Disagreements)
+	assert.Equal(t, "c3", doc.DeliveredTo)
+	var dnat string
+	for _, hop := range doc.Hops {
+		for _, r := range hop.Rewrite {
+			if r.Chain == "PREROUTING" {
+				dnat = hop.Host + " " + r.What + " " + r.Conntrack
+				assert.Contains(t, r.Rule, "-j DNAT --to-destination "+c3IP+":80")
+			}
+		}
+	}
+	assert.Contains(t, dnat, "node2 dst "+dNode2+":8080 → "+c3IP+":80")
+	assert.Contains(t, dnat, "src="+c3IP, "conntrack's reply comes from c3")
+	assert.Contains(t, doc.Sent, "c3 answered and saw "+outsideIP)
+
+	// The VXLAN hop: the FDB entry picks node2, the outer header as flannel's.
+	doc = runTrace(t, "--lab", o, "pod1", "pod3")
+	var encap bool
+	for _, hop := range doc.Hops {
+		if hop.Encapsulation != nil {
+			encap = true
+			assert.Equal(t, "node1", hop.Host)
+			assert.Equal(t, on["node2"].UnderlayIP, hop.Encapsulation.Dst)
+			assert.Equal(t, 8472, hop.Encapsulation.Port)
+			assert.Equal(t, 1, hop.Encapsulation.VNI)
+			assert.Contains(t, hop.FDB, "dst "+on["node2"].UnderlayIP)
+		}
+	}
+	assert.True(t, encap, "pod1 → pod3 is encapsulated")
+
+	// Broken by hand, each at its hop.
+	on1, _ := ost.node("node1")
+	sh := func(args ...string) {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, out)
+	}
+	sh("ip", "-n", string(on1), "route", "del", on["node2"].PodCIDR)
+	doc = runTrace(t, "--lab", o, "pod1", "pod3")
+	assert.NotEqual(t, "delivered", doc.Outcome)
+	require.Len(t, doc.Expected, 1, "%v", doc.Expected)
+	assert.Contains(t, doc.Expected[0], "node1: netlab built it with 'ip -n "+string(on1)+" route add "+on["node2"].PodCIDR)
+	sh("ip", "-n", string(on1), "route", "add", on["node2"].PodCIDR, "via", on["node2"].VTEP, "dev", "flannel.1", "onlink")
+
+	mac := strings.Fields(sh1(t, "ip", "-n", string(on1), "neigh", "show", "dev", "flannel.1", on["node2"].VTEP))[2]
+	sh("bridge", "-n", string(on1), "fdb", "del", mac, "dev", "flannel.1", "dst", on["node2"].UnderlayIP, "self")
+	doc = runTrace(t, "--lab", o, "pod1", "pod3")
+	assert.Equal(t, "dropped", doc.Outcome)
+	assert.True(t, doc.Confirmed, "the packet is lost where the walk says: %v", doc.Disagreements)
+	require.Len(t, doc.Expected, 1, "%v", doc.Expected)
+	assert.Contains(t, doc.Expected[0], "node1: ")
+	assert.Contains(t, doc.Expected[0], "no FDB entry for "+mac)
+	sh("bridge", "-n", string(on1), "fdb", "replace", mac, "dev", "flannel.1", "dst", on["node2"].UnderlayIP, "self", "permanent")
+
+	dn2, _ := ds.node("node2")
+	rule := strings.TrimSpace(sh1(t, "sh", "-c", "ip netns exec "+string(dn2)+" iptables -t nat -S DOCKER | grep DNAT"))
+	sh1(t, "sh", "-c", "ip netns exec "+string(dn2)+" iptables -t nat "+strings.Replace(rule, "-A ", "-D ", 1))
+	sh1(t, "sh", "-c", "ip netns exec "+string(dn2)+" iptables -t nat "+strings.Replace(rule, c3IP+":80", c3IP+":81", 1))
+	doc = runTrace(t, "--lab", d, "outside", dNode2, "--port", "8080")
+	require.Len(t, doc.Expected, 1, "%v", doc.Expected)
+	assert.Contains(t, doc.Expected[0], "node2: netlab's rule")
+	assert.Contains(t, doc.Expected[0], "→ "+c3IP+":81")
+
+	// A rule the walk cannot judge drops the packet: the real one says so.
+	sh("ip", "netns", "exec", string(on1), "iptables", "-I", "FORWARD", "-m", "length", "--length", "0:65535", "-j", "DROP")
+	doc = runTrace(t, "--lab", o, "pod1", "pod3")
+	assert.False(t, doc.Confirmed)
+	require.NotEmpty(t, doc.Disagreements)
+	assert.Contains(t, doc.Disagreements[0], "node1: the walk has it leave by flannel.1, but flannel.1 sent nothing")
+}
+
+func sh1(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	require.NoError(t, err, "%v: %s", args, out)
+	return string(out)
+}
+
+// TestTraceBadInput: bad usage exits 2 and says why.
+func TestTraceBadInput(t *testing.T) {
+	labtest.Root(t)
+	o := labtest.NewLab(t, "tb")
+	labtest.MustRun(t, "overlay-mode", "--lab", o, "--nodes", "1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "takes SRC and DST"},
+		{[]string{"pod1"}, "takes SRC and DST"},
+		{[]string{"pod1", "pod2", "pod3"}, "takes SRC and DST"},
+		{[]string{"pod1", "pod2", "--proto", "sctp"}, "--proto"},
+		{[]string{"pod1", "pod2", "--port", "0"}, "--port 0"},
+		{[]string{"pod1", "pod2", "--port", "70000"}, "--port 70000"},
+		{[]string{"pod1", "pod2", "--port", "0x50"}, "not a whole number"},
+		{[]string{"pod1", "pod2", "--proto", "icmp", "--port", "80"}, "not icmp"},
+		{[]string{"nosuch", "pod2"}, "no container, pod or host"},
+		{[]string{"pod1", "nosuch"}, "not an IPv4 address"},
+		{[]string{"pod1", "::1"}, "IPv4 only"},
+		{[]string{"pod1", "node1", "--proto", "tcp"}, "give --port"},
+		{[]string{"pod1", "pod2", "--dry-run"}, "no --dry-run"},
+	} {
+		r := labtest.Run(t, append([]string{"trace", "--lab", o}, tc.args...)...)
+		assert.Equal(t, 2, r.Code, "%v: %s", tc.args, r.Stderr)
+		assert.Contains(t, r.Stderr, tc.want, tc.args)
+		assert.Empty(t, r.Stdout, tc.args)
+	}
+}

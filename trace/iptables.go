@@ -1,0 +1,323 @@
+package trace
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Tables are a namespace's iptables rules, read back from iptables-save,
+// with just enough of iptables' matching to say which rule a packet meets
+// first: the matches netlab, Docker, flannel and kube-proxy write. A match
+// it does not know makes the rule "unknown" rather than silently skipped.
+type Tables struct {
+	chains   map[string]map[string][]rule // table -> chain -> rules
+	policies map[string]map[string]string // table -> built-in chain -> policy
+}
+
+type rule struct {
+	text    string // as iptables -S prints it
+	matches []match
+	target  string
+	args    map[string]string
+	unknown string // a match this evaluator does not model
+}
+
+type match struct {
+	opt   string // -s, -d, -i, -o, -p, --dport, --sport, --dst-type, --src-type, --ctstate, --mark
+	value string
+	not   bool
+}
+
+// Packet is what the rules look at.
+type Packet struct {
+	Src, Dst     netip.Addr
+	Proto        string // tcp, udp, icmp
+	Sport, Dport int
+	In, Out      string
+	Mark         uint32
+	// Local reports whether an address is one of this namespace's own.
+	Local func(netip.Addr) bool
+}
+
+// ParseSave reads iptables-save output (any number of tables).
+func ParseSave(text string) (*Tables, error) {
+	t := &Tables{chains: map[string]map[string][]rule{}, policies: map[string]map[string]string{}}
+	table := ""
+	for n, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || line == "COMMIT":
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+			t.chains[table] = map[string][]rule{}
+			t.policies[table] = map[string]string{}
+		case strings.HasPrefix(line, ":"):
+			f := strings.Fields(line[1:])
+			if len(f) >= 2 && f[1] != "-" {
+				t.policies[table][f[0]] = f[1]
+			}
+		case strings.HasPrefix(line, "-A "):
+			args, err := splitRule(line)
+			if err != nil {
+				return nil, fmt.Errorf("iptables-save line %d: %w", n+1, err)
+			}
+			r := parseRule(args[2:])
+			r.text = line
+			t.chains[table][args[1]] = append(t.chains[table][args[1]], r)
+		}
+	}
+	return t, nil
+}
+
+// splitRule splits a rule line as a shell would: iptables-save quotes
+// comments with spaces.
+func splitRule(line string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	inQ, have := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\\' && inQ && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '"':
+			inQ, have = !inQ, true
+		case c == ' ' && !inQ:
+			if have {
+				out = append(out, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if inQ {
+		return nil, fmt.Errorf("unterminated quote in %q", line)
+	}
+	if have {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
+
+func parseRule(a []string) rule {
+	r := rule{args: map[string]string{}}
+	not := false
+	for i := 0; i < len(a); i++ {
+		o := a[i]
+		val := func() string {
+			if i+1 < len(a) {
+				i++
+				return a[i]
+			}
+			return ""
+		}
+		switch o {
+		case "!":
+			not = true
+			continue
+		case "-s", "-d", "-i", "-o", "-p", "--dport", "--sport", "--dst-type", "--src-type", "--ctstate", "--mark":
+			r.matches = append(r.matches, match{opt: o, value: val(), not: not})
+		case "-m":
+			m := val()
+			switch m {
+			case "comment", "tcp", "udp", "icmp", "addrtype", "conntrack", "mark", "state":
+			default:
+				r.unknown = "-m " + m
+			}
+		case "--comment":
+			val()
+		case "--state":
+			r.matches = append(r.matches, match{opt: "--ctstate", value: val(), not: not})
+		case "-j", "-g":
+			r.target = val()
+		case "--to-destination", "--to-source", "--set-xmark", "--to-ports", "--reject-with":
+			r.args[o] = val()
+		case "--random-fully", "--random", "--persistent":
+		default:
+			if strings.HasPrefix(o, "-") && r.target == "" {
+				r.unknown = o
+			}
+		}
+		not = false
+	}
+	return r
+}
+
+// Verdict is how a chain ends for a packet: the rule that decided it (or
+// the policy), and what it did.
+type Verdict struct {
+	// Target is ACCEPT, DROP, REJECT, DNAT, SNAT, MASQUERADE, or "" when
+	// the chain fell through to its policy.
+	Target string
+	// Rule is the deciding rule as iptables -S prints it, or the policy:
+	// "-P FORWARD DROP".
+	Rule string
+	// To is a DNAT's --to-destination or an SNAT's --to-source.
+	To string
+	// Unknown lists rules the walk could not judge, which it took as not
+	// matching.
+	Unknown []string
+}
+
+// Eval runs a packet through table's built-in chain and returns the verdict:
+// for nat chains, the first DNAT/SNAT/MASQUERADE/ACCEPT/RETURN at the top;
+// for filter, ACCEPT or DROP (the policy when nothing decides).
+func (t *Tables) Eval(table, chain string, p Packet) Verdict {
+	var v Verdict
+	if t == nil || t.chains[table] == nil {
+		return Verdict{Target: "ACCEPT", Rule: "(no " + table + " table)"}
+	}
+	if target, r, to, ok := t.walk(table, chain, p, &v, 0); ok {
+		v.Target, v.Rule, v.To = target, r, to
+		return v
+	}
+	pol := t.policies[table][chain]
+	if pol == "" {
+		pol = "ACCEPT"
+	}
+	v.Target, v.Rule = pol, fmt.Sprintf("-P %s %s", chain, pol)
+	return v
+}
+
+func (t *Tables) walk(table, chain string, p Packet, v *Verdict, depth int) (string, string, string, bool) {
+	if depth > 32 {
+		return "", "", "", false
+	}
+	for _, r := range t.chains[table][chain] {
+		if r.unknown != "" {
+			if r.matchesExceptUnknown(p) {
+				v.Unknown = append(v.Unknown, r.text)
+			}
+			continue
+		}
+		if !r.match(p) {
+			continue
+		}
+		switch r.target {
+		case "ACCEPT", "DROP", "REJECT", "MASQUERADE":
+			return r.target, r.text, "", true
+		case "DNAT":
+			return r.target, r.text, r.args["--to-destination"], true
+		case "SNAT":
+			return r.target, r.text, r.args["--to-source"], true
+		case "RETURN":
+			if depth == 0 {
+				return "", "", "", false // the built-in chain's policy
+			}
+			return "RETURN", r.text, "", true
+		case "MARK":
+			p.Mark = setXMark(p.Mark, r.args["--set-xmark"])
+		case "", "LOG", "NFLOG", "TRACE", "CHECKSUM":
+		default: // a user chain
+			target, text, to, ok := t.walk(table, r.target, p, v, depth+1)
+			if ok && target != "RETURN" {
+				return target, text, to, true
+			}
+		}
+	}
+	return "", "", "", false
+}
+
+func setXMark(mark uint32, arg string) uint32 {
+	val, mask, _ := strings.Cut(arg, "/")
+	v, _ := strconv.ParseUint(val, 0, 32)
+	m := uint64(0xffffffff)
+	if mask != "" {
+		m, _ = strconv.ParseUint(mask, 0, 32)
+	}
+	return (mark &^ uint32(m)) ^ uint32(v)
+}
+
+func (r rule) matchesExceptUnknown(p Packet) bool { return r.match(p) }
+
+func (r rule) match(p Packet) bool {
+	for _, m := range r.matches {
+		if m.hit(p) == m.not {
+			return false
+		}
+	}
+	return true
+}
+
+func (m match) hit(p Packet) bool {
+	switch m.opt {
+	case "-s":
+		return inPrefix(p.Src, m.value)
+	case "-d":
+		return inPrefix(p.Dst, m.value)
+	case "-i":
+		return ifaceMatch(p.In, m.value)
+	case "-o":
+		return ifaceMatch(p.Out, m.value)
+	case "-p":
+		return m.value == "all" || m.value == p.Proto
+	case "--dport":
+		return portMatch(p.Dport, m.value)
+	case "--sport":
+		return portMatch(p.Sport, m.value)
+	case "--dst-type", "--src-type":
+		a := p.Dst
+		if m.opt == "--src-type" {
+			a = p.Src
+		}
+		local := a.IsLoopback() || (p.Local != nil && p.Local(a))
+		switch m.value {
+		case "LOCAL":
+			return local
+		case "UNICAST":
+			return !a.IsMulticast()
+		}
+		return false
+	case "--ctstate":
+		// A walk is of a connection's first packet.
+		for _, s := range strings.Split(m.value, ",") {
+			if s == "NEW" {
+				return true
+			}
+		}
+		return false
+	case "--mark":
+		val, mask, _ := strings.Cut(m.value, "/")
+		v, _ := strconv.ParseUint(val, 0, 32)
+		mk := uint64(0xffffffff)
+		if mask != "" {
+			mk, _ = strconv.ParseUint(mask, 0, 32)
+		}
+		return p.Mark&uint32(mk) == uint32(v)
+	}
+	return false
+}
+
+func inPrefix(a netip.Addr, s string) bool {
+	if !strings.Contains(s, "/") {
+		s += "/32"
+	}
+	pfx, err := netip.ParsePrefix(s)
+	return err == nil && a.IsValid() && pfx.Contains(a)
+}
+
+func ifaceMatch(name, pat string) bool {
+	if strings.HasSuffix(pat, "+") {
+		return strings.HasPrefix(name, strings.TrimSuffix(pat, "+"))
+	}
+	return name == pat
+}
+
+func portMatch(port int, s string) bool {
+	lo, hi, rng := strings.Cut(s, ":")
+	a, err := strconv.Atoi(lo)
+	if err != nil {
+		return false
+	}
+	if !rng {
+		return port == a
+	}
+	b, err := strconv.Atoi(hi)
+	return err == nil && port >= a && port <= b
+}

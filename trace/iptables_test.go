@@ -1,0 +1,98 @@
+package trace
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The rules of a real dockerd (scripts/docker-reference.sh recorded them),
+// judged by the walk's evaluator: what Docker's documentation says each
+// packet meets.
+func TestEvalRealDocker(t *testing.T) {
+	for _, layout := range []string{"userland-proxy-true", "userland-proxy-false"} {
+		data, err := os.ReadFile("../bridge/testdata/docker-20.10/" + layout + "/iptables.txt")
+		require.NoError(t, err)
+		tb, err := ParseSave(string(data))
+		require.NoError(t, err)
+		a := netip.MustParseAddr
+		host := a("192.168.56.11")
+		local := func(x netip.Addr) bool { return x == host || x == a("172.17.0.1") }
+		outside := Packet{Src: a("192.168.56.1"), Dst: host, Proto: "tcp", Dport: 8080, In: "eth1", Local: local}
+
+		v := tb.Eval("nat", "PREROUTING", outside)
+		assert.Equal(t, "DNAT", v.Target, layout)
+		assert.Equal(t, "172.17.0.2:80", v.To, layout)
+		// Without docker-proxy, the rule catches containers' packets too.
+		want := map[string]string{
+			"userland-proxy-true":  "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+			"userland-proxy-false": "-A DOCKER -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+		}[layout]
+		assert.Equal(t, want, v.Rule, layout)
+
+		in := outside
+		in.Dst, in.Dport, in.Out = a("172.17.0.2"), 80, "docker0"
+		v = tb.Eval("filter", "FORWARD", in)
+		assert.Equal(t, "ACCEPT", v.Target, layout)
+		assert.Equal(t, "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT", v.Rule, layout)
+		assert.Equal(t, "ACCEPT", tb.Eval("nat", "POSTROUTING", in).Target, "no SNAT for what comes in: "+layout)
+
+		in.Dport = 22 // not published: the FORWARD policy
+		v = tb.Eval("filter", "FORWARD", in)
+		assert.Equal(t, "DROP", v.Target, layout)
+		assert.Equal(t, "-P FORWARD DROP", v.Rule, layout)
+
+		out := Packet{Src: a("172.17.0.2"), Dst: a("192.168.56.1"), Proto: "tcp", Dport: 80, In: "docker0", Out: "eth1", Local: local}
+		assert.Equal(t, "ACCEPT", tb.Eval("filter", "FORWARD", out).Target, layout)
+		v = tb.Eval("nat", "POSTROUTING", out)
+		assert.Equal(t, "MASQUERADE", v.Target, layout)
+		assert.Equal(t, "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE", v.Rule, layout)
+
+		// From the host itself to its published port: OUTPUT catches it;
+		// 127.0.0.1 only without docker-proxy (which serves it otherwise).
+		self := Packet{Src: host, Dst: host, Proto: "tcp", Dport: 8080, Local: local}
+		assert.Equal(t, "DNAT", tb.Eval("nat", "OUTPUT", self).Target, layout)
+		self.Dst = a("127.0.0.1")
+		assert.Equal(t, layout == "userland-proxy-false", tb.Eval("nat", "OUTPUT", self).Target == "DNAT", layout)
+	}
+}
+
+func TestParseSaveAndMatches(t *testing.T) {
+	tb, err := ParseSave(`*nat
+:POSTROUTING ACCEPT [0:0]
+:NETLAB-X-SNAT - [0:0]
+-A POSTROUTING -m comment --comment "netlab:x source NAT for pods" -j NETLAB-X-SNAT
+-A NETLAB-X-SNAT -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "netlab:x pod to pod" -j RETURN
+-A NETLAB-X-SNAT -m mark --mark 0x4000/0x4000 -j MASQUERADE
+-A NETLAB-X-SNAT -m statistic --mode random --probability 0.5 -j DROP
+-A NETLAB-X-SNAT -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully
+COMMIT
+*filter
+:FORWARD DROP [0:0]
+-A FORWARD -i veth+ -p udp --dport 30000:32767 -j ACCEPT
+-A FORWARD -j MARK --set-xmark 0x4000/0x4000
+-A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
+COMMIT
+`)
+	require.NoError(t, err)
+	a := netip.MustParseAddr
+	pod := Packet{Src: a("10.244.1.2"), Dst: a("10.244.2.2"), Proto: "tcp"}
+	assert.Equal(t, "ACCEPT", tb.Eval("nat", "POSTROUTING", pod).Target, "pod to pod returns to the policy")
+	pod.Dst = a("192.168.56.1")
+	v := tb.Eval("nat", "POSTROUTING", pod)
+	assert.Equal(t, "MASQUERADE", v.Target)
+	assert.Equal(t, []string{"-A NETLAB-X-SNAT -m statistic --mode random --probability 0.5 -j DROP"}, v.Unknown, "a match it does not model is said, not guessed")
+	pod.Mark = 0x4000
+	assert.Equal(t, "-A NETLAB-X-SNAT -m mark --mark 0x4000/0x4000 -j MASQUERADE", tb.Eval("nat", "POSTROUTING", pod).Rule)
+
+	udp := Packet{Proto: "udp", Dport: 30080, In: "veth12"}
+	assert.Equal(t, "-A FORWARD -i veth+ -p udp --dport 30000:32767 -j ACCEPT", tb.Eval("filter", "FORWARD", udp).Rule)
+	udp.Dport = 29999
+	assert.Equal(t, "-A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT", tb.Eval("filter", "FORWARD", udp).Rule, "MARK sets the mark for the rules after it")
+
+	_, err = ParseSave("*nat\n-A X -m comment --comment \"open\n")
+	assert.Error(t, err)
+}

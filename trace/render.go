@@ -1,0 +1,100 @@
+package trace
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"netlab/internal/api"
+)
+
+// Text writes a trace for a terminal: a few lines per hop, then what the
+// real packet did and whether it agrees.
+func Text(w io.Writer, t api.Trace) {
+	dst := t.Dst.IP
+	if t.Dst.Name != "" {
+		dst += " (" + t.Dst.Name + ")"
+	}
+	what := t.Proto
+	if t.Port != 0 {
+		what = fmt.Sprintf("%s/%d", t.Proto, t.Port)
+	}
+	src := t.Src.Name
+	if t.Src.IP != "" {
+		src += " " + t.Src.IP
+	}
+	fmt.Fprintf(w, "netlab trace: %s → %s, %s, lab %s\n\n", src, dst, what, t.Lab)
+	hostW := 0
+	for _, h := range t.Hops {
+		hostW = max(hostW, len(h.Host))
+	}
+	for i, h := range t.Hops {
+		head := fmt.Sprintf("%2d  %-*s  %-11s", i+1, hostW, h.Host, h.Action)
+		var io []string
+		if h.In != "" {
+			io = append(io, "in "+h.In)
+		}
+		if h.Out != "" {
+			io = append(io, "out "+h.Out)
+		}
+		fmt.Fprintln(w, strings.TrimRight(head+" "+strings.Join(io, ", "), " "))
+		ind := strings.Repeat(" ", 6+hostW)
+		line := func(k, v string) {
+			if v != "" {
+				fmt.Fprintf(w, "%s%-9s %s\n", ind, k, v)
+			}
+		}
+		up := strings.Contains(h.FDB, "own MAC")
+		if up {
+			line("bridge", h.FDB)
+		}
+		line("packet", h.Packet)
+		for _, r := range h.Rewrite {
+			k := "dnat"
+			if r.Chain == "POSTROUTING" {
+				k = "snat"
+			}
+			line(k, r.What)
+			line("", "by "+r.Rule)
+			line("conntrack", r.Conntrack)
+		}
+		line("route", h.Route)
+		line("filter", h.Filter)
+		line("arp", h.Neighbour)
+		if !up {
+			line("fdb", h.FDB)
+		}
+		if e := h.Encapsulation; e != nil {
+			line("vxlan", fmt.Sprintf("outer %s → %s, UDP %d, VNI %d", e.Src, e.Dst, e.Port, e.VNI))
+		}
+		line("note", h.Note)
+		line("seen", h.Seen)
+	}
+	fmt.Fprintln(w)
+	switch t.Outcome {
+	case "delivered":
+		fmt.Fprintf(w, "The walk ends in %s: delivered.\n", t.DeliveredTo)
+	case "left":
+		fmt.Fprintf(w, "The walk leaves this machine (%s): run netlab trace on the next one to follow it.\n", t.DeliveredTo)
+	default:
+		fmt.Fprintf(w, "The walk ends at %s: %s.\n", t.Hops[len(t.Hops)-1].Host, t.Outcome)
+	}
+	if t.Dst.Note != "" {
+		fmt.Fprintln(w, "Note: "+t.Dst.Note+".")
+	}
+	fmt.Fprintf(w, "One real packet: %s.\n", t.Sent)
+	if t.Confirmed {
+		fmt.Fprintln(w, "Confirmed: the interface counters and conntrack agree with every hop.")
+	} else {
+		fmt.Fprintln(w, "NOT confirmed: the kernel did otherwise:")
+		for _, d := range t.Disagreements {
+			fmt.Fprintln(w, "  - "+d)
+		}
+	}
+	if len(t.Expected) > 0 {
+		fmt.Fprintln(w, "Not as netlab built it:")
+		for _, d := range t.Expected {
+			fmt.Fprintln(w, "  - "+d)
+		}
+	}
+}

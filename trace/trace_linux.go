@@ -1,0 +1,318 @@
+package trace
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"netlab/internal/api"
+	"netlab/internal/netops"
+	"netlab/internal/probe"
+	"netlab/internal/state"
+	"netlab/internal/who"
+)
+
+// Request is what to trace: from a namespace of a lab to an address.
+type Request struct {
+	State   *state.State
+	Src     api.TraceEnd
+	SrcNS   netops.NS
+	Dst     netip.Addr
+	DstName string
+	Proto   string
+	Port    int
+}
+
+// Run walks the packet from the kernel's tables, then sends one real
+// packet and checks the walk against the counters and conntrack.
+func Run(req Request) api.Trace {
+	start := time.Now()
+	w := newWorld(req.State)
+	defer w.close()
+	out := api.Trace{Version: api.Version, Lab: req.State.Lab, Src: req.Src, Proto: req.Proto, Port: req.Port,
+		Dst: api.TraceEnd{Name: req.DstName, IP: req.Dst.String()}}
+	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
+	if a, err := netip.ParseAddr(req.Src.IP); err == nil {
+		p.Src = a
+	}
+	before := w.counters()
+	out.Hops, out.Outcome, out.DeliveredTo = w.walk(req.SrcNS, "", frame{p: p})
+	if req.DstName != "" && out.Outcome == "delivered" && out.DeliveredTo != req.DstName {
+		out.Dst.Note = fmt.Sprintf("the packet for %s ends in %s: %s is %s's own address there", req.DstName, out.DeliveredTo, req.Dst, out.DeliveredTo)
+	}
+	out.Expected = w.expected(out.Hops)
+	// Counters before the real packet were read before the walk, whose
+	// reads send nothing.
+	sent, sport := send(req)
+	out.Sent = sent
+	out.Disagreements = w.confirm(&out, before, sport)
+	out.Confirmed = len(out.Disagreements) == 0
+	out.Millis = time.Since(start).Milliseconds()
+	return out
+}
+
+// send sends one real packet the way the walk assumed, and says what came
+// of it; sport is the source port it used (0 for ICMP).
+func send(req Request) (string, int) {
+	switch req.Proto {
+	case "tcp", "udp":
+		addr := netip.AddrPortFrom(req.Dst, uint16(req.Port))
+		// A source port of our choosing, so that conntrack's entry for
+		// this packet is told from older ones even when nothing answers.
+		sport := 32768 + rand.IntN(28000)
+		var c net.Conn
+		err := netops.Do(req.SrcNS, func() error {
+			d := net.Dialer{Timeout: time.Second}
+			if req.Proto == "tcp" {
+				d.LocalAddr = &net.TCPAddr{Port: sport}
+			} else {
+				d.LocalAddr = &net.UDPAddr{Port: sport}
+			}
+			var err error
+			c, err = d.Dial(req.Proto+"4", addr.String())
+			return err
+		})
+		what := strings.ToUpper(req.Proto) + " " + addr.String()
+		if err != nil {
+			return what + ": " + lastWords(err), sport
+		}
+		defer c.Close()
+		if req.Proto == "udp" {
+			_, err = c.Write([]byte("netlab trace\n"))
+			time.Sleep(50 * time.Millisecond) // let it cross before the counters are read
+			if err != nil {
+				return what + ": " + lastWords(err), sport
+			}
+			return what + ": datagram sent", sport
+		}
+		if a, err := who.AskConn(c, addr.String()); err == nil {
+			return fmt.Sprintf("%s: connected; %s answered and saw %s", what, a.Name, a.Client), sport
+		}
+		return what + ": connected", sport
+	}
+	r, err := probe.Ping(req.SrcNS, req.Dst.String(), 1, time.Second)
+	switch {
+	case err != nil:
+		return "ping could not run: " + err.Error(), 0
+	case r.Received > 0:
+		return "ping: answered", 0
+	case len(r.Errors) > 0:
+		return "ping: " + r.Errors[0], 0
+	}
+	return "ping: no answer", 0
+}
+
+func lastWords(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}
+
+type counter struct{ rx, tx uint64 }
+
+// counters reads every interface's packet counters in the lab.
+func (w *world) counters() map[string]counter {
+	m := map[string]counter{}
+	for _, ns := range w.nss {
+		v, err := w.view(ns)
+		if err != nil {
+			continue
+		}
+		ls, err := netops.Dump(v.h.LinkList)
+		if err != nil {
+			continue
+		}
+		for _, l := range ls {
+			if s := l.Attrs().Statistics; s != nil {
+				m[string(ns)+"/"+l.Attrs().Name] = counter{s.RxPackets, s.TxPackets}
+			}
+		}
+	}
+	return m
+}
+
+// confirm checks each hop against the real packet: its way in and out
+// moved packets, and each rewrite is the one conntrack recorded.
+func (w *world) confirm(t *api.Trace, before map[string]counter, sport int) []string {
+	after := w.counters()
+	moved := func(ns, dev string, tx bool) bool {
+		k := ns + "/" + dev
+		if tx {
+			return after[k].tx > before[k].tx
+		}
+		return after[k].rx > before[k].rx
+	}
+	var dis []string
+	for i := range t.Hops {
+		h := &t.Hops[i]
+		var seen []string
+		ok := true
+		if h.In != "" && !strings.Contains(h.In, "→") {
+			dev := h.In
+			if !moved(h.Namespace, dev, false) && !isBridge(w, h.Namespace, dev) {
+				ok = false
+				dis = append(dis, fmt.Sprintf("%s: the walk has it arrive on %s, but %s received nothing", h.Host, dev, dev))
+			} else {
+				seen = append(seen, "in "+dev)
+			}
+		}
+		if out := outDev(h.Out); out != "" && (h.Action == "route" || h.Action == "bridge" || h.Action == "encapsulate") {
+			if moved(h.Namespace, out, true) {
+				seen = append(seen, "out "+out)
+			} else {
+				ok = false
+				d := fmt.Sprintf("%s: the walk has it leave by %s, but %s sent nothing", h.Host, out, out)
+				if other := movedTx(before, after, h.Namespace, out); len(other) > 0 {
+					d += "; it went out " + strings.Join(other, ", ")
+				}
+				dis = append(dis, d)
+			}
+		}
+		if ok && len(seen) > 0 {
+			h.Seen = "counters moved: " + strings.Join(seen, ", ")
+		} else if !ok {
+			h.Seen = "counters did not move as the walk says"
+		}
+		for j := range h.Rewrite {
+			if h.Action == "drop" {
+				// conntrack confirms an entry only as the packet leaves:
+				// a dropped one leaves none.
+				h.Rewrite[j].Conntrack = "(none: a dropped packet leaves no conntrack entry)"
+				continue
+			}
+			if d := w.conntrack(h, &h.Rewrite[j], t, sport); d != "" {
+				dis = append(dis, d)
+			}
+		}
+		if !ok {
+			break // what follows a hop that disagrees is moot
+		}
+	}
+	last := t.Hops[len(t.Hops)-1]
+	delivered := strings.Contains(t.Sent, "connected") || strings.Contains(t.Sent, "answered") || strings.Contains(t.Sent, "refused") || strings.Contains(t.Sent, "datagram sent")
+	if t.Outcome == "dropped" && (strings.Contains(t.Sent, "connected") || t.Sent == "ping: answered") {
+		dis = append(dis, fmt.Sprintf("%s: the walk drops it, but the real packet got an answer (%s)", last.Host, t.Sent))
+	}
+	if t.Outcome == "delivered" && !delivered {
+		dis = append(dis, fmt.Sprintf("the walk delivers it to %s, but the real packet got no answer (%s)", t.DeliveredTo, t.Sent))
+	}
+	return dis
+}
+
+func isBridge(w *world, ns, dev string) bool {
+	v, err := w.view(netops.NS(ns))
+	if err != nil {
+		return false
+	}
+	l := v.byName[dev]
+	return l != nil && (l.Type() == "bridge" || l.Type() == "vxlan")
+}
+
+// outDev is the interface a hop's packet leaves by: "cni0 → veth-pod3" is
+// veth-pod3.
+func outDev(out string) string {
+	if _, port, ok := strings.Cut(out, " → "); ok {
+		return port
+	}
+	return out
+}
+
+func movedTx(before, after map[string]counter, ns, skip string) []string {
+	var out []string
+	for k, a := range after {
+		n, dev, _ := strings.Cut(k, "/")
+		if n == ns && dev != skip && dev != "lo" && a.tx > before[k].tx {
+			out = append(out, dev)
+		}
+	}
+	return out
+}
+
+// conntrack finds the real packet's connection in the hop's namespace and
+// checks that the kernel rewrote it as the walk says.
+func (w *world) conntrack(h *api.Hop, r *api.Rewrite, t *api.Trace, sport int) string {
+	v, err := w.view(netops.NS(h.Namespace))
+	if err != nil {
+		return ""
+	}
+	flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Sprintf("%s: conntrack could not be read: %v", h.Host, err)
+	}
+	// The hop's packet as it arrived, and as the rewrite left it.
+	_, to, ok := rewriteAddrs(r.What)
+	if !ok {
+		return ""
+	}
+	dst := strings.HasPrefix(r.What, "dst ")
+	var f *netlink.ConntrackFlow
+	for _, c := range flows {
+		// Of several (older pings), the newest: the most time left.
+		if flowMatches(c, h.Packet, sport) && (f == nil || c.TimeOut > f.TimeOut) {
+			f = c
+		}
+	}
+	if f != nil {
+		r.Conntrack = flowText(f)
+		got := ""
+		if dst {
+			got = fmt.Sprintf("%s:%d", f.Reverse.SrcIP, f.Reverse.SrcPort)
+			if t.Proto == "icmp" {
+				got = f.Reverse.SrcIP.String()
+				to = strings.Split(to, ":")[0]
+			}
+		} else {
+			got = f.Reverse.DstIP.String()
+		}
+		if got != to {
+			return fmt.Sprintf("%s: conntrack shows the %s rewritten to %s, not %s", h.Host, map[bool]string{true: "destination", false: "source"}[dst], got, to)
+		}
+		return ""
+	}
+	return fmt.Sprintf("%s: no conntrack entry for the real packet (%s), so no rule rewrote it here", h.Host, h.Packet)
+}
+
+// rewriteAddrs reads "dst A:p → B:q" or "src A → B".
+func rewriteAddrs(what string) (string, string, bool) {
+	f := strings.Fields(what)
+	if len(f) != 4 || f[2] != "→" {
+		return "", "", false
+	}
+	return f[1], f[3], true
+}
+
+// flowMatches reports whether flow f is the real packet's: its original
+// direction is the hop's packet as it arrived.
+func flowMatches(f *netlink.ConntrackFlow, packet string, sport int) bool {
+	// packet is "SRC[:SPORT] → DST[:DPORT] PROTO", as the hop describes it.
+	parts := strings.Fields(packet)
+	if len(parts) < 3 {
+		return false
+	}
+	src := strings.Split(parts[0], ":")[0]
+	dstA := strings.Split(parts[2], ":")[0]
+	if f.Forward.SrcIP.String() != src || f.Forward.DstIP.String() != dstA {
+		return false
+	}
+	if sport != 0 && int(f.Forward.SrcPort) != sport {
+		return false
+	}
+	return true
+}
+
+func flowText(f *netlink.ConntrackFlow) string {
+	proto := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp"}[f.Forward.Protocol]
+	if proto == "icmp" {
+		return fmt.Sprintf("%s src=%s dst=%s src=%s dst=%s", proto, f.Forward.SrcIP, f.Forward.DstIP, f.Reverse.SrcIP, f.Reverse.DstIP)
+	}
+	return fmt.Sprintf("%s src=%s dst=%s sport=%d dport=%d src=%s dst=%s sport=%d dport=%d", proto,
+		f.Forward.SrcIP, f.Forward.DstIP, f.Forward.SrcPort, f.Forward.DstPort,
+		f.Reverse.SrcIP, f.Reverse.DstIP, f.Reverse.SrcPort, f.Reverse.DstPort)
+}

@@ -1,0 +1,578 @@
+package trace
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"netlab/internal/api"
+	"netlab/internal/netops"
+	"netlab/internal/state"
+)
+
+// world is what the walk reads of a lab's namespaces, each read once.
+type world struct {
+	s     *state.State
+	nss   []netops.NS
+	views map[netops.NS]*nsView
+	// names are the namespaces' roles: pod1, node1, underlay, outside.
+	names map[netops.NS]string
+	// trail is the packet as it arrives at each hop of the walk.
+	trail []Packet
+	ids   map[string]int
+}
+
+// nsView is one namespace as the kernel reports it.
+type nsView struct {
+	ns      netops.NS
+	h       *netlink.Handle
+	links   []netlink.Link
+	byIndex map[int]netlink.Link
+	byName  map[string]netlink.Link
+	addrs   map[netip.Addr]netlink.Link
+	ipt     *Tables
+	iptErr  error
+	iptRead bool
+}
+
+func newWorld(s *state.State) *world {
+	w := &world{s: s, views: map[netops.NS]*nsView{}, names: map[netops.NS]string{}, ids: map[string]int{}}
+	w.nss = append(w.nss, s.Namespaces...)
+	if !s.Topology.Embedded {
+		w.nss = append(w.nss, netops.Host)
+	}
+	for _, h := range s.Topology.Hosts() {
+		if !s.Peer(h.Name) {
+			w.names[h.NS] = h.Name
+		}
+	}
+	for _, wl := range s.Workloads {
+		w.names[wl.NS] = wl.Name
+	}
+	if s.Topology.Embedded {
+		w.names[s.Topology.UnderlayNetns()] = "underlay"
+	}
+	return w
+}
+
+func (w *world) close() {
+	for _, v := range w.views {
+		v.h.Close()
+	}
+}
+
+func (w *world) name(ns netops.NS) string {
+	if n, ok := w.names[ns]; ok {
+		return n
+	}
+	return string(ns)
+}
+
+func (w *world) view(ns netops.NS) (*nsView, error) {
+	if v, ok := w.views[ns]; ok {
+		return v, nil
+	}
+	h, err := netops.Netlink(ns)
+	if err != nil {
+		return nil, err
+	}
+	v := &nsView{ns: ns, h: h, byIndex: map[int]netlink.Link{}, byName: map[string]netlink.Link{}, addrs: map[netip.Addr]netlink.Link{}}
+	v.links, err = netops.Dump(h.LinkList)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("links of %s: %w", ns, err)
+	}
+	for _, l := range v.links {
+		v.byIndex[l.Attrs().Index], v.byName[l.Attrs().Name] = l, l
+	}
+	as, err := netops.Dump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("addresses of %s: %w", ns, err)
+	}
+	for _, a := range as {
+		ip, _ := netip.AddrFromSlice(a.IP.To4())
+		v.addrs[ip] = v.byIndex[a.LinkIndex]
+	}
+	w.views[ns] = v
+	return v, nil
+}
+
+// tables reads the namespace's iptables once.
+func (v *nsView) tables() (*Tables, error) {
+	if !v.iptRead {
+		v.iptRead = true
+		argv := []string{"iptables-save"}
+		if v.ns != netops.Host {
+			argv = append([]string{"ip", "netns", "exec", string(v.ns)}, argv...)
+		}
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		var out, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &stderr
+		if err := cmd.Run(); err != nil {
+			v.iptErr = fmt.Errorf("iptables-save in %s: %v: %s", v.ns, err, strings.TrimSpace(stderr.String()))
+		} else {
+			v.ipt, v.iptErr = ParseSave(out.String())
+		}
+	}
+	return v.ipt, v.iptErr
+}
+
+func (v *nsView) local(a netip.Addr) bool { _, ok := v.addrs[a]; return ok }
+
+func (v *nsView) linkName(i int) string {
+	if l, ok := v.byIndex[i]; ok {
+		return l.Attrs().Name
+	}
+	return fmt.Sprintf("if%d", i)
+}
+
+// peerOf finds the other end of veth dev of ns among the lab's namespaces:
+// the namespace the kernel names by its id as seen from ns
+// (IFLA_LINK_NETNSID), and in it the interface of the peer's index.
+func (w *world) peerOf(ns netops.NS, dev netlink.Link) (netops.NS, netlink.Link, bool) {
+	if dev.Type() != "veth" {
+		return "", nil, false
+	}
+	want := dev.Attrs().ParentIndex
+	for _, other := range w.nss {
+		if dev.Attrs().NetNsID < 0 && other != ns {
+			continue // no id: the peer is in ns itself
+		}
+		if dev.Attrs().NetNsID >= 0 && (other == ns || w.nsid(ns, other) != dev.Attrs().NetNsID) {
+			continue
+		}
+		v, err := w.view(other)
+		if err != nil {
+			continue
+		}
+		if l, ok := v.byIndex[want]; ok && l.Type() == "veth" && l.Attrs().ParentIndex == dev.Attrs().Index {
+			return other, l, true
+		}
+	}
+	return "", nil, false
+}
+
+// nsid is the id namespace from gives namespace to, or -1.
+func (w *world) nsid(from, to netops.NS) int {
+	key := string(from) + ">" + string(to)
+	if id, ok := w.ids[key]; ok {
+		return id
+	}
+	id := -1
+	if v, err := w.view(from); err == nil {
+		path := "/proc/1/ns/net"
+		if to != netops.Host {
+			path = netops.Path(to)
+		}
+		if fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			if n, err := v.h.GetNetNsIdByFd(fd); err == nil {
+				id = n
+			}
+			unix.Close(fd)
+		}
+	}
+	w.ids[key] = id
+	return id
+}
+
+// owner finds the namespace and interface that hold address a.
+func (w *world) owner(a netip.Addr, skip netops.NS) (netops.NS, netlink.Link, bool) {
+	for _, ns := range w.nss {
+		if ns == skip {
+			continue
+		}
+		v, err := w.view(ns)
+		if err != nil {
+			continue
+		}
+		if l, ok := v.addrs[a]; ok {
+			return ns, l, true
+		}
+	}
+	return "", nil, false
+}
+
+// neighbour returns the MAC the kernel of v would send to for next hop nh
+// on dev: its ARP entry, or (not resolved yet) the MAC of whoever owns nh.
+func (w *world) neighbour(v *nsView, dev netlink.Link, nh netip.Addr) (net.HardwareAddr, string) {
+	ns, _ := v.h.NeighList(dev.Attrs().Index, netlink.FAMILY_V4)
+	for _, n := range ns {
+		if n.IP.Equal(net.IP(nh.AsSlice())) && len(n.HardwareAddr) == 6 && n.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) == 0 {
+			return n.HardwareAddr, fmt.Sprintf("%s lladdr %s %s", nh, n.HardwareAddr, nudName(n.State))
+		}
+	}
+	if _, l, ok := w.owner(nh, ""); ok {
+		return l.Attrs().HardwareAddr, fmt.Sprintf("%s: not in the ARP cache yet; ARP finds it at %s (%s)", nh, l.Attrs().HardwareAddr, l.Attrs().Name)
+	}
+	return nil, fmt.Sprintf("%s: no ARP entry, and nobody in the lab has that address", nh)
+}
+
+func nudName(s int) string {
+	switch {
+	case s&netlink.NUD_PERMANENT != 0:
+		return "PERMANENT"
+	case s&netlink.NUD_REACHABLE != 0:
+		return "REACHABLE"
+	case s&netlink.NUD_STALE != 0:
+		return "STALE"
+	case s&netlink.NUD_DELAY != 0:
+		return "DELAY"
+	case s&netlink.NUD_PROBE != 0:
+		return "PROBE"
+	}
+	return fmt.Sprintf("state %#x", s)
+}
+
+// bridgePort returns the port of bridge br (in v) that frames for mac
+// leave by: its FDB entry, or, not learned yet, the port that leads to the
+// owner of mac (the bridge floods, and that copy is the one that counts).
+func (w *world) bridgePort(v *nsView, br netlink.Link, mac net.HardwareAddr) (netlink.Link, string) {
+	fdb, _ := v.h.NeighList(0, unix.AF_BRIDGE)
+	for _, n := range fdb {
+		if n.MasterIndex == br.Attrs().Index && bytes.Equal(n.HardwareAddr, mac) {
+			if p, ok := v.byIndex[n.LinkIndex]; ok && p.Attrs().Index != br.Attrs().Index {
+				return p, fmt.Sprintf("%s dev %s master %s%s", mac, p.Attrs().Name, br.Attrs().Name, fdbState(n))
+			}
+		}
+	}
+	for _, p := range v.links {
+		if p.Attrs().MasterIndex != br.Attrs().Index {
+			continue
+		}
+		if _, peer, ok := w.peerOf(v.ns, p); ok && bytes.Equal(peer.Attrs().HardwareAddr, mac) {
+			return p, fmt.Sprintf("%s not learned on %s: it floods every port; %s leads to it", mac, br.Attrs().Name, p.Attrs().Name)
+		}
+	}
+	return nil, fmt.Sprintf("%s not learned on %s, and no port leads to it", mac, br.Attrs().Name)
+}
+
+func fdbState(n netlink.Neigh) string {
+	if n.State&netlink.NUD_PERMANENT != 0 || n.State&netlink.NUD_NOARP != 0 {
+		return " permanent"
+	}
+	return " (learned)"
+}
+
+// vxlanFDB returns the remote VTEP that frames for mac go to on dev.
+func vxlanFDB(v *nsView, dev netlink.Link, mac net.HardwareAddr) (netip.Addr, string, bool) {
+	fdb, _ := v.h.NeighList(dev.Attrs().Index, unix.AF_BRIDGE)
+	for _, n := range fdb {
+		if bytes.Equal(n.HardwareAddr, mac) && n.IP != nil {
+			a, _ := netip.AddrFromSlice(n.IP.To4())
+			return a, fmt.Sprintf("%s dev %s dst %s self permanent", mac, dev.Attrs().Name, a), true
+		}
+	}
+	return netip.Addr{}, fmt.Sprintf("no FDB entry for %s on %s: the device has no tunnel to send it into", mac, dev.Attrs().Name), false
+}
+
+// routeGet is ip route get: with in set, as for a packet arriving on it.
+func routeGet(v *nsView, p Packet, in string) (*netlink.Route, error) {
+	opts := &netlink.RouteGetOptions{}
+	if in != "" {
+		opts.Iif = in
+		opts.SrcAddr = net.IP(p.Src.AsSlice())
+	}
+	rs, err := v.h.RouteGetWithOptions(net.IP(p.Dst.AsSlice()), opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, errors.New("no route")
+	}
+	return &rs[0], nil
+}
+
+// routeText prints a route as ip route get does.
+func routeText(v *nsView, r *netlink.Route, dst netip.Addr, in string) string {
+	var b strings.Builder
+	if r.Type == unix.RTN_LOCAL {
+		b.WriteString("local ")
+	}
+	b.WriteString(dst.String())
+	if r.Gw != nil {
+		fmt.Fprintf(&b, " via %s", r.Gw)
+	}
+	fmt.Fprintf(&b, " dev %s", v.linkName(r.LinkIndex))
+	if r.Src != nil {
+		fmt.Fprintf(&b, " src %s", r.Src)
+	}
+	if in != "" {
+		fmt.Fprintf(&b, " iif %s", in)
+	}
+	return b.String()
+}
+
+func addrOf(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip.To4())
+	return a
+}
+
+func describe(p Packet) string {
+	src := "(source by route)"
+	if p.Src.IsValid() {
+		src = p.Src.String()
+	}
+	switch {
+	case p.Proto == "icmp":
+		return fmt.Sprintf("%s → %s icmp", src, p.Dst)
+	case p.Sport != 0:
+		return fmt.Sprintf("%s:%d → %s:%d %s", src, p.Sport, p.Dst, p.Dport, p.Proto)
+	}
+	return fmt.Sprintf("%s → %s:%d %s", src, p.Dst, p.Dport, p.Proto)
+}
+
+// frame is a packet and the destination MAC it travels to on a link.
+type frame struct {
+	p   Packet
+	mac net.HardwareAddr
+	// inner is the packet a VXLAN device carries inside this one.
+	inner *frame
+}
+
+// walk follows f from ns (arriving on in, or sent by ns itself when in is
+// "") until it is delivered, dropped or leaves the machine.
+func (w *world) walk(ns netops.NS, in string, f frame) ([]api.Hop, string, string) {
+	var hops []api.Hop
+	for step := 0; step < 40; step++ {
+		v, err := w.view(ns)
+		if err != nil {
+			hops = append(hops, api.Hop{Host: w.name(ns), Namespace: string(ns), Action: "drop", Note: err.Error()})
+			w.trail = append(w.trail, f.p)
+			return hops, "dropped", ""
+		}
+		hop := api.Hop{Host: w.name(ns), Namespace: string(ns), In: in, Packet: describe(f.p)}
+		arrived := f.p
+		arrived.In = in
+		// On a bridge port, the bridge decides first.
+		if in != "" {
+			if l := v.byName[in]; l != nil && l.Attrs().MasterIndex > 0 {
+				br := v.byIndex[l.Attrs().MasterIndex]
+				if bytes.Equal(br.Attrs().HardwareAddr, f.mac) {
+					hop.FDB = fmt.Sprintf("%s is %s's own MAC: up to %s's IP stack", f.mac, br.Attrs().Name, w.name(ns))
+					in = br.Attrs().Name
+				} else {
+					port, why := w.bridgePort(v, br, f.mac)
+					hop.FDB = why
+					if port == nil {
+						hop.Action = "drop"
+						hops, w.trail = append(hops, hop), append(w.trail, arrived)
+						return hops, "dropped", ""
+					}
+					hop.Action, hop.Out = "bridge", br.Attrs().Name+" → "+port.Attrs().Name
+					hops, w.trail = append(hops, hop), append(w.trail, arrived)
+					pns, peer, ok := w.peerOf(ns, port)
+					if !ok {
+						hops[len(hops)-1].Note = port.Attrs().Name + " leads out of the lab"
+						return hops, "left", ""
+					}
+					ns, in = pns, peer.Attrs().Name
+					continue
+				}
+			}
+		}
+		arrived.In = in
+		next, outcome, to := w.route(v, &hop, in, &f)
+		hops, w.trail = append(hops, hop), append(w.trail, arrived)
+		if outcome != "" {
+			return hops, outcome, to
+		}
+		ns, in = next.ns, next.in
+	}
+	return hops, "looped", ""
+}
+
+type place struct {
+	ns netops.NS
+	in string
+}
+
+// route is the IP layer of one namespace: NAT before routing, the route,
+// the FORWARD verdict, NAT after routing, and how the packet leaves.
+func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, string, string) {
+	p := &f.p
+	t, terr := v.tables()
+	pk := func(out string) Packet {
+		q := *p
+		q.In, q.Out, q.Local = in, out, v.local
+		return q
+	}
+	// DNAT before routing: PREROUTING for what arrives, OUTPUT for what
+	// this namespace sends.
+	chain := "PREROUTING"
+	if in == "" {
+		chain = "OUTPUT"
+	}
+	if terr == nil {
+		if vd := t.Eval("nat", chain, pk("")); vd.Target == "DNAT" {
+			before := fmt.Sprintf("%s:%d", p.Dst, p.Dport)
+			applyDNAT(p, vd.To)
+			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: chain, Rule: vd.Rule,
+				What: fmt.Sprintf("dst %s → %s:%d", before, p.Dst, p.Dport)})
+		}
+	} else {
+		hop.Note = terr.Error()
+	}
+	r, err := routeGet(v, *p, in)
+	if err != nil {
+		hop.Action = "drop"
+		hop.Route = fmt.Sprintf("%s: %v", p.Dst, err)
+		if in != "" {
+			hop.Note = joinNote(hop.Note, fmt.Sprintf("the kernel will not forward it (%v): no route, or forwarding is off on %s", err, in))
+		}
+		return place{}, "dropped", ""
+	}
+	hop.Route = routeText(v, r, p.Dst, in)
+	if !p.Src.IsValid() && r.Src != nil {
+		p.Src = addrOf(r.Src)
+		hop.Packet = describe(*p)
+	}
+	if r.Type == unix.RTN_LOCAL {
+		return w.deliver(v, hop, f)
+	}
+	if r.Type != unix.RTN_UNICAST {
+		hop.Action = "drop"
+		hop.Note = joinNote(hop.Note, fmt.Sprintf("route type %d: not forwarded", r.Type))
+		return place{}, "dropped", ""
+	}
+	out := v.byIndex[r.LinkIndex]
+	if in != "" && terr == nil {
+		vd := t.Eval("filter", "FORWARD", pk(out.Attrs().Name))
+		hop.Filter = fmt.Sprintf("FORWARD %s: %s", vd.Target, vd.Rule)
+		for _, u := range vd.Unknown {
+			hop.Note = joinNote(hop.Note, "a rule the walk cannot judge, taken as not matching: "+u)
+		}
+		if vd.Target == "DROP" || vd.Target == "REJECT" {
+			hop.Action = "drop"
+			return place{}, "dropped", ""
+		}
+	}
+	if terr == nil {
+		if vd := t.Eval("nat", "POSTROUTING", pk(out.Attrs().Name)); vd.Target == "MASQUERADE" || vd.Target == "SNAT" {
+			before := p.Src
+			if vd.Target == "SNAT" {
+				p.Src = addrOf(net.ParseIP(strings.Split(vd.To, ":")[0]))
+			} else if r.Src != nil {
+				p.Src = addrOf(r.Src) // the address the route gives the outgoing interface
+			} else if src := firstAddr(v, out); src.IsValid() {
+				p.Src = src
+			}
+			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: "POSTROUTING", Rule: vd.Rule,
+				What: fmt.Sprintf("src %s → %s", before, p.Src)})
+		}
+	}
+	hop.Action, hop.Out = "route", out.Attrs().Name
+	nh := p.Dst
+	if r.Gw != nil {
+		nh = addrOf(r.Gw)
+	}
+	mac, neigh := w.neighbour(v, out, nh)
+	hop.Neighbour = neigh
+	if mac == nil && out.Type() != "vxlan" {
+		hop.Action = "drop"
+		return place{}, "dropped", ""
+	}
+	f.mac = mac
+	switch out.Type() {
+	case "bridge":
+		port, why := w.bridgePort(v, out, mac)
+		hop.FDB = why
+		if port == nil {
+			hop.Action = "drop"
+			return place{}, "dropped", ""
+		}
+		hop.Out = out.Attrs().Name + " → " + port.Attrs().Name
+		pns, peer, ok := w.peerOf(v.ns, port)
+		if !ok {
+			return place{}, "left", ""
+		}
+		return place{pns, peer.Attrs().Name}, "", ""
+	case "vxlan":
+		vx := out.(*netlink.Vxlan)
+		if mac == nil {
+			hop.Action = "drop"
+			return place{}, "dropped", ""
+		}
+		vtep, why, ok := vxlanFDB(v, out, mac)
+		hop.FDB = why
+		if !ok {
+			hop.Action = "drop"
+			return place{}, "dropped", ""
+		}
+		src := addrOf(vx.SrcAddr)
+		hop.Action = "encapsulate"
+		hop.Encapsulation = &api.Encap{Type: "vxlan", Src: src.String(), Dst: vtep.String(), Port: vx.Port, VNI: vx.VxlanId}
+		inner := *f
+		*f = frame{p: Packet{Src: src, Dst: vtep, Proto: "udp", Sport: 0, Dport: vx.Port}, inner: &inner}
+		// The outer packet starts again in this namespace, as one it sends.
+		return place{v.ns, ""}, "", ""
+	case "veth":
+		pns, peer, ok := w.peerOf(v.ns, out)
+		if !ok {
+			hop.Action = "leave"
+			return place{}, "left", ""
+		}
+		return place{pns, peer.Attrs().Name}, "", ""
+	}
+	hop.Action = "leave"
+	hop.Note = joinNote(hop.Note, fmt.Sprintf("leaves this machine by %s to %s: the walk goes on there", out.Attrs().Name, nh))
+	return place{}, "left", nh.String()
+}
+
+// deliver ends the walk in v, or decapsulates a VXLAN packet and goes on
+// with the inner one.
+func (w *world) deliver(v *nsView, hop *api.Hop, f *frame) (place, string, string) {
+	if f.inner != nil && f.p.Proto == "udp" {
+		for _, l := range v.links {
+			vx, ok := l.(*netlink.Vxlan)
+			if !ok || vx.Port != f.p.Dport {
+				continue
+			}
+			hop.Action = "decapsulate"
+			hop.Note = fmt.Sprintf("UDP %d is %s's (VNI %d): the inner packet arrives on it", vx.Port, vx.Name, vx.VxlanId)
+			inner := *f.inner
+			*f = inner
+			return place{v.ns, vx.Name}, "", ""
+		}
+	}
+	hop.Action = "deliver"
+	return place{}, "delivered", w.name(v.ns)
+}
+
+func firstAddr(v *nsView, l netlink.Link) netip.Addr {
+	for a, dev := range v.addrs {
+		if dev.Attrs().Index == l.Attrs().Index {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+func applyDNAT(p *Packet, to string) {
+	host, port, ok := strings.Cut(to, ":")
+	if a, err := netip.ParseAddr(host); err == nil {
+		p.Dst = a
+	}
+	if ok {
+		var n int
+		if _, err := fmt.Sscan(strings.Split(port, "-")[0], &n); err == nil {
+			p.Dport = n
+		}
+	}
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
