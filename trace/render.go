@@ -75,7 +75,7 @@ func Text(w io.Writer, t api.Trace) {
 	case "delivered":
 		fmt.Fprintf(w, "The walk ends in %s: delivered.\n", t.DeliveredTo)
 	case "left":
-		fmt.Fprintf(w, "The walk leaves this machine (%s): run netlab trace on the next one to follow it.\n", t.DeliveredTo)
+		fmt.Fprintf(w, "The walk leaves this machine, to %s: run netlab trace there to follow it.\n", t.DeliveredTo)
 	default:
 		fmt.Fprintf(w, "The walk ends at %s: %s.\n", t.Hops[len(t.Hops)-1].Host, t.Outcome)
 	}

@@ -163,7 +163,7 @@ func (w *world) confirm(t *api.Trace, before map[string]counter, sport int) []st
 				seen = append(seen, "in "+dev)
 			}
 		}
-		if out := outDev(h.Out); out != "" && (h.Action == "route" || h.Action == "bridge" || h.Action == "encapsulate") {
+		if out := outDev(h.Out); out != "" && (h.Action == "route" || h.Action == "bridge" || h.Action == "encapsulate" || h.Action == "leave") {
 			if moved(h.Namespace, out, true) {
 				seen = append(seen, "out "+out)
 			} else {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -162,6 +163,19 @@ func (w *world) peerOf(ns netops.NS, dev netlink.Link) (netops.NS, netlink.Link,
 	return "", nil, false
 }
 
+// openNS opens a namespace: this process's own for netops.Host (on a
+// real node, the machine's stack; in a test's "VM", the VM's).
+func openNS(ns netops.NS) (int, error) {
+	if ns != netops.Host {
+		return unix.Open(netops.Path(ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	// This thread's: no goroutine of the walk is inside another
+	// namespace, and netops.Do puts its threads back.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
 // nsid is the id namespace from gives namespace to, or -1.
 func (w *world) nsid(from, to netops.NS) int {
 	key := string(from) + ">" + string(to)
@@ -170,11 +184,7 @@ func (w *world) nsid(from, to netops.NS) int {
 	}
 	id := -1
 	if v, err := w.view(from); err == nil {
-		path := "/proc/1/ns/net"
-		if to != netops.Host {
-			path = netops.Path(to)
-		}
-		if fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		if fd, err := openNS(to); err == nil {
 			if n, err := v.h.GetNetNsIdByFd(fd); err == nil {
 				id = n
 			}
@@ -516,16 +526,21 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 		// The outer packet starts again in this namespace, as one it sends.
 		return place{v.ns, ""}, "", ""
 	case "veth":
-		pns, peer, ok := w.peerOf(v.ns, out)
-		if !ok {
-			hop.Action = "leave"
-			return place{}, "left", ""
+		if pns, peer, ok := w.peerOf(v.ns, out); ok {
+			return place{pns, peer.Attrs().Name}, "", ""
 		}
-		return place{pns, peer.Attrs().Name}, "", ""
 	}
+	// A NIC (or a veth to no namespace of the lab): the wire of a real
+	// node, where this machine's view ends.
 	hop.Action = "leave"
-	hop.Note = joinNote(hop.Note, fmt.Sprintf("leaves this machine by %s to %s: the walk goes on there", out.Attrs().Name, nh))
-	return place{}, "left", nh.String()
+	there := nh.String()
+	for _, n := range w.s.Topology.Nodes {
+		if n.IP == nh {
+			there = n.Name + " " + there
+		}
+	}
+	hop.Note = joinNote(hop.Note, fmt.Sprintf("leaves this machine by %s to %s: the walk goes on there", out.Attrs().Name, there))
+	return place{}, "left", there
 }
 
 // deliver ends the walk in v, or decapsulates a VXLAN packet and goes on

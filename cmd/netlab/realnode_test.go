@@ -300,3 +300,69 @@ func TestRealNodesHostGW(t *testing.T) {
 	downOnVM(t, a)
 	downOnVM(t, b)
 }
+
+// TestRealNodesCompareTrace: compare and trace on a "VM", whose peer is
+// another machine: what can be asked from here is measured, what cannot
+// says so, and a trace follows the packet to the VM's own wire.
+func TestRealNodesCompareTrace(t *testing.T) {
+	labtest.Root(t)
+	a, b := twoVMs(t)
+	ad, bd := vm{ns: a.ns, lab: labtest.NewLab(t, "e")}, vm{ns: b.ns, lab: labtest.NewLab(t, "f")}
+	a.mustNL(t, "overlay-mode", "--lab", a.lab, "--node", "node1")
+	b.mustNL(t, "overlay-mode", "--lab", b.lab, "--node", "node2")
+	ad.mustNL(t, "docker-mode", "--lab", ad.lab, "--node", "node1")
+	bd.mustNL(t, "docker-mode", "--lab", bd.lab, "--node", "node2")
+
+	r := a.mustNL(t, "compare", "--json", "--quick", "--docker-lab", ad.lab, "--overlay-lab", a.lab)
+	var doc compareDoc
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &doc), r.Stdout)
+	c := doc.cell(t, "cross_node", "kubernetes")
+	assert.True(t, c.Reachable, "pod1 on this VM reaches pod3 on the other")
+	assert.Equal(t, "pod3", c.AnsweredBy)
+	assert.Equal(t, []string{"10.244.1.1", "10.244.2.0", "10.244.2.2"}, c.Hops)
+	c = doc.cell(t, "source_seen", "kubernetes")
+	assert.Equal(t, "10.244.1.2", c.SeenSource)
+	c = doc.cell(t, "cross_node", "docker")
+	assert.Equal(t, "c1", c.AnsweredBy, "172.17.0.2 is this VM's own c1")
+	c = doc.cell(t, "source_seen", "docker")
+	assert.Equal(t, "c3", c.AnsweredBy, "through the other VM's published port")
+	assert.Equal(t, "192.168.56.11", c.SeenSource)
+	c = doc.cell(t, "node_to_remote_workload", "kubernetes")
+	assert.True(t, c.Reachable)
+	require.NotNil(t, c.Back)
+	assert.Contains(t, c.Back.Error, "another machine", "pod3's side cannot be asked from here")
+	assert.Contains(t, doc.cell(t, "outside_to_workload", "docker").Error, "no outside host", "a VM's lab has none")
+	c = doc.cell(t, "encapsulation", "kubernetes")
+	require.NotNil(t, c.Overhead, c.Error)
+	assert.Equal(t, 50, *c.Overhead, "captured on the VM's own eth1")
+	c = doc.cell(t, "mtu", "kubernetes")
+	require.NotNil(t, c.MaxDFPayload)
+	assert.Equal(t, 1422, *c.MaxDFPayload)
+	for _, v := range []string{"no_nat_workload_workload", "no_nat_node_workload", "self_ip_is_seen_ip"} {
+		assert.Equal(t, "FAIL", doc.verdict(t, v, "docker"), v)
+		assert.Equal(t, "PASS", doc.verdict(t, v, "kubernetes"), v)
+	}
+
+	var tr traceDoc
+	r = a.mustNL(t, "trace", "--json", "--lab", a.lab, "pod1", "pod3")
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &tr), r.Stdout)
+	assert.Equal(t, "left", tr.Outcome)
+	assert.Equal(t, "node2 192.168.56.12", tr.DeliveredTo, "the walk names where it goes on")
+	assert.True(t, tr.Confirmed, "%v", tr.Disagreements)
+	assert.Empty(t, tr.Expected)
+	last := tr.Hops[len(tr.Hops)-1]
+	assert.Equal(t, "node1", last.Host)
+	assert.Equal(t, "eth1", last.Out)
+	assert.Contains(t, last.Packet, "192.168.56.11 → 192.168.56.12:8472 udp", "the tunnel's outer packet leaves the VM")
+	r = a.mustNL(t, "trace", "--json", "--lab", a.lab, "pod1", "pod2")
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &tr), r.Stdout)
+	assert.Equal(t, "pod2", tr.DeliveredTo)
+	assert.True(t, tr.Confirmed, "%v", tr.Disagreements)
+
+	for _, v := range []vm{ad, bd} {
+		v.mustNL(t, "down", "--lab", v.lab)
+		labtest.AssertGone(t, v.lab)
+	}
+	downOnVM(t, a)
+	downOnVM(t, b)
+}

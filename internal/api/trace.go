@@ -15,7 +15,8 @@ type Trace struct {
 	// Outcome says how the walk ends: delivered, dropped, left (this
 	// machine, on a real node) or looped.
 	Outcome string `json:"outcome"`
-	// DeliveredTo is the host or workload the walk ends in, when delivered.
+	// DeliveredTo is the host or workload the walk ends in, when
+	// delivered; the next hop ("node2 192.168.56.12") when it left.
 	DeliveredTo string `json:"delivered_to,omitempty"`
 	// Sent is what the real packet did: "connected: pod3 answered and saw
 	// 10.244.1.2", "refused", "no answer".
