@@ -35,13 +35,14 @@ build: ## build bin/netlab (with cgo: the workloads' runtime, netlab_pod.c, is b
 install: build ## install netlab into $(PREFIX)/bin (needs root)
 	install -m 0755 $(BIN) $(PREFIX)/bin/netlab
 
-lab: deps install ## build both models side by side and show what each proves (needs root)
+lab: deps install ## build both models side by side, show what each proves, compare them (needs root)
 	@netlab down --lab docker >/dev/null
 	@netlab down --lab overlay >/dev/null
 	netlab docker-mode --topology examples/docker-uneven.yaml
 	@scripts/demo-docker.sh
 	netlab overlay-mode
 	@scripts/demo-overlay.sh
+	netlab compare
 
 test: deps vm-deps lint vm-check build ## lint, Vagrantfile check, every test (root, real packets), both labs on two QEMU VMs, leak check
 	@scripts/leak-check.sh snapshot

@@ -17,6 +17,7 @@ import (
 	"netlab/internal/netops"
 	"netlab/internal/state"
 	"netlab/internal/topo"
+	"netlab/trace"
 )
 
 // Row ids (a contract of compare --json).
@@ -311,6 +312,10 @@ func (sub *subject) crossNode() *api.Cell {
 	if c.Reachable {
 		c.Note = fmt.Sprintf("%s on %s answered", sub.c.Name, sub.remote.Name)
 	}
+	// The interfaces on the way, from the kernel's tables (netlab trace's
+	// walk, without its packet).
+	c.Path = trace.Path(trace.Request{State: sub.s, SrcNS: sub.a.NS, Src: api.TraceEnd{IP: sub.a.IP.String()},
+		Dst: sub.c.IP, Proto: "tcp", Port: sub.c.Port})
 	return c
 }
 
@@ -539,7 +544,7 @@ func judge(id string, sub *subject, cells map[string]*api.Cell) (bool, api.Evide
 			ev.Reported += "; " + sub.a.Name + " to its node: " + own.Note + own.Error
 		}
 		if b := n.Back; b != nil && b.Reachable && b.Translated != nil && *b.Translated {
-			ev.Reported += fmt.Sprintf("; (%s → %s was seen as %s: %s)", sub.c.Name, sub.node.Name, b.SeenSource, "masqueraded on leaving its node")
+			ev.Reported += fmt.Sprintf("; (%s → %s's address leaves %s's node and is seen as %s: masqueraded, see the row)", sub.c.Name, sub.node.Name, sub.c.Name, b.SeenSource)
 		}
 		pass := n.Reachable && n.Translated != nil && !*n.Translated &&
 			own.Reachable && own.Translated != nil && !*own.Translated

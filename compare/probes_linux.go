@@ -207,17 +207,33 @@ func overhead(capNS netops.NS, dev string, srcNS netops.NS, dst netip.Addr) (int
 		_, err := ping(srcNS, dst, 3, "-s", strconv.Itoa(payload), "-p", hex.EncodeToString(pattern))
 		done <- err
 	}()
-	defer func() { <-done }()
 	buf := make([]byte, 65536)
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
+	// Until the pings are over (and a little after, for the last to
+	// cross), however slow the machine starts them.
+	var quiet time.Time
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		if quiet.IsZero() {
+			select {
+			case <-done:
+				quiet = time.Now().Add(300 * time.Millisecond)
+			default:
+			}
+		} else if time.Now().After(quiet) {
+			break
+		}
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
 			continue // the 100 ms timeout: look at the clock again
 		}
 		if o, what, ok := parseOverhead(buf[:n]); ok {
+			if quiet.IsZero() {
+				<-done
+			}
 			return o, what, nil
 		}
+	}
+	if quiet.IsZero() {
+		<-done
 	}
 	return 0, "", fmt.Errorf("none of the pings to %s crossed %s", dst, dev)
 }

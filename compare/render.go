@@ -23,8 +23,9 @@ func title(c api.Compare, key string) string {
 	return fmt.Sprintf("%s (lab %s)", t, c.Labs[key])
 }
 
-// lines renders one cell as a few short lines for the table.
-func lines(id string, c *api.Cell) []string {
+// lines renders one cell as a few short lines for the table; cs says who
+// plays which part in its column.
+func lines(id string, c *api.Cell, cs api.Cast) []string {
 	if c == nil {
 		return []string{"-"}
 	}
@@ -45,6 +46,9 @@ func lines(id string, c *api.Cell) []string {
 		}
 		if len(c.Hops) > 0 && id == CrossNode {
 			l = append(l, "hops "+strings.Join(c.Hops, " › "))
+		}
+		if id == CrossNode && len(c.Path) > 0 {
+			l = append(l, leaves(c.Path, cs))
 		}
 		return l
 	case SourceSeen, WorkToOutside:
@@ -129,6 +133,26 @@ func miss(c *api.Cell) string {
 	return "no: " + clip(strings.TrimPrefix(c.Note, "no answer: "), 40)
 }
 
+// leaves says by which interfaces the packet leaves the asking node, from
+// the walk's path: "leaves node1 by flannel.1 › eth1", or that it never
+// leaves the asker.
+func leaves(path []string, cs api.Cast) string {
+	var outs []string
+	for _, p := range path {
+		f := strings.Fields(p) // host in → out
+		if len(f) == 4 && f[0] == cs.Node && f[3] != "·" {
+			outs = append(outs, f[3])
+		}
+	}
+	if len(outs) == 0 {
+		if len(path) == 1 {
+			return "never leaves " + cs.A
+		}
+		return "does not leave " + cs.Node
+	}
+	return "leaves " + cs.Node + " by " + strings.Join(outs, " › ")
+}
+
 func nat(t *bool) string {
 	switch {
 	case t == nil:
@@ -184,7 +208,7 @@ func Text(w io.Writer, c api.Compare) {
 	for r, row := range c.Rows {
 		cells[r] = make([][]string, len(c.Columns))
 		for i, k := range c.Columns {
-			cells[r][i] = lines(row.ID, row.Cells[k])
+			cells[r][i] = lines(row.ID, row.Cells[k], c.Workloads[k])
 			for _, l := range cells[r][i] {
 				colW[i] = max(colW[i], width(l))
 			}
@@ -302,7 +326,7 @@ func Markdown(w io.Writer, c api.Compare) {
 	for _, row := range c.Rows {
 		fmt.Fprintf(w, "| %s |", mdEscape(row.Question))
 		for _, k := range c.Columns {
-			ls := lines(row.ID, row.Cells[k])
+			ls := lines(row.ID, row.Cells[k], c.Workloads[k])
 			for i := range ls {
 				ls[i] = mdEscape(ls[i])
 			}

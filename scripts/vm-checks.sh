@@ -148,6 +148,11 @@ vm_checks() {
     "[1-9][0-9.]* Mbits/sec .*receiver" "$out"
   checkrun "pod1's containers share one network namespace: sidecar -> localhost:9376 reaches app" \
     "name=pod1 .*container=app client=127\.0\.0\.1" 1 "netlab exec pod1 -c sidecar -- curl -s -m 10 localhost:9376"
+  out=$(on 1 "netlab trace --json pod1 10.244.$vms.2" 2>&1 || true)
+  check "trace pod1 -> $lastpod on node1: flannel.1's FDB entry sends it to $last ($lastip)" \
+    "\"fdb\": \"[0-9a-f:]+ dev flannel.1 dst $lastip self permanent\"" "$out"
+  check "trace pod1 -> $lastpod: the walk leaves node1 by eth1, to $last" "\"delivered_to\": \"$last $lastip\"" "$out"
+  check "trace pod1 -> $lastpod: a real packet confirms every hop (counters, conntrack)" "\"confirmed\": true" "$out"
 
   phase "netlab down on every VM (overlay)"
   down_all overlay
@@ -188,6 +193,14 @@ vm_checks() {
     "curl -s -m 10 172.17.0.2:80"
   checkrun "node1: c1 and c2 hang off one docker0" "^veth-c1 veth-c2 $" 1 \
     "ip -br link show master docker0 | awk '{print \$1}' | sed 's/@.*//' | sort | tr '\n' ' '"
+
+  phase "compare on node1: both models side by side, on real VMs"
+  for i in $(seq "$vms"); do on "$i" 'netlab overlay-mode >/dev/null 2>&1' || true; done
+  out=$(on 1 "netlab compare --quick --json" 2>&1 || true)
+  check "compare: the Docker model fails the seed's three requirements" "^(.*\"docker\": \"FAIL\".*){3}$" "$(tr -d '\n' <<<"$out")"
+  check "compare: the Kubernetes model passes all three" "^(.*\"kubernetes\": \"PASS\".*){3}$" "$(tr -d '\n' <<<"$out")"
+  check "compare: 50 bytes of VXLAN captured on node1's eth1" "\"overhead_bytes\": 50" "$(grep -E '"(overhead_bytes|error)"' <<<"$out")"
+  for i in $(seq "$vms"); do on "$i" 'netlab down --lab overlay >/dev/null 2>&1' || true; done
 
   phase "netlab down on every VM (docker)"
   down_all docker

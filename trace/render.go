@@ -44,10 +44,7 @@ func Text(w io.Writer, t api.Trace) {
 				fmt.Fprintf(w, "%s%-9s %s\n", ind, k, v)
 			}
 		}
-		up := strings.Contains(h.FDB, "own MAC")
-		if up {
-			line("bridge", h.FDB)
-		}
+		line("bridge", h.Bridge)
 		line("packet", h.Packet)
 		for _, r := range h.Rewrite {
 			k := "dnat"
@@ -61,9 +58,7 @@ func Text(w io.Writer, t api.Trace) {
 		line("route", h.Route)
 		line("filter", h.Filter)
 		line("arp", h.Neighbour)
-		if !up {
-			line("fdb", h.FDB)
-		}
+		line("fdb", h.FDB)
 		if e := h.Encapsulation; e != nil {
 			line("vxlan", fmt.Sprintf("outer %s → %s, UDP %d, VNI %d", e.Src, e.Dst, e.Port, e.VNI))
 		}

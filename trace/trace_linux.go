@@ -56,6 +56,30 @@ func Run(req Request) api.Trace {
 	return out
 }
 
+// Path is the walk alone, sent nowhere: the interfaces a packet passes,
+// as "node1 veth-pod1 → flannel.1", for compare's path.
+func Path(req Request) []string {
+	w := newWorld(req.State)
+	defer w.close()
+	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
+	if a, err := netip.ParseAddr(req.Src.IP); err == nil {
+		p.Src = a
+	}
+	hops, _, _ := w.walk(req.SrcNS, "", frame{p: p})
+	var out []string
+	for _, h := range hops {
+		in, o := h.In, outDev(h.Out)
+		if in == "" {
+			in = "·"
+		}
+		if o == "" {
+			o = "·"
+		}
+		out = append(out, fmt.Sprintf("%s %s → %s", h.Host, in, o))
+	}
+	return out
+}
+
 // send sends one real packet the way the walk assumed, and says what came
 // of it; sport is the source port it used (0 for ICMP).
 func send(req Request) (string, int) {

@@ -368,7 +368,7 @@ func (w *world) walk(ns netops.NS, in string, f frame) ([]api.Hop, string, strin
 			if l := v.byName[in]; l != nil && l.Attrs().MasterIndex > 0 {
 				br := v.byIndex[l.Attrs().MasterIndex]
 				if bytes.Equal(br.Attrs().HardwareAddr, f.mac) {
-					hop.FDB = fmt.Sprintf("%s is %s's own MAC: up to %s's IP stack", f.mac, br.Attrs().Name, w.name(ns))
+					hop.Bridge = fmt.Sprintf("%s is %s's own MAC: up to %s's IP stack", f.mac, br.Attrs().Name, w.name(ns))
 					in = br.Attrs().Name
 				} else {
 					port, why := w.bridgePort(v, br, f.mac)

@@ -26,6 +26,7 @@ type cell struct {
 	Reachable    bool     `json:"reachable"`
 	RTTms        *float64 `json:"rtt_ms"`
 	Hops         []string `json:"hops"`
+	Path         []string `json:"path"`
 	AnsweredBy   string   `json:"answered_by"`
 	SeenSource   string   `json:"seen_source"`
 	Translated   *bool    `json:"translated"`
@@ -143,10 +144,13 @@ func TestCompare(t *testing.T) {
 	c := doc.cell(t, "cross_node", "docker")
 	assert.False(t, c.Reachable)
 	assert.Equal(t, "c1", c.AnsweredBy, "172.17.0.2 on node2 is c1's own address on node1")
+	assert.Equal(t, []string{"c1 · → ·"}, c.Path, "the packet never leaves c1")
 	c = doc.cell(t, "cross_node", "kubernetes")
 	assert.True(t, c.Reachable)
 	assert.Equal(t, "pod3", c.AnsweredBy)
 	assert.Equal(t, []string{on["node1"].BridgeIP, on["node2"].VTEP, pod3IP}, c.Hops, "cni0, node2's flannel.1, pod3")
+	assert.Contains(t, c.Path, "node1 veth-pod1 → flannel.1")
+	assert.Contains(t, c.Path, "node2 flannel.1 → veth-pod3")
 	c = doc.cell(t, "cross_node", "hostgw")
 	assert.True(t, c.Reachable)
 	assert.Equal(t, []string{hn["node1"].BridgeIP, hn["node2"].UnderlayIP, pod3IP}, c.Hops, "cni0, node2's underlay address, pod3")

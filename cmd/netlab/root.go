@@ -72,6 +72,8 @@ network namespaces, veth pairs, bridges, routes and iptables rules.
 
   sudo netlab docker-mode      the Docker model: docker0, containers, NAT, a published port
   sudo netlab overlay-mode     the Kubernetes model: pod CIDRs, cni0, VXLAN between nodes, no NAT
+  sudo netlab compare          both models asked the same questions with real packets
+  sudo netlab trace pod1 pod3  one packet's walk, hop by hop, confirmed by a real packet
   sudo netlab status           what is up (--json for scripts)
   sudo netlab exec c1 -- ping -c1 172.17.0.3
   sudo netlab down             remove everything the lab made, and nothing else

@@ -93,7 +93,8 @@ type Cell struct {
 	RTTms *float64 `json:"rtt_ms,omitempty"`
 	// Hops are traceroute's answers, one address per hop ("*" for none).
 	Hops []string `json:"hops,omitempty"`
-	// Path is the interfaces the packet passes, namespace:interface.
+	// Path is the interfaces the packet passes, per host: "node1
+	// veth-pod1 → flannel.1" (· where it starts or ends there).
 	Path []string `json:"path,omitempty"`
 	// AnsweredBy is the workload (or host) whose server answered.
 	AnsweredBy string `json:"answered_by,omitempty"`

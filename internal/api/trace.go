@@ -55,6 +55,9 @@ type Hop struct {
 	Rewrite []Rewrite `json:"rewrite,omitempty"`
 	// Filter is the FORWARD verdict of a routed packet and its rule.
 	Filter string `json:"filter,omitempty"`
+	// Bridge is the bridge's decision for a packet that came in on one of
+	// its ports and is for the bridge itself: up to this host's IP stack.
+	Bridge string `json:"bridge,omitempty"`
 	// FDB is the bridge's or the VXLAN device's forwarding entry used.
 	FDB string `json:"fdb,omitempty"`
 	// Neighbour is the ARP entry that gave the next hop's MAC.
