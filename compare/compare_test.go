@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -13,6 +14,11 @@ import (
 	"netlab/internal/api"
 )
 
+var (
+	mark = []byte("netlab-0123abcde")
+	to   = netip.MustParseAddr("10.244.2.2")
+)
+
 // echo is an IPv4 echo request of our pings, as ping -s payload -p sends it.
 func echo() []byte {
 	n := 20 + 8 + payload
@@ -20,8 +26,9 @@ func echo() []byte {
 	p[0] = 0x45
 	binary.BigEndian.PutUint16(p[2:4], uint16(n))
 	p[8], p[9] = 64, 1
+	copy(p[16:20], to.AsSlice())
 	p[20] = 8 // echo request
-	copy(p[28+16:], bytes.Repeat(pattern, 4))
+	copy(p[28+16:], bytes.Repeat(mark, 4))
 	return p
 }
 
@@ -33,7 +40,7 @@ func ether(ip []byte) []byte {
 
 func TestParseOverhead(t *testing.T) {
 	// As it is (Docker, host-gw): no bytes around it.
-	o, what, ok := parseOverhead(ether(echo()))
+	o, what, ok := parseOverhead(ether(echo()), to, mark)
 	require.True(t, ok)
 	assert.Equal(t, 0, o)
 	assert.Equal(t, "none", what)
@@ -48,7 +55,7 @@ func TestParseOverhead(t *testing.T) {
 	binary.BigEndian.PutUint16(outer[22:24], 8472)
 	outer[28] = 0x08
 	outer[28+6] = 1
-	o, what, ok = parseOverhead(ether(append(outer, inner...)))
+	o, what, ok = parseOverhead(ether(append(outer, inner...)), to, mark)
 	require.True(t, ok)
 	assert.Equal(t, 50, o)
 	assert.Equal(t, "VXLAN, UDP 8472, VNI 1", what)
@@ -56,14 +63,20 @@ func TestParseOverhead(t *testing.T) {
 	// Somebody else's packet of the same size is not ours.
 	other := echo()
 	copy(other[28+16:], bytes.Repeat([]byte("x"), 60))
-	_, _, ok = parseOverhead(ether(other))
+	_, _, ok = parseOverhead(ether(other), to, mark)
+	assert.False(t, ok)
+	// Nor another capture's ping (another column on a real node's
+	// underlay), nor one to another address.
+	_, _, ok = parseOverhead(ether(echo()), to, []byte("netlab-fffffffff"))
+	assert.False(t, ok)
+	_, _, ok = parseOverhead(ether(echo()), netip.MustParseAddr("192.168.56.12"), mark)
 	assert.False(t, ok)
 	// Nor a reply, nor a truncated frame.
 	reply := echo()
 	reply[20] = 0
-	_, _, ok = parseOverhead(ether(reply))
+	_, _, ok = parseOverhead(ether(reply), to, mark)
 	assert.False(t, ok)
-	_, _, ok = parseOverhead(ether(echo())[:30])
+	_, _, ok = parseOverhead(ether(echo())[:30], to, mark)
 	assert.False(t, ok)
 }
 
@@ -137,4 +150,14 @@ func TestJSONShape(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &back))
 	assert.Equal(t, c.Rows[1].Cells["kubernetes"].Hops, back.Rows[1].Cells["kubernetes"].Hops)
 	assert.Equal(t, c.Verdicts[2].Results, back.Verdicts[2].Results)
+}
+
+func TestMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	Markdown(&b, sample())
+	md := b.String()
+	assert.Contains(t, md, "| question | Docker model | Kubernetes model |\n|---|---|---|\n")
+	assert.Contains(t, md, "| requirement | Docker model | Kubernetes model |\n|---|---|---|\n")
+	assert.Contains(t, md, "| containers can communicate with all other containers without NAT | **FAIL** | **PASS** |")
+	assert.Contains(t, md, "hops 10.244.1.1 › 10.244.2.0 › 10.244.2.2", "a cell's lines joined with <br>")
 }

@@ -3,6 +3,7 @@ package compare
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -173,8 +174,13 @@ func maxDF(ns netops.NS, dst netip.Addr, mtu int) (int, error) {
 	return lo, nil
 }
 
-// pattern marks the pings whose frames overhead looks for.
-var pattern = []byte("netlab-compare!")
+// marker returns a fresh pattern for the pings of one capture: two
+// columns of a real node share its underlay, and each must find its own.
+func marker() []byte {
+	b := make([]byte, 8)
+	_, _ = crand.Read(b)
+	return []byte("netlab-" + hex.EncodeToString(b)[:9])
+}
 
 // payload is the size of those pings' ICMP payload.
 const payload = 1000
@@ -202,9 +208,10 @@ func overhead(capNS netops.NS, dev string, srcNS netops.NS, dst netip.Addr) (int
 	}
 	defer unix.Close(fd)
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
+	mark := marker()
 	done := make(chan error, 1)
 	go func() {
-		_, err := ping(srcNS, dst, 3, "-s", strconv.Itoa(payload), "-p", hex.EncodeToString(pattern))
+		_, err := ping(srcNS, dst, 3, "-s", strconv.Itoa(payload), "-p", hex.EncodeToString(mark))
 		done <- err
 	}()
 	buf := make([]byte, 65536)
@@ -225,7 +232,7 @@ func overhead(capNS netops.NS, dev string, srcNS netops.NS, dst netip.Addr) (int
 		if err != nil {
 			continue // the 100 ms timeout: look at the clock again
 		}
-		if o, what, ok := parseOverhead(buf[:n]); ok {
+		if o, what, ok := parseOverhead(buf[:n], dst, mark); ok {
 			if quiet.IsZero() {
 				<-done
 			}
@@ -238,9 +245,10 @@ func overhead(capNS netops.NS, dev string, srcNS netops.NS, dst netip.Addr) (int
 	return 0, "", fmt.Errorf("none of the pings to %s crossed %s", dst, dev)
 }
 
-// parseOverhead finds our echo request in an Ethernet frame and returns
-// the outer IPv4 packet's length less the echo's own IPv4 packet's length.
-func parseOverhead(frame []byte) (int, string, bool) {
+// parseOverhead finds our echo request to dst, marked with mark, in an
+// Ethernet frame and returns the outer IPv4 packet's length less the
+// echo's own IPv4 packet's length.
+func parseOverhead(frame []byte, dst netip.Addr, mark []byte) (int, string, bool) {
 	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:14]) != unix.ETH_P_IP {
 		return 0, "", false
 	}
@@ -252,7 +260,7 @@ func parseOverhead(frame []byte) (int, string, bool) {
 		if p[0] != 0x45 || int(binary.BigEndian.Uint16(p[2:4])) != inner || p[9] != unix.IPPROTO_ICMP || p[20] != 8 {
 			continue
 		}
-		if !bytes.Contains(p[28:min(len(p), inner)], pattern) {
+		if netip.AddrFrom4([4]byte(p[16:20])) != dst || !bytes.Contains(p[28:min(len(p), inner)], mark) {
 			continue
 		}
 		what := "none"

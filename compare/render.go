@@ -314,15 +314,7 @@ func Markdown(w io.Writer, c api.Compare) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprint(w, "| question |")
-	for _, k := range c.Columns {
-		fmt.Fprintf(w, " %s |", Titles[k])
-	}
-	fmt.Fprint(w, "\n|---|")
-	for range c.Columns {
-		fmt.Fprint(w, "---|")
-	}
-	fmt.Fprintln(w)
+	mdHead(w, "question", c.Columns)
 	for _, row := range c.Rows {
 		fmt.Fprintf(w, "| %s |", mdEscape(row.Question))
 		for _, k := range c.Columns {
@@ -335,15 +327,7 @@ func Markdown(w io.Writer, c api.Compare) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprint(w, "| requirement |")
-	for _, k := range c.Columns {
-		fmt.Fprintf(w, " %s |", Titles[k])
-	}
-	fmt.Fprint(w, "\n|---|")
-	for range c.Columns {
-		fmt.Fprint(w, "---|")
-	}
-	fmt.Fprintln(w)
+	mdHead(w, "requirement", c.Columns)
 	for _, v := range c.Verdicts {
 		fmt.Fprintf(w, "| %s |", mdEscape(v.Requirement))
 		for _, k := range c.Columns {
@@ -376,6 +360,19 @@ func wrap(s string, n int) []string {
 		line += word
 	}
 	return append(out, line)
+}
+
+// mdHead writes a Markdown table's heading: first, then a column per model.
+func mdHead(w io.Writer, first string, cols []string) {
+	fmt.Fprintf(w, "| %s |", first)
+	for _, k := range cols {
+		fmt.Fprintf(w, " %s |", Titles[k])
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range cols {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
