@@ -45,6 +45,11 @@ func impostor(t *testing.T, uid int, labName, host string) *exec.Cmd {
 // with a name netlab would never give.
 func TestImpostorProcesses(t *testing.T) {
 	labtest.Root(t)
+	// It runs 'netlab down' of every lab, as root would: a lab someone has
+	// up on this machine (a learner's, a developer's) would go too.
+	if up := inventory.Labs(); len(up) > 0 {
+		t.Skipf("labs %v are up on this machine, and this test removes every lab: run it where none is (CI does)", up)
+	}
 	victim := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(victim, "keep"), []byte("mine"), 0o644))
 	rel, err := filepath.Rel(state.RunDir, victim)
