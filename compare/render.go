@@ -258,7 +258,7 @@ func Text(w io.Writer, c api.Compare) {
 		fmt.Fprintln(w, line)
 		for _, k := range c.Columns {
 			e := v.Evidence[k]
-			for i, l := range wrap(e.Sent+": "+e.Reported, 76) {
+			for i, l := range Wrap(e.Sent+": "+e.Reported, 76) {
 				if i == 0 {
 					fmt.Fprintf(w, "      %-21s %s\n", Titles[k]+":", l)
 				} else {
@@ -345,8 +345,8 @@ func Markdown(w io.Writer, c api.Compare) {
 	}
 }
 
-// wrap breaks s into lines of at most n runes, at spaces.
-func wrap(s string, n int) []string {
+// Wrap breaks s into lines of at most n runes, at spaces.
+func Wrap(s string, n int) []string {
 	var out []string
 	line := ""
 	for _, word := range strings.Fields(s) {

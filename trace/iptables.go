@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"netlab/internal/netops"
 )
 
 // Tables are a namespace's iptables rules, read back from iptables-save,
@@ -58,10 +60,10 @@ func ParseSave(text string) (*Tables, error) {
 			if len(f) >= 2 && f[1] != "-" {
 				t.policies[table][f[0]] = f[1]
 			}
-		case strings.HasPrefix(line, "-A "):
-			args, err := splitRule(line)
-			if err != nil {
-				return nil, fmt.Errorf("iptables-save line %d: %w", n+1, err)
+		case line == "-A" || strings.HasPrefix(line, "-A "):
+			args := netops.SplitSaved(line)
+			if len(args) < 2 {
+				return nil, fmt.Errorf("iptables-save line %d: %q has no chain", n+1, line)
 			}
 			r := parseRule(args[2:])
 			r.text = line
@@ -69,40 +71,6 @@ func ParseSave(text string) (*Tables, error) {
 		}
 	}
 	return t, nil
-}
-
-// splitRule splits a rule line as a shell would: iptables-save quotes
-// comments with spaces.
-func splitRule(line string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	inQ, have := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == '\\' && inQ && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			inQ, have = !inQ, true
-		case c == ' ' && !inQ:
-			if have {
-				out = append(out, cur.String())
-				cur.Reset()
-				have = false
-			}
-		default:
-			cur.WriteByte(c)
-			have = true
-		}
-	}
-	if inQ {
-		return nil, fmt.Errorf("unterminated quote in %q", line)
-	}
-	if have {
-		out = append(out, cur.String())
-	}
-	return out, nil
 }
 
 func parseRule(a []string) rule {

@@ -437,7 +437,11 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 		hop.Action = "drop"
 		hop.Route = fmt.Sprintf("%s: %v", p.Dst, err)
 		if in != "" {
-			hop.Note = joinNote(hop.Note, fmt.Sprintf("the kernel will not forward it (%v): no route, or forwarding is off on %s", err, in))
+			why := "no route"
+			if forwarding(v.ns, in) == "0" {
+				why = fmt.Sprintf("forwarding is off on %s (net.ipv4.conf.%s.forwarding = 0)", in, in)
+			}
+			hop.Note = joinNote(hop.Note, fmt.Sprintf("the kernel will not forward it (%v): %s", err, why))
 		}
 		return place{}, "dropped", ""
 	}
@@ -561,6 +565,17 @@ func (w *world) deliver(v *nsView, hop *api.Hop, f *frame) (place, string, strin
 	}
 	hop.Action = "deliver"
 	return place{}, "delivered", w.name(v.ns)
+}
+
+// forwarding reads whether ns forwards what arrives on dev.
+func forwarding(ns netops.NS, dev string) string {
+	var v []byte
+	_ = netops.Do(ns, func() error {
+		var err error
+		v, err = os.ReadFile("/proc/sys/net/ipv4/conf/" + dev + "/forwarding")
+		return err
+	})
+	return strings.TrimSpace(string(v))
 }
 
 func firstAddr(v *nsView, l netlink.Link) netip.Addr {

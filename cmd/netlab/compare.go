@@ -123,7 +123,17 @@ func compareLab(g *globals, log io.Writer, name, verb, mode string, extra ...str
 	}
 	fmt.Fprintf(log, "lab %s is not up: building it (netlab %s --lab %s)...\n", name, verb, name)
 	start := time.Now()
-	args := append([]string{verb, "--lab", name}, extra...)
+	if err := runVerb(g, log, append([]string{verb, "--lab", name}, extra...)...); err != nil {
+		return nil, fmt.Errorf("build lab %s: %w", name, err)
+	}
+	fmt.Fprintf(log, "lab %s is up (%.1f s); it stays up: 'sudo netlab down --lab %s' removes it.\n", name, time.Since(start).Seconds(), name)
+	return state.Load(name)
+}
+
+// runVerb runs another verb of netlab in this process, as a user would
+// type it (a lab built for compare or an exercise is built as any other):
+// its output goes to log only with --explain, its errors always.
+func runVerb(g *globals, log io.Writer, args ...string) error {
 	if g.explain {
 		args = append(args, "--explain")
 	}
@@ -134,11 +144,7 @@ func compareLab(g *globals, log io.Writer, name, verb, mode string, extra ...str
 		r.SetOut(log)
 	}
 	r.SetErr(log)
-	if err := r.Execute(); err != nil {
-		return nil, fmt.Errorf("build lab %s: %w", name, err)
-	}
-	fmt.Fprintf(log, "lab %s is up (%.1f s); it stays up: 'sudo netlab down --lab %s' removes it.\n", name, time.Since(start).Seconds(), name)
-	return state.Load(name)
+	return r.Execute()
 }
 
 // runningHostGW is a running host-gw overlay lab other than skip, if any:

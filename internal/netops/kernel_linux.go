@@ -168,13 +168,9 @@ func (k *kernel) apply(op Op) error {
 			return nil
 		})
 	case AddrAdd:
-		h, err := k.get(o.NS)
+		h, l, err := k.link(o.NS, o.Dev)
 		if err != nil {
 			return err
-		}
-		l, err := h.nl.LinkByName(o.Dev)
-		if err != nil {
-			return fmt.Errorf("find %q: %w", o.Dev, err)
 		}
 		a, err := netlink.ParseAddr(o.CIDR)
 		if err != nil {
@@ -193,6 +189,23 @@ func (k *kernel) apply(op Op) error {
 		return restore(o.NS, o.Restore())
 	case IPTablesDel:
 		return restore(o.NS, o.Restore())
+	case LinkSet:
+		return k.linkSet(o)
+	case FdbDel:
+		h, l, err := k.link(o.NS, o.Dev)
+		if err != nil {
+			return err
+		}
+		mac, err := net.ParseMAC(o.MAC)
+		if err != nil {
+			return err
+		}
+		err = h.nl.NeighDel(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF,
+			IP: net.ParseIP(o.Dst), HardwareAddr: mac})
+		if errors.Is(err, unix.ENOENT) {
+			return nil // gone already
+		}
+		return err
 	case NetnsDel:
 		return DeleteNetns(o.Name)
 	case LinkDel:
@@ -316,6 +329,45 @@ func (k *kernel) vxlan(o VxlanAdd) error {
 		return fmt.Errorf("address %s on %q: %w", o.Addr, o.Name, err)
 	}
 	return h.nl.LinkSetUp(v)
+}
+
+// link finds dev in ns.
+func (k *kernel) link(ns NS, dev string) (*handle, netlink.Link, error) {
+	h, err := k.get(ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := h.nl.LinkByName(dev)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find %q: %w", dev, err)
+	}
+	return h, l, nil
+}
+
+func (k *kernel) linkSet(o LinkSet) error {
+	h, l, err := k.link(o.NS, o.Name)
+	if err != nil {
+		return err
+	}
+	if o.MTU > 0 {
+		if err := h.nl.LinkSetMTU(l, o.MTU); err != nil {
+			return fmt.Errorf("mtu of %q: %w", o.Name, err)
+		}
+	}
+	if o.NoMaster {
+		if err := h.nl.LinkSetNoMaster(l); err != nil {
+			return fmt.Errorf("%q off its bridge: %w", o.Name, err)
+		}
+	}
+	if o.Hairpin != nil {
+		if err := h.nl.LinkSetHairpin(l, *o.Hairpin); err != nil {
+			return fmt.Errorf("hairpin of %q: %w", o.Name, err)
+		}
+	}
+	if o.Down {
+		return h.nl.LinkSetDown(l)
+	}
+	return nil
 }
 
 // neigh replaces an ARP or FDB entry (n.Family says which), as flannel

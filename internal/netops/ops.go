@@ -584,3 +584,52 @@ func (o RouteDel) Commands() []string {
 	}
 	return []string{ip(o.NS, args...)}
 }
+
+// LinkSet changes a link: its MTU, down, off its bridge, its bridge port's
+// hairpin mode. The workshop's exercises break labs with it.
+type LinkSet struct {
+	NS       NS
+	Name     string
+	MTU      int
+	Down     bool
+	NoMaster bool
+	// Hairpin, when set, turns the bridge port's hairpin mode on or off.
+	Hairpin *bool
+}
+
+// Commands implements Op.
+func (o LinkSet) Commands() []string {
+	var cmds []string
+	if o.MTU > 0 {
+		cmds = append(cmds, ip(o.NS, "link set", o.Name, "mtu", fmt.Sprint(o.MTU)))
+	}
+	if o.NoMaster {
+		cmds = append(cmds, ip(o.NS, "link set", o.Name, "nomaster"))
+	}
+	if o.Hairpin != nil {
+		cmds = append(cmds, ip(o.NS, "link set", o.Name, "type bridge_slave hairpin", map[bool]string{true: "on", false: "off"}[*o.Hairpin]))
+	}
+	if o.Down {
+		cmds = append(cmds, ip(o.NS, "link set", o.Name, "down"))
+	}
+	return cmds
+}
+
+// FdbDel deletes a VXLAN device's forwarding entry: frames for MAC no
+// longer know which underlay address to go to. An entry already gone is
+// no error.
+type FdbDel struct {
+	NS  NS
+	MAC string
+	Dev string
+	Dst string
+}
+
+// Commands implements Op.
+func (o FdbDel) Commands() []string {
+	args := "fdb del " + o.MAC + " dev " + o.Dev + " dst " + o.Dst + " self"
+	if o.NS != Host {
+		return []string{"bridge -n " + string(o.NS) + " " + args}
+	}
+	return []string{"bridge " + args}
+}

@@ -31,6 +31,10 @@ func TestCommands(t *testing.T) {
 		{RouteAdd{NS: "c1", Dst: "default", Via: "172.17.0.1"}, "ip -n c1 route add default via 172.17.0.1"},
 		{RouteAdd{NS: Host, Dst: "10.244.2.0/24", Via: "10.244.2.0", Dev: "flannel.1", Onlink: true},
 			"ip route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink"},
+		{LinkSet{NS: "n1", Name: "veth-c1", MTU: 1500, NoMaster: true, Hairpin: new(false), Down: true},
+			"ip -n n1 link set veth-c1 mtu 1500\nip -n n1 link set veth-c1 nomaster\nip -n n1 link set veth-c1 type bridge_slave hairpin off\nip -n n1 link set veth-c1 down"},
+		{FdbDel{NS: "n1", MAC: "0e:6c:c0:a8:38:0c", Dev: "flannel.1", Dst: "192.168.56.12"},
+			"bridge -n n1 fdb del 0e:6c:c0:a8:38:0c dev flannel.1 dst 192.168.56.12 self"},
 	} {
 		assert.Equal(t, tc.want, strings.Join(tc.op.Commands(), "\n"), "%T", tc.op)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -157,4 +158,25 @@ func Locked(lab string) bool {
 	}
 	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	return false
+}
+
+// SaveFile writes one more file of lab's, name (a plain file name) in its
+// directory, atomically: what a verb keeps beside the state (an exercise's
+// progress). It goes when the lab goes.
+func SaveFile(lab, name string, data []byte) error {
+	if name != filepath.Base(name) || name == "state.json" || strings.HasSuffix(name, ".tmp") {
+		return fmt.Errorf("%q is not a file name of a lab's own", name)
+	}
+	if err := ensureLabDir(lab); err != nil {
+		return err
+	}
+	return writeOwn(filepath.Join(Dir(lab), name), data)
+}
+
+// LoadFile reads a file SaveFile wrote; os.ErrNotExist when there is none.
+func LoadFile(lab, name string) ([]byte, error) {
+	if names.CheckLabName(lab) != nil || name != filepath.Base(name) {
+		return nil, os.ErrNotExist
+	}
+	return readOwn(filepath.Join(Dir(lab), name))
 }

@@ -1,0 +1,36 @@
+package api
+
+import "time"
+
+// Exercise is one line of 'netlab exercise list --json'.
+type Exercise struct {
+	Version    int    `json:"version"`
+	ID         string `json:"id"`
+	Number     int    `json:"number"`
+	Title      string `json:"title"`
+	Model      string `json:"model"`
+	Difficulty string `json:"difficulty"`
+	// Lab is the lab the exercise builds: 'netlab status --lab' finds it.
+	Lab     string `json:"lab"`
+	Running bool   `json:"running"`
+	Solved  bool   `json:"solved"`
+	// Checks is how many times it was checked since it started.
+	Checks  int        `json:"checks"`
+	Started *time.Time `json:"started,omitempty"`
+}
+
+// Check is one exercise in 'netlab exercise check --json'.
+type Check struct {
+	Exercise
+	Criteria []Criterion `json:"criteria"`
+	Millis   int64       `json:"ms"`
+}
+
+// Criterion is one criterion of a check: what it probed and saw, and on a
+// failure, where to look next.
+type Criterion struct {
+	Name     string `json:"name"`
+	Pass     bool   `json:"pass"`
+	Observed string `json:"observed"`
+	Hint     string `json:"hint,omitempty"`
+}

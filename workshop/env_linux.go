@@ -1,0 +1,363 @@
+package workshop
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"netlab/internal/api"
+	"netlab/internal/netops"
+	"netlab/internal/probe"
+	"netlab/internal/state"
+	"netlab/internal/topo"
+	"netlab/internal/who"
+	"netlab/trace"
+)
+
+// Env is the running lab of an exercise, as its break and its checks see
+// it: every name and address comes from the lab's own topology.
+type Env struct {
+	S    *state.State
+	memo map[string]string
+}
+
+// Once computes what key names once per check: a hint that several
+// criteria share costs its probes once.
+func (e *Env) Once(key string, f func() string) string {
+	if e.memo == nil {
+		e.memo = map[string]string{}
+	}
+	if v, ok := e.memo[key]; ok {
+		return v
+	}
+	v := f()
+	e.memo[key] = v
+	return v
+}
+
+// NS is the namespace of a workload, node or the outside host.
+func (e *Env) NS(name string) netops.NS {
+	ns, _ := e.S.Find(name)
+	return ns
+}
+
+// W is a workload of the lab.
+func (e *Env) W(name string) state.Workload {
+	if w := e.S.Workload(name); w != nil {
+		return *w
+	}
+	return state.Workload{Name: name}
+}
+
+// Node is a node of the lab.
+func (e *Env) Node(name string) topo.Node {
+	for _, n := range e.S.Topology.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return topo.Node{}
+}
+
+// Outside is the outside host.
+func (e *Env) Outside() topo.Host { return *e.S.Topology.Outside }
+
+// OutsideServer is the outside host's web server.
+func (e *Env) OutsideServer() netip.AddrPort {
+	return netip.AddrPortFrom(e.Outside().IP, 80)
+}
+
+// Server is a workload's web server.
+func (e *Env) Server(name string) netip.AddrPort {
+	w := e.W(name)
+	return netip.AddrPortFrom(w.IP, uint16(w.Port))
+}
+
+// label names a sender with its address: "c1 172.17.0.2".
+func (e *Env) label(name string) string {
+	if w := e.S.Workload(name); w != nil {
+		return name + " " + w.IP.String()
+	}
+	for _, h := range e.S.Topology.Hosts() {
+		if h.Name == name {
+			return name + " " + h.IP.String()
+		}
+	}
+	return name
+}
+
+// Asked is one question to a web server and what came of it.
+type Asked struct {
+	Answer who.Answer
+	Err    error
+	Text   string
+}
+
+// Ask asks the server at to, from name's namespace, who it is and whom it
+// saw; Text says it with the real addresses.
+func (e *Env) Ask(from string, to netip.AddrPort) Asked {
+	var a Asked
+	c, err := who.Dial(e.NS(from), to, time.Second)
+	if err == nil {
+		a.Answer, err = who.AskConn(c, to.String())
+		c.Close()
+	}
+	a.Err = err
+	if err != nil {
+		a.Text = fmt.Sprintf("%s → %s: no answer (%s)", e.label(from), to, lastWords(err))
+	} else {
+		a.Text = fmt.Sprintf("%s → %s: %s answered, and saw %s", e.label(from), to, a.Answer.Name, a.Answer.Client)
+	}
+	return a
+}
+
+// Ping pings dst from name's namespace.
+func (e *Env) Ping(from string, dst netip.Addr, count int, extra ...string) probe.PingResult {
+	r, err := probe.Ping(e.NS(from), dst.String(), count, time.Second, append([]string{"-i", "0.05"}, extra...)...)
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+	}
+	return r
+}
+
+// PingText says what a ping did.
+func (e *Env) PingText(from string, dst netip.Addr, r probe.PingResult, what string) string {
+	s := fmt.Sprintf("%s → %s%s: %d of %d answered", e.label(from), dst, what, r.Received, r.Sent)
+	if len(r.Errors) > 0 {
+		s += " (" + r.Errors[0] + ")"
+	}
+	return s
+}
+
+// Walk traces a packet from name to dst (a TCP connection to port, or a
+// ping when port is 0) with netlab trace.
+func (e *Env) Walk(from string, dst netip.Addr, port int) api.Trace {
+	proto := "tcp"
+	if port == 0 {
+		proto = "icmp"
+	}
+	req := trace.Request{State: e.S, SrcNS: e.NS(from), Src: api.TraceEnd{Name: from}, Dst: dst, Proto: proto, Port: port}
+	if w := e.S.Workload(from); w != nil {
+		req.Src.IP = w.IP.String()
+	}
+	return trace.Run(req)
+}
+
+// EndOf says the way a walk took, host by host with each host's route,
+// and where it ended and why.
+func EndOf(t api.Trace) string {
+	if len(t.Hops) == 0 {
+		return "the walk found nothing"
+	}
+	var way []string
+	for _, h := range t.Hops {
+		step := h.Host
+		if h.Route != "" && (h.Action == "route" || h.Action == "encapsulate") {
+			r := strings.Fields(h.Route)
+			step += " (" + strings.Join(r[1:], " ") + ")"
+		}
+		if len(way) == 0 || way[len(way)-1] != step {
+			way = append(way, step)
+		}
+	}
+	s := strings.Join(way, " → ")
+	h := t.Hops[len(t.Hops)-1]
+	switch t.Outcome {
+	case "delivered":
+		return s + ": delivered to " + t.DeliveredTo
+	case "left":
+		return s + ": it leaves this machine"
+	}
+	s += ": " + t.Outcome + " at " + h.Host
+	switch {
+	case strings.Contains(h.Filter, "DROP"):
+		s += " by " + h.Filter
+	case h.Note != "":
+		s += ", " + h.Note
+	case h.FDB != "":
+		s += ", " + h.FDB
+	case h.Route != "":
+		s += ", route " + h.Route
+	}
+	return s
+}
+
+// RouteBack says how name's kernel would send a packet to a: its route,
+// or that it has none.
+func (e *Env) RouteBack(name string, a string) string {
+	out := strings.TrimSpace(e.Run(name, "ip", "-o", "route", "get", a))
+	if strings.Contains(out, "unreachable") || out == "" {
+		return "has no route back to " + a
+	}
+	return "would answer " + a + " by '" + strings.Join(strings.Fields(strings.Split(out, "\\")[0]), " ") + "'"
+}
+
+// Sysctl reads a kernel parameter in name's namespace.
+func (e *Env) Sysctl(name, key string) string {
+	var v []byte
+	_ = netops.Do(e.NS(name), func() error {
+		var err error
+		v, err = os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+		return err
+	})
+	return strings.TrimSpace(string(v))
+}
+
+// Run runs a command in name's namespace and returns what it printed.
+func (e *Env) Run(name string, argv ...string) string {
+	full := probe.Command(e.NS(name), argv...)
+	cmd := exec.Command(full[0], full[1:]...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
+// Link returns a link of name's namespace.
+func (e *Env) Link(name, dev string) (netlink.Link, error) {
+	h, err := netops.Netlink(e.NS(name))
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return h.LinkByName(dev)
+}
+
+// SavedRule finds the rule of table in name's namespace, as iptables-save
+// prints it, that matches re.
+func (e *Env) SavedRule(name, table string, re *regexp.Regexp) (string, error) {
+	for _, l := range strings.Split(e.Run(name, "iptables-save", "-t", table), "\n") {
+		if strings.HasPrefix(l, "-A ") && re.MatchString(l) {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("no rule of %s's %s table matches %s", name, table, re)
+}
+
+// SynSources captures, on dev of name's namespace, the TCP SYNs to port
+// while fn runs, and returns the source addresses they came from.
+func (e *Env) SynSources(name, dev string, port int, fn func()) []string {
+	var fd int
+	err := netops.Do(e.NS(name), func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		proto := htons(unix.ETH_P_IP)
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto)); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index})
+	})
+	if err != nil {
+		fn()
+		return nil
+	}
+	defer unix.Close(fd)
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 50000})
+	done := make(chan struct{})
+	go func() { fn(); close(done) }()
+	seen := map[string]bool{}
+	var out []string
+	buf := make([]byte, 2048)
+	var quiet time.Time
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		select {
+		case <-done:
+			if quiet.IsZero() {
+				quiet = time.Now().Add(100 * time.Millisecond)
+			}
+		default:
+		}
+		if !quiet.IsZero() && time.Now().After(quiet) {
+			break
+		}
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil || n < 40 || buf[9] != unix.IPPROTO_TCP {
+			continue
+		}
+		ihl := int(buf[0]&0x0f) * 4
+		if n < ihl+14 || int(binary.BigEndian.Uint16(buf[ihl+2:ihl+4])) != port || buf[ihl+13]&0x12 != 0x02 {
+			continue // not a SYN to port
+		}
+		src := netip.AddrFrom4([4]byte(buf[12:16])).String()
+		if !seen[src] {
+			seen[src] = true
+			out = append(out, src)
+		}
+	}
+	<-done
+	return out
+}
+
+// Transfer moves size bytes with iperf3 between two workloads (from
+// sends, or receives when reverse), and says how long it took or that it
+// hung.
+func (e *Env) Transfer(from, to string, size string, reverse bool) (bool, string) {
+	dst := e.W(to).IP
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", string(e.NS(to)), "iperf3", "-s", "-1", "-B", dst.String(), "-p", "5202")
+	if err := srv.Start(); err != nil {
+		return false, "iperf3 could not start: " + err.Error()
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	dir := "sends"
+	args := []string{"ip", "netns", "exec", string(e.NS(from)), "iperf3", "-c", dst.String(), "-p", "5202", "-n", size, "-J", "--connect-timeout", "500"}
+	if reverse {
+		dir = "receives"
+		args = append(args, "-R", "--rcv-timeout", "1500")
+	} else {
+		args = append(args, "--snd-timeout", "1500")
+	}
+	var r struct {
+		Error string `json:"error"`
+		End   struct {
+			Sum struct {
+				Seconds float64 `json:"seconds"`
+				Bytes   float64 `json:"bytes"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	start := time.Now()
+	for try := 0; ; try++ {
+		out, _ := exec.CommandContext(ctx, args[0], args[1:]...).Output()
+		r.Error = ""
+		if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
+			r.Error = "no result (" + strings.TrimSpace(string(out)) + ")"
+		}
+		if !strings.Contains(r.Error, "unable to connect") || try == 20 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	what := fmt.Sprintf("%s %s %sB of TCP with %s", e.label(from), dir, size, e.label(to))
+	if r.Error != "" || r.End.Sum.Bytes == 0 {
+		if ctx.Err() != nil || time.Since(start) > 2*time.Second {
+			return false, what + ": it hung"
+		}
+		return false, what + ": it hung (" + r.Error + ")"
+	}
+	return true, fmt.Sprintf("%s: done in %.0f ms", what, r.End.Sum.Seconds*1000)
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func lastWords(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		return s[i+2:]
+	}
+	return s
+}

@@ -1,0 +1,110 @@
+// Package workshop holds the exercises of the workshop as data: how each
+// breaks its own lab, the story users tell, the criteria a fix must meet
+// (checked with real packets, and with kernel state only where the state
+// is the point), a hint that follows from what the check observed, and a
+// reference fix. A learner may fix a lab any sound way: the criteria judge
+// what the network does, not which command made it do so.
+package workshop
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"netlab/internal/names"
+	"netlab/internal/netops"
+)
+
+// Models an exercise is about.
+const (
+	Docker     = "docker"
+	Kubernetes = "kubernetes"
+)
+
+// Exercise is one broken lab to fix.
+type Exercise struct {
+	N          int
+	ID         string
+	Title      string
+	Model      string
+	Difficulty string
+	// Mode is the lab's mode (docker, overlay) and Flags the mode's flags.
+	Mode  string
+	Flags []string
+	// Story is what users report: the symptom, never the cause.
+	Story func(e *Env) string
+	// Break returns the ops that break a freshly built lab.
+	Break func(e *Env) ([]netops.Op, error)
+	// Criteria are what a fixed lab does.
+	Criteria []Criterion
+	// Solution is a reference fix, as commands a learner types.
+	Solution func(e *Env) []string
+}
+
+// Criterion is one thing a fixed lab does, checked for real.
+type Criterion struct {
+	Name  string
+	Check func(e *Env) Outcome
+}
+
+// Outcome is what a check saw: pass or not, what it observed (with the
+// real addresses it probed), and on a failure, where to look next, from
+// what it observed.
+type Outcome struct {
+	Pass     bool
+	Observed string
+	Hint     string
+}
+
+// Prefix starts the name of every exercise's lab: "ex" makes ex1, ex2, ...
+// NETLAB_EXERCISE_PREFIX changes it, so that tests (or a second set of
+// exercises) never meet a learner's labs.
+var Prefix = "ex"
+
+func init() {
+	if p := os.Getenv("NETLAB_EXERCISE_PREFIX"); p != "" {
+		Prefix = p
+	}
+}
+
+// CheckPrefix reports whether Prefix makes valid lab names.
+func CheckPrefix() error {
+	if err := names.CheckLabName(Prefix + "10"); err != nil {
+		return fmt.Errorf("NETLAB_EXERCISE_PREFIX=%q: %w", Prefix, err)
+	}
+	return nil
+}
+
+// Lab is the name of the exercise's own lab: it never disturbs a learner's
+// other labs.
+func (x Exercise) Lab() string { return Prefix + strconv.Itoa(x.N) }
+
+// All are the exercises, from easy to hard.
+var All []Exercise
+
+func register(x Exercise) { All = append(All, x) }
+
+// Find returns the exercise numbered or called arg.
+func Find(arg string) (Exercise, error) {
+	for _, x := range All {
+		if arg == strconv.Itoa(x.N) || arg == x.ID {
+			return x, nil
+		}
+	}
+	var ids []string
+	for _, x := range All {
+		ids = append(ids, fmt.Sprintf("%d (%s)", x.N, x.ID))
+	}
+	return Exercise{}, fmt.Errorf("no exercise %q: there are %s", arg, strings.Join(ids, ", "))
+}
+
+// FromLab returns the exercise whose lab is lab.
+func FromLab(lab string) (Exercise, bool) {
+	for _, x := range All {
+		if x.Lab() == lab {
+			return x, true
+		}
+	}
+	return Exercise{}, false
+}
