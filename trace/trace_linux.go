@@ -56,16 +56,26 @@ func Run(req Request) api.Trace {
 	return out
 }
 
-// Path is the walk alone, sent nowhere: the interfaces a packet passes,
-// as "node1 veth-pod1 → flannel.1", for compare's path.
-func Path(req Request) []string {
+// Walk is the walk alone, from the kernel's tables: no packet is sent, so
+// nothing is confirmed (Confirmed is false, Sent empty).
+func Walk(req Request) api.Trace {
 	w := newWorld(req.State)
 	defer w.close()
 	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
 	if a, err := netip.ParseAddr(req.Src.IP); err == nil {
 		p.Src = a
 	}
-	hops, _, _ := w.walk(req.SrcNS, "", frame{p: p})
+	t := api.Trace{Version: api.Version, Lab: req.State.Lab, Src: req.Src, Proto: req.Proto, Port: req.Port,
+		Dst: api.TraceEnd{Name: req.DstName, IP: req.Dst.String()}}
+	t.Hops, t.Outcome, t.DeliveredTo = w.walk(req.SrcNS, "", frame{p: p})
+	t.Expected = w.expected(t.Hops)
+	return t
+}
+
+// Path is the walk alone, sent nowhere: the interfaces a packet passes,
+// as "node1 veth-pod1 → flannel.1", for compare's path.
+func Path(req Request) []string {
+	hops := Walk(req).Hops
 	var out []string
 	for _, h := range hops {
 		in, o := h.In, outDev(h.Out)

@@ -105,11 +105,15 @@ type Asked struct {
 	Text   string
 }
 
+// askTimeout is how long a check waits for a connection: a lab answers in
+// a millisecond, so half a second means it will not.
+const askTimeout = 500 * time.Millisecond
+
 // Ask asks the server at to, from name's namespace, who it is and whom it
 // saw; Text says it with the real addresses.
 func (e *Env) Ask(from string, to netip.AddrPort) Asked {
 	var a Asked
-	c, err := who.Dial(e.NS(from), to, time.Second)
+	c, err := who.Dial(e.NS(from), to, askTimeout)
 	if err == nil {
 		a.Answer, err = who.AskConn(c, to.String())
 		c.Close()
@@ -125,7 +129,8 @@ func (e *Env) Ask(from string, to netip.AddrPort) Asked {
 
 // Ping pings dst from name's namespace.
 func (e *Env) Ping(from string, dst netip.Addr, count int, extra ...string) probe.PingResult {
-	r, err := probe.Ping(e.NS(from), dst.String(), count, time.Second, append([]string{"-i", "0.05"}, extra...)...)
+	// -W 0.5 after probe's own -W 1: a lab answers in a millisecond.
+	r, err := probe.Ping(e.NS(from), dst.String(), count, time.Second, append([]string{"-i", "0.05", "-W", "0.5"}, extra...)...)
 	if err != nil {
 		r.Errors = append(r.Errors, err.Error())
 	}
@@ -141,8 +146,9 @@ func (e *Env) PingText(from string, dst netip.Addr, r probe.PingResult, what str
 	return s
 }
 
-// Walk traces a packet from name to dst (a TCP connection to port, or a
-// ping when port is 0) with netlab trace.
+// Walk is netlab trace's walk of a packet from name to dst (a TCP
+// connection to port, or a ping when port is 0), from the kernel's tables
+// alone: the check has sent its own packets already.
 func (e *Env) Walk(from string, dst netip.Addr, port int) api.Trace {
 	proto := "tcp"
 	if port == 0 {
@@ -152,7 +158,7 @@ func (e *Env) Walk(from string, dst netip.Addr, port int) api.Trace {
 	if w := e.S.Workload(from); w != nil {
 		req.Src.IP = w.IP.String()
 	}
-	return trace.Run(req)
+	return trace.Walk(req)
 }
 
 // EndOf says the way a walk took, host by host with each host's route,
@@ -306,7 +312,7 @@ func (e *Env) SynSources(name, dev string, port int, fn func()) []string {
 // hung.
 func (e *Env) Transfer(from, to string, size string, reverse bool) (bool, string) {
 	dst := e.W(to).IP
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	srv := exec.CommandContext(ctx, "ip", "netns", "exec", string(e.NS(to)), "iperf3", "-s", "-1", "-B", dst.String(), "-p", "5202")
 	if err := srv.Start(); err != nil {
@@ -317,9 +323,9 @@ func (e *Env) Transfer(from, to string, size string, reverse bool) (bool, string
 	args := []string{"ip", "netns", "exec", string(e.NS(from)), "iperf3", "-c", dst.String(), "-p", "5202", "-n", size, "-J", "--connect-timeout", "500"}
 	if reverse {
 		dir = "receives"
-		args = append(args, "-R", "--rcv-timeout", "1500")
+		args = append(args, "-R", "--rcv-timeout", "700")
 	} else {
-		args = append(args, "--snd-timeout", "1500")
+		args = append(args, "--snd-timeout", "700")
 	}
 	var r struct {
 		Error string `json:"error"`
@@ -344,7 +350,7 @@ func (e *Env) Transfer(from, to string, size string, reverse bool) (bool, string
 	}
 	what := fmt.Sprintf("%s %s %sB of TCP with %s", e.label(from), dir, size, e.label(to))
 	if r.Error != "" || r.End.Sum.Bytes == 0 {
-		if ctx.Err() != nil || time.Since(start) > 2*time.Second {
+		if ctx.Err() != nil || time.Since(start) > 600*time.Millisecond {
 			return false, what + ": it hung"
 		}
 		return false, what + ": it hung (" + r.Error + ")"

@@ -236,7 +236,7 @@ func init() {
 					return Outcome{Observed: "no new pod yet", Hint: "first the pod's namespace and address"}
 				}
 				var a who.Answer
-				c, err := who.Dial(p.ns, e.OutsideServer(), time.Second)
+				c, err := who.Dial(p.ns, e.OutsideServer(), askTimeout)
 				if err == nil {
 					a, err = who.AskConn(c, e.OutsideServer().String())
 					c.Close()
@@ -485,7 +485,7 @@ func connectTo(e *Env, from string, p pod) (netip.Addr, error) {
 		got <- c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 		c.Close()
 	}()
-	c, err := who.Dial(e.NS(from), to, time.Second)
+	c, err := who.Dial(e.NS(from), to, askTimeout)
 	if err != nil {
 		l.Close()
 		<-got

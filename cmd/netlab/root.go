@@ -74,6 +74,7 @@ network namespaces, veth pairs, bridges, routes and iptables rules.
   sudo netlab overlay-mode     the Kubernetes model: pod CIDRs, cni0, VXLAN between nodes, no NAT
   sudo netlab compare          both models asked the same questions with real packets
   sudo netlab trace pod1 pod3  one packet's walk, hop by hop, confirmed by a real packet
+  sudo netlab exercise list    the workshop's exercises: broken labs, checked with real packets
   sudo netlab status           what is up (--json for scripts)
   sudo netlab exec c1 -- ping -c1 172.17.0.3
   sudo netlab down             remove everything the lab made, and nothing else
