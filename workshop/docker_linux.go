@@ -244,6 +244,17 @@ func init() {
 					b.Answer.Client == e.Outside().IP.String(), Observed: a.Text + "; " + b.Text,
 					Hint: "the published port itself must keep working for others"}
 			}},
+			{"node1's firewall still sees bridged traffic, as on a Docker host", func(e *Env) Outcome {
+				// Turning br_netfilter off makes the symptom go away (node1
+				// then routes c1's packet instead of bridging it back), and
+				// takes Docker's rules off every packet between containers.
+				v := e.Sysctl("node1", "net.bridge.bridge-nf-call-iptables")
+				o := Outcome{Pass: v == "1", Observed: "net.bridge.bridge-nf-call-iptables = " + v + " on node1"}
+				if !o.Pass {
+					o.Hint = "with it off, packets between containers skip Docker's iptables rules altogether: that is not the fix, put it back on"
+				}
+				return o
+			}},
 		},
 		Solution: func(e *Env) []string {
 			return []string{fmt.Sprintf("sudo ip -n %s link set %s type bridge_slave hairpin on", e.NS("node1"), e.W("c1").HostIface)}

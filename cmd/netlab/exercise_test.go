@@ -104,7 +104,8 @@ func TestExercises(t *testing.T) {
 			wrongAt: 1, wrongHint: "saw 172.17.0.1"},
 		{n: 3, story: "192.168.56.12:8080", fails: []int{0, 1}, hint: "forwarding is off on eth1"},
 		{n: 4, story: "172.17.0.1", fails: []int{0, 1, 2}, hint: "veth-c2 on node1, which is up and on no bridge"},
-		{n: 5, story: "192.168.56.11:8080", fails: []int{0}, hint: "c2 172.17.0.3 → 192.168.56.11:8080: c1 answered"},
+		{n: 5, story: "192.168.56.11:8080", fails: []int{0}, hint: "c2 172.17.0.3 → 192.168.56.11:8080: c1 answered",
+			wrong: []string{"ip netns exec %s-node1 sysctl -qw net.bridge.bridge-nf-call-iptables=0"}, wrongAt: 2, wrongHint: "skip Docker's iptables rules"},
 		{n: 6, story: "10.244.2.2", fails: []int{0, 1, 2}, hint: "node1 (via 192.168.56.1 dev eth1",
 			alt: []string{"ip -n %s-node1 route add 10.244.2.0/24 via 192.168.56.12", "ip -n %s-node2 route replace 10.244.1.0/24 via 192.168.56.11"}},
 		{n: 7, story: "10.244.2.2", fails: []int{0, 1, 2}, hint: "no FDB entry for"},
@@ -172,6 +173,8 @@ func TestExercises(t *testing.T) {
 			assert.GreaterOrEqual(t, list[tc.n-1].Checks, 1)
 			labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n))
 			labtest.AssertGone(t, lab)
+			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
+			assert.False(t, list[tc.n-1].Solved, "the exercise ends with its lab")
 		})
 	}
 }
