@@ -1,0 +1,286 @@
+// Package kube is the Kubernetes model's Services, the way kube-proxy's
+// iptables mode writes them: a KUBE-SERVICES chain that matches each
+// ClusterIP:port, a KUBE-SVC-<hash> chain per service port that picks an
+// endpoint at random (-m statistic --mode random --probability 1/(N-i)),
+// a KUBE-SEP-<hash> chain per endpoint that DNATs to it, KUBE-NODEPORTS
+// and KUBE-EXT-<hash> for NodePorts, and the 0x4000 mark that
+// KUBE-POSTROUTING masquerades. The chain names are kube-proxy's own
+// hashes, so that a learner who knows a real node recognises every rule.
+//
+// This file is pure: rules as data, from services and their endpoints.
+package kube
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// ServicePort is one port of a Service, with its ready endpoints, as
+// kube-proxy sees it.
+type ServicePort struct {
+	Namespace, Name string
+	// PortName is the port's name in the Service ("" for a lone unnamed port).
+	PortName  string
+	Protocol  string // TCP, UDP or SCTP
+	ClusterIP netip.Addr
+	Port      int
+	NodePort  int
+	// AffinitySeconds, when more than 0, is sessionAffinity: ClientIP
+	// with that timeout.
+	AffinitySeconds int
+	// Endpoints are the ready endpoints, in the order they are balanced.
+	Endpoints []Endpoint
+}
+
+// Endpoint is one ready endpoint of a service port.
+type Endpoint struct {
+	IP   netip.Addr
+	Port int
+}
+
+func (e Endpoint) String() string { return netip.AddrPortFrom(e.IP, uint16(e.Port)).String() }
+
+// String is the service port's name as kube-proxy writes it in comments
+// and hashes: "ns/name:port", or "ns/name" for an unnamed port.
+func (sp ServicePort) String() string {
+	s := sp.Namespace + "/" + sp.Name
+	if sp.PortName != "" {
+		s += ":" + sp.PortName
+	}
+	return s
+}
+
+func (sp ServicePort) proto() string { return strings.ToLower(sp.Protocol) }
+
+// hash is kube-proxy's: the first 16 characters of the base32 of the
+// sha256 of what it names.
+func hash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return base32.StdEncoding.EncodeToString(h[:])[:16]
+}
+
+// ServiceChain is the service port's KUBE-SVC chain.
+func ServiceChain(sp ServicePort) string { return "KUBE-SVC-" + hash(sp.String()+sp.proto()) }
+
+// ExternalChain is the service port's KUBE-EXT chain (for its NodePort).
+func ExternalChain(sp ServicePort) string { return "KUBE-EXT-" + hash(sp.String()+sp.proto()) }
+
+// EndpointChain is an endpoint's KUBE-SEP chain.
+func EndpointChain(sp ServicePort, ep Endpoint) string {
+	return "KUBE-SEP-" + hash(sp.String()+sp.proto()+ep.String())
+}
+
+// Probability is the statistic match's probability for the i-th of n
+// endpoints: 1/(n-i), as kube-proxy prints it.
+func Probability(n, i int) string { return fmt.Sprintf("%0.10f", 1.0/float64(n-i)) }
+
+// MasqMark is the mark KUBE-MARK-MASQ sets and KUBE-POSTROUTING
+// masquerades.
+const MasqMark = "0x4000"
+
+// Tables are the rules of the filter and nat tables, as iptables-save
+// prints them: chain lines (":KUBE-SERVICES - [0:0]") then rules.
+type Tables struct {
+	Filter, NAT []string
+}
+
+// chains collects a table's chains and rules in kube-proxy's order.
+type chains struct {
+	order []string
+	rules map[string][]string
+}
+
+func newChains(fixed ...string) *chains {
+	c := &chains{rules: map[string][]string{}}
+	for _, f := range fixed {
+		c.add(f)
+	}
+	return c
+}
+
+func (c *chains) add(chain string) {
+	if _, ok := c.rules[chain]; !ok {
+		c.order = append(c.order, chain)
+		c.rules[chain] = nil
+	}
+}
+
+func (c *chains) rule(chain string, args ...string) {
+	c.add(chain)
+	c.rules[chain] = append(c.rules[chain], "-A "+chain+" "+strings.Join(args, " "))
+}
+
+// print writes the chains named, in that order, then their rules in the
+// same order, as iptables-save does.
+func (c *chains) print(names []string) []string {
+	var out []string
+	for _, n := range names {
+		out = append(out, ":"+n+" - [0:0]")
+	}
+	for _, n := range names {
+		out = append(out, c.rules[n]...)
+	}
+	return out
+}
+
+// comment is a comment match as kube-proxy writes it: quoted when it has
+// spaces.
+func comment(s string) string {
+	if strings.ContainsAny(s, " \t") {
+		s = `"` + s + `"`
+	}
+	return "-m comment --comment " + s
+}
+
+// Generate writes every service port's rules, as kube-proxy's iptables
+// mode does with clusterCIDR set (traffic to a ClusterIP from outside it
+// is masqueraded).
+func Generate(ports []ServicePort, clusterCIDR string) Tables {
+	ports = append([]ServicePort{}, ports...)
+	sort.SliceStable(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
+	filter := newChains("KUBE-NODEPORTS", "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FIREWALL", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL")
+	nat := newChains("KUBE-NODEPORTS", "KUBE-SERVICES")
+	var svcRules, extRules, sepRules, nodeports []func()
+
+	for _, sp := range ports {
+		name, proto := sp.String(), sp.proto()
+		dst := fmt.Sprintf("-m %s -p %s -d %s --dport %d", proto, proto, sp.ClusterIP, sp.Port)
+		if len(sp.Endpoints) == 0 {
+			// No endpoints: refuse at once, rather than let it time out.
+			filter.rule("KUBE-SERVICES", comment(name+" has no endpoints"), dst, "-j REJECT")
+			if sp.NodePort > 0 {
+				filter.rule("KUBE-EXTERNAL-SERVICES", comment(name+" has no endpoints"), "-m addrtype --dst-type LOCAL",
+					fmt.Sprintf("-m %s -p %s --dport %d", proto, proto, sp.NodePort), "-j REJECT")
+			}
+			continue
+		}
+		svc, ext := ServiceChain(sp), ExternalChain(sp)
+		nat.rule("KUBE-SERVICES", comment(name+" cluster IP"), dst, "-j", svc)
+		if sp.NodePort > 0 {
+			nodeports = append(nodeports, func() {
+				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s --dport %d", proto, proto, sp.NodePort), "-j", ext)
+			})
+			extRules = append(extRules, func() {
+				nat.rule(ext, comment("masquerade traffic for "+name+" external destinations"), "-j KUBE-MARK-MASQ")
+				nat.rule(ext, "-j", svc)
+			})
+		}
+		svcRules = append(svcRules, func() {
+			nat.rule(svc, comment(name+" cluster IP"), dst, "! -s "+clusterCIDR, "-j KUBE-MARK-MASQ")
+			if sp.AffinitySeconds > 0 {
+				for _, ep := range sp.Endpoints {
+					sep := EndpointChain(sp, ep)
+					nat.rule(svc, comment(name+" -> "+ep.String()), "-m recent --name", sep,
+						fmt.Sprintf("--rcheck --seconds %d --reap", sp.AffinitySeconds), "-j", sep)
+				}
+			}
+			n := len(sp.Endpoints)
+			for i, ep := range sp.Endpoints {
+				args := []string{comment(name + " -> " + ep.String())}
+				if i < n-1 {
+					args = append(args, "-m statistic --mode random --probability "+Probability(n, i))
+				}
+				nat.rule(svc, append(args, "-j", EndpointChain(sp, ep))...)
+			}
+		})
+		sepRules = append(sepRules, func() {
+			for _, ep := range sp.Endpoints {
+				sep := EndpointChain(sp, ep)
+				// Hairpin: an endpoint reaching itself through its Service
+				// is masqueraded, or its answer would not come back the
+				// way it went.
+				nat.rule(sep, comment(name), "-s "+ep.IP.String(), "-j KUBE-MARK-MASQ")
+				dnat := []string{comment(name)}
+				if sp.AffinitySeconds > 0 {
+					dnat = append(dnat, "-m recent --name "+sep+" --set")
+				}
+				nat.rule(sep, append(dnat, fmt.Sprintf("-m %s -p %s", proto, proto), "-j DNAT --to-destination "+ep.String())...)
+			}
+		})
+	}
+	// kube-proxy declares every chain before it writes any rule: the
+	// hashed ones sorted, the fixed ones where it keeps them.
+	for _, sp := range ports {
+		if len(sp.Endpoints) == 0 {
+			continue
+		}
+		nat.add(ServiceChain(sp))
+		if sp.NodePort > 0 {
+			nat.add(ExternalChain(sp))
+		}
+		for _, ep := range sp.Endpoints {
+			nat.add(EndpointChain(sp, ep))
+		}
+	}
+	for _, f := range nodeports {
+		f()
+	}
+	nat.rule("KUBE-SERVICES", comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
+		"-m addrtype --dst-type LOCAL", "-j KUBE-NODEPORTS")
+	for _, f := range extRules {
+		f()
+	}
+	nat.rule("KUBE-MARK-MASQ", "-j MARK --or-mark "+MasqMark)
+	nat.rule("KUBE-POSTROUTING", "-m mark ! --mark "+MasqMark+"/"+MasqMark, "-j RETURN")
+	nat.rule("KUBE-POSTROUTING", "-j MARK --xor-mark "+MasqMark)
+	nat.rule("KUBE-POSTROUTING", comment("kubernetes service traffic requiring SNAT"), "-j MASQUERADE")
+	for _, f := range sepRules {
+		f()
+	}
+	for _, f := range svcRules {
+		f()
+	}
+	filter.rule("KUBE-FIREWALL", comment("block incoming localnet connections"), "-d 127.0.0.0/8 ! -s 127.0.0.0/8",
+		"-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT", "-j DROP")
+	filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID", "-j DROP")
+	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding rules"), "-m mark --mark "+MasqMark+"/"+MasqMark, "-j ACCEPT")
+	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding conntrack rule"), "-m conntrack --ctstate RELATED,ESTABLISHED", "-j ACCEPT")
+	return Tables{Filter: filter.print(filter.order), NAT: nat.natOrdered()}
+}
+
+// natOrdered prints the nat table as kube-proxy does: KUBE-NODEPORTS,
+// KUBE-SERVICES, the KUBE-EXT chains, KUBE-MARK-MASQ, KUBE-POSTROUTING,
+// then the KUBE-SEP and KUBE-SVC chains, each group sorted.
+func (c *chains) natOrdered() []string {
+	var ext, sep, svc []string
+	for _, n := range c.order {
+		switch {
+		case strings.HasPrefix(n, "KUBE-EXT-"):
+			ext = append(ext, n)
+		case strings.HasPrefix(n, "KUBE-SEP-"):
+			sep = append(sep, n)
+		case strings.HasPrefix(n, "KUBE-SVC-"):
+			svc = append(svc, n)
+		}
+	}
+	sort.Strings(ext)
+	sort.Strings(sep)
+	sort.Strings(svc)
+	names := append(append(append([]string{"KUBE-NODEPORTS", "KUBE-SERVICES"}, ext...), "KUBE-MARK-MASQ", "KUBE-POSTROUTING"), append(sep, svc...)...)
+	return c.print(names)
+}
+
+// Jumps are the rules in the built-in chains that send packets to
+// kube-proxy's chains, as kube-proxy adds them.
+func Jumps() []struct{ Table, Chain, Rule string } {
+	return []struct{ Table, Chain, Rule string }{
+		{"filter", "INPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`},
+		{"filter", "INPUT", `-m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS`},
+		{"filter", "INPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`},
+		{"filter", "INPUT", `-j KUBE-FIREWALL`},
+		{"filter", "FORWARD", `-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`},
+		{"filter", "FORWARD", `-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD`},
+		{"filter", "FORWARD", `-m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
+		{"filter", "FORWARD", `-m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`},
+		{"filter", "OUTPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`},
+		{"filter", "OUTPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
+		{"filter", "OUTPUT", `-j KUBE-FIREWALL`},
+		{"nat", "OUTPUT", `-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
+		{"nat", "PREROUTING", `-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
+		{"nat", "POSTROUTING", `-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING`},
+	}
+}
