@@ -1,0 +1,369 @@
+package kube
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	sjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+// Object is one manifest, decoded with the real API types: a Service, a
+// Deployment or a Pod.
+type Object struct {
+	// Doc says where it came from: "document 2", "document 1, items[3]".
+	Doc        string
+	Service    *corev1.Service
+	Deployment *appsv1.Deployment
+	Pod        *corev1.Pod
+	// Warnings are harmless fields netlab does not use, by path.
+	Warnings []string
+}
+
+// Kind is the object's kind.
+func (o Object) Kind() string {
+	switch {
+	case o.Service != nil:
+		return "Service"
+	case o.Deployment != nil:
+		return "Deployment"
+	}
+	return "Pod"
+}
+
+// Name is "Kind/namespace/name".
+func (o Object) Name() string {
+	var m struct{ Namespace, Name string }
+	switch {
+	case o.Service != nil:
+		m.Namespace, m.Name = o.Service.Namespace, o.Service.Name
+	case o.Deployment != nil:
+		m.Namespace, m.Name = o.Deployment.Namespace, o.Deployment.Name
+	case o.Pod != nil:
+		m.Namespace, m.Name = o.Pod.Namespace, o.Pod.Name
+	}
+	return o.Kind() + "/" + m.Namespace + "/" + m.Name
+}
+
+// ManifestError is a bad manifest: where, which field, and why. Nothing of
+// a file with one is applied.
+type ManifestError struct {
+	Doc, Object, Path, Reason string
+}
+
+func (e *ManifestError) Error() string {
+	s := e.Doc
+	if e.Object != "" {
+		s += " (" + e.Object + ")"
+	}
+	if e.Path != "" {
+		s += ": " + e.Path
+	}
+	return s + ": " + e.Reason
+}
+
+// Parse reads manifests, YAML or JSON, one or many documents (and kind
+// List), strictly: an unknown field, a duplicate field, a kind netlab does
+// not apply or a field it does not implement is an error naming the
+// document, the field path and the reason.
+func Parse(data []byte) ([]Object, error) {
+	var out []Object
+	for i, doc := range splitDocuments(data) {
+		j, err := yaml.YAMLToJSONStrict(doc) // a key twice is an error, as kubectl says
+		if err != nil {
+			return nil, &ManifestError{Doc: fmt.Sprintf("document %d", i+1), Reason: "not valid YAML or JSON: " + err.Error()}
+		}
+		if t := bytes.TrimSpace(j); len(t) == 0 || string(t) == "null" {
+			continue // an empty document, as kubectl skips it
+		}
+		objs, err := decode(j, fmt.Sprintf("document %d", i+1))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	if len(out) == 0 {
+		return nil, &ManifestError{Doc: "the input", Reason: "no manifest in it"}
+	}
+	return out, nil
+}
+
+var separator = regexp.MustCompile(`(?m)^---[ \t]*$`)
+
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	for _, d := range separator.Split(string(data), -1) {
+		docs = append(docs, []byte(d))
+	}
+	return docs
+}
+
+// decode reads one JSON document: its kind, then the object, strictly.
+func decode(j []byte, where string) ([]Object, error) {
+	var tm struct {
+		APIVersion string          `json:"apiVersion"`
+		Kind       string          `json:"kind"`
+		Items      json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(j, &tm); err != nil {
+		return nil, &ManifestError{Doc: where, Reason: "not an object: " + err.Error()}
+	}
+	strict := func(v any) error {
+		serr, err := sjson.UnmarshalStrict(j, v, sjson.DisallowDuplicateFields, sjson.DisallowUnknownFields)
+		if err != nil {
+			return &ManifestError{Doc: where, Reason: err.Error()}
+		}
+		if len(serr) > 0 {
+			var rs []string
+			for _, e := range serr {
+				rs = append(rs, e.Error())
+			}
+			return &ManifestError{Doc: where, Path: pathOf(rs[0]), Reason: strings.Join(rs, "; ")}
+		}
+		return nil
+	}
+	switch tm.APIVersion + " " + tm.Kind {
+	case "v1 List":
+		var items []json.RawMessage
+		if err := json.Unmarshal(tm.Items, &items); err != nil {
+			return nil, &ManifestError{Doc: where, Path: "items", Reason: "not a list"}
+		}
+		var out []Object
+		for k, it := range items {
+			objs, err := decode(it, fmt.Sprintf("%s, items[%d]", where, k))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, objs...)
+		}
+		return out, nil
+	case "v1 Service":
+		s := &corev1.Service{}
+		if err := strict(s); err != nil {
+			return nil, err
+		}
+		o := Object{Doc: where, Service: s}
+		return []Object{o}, checkService(&o)
+	case "apps/v1 Deployment":
+		d := &appsv1.Deployment{}
+		if err := strict(d); err != nil {
+			return nil, err
+		}
+		return []Object{{Doc: where, Deployment: d}}, nil
+	case "v1 Pod":
+		p := &corev1.Pod{}
+		if err := strict(p); err != nil {
+			return nil, err
+		}
+		return []Object{{Doc: where, Pod: p}}, nil
+	}
+	if tm.Kind == "" || tm.APIVersion == "" {
+		return nil, &ManifestError{Doc: where, Path: map[bool]string{true: "kind", false: "apiVersion"}[tm.Kind == ""], Reason: "missing: every manifest says its apiVersion and kind"}
+	}
+	return nil, &ManifestError{Doc: where, Path: "kind", Reason: fmt.Sprintf("%s %s: netlab applies v1 Service, apps/v1 Deployment, v1 Pod and v1 List", tm.APIVersion, tm.Kind)}
+}
+
+// pathOf picks the field path out of a strict error: `unknown field
+// "spec.ports[0].bogus"` is spec.ports[0].bogus.
+func pathOf(msg string) string {
+	if i := strings.Index(msg, `"`); i >= 0 {
+		if j := strings.Index(msg[i+1:], `"`); j >= 0 {
+			return msg[i+1 : i+1+j]
+		}
+	}
+	return ""
+}
+
+// ServiceCIDR is where ClusterIPs come from, as a cluster's default.
+var ServiceCIDR = netip.MustParsePrefix("10.96.0.0/12")
+
+// NodePortRange is where NodePorts come from.
+const (
+	NodePortMin = 30000
+	NodePortMax = 32767
+)
+
+var (
+	dns1035   = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	ianaName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
+	labelPart = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+)
+
+// checkService validates a Service as the API server would for what
+// netlab implements, and refuses by path what it does not.
+func checkService(o *Object) error {
+	s := o.Service
+	bad := func(path, reason string, a ...any) error {
+		return &ManifestError{Doc: o.Doc, Object: "Service " + s.Name, Path: path, Reason: fmt.Sprintf(reason, a...)}
+	}
+	if s.Name == "" {
+		return bad("metadata.name", "required")
+	}
+	if len(s.Name) > 63 || !dns1035.MatchString(s.Name) {
+		return bad("metadata.name", "%q is not a DNS-1035 label (lower-case letters, digits and '-', starting with a letter, at most 63)", s.Name)
+	}
+	if s.Namespace == "" {
+		s.Namespace = "default"
+	}
+	if !dns1123.MatchString(s.Namespace) || len(s.Namespace) > 63 {
+		return bad("metadata.namespace", "%q is not a DNS-1123 label", s.Namespace)
+	}
+	for k, v := range s.Spec.Selector {
+		if err := checkLabel(k, v); err != "" {
+			return bad("spec.selector."+k, "%s", err)
+		}
+	}
+	sp := s.Spec
+	switch sp.Type {
+	case "", corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
+	default:
+		return bad("spec.type", "%q: netlab implements ClusterIP and NodePort (its lab has no load balancer and no external names)", sp.Type)
+	}
+	for path, set := range map[string]bool{
+		"spec.externalIPs":              len(sp.ExternalIPs) > 0,
+		"spec.loadBalancerIP":           sp.LoadBalancerIP != "",
+		"spec.loadBalancerSourceRanges": len(sp.LoadBalancerSourceRanges) > 0,
+		"spec.externalName":             sp.ExternalName != "",
+		"spec.healthCheckNodePort":      sp.HealthCheckNodePort != 0,
+		"spec.publishNotReadyAddresses": sp.PublishNotReadyAddresses,
+		"spec.loadBalancerClass":        sp.LoadBalancerClass != nil,
+		"spec.trafficDistribution":      sp.TrafficDistribution != nil,
+	} {
+		if set {
+			return bad(path, "netlab does not implement it")
+		}
+	}
+	if sp.ExternalTrafficPolicy != "" && sp.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyCluster {
+		return bad("spec.externalTrafficPolicy", "%q: netlab implements Cluster", sp.ExternalTrafficPolicy)
+	}
+	if sp.InternalTrafficPolicy != nil && *sp.InternalTrafficPolicy != corev1.ServiceInternalTrafficPolicyCluster {
+		return bad("spec.internalTrafficPolicy", "%q: netlab implements Cluster", *sp.InternalTrafficPolicy)
+	}
+	for i, f := range sp.IPFamilies {
+		if f != corev1.IPv4Protocol {
+			return bad(fmt.Sprintf("spec.ipFamilies[%d]", i), "%q: the lab is IPv4", f)
+		}
+	}
+	if p := sp.IPFamilyPolicy; p != nil && *p != corev1.IPFamilyPolicySingleStack {
+		return bad("spec.ipFamilyPolicy", "%q: the lab is IPv4 only (SingleStack)", *p)
+	}
+	switch sp.ClusterIP {
+	case "", corev1.ClusterIPNone:
+	default:
+		a, err := netip.ParseAddr(sp.ClusterIP)
+		if err != nil || !a.Is4() {
+			return bad("spec.clusterIP", "%q is not an IPv4 address (or None, for a headless Service)", sp.ClusterIP)
+		}
+		if !ServiceCIDR.Contains(a) {
+			return bad("spec.clusterIP", "%s is outside the service range %s", a, ServiceCIDR)
+		}
+	}
+	if len(sp.ClusterIPs) > 1 || (len(sp.ClusterIPs) == 1 && sp.ClusterIPs[0] != sp.ClusterIP) {
+		return bad("spec.clusterIPs", "must be [clusterIP] when given")
+	}
+	if sp.ClusterIP == corev1.ClusterIPNone && sp.Type == corev1.ServiceTypeNodePort {
+		return bad("spec.clusterIP", "a headless Service (None) cannot be a NodePort")
+	}
+	switch sp.SessionAffinity {
+	case "", corev1.ServiceAffinityNone:
+		if c := sp.SessionAffinityConfig; c != nil && c.ClientIP != nil {
+			return bad("spec.sessionAffinityConfig", "only with sessionAffinity: ClientIP")
+		}
+	case corev1.ServiceAffinityClientIP:
+		if c := sp.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+			if t := *c.ClientIP.TimeoutSeconds; t < 1 || t > 86400 {
+				return bad("spec.sessionAffinityConfig.clientIP.timeoutSeconds", "%d: from 1 to 86400", t)
+			}
+		}
+	default:
+		return bad("spec.sessionAffinity", "%q: None or ClientIP", sp.SessionAffinity)
+	}
+	if len(sp.Ports) == 0 && sp.ClusterIP != corev1.ClusterIPNone {
+		return bad("spec.ports", "required: at least one port")
+	}
+	names := map[string]bool{}
+	nodePorts := map[int32]bool{}
+	for i, p := range sp.Ports {
+		at := fmt.Sprintf("spec.ports[%d]", i)
+		if len(sp.Ports) > 1 && p.Name == "" {
+			return bad(at+".name", "required when a Service has several ports")
+		}
+		if p.Name != "" {
+			if !ianaName.MatchString(p.Name) {
+				return bad(at+".name", "%q is not a port name (at most 15 lower-case letters, digits and '-')", p.Name)
+			}
+			if names[p.Name] {
+				return bad(at+".name", "%q is used twice", p.Name)
+			}
+			names[p.Name] = true
+		}
+		if p.Port < 1 || p.Port > 65535 {
+			return bad(at+".port", "%d: from 1 to 65535", p.Port)
+		}
+		switch p.Protocol {
+		case "", corev1.ProtocolTCP, corev1.ProtocolUDP:
+		default:
+			return bad(at+".protocol", "%q: TCP or UDP", p.Protocol)
+		}
+		if p.AppProtocol != nil {
+			o.Warnings = append(o.Warnings, at+".appProtocol: netlab does not use it")
+		}
+		if p.TargetPort.IntVal != 0 || p.TargetPort.StrVal != "" {
+			if p.TargetPort.Type == 0 && (p.TargetPort.IntVal < 1 || p.TargetPort.IntVal > 65535) {
+				return bad(at+".targetPort", "%d: from 1 to 65535", p.TargetPort.IntVal)
+			}
+			if p.TargetPort.Type == 1 && !ianaName.MatchString(p.TargetPort.StrVal) {
+				return bad(at+".targetPort", "%q is not a port number or a container port's name", p.TargetPort.StrVal)
+			}
+		}
+		if p.NodePort != 0 {
+			if sp.Type != corev1.ServiceTypeNodePort {
+				return bad(at+".nodePort", "may not be used when type is %q", string(orDefault(sp.Type)))
+			}
+			if p.NodePort < NodePortMin || p.NodePort > NodePortMax {
+				return bad(at+".nodePort", "%d: from %d to %d", p.NodePort, NodePortMin, NodePortMax)
+			}
+			if nodePorts[p.NodePort] {
+				return bad(at+".nodePort", "%d is used twice", p.NodePort)
+			}
+			nodePorts[p.NodePort] = true
+		}
+	}
+	if s.Status.LoadBalancer.Ingress != nil || len(s.Status.Conditions) > 0 {
+		o.Warnings = append(o.Warnings, "status: ignored, as the API server ignores it in a manifest")
+	}
+	return nil
+}
+
+func orDefault(t corev1.ServiceType) corev1.ServiceType {
+	if t == "" {
+		return corev1.ServiceTypeClusterIP
+	}
+	return t
+}
+
+// checkLabel validates a label's key and value; "" when they are good.
+func checkLabel(k, v string) string {
+	name := k
+	if i := strings.LastIndex(k, "/"); i >= 0 {
+		prefix := k[:i]
+		name = k[i+1:]
+		if prefix == "" || len(prefix) > 253 {
+			return fmt.Sprintf("%q: a label key's prefix must be a DNS subdomain", k)
+		}
+	}
+	if name == "" || len(name) > 63 || !labelPart.MatchString(name) {
+		return fmt.Sprintf("%q is not a label key", k)
+	}
+	if len(v) > 63 || !labelPart.MatchString(v) {
+		return fmt.Sprintf("%q is not a label value", v)
+	}
+	return ""
+}
