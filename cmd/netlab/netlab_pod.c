@@ -21,7 +21,10 @@
  * seventh field, as docker-proxy does. KIND "pod" is two processes sharing the pod's
  * network namespace, as the containers of a Kubernetes pod do: "app", a web
  * server on PORT, and "sidecar", which asks the app over localhost every few
- * seconds. Every web server answers any request with one line:
+ * seconds. KIND "image" is a container of a manifest's pod, image
+ * netlab/web:TAG (the seventh field): a web server on PORT like "web",
+ * whose answer also says "the color is TAG". Every web server answers any
+ * request with one line:
  *
  *   name=pod1 ip=10.244.1.2 node=node1 container=app client=10.244.2.2
  *
@@ -73,7 +76,7 @@
 #define NOBODY 65534
 
 struct workload {
-	char netns[512], name[64], ip[64], node[64], kind[16];
+	char netns[512], name[64], ip[64], node[64], kind[16], tag[64];
 	int port, tport;
 };
 
@@ -117,6 +120,9 @@ static void answer(int c, const struct workload *w, const char *container)
 	if (container)
 		blen = snprintf(body, sizeof body, "name=%s ip=%s node=%s container=%s client=%s\n",
 				w->name, w->ip, w->node, container, client);
+	else if (w->tag[0])
+		blen = snprintf(body, sizeof body, "name=%s ip=%s node=%s client=%s\nthe color is %s\n",
+				w->name, w->ip, w->node, client, w->tag);
 	else
 		blen = snprintf(body, sizeof body, "name=%s ip=%s node=%s client=%s\n",
 				w->name, w->ip, w->node, client);
@@ -420,9 +426,28 @@ static void run_task(const struct workload *w, const char *role, int ready)
 
 static int parse(char *line, struct workload *w)
 {
+	char seventh[64] = "";
 	w->tport = 0;
-	int n = sscanf(line, "%511s %63s %63s %63s %15s %d %d", w->netns, w->name, w->ip, w->node, w->kind, &w->port, &w->tport);
-	return n == 6 || (n == 7 && strcmp(w->kind, "proxy") == 0);
+	w->tag[0] = 0;
+	int n = sscanf(line, "%511s %63s %63s %63s %15s %d %63s", w->netns, w->name, w->ip, w->node, w->kind, &w->port, seventh);
+	if (n == 7 && strcmp(w->kind, "proxy") == 0) {
+		char *end;
+		long t = strtol(seventh, &end, 10);
+		if (*end || t < 1 || t > 65535)
+			return 0;
+		w->tport = (int)t;
+		return 1;
+	}
+	if (n == 7 && strcmp(w->kind, "image") == 0) {
+		/* an image tag: letters, digits, '_', '.', '-' (at most 63) */
+		for (const char *c = seventh; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
+				return 0;
+		strcpy(w->tag, seventh);
+		strcpy(w->kind, "web");
+		return 1;
+	}
+	return n == 6 && strcmp(w->kind, "image") != 0;
 }
 
 static int pod_main(int argc, char **argv)

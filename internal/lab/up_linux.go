@@ -120,12 +120,19 @@ func Spec(s *state.State, host string) (string, error) {
 // so it is one of the host's processes, and detached from netlab;
 // StartRuntime waits until every server listens.
 func StartRuntime(exe string, s *state.State, h topo.Host) error {
-	rt := exe
 	spec, err := Spec(s, h.Name)
 	if err != nil {
 		return err
 	}
-	logf, err := state.OpenOwn(filepath.Join(state.Dir(s.Lab), "runtime-"+h.Name+".log"), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
+	return StartSpec(exe, s.Lab, h, spec, "runtime-"+h.Name+".log")
+}
+
+// StartSpec starts a runtime of lab on host h for the workloads of spec
+// (netlab_pod.c's lines), logging to logName in the lab's directory, and
+// waits until every server listens.
+func StartSpec(exe, labName string, h topo.Host, spec, logName string) error {
+	rt := exe
+	logf, err := state.OpenOwn(filepath.Join(state.Dir(labName), logName), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -135,7 +142,7 @@ func StartRuntime(exe string, s *state.State, h topo.Host) error {
 		return err
 	}
 	defer rd.Close()
-	cmd := exec.Command(rt, names.RuntimeArgs(s.Lab, h.Name)...)
+	cmd := exec.Command(rt, names.RuntimeArgs(labName, h.Name)...)
 	cmd.Stdin = strings.NewReader(spec)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{wr} // fd 3: "ready" or the reason it is not

@@ -323,9 +323,23 @@ func (o IPTables) ruleArgs(r Rule, quote func(string) string) []string {
 			break
 		}
 	}
-	out := append([]string(nil), spec[:j]...)
+	// A spec's words go as they are ("!" too, as learners type it); one
+	// with spaces or quotes (kube-proxy's comments) is quoted.
+	q := func(a string) string {
+		if strings.ContainsAny(a, " \t\"'$`\\;&|<>(){}*?") {
+			return quote(a)
+		}
+		return a
+	}
+	var out []string
+	for _, a := range spec[:j] {
+		out = append(out, q(a))
+	}
 	out = append(out, "-m", "comment", "--comment", quote(o.comment(r)))
-	return append(out, spec[j:]...)
+	for _, a := range spec[j:] {
+		out = append(out, q(a))
+	}
+	return out
 }
 
 // Commands implements Op.

@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"netlab/internal/inventory"
+	"netlab/internal/netops"
+	"netlab/internal/state"
+	"netlab/kube"
+)
+
+// openCluster is the overlay lab --lab names (overlay by default), locked
+// for a change when lock is set.
+func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func(), error) {
+	name, err := g.labName("overlay")
+	if err != nil {
+		return nil, nil, err
+	}
+	if !inventory.Running(name) {
+		return nil, nil, usagef("lab %s is not up: start the Kubernetes model with 'sudo netlab overlay-mode%s'", name, labFlag(name, "overlay"))
+	}
+	release := func() {}
+	if lock {
+		lk, err := state.Acquire(name, c.ErrOrStderr())
+		if err != nil {
+			return nil, nil, err
+		}
+		release = lk.Release
+	}
+	s, err := state.Load(name)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	mode := netops.Apply
+	if g.explain {
+		mode = netops.Explain
+	}
+	r := netops.NewRunner(mode, c.ErrOrStderr())
+	cl, err := kube.Open(s, exe, r)
+	if err != nil {
+		r.Close()
+		release()
+		return nil, nil, usagef("%v", err)
+	}
+	return cl, func() { r.Close(); release() }, nil
+}
+
+// readManifests reads every file given with -f (- is standard input), in
+// order; one bad document refuses them all.
+func readManifests(files []string, in io.Reader) ([]kube.Object, error) {
+	if len(files) == 0 {
+		return nil, usagef("give the manifests with -f FILE (or -f - for standard input)")
+	}
+	var all []kube.Object
+	for _, file := range files {
+		var data []byte
+		var err error
+		if file == "-" {
+			data, err = io.ReadAll(io.LimitReader(in, 4<<20))
+		} else {
+			data, err = os.ReadFile(file)
+		}
+		if err != nil {
+			return nil, usagef("read %s: %v", file, err)
+		}
+		objs, err := kube.Parse(data)
+		if err != nil {
+			return nil, usagef("%s: %v", file, err)
+		}
+		all = append(all, objs...)
+	}
+	return all, nil
+}
+
+func newApply(g *globals) *cobra.Command {
+	var files []string
+	c := &cobra.Command{
+		Use:   "apply -f FILE|-",
+		Short: "Apply Kubernetes manifests (Service, Deployment, Pod) to the Kubernetes-model lab, as kubectl apply does",
+		Long: `Apply Kubernetes manifests, YAML or JSON, one or many documents (or a
+List), to a running Kubernetes-model lab (--lab, default overlay). They are
+read with the real API types, strictly: an unknown field, or one netlab does
+not implement, is refused with its path, and nothing is applied.
+
+Pods run the image netlab/web:TAG: a web server on the container's port
+that answers with the pod's name, IP and node, and "the color is TAG".
+Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
+30000-32767), and every node gets kube-proxy's iptables rules for them.`,
+		Example: "  sudo netlab apply -f examples/my-service.json\n  sudo netlab apply -f examples/myapp.yaml",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if g.dryRun {
+				return usagef("apply has no --dry-run yet: --explain prints each command as it runs")
+			}
+			objs, err := readManifests(files, c.InOrStdin())
+			if err != nil {
+				return err
+			}
+			if err := needRoot("apply"); err != nil {
+				return err
+			}
+			cl, done, err := openCluster(g, c, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			objs, err = cl.Plan(objs)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			for _, o := range objs {
+				for _, w := range o.Warnings {
+					fmt.Fprintf(c.ErrOrStderr(), "Warning: %s %s: %s\n", o.Doc, o.Name(), w)
+				}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			said, err := cl.Apply(ctx, objs)
+			for _, s := range said {
+				fmt.Fprintln(c.OutOrStdout(), s)
+			}
+			return err
+		},
+	}
+	c.Flags().StringArrayVarP(&files, "filename", "f", nil, "the manifests: a file, or - for standard input (again for more)")
+	return c
+}
+
+func newDelete(g *globals) *cobra.Command {
+	var files []string
+	c := &cobra.Command{
+		Use:     "delete -f FILE | delete KIND NAME",
+		Short:   "Delete Kubernetes objects from the Kubernetes-model lab",
+		Example: "  sudo netlab delete -f examples/my-service.json\n  sudo netlab delete deployment myapp",
+		Args: func(c *cobra.Command, args []string) error {
+			if (len(files) > 0) == (len(args) > 0) || (len(files) == 0 && len(args) != 2) {
+				return usagef("give -f FILE, or KIND NAME (see 'netlab delete --help')")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			type ref struct{ kind, ns, name string }
+			var refs []ref
+			if len(files) > 0 {
+				objs, err := readManifests(files, c.InOrStdin())
+				if err != nil {
+					return err
+				}
+				for _, o := range objs {
+					parts := strings.SplitN(o.Name(), "/", 3)
+					ns := parts[1]
+					if ns == "" {
+						ns = "default"
+					}
+					refs = append(refs, ref{strings.ToLower(parts[0]), ns, parts[2]})
+				}
+			} else {
+				kind, ok := kubeKind(args[0])
+				if !ok {
+					return usagef("%q: netlab deletes service, deployment or pod", args[0])
+				}
+				refs = append(refs, ref{kind, "default", args[1]})
+			}
+			if err := needRoot("delete"); err != nil {
+				return err
+			}
+			cl, done, err := openCluster(g, c, true)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx := context.Background()
+			for _, r := range refs {
+				said, err := cl.Delete(ctx, r.kind, r.ns, r.name)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				fmt.Fprintln(c.OutOrStdout(), said)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringArrayVarP(&files, "filename", "f", nil, "the manifests whose objects to delete")
+	return c
+}
+
+// kubeKind reads a kind as kubectl takes it: singular, plural or short.
+func kubeKind(s string) (string, bool) {
+	switch strings.ToLower(s) {
+	case "service", "services", "svc":
+		return "service", true
+	case "deployment", "deployments", "deploy", "deployment.apps":
+		return "deployment", true
+	case "pod", "pods", "po":
+		return "pod", true
+	case "endpoints", "ep":
+		return "endpoints", true
+	}
+	return "", false
+}
+
+func newGet(g *globals) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:     "get pods|services|deployments|endpoints [NAME] [-o wide|json]",
+		Short:   "List the Kubernetes objects of the Kubernetes-model lab, with kubectl's columns",
+		Example: "  sudo netlab get pods -o wide\n  sudo netlab get endpoints my-service",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usagef("get takes a kind (pods, services, deployments, endpoints) and maybe a name")
+			}
+			if _, ok := kubeKind(args[0]); !ok {
+				return usagef("%q: netlab gets pods, services, deployments or endpoints", args[0])
+			}
+			switch output {
+			case "", "wide", "json":
+			default:
+				return usagef("-o %q: wide or json", output)
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := needRoot("get"); err != nil {
+				return err
+			}
+			cl, done, err := openCluster(g, c, false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			kind, _ := kubeKind(args[0])
+			name := ""
+			if len(args) == 2 {
+				name = args[1]
+			}
+			return printGet(c.OutOrStdout(), cl, kind, name, output)
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "", "wide or json")
+	return c
+}
+
+func age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%dh", int(d.Hours()))
+}
+
+func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
+	st := cl.Store
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	defer tw.Flush()
+	var rows []any
+	found := false
+	switch kind {
+	case "pod":
+		if output != "json" {
+			head := "NAME\tREADY\tSTATUS\tRESTARTS\tAGE"
+			if output == "wide" {
+				head += "\tIP\tNODE"
+			}
+			fmt.Fprintln(tw, head)
+		}
+		for _, p := range st.Pods {
+			if name != "" && p.Name != name {
+				continue
+			}
+			found = true
+			if output == "json" {
+				rows = append(rows, p)
+				continue
+			}
+			ready := 0
+			if p.Ready {
+				ready = len(p.Template.Containers)
+			}
+			line := fmt.Sprintf("%s\t%d/%d\tRunning\t0\t%s", p.Name, ready, len(p.Template.Containers), age(p.Created))
+			if output == "wide" {
+				line += fmt.Sprintf("\t%s\t%s", p.IP, p.Node)
+			}
+			fmt.Fprintln(tw, line)
+		}
+	case "service":
+		if output != "json" {
+			head := "NAME\tTYPE\tCLUSTER-IP\tEXTERNAL-IP\tPORT(S)\tAGE"
+			if output == "wide" {
+				head += "\tSELECTOR"
+			}
+			fmt.Fprintln(tw, head)
+		}
+		for _, s := range st.Services {
+			if name != "" && s.Name != name {
+				continue
+			}
+			found = true
+			if output == "json" {
+				rows = append(rows, s)
+				continue
+			}
+			var ports []string
+			for _, p := range s.Ports {
+				pp := fmt.Sprint(p.Port)
+				if p.NodePort != 0 {
+					pp += fmt.Sprintf(":%d", p.NodePort)
+				}
+				ports = append(ports, pp+"/"+p.Protocol)
+			}
+			ip := "None"
+			if s.ClusterIP.IsValid() {
+				ip = s.ClusterIP.String()
+			}
+			line := fmt.Sprintf("%s\t%s\t%s\t<none>\t%s\t%s", s.Name, s.Type, ip, strings.Join(ports, ","), age(s.Created))
+			if output == "wide" {
+				line += "\t" + selectorText(s.Selector)
+			}
+			fmt.Fprintln(tw, line)
+		}
+	case "endpoints":
+		if output != "json" {
+			fmt.Fprintln(tw, "NAME\tENDPOINTS\tAGE")
+		}
+		for _, s := range st.Services {
+			if name != "" && s.Name != name {
+				continue
+			}
+			found = true
+			eps := cl.Endpoints(s)
+			if output == "json" {
+				rows = append(rows, map[string]any{"namespace": s.Namespace, "name": s.Name, "endpoints": eps})
+				continue
+			}
+			var list []string
+			for _, p := range s.Ports {
+				for _, e := range eps[p.Name] {
+					list = append(list, e.String())
+				}
+			}
+			sort.Strings(list)
+			text := "<none>"
+			if len(list) > 0 {
+				text = strings.Join(list, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, text, age(s.Created))
+		}
+	case "deployment":
+		if output != "json" {
+			fmt.Fprintln(tw, "NAME\tREADY\tUP-TO-DATE\tAVAILABLE\tAGE")
+		}
+		for _, d := range st.Deployments {
+			if name != "" && d.Name != name {
+				continue
+			}
+			found = true
+			if output == "json" {
+				rows = append(rows, d)
+				continue
+			}
+			ready := 0
+			for _, p := range st.Pods {
+				if p.Owner == d.Namespace+"/"+d.Name && p.Ready {
+					ready++
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%d\t%s\n", d.Name, ready, d.Replicas, d.Replicas, ready, age(d.Created))
+		}
+	}
+	if name != "" && !found {
+		return usagef("%s %q not found", kind, name)
+	}
+	if output == "json" {
+		tw.Flush()
+		if rows == nil {
+			rows = []any{}
+		}
+		return writeJSON(w, map[string]any{"apiVersion": "v1", "kind": "List", "items": rows})
+	}
+	return nil
+}
+
+func selectorText(m map[string]string) string {
+	if len(m) == 0 {
+		return "<none>"
+	}
+	var kv []string
+	for k, v := range m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/labtest"
+	"netlab/internal/netops"
+	"netlab/internal/who"
+	"netlab/kube"
+)
+
+// kubePod is a pod of 'netlab get pods -o json', as a script reads it.
+type kubePod struct {
+	Name  string    `json:"name"`
+	Node  string    `json:"node"`
+	IP    string    `json:"ip"`
+	NS    netops.NS `json:"netns"`
+	Ready bool      `json:"ready"`
+}
+
+func getPods(t *testing.T, labName string) []kubePod {
+	t.Helper()
+	var l struct {
+		Items []kubePod `json:"items"`
+	}
+	r := labtest.MustRun(t, "get", "pods", "-o", "json", "--lab", labName)
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
+	return l.Items
+}
+
+type kubeSvc struct {
+	Name      string `json:"name"`
+	ClusterIP string `json:"cluster_ip"`
+	Ports     []struct {
+		Port     int `json:"port"`
+		NodePort int `json:"node_port"`
+	} `json:"ports"`
+}
+
+func getService(t *testing.T, labName, name string) kubeSvc {
+	t.Helper()
+	var l struct {
+		Items []kubeSvc `json:"items"`
+	}
+	r := labtest.MustRun(t, "get", "services", name, "-o", "json", "--lab", labName)
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
+	require.Len(t, l.Items, 1)
+	return l.Items[0]
+}
+
+func manifest(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "m.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+	return p
+}
+
+// TestServices applies the seed's Service and a Deployment of its pods to
+// an overlay lab and proves, with real packets, what kube-proxy's rules
+// do: every pod and node reaches the ClusterIP, which lands on 9376 of a
+// pod of app: MyApp with the client's own address; requests spread over
+// the endpoints; a NodePort answers the outside host on every node; a
+// Service without endpoints refuses at once; affinity sticks; a pod
+// reaches itself through its Service.
+func TestServices(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "k")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	r := labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	assert.Equal(t, "deployment.apps/myapp created\nservice/my-service created\n", r.Stdout)
+	pods := getPods(t, name)
+	require.Len(t, pods, 3)
+	nodes := map[string]int{}
+	ips := map[string]string{}
+	for _, p := range pods {
+		assert.True(t, p.Ready, p.Name)
+		assert.True(t, strings.HasPrefix(p.Name, "myapp-"), p.Name)
+		nodes[p.Node]++
+		ips[p.IP] = p.Name
+	}
+	assert.Len(t, nodes, 2, "replicas spread over the nodes")
+	svc := getService(t, name, "my-service")
+	vip, err := netip.ParseAddr(svc.ClusterIP)
+	require.NoError(t, err)
+	assert.True(t, kube.ServiceCIDR.Contains(vip))
+	to := netip.AddrPortFrom(vip, 80)
+	st := readStatus(t, name)
+
+	// From every pod and node: a pod of app: MyApp on 9376 answers, and
+	// from a pod, sees the pod's own address.
+	for _, w := range st.Workloads {
+		a := ask(t, netops.NS(w.Netns), to.String())
+		assert.Contains(t, ips, a.IP, "answered by a pod of the Deployment")
+		assert.Equal(t, w.IP, a.Client, "%s: no SNAT through a ClusterIP", w.Name)
+	}
+	for _, n := range []string{"node1", "node2"} {
+		ns, _ := st.node(n)
+		a := ask(t, ns, to.String())
+		assert.Contains(t, ips, a.IP)
+	}
+	out, err := exec.Command("ip", "netns", "exec", string(pods[0].NS), "true").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	// Balancing: 300 requests, each endpoint inside statistical bounds
+	// (expected 100 each; 60..140 is about five standard deviations).
+	pod1, _ := st.workload("pod1")
+	count := map[string]int{}
+	for i := 0; i < 300; i++ {
+		a, err := who.Ask(pod1, to)
+		require.NoError(t, err)
+		count[a.Name]++
+	}
+	assert.Len(t, count, 3, "%v", count)
+	for n, c := range count {
+		assert.True(t, c >= 60 && c <= 140, "%s got %d of 300", n, c)
+	}
+
+	// The rules are kube-proxy's: its chain names, its probabilities.
+	n1, _ := st.node("node1")
+	save, err := exec.Command("ip", "netns", "exec", string(n1), "iptables-save", "-t", "nat").CombinedOutput()
+	require.NoError(t, err)
+	sp := kube.ServicePort{Namespace: "default", Name: "my-service", Protocol: "TCP"}
+	chain := kube.ServiceChain(sp)
+	assert.Contains(t, string(save), ":"+chain+" ")
+	assert.Contains(t, string(save), `-A KUBE-SERVICES -d `+svc.ClusterIP+`/32 -p tcp -m comment --comment "default/my-service cluster IP" -m tcp --dport 80`)
+	assert.Contains(t, string(save), "-m statistic --mode random --probability 0.3333333")
+	assert.Contains(t, string(save), "-j KUBE-MARK-MASQ")
+	assert.Contains(t, string(save), `--comment "netlab:`+name+` kube-proxy"`, "every rule says netlab made it")
+
+	// A NodePort, from the outside host, on every node: the pod sees the
+	// node (externalTrafficPolicy Cluster masquerades).
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: MyApp}
+  ports: [{name: http, port: 8080, targetPort: http, nodePort: 30080}]
+`))
+	outside, _ := st.node("outside")
+	for _, n := range []string{"node1", "node2"} {
+		_, ip := st.node(n)
+		a := ask(t, outside, ip+":30080")
+		assert.Contains(t, ips, a.IP, "NodePort on %s", n)
+		assert.NotEqual(t, "192.168.56.1", a.Client, "the pod does not see the outside host: the node masqueraded")
+	}
+
+	// No endpoints: refused at once, not a timeout.
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: nobody}
+spec:
+  selector: {app: none}
+  ports: [{port: 80}]
+`))
+	empty := getService(t, name, "nobody")
+	start := time.Now()
+	_, err = who.Dial(pod1, netip.AddrPortFrom(netip.MustParseAddr(empty.ClusterIP), 80), 3*time.Second)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refused")
+	assert.Less(t, time.Since(start), time.Second, "REJECT answers at once")
+
+	// Session affinity: one client, one endpoint.
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, `
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: MyApp}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: 9376}]
+`))
+	sticky := netip.AddrPortFrom(netip.MustParseAddr(getService(t, name, "sticky").ClusterIP), 80)
+	first := ""
+	for i := 0; i < 20; i++ {
+		a, err := who.Ask(pod1, sticky)
+		require.NoError(t, err)
+		if first == "" {
+			first = a.Name
+		}
+		assert.Equal(t, first, a.Name, "request %d", i)
+	}
+
+	// Hairpin: a pod reaches itself through its own Service.
+	self := pods[0]
+	reached := false
+	for i := 0; i < 60 && !reached; i++ {
+		a, err := who.Ask(self.NS, to)
+		require.NoError(t, err)
+		reached = a.Name == self.Name
+	}
+	assert.True(t, reached, "%s reached itself through %s", self.Name, to)
+
+	// Endpoints follow pods: deleting one brings another (its ReplicaSet
+	// makes up the count), deleting the Deployment empties the Service.
+	labtest.MustRun(t, "delete", "--lab", name, "pod", pods[0].Name)
+	after := getPods(t, name)
+	require.Len(t, after, 3)
+	for _, p := range after {
+		assert.NotEqual(t, pods[0].Name, p.Name)
+	}
+	eps := labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name).Stdout
+	assert.NotContains(t, eps, pods[0].IP+":9376", "a deleted pod is no endpoint")
+	labtest.MustRun(t, "delete", "--lab", name, "deployment", "myapp")
+	assert.Empty(t, getPods(t, name))
+	assert.Contains(t, labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name).Stdout, "<none>")
+	_, err = who.Dial(pod1, to, 3*time.Second)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refused", "no endpoints: refused")
+}
+
+// TestApplyBadManifest: a bad manifest changes nothing and exits 2 with
+// the document, the path and the reason.
+func TestApplyBadManifest(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "kb")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1")
+	for _, tc := range []struct{ text, want string }{
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, bogus: 1}]}\n", `spec.ports[0].bogus`},
+		{"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: nginx}]}}}\n",
+			`spec.template.spec.containers[0].image: "nginx": netlab runs netlab/web:TAG`},
+		{"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: c}}, spec: {containers: [{name: c, image: netlab/web:x}]}}}\n",
+			"`selector` does not match template `labels`"},
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: ok}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n", "document 2: kind: v1 Secret"},
+	} {
+		r := labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, tc.text))
+		assert.Equal(t, 2, r.Code, r.Stderr)
+		assert.Contains(t, r.Stderr, tc.want)
+	}
+	assert.Contains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "NAME", "the table's heading")
+	assert.NotContains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "ok", "nothing of a refused file is applied")
+	assert.Empty(t, getPods(t, name))
+	r := labtest.Run(t, "apply", "--lab", labtest.Name("none"), "-f", "../../examples/my-service.json")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "is not up")
+	d := labtest.NewLab(t, "kd")
+	labtest.MustRun(t, "docker-mode", "--lab", d, "--nodes", "1", "--containers", "1")
+	r = labtest.Run(t, "apply", "--lab", d, "-f", "../../examples/my-service.json")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "docker-mode lab")
+}

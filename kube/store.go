@@ -1,0 +1,160 @@
+package kube
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"sort"
+	"time"
+
+	"netlab/internal/netops"
+)
+
+// Store is what a lab holds of Kubernetes: its Services, Deployments and
+// pods, kept beside the lab's state (so that down ends them with it).
+type Store struct {
+	Services    []Service    `json:"services"`
+	Deployments []Deployment `json:"deployments"`
+	Pods        []Pod        `json:"pods"`
+	// Chains are the KUBE-* chains loaded on every node, per table, so
+	// that the next sync removes the ones no longer needed.
+	Chains map[string][]string `json:"chains,omitempty"`
+	// Jumps reports whether the jumps from the built-in chains are in.
+	Jumps bool `json:"jumps"`
+	// LastIP is the last address given out on each node: the next pod
+	// gets the one after, as CNI's host-local IPAM does, so a deleted
+	// pod's address is not at once another pod's.
+	LastIP map[string]netip.Addr `json:"last_ip,omitempty"`
+}
+
+// Service is a Service as applied, with what netlab allocated for it.
+type Service struct {
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Selector  map[string]string `json:"selector,omitempty"`
+	Type      string            `json:"type"`
+	// ClusterIP is invalid for a headless Service.
+	ClusterIP       netip.Addr `json:"cluster_ip"`
+	Ports           []Port     `json:"ports"`
+	AffinitySeconds int        `json:"affinity_seconds,omitempty"`
+	Created         time.Time  `json:"created"`
+}
+
+// Port is one port of a Service.
+type Port struct {
+	Name     string `json:"name,omitempty"`
+	Protocol string `json:"protocol"`
+	Port     int    `json:"port"`
+	// TargetPort is a number, or TargetName a container port's name.
+	TargetPort int    `json:"target_port,omitempty"`
+	TargetName string `json:"target_name,omitempty"`
+	NodePort   int    `json:"node_port,omitempty"`
+}
+
+// Deployment is a Deployment as applied.
+type Deployment struct {
+	Namespace string            `json:"namespace"`
+	Name      string            `json:"name"`
+	Replicas  int               `json:"replicas"`
+	Selector  map[string]string `json:"selector"`
+	Template  PodTemplate       `json:"template"`
+	// Hash is the template's pod-template-hash.
+	Hash    string    `json:"hash"`
+	Created time.Time `json:"created"`
+}
+
+// PodTemplate is what netlab runs of a pod: its labels and containers.
+type PodTemplate struct {
+	Labels     map[string]string `json:"labels"`
+	Containers []Container       `json:"containers"`
+}
+
+// Container is a container of a pod: netlab/web:TAG, serving on its
+// ports (the first one, or 80 when it names none).
+type Container struct {
+	Name  string          `json:"name"`
+	Tag   string          `json:"tag"`
+	Ports []ContainerPort `json:"ports,omitempty"`
+}
+
+// ContainerPort is a port a container declares.
+type ContainerPort struct {
+	Name string `json:"name,omitempty"`
+	Port int    `json:"port"`
+}
+
+// Pod is a pod netlab runs: a network namespace on a node, with a web
+// server per container.
+type Pod struct {
+	Namespace string      `json:"namespace"`
+	Name      string      `json:"name"`
+	Template  PodTemplate `json:"template"`
+	Node      string      `json:"node"`
+	IP        netip.Addr  `json:"ip"`
+	NS        netops.NS   `json:"netns"`
+	HostIface string      `json:"host_iface"`
+	// Owner is the Deployment that made it, if any.
+	Owner   string    `json:"owner,omitempty"`
+	Ready   bool      `json:"ready"`
+	Created time.Time `json:"created"`
+}
+
+// ServePort is the port a container's server listens on.
+func (c Container) ServePort() int {
+	if len(c.Ports) > 0 {
+		return c.Ports[0].Port
+	}
+	return 80
+}
+
+// Matches reports whether labels carry every key of selector. An empty
+// selector matches nothing (a Service without a selector has no endpoints).
+func Matches(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TemplateHash is the pod-template-hash of a template, a short stable
+// digest as Kubernetes' (an FNV-32a, in its safe alphabet).
+func TemplateHash(t PodTemplate) string {
+	h := fnv.New32a()
+	keys := make([]string, 0, len(t.Labels))
+	for k := range t.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%s;", k, t.Labels[k])
+	}
+	for _, c := range t.Containers {
+		fmt.Fprintf(h, "%s:%s:%v;", c.Name, c.Tag, c.Ports)
+	}
+	return safe(fmt.Sprint(h.Sum32()))
+}
+
+// safe spells s in Kubernetes' alphabet for generated names: no vowels, no
+// look-alikes (rand.SafeEncodeString's).
+func safe(s string) string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	out := []byte(s)
+	for i, c := range out {
+		out[i] = alphabet[int(c)%len(alphabet)]
+	}
+	return string(out)
+}
+
+// hostIface names a pod's end of its veth pair on the node as CNI's
+// bridge plugin does: "veth" and 8 hex digits, within IFNAMSIZ.
+func hostIface(ns, name string) string {
+	h := sha256.Sum256([]byte(ns + "/" + name))
+	return "veth" + hex.EncodeToString(h[:4])
+}
