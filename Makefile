@@ -42,6 +42,7 @@ lab: deps install ## build both models side by side, show what each proves, comp
 	@scripts/demo-docker.sh
 	netlab overlay-mode
 	@scripts/demo-overlay.sh
+	@scripts/demo-service.sh
 	netlab compare
 	@printf '\nNext, the workshop: docs/workshop.md (seven parts), then the exercises: sudo netlab exercise list\n'
 

@@ -34,6 +34,15 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   if ("trace-s" in m) printf "%-28s %8.2fs %8.2fs %9s\n", "trace pod1 -> pod3", m["trace-s"], m["trace-max-s"], "< 1 s"
   next
 }
+/^BenchmarkServices/ {
+  metrics()
+  printf "\n%-40s %12s %9s\n", "Services (overlay lab)", "measured", "goal"
+  printf "%-40s %11.2fs %9s\n", "apply 100 replicas + Service, all ready", m["apply-100-s"], "< 2 s"
+  printf "%-40s %10.0fus %9s\n", "request through the ClusterIP (median)", m["clusterip-us"], ""
+  printf "%-40s %10.0fus %9s\n", "request straight to the pod IP (median)", m["podip-us"], ""
+  printf "%-40s %12.2f %9s\n", "ratio", m["ratio"], "< 1.2"
+  next
+}
 /^BenchmarkExerciseCheck/ {
   metrics()
   printf "\n%-28s %9s %9s %9s\n", "exercise check", "broken", "fixed", "goal"

@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"netlab/internal/labtest"
+	"netlab/internal/netops"
+	"netlab/internal/who"
+)
+
+// BenchmarkServices measures the seed's Service on an overlay lab: apply of
+// a Deployment of 100 replicas and its Service, to every endpoint ready
+// (goal under 2 s), and a request through the ClusterIP against one
+// straight to a pod's address (goal: a latency ratio under 1.2).
+func BenchmarkServices(b *testing.B) {
+	labtest.Root(b)
+	settle()
+	name := labtest.NewLab(b, "s")
+	labtest.MustRun(b, "overlay-mode", "--lab", name)
+	dir := b.TempDir()
+	deploy := filepath.Join(dir, "d.yaml")
+	if err := os.WriteFile(deploy, []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: myapp}
+spec:
+  replicas: 100
+  selector: {matchLabels: {app: MyApp}}
+  template:
+    metadata: {labels: {app: MyApp}}
+    spec: {containers: [{name: web, image: "netlab/web:red", ports: [{containerPort: 9376}]}]}
+`), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		labtest.MustRun(b, "apply", "--lab", name, "-f", deploy, "-f", "../examples/my-service.json")
+		b.ReportMetric(time.Since(start).Seconds(), "apply-100-s")
+
+		var svc struct {
+			Items []struct {
+				ClusterIP string `json:"cluster_ip"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(labtest.MustRun(b, "get", "services", "my-service", "-o", "json", "--lab", name).Stdout), &svc); err != nil {
+			b.Fatal(err)
+		}
+		var pods struct {
+			Items []struct {
+				IP string `json:"ip"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(labtest.MustRun(b, "get", "pods", "-o", "json", "--lab", name).Stdout), &pods); err != nil {
+			b.Fatal(err)
+		}
+		if len(pods.Items) != 100 {
+			b.Fatalf("%d pods, not 100", len(pods.Items))
+		}
+		from := netops.NS(name + "-pod1")
+		vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Items[0].ClusterIP), 80)
+		// Straight to the pods, each in turn: the same spread over the
+		// nodes as the Service's random choice, without its rules.
+		var direct []netip.AddrPort
+		for _, p := range pods.Items {
+			direct = append(direct, netip.AddrPortFrom(netip.MustParseAddr(p.IP), 9376))
+		}
+		through, straight := latency(b, from, vip), latency(b, from, direct...)
+		b.ReportMetric(float64(through.Microseconds()), "clusterip-us")
+		b.ReportMetric(float64(straight.Microseconds()), "podip-us")
+		b.ReportMetric(float64(through)/float64(straight), "ratio")
+		labtest.MustRun(b, "delete", "--lab", name, "deployment", "myapp")
+	}
+}
+
+// latency is the median time of 400 requests from ns to addrs, in turn.
+func latency(b *testing.B, ns netops.NS, addrs ...netip.AddrPort) time.Duration {
+	var ts []time.Duration
+	for i := range 400 {
+		start := time.Now()
+		if _, err := who.Ask(ns, addrs[i%len(addrs)]); err != nil {
+			b.Fatal(err)
+		}
+		ts = append(ts, time.Since(start))
+	}
+	for i := range ts {
+		for j := i + 1; j < len(ts); j++ {
+			if ts[j] < ts[i] {
+				ts[i], ts[j] = ts[j], ts[i]
+			}
+		}
+	}
+	return ts[len(ts)/2]
+}
