@@ -1,11 +1,14 @@
 package kube
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"regexp"
@@ -109,9 +112,9 @@ func template(where, obj, path string, meta map[string]string, spec corev1.PodSp
 			}
 		}
 		for p, set := range map[string]bool{".env": len(ct.Env) > 0, ".resources": len(ct.Resources.Limits)+len(ct.Resources.Requests) > 0,
-			".livenessProbe": ct.LivenessProbe != nil, ".readinessProbe": ct.ReadinessProbe != nil} {
+			".livenessProbe": ct.LivenessProbe != nil} {
 			if set {
-				warn = append(warn, path+at+p+": not used by netlab yet (a pod is Ready once its server listens)")
+				warn = append(warn, path+at+p+": not used by netlab (netlab/web reads no environment, and nothing restarts it)")
 			}
 		}
 		c := Container{Name: ct.Name, Tag: m[1]}
@@ -124,6 +127,13 @@ func template(where, obj, path string, meta map[string]string, spec corev1.PodSp
 			}
 			c.Ports = append(c.Ports, ContainerPort{Name: p.Name, Port: int(p.ContainerPort)})
 		}
+		if rp := ct.ReadinessProbe; rp != nil {
+			pr, err := probeOf(rp, c, func(p, reason string, a ...any) error { return bad(at+".readinessProbe"+p, reason, a...) })
+			if err != nil {
+				return t, nil, err
+			}
+			c.Readiness = pr
+		}
 		if ports[c.ServePort()] {
 			return t, nil, bad(at+".ports", "port %d is another container's in the same pod (they share one network namespace)", c.ServePort())
 		}
@@ -131,6 +141,54 @@ func template(where, obj, path string, meta map[string]string, spec corev1.PodSp
 		t.Containers = append(t.Containers, c)
 	}
 	return t, warn, nil
+}
+
+// probeOf reads a readinessProbe: httpGet or tcpSocket on a port of the
+// container (by number or name), with its delays.
+func probeOf(rp *corev1.Probe, c Container, bad func(string, string, ...any) error) (*Probe, error) {
+	p := &Probe{InitialDelay: int(rp.InitialDelaySeconds), Period: int(rp.PeriodSeconds)}
+	if p.Period == 0 {
+		p.Period = 10 // the kubelet's default
+	}
+	if rp.InitialDelaySeconds < 0 || rp.PeriodSeconds < 0 || rp.InitialDelaySeconds > 3600 {
+		return nil, bad("", "delays must be from 0 to 3600 seconds")
+	}
+	port := func(v int32, name string, path string) (int, error) {
+		if name == "" {
+			if v < 1 || v > 65535 {
+				return 0, bad(path, "%d: from 1 to 65535", v)
+			}
+			return int(v), nil
+		}
+		for _, cp := range c.Ports {
+			if cp.Name == name {
+				return cp.Port, nil
+			}
+		}
+		return 0, bad(path, "%q names no port of the container", name)
+	}
+	var err error
+	switch {
+	case rp.HTTPGet != nil:
+		if p.Port, err = port(rp.HTTPGet.Port.IntVal, rp.HTTPGet.Port.StrVal, ".httpGet.port"); err != nil {
+			return nil, err
+		}
+		p.Path = rp.HTTPGet.Path
+		if p.Path == "" {
+			p.Path = "/"
+		}
+		if !strings.HasPrefix(p.Path, "/") || strings.ContainsAny(p.Path, " \r\n") {
+			return nil, bad(".httpGet.path", "%q is not a request path", p.Path)
+		}
+	case rp.TCPSocket != nil:
+		p.TCP = true
+		if p.Port, err = port(rp.TCPSocket.Port.IntVal, rp.TCPSocket.Port.StrVal, ".tcpSocket.port"); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, bad("", "netlab implements httpGet and tcpSocket probes")
+	}
+	return p, nil
 }
 
 // Plan checks objects as the API server would, before anything changes:
@@ -182,6 +240,14 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 			}
 			if d.Spec.Strategy.Type != "" && d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType && d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 				return nil, bad("spec.strategy.type", "%q: RollingUpdate or Recreate", d.Spec.Strategy.Type)
+			}
+			replicas := 1
+			if d.Spec.Replicas != nil {
+				replicas = int(*d.Spec.Replicas)
+			}
+			if _, err := strategy(d, replicas); err != nil {
+				path, reason, _ := strings.Cut(err.Error(), ": ")
+				return nil, bad(path, "%s", reason)
 			}
 		case o.Service != nil:
 			s := o.Service
@@ -396,6 +462,91 @@ func (c *Cluster) applyPod(ctx context.Context, p *corev1.Pod) (string, error) {
 	return "pod/" + p.Name + " created", nil
 }
 
+// strategy reads a Deployment's rollout settings as the API server
+// defaults and validates them: maxSurge 25% rounded up, maxUnavailable 25%
+// rounded down, not both zero.
+func strategy(d *appsv1.Deployment, replicas int) (Deployment, error) {
+	out := Deployment{Strategy: "RollingUpdate", ProgressDeadline: 600, MinReadySeconds: int(d.Spec.MinReadySeconds), Paused: d.Spec.Paused}
+	if d.Spec.ProgressDeadlineSeconds != nil {
+		out.ProgressDeadline = int(*d.Spec.ProgressDeadlineSeconds)
+	}
+	if out.ProgressDeadline < 1 || out.MinReadySeconds < 0 || out.MinReadySeconds >= out.ProgressDeadline {
+		return out, fmt.Errorf("spec.progressDeadlineSeconds: must be more than minReadySeconds, and at least 1")
+	}
+	surge, unavailable := intstr25(), intstr25()
+	switch d.Spec.Strategy.Type {
+	case appsv1.RecreateDeploymentStrategyType:
+		out.Strategy = "Recreate"
+		if d.Spec.Strategy.RollingUpdate != nil {
+			return out, fmt.Errorf("spec.strategy.rollingUpdate: may not be specified when strategy type is 'Recreate'")
+		}
+		return out, nil
+	}
+	if ru := d.Spec.Strategy.RollingUpdate; ru != nil {
+		if ru.MaxSurge != nil {
+			surge = ru.MaxSurge.String()
+		}
+		if ru.MaxUnavailable != nil {
+			unavailable = ru.MaxUnavailable.String()
+		}
+	}
+	if _, err := scaled(surge, replicas, true); err != nil {
+		return out, fmt.Errorf("spec.strategy.rollingUpdate.maxSurge: %v", err)
+	}
+	if _, err := scaled(unavailable, replicas, false); err != nil {
+		return out, fmt.Errorf("spec.strategy.rollingUpdate.maxUnavailable: %v", err)
+	}
+	if strings.TrimSuffix(surge, "%") == "0" && strings.TrimSuffix(unavailable, "%") == "0" {
+		return out, fmt.Errorf("spec.strategy.rollingUpdate.maxUnavailable: may not be 0 when maxSurge is 0")
+	}
+	out.MaxSurge, out.MaxUnavailable = surge, unavailable
+	return out, nil
+}
+
+// limits are a rollout's maxSurge and maxUnavailable in pods, for
+// replicas: percentages rounded up and down; both 0 after rounding makes
+// maxUnavailable 1, as the deployment controller does.
+func (d Deployment) limits() (surge, unavailable int) {
+	surge, _ = scaled(d.MaxSurge, d.Replicas, true)
+	unavailable, _ = scaled(d.MaxUnavailable, d.Replicas, false)
+	if surge == 0 && unavailable == 0 {
+		unavailable = 1
+	}
+	return surge, unavailable
+}
+
+func intstr25() string { return "25%" }
+
+// scaled is a count or a percentage of replicas, rounded up (surge) or
+// down (unavailable), as Kubernetes rounds them.
+func scaled(v string, replicas int, up bool) (int, error) {
+	if pct, ok := strings.CutSuffix(v, "%"); ok {
+		var n int
+		if _, err := fmt.Sscan(pct, &n); err != nil || n < 0 || n > 100 {
+			return 0, fmt.Errorf("%q is not a percentage from 0%% to 100%%", v)
+		}
+		x := n * replicas
+		if up {
+			return (x + 99) / 100, nil
+		}
+		return x / 100, nil
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a count of pods or a percentage", v)
+	}
+	return n, nil
+}
+
+func (c *Cluster) findDeployment(ns, name string) int {
+	for i, d := range c.Store.Deployments {
+		if d.Namespace == ns && d.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 func (c *Cluster) applyDeployment(ctx context.Context, d *appsv1.Deployment) (string, error) {
 	t, _, err := template("", "", "", d.Spec.Template.Labels, d.Spec.Template.Spec)
 	if err != nil {
@@ -405,63 +556,235 @@ func (c *Cluster) applyDeployment(ctx context.Context, d *appsv1.Deployment) (st
 	if d.Spec.Replicas != nil {
 		replicas = int(*d.Spec.Replicas)
 	}
-	dep := Deployment{Namespace: d.Namespace, Name: d.Name, Replicas: replicas, Selector: d.Spec.Selector.MatchLabels, Template: t, Created: time.Now().UTC()}
-	dep.Hash = TemplateHash(t)
-	dep.Template.Labels = copyLabels(t.Labels)
-	dep.Template.Labels["pod-template-hash"] = dep.Hash
-	verb := "created"
-	found := -1
-	for i, old := range c.Store.Deployments {
-		if old.Namespace == dep.Namespace && old.Name == dep.Name {
-			found, verb, dep.Created = i, "configured", old.Created
-			if old.Hash == dep.Hash && old.Replicas == dep.Replicas {
-				verb = "unchanged"
-			}
-		}
+	dep, err := strategy(d, replicas)
+	if err != nil {
+		return "", &ManifestError{Doc: "Deployment " + d.Name, Reason: err.Error()}
 	}
-	if found >= 0 {
-		c.Store.Deployments[found] = dep
+	dep.Namespace, dep.Name, dep.Replicas, dep.Selector, dep.Created = d.Namespace, d.Name, replicas, d.Spec.Selector.MatchLabels, time.Now().UTC()
+	dep.Template = t
+	verb := "created"
+	if i := c.findDeployment(dep.Namespace, dep.Name); i >= 0 {
+		old := c.Store.Deployments[i]
+		dep.Created, dep.Revisions = old.Created, old.Revisions
+		verb = "configured"
+		if TemplateHash(old.Template) == TemplateHash(t) && old.Replicas == replicas && old.Paused == dep.Paused {
+			verb = "unchanged"
+		}
+		c.Store.Deployments[i] = dep
 	} else {
 		c.Store.Deployments = append(c.Store.Deployments, dep)
 	}
-	owner := dep.Namespace + "/" + dep.Name
-	// Pods of another template go (the rolling update comes later: for
-	// now, the old ones are replaced at once), and the count is made up.
-	var keep []Pod
-	for _, p := range c.Store.Pods {
-		if p.Owner == owner && p.Template.Labels["pod-template-hash"] != dep.Hash {
-			if err := c.stopPod(ctx, p); err != nil {
-				return "", err
-			}
-			continue
-		}
-		keep = append(keep, p)
-	}
-	c.Store.Pods = keep
-	mine := 0
-	for _, p := range c.Store.Pods {
-		if p.Owner == owner {
-			mine++
-		}
-	}
-	for ; mine > dep.Replicas; mine-- {
-		for i := len(c.Store.Pods) - 1; i >= 0; i-- {
-			if c.Store.Pods[i].Owner == owner {
-				if err := c.stopPod(ctx, c.Store.Pods[i]); err != nil {
-					return "", err
-				}
-				c.Store.Pods = append(c.Store.Pods[:i], c.Store.Pods[i+1:]...)
-				break
-			}
-		}
-	}
-	for ; mine < dep.Replicas; mine++ {
-		p := Pod{Namespace: dep.Namespace, Name: c.podName(dep), Template: dep.Template, Owner: owner}
-		if err := c.startPod(ctx, p); err != nil {
-			return "", err
-		}
+	if err := c.Rollout(ctx, dep.Namespace, dep.Name); err != nil {
+		return "deployment.apps/" + dep.Name + " " + verb, err
 	}
 	return "deployment.apps/" + dep.Name + " " + verb, nil
+}
+
+// Rollout brings a Deployment's pods to its template and count, as the
+// deployment controller does: a Recreate removes the old pods first; a
+// RollingUpdate keeps at most replicas+maxSurge pods and at least
+// replicas-maxUnavailable available ones, adding new pods and removing
+// old ones only as new ones turn Ready (and stay so for minReadySeconds).
+// A rollout whose new pods do not turn Ready within its progress deadline
+// stops there, stalled, with both versions serving as they are.
+func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
+	i := c.findDeployment(ns, name)
+	if i < 0 {
+		return fmt.Errorf("deployments.apps %q not found", name)
+	}
+	dep := &c.Store.Deployments[i]
+	hash := TemplateHash(dep.Template)
+	tmpl := dep.Template
+	tmpl.Labels = copyLabels(dep.Template.Labels)
+	tmpl.Labels["pod-template-hash"] = hash
+	if n := len(dep.Revisions); n == 0 || dep.Revisions[n-1].Hash != hash {
+		// A template seen before keeps its ReplicaSet's pods and takes the
+		// next number, as Kubernetes reuses it.
+		var kept []Revision
+		for _, r := range dep.Revisions {
+			if r.Hash != hash {
+				kept = append(kept, r)
+			}
+		}
+		next := 1
+		if n > 0 {
+			next = dep.Revisions[n-1].Number + 1
+		}
+		dep.Revisions = append(kept, Revision{Number: next, Hash: hash, Template: dep.Template})
+	}
+	dep.Hash, dep.Stalled = hash, ""
+	if dep.Paused {
+		return c.save()
+	}
+	owner := ns + "/" + name
+	mine := func(current bool) []Pod {
+		var out []Pod
+		for _, p := range c.Store.Pods {
+			if p.Owner == owner && (p.Template.Labels["pod-template-hash"] == hash) == current {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	remove := func(ps ...Pod) error { return c.removePods(ctx, ps...) }
+	if dep.Strategy == "Recreate" {
+		for _, p := range mine(false) {
+			if err := remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	deadline := time.Now().Add(time.Duration(dep.ProgressDeadline) * time.Second)
+	replicas := dep.Replicas
+	maxSurge, maxUnavailable := dep.limits()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		olds, news := mine(false), mine(true)
+		// Surplus new pods (scaled down) go first, the newest first.
+		for len(news) > replicas {
+			if err := remove(news[len(news)-1]); err != nil {
+				return err
+			}
+			news = news[:len(news)-1]
+		}
+		c.refreshReady(dep, news)
+		c.refreshReady(dep, olds)
+		readyNew, readyOld := countReady(mine(true)), countReady(olds)
+		if len(news) == replicas && readyNew == replicas && len(olds) == 0 {
+			if err := c.Sync(ctx); err != nil {
+				return err
+			}
+			return c.save()
+		}
+		progressed := false
+		// Scale up: as many new pods as the surge allows.
+		room := replicas + maxSurge - len(olds) - len(news)
+		for k := 0; k < room && len(news)+k < replicas; k++ {
+			p := Pod{Namespace: ns, Name: c.podName(*dep), Template: tmpl, Owner: owner}
+			if err := c.startPod(ctx, p); err != nil {
+				return err
+			}
+			progressed = true
+		}
+		news = mine(true)
+		c.refreshReady(dep, news)
+		readyNew = countReady(news)
+		// Scale down: old pods go while enough stay available; unready
+		// ones first, as they serve nobody.
+		sort.SliceStable(olds, func(a, b int) bool { return !olds[a].Ready && olds[b].Ready })
+		minAvailable := replicas - maxUnavailable
+		var going []Pod
+		for _, p := range olds {
+			if p.Ready && readyNew+readyOld-1 < minAvailable {
+				break
+			}
+			going = append(going, p)
+			if p.Ready {
+				readyOld--
+			}
+		}
+		if len(going) > 0 {
+			if err := remove(going...); err != nil {
+				return err
+			}
+			progressed = true
+		}
+		if err := c.Sync(ctx); err != nil {
+			return err
+		}
+		if err := c.save(); err != nil {
+			return err
+		}
+		if !progressed {
+			if time.Now().After(deadline) {
+				dep.Stalled = fmt.Sprintf("deployment %q exceeded its progress deadline: %d of %d new pods are ready", name, readyNew, replicas)
+				_ = c.save()
+				return errors.New(dep.Stalled)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+func countReady(ps []Pod) int {
+	n := 0
+	for _, p := range ps {
+		if p.Ready {
+			n++
+		}
+	}
+	return n
+}
+
+// refreshReady probes pods as the kubelet would and records whether each
+// is Ready (and has been for the Deployment's minReadySeconds).
+func (c *Cluster) refreshReady(dep *Deployment, ps []Pod) {
+	for _, p := range ps {
+		ready := c.probe(p)
+		if ready && dep != nil && dep.MinReadySeconds > 0 && time.Since(p.Created) < time.Duration(dep.MinReadySeconds)*time.Second {
+			ready = false
+		}
+		for k := range c.Store.Pods {
+			if c.Store.Pods[k].Name == p.Name && c.Store.Pods[k].Namespace == p.Namespace {
+				c.Store.Pods[k].Ready = ready
+			}
+		}
+	}
+}
+
+// probe runs a pod's readiness probes from its node, as the kubelet
+// does: Ready when every container's probe passes (its server listening,
+// when it has none), and not before a probe's initial delay.
+func (c *Cluster) probe(p Pod) bool {
+	var node topo.Node
+	for _, n := range c.S.Topology.Nodes {
+		if n.Name == p.Node {
+			node = n
+		}
+	}
+	for _, ct := range p.Template.Containers {
+		pr := ct.Readiness
+		if pr == nil {
+			pr = &Probe{TCP: true, Port: ct.ServePort()}
+		}
+		if time.Since(p.Created) < time.Duration(pr.InitialDelay)*time.Second {
+			return false
+		}
+		if !probeOnce(node.NS, netip.AddrPortFrom(p.IP, uint16(pr.Port)), pr) {
+			return false
+		}
+	}
+	return true
+}
+
+// probeOnce connects from ns to addr (and, for httpGet, asks for the
+// path): a 2xx or 3xx answer passes.
+func probeOnce(ns netops.NS, addr netip.AddrPort, pr *Probe) bool {
+	var conn net.Conn
+	err := netops.Do(ns, func() error {
+		var err error
+		conn, err = net.DialTimeout("tcp4", addr.String(), time.Second)
+		return err
+	})
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if pr.TCP {
+		return true
+	}
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: kube-probe\r\n\r\n", pr.Path, addr); err != nil {
+		return false
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 400
 }
 
 func copyLabels(m map[string]string) map[string]string {
@@ -576,8 +899,38 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 	if err := lab.StartSpec(c.Exe, c.S.Lab, n.Host, spec.String(), "pods.log"); err != nil {
 		return fmt.Errorf("pod %s: start its servers: %w", p.Name, err)
 	}
-	c.Store.Pods[len(c.Store.Pods)-1].Ready = true
+	// Ready as its probes say (its server listens, when it has none).
+	c.Store.Pods[len(c.Store.Pods)-1].Ready = c.probe(p)
 	return nil
+}
+
+// removePods takes pods out of their Services first (the rules of every
+// node, as endpoints of a terminating pod are), then, once that is in,
+// ends them: no new connection goes to a pod that is going.
+func (c *Cluster) removePods(ctx context.Context, ps ...Pod) error {
+	gone := map[string]bool{}
+	for _, p := range ps {
+		gone[p.Namespace+"/"+p.Name] = true
+	}
+	var keep []Pod
+	for _, p := range c.Store.Pods {
+		if !gone[p.Namespace+"/"+p.Name] {
+			keep = append(keep, p)
+		}
+	}
+	c.Store.Pods = keep
+	if err := c.Sync(ctx); err != nil {
+		return err
+	}
+	// What was already on its way to them lands before they go, as a
+	// terminating pod's grace period lets it.
+	time.Sleep(100 * time.Millisecond)
+	for _, p := range ps {
+		if err := c.stopPod(ctx, p); err != nil {
+			return err
+		}
+	}
+	return c.save()
 }
 
 // stopPod ends a pod's processes and removes its namespace (its veth pair
@@ -614,17 +967,15 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 			return "", fmt.Errorf("deployments.apps %q not found", name)
 		}
 		c.Store.Deployments = append(c.Store.Deployments[:i], c.Store.Deployments[i+1:]...)
-		var keep []Pod
+		var going []Pod
 		for _, p := range c.Store.Pods {
 			if p.Owner == ns+"/"+name {
-				if err := c.stopPod(ctx, p); err != nil {
-					return "", err
-				}
-				continue
+				going = append(going, p)
 			}
-			keep = append(keep, p)
 		}
-		c.Store.Pods = keep
+		if err := c.removePods(ctx, going...); err != nil {
+			return "", err
+		}
 		kind = "deployment.apps"
 	case "pod":
 		i := -1
@@ -636,16 +987,14 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 		if i < 0 {
 			return "", fmt.Errorf("pods %q not found", name)
 		}
-		if err := c.stopPod(ctx, c.Store.Pods[i]); err != nil {
+		owner := c.Store.Pods[i].Owner
+		if err := c.removePods(ctx, c.Store.Pods[i]); err != nil {
 			return "", err
 		}
-		owner := c.Store.Pods[i].Owner
-		c.Store.Pods = append(c.Store.Pods[:i], c.Store.Pods[i+1:]...)
 		// A Deployment's pod comes back, as its ReplicaSet makes up the count.
 		for _, d := range c.Store.Deployments {
-			if d.Namespace+"/"+d.Name == owner {
-				p := Pod{Namespace: d.Namespace, Name: c.podName(d), Template: d.Template, Owner: owner}
-				if err := c.startPod(ctx, p); err != nil {
+			if d.Namespace+"/"+d.Name == owner && !d.Paused {
+				if err := c.Rollout(ctx, d.Namespace, d.Name); err != nil {
 					return "", err
 				}
 			}
@@ -657,6 +1006,166 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 		return "", err
 	}
 	return kind + " \"" + name + "\" deleted", c.save()
+}
+
+// Refresh probes every pod again, as the kubelet keeps doing, and when
+// one turned Ready or unready, updates every node's rules.
+func (c *Cluster) Refresh(ctx context.Context) error {
+	changed := false
+	for i := range c.Store.Pods {
+		var dep *Deployment
+		for k := range c.Store.Deployments {
+			d := &c.Store.Deployments[k]
+			if d.Namespace+"/"+d.Name == c.Store.Pods[i].Owner {
+				dep = d
+			}
+		}
+		was := c.Store.Pods[i].Ready
+		c.refreshReady(dep, []Pod{c.Store.Pods[i]})
+		changed = changed || was != c.Store.Pods[i].Ready
+	}
+	if !changed {
+		return nil
+	}
+	if err := c.Sync(ctx); err != nil {
+		return err
+	}
+	return c.save()
+}
+
+// Reprobe updates every pod's readiness from its probes now, in memory
+// only: what get shows.
+func (c *Cluster) Reprobe() {
+	for i := range c.Store.Pods {
+		var dep *Deployment
+		for k := range c.Store.Deployments {
+			if d := &c.Store.Deployments[k]; d.Namespace+"/"+d.Name == c.Store.Pods[i].Owner {
+				dep = d
+			}
+		}
+		c.refreshReady(dep, []Pod{c.Store.Pods[i]})
+	}
+}
+
+// Undo rolls a Deployment back to a revision (the one before the current
+// one when to is 0), as kubectl rollout undo does.
+func (c *Cluster) Undo(ctx context.Context, ns, name string, to int) (string, error) {
+	i := c.findDeployment(ns, name)
+	if i < 0 {
+		return "", fmt.Errorf("deployments.apps %q not found", name)
+	}
+	revs := c.Store.Deployments[i].Revisions
+	var target *Revision
+	for k := range revs {
+		if (to == 0 && k == len(revs)-2) || (to != 0 && revs[k].Number == to) {
+			target = &revs[k]
+		}
+	}
+	if target == nil {
+		if to == 0 {
+			return "", fmt.Errorf("no rollout history found for deployment %q", name)
+		}
+		return "", fmt.Errorf("unable to find specified revision %d in history", to)
+	}
+	c.Store.Deployments[i].Template = target.Template
+	return "deployment.apps/" + name + " rolled back", c.Rollout(ctx, ns, name)
+}
+
+// History is a Deployment's revisions, oldest first.
+func (c *Cluster) History(ns, name string) ([]Revision, error) {
+	i := c.findDeployment(ns, name)
+	if i < 0 {
+		return nil, fmt.Errorf("deployments.apps %q not found", name)
+	}
+	return c.Store.Deployments[i].Revisions, nil
+}
+
+// Scale sets a Deployment's replicas.
+func (c *Cluster) Scale(ctx context.Context, ns, name string, n int) (string, error) {
+	i := c.findDeployment(ns, name)
+	if i < 0 {
+		return "", fmt.Errorf("deployments.apps %q not found", name)
+	}
+	if n < 0 || n > 256 {
+		return "", fmt.Errorf("--replicas %d: from 0 to 256 in this lab", n)
+	}
+	c.Store.Deployments[i].Replicas = n
+	return "deployment.apps/" + name + " scaled", c.Rollout(ctx, ns, name)
+}
+
+// SetImage changes a container's image, which rolls the Deployment out.
+func (c *Cluster) SetImage(ctx context.Context, ns, name, container, img string) (string, error) {
+	i := c.findDeployment(ns, name)
+	if i < 0 {
+		return "", fmt.Errorf("deployments.apps %q not found", name)
+	}
+	m := image.FindStringSubmatch(img)
+	if m == nil {
+		return "", fmt.Errorf("%q: netlab runs netlab/web:TAG", img)
+	}
+	t := c.Store.Deployments[i].Template
+	t.Containers = append([]Container{}, t.Containers...)
+	found := false
+	for k := range t.Containers {
+		if t.Containers[k].Name == container {
+			t.Containers[k].Tag, found = m[1], true
+		}
+	}
+	if !found {
+		return "", fmt.Errorf("unable to find container named %q", container)
+	}
+	c.Store.Deployments[i].Template = t
+	return "deployment.apps/" + name + " image updated", c.Rollout(ctx, ns, name)
+}
+
+// Pause and Resume stop and restart a Deployment's rollouts.
+func (c *Cluster) Pause(ctx context.Context, ns, name string, paused bool) (string, error) {
+	i := c.findDeployment(ns, name)
+	if i < 0 {
+		return "", fmt.Errorf("deployments.apps %q not found", name)
+	}
+	c.Store.Deployments[i].Paused = paused
+	if paused {
+		return "deployment.apps/" + name + " paused", c.save()
+	}
+	return "deployment.apps/" + name + " resumed", c.Rollout(ctx, ns, name)
+}
+
+// Status says where a Deployment's rollout is, as kubectl rollout status
+// does, and whether it is complete.
+func (c *Cluster) Status(ns, name string) (string, bool, error) {
+	i := c.findDeployment(ns, name)
+	if i < 0 {
+		return "", false, fmt.Errorf("deployments.apps %q not found", name)
+	}
+	d := c.Store.Deployments[i]
+	owner := ns + "/" + name
+	updated, ready, total := 0, 0, 0
+	for _, p := range c.Store.Pods {
+		if p.Owner != owner {
+			continue
+		}
+		total++
+		if p.Template.Labels["pod-template-hash"] == d.Hash {
+			updated++
+			if p.Ready {
+				ready++
+			}
+		}
+	}
+	switch {
+	case d.Paused:
+		return fmt.Sprintf("deployment %q is paused: %d of %d updated replicas are available", name, ready, d.Replicas), false, nil
+	case d.Stalled != "":
+		return d.Stalled, false, nil
+	case updated < d.Replicas:
+		return fmt.Sprintf("Waiting for deployment %q rollout to finish: %d out of %d new replicas have been updated...", name, updated, d.Replicas), false, nil
+	case total > updated:
+		return fmt.Sprintf("Waiting for deployment %q rollout to finish: %d old replicas are pending termination...", name, total-updated), false, nil
+	case ready < d.Replicas:
+		return fmt.Sprintf("Waiting for deployment %q rollout to finish: %d of %d updated replicas are available...", name, ready, d.Replicas), false, nil
+	}
+	return fmt.Sprintf("deployment %q successfully rolled out", name), true, nil
 }
 
 // Endpoints are a Service's ready endpoints per port, in address order.

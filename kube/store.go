@@ -63,6 +63,28 @@ type Deployment struct {
 	// Hash is the template's pod-template-hash.
 	Hash    string    `json:"hash"`
 	Created time.Time `json:"created"`
+	// Strategy is RollingUpdate (with MaxSurge and MaxUnavailable as
+	// counts of pods) or Recreate.
+	Strategy string `json:"strategy"`
+	// MaxSurge and MaxUnavailable are as the manifest says them (a count
+	// or a percentage of replicas), counted at each rollout.
+	MaxSurge         string `json:"max_surge"`
+	MaxUnavailable   string `json:"max_unavailable"`
+	MinReadySeconds  int    `json:"min_ready_seconds,omitempty"`
+	ProgressDeadline int    `json:"progress_deadline_seconds"`
+	Paused           bool   `json:"paused,omitempty"`
+	// Revisions are the templates rolled out, oldest first (the last is
+	// the current one), as ReplicaSets keep them.
+	Revisions []Revision `json:"revisions"`
+	// Stalled says why the last rollout stopped, if it did.
+	Stalled string `json:"stalled,omitempty"`
+}
+
+// Revision is one template a Deployment rolled out.
+type Revision struct {
+	Number   int         `json:"revision"`
+	Hash     string      `json:"hash"`
+	Template PodTemplate `json:"template"`
 }
 
 // PodTemplate is what netlab runs of a pod: its labels and containers.
@@ -77,6 +99,18 @@ type Container struct {
 	Name  string          `json:"name"`
 	Tag   string          `json:"tag"`
 	Ports []ContainerPort `json:"ports,omitempty"`
+	// Readiness is its readinessProbe, if it has one.
+	Readiness *Probe `json:"readiness,omitempty"`
+}
+
+// Probe is a readinessProbe: an HTTP GET of Path (or, with TCP, a
+// connection) to Port, as the kubelet makes it from the node.
+type Probe struct {
+	TCP          bool   `json:"tcp,omitempty"`
+	Path         string `json:"path,omitempty"`
+	Port         int    `json:"port"`
+	InitialDelay int    `json:"initial_delay_seconds,omitempty"`
+	Period       int    `json:"period_seconds"`
 }
 
 // ContainerPort is a port a container declares.
@@ -137,6 +171,9 @@ func TemplateHash(t PodTemplate) string {
 	}
 	for _, c := range t.Containers {
 		fmt.Fprintf(h, "%s:%s:%v;", c.Name, c.Tag, c.Ports)
+		if p := c.Readiness; p != nil {
+			fmt.Fprintf(h, "%+v;", *p)
+		}
 	}
 	return safe(fmt.Sprint(h.Sum32()))
 }

@@ -121,6 +121,9 @@ Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
 				return err
 			}
 			defer done()
+			if err := cl.Refresh(context.Background()); err != nil {
+				return err
+			}
 			objs, err = cl.Plan(objs)
 			if err != nil {
 				return usagef("%v", err)
@@ -245,6 +248,7 @@ func newGet(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
+			cl.Reprobe() // READY as the probes say now
 			kind, _ := kubeKind(args[0])
 			name := ""
 			if len(args) == 2 {
@@ -409,4 +413,163 @@ func selectorText(m map[string]string) string {
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, ",")
+}
+
+// deploymentRef reads deployment/NAME (or deploy/NAME, deployments/NAME).
+func deploymentRef(s string) (string, error) {
+	kind, name, ok := strings.Cut(s, "/")
+	if k, known := kubeKind(kind); !ok || !known || k != "deployment" || name == "" {
+		return "", usagef("%q: give deployment/NAME", s)
+	}
+	return name, nil
+}
+
+// kubeVerb runs f on the lab's cluster, locked, after probing its pods
+// again (so that rules follow pods that turned Ready or unready).
+func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Context, cl *kube.Cluster) (string, error)) error {
+	if g.dryRun {
+		return usagef("%s has no --dry-run: --explain prints each command as it runs", verb)
+	}
+	if err := needRoot(verb); err != nil {
+		return err
+	}
+	cl, done, err := openCluster(g, c, true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cl.Refresh(ctx); err != nil {
+		return err
+	}
+	said, err := f(ctx, cl)
+	if said != "" {
+		fmt.Fprintln(c.OutOrStdout(), said)
+	}
+	return err
+}
+
+func newRollout(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "rollout status|history|undo|pause|resume deployment/NAME",
+		Short: "Watch, undo, pause and resume a Deployment's rollouts, as kubectl rollout does",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown rollout verb %q: status, history, undo, pause or resume", args[0])
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
+	}
+	one := func(use, short string, f func(ctx context.Context, cl *kube.Cluster, name string) (string, error)) *cobra.Command {
+		return &cobra.Command{Use: use + " deployment/NAME", Short: short,
+			Args: func(c *cobra.Command, args []string) error {
+				if len(args) != 1 {
+					return usagef("rollout %s takes deployment/NAME", use)
+				}
+				_, err := deploymentRef(args[0])
+				return err
+			},
+			RunE: func(c *cobra.Command, args []string) error {
+				name, _ := deploymentRef(args[0])
+				return kubeVerb(g, c, "rollout "+use, func(ctx context.Context, cl *kube.Cluster) (string, error) {
+					return f(ctx, cl, name)
+				})
+			}}
+	}
+	var to int
+	undo := one("undo", "roll back to the revision before (or --to-revision N)", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
+		return cl.Undo(ctx, "default", name, to)
+	})
+	undo.Flags().IntVar(&to, "to-revision", 0, "the revision to roll back to (default: the one before)")
+	c.AddCommand(
+		one("status", "where the rollout is (exit 1 until it is complete)", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
+			s, complete, err := cl.Status("default", name)
+			if err == nil && !complete {
+				return s, &exitError{code: exitFailed}
+			}
+			return s, err
+		}),
+		one("history", "the revisions rolled out", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
+			revs, err := cl.History("default", name)
+			if err != nil {
+				return "", err
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "deployment.apps/%s\nREVISION  IMAGES\n", name)
+			for _, r := range revs {
+				var imgs []string
+				for _, ct := range r.Template.Containers {
+					imgs = append(imgs, ct.Name+"=netlab/web:"+ct.Tag)
+				}
+				fmt.Fprintf(&b, "%-9d %s\n", r.Number, strings.Join(imgs, ","))
+			}
+			return strings.TrimRight(b.String(), "\n"), nil
+		}),
+		undo,
+		one("pause", "stop rolling out template changes", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
+			return cl.Pause(ctx, "default", name, true)
+		}),
+		one("resume", "roll out what changed while paused", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
+			return cl.Pause(ctx, "default", name, false)
+		}),
+	)
+	return c
+}
+
+func newScale(g *globals) *cobra.Command {
+	var replicas decimal = -1
+	c := &cobra.Command{
+		Use:   "scale deployment/NAME --replicas N",
+		Short: "Set a Deployment's number of pods",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("scale takes deployment/NAME")
+			}
+			if !c.Flags().Changed("replicas") {
+				return usagef("scale needs --replicas N")
+			}
+			_, err := deploymentRef(args[0])
+			return err
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			name, _ := deploymentRef(args[0])
+			if replicas < 0 || replicas > 256 {
+				return usagef("--replicas %d: from 0 to 256 in this lab", replicas)
+			}
+			return kubeVerb(g, c, "scale", func(ctx context.Context, cl *kube.Cluster) (string, error) {
+				return cl.Scale(ctx, "default", name, int(replicas))
+			})
+		},
+	}
+	c.Flags().Var(&replicas, "replicas", "the number of pods")
+	return c
+}
+
+func newSet(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "set image deployment/NAME CONTAINER=IMAGE", Short: "Change a Deployment's image, which rolls it out",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("netlab set takes image")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() }}
+	c.AddCommand(&cobra.Command{Use: "image deployment/NAME CONTAINER=IMAGE", Short: "change a container's image",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 2 || !strings.Contains(args[1], "=") {
+				return usagef("set image takes deployment/NAME CONTAINER=IMAGE")
+			}
+			_, err := deploymentRef(args[0])
+			return err
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			name, _ := deploymentRef(args[0])
+			container, img, _ := strings.Cut(args[1], "=")
+			return kubeVerb(g, c, "set image", func(ctx context.Context, cl *kube.Cluster) (string, error) {
+				return cl.SetImage(ctx, "default", name, container, img)
+			})
+		}})
+	return c
 }

@@ -29,7 +29,9 @@
  *   name=pod1 ip=10.244.1.2 node=node1 container=app client=10.244.2.2
  *
  * so whoever asks learns who answered and which source address arrived,
- * which is how the lab shows NAT, or its absence, with real packets.
+ * which is how the lab shows NAT, or its absence, with real packets. A
+ * request whose target has "?fail" (GET /healthz?fail) is answered 503:
+ * the switch a readinessProbe uses to keep a pod unready.
  *
  * Why C and fork: a lab may hold a thousand pods, two processes each, and
  * on a small VM every exec of a program costs milliseconds (and a fork of
@@ -109,8 +111,23 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void answer(int c, const struct workload *w, const char *container)
+/* failing reports whether a request asks for a failure: its target has
+ * "?fail" (GET /healthz?fail), the switch a readinessProbe uses to keep a
+ * pod unready. */
+static int failing(const char *head)
 {
+	const char *eol = strpbrk(head, "\r\n");
+	const char *f = strstr(head, "?fail");
+	return f && (!eol || f < eol);
+}
+
+static void answer(int c, const struct workload *w, const char *container, const char *head)
+{
+	if (failing(head)) {
+		static const char no[] = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 12\r\nConnection: close\r\n\r\nnot ready.\r\n";
+		(void)!send(c, no, sizeof no - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return;
+	}
 	char body[512], resp[1024], client[INET6_ADDRSTRLEN] = "?";
 	struct sockaddr_in peer;
 	socklen_t plen = sizeof peer;
@@ -140,12 +157,18 @@ struct conn {
 	int fd;
 	long long deadline;
 	char tail[4];
+	/* the request's first bytes: its method and target */
+	char head[96];
+	int hlen;
 };
 
 /* ends_request feeds bytes to c and reports whether the request's headers
  * have ended ("\r\n\r\n" or "\n\n"): the answer is the same for any request. */
 static int ends_request(struct conn *c, const char *buf, ssize_t n)
 {
+	for (ssize_t i = 0; i < n && c->hlen < (int)sizeof c->head - 1; i++)
+		c->head[c->hlen++] = buf[i];
+	c->head[c->hlen] = 0;
 	for (ssize_t i = 0; i < n; i++) {
 		memmove(c->tail, c->tail + 1, 3);
 		c->tail[3] = buf[i];
@@ -217,7 +240,7 @@ static void serve(const struct workload *w, const char *container, int ready)
 			if (!done && now >= conns[i].deadline)
 				done = 1;
 			if (done == 1)
-				answer(conns[i].fd, w, container);
+				answer(conns[i].fd, w, container, conns[i].head);
 			if (done) {
 				close(conns[i].fd);
 				conns[i].fd = -1;

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"netlab/internal/labtest"
+	"netlab/internal/names"
+	"netlab/internal/netops"
+	"netlab/internal/who"
+)
+
+func webDeployment(name, labels, tag string, replicas int, extra string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ` + name + `}
+spec:
+  replicas: ` + itoa(replicas) + `
+  selector: {matchLabels: {` + labels + `}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+` + extra + `
+  template:
+    metadata: {labels: {` + labels + `}}
+    spec:
+      containers:
+      - name: web
+        image: netlab/web:` + tag + `
+        ports: [{name: http, containerPort: 9376}]
+        readinessProbe: {httpGet: {path: "` + map[bool]string{true: "/healthz?fail", false: "/healthz"}[tag == "broken"] + `", port: http}, periodSeconds: 1}
+`
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// curLab is the lab whose pods colors asks from.
+var curLab string
+
+func nsOf(workload string) netops.NS { return names.NetnsName(curLab, workload) }
+
+// colorOf asks over c and returns the color that answered.
+func colorOf(t *testing.T, c net.Conn, to netip.AddrPort) string {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", to); err != nil {
+		return "failed"
+	}
+	body, err := io.ReadAll(c)
+	if err != nil {
+		return "failed"
+	}
+	_, color, ok := strings.Cut(string(body), "the color is ")
+	if !ok {
+		return "failed"
+	}
+	return strings.TrimSpace(color)
+}
+
+// colors asks a Service n times from a pod and counts the colors that
+// answered (and the requests that failed).
+func colors(t *testing.T, from string, to netip.AddrPort, n int) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for i := 0; i < n; i++ {
+		c, err := who.Dial(nsOf(from), to, time.Second)
+		if err != nil {
+			out["failed"]++
+			continue
+		}
+		out[colorOf(t, c, to)]++
+		c.Close()
+	}
+	return out
+}
+
+// TestRollouts: a rolling update under steady traffic loses no request; a
+// rollout whose pods never turn Ready stalls and rollout undo recovers;
+// blue-green switches a Service's selector; a canary takes its share.
+func TestRollouts(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "r")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	curLab = name
+	svc := manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}\n")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, webDeployment("web", "app: web", "blue", 4, "")), "-f", svc)
+	to := netip.AddrPortFrom(netip.MustParseAddr(getService(t, name, "web").ClusterIP), 80)
+	assert.Equal(t, map[string]int{"blue": 20}, colors(t, "pod1", to, 20))
+
+	// Steady traffic through the rollout: nothing lost, both colors seen.
+	var stop atomic.Bool
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			c := colors(t, "pod1", to, 1)
+			mu.Lock()
+			for k, v := range c {
+				seen[k] += v
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	r := labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, webDeployment("web", "app: web", "green", 4, "")))
+	assert.Contains(t, r.Stdout, "deployment.apps/web configured")
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	assert.Zero(t, seen["failed"], "a rolling update with maxUnavailable 0 loses no request: %v", seen)
+	assert.Positive(t, seen["blue"], "%v", seen)
+	assert.Positive(t, seen["green"], "%v", seen)
+	assert.Equal(t, map[string]int{"green": 20}, colors(t, "pod1", to, 20))
+	assert.Contains(t, labtest.MustRun(t, "rollout", "status", "deployment/web", "--lab", name).Stdout, `deployment "web" successfully rolled out`)
+	hist := labtest.MustRun(t, "rollout", "history", "deployment/web", "--lab", name).Stdout
+	assert.Contains(t, hist, "1         web=netlab/web:blue")
+	assert.Contains(t, hist, "2         web=netlab/web:green")
+	assert.Len(t, getPods(t, name), 4)
+
+	// Pods that never turn Ready: the rollout stalls, the old pods serve.
+	r = labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, webDeployment("web", "app: web", "broken", 4, "  progressDeadlineSeconds: 3")))
+	assert.Equal(t, 1, r.Code, r.Stdout+r.Stderr)
+	assert.Contains(t, r.Stderr, `deployment "web" exceeded its progress deadline`)
+	assert.Equal(t, map[string]int{"green": 20}, colors(t, "pod1", to, 20), "unready pods get no traffic")
+	st := labtest.Run(t, "rollout", "status", "deployment/web", "--lab", name)
+	assert.Equal(t, 1, st.Code)
+	labtest.MustRun(t, "rollout", "undo", "deployment/web", "--lab", name)
+	assert.Equal(t, map[string]int{"green": 20}, colors(t, "pod1", to, 20))
+	assert.Equal(t, 0, labtest.Run(t, "rollout", "status", "deployment/web", "--lab", name).Code)
+	assert.Len(t, getPods(t, name), 4, "the broken pods are gone")
+
+	// Scale.
+	labtest.MustRun(t, "scale", "deployment/web", "--replicas", "2", "--lab", name)
+	assert.Len(t, getPods(t, name), 2)
+
+	// Blue-green: two Deployments, and the Service's selector switched.
+	labtest.MustRun(t, "delete", "--lab", name, "deployment", "web")
+	labtest.MustRun(t, "apply", "--lab", name,
+		"-f", manifest(t, webDeployment("blue", "app: web, version: blue", "blue", 2, "")),
+		"-f", manifest(t, webDeployment("green", "app: web, version: green", "green", 2, "")),
+		"-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web, version: blue}, ports: [{port: 80, targetPort: http}]}\n"))
+	assert.Equal(t, map[string]int{"blue": 20}, colors(t, "pod1", to, 20))
+	start := time.Now()
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web, version: green}, ports: [{port: 80, targetPort: http}]}\n"))
+	assert.Equal(t, map[string]int{"green": 20}, colors(t, "pod1", to, 20), "every new connection moves at once")
+	assert.Less(t, time.Since(start), 2*time.Second)
+
+	// Canary: one Service over both tracks; the share follows replicas.
+	labtest.MustRun(t, "delete", "--lab", name, "deployment", "blue")
+	labtest.MustRun(t, "delete", "--lab", name, "deployment", "green")
+	labtest.MustRun(t, "apply", "--lab", name,
+		"-f", manifest(t, webDeployment("stable", "app: web, track: stable", "blue", 3, "")),
+		"-f", manifest(t, webDeployment("canary", "app: web, track: canary", "green", 1, "")),
+		"-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}\n"))
+	c := colors(t, "pod1", to, 400)
+	assert.Zero(t, c["failed"])
+	assert.True(t, c["green"] >= 50 && c["green"] <= 150, "the canary takes about a quarter: %v", c)
+}
