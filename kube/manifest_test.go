@@ -2,6 +2,8 @@ package kube
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -84,6 +86,23 @@ func TestBadManifests(t *testing.T) {
 		_, err := Parse([]byte(tc.in))
 		if assert.Error(t, err, tc.in) {
 			assert.Contains(t, err.Error(), tc.want, tc.in)
+		}
+	}
+}
+
+// TestExamplesParse: every manifest shipped with netlab reads.
+func TestExamplesParse(t *testing.T) {
+	files, _ := filepath.Glob("../docs/examples/*.yaml")
+	more, _ := filepath.Glob("../examples/*")
+	files = append(files, more...)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		// examples/ holds topology files too: a manifest says its kind.
+		if strings.Contains(string(data), "kind") {
+			_, err = Parse(data)
+			assert.NoError(t, err, f)
 		}
 	}
 }

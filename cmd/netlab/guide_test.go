@@ -98,7 +98,8 @@ func TestWorkshopGuide(t *testing.T) {
 		_ = exec.Command("ip", "netns", "del", "red").Run()
 		_ = exec.Command("ip", "netns", "del", "blue").Run()
 	})
-	path := filepath.Join("..", "..", "docs", "workshop.md")
+	path, err := filepath.Abs(filepath.Join("..", "..", "docs", "workshop.md"))
+	require.NoError(t, err)
 	steps := guideSteps(t, path)
 	require.Greater(t, len(steps), 40, "the guide's commands")
 	env := append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "LC_ALL=C")
@@ -108,6 +109,7 @@ func TestWorkshopGuide(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		c := exec.CommandContext(ctx, "bash", "-c", cmd)
 		c.Env = env
+		c.Dir = filepath.Join("..", "..") // a learner works from the repository, as after make lab
 		out, err := c.CombinedOutput()
 		cancel()
 		if _, exited := err.(*exec.ExitError); err != nil && !exited {
