@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -312,10 +314,52 @@ func (c *Cluster) Apply(ctx context.Context, objs []Object) ([]string, error) {
 		}
 		said = append(said, what)
 	}
+	if err := c.ensureDNS(ctx); err != nil {
+		return said, err
+	}
 	if err := c.Sync(ctx); err != nil {
 		return said, err
 	}
 	return said, c.save()
+}
+
+// resolvConf points a pod's resolver at the cluster DNS.
+func (c *Cluster) resolvConf(ns netops.NS, namespace string) netops.Op {
+	return netops.ResolvConf{NS: ns, Marker: names.RuleMarker(c.S.Lab), Lines: ResolvLines(namespace)}
+}
+
+// ensureDNS gives the cluster its DNS once: the Service kube-system/kube-dns
+// at 10.96.0.10 over a pod of its own that runs netlab's DNS server, and
+// every pod (overlay-mode's too) a resolv.conf that points at it, as the
+// kubelet writes one.
+func (c *Cluster) ensureDNS(ctx context.Context) error {
+	if c.findService("kube-system", "kube-dns") >= 0 {
+		return nil
+	}
+	labels := map[string]string{"k8s-app": "kube-dns"}
+	c.Store.Services = append(c.Store.Services, Service{Namespace: "kube-system", Name: "kube-dns", Selector: labels, Type: "ClusterIP",
+		ClusterIP: DNSIP, Created: time.Now().UTC(), Ports: []Port{
+			{Name: "dns", Protocol: "UDP", Port: 53, TargetPort: 53},
+			{Name: "dns-tcp", Protocol: "TCP", Port: 53, TargetPort: 53},
+		}})
+	dep := Deployment{Name: "coredns", Hash: "netlab"}
+	p := Pod{Namespace: "kube-system", Name: c.podName(dep), System: "dns",
+		Template: PodTemplate{Labels: labels, Containers: []Container{{Name: "coredns", Ports: []ContainerPort{{Name: "dns-tcp", Port: 53}}}}}}
+	if err := c.startPod(ctx, p); err != nil {
+		return fmt.Errorf("cluster DNS: %w", err)
+	}
+	var ops []netops.Op
+	for _, w := range c.S.Workloads {
+		if w.Kind == "pod" {
+			ops = append(ops, c.resolvConf(w.NS, "default"))
+		}
+	}
+	for _, p := range c.Store.Pods {
+		if p.System == "" {
+			ops = append(ops, c.resolvConf(p.NS, p.Namespace))
+		}
+	}
+	return c.R.Run(ctx, ops)
 }
 
 func (c *Cluster) findService(ns, name string) int {
@@ -888,8 +932,19 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 			ops[i] = v
 		}
 	}
+	if c.findService("kube-system", "kube-dns") >= 0 && p.System == "" {
+		ops = append(ops, c.resolvConf(p.NS, p.Namespace))
+	}
 	if err := c.R.Run(ctx, ops); err != nil {
 		return fmt.Errorf("pod %s: %w", p.Name, err)
+	}
+	if p.System == "dns" {
+		c.Store.Pods = append(c.Store.Pods, p)
+		if err := startDNS(c.Exe, c.S.Lab, n, p.NS); err != nil {
+			return fmt.Errorf("pod %s: start the DNS server: %w", p.Name, err)
+		}
+		c.Store.Pods[len(c.Store.Pods)-1].Ready = c.probe(p)
+		return nil
 	}
 	var spec strings.Builder
 	for _, ct := range p.Template.Containers {
@@ -931,6 +986,51 @@ func (c *Cluster) removePods(ctx context.Context, ps ...Pod) error {
 		}
 	}
 	return c.save()
+}
+
+// startDNS starts netlab's DNS server in a pod's namespace, detached, and
+// waits until it listens.
+func startDNS(exe, labName string, n topo.Node, ns netops.NS) error {
+	logf, err := state.OpenOwn(filepath.Join(state.Dir(labName), "dns.log"), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	cmd := exec.Command(exe, names.DNSName, "--lab", labName, "--host", n.Name)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{wr}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	err = netops.Do(ns, cmd.Start)
+	wr.Close()
+	if err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }()
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(rd).ReadString('\n')
+		line <- strings.TrimSpace(l)
+	}()
+	select {
+	case l := <-line:
+		if l == "ready" {
+			return nil
+		}
+		_ = cmd.Process.Kill()
+		if l == "" {
+			l = "it exited without a word; see " + logf.Name()
+		}
+		return errors.New(l)
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("not listening after 10 s; see %s", logf.Name())
+	}
 }
 
 // stopPod ends a pod's processes and removes its namespace (its veth pair

@@ -130,7 +130,10 @@ type Pod struct {
 	NS        netops.NS   `json:"netns"`
 	HostIface string      `json:"host_iface"`
 	// Owner is the Deployment that made it, if any.
-	Owner   string    `json:"owner,omitempty"`
+	Owner string `json:"owner,omitempty"`
+	// System says what a pod of the cluster's own runs instead of
+	// netlab/web: "dns", the cluster DNS.
+	System  string    `json:"system,omitempty"`
 	Ready   bool      `json:"ready"`
 	Created time.Time `json:"created"`
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"netlab/internal/inventory"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/state"
 	"netlab/kube"
@@ -221,6 +222,7 @@ func kubeKind(s string) (string, bool) {
 
 func newGet(g *globals) *cobra.Command {
 	var output string
+	var all bool
 	c := &cobra.Command{
 		Use:     "get pods|services|deployments|endpoints [NAME] [-o wide|json]",
 		Short:   "List the Kubernetes objects of the Kubernetes-model lab, with kubectl's columns",
@@ -254,10 +256,15 @@ func newGet(g *globals) *cobra.Command {
 			if len(args) == 2 {
 				name = args[1]
 			}
-			return printGet(c.OutOrStdout(), cl, kind, name, output)
+			ns := "default"
+			if all {
+				ns = ""
+			}
+			return printGet(c.OutOrStdout(), cl, kind, name, output, ns)
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "wide or json")
+	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "every namespace (kube-system's cluster DNS too), not only default")
 	return c
 }
 
@@ -272,7 +279,16 @@ func age(t time.Time) string {
 	return fmt.Sprintf("%dh", int(d.Hours()))
 }
 
-func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
+func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace string) error {
+	in := func(ns string) bool { return namespace == "" || ns == namespace }
+	// With -A, kubectl's first column is the namespace.
+	nsCol := func(ns string) string {
+		if namespace == "" {
+			return ns + "\t"
+		}
+		return ""
+	}
+	nsHead := nsCol("NAMESPACE")
 	st := cl.Store
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	defer tw.Flush()
@@ -281,14 +297,14 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
 	switch kind {
 	case "pod":
 		if output != "json" {
-			head := "NAME\tREADY\tSTATUS\tRESTARTS\tAGE"
+			head := nsHead + "NAME\tREADY\tSTATUS\tRESTARTS\tAGE"
 			if output == "wide" {
 				head += "\tIP\tNODE"
 			}
 			fmt.Fprintln(tw, head)
 		}
 		for _, p := range st.Pods {
-			if name != "" && p.Name != name {
+			if (name != "" && p.Name != name) || !in(p.Namespace) {
 				continue
 			}
 			found = true
@@ -300,7 +316,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
 			if p.Ready {
 				ready = len(p.Template.Containers)
 			}
-			line := fmt.Sprintf("%s\t%d/%d\tRunning\t0\t%s", p.Name, ready, len(p.Template.Containers), age(p.Created))
+			line := nsCol(p.Namespace) + fmt.Sprintf("%s\t%d/%d\tRunning\t0\t%s", p.Name, ready, len(p.Template.Containers), age(p.Created))
 			if output == "wide" {
 				line += fmt.Sprintf("\t%s\t%s", p.IP, p.Node)
 			}
@@ -308,14 +324,14 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
 		}
 	case "service":
 		if output != "json" {
-			head := "NAME\tTYPE\tCLUSTER-IP\tEXTERNAL-IP\tPORT(S)\tAGE"
+			head := nsHead + "NAME\tTYPE\tCLUSTER-IP\tEXTERNAL-IP\tPORT(S)\tAGE"
 			if output == "wide" {
 				head += "\tSELECTOR"
 			}
 			fmt.Fprintln(tw, head)
 		}
 		for _, s := range st.Services {
-			if name != "" && s.Name != name {
+			if (name != "" && s.Name != name) || !in(s.Namespace) {
 				continue
 			}
 			found = true
@@ -335,7 +351,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
 			if s.ClusterIP.IsValid() {
 				ip = s.ClusterIP.String()
 			}
-			line := fmt.Sprintf("%s\t%s\t%s\t<none>\t%s\t%s", s.Name, s.Type, ip, strings.Join(ports, ","), age(s.Created))
+			line := nsCol(s.Namespace) + fmt.Sprintf("%s\t%s\t%s\t<none>\t%s\t%s", s.Name, s.Type, ip, strings.Join(ports, ","), age(s.Created))
 			if output == "wide" {
 				line += "\t" + selectorText(s.Selector)
 			}
@@ -343,10 +359,10 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
 		}
 	case "endpoints":
 		if output != "json" {
-			fmt.Fprintln(tw, "NAME\tENDPOINTS\tAGE")
+			fmt.Fprintln(tw, nsHead+"NAME\tENDPOINTS\tAGE")
 		}
 		for _, s := range st.Services {
-			if name != "" && s.Name != name {
+			if (name != "" && s.Name != name) || !in(s.Namespace) {
 				continue
 			}
 			found = true
@@ -366,7 +382,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output string) error {
 			if len(list) > 0 {
 				text = strings.Join(list, ",")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, text, age(s.Created))
+			fmt.Fprintf(tw, "%s%s\t%s\t%s\n", nsCol(s.Namespace), s.Name, text, age(s.Created))
 		}
 	case "deployment":
 		if output != "json" {
@@ -571,5 +587,37 @@ func newSet(g *globals) *cobra.Command {
 				return cl.SetImage(ctx, "default", name, container, img)
 			})
 		}})
+	return c
+}
+
+// newDNSServer is the cluster DNS's own process (kube.ServeDNS), which
+// netlab apply starts in the DNS pod; it is no command for people.
+func newDNSServer(g *globals) *cobra.Command {
+	var host string
+	c := &cobra.Command{Use: names.DNSName, Hidden: true, Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			name, err := g.chosen()
+			if err != nil || name == "" {
+				return usagef("netlab-dns needs --lab: netlab apply starts it")
+			}
+			if !names.NodeRE.MatchString(host) {
+				return usagef("netlab-dns needs --host NODE")
+			}
+			if err := needRoot(names.DNSName); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			tell := os.NewFile(3, "ready")
+			return kube.ServeDNS(ctx, name, func(err error) {
+				if err != nil {
+					fmt.Fprintln(tell, err)
+				} else {
+					fmt.Fprintln(tell, "ready")
+				}
+				tell.Close()
+			})
+		}}
+	c.Flags().StringVar(&host, "host", "", "the node whose pod it serves in")
 	return c
 }

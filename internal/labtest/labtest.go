@@ -107,6 +107,13 @@ func AssertGone(t testing.TB, name string) {
 			t.Errorf("lab %s left workload processes", name)
 		}
 	}
+	if etc, _ := os.ReadDir(netops.EtcNetns); len(etc) > 0 {
+		for _, e := range etc {
+			if strings.HasPrefix(e.Name(), name+"-") {
+				t.Errorf("lab %s left %s/%s", name, netops.EtcNetns, e.Name())
+			}
+		}
+	}
 	if _, err := os.Stat(state.Dir(name)); err == nil {
 		t.Errorf("lab %s left its state directory %s", name, state.Dir(name))
 	}

@@ -100,3 +100,7 @@ func RuntimeArgs(lab, host string) []string {
 
 // RuntimeName is the argument that makes netlab the workload runtime.
 const RuntimeName = "netlab-pod"
+
+// DNSName is the argument that makes netlab a lab's cluster DNS server
+// (kube/dns_linux.go), a runtime of the lab as netlab-pod is.
+const DNSName = "netlab-dns"

@@ -191,6 +191,12 @@ func (k *kernel) apply(op Op) error {
 		return restore(o.NS, o.Restore())
 	case LinkSet:
 		return k.linkSet(o)
+	case ResolvConf:
+		dir := filepath.Join(EtcNetns, string(o.NS))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(o.Text()), 0o644)
 	case FdbDel:
 		h, l, err := k.link(o.NS, o.Dev)
 		if err != nil {
@@ -638,6 +644,7 @@ func inNewNetns(p, marker string, sysctls []KV) (*handle, error) {
 // then frees it, with every interface in it, once no process holds it. A
 // namespace that is already gone is not an error: delete may run many times.
 func DeleteNetns(name string) error {
+	removeResolvConf(name)
 	p := Path(NS(name))
 	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmount %s: %w", p, err)
@@ -646,6 +653,25 @@ func DeleteNetns(name string) error {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil
+}
+
+// EtcNetns is where `ip netns exec` finds a namespace's own /etc files.
+var EtcNetns = "/etc/netns"
+
+// removeResolvConf removes the resolv.conf netlab gave a namespace (its
+// first line says so) and then the namespace's directory if that leaves it
+// empty: never a file of someone else's.
+func removeResolvConf(name string) {
+	if name == "" || strings.ContainsAny(name, "/") || name == "." || name == ".." {
+		return
+	}
+	dir := filepath.Join(EtcNetns, name)
+	f := filepath.Join(dir, "resolv.conf")
+	data, err := os.ReadFile(f)
+	if err == nil && strings.HasPrefix(string(data), "# netlab:") {
+		_ = os.Remove(f)
+	}
+	_ = os.Remove(dir) // only if empty
 }
 
 // IsNetns reports whether p is a mounted network namespace.

@@ -647,3 +647,26 @@ func (o FdbDel) Commands() []string {
 	}
 	return []string{"bridge " + args}
 }
+
+// ResolvConf gives a namespace its own /etc/resolv.conf, the way `ip
+// netns exec` reads it: /etc/netns/NS/resolv.conf, bind-mounted over
+// /etc/resolv.conf for what runs there. Its first line is Marker, so that
+// deleting the namespace deletes it too, and nothing else.
+type ResolvConf struct {
+	NS     NS
+	Marker string
+	Lines  []string
+}
+
+// Text is the file's content.
+func (o ResolvConf) Text() string {
+	return "# " + o.Marker + "\n" + strings.Join(o.Lines, "\n") + "\n"
+}
+
+// Commands implements Op.
+func (o ResolvConf) Commands() []string {
+	return []string{
+		"mkdir -p /etc/netns/" + string(o.NS),
+		"printf '%s' " + Quote(strings.ReplaceAll(o.Text(), "\n", "\\n")) + " > /etc/netns/" + string(o.NS) + "/resolv.conf",
+	}
+}

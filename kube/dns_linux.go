@@ -1,0 +1,208 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"netlab/internal/state"
+)
+
+// The cluster DNS: a server in a pod of its own (kube-system/coredns-...),
+// behind the Service kube-system/kube-dns at 10.96.0.10, answering as
+// CoreDNS's kubernetes plugin does for the lab's Services.
+
+// DNSIP is the cluster DNS's ClusterIP, kubeadm's default.
+var DNSIP = netip.MustParseAddr("10.96.0.10")
+
+// Domain is the cluster's DNS domain.
+const Domain = "cluster.local."
+
+// DNSTTL is the records' time to live, as CoreDNS's kubernetes plugin
+// gives them.
+const DNSTTL = 5
+
+// ResolvLines are what every pod's resolv.conf says, as the kubelet
+// writes it for a pod of the default namespace.
+func ResolvLines(ns string) []string {
+	return []string{
+		"nameserver " + DNSIP.String(),
+		"search " + ns + ".svc.cluster.local svc.cluster.local cluster.local",
+		"options ndots:5",
+	}
+}
+
+// zone is what the server answers from: the lab's Services and their
+// ready endpoints, read from its store.
+type zone struct {
+	services []Service
+	eps      map[string]map[string][]Endpoint // ns/name -> port name -> endpoints
+}
+
+func loadZone(lab string) (*zone, error) {
+	data, err := state.LoadFile(lab, storeFile)
+	if err != nil {
+		return nil, err
+	}
+	var st Store
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, err
+	}
+	c := &Cluster{Store: st}
+	z := &zone{services: st.Services, eps: map[string]map[string][]Endpoint{}}
+	for _, s := range st.Services {
+		z.eps[s.Namespace+"/"+s.Name] = c.Endpoints(s)
+	}
+	return z, nil
+}
+
+// answer builds the reply to one question.
+func (z *zone) answer(q dns.Question) ([]dns.RR, int) {
+	name := strings.ToLower(q.Name)
+	hdr := func(t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: q.Name, Rrtype: t, Class: dns.ClassINET, Ttl: DNSTTL}
+	}
+	if strings.HasSuffix(name, ".in-addr.arpa.") && q.Qtype == dns.TypePTR {
+		for _, s := range z.services {
+			if s.ClusterIP.IsValid() {
+				if rev, _ := dns.ReverseAddr(s.ClusterIP.String()); rev == name {
+					return []dns.RR{&dns.PTR{Hdr: hdr(dns.TypePTR), Ptr: s.Name + "." + s.Namespace + ".svc." + Domain}}, dns.RcodeSuccess
+				}
+			}
+		}
+		return nil, dns.RcodeNameError
+	}
+	if !strings.HasSuffix(name, "."+Domain) {
+		return nil, dns.RcodeRefused // no upstream in a lab
+	}
+	labels := dns.SplitDomainName(strings.TrimSuffix(name, "."+Domain))
+	// svc.ns.svc, or _port._proto.svc.ns.svc for SRV.
+	var port, proto string
+	if len(labels) == 5 && strings.HasPrefix(labels[0], "_") && strings.HasPrefix(labels[1], "_") {
+		port, proto, labels = labels[0][1:], labels[1][1:], labels[2:]
+	}
+	if len(labels) != 3 || labels[2] != "svc" {
+		return nil, dns.RcodeNameError
+	}
+	for _, s := range z.services {
+		if s.Name != labels[0] || s.Namespace != labels[1] {
+			continue
+		}
+		fqdn := s.Name + "." + s.Namespace + ".svc." + Domain
+		eps := z.eps[s.Namespace+"/"+s.Name]
+		var ips []netip.Addr
+		if s.ClusterIP.IsValid() {
+			ips = append(ips, s.ClusterIP)
+		} else {
+			seen := map[netip.Addr]bool{}
+			for _, list := range eps {
+				for _, e := range list {
+					if !seen[e.IP] {
+						seen[e.IP] = true
+						ips = append(ips, e.IP)
+					}
+				}
+			}
+			if len(ips) == 0 {
+				return nil, dns.RcodeNameError // headless, nobody Ready
+			}
+		}
+		var rrs []dns.RR
+		switch {
+		case port != "":
+			if q.Qtype != dns.TypeSRV && q.Qtype != dns.TypeANY {
+				return nil, dns.RcodeSuccess
+			}
+			for _, p := range s.Ports {
+				if p.Name == port && strings.EqualFold(p.Protocol, proto) {
+					rrs = append(rrs, &dns.SRV{Hdr: hdr(dns.TypeSRV), Priority: 0, Weight: 100, Port: uint16(p.Port), Target: fqdn})
+				}
+			}
+			if len(rrs) == 0 {
+				return nil, dns.RcodeNameError
+			}
+		case q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY:
+			for _, ip := range ips {
+				rrs = append(rrs, &dns.A{Hdr: hdr(dns.TypeA), A: net.IP(ip.AsSlice())})
+			}
+		}
+		return rrs, dns.RcodeSuccess
+	}
+	return nil, dns.RcodeNameError
+}
+
+// ServeDNS serves lab's cluster DNS on port 53 (UDP and TCP) of the
+// namespace it runs in, until ctx ends; ready is told once it listens. It
+// reads the lab's Services again whenever they change.
+func ServeDNS(ctx context.Context, lab string, ready func(error)) error {
+	var mu sync.Mutex
+	var z *zone
+	var stamp time.Time
+	current := func() *zone {
+		mu.Lock()
+		defer mu.Unlock()
+		if fi, err := os.Stat(filepath.Join(state.Dir(lab), storeFile)); err == nil && (z == nil || fi.ModTime() != stamp) {
+			if nz, err := loadZone(lab); err == nil {
+				z, stamp = nz, fi.ModTime()
+			}
+		}
+		return z
+	}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		if len(r.Question) != 1 {
+			m.Rcode = dns.RcodeFormatError
+			_ = w.WriteMsg(m)
+			return
+		}
+		zn := current()
+		if zn == nil {
+			m.Rcode = dns.RcodeServerFailure
+			_ = w.WriteMsg(m)
+			return
+		}
+		m.Answer, m.Rcode = zn.answer(r.Question[0])
+		if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
+			m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: DNSTTL},
+				Ns: "ns.dns." + Domain, Mbox: "hostmaster." + Domain, Serial: uint32(time.Now().Unix()), Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: DNSTTL}}
+		}
+		_ = w.WriteMsg(m)
+	})
+	udp, err := net.ListenPacket("udp4", ":53")
+	if err != nil {
+		ready(err)
+		return err
+	}
+	tcp, err := net.Listen("tcp4", ":53")
+	if err != nil {
+		udp.Close()
+		ready(err)
+		return err
+	}
+	servers := []*dns.Server{{PacketConn: udp, Handler: h}, {Listener: tcp, Handler: h}}
+	errs := make(chan error, 2)
+	for _, s := range servers {
+		go func() { errs <- s.ActivateAndServe() }()
+	}
+	ready(nil)
+	select {
+	case <-ctx.Done():
+		for _, s := range servers {
+			_ = s.Shutdown()
+		}
+		return nil
+	case err := <-errs:
+		return fmt.Errorf("dns: %w", err)
+	}
+}
