@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"netlab/internal/labtest"
 	"netlab/internal/names"
@@ -166,4 +168,56 @@ func TestRollouts(t *testing.T) {
 	c := colors(t, "pod1", to, 400)
 	assert.Zero(t, c["failed"])
 	assert.True(t, c["green"] >= 50 && c["green"] <= 150, "the canary takes about a quarter: %v", c)
+}
+
+// TestTraffic: netlab traffic counts, per second, the versions that
+// answered, and watches a rollout happen.
+func TestTraffic(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "f")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../docs/examples/rolling.yaml")
+	r := labtest.MustRun(t, "traffic", "svc/web", "--lab", name, "--duration", "2", "--rate", "20", "--json")
+	var red, failed, lines int
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		var s struct {
+			Colors map[string]int `json:"colors"`
+			Failed int            `json:"failed"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(l), &s), l)
+		red += s.Colors["red"]
+		failed += s.Failed
+		lines++
+	}
+	assert.GreaterOrEqual(t, lines, 2, "a line a second")
+	assert.Zero(t, failed)
+	assert.GreaterOrEqual(t, red, 25, "about 20 requests a second, all red")
+
+	// During a rollout: both versions, nothing lost.
+	done := make(chan labtest.Result)
+	go func() {
+		done <- labtest.Run(t, "traffic", "svc/web", "--lab", name, "--duration", "4", "--rate", "50", "--json")
+	}()
+	time.Sleep(time.Second)
+	labtest.MustRun(t, "set", "image", "deployment/web", "web=netlab/web:green", "--lab", name)
+	r = <-done
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stdout, `"red"`)
+	assert.Contains(t, r.Stdout, `"green"`)
+	assert.NotRegexp(t, `"failed":[1-9]`, r.Stdout)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"traffic"}, "takes svc/NAME"},
+		{[]string{"traffic", "svc/nosuch"}, "no Service"},
+		{[]string{"traffic", "svc/web", "--rate", "0"}, "--rate 0"},
+		{[]string{"traffic", "svc/web", "--from", "nosuch"}, "no pod"},
+		{[]string{"traffic", "not-an-address"}, "is not svc/NAME or IP:PORT"},
+	} {
+		r := labtest.Run(t, append(tc.args, "--lab", name)...)
+		assert.Equal(t, 2, r.Code, "%v: %s", tc.args, r.Stderr)
+		assert.Contains(t, r.Stderr, tc.want)
+	}
 }
