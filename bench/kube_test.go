@@ -72,6 +72,12 @@ spec:
 		b.ReportMetric(float64(through.Microseconds()), "clusterip-us")
 		b.ReportMetric(float64(straight.Microseconds()), "podip-us")
 		b.ReportMetric(float64(through)/float64(straight), "ratio")
+
+		// A rolling update of the 100, with Kubernetes' defaults (25%
+		// surge, 25% unavailable).
+		start = time.Now()
+		labtest.MustRun(b, "set", "image", "deployment/myapp", "web=netlab/web:green", "--lab", name)
+		b.ReportMetric(time.Since(start).Seconds(), "rollout-100-s")
 		labtest.MustRun(b, "delete", "--lab", name, "deployment", "myapp")
 	}
 }

@@ -41,6 +41,7 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "%-40s %10.0fus %9s\n", "request through the ClusterIP (median)", m["clusterip-us"], ""
   printf "%-40s %10.0fus %9s\n", "request straight to the pod IP (median)", m["podip-us"], ""
   printf "%-40s %12.2f %9s\n", "ratio", m["ratio"], "< 1.2"
+  printf "%-40s %11.2fs %9s\n", "rolling update of the 100 (25%/25%)", m["rollout-100-s"], "reported"
   next
 }
 /^BenchmarkExerciseCheck/ {
