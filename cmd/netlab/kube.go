@@ -140,6 +140,7 @@ Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
 			for _, s := range said {
 				fmt.Fprintln(c.OutOrStdout(), s)
 			}
+			keepWatching(c, cl)
 			return err
 		},
 	}
@@ -198,6 +199,7 @@ func newDelete(g *globals) *cobra.Command {
 				}
 				fmt.Fprintln(c.OutOrStdout(), said)
 			}
+			keepWatching(c, cl)
 			return nil
 		},
 	}
@@ -463,7 +465,44 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 	if said != "" {
 		fmt.Fprintln(c.OutOrStdout(), said)
 	}
+	keepWatching(c, cl)
 	return err
+}
+
+// keepWatching makes sure the lab's controller runs, which keeps its
+// Services on the pods that are Ready between commands.
+func keepWatching(c *cobra.Command, cl *kube.Cluster) {
+	if len(cl.Store.Pods) == 0 {
+		return
+	}
+	if err := kube.EnsureController(cl.Exe, cl.S.Lab); err != nil {
+		fmt.Fprintf(c.ErrOrStderr(), "Warning: the lab's controller did not start (%v): pods that turn unready stay in their Services until the next netlab command\n", err)
+	}
+}
+
+// newController is the lab's controller process (kube.RunController),
+// which netlab apply starts; it is no command for people.
+func newController(g *globals) *cobra.Command {
+	var host string
+	c := &cobra.Command{Use: names.ControllerName, Hidden: true, Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			name, err := g.chosen()
+			if err != nil || name == "" || host != "kube" {
+				return usagef("netlab-kube needs --lab LAB --host kube: netlab apply starts it")
+			}
+			if err := needRoot(names.ControllerName); err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return kube.RunController(ctx, name, exe)
+		}}
+	c.Flags().StringVar(&host, "host", "", "kube")
+	return c
 }
 
 func newRollout(g *globals) *cobra.Command {

@@ -251,3 +251,41 @@ func TestApplyBadManifest(t *testing.T) {
 	assert.Equal(t, 2, r.Code)
 	assert.Contains(t, r.Stderr, "docker-mode lab")
 }
+
+// TestEndpointsFollowReadiness: a pod whose server dies leaves its
+// Services within a couple of seconds, with no netlab command run: the
+// lab's controller probes it and rewrites the rules, and no request
+// reaches it afterwards.
+func TestEndpointsFollowReadiness(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "e")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	pods := getPods(t, name)
+	require.Len(t, pods, 3)
+	victim := pods[0]
+	out, err := exec.Command("ip", "netns", "pids", string(victim.NS)).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, pid := range strings.Fields(string(out)) {
+		require.NoError(t, exec.Command("kill", "-9", pid).Run())
+	}
+	to := netip.AddrPortFrom(netip.MustParseAddr(getService(t, name, "my-service").ClusterIP), 80)
+	st := readStatus(t, name)
+	pod1, _ := st.workload("pod1")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		eps := labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name).Stdout
+		if !strings.Contains(eps, victim.IP+":9376") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the dead pod is still an endpoint:\n%s", eps)
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The rules follow the endpoints: every request lands on a live pod.
+	time.Sleep(1500 * time.Millisecond)
+	for i := 0; i < 60; i++ {
+		a, err := who.Ask(pod1, to)
+		require.NoError(t, err, "request %d", i)
+		assert.NotEqual(t, victim.Name, a.Name)
+	}
+}

@@ -176,7 +176,7 @@ func runtimeLab(dir string) string {
 		return ""
 	}
 	args := strings.Split(string(bytes.TrimRight(data, "\x00")), "\x00")
-	if len(args) != 6 || (args[1] != names.RuntimeName && args[1] != names.DNSName) || args[2] != "--lab" || args[4] != "--host" {
+	if len(args) != 6 || (args[1] != names.RuntimeName && args[1] != names.DNSName && args[1] != names.ControllerName) || args[2] != "--lab" || args[4] != "--host" {
 		return ""
 	}
 	if names.CheckLabName(args[3]) != nil || !names.NodeRE.MatchString(args[5]) || !rootsNetlab(dir) {
@@ -210,6 +210,10 @@ func rootsNetlab(dir string) bool {
 }
 
 func isRuntimeOf(dir, lab string) bool { return runtimeLab(dir) == lab }
+
+// IsRuntime returns the lab of the runtime process of /proc directory dir
+// (netlab-pod, netlab-dns or netlab-kube of root's netlab), or "".
+func IsRuntime(dir string) string { return runtimeLab(dir) }
 
 // ContainerPID returns the pid of a pod container's process: the process
 // in the pod's namespace that netlab-pod named "<container>:<pod>".

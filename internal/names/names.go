@@ -104,3 +104,8 @@ const RuntimeName = "netlab-pod"
 // DNSName is the argument that makes netlab a lab's cluster DNS server
 // (kube/dns_linux.go), a runtime of the lab as netlab-pod is.
 const DNSName = "netlab-dns"
+
+// ControllerName is the argument that makes netlab a lab's controller
+// (kube/controller_linux.go): it probes the pods every second and keeps
+// the Services' rules on their Ready ones, as the kubelet and kube-proxy do.
+const ControllerName = "netlab-kube"

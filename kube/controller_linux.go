@@ -1,0 +1,105 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"netlab/internal/inventory"
+	"netlab/internal/names"
+	"netlab/internal/netops"
+	"netlab/internal/state"
+)
+
+// The controller is what keeps a lab's Services true between netlab
+// commands: every second it probes every pod, as the kubelet does, and
+// when one turned Ready or unready (its server died, its probe fails), it
+// rewrites every node's rules, as kube-proxy does when the endpoints
+// change. It holds the lab's lock only while it looks, so netlab commands
+// interleave with it.
+
+// Period is how often the controller looks.
+var Period = time.Second
+
+// RunController is the controller's loop, until ctx ends or the lab is
+// gone.
+func RunController(ctx context.Context, lab, exe string) error {
+	t := time.NewTicker(Period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if !inventory.Running(lab) {
+			return nil // the lab went down
+		}
+		if err := once(ctx, lab, exe); err != nil {
+			// A bad moment (the lab going down under it, say): look again.
+			continue
+		}
+	}
+}
+
+func once(ctx context.Context, lab, exe string) error {
+	lk, err := state.Acquire(lab, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer lk.Release()
+	s, err := state.Load(lab)
+	if err != nil {
+		return err
+	}
+	r := netops.NewRunner(netops.Apply, io.Discard)
+	defer r.Close()
+	c, err := Open(s, exe, r)
+	if err != nil {
+		return err
+	}
+	if len(c.Store.Pods) == 0 {
+		return nil
+	}
+	return c.Refresh(ctx)
+}
+
+// controllerRunning reports whether lab's controller runs.
+func controllerRunning(lab string) bool {
+	ents, _ := os.ReadDir("/proc")
+	want := []byte("\x00" + names.ControllerName + "\x00--lab\x00" + lab + "\x00")
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(data, want) && inventory.IsRuntime(filepath.Join("/proc", e.Name())) == lab {
+			return true
+		}
+	}
+	return false
+}
+
+// EnsureController starts lab's controller when it does not run: detached,
+// in the machine's own namespace, a runtime of the lab that down ends.
+func EnsureController(exe, lab string) error {
+	if controllerRunning(lab) {
+		return nil
+	}
+	logf, err := state.OpenOwn(filepath.Join(state.Dir(lab), "controller.log"), syscall.O_CREAT|syscall.O_WRONLY|syscall.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, names.ControllerName, "--lab", lab, "--host", "kube")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }()
+	return nil
+}
