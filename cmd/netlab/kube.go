@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"netlab/internal/inventory"
 	"netlab/internal/names"
@@ -218,6 +220,8 @@ func kubeKind(s string) (string, bool) {
 		return "pod", true
 	case "endpoints", "ep":
 		return "endpoints", true
+	case "replicasets", "replicaset", "rs", "replicaset.apps":
+		return "replicaset", true
 	}
 	return "", false
 }
@@ -226,20 +230,20 @@ func newGet(g *globals) *cobra.Command {
 	var output string
 	var all bool
 	c := &cobra.Command{
-		Use:     "get pods|services|deployments|endpoints [NAME] [-o wide|json]",
+		Use:     "get pods|services|deployments|replicasets|endpoints [NAME] [-o wide|json|yaml]",
 		Short:   "List the Kubernetes objects of the Kubernetes-model lab, with kubectl's columns",
 		Example: "  sudo netlab get pods -o wide\n  sudo netlab get endpoints my-service",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
-				return usagef("get takes a kind (pods, services, deployments, endpoints) and maybe a name")
+				return usagef("get takes a kind (pods, services, deployments, replicasets, endpoints) and maybe a name")
 			}
 			if _, ok := kubeKind(args[0]); !ok {
-				return usagef("%q: netlab gets pods, services, deployments or endpoints", args[0])
+				return usagef("%q: netlab gets pods, services, deployments, replicasets or endpoints", args[0])
 			}
 			switch output {
-			case "", "wide", "json":
+			case "", "wide", "json", "yaml":
 			default:
-				return usagef("-o %q: wide or json", output)
+				return usagef("-o %q: wide, json or yaml", output)
 			}
 			return nil
 		},
@@ -265,7 +269,7 @@ func newGet(g *globals) *cobra.Command {
 			return printGet(c.OutOrStdout(), cl, kind, name, output, ns)
 		},
 	}
-	c.Flags().StringVarP(&output, "output", "o", "", "wide or json")
+	c.Flags().StringVarP(&output, "output", "o", "", "wide, json or yaml")
 	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "every namespace (kube-system's cluster DNS too), not only default")
 	return c
 }
@@ -283,6 +287,7 @@ func age(t time.Time) string {
 
 func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace string) error {
 	in := func(ns string) bool { return namespace == "" || ns == namespace }
+	structured := output == "json" || output == "yaml"
 	// With -A, kubectl's first column is the namespace.
 	nsCol := func(ns string) string {
 		if namespace == "" {
@@ -298,7 +303,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 	found := false
 	switch kind {
 	case "pod":
-		if output != "json" {
+		if !structured {
 			head := nsHead + "NAME\tREADY\tSTATUS\tRESTARTS\tAGE"
 			if output == "wide" {
 				head += "\tIP\tNODE"
@@ -310,7 +315,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 				continue
 			}
 			found = true
-			if output == "json" {
+			if structured {
 				rows = append(rows, p)
 				continue
 			}
@@ -325,7 +330,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 			fmt.Fprintln(tw, line)
 		}
 	case "service":
-		if output != "json" {
+		if !structured {
 			head := nsHead + "NAME\tTYPE\tCLUSTER-IP\tEXTERNAL-IP\tPORT(S)\tAGE"
 			if output == "wide" {
 				head += "\tSELECTOR"
@@ -337,7 +342,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 				continue
 			}
 			found = true
-			if output == "json" {
+			if structured {
 				rows = append(rows, s)
 				continue
 			}
@@ -360,7 +365,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 			fmt.Fprintln(tw, line)
 		}
 	case "endpoints":
-		if output != "json" {
+		if !structured {
 			fmt.Fprintln(tw, nsHead+"NAME\tENDPOINTS\tAGE")
 		}
 		for _, s := range st.Services {
@@ -369,7 +374,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 			}
 			found = true
 			eps := cl.Endpoints(s)
-			if output == "json" {
+			if structured {
 				rows = append(rows, map[string]any{"namespace": s.Namespace, "name": s.Name, "endpoints": eps})
 				continue
 			}
@@ -387,7 +392,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 			fmt.Fprintf(tw, "%s%s\t%s\t%s\n", nsCol(s.Namespace), s.Name, text, age(s.Created))
 		}
 	case "deployment":
-		if output != "json" {
+		if !structured {
 			fmt.Fprintln(tw, "NAME\tREADY\tUP-TO-DATE\tAVAILABLE\tAGE")
 		}
 		for _, d := range st.Deployments {
@@ -395,7 +400,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 				continue
 			}
 			found = true
-			if output == "json" {
+			if structured {
 				rows = append(rows, d)
 				continue
 			}
@@ -408,8 +413,59 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 			fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%d\t%s\n", d.Name, ready, d.Replicas, d.Replicas, ready, age(d.Created))
 		}
 	}
+	if kind == "replicaset" {
+		if !structured {
+			fmt.Fprintln(tw, nsHead+"NAME\tDESIRED\tCURRENT\tREADY\tAGE")
+		}
+		for _, d := range st.Deployments {
+			if !in(d.Namespace) {
+				continue
+			}
+			for i, r := range d.Revisions {
+				rs := d.Name + "-" + r.Hash
+				if name != "" && rs != name {
+					continue
+				}
+				found = true
+				desired := 0
+				if i == len(d.Revisions)-1 {
+					desired = d.Replicas
+				}
+				current, ready := 0, 0
+				for _, p := range st.Pods {
+					if p.Owner == d.Namespace+"/"+d.Name && p.Template.Labels["pod-template-hash"] == r.Hash {
+						current++
+						if p.Ready {
+							ready++
+						}
+					}
+				}
+				if structured {
+					rows = append(rows, map[string]any{"namespace": d.Namespace, "name": rs, "revision": r.Number, "desired": desired, "current": current, "ready": ready, "template": r.Template})
+					continue
+				}
+				fmt.Fprintf(tw, "%s%s\t%d\t%d\t%d\t%s\n", nsCol(d.Namespace), rs, desired, current, ready, age(d.Created))
+			}
+		}
+	}
 	if name != "" && !found {
 		return usagef("%s %q not found", kind, name)
+	}
+	if output == "yaml" {
+		tw.Flush()
+		if rows == nil {
+			rows = []any{}
+		}
+		data, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": rows})
+		if err != nil {
+			return err
+		}
+		y, err := yaml.JSONToYAML(data)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(y)
+		return err
 	}
 	if output == "json" {
 		tw.Flush()

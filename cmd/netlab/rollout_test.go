@@ -129,6 +129,11 @@ func TestRollouts(t *testing.T) {
 	assert.Contains(t, hist, "1         web=netlab/web:blue")
 	assert.Contains(t, hist, "2         web=netlab/web:green")
 	assert.Len(t, getPods(t, name), 4)
+	rs := labtest.MustRun(t, "get", "replicasets", "--lab", name).Stdout
+	assert.Regexp(t, `(?m)^web-\w+\s+0\s+0\s+0\s`, rs, "the old ReplicaSet, scaled to 0")
+	assert.Regexp(t, `(?m)^web-\w+\s+4\s+4\s+4\s`, rs, "the new one")
+	assert.Regexp(t, `(?m)^web\s+4/4\s+4\s+4\s`, labtest.MustRun(t, "get", "deployments", "--lab", name).Stdout)
+	assert.Contains(t, labtest.MustRun(t, "get", "services", "web", "-o", "yaml", "--lab", name).Stdout, "kind: List")
 
 	// Pods that never turn Ready: the rollout stalls, the old pods serve.
 	r = labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, webDeployment("web", "app: web", "broken", 4, "  progressDeadlineSeconds: 3")))
