@@ -204,7 +204,7 @@ func init() {
 					return Outcome{Observed: fmt.Sprintf("no network namespace but the lab's has an address in %s", e.Node("node1").PodCIDR),
 						Hint: "make one: ip netns add NAME, then a veth pair into it (ip link add ... type veth peer name eth0 netns NAME)"}
 				}
-				return Outcome{Pass: true, Observed: fmt.Sprintf("namespace %s has %s on %s", p.ns, p.ip, p.dev)}
+				return Outcome{Pass: true, Observed: fmt.Sprintf("namespace %s has %s on %s", p.ns, p.ip, p.dev.Attrs().Name)}
 			}},
 			{"its other end is a port of node1's cni0", func(e *Env) Outcome {
 				p, ok := newPod(e)
@@ -406,6 +406,11 @@ func newPod(e *Env) (pod, bool) {
 	for _, name := range names {
 		ns := netops.NS(name)
 		if ours[ns] || !netops.IsNetns(netops.Path(ns)) {
+			continue
+		}
+		// A namespace netlab made (for this lab or any other: its pods
+		// share these addresses) is not the learner's pod.
+		if alias, err := netops.LoAlias(name); err == nil && strings.HasPrefix(alias, "netlab:") {
 			continue
 		}
 		h, err := netops.Netlink(ns)

@@ -129,6 +129,15 @@ func TestExercises(t *testing.T) {
 			assert.Equal(t, lab, d.Lab)
 			assert.False(t, d.Solved)
 			require.Equal(t, tc.fails, d.failing(), "%+v", d.Criteria)
+			if tc.n == 10 {
+				// Another lab's pods share node1's pod CIDR: none of them
+				// is the learner's pod.
+				other := labtest.NewLab(t, "xd")
+				labtest.MustRun(t, "overlay-mode", "--lab", other)
+				labtest.MustRun(t, "apply", "--lab", other, "-f", "../../examples/myapp.yaml")
+				require.Equal(t, tc.fails, checkExercise(t, tc.n, 1).failing(), "another lab's pods are not the learner's")
+				labtest.MustRun(t, "down", "--lab", other)
+			}
 			first := d.Criteria[tc.fails[0]]
 			assert.Contains(t, first.Hint, tc.hint, "the hint names what the check saw")
 			for _, c := range d.Criteria {
