@@ -41,6 +41,10 @@ type Packet struct {
 	Mark         uint32
 	// Local reports whether an address is one of this namespace's own.
 	Local func(netip.Addr) bool
+	// Choose decides a random match (-m statistic --mode random) of the
+	// rule with that text: nil takes every one (the first endpoint of a
+	// Service); a trace that knows the real choice forces it.
+	Choose func(rule string) bool
 }
 
 // ParseSave reads iptables-save output (any number of tables).
@@ -89,12 +93,12 @@ func parseRule(a []string) rule {
 		case "!":
 			not = true
 			continue
-		case "-s", "-d", "-i", "-o", "-p", "--dport", "--sport", "--dst-type", "--src-type", "--ctstate", "--mark":
+		case "-s", "-d", "-i", "-o", "-p", "--dport", "--sport", "--dst-type", "--src-type", "--ctstate", "--mark", "--probability":
 			r.matches = append(r.matches, match{opt: o, value: val(), not: not})
 		case "-m":
 			m := val()
 			switch m {
-			case "comment", "tcp", "udp", "icmp", "addrtype", "conntrack", "mark", "state":
+			case "comment", "tcp", "udp", "icmp", "addrtype", "conntrack", "mark", "state", "statistic":
 			default:
 				r.unknown = "-m " + m
 			}
@@ -107,6 +111,10 @@ func parseRule(a []string) rule {
 		case "--to-destination", "--to-source", "--set-xmark", "--to-ports", "--reject-with":
 			r.args[o] = val()
 		case "--random-fully", "--random", "--persistent":
+		case "--mode":
+			if v := val(); v != "random" {
+				r.unknown = "--mode " + v
+			}
 		default:
 			if strings.HasPrefix(o, "-") && r.target == "" {
 				r.unknown = o
@@ -120,6 +128,9 @@ func parseRule(a []string) rule {
 // Verdict is how a chain ends for a packet: the rule that decided it (or
 // the policy), and what it did.
 type Verdict struct {
+	// Random reports whether a random match (kube-proxy's choice of an
+	// endpoint) decided the way.
+	Random bool
 	// Target is ACCEPT, DROP, REJECT, DNAT, SNAT, MASQUERADE, or "" when
 	// the chain fell through to its policy.
 	Target string
@@ -167,6 +178,12 @@ func (t *Tables) walk(table, chain string, p Packet, v *Verdict, depth int) (str
 		if !r.match(p) {
 			continue
 		}
+		if r.random() {
+			v.Random = true
+			if p.Choose != nil && !p.Choose(r.text) {
+				continue
+			}
+		}
 		switch r.target {
 		case "ACCEPT", "DROP", "REJECT", "MASQUERADE":
 			return r.target, r.text, "", true
@@ -203,6 +220,16 @@ func setXMark(mark uint32, arg string) uint32 {
 }
 
 func (r rule) matchesExceptUnknown(p Packet) bool { return r.match(p) }
+
+// random reports whether the rule has a random match.
+func (r rule) random() bool {
+	for _, m := range r.matches {
+		if m.opt == "--probability" {
+			return true
+		}
+	}
+	return false
+}
 
 func (r rule) match(p Packet) bool {
 	for _, m := range r.matches {
@@ -250,6 +277,8 @@ func (m match) hit(p Packet) bool {
 			}
 		}
 		return false
+	case "--probability":
+		return true // decided by random(), and Choose
 	case "--mark":
 		val, mask, _ := strings.Cut(m.value, "/")
 		v, _ := strconv.ParseUint(val, 0, 32)
@@ -288,4 +317,29 @@ func portMatch(port int, s string) bool {
 	}
 	b, err := strconv.Atoi(hi)
 	return err == nil && port >= a && port <= b
+}
+
+// JumpTarget is the chain a rule (as iptables -S prints it) jumps to.
+func (t *Tables) JumpTarget(text string) string {
+	for _, chains := range t.chains {
+		for _, rs := range chains {
+			for _, r := range rs {
+				if r.text == text {
+					return r.target
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// DNATs are the destinations a chain's DNAT rules rewrite to.
+func (t *Tables) DNATs(chain string) []string {
+	var out []string
+	for _, r := range t.chains["nat"][chain] {
+		if r.target == "DNAT" {
+			out = append(out, r.args["--to-destination"])
+		}
+	}
+	return out
 }

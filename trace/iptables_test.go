@@ -67,7 +67,7 @@ func TestParseSaveAndMatches(t *testing.T) {
 -A POSTROUTING -m comment --comment "netlab:x source NAT for pods" -j NETLAB-X-SNAT
 -A NETLAB-X-SNAT -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "netlab:x pod to pod" -j RETURN
 -A NETLAB-X-SNAT -m mark --mark 0x4000/0x4000 -j MASQUERADE
--A NETLAB-X-SNAT -m statistic --mode random --probability 0.5 -j DROP
+-A NETLAB-X-SNAT -m length --length 0:2000 -j DROP
 -A NETLAB-X-SNAT -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully
 COMMIT
 *filter
@@ -84,7 +84,7 @@ COMMIT
 	pod.Dst = a("192.168.56.1")
 	v := tb.Eval("nat", "POSTROUTING", pod)
 	assert.Equal(t, "MASQUERADE", v.Target)
-	assert.Equal(t, []string{"-A NETLAB-X-SNAT -m statistic --mode random --probability 0.5 -j DROP"}, v.Unknown, "a match it does not model is said, not guessed")
+	assert.Equal(t, []string{"-A NETLAB-X-SNAT -m length --length 0:2000 -j DROP"}, v.Unknown, "a match it does not model is said, not guessed")
 	pod.Mark = 0x4000
 	assert.Equal(t, "-A NETLAB-X-SNAT -m mark --mark 0x4000/0x4000 -j MASQUERADE", tb.Eval("nat", "POSTROUTING", pod).Rule)
 
@@ -95,4 +95,28 @@ COMMIT
 
 	_, err = ParseSave("*nat\n-A\n")
 	assert.Error(t, err)
+}
+
+// TestRandomChoice: kube-proxy's -m statistic rules are a random choice:
+// the walk takes the first by default, and a forced choice takes the one
+// the real packet took.
+func TestRandomChoice(t *testing.T) {
+	tb, err := ParseSave(`*nat
+:KUBE-SVC-X - [0:0]
+-A KUBE-SVC-X -m comment --comment "ns/s -> 10.0.0.1:80" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-A
+-A KUBE-SVC-X -m comment --comment "ns/s -> 10.0.0.2:80" -j KUBE-SEP-B
+-A KUBE-SEP-A -p tcp -m tcp -j DNAT --to-destination 10.0.0.1:80
+-A KUBE-SEP-B -p tcp -m tcp -j DNAT --to-destination 10.0.0.2:80
+COMMIT
+`)
+	require.NoError(t, err)
+	p := Packet{Proto: "tcp", Dport: 80}
+	v := tb.Eval("nat", "KUBE-SVC-X", p)
+	assert.True(t, v.Random)
+	assert.Equal(t, "10.0.0.1:80", v.To)
+	p.Choose = func(string) bool { return false }
+	v = tb.Eval("nat", "KUBE-SVC-X", p)
+	assert.Equal(t, "10.0.0.2:80", v.To, "the other endpoint, when the real packet took it")
+	assert.Equal(t, "KUBE-SEP-B", tb.JumpTarget("-A KUBE-SVC-X -m comment --comment \"ns/s -> 10.0.0.2:80\" -j KUBE-SEP-B"))
+	assert.Equal(t, []string{"10.0.0.1:80"}, tb.DNATs("KUBE-SEP-A"))
 }

@@ -50,6 +50,14 @@ func Run(req Request) api.Trace {
 	// reads send nothing.
 	sent, sport := send(req)
 	out.Sent = sent
+	// A Service's endpoint is a random choice: once conntrack says which
+	// one the real packet took, the walk follows that one.
+	if took := w.randomChoice(out.Hops, sport); took != "" {
+		w.force, w.trail = took, nil
+		out.Hops, out.Outcome, out.DeliveredTo = w.walk(req.SrcNS, "", frame{p: p})
+		out.Expected = w.expected(out.Hops)
+		out.Dst.Note = joinNote(out.Dst.Note, "kube-proxy sent the real packet to "+took+", one of the Service's endpoints: the walk follows it")
+	}
 	out.Disagreements = w.confirm(&out, before, sport)
 	out.Confirmed = len(out.Disagreements) == 0
 	out.Millis = time.Since(start).Milliseconds()
@@ -311,6 +319,40 @@ func (w *world) conntrack(h *api.Hop, r *api.Rewrite, t *api.Trace, sport int) s
 		return ""
 	}
 	return fmt.Sprintf("%s: no conntrack entry for the real packet (%s), so no rule rewrote it here", h.Host, h.Packet)
+}
+
+// randomChoice is the endpoint the real packet took at the first random
+// (kube-proxy) DNAT of the walk, when the walk predicted another.
+func (w *world) randomChoice(hops []api.Hop, sport int) string {
+	for _, h := range hops {
+		if !strings.Contains(h.Note, "picked at random") {
+			continue
+		}
+		for _, r := range h.Rewrite {
+			_, predicted, ok := rewriteAddrs(r.What)
+			if !ok || !strings.HasPrefix(r.What, "dst ") {
+				continue
+			}
+			v, err := w.view(netops.NS(h.Namespace))
+			if err != nil {
+				return ""
+			}
+			flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+			if err != nil {
+				return ""
+			}
+			for _, f := range flows {
+				if flowMatches(f, h.Packet, sport) {
+					took := fmt.Sprintf("%s:%d", f.Reverse.SrcIP, f.Reverse.SrcPort)
+					if took != predicted {
+						return took
+					}
+					return ""
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // rewriteAddrs reads "dst A:p → B:q" or "src A → B".

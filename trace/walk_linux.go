@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netlab/internal/api"
+	"netlab/internal/inventory"
 	"netlab/internal/netops"
 	"netlab/internal/state"
 )
@@ -28,6 +29,9 @@ type world struct {
 	names map[netops.NS]string
 	// trail is the packet as it arrives at each hop of the walk.
 	trail []Packet
+	// force is the endpoint ("ip:port") a random choice (kube-proxy's)
+	// must take: the one the real packet took. Empty: the first.
+	force string
 	ids   map[string]int
 }
 
@@ -47,6 +51,19 @@ type nsView struct {
 func newWorld(s *state.State) *world {
 	w := &world{s: s, views: map[netops.NS]*nsView{}, names: map[netops.NS]string{}, ids: map[string]int{}}
 	w.nss = append(w.nss, s.Namespaces...)
+	// Namespaces the lab made since it came up (the pods of applied
+	// manifests) carry its marker too.
+	known := map[netops.NS]bool{}
+	for _, ns := range w.nss {
+		known[ns] = true
+	}
+	for _, ns := range inventory.Scan(s.Lab).Namespaces {
+		if !known[ns] {
+			w.nss = append(w.nss, ns)
+			// "lab-k-default-web-7746868f77-vr2jw" is pod web-7746868f77-vr2jw.
+			w.names[ns] = strings.TrimPrefix(strings.TrimPrefix(string(ns), s.Lab+"-"), "k-default-")
+		}
+	}
 	if !s.Topology.Embedded {
 		w.nss = append(w.nss, netops.Host)
 	}
@@ -423,11 +440,16 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 		chain = "OUTPUT"
 	}
 	if terr == nil {
-		if vd := t.Eval("nat", chain, pk("")); vd.Target == "DNAT" {
+		q := pk("")
+		q.Choose = w.chooser(t)
+		if vd := t.Eval("nat", chain, q); vd.Target == "DNAT" {
 			before := fmt.Sprintf("%s:%d", p.Dst, p.Dport)
 			applyDNAT(p, vd.To)
 			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: chain, Rule: vd.Rule,
 				What: fmt.Sprintf("dst %s → %s:%d", before, p.Dst, p.Dport)})
+			if vd.Random {
+				hop.Note = joinNote(hop.Note, "one of the Service's endpoints, picked at random by kube-proxy's -m statistic rules: another packet may take another")
+			}
 		}
 	} else {
 		hop.Note = terr.Error()
@@ -565,6 +587,23 @@ func (w *world) deliver(v *nsView, hop *api.Hop, f *frame) (place, string, strin
 	}
 	hop.Action = "deliver"
 	return place{}, "delivered", w.name(v.ns)
+}
+
+// chooser decides kube-proxy's random rules: every one matches (the
+// first endpoint), or, once the real packet's choice is known, only the
+// one that leads to it.
+func (w *world) chooser(t *Tables) func(string) bool {
+	if w.force == "" {
+		return nil
+	}
+	return func(rule string) bool {
+		for _, d := range t.DNATs(t.JumpTarget(rule)) {
+			if d == w.force {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // forwarding reads whether ns forwards what arrives on dev.

@@ -203,6 +203,22 @@ spec:
 	}
 	assert.True(t, reached, "%s reached itself through %s", self.Name, to)
 
+	// trace through the Service: kube-proxy's choice is random, so the
+	// walk follows the endpoint the real packet took, and confirms it.
+	for i := 0; i < 4; i++ {
+		tr := runTrace(t, "--lab", name, "pod1", svc.ClusterIP, "--port", "80")
+		assert.True(t, tr.Confirmed, "%v", tr.Disagreements)
+		assert.Empty(t, tr.Expected)
+		assert.True(t, strings.HasPrefix(tr.DeliveredTo, "myapp-"), tr.DeliveredTo)
+		var dnat string
+		for _, h := range tr.Hops {
+			for _, r := range h.Rewrite {
+				dnat += r.Rule
+			}
+		}
+		assert.Contains(t, dnat, "-j DNAT --to-destination", "the KUBE-SEP rule that rewrote it")
+	}
+
 	// Endpoints follow pods: deleting one brings another (its ReplicaSet
 	// makes up the count), deleting the Deployment empties the Service.
 	labtest.MustRun(t, "delete", "--lab", name, "pod", pods[0].Name)
