@@ -250,6 +250,9 @@ func TestApplyBadManifest(t *testing.T) {
 		{"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: c}}, spec: {containers: [{name: c, image: netlab/web:x}]}}}\n",
 			"`selector` does not match template `labels`"},
 		{"apiVersion: v1\nkind: Service\nmetadata: {name: ok}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n", "document 2: kind: v1 Secret"},
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: ok}\nspec: {ports: [{port: 65536}]}\n", "spec.ports[0].port: 65536: from 1 to 65535"},
+		{"apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: ok}, spec: {ports: [{port: 80}]}}\n- {apiVersion: v1, kind: Service, metadata: {name: bad}, spec: {ports: [{port: 80, nope: 1}]}}\n",
+			`document 1, items[1]: spec.ports[0].nope`},
 	} {
 		r := labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, tc.text))
 		assert.Equal(t, 2, r.Code, r.Stderr)
@@ -258,6 +261,10 @@ func TestApplyBadManifest(t *testing.T) {
 	assert.Contains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "NAME", "the table's heading")
 	assert.NotContains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "ok", "nothing of a refused file is applied")
 	assert.Empty(t, getPods(t, name))
+	// A selector that matches nothing is a warning, not an error.
+	w := labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: lonely}\nspec: {selector: {app: nobody}, ports: [{port: 80}]}\n"))
+	assert.Contains(t, w.Stderr, "Warning: document 1 Service/default/lonely: spec.selector: matches no pod (yet)")
+	assert.Contains(t, w.Stdout, "service/lonely created")
 	r := labtest.Run(t, "apply", "--lab", labtest.Name("none"), "-f", "../../examples/my-service.json")
 	assert.Equal(t, 2, r.Code)
 	assert.Contains(t, r.Stderr, "is not up")

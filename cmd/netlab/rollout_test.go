@@ -162,6 +162,8 @@ func TestRollouts(t *testing.T) {
 	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web, version: green}, ports: [{port: 80, targetPort: http}]}\n"))
 	assert.Equal(t, map[string]int{"green": 20}, colors(t, "pod1", to, 20), "every new connection moves at once")
 	assert.Less(t, time.Since(start), 2*time.Second)
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web, version: blue}, ports: [{port: 80, targetPort: http}]}\n"))
+	assert.Equal(t, map[string]int{"blue": 20}, colors(t, "pod1", to, 20), "and back")
 
 	// Canary: one Service over both tracks; the share follows replicas.
 	labtest.MustRun(t, "delete", "--lab", name, "deployment", "blue")
