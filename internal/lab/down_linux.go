@@ -122,6 +122,9 @@ func DownWith(lab string, o DownOptions) (Removed, error) {
 		nsOps = append(nsOps, netops.NetnsDel{Name: string(ns)})
 	}
 	rm.Namespaces = run(nsOps)
+	if !dry {
+		netops.SweepResolvConf(lab)
+	}
 	if !dry && (realNode || len(host) > 0) {
 		// On a real node the host ends of the workloads' veths are here, and
 		// go with their namespaces: down is done when they are gone.

@@ -674,6 +674,27 @@ func removeResolvConf(name string) {
 	_ = os.Remove(dir) // only if empty
 }
 
+// SweepResolvConf removes what is left in /etc/netns of lab's namespaces
+// (a crash between a namespace's deletion and its file's): the files
+// netlab wrote for lab, whose namespace is gone. It returns their paths.
+func SweepResolvConf(lab string) []string {
+	ents, _ := os.ReadDir(EtcNetns)
+	var gone []string
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, lab+"-") || IsNetns(Path(NS(name))) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(EtcNetns, name, "resolv.conf"))
+		if err != nil || !strings.HasPrefix(string(data), "# netlab:"+lab+"\n") {
+			continue
+		}
+		removeResolvConf(name)
+		gone = append(gone, filepath.Join(EtcNetns, name))
+	}
+	return gone
+}
+
 // IsNetns reports whether p is a mounted network namespace.
 func IsNetns(p string) bool {
 	var st unix.Statfs_t
