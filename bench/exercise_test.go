@@ -17,7 +17,7 @@ import (
 func BenchmarkExerciseCheck(b *testing.B) {
 	labtest.Root(b)
 	b.Setenv("NETLAB_EXERCISE_PREFIX", labtest.Name("b"))
-	for n := 1; n <= 10; n++ {
+	for n := 1; n <= 13; n++ {
 		for i := 0; i < b.N; i++ {
 			labtest.MustRun(b, "exercise", "start", fmt.Sprint(n))
 			broken := timedCheck(b, n, 1)

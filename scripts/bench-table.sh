@@ -47,7 +47,7 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
 /^BenchmarkExerciseCheck/ {
   metrics()
   printf "\n%-28s %9s %9s %9s\n", "exercise check", "broken", "fixed", "goal"
-  for (n = 1; n <= 10; n++) printf "%-28s %8.2fs %8.2fs %9s\n", "exercise " n, m["ex" n "-broken-s"], m["ex" n "-fixed-s"], "< 2 s"
+  for (n = 1; n <= 13; n++) printf "%-28s %8.2fs %8.2fs %9s\n", "exercise " n, m["ex" n "-broken-s"], m["ex" n "-fixed-s"], "< 2 s"
   next
 }
 { print }

@@ -32,6 +32,8 @@ type Exercise struct {
 	// Mode is the lab's mode (docker, overlay) and Flags the mode's flags.
 	Mode  string
 	Flags []string
+	// Manifests, if any, are applied to the lab before it is broken.
+	Manifests string
 	// Story is what users report: the symptom, never the cause.
 	Story func(e *Env) string
 	// Break returns the ops that break a freshly built lab.

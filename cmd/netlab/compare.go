@@ -134,11 +134,19 @@ func compareLab(g *globals, log io.Writer, name, verb, mode string, extra ...str
 // type it (a lab built for compare or an exercise is built as any other):
 // its output goes to log only with --explain, its errors always.
 func runVerb(g *globals, log io.Writer, args ...string) error {
+	return runVerbIn(g, log, nil, args...)
+}
+
+// runVerbIn is runVerb with in as the verb's standard input (-f -).
+func runVerbIn(g *globals, log io.Writer, in io.Reader, args ...string) error {
 	if g.explain {
 		args = append(args, "--explain")
 	}
 	r := newRoot()
 	r.SetArgs(args)
+	if in != nil {
+		r.SetIn(in)
+	}
 	r.SetOut(io.Discard)
 	if g.explain {
 		r.SetOut(log)

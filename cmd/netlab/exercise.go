@@ -264,6 +264,11 @@ func startExercise(g *globals, c *cobra.Command, x workshop.Exercise) error {
 		_ = runVerb(g, io.Discard, "down", "--lab", x.Lab())
 		return fmt.Errorf("break lab %s: %w (the lab is removed again)", x.Lab(), err)
 	}
+	if x.Manifests != "" {
+		if err := runVerbIn(g, log, strings.NewReader(x.Manifests), "apply", "--lab", x.Lab(), "-f", "-"); err != nil {
+			return fail(err)
+		}
+	}
 	s, err := state.Load(x.Lab())
 	if err != nil {
 		return fail(err)

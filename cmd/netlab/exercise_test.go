@@ -114,6 +114,9 @@ func TestExercises(t *testing.T) {
 		{n: 9, story: "192.168.56.1:80", fails: []int{0}, hint: "from 10.244.1.2",
 			wrong: []string{"ip netns exec %s-node1 iptables -t nat -I POSTROUTING -s 10.244.0.0/16 -j MASQUERADE"}, wrongAt: 1, wrongHint: "saw 10.244.1.0"},
 		{n: 10, story: "10.244.1.0/24", fails: []int{0, 1, 2, 3}, hint: "ip netns add"},
+		{n: 11, story: "connection refused", fails: []int{0}, hint: "refused at once"},
+		{n: 12, story: "has no pods yet", fails: []int{0}, hint: "waited"},
+		{n: 13, story: "runs hot", fails: []int{0, 1}, hint: "--probability"},
 	} {
 		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
 			lab := fmt.Sprintf("%s%d", prefix, tc.n)
@@ -176,7 +179,7 @@ func TestExercises(t *testing.T) {
 				Checks int    `json:"checks"`
 			}
 			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
-			require.Len(t, list, 10)
+			require.Len(t, list, 13)
 			assert.Equal(t, lab, list[tc.n-1].Lab)
 			assert.True(t, list[tc.n-1].Solved, "progress survives: solved")
 			assert.GreaterOrEqual(t, list[tc.n-1].Checks, 1)
@@ -198,7 +201,7 @@ func TestExerciseBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"exercise", "start"}, "takes one exercise"},
-		{[]string{"exercise", "start", "11"}, "no exercise \"11\""},
+		{[]string{"exercise", "start", "14"}, "no exercise \"14\""},
 		{[]string{"exercise", "start", "1", "2"}, "takes one exercise"},
 		{[]string{"exercise", "check", "1"}, "is not running"},
 		{[]string{"exercise", "check"}, "no exercise is running"},

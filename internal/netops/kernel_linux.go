@@ -191,6 +191,14 @@ func (k *kernel) apply(op Op) error {
 		return restore(o.NS, o.Restore())
 	case LinkSet:
 		return k.linkSet(o)
+	case IPTablesRaw:
+		return Do(o.NS, func() error {
+			out, err := exec.Command("iptables", o.Args()...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("iptables %s: %v: %s", strings.Join(o.Args(), " "), err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		})
 	case ResolvConf:
 		dir := filepath.Join(EtcNetns, string(o.NS))
 		if err := os.MkdirAll(dir, 0o755); err != nil {

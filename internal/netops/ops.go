@@ -670,3 +670,37 @@ func (o ResolvConf) Commands() []string {
 		"printf '%s' " + Quote(strings.ReplaceAll(o.Text(), "\n", "\\n")) + " > /etc/netns/" + string(o.NS) + "/resolv.conf",
 	}
 }
+
+// IPTablesRaw adds one rule as iptables-save prints it ("-A CHAIN ..."),
+// or, with Replace, puts it in place of rule number Replace of its chain.
+// The workshop's exercises break kube-proxy's rules with it; a rule read
+// back from a lab keeps the lab's comment, so down finds it.
+type IPTablesRaw struct {
+	NS      NS
+	Table   string
+	Chain   string
+	Rule    string
+	Replace int
+}
+
+// Args are the iptables arguments of the op.
+func (o IPTablesRaw) Args() []string {
+	args := SplitSaved(o.Rule)
+	if len(args) < 2 {
+		return nil
+	}
+	spec := args[2:]
+	if o.Replace > 0 {
+		return append([]string{"-w", "-t", o.Table, "-R", o.Chain, fmt.Sprint(o.Replace)}, spec...)
+	}
+	return append([]string{"-w", "-t", o.Table, "-A", o.Chain}, spec...)
+}
+
+// Commands implements Op.
+func (o IPTablesRaw) Commands() []string {
+	var q []string
+	for _, a := range o.Args() {
+		q = append(q, Quote(a))
+	}
+	return []string{inNS(o.NS, append([]string{"iptables"}, q...)...)}
+}
