@@ -44,6 +44,9 @@ type Cluster struct {
 	// Exe is the netlab binary, which runs the pods' servers.
 	Exe string
 	R   *netops.Runner
+	// Dry plans without doing: the runner prints the commands, no server
+	// starts, new pods count as Ready, and nothing is saved.
+	Dry bool
 }
 
 // Open reads lab s's Kubernetes objects; a lab not of the Kubernetes
@@ -70,6 +73,9 @@ func Open(s *state.State, exe string, r *netops.Runner) (*Cluster, error) {
 }
 
 func (c *Cluster) save() error {
+	if c.Dry {
+		return nil
+	}
 	data, err := json.MarshalIndent(c.Store, "", "  ")
 	if err != nil {
 		return err
@@ -765,6 +771,9 @@ func countReady(ps []Pod) int {
 // refreshReady probes pods as the kubelet would and records whether each
 // is Ready (and has been for the Deployment's minReadySeconds).
 func (c *Cluster) refreshReady(dep *Deployment, ps []Pod) {
+	if c.Dry {
+		return // what a dry run planned stays as planned
+	}
 	for _, p := range ps {
 		ready := c.probe(p)
 		if ready && dep != nil && dep.MinReadySeconds > 0 && time.Since(p.Created) < time.Duration(dep.MinReadySeconds)*time.Second {
@@ -938,6 +947,12 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 	if err := c.R.Run(ctx, ops); err != nil {
 		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}
+	if c.Dry {
+		p.Ready = true
+		c.Store.Pods = append(c.Store.Pods, p)
+		fmt.Fprintf(c.R.Out, "# then netlab starts %s's servers in %s\n", p.Name, p.NS)
+		return nil
+	}
 	if p.System == "dns" {
 		c.Store.Pods = append(c.Store.Pods, p)
 		if err := startDNS(c.Exe, c.S.Lab, n, p.NS); err != nil {
@@ -979,7 +994,9 @@ func (c *Cluster) removePods(ctx context.Context, ps ...Pod) error {
 	}
 	// What was already on its way to them lands before they go, as a
 	// terminating pod's grace period lets it.
-	time.Sleep(100 * time.Millisecond)
+	if !c.Dry {
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, p := range ps {
 		if err := c.stopPod(ctx, p); err != nil {
 			return err
@@ -1036,6 +1053,10 @@ func startDNS(exe, labName string, n topo.Node, ns netops.NS) error {
 // stopPod ends a pod's processes and removes its namespace (its veth pair
 // with it).
 func (c *Cluster) stopPod(ctx context.Context, p Pod) error {
+	if c.Dry {
+		fmt.Fprintf(c.R.Out, "# netlab ends %s's processes\n", p.Name)
+		return c.R.Run(ctx, []netops.Op{netops.NetnsDel{Name: string(p.NS)}})
+	}
 	var st unix.Stat_t
 	if err := unix.Stat(netops.Path(p.NS), &st); err == nil {
 		for _, pid := range inventory.Processes("", map[uint64]bool{st.Ino: true}) {
@@ -1111,6 +1132,9 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 // Refresh probes every pod again, as the kubelet keeps doing, and when
 // one turned Ready or unready, updates every node's rules.
 func (c *Cluster) Refresh(ctx context.Context) error {
+	if c.Dry {
+		return nil
+	}
 	changed := false
 	for i := range c.Store.Pods {
 		var dep *Deployment

@@ -52,16 +52,21 @@ func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func()
 		return nil, nil, err
 	}
 	mode := netops.Apply
-	if g.explain {
+	out := c.ErrOrStderr()
+	switch {
+	case g.explain:
 		mode = netops.Explain
+	case g.dryRun:
+		mode, out = netops.DryRun, c.OutOrStdout()
 	}
-	r := netops.NewRunner(mode, c.ErrOrStderr())
+	r := netops.NewRunner(mode, out)
 	cl, err := kube.Open(s, exe, r)
 	if err != nil {
 		r.Close()
 		release()
 		return nil, nil, usagef("%v", err)
 	}
+	cl.Dry = g.dryRun
 	return cl, func() { r.Close(); release() }, nil
 }
 
@@ -109,9 +114,6 @@ Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
 		Example: "  sudo netlab apply -f examples/my-service.json\n  sudo netlab apply -f examples/myapp.yaml",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if g.dryRun {
-				return usagef("apply has no --dry-run yet: --explain prints each command as it runs")
-			}
 			objs, err := readManifests(files, c.InOrStdin())
 			if err != nil {
 				return err
@@ -138,11 +140,19 @@ Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if g.dryRun {
+				fmt.Fprintf(c.OutOrStdout(), "# netlab apply --dry-run --lab %s: the commands it would run, changing nothing.\n", cl.S.Lab)
+			}
 			said, err := cl.Apply(ctx, objs)
 			for _, s := range said {
+				if g.dryRun {
+					s = "# " + s + " (dry run)"
+				}
 				fmt.Fprintln(c.OutOrStdout(), s)
 			}
-			keepWatching(c, cl)
+			if !g.dryRun {
+				keepWatching(c, cl)
+			}
 			return err
 		},
 	}
@@ -201,7 +211,9 @@ func newDelete(g *globals) *cobra.Command {
 				}
 				fmt.Fprintln(c.OutOrStdout(), said)
 			}
-			keepWatching(c, cl)
+			if !g.dryRun {
+				keepWatching(c, cl)
+			}
 			return nil
 		},
 	}
@@ -501,9 +513,6 @@ func deploymentRef(s string) (string, error) {
 // kubeVerb runs f on the lab's cluster, locked, after probing its pods
 // again (so that rules follow pods that turned Ready or unready).
 func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Context, cl *kube.Cluster) (string, error)) error {
-	if g.dryRun {
-		return usagef("%s has no --dry-run: --explain prints each command as it runs", verb)
-	}
 	if err := needRoot(verb); err != nil {
 		return err
 	}
@@ -519,9 +528,14 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 	}
 	said, err := f(ctx, cl)
 	if said != "" {
+		if g.dryRun {
+			said = "# " + said + " (dry run)"
+		}
 		fmt.Fprintln(c.OutOrStdout(), said)
 	}
-	keepWatching(c, cl)
+	if !g.dryRun {
+		keepWatching(c, cl)
+	}
 	return err
 }
 

@@ -261,6 +261,16 @@ func TestApplyBadManifest(t *testing.T) {
 	assert.Contains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "NAME", "the table's heading")
 	assert.NotContains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "ok", "nothing of a refused file is applied")
 	assert.Empty(t, getPods(t, name))
+	// --dry-run prints what apply would run, and changes nothing.
+	before := netnsList(t)
+	dry := labtest.MustRun(t, "apply", "--dry-run", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	assert.Contains(t, dry.Stdout, "ip netns add "+name+"-k-default-myapp-")
+	assert.Contains(t, dry.Stdout, "KUBE-SVC-FXIYY6OHUSNBITIX")
+	assert.Contains(t, dry.Stdout, "# service/my-service created (dry run)")
+	assert.Equal(t, before, netnsList(t), "a dry run makes no namespace")
+	assert.Empty(t, getPods(t, name), "nor a pod")
+	assert.NotContains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "my-service")
+
 	// A selector that matches nothing is a warning, not an error.
 	w := labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: lonely}\nspec: {selector: {app: nobody}, ports: [{port: 80}]}\n"))
 	assert.Contains(t, w.Stderr, "Warning: document 1 Service/default/lonely: spec.selector: matches no pod (yet)")
