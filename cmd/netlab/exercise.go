@@ -166,11 +166,14 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 			return err
 		}
 		if !yes {
-			if !isTerminal(os.Stdin) {
-				return usagef("exercise solution shows the answer: add --yes to show it without asking")
-			}
+			// Ask, on a terminal or not (echo y | netlab exercise solution 1
+			// answers too); with nothing to read, say how to skip asking.
 			fmt.Fprintf(c.ErrOrStderr(), "This shows a fix of exercise %d. Sure? [y/N] ", x.N)
-			line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+			line, err := bufio.NewReader(c.InOrStdin()).ReadString('\n')
+			if err != nil && strings.TrimSpace(line) == "" && !isTerminal(os.Stdin) {
+				fmt.Fprintln(c.ErrOrStderr())
+				return usagef("exercise solution shows the answer: answer y on its input, or add --yes")
+			}
 			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 				fmt.Fprintln(c.ErrOrStderr(), "Not shown. 'netlab exercise hint' only says where to look.")
 				return nil

@@ -132,6 +132,30 @@ func TestExercises(t *testing.T) {
 			assert.Equal(t, lab, d.Lab)
 			assert.False(t, d.Solved)
 			require.Equal(t, tc.fails, d.failing(), "%+v", d.Criteria)
+			if tc.n == 1 {
+				// solution asks first: y on its input shows it, anything
+				// else does not, and no input at all says how to skip asking.
+				ask := func(input string) (string, int) {
+					cmd := exec.Command(labtest.Binary(t), "exercise", "solution", "1")
+					cmd.Stdin = strings.NewReader(input)
+					out, err := cmd.CombinedOutput()
+					code := 0
+					if ee, ok := err.(*exec.ExitError); ok {
+						code = ee.ExitCode()
+					}
+					return string(out), code
+				}
+				out, code := ask("y\n")
+				assert.Equal(t, 0, code, out)
+				assert.Contains(t, out, "MASQUERADE")
+				out, code = ask("n\n")
+				assert.Equal(t, 0, code, out)
+				assert.Contains(t, out, "Not shown")
+				assert.NotContains(t, out, "MASQUERADE")
+				out, code = ask("")
+				assert.Equal(t, 2, code, out)
+				assert.Contains(t, out, "add --yes")
+			}
 			if tc.n == 10 {
 				// Another lab's pods share node1's pod CIDR: none of them
 				// is the learner's pod.
