@@ -322,3 +322,60 @@ func TestEndpointsFollowReadiness(t *testing.T) {
 		assert.NotEqual(t, victim.Name, a.Name)
 	}
 }
+
+// TestEndpointsFollowPods: endpoints of a Service follow its pods as they
+// come and go: {} → {p1} → {p1,p2} → {p2} → {}, and requests land only on
+// the pods there are.
+func TestEndpointsFollowPods(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "p")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	pod := func(n string) string {
+		return manifest(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: "+n+", labels: {app: x}}\nspec: {containers: [{name: web, image: \"netlab/web:"+n+"\", ports: [{containerPort: 9376}]}]}\n")
+	}
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {selector: {app: x}, ports: [{port: 80, targetPort: 9376}]}\n"))
+	st := readStatus(t, name)
+	pod1, _ := st.workload("pod1")
+	to := netip.AddrPortFrom(netip.MustParseAddr(getService(t, name, "x").ClusterIP), 80)
+	answering := func() map[string]bool {
+		seen := map[string]bool{}
+		for i := 0; i < 30; i++ {
+			a, err := who.Ask(pod1, to)
+			if err != nil {
+				seen["refused"] = true
+				continue
+			}
+			seen[a.Name] = true
+		}
+		return seen
+	}
+	// Without endpoints, one request is enough: REJECT answers it with an
+	// ICMP port unreachable, which the kernel sends a host once a second.
+	refused := func() bool {
+		_, err := who.Ask(pod1, to)
+		return err != nil && strings.Contains(err.Error(), "refused")
+	}
+	endpoints := func() int {
+		out := labtest.MustRun(t, "get", "endpoints", "x", "--lab", name).Stdout
+		if strings.Contains(out, "<none>") {
+			return 0
+		}
+		return strings.Count(out, ":9376")
+	}
+	assert.Equal(t, 0, endpoints())
+	assert.True(t, refused())
+	labtest.MustRun(t, "apply", "--lab", name, "-f", pod("p1"))
+	assert.Equal(t, 1, endpoints())
+	assert.Equal(t, map[string]bool{"p1": true}, answering())
+	r := labtest.MustRun(t, "apply", "--lab", name, "-f", pod("p2"))
+	assert.Contains(t, r.Stdout, "pod/p2 created")
+	assert.Equal(t, 2, endpoints())
+	assert.Equal(t, map[string]bool{"p1": true, "p2": true}, answering())
+	assert.Contains(t, labtest.MustRun(t, "apply", "--lab", name, "-f", pod("p2")).Stdout, "pod/p2 unchanged")
+	labtest.MustRun(t, "delete", "--lab", name, "pod", "p1")
+	assert.Equal(t, 1, endpoints())
+	assert.Equal(t, map[string]bool{"p2": true}, answering(), "no request reaches a deleted pod")
+	labtest.MustRun(t, "delete", "--lab", name, "-f", pod("p2"))
+	assert.Equal(t, 0, endpoints())
+	assert.True(t, refused())
+}
