@@ -80,6 +80,7 @@ func TestServices(t *testing.T) {
 	assert.Equal(t, "deployment.apps/myapp created\nservice/my-service created\n", r.Stdout)
 	pods := getPods(t, name)
 	require.Len(t, pods, 3)
+	assert.Contains(t, labtest.MustRun(t, "status", "--lab", name).Stdout, "Applied: 1 Deployment, 1 Service, 3 pods, and the cluster DNS")
 	nodes := map[string]int{}
 	ips := map[string]string{}
 	for _, p := range pods {

@@ -13,6 +13,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/state"
 	"netlab/internal/topo"
+	"netlab/kube"
 )
 
 // maxPictured is how many workloads per node the picture draws; the table
@@ -155,6 +156,35 @@ func printStatus(w io.Writer, s *state.State, status string) {
 	picture(w, s)
 	fmt.Fprintln(w)
 	table(w, s, 0)
+	if line := kubeSummary(s); line != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, line)
+	}
+}
+
+// kubeSummary says what manifests put into a lab, if any: the objects
+// that 'netlab get' lists.
+func kubeSummary(s *state.State) string {
+	cl, err := kube.Open(s, "", nil)
+	if err != nil {
+		return ""
+	}
+	var svcs, pods int
+	for _, x := range cl.Store.Services {
+		if x.Namespace == "default" {
+			svcs++
+		}
+	}
+	for _, p := range cl.Store.Pods {
+		if p.Namespace == "default" {
+			pods++
+		}
+	}
+	if svcs+pods+len(cl.Store.Deployments) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Applied: %s, %s, %s, and the cluster DNS (netlab get pods -o wide; netlab get services).",
+		plural(len(cl.Store.Deployments), "Deployment"), plural(svcs, "Service"), plural(pods, "pod"))
 }
 
 func printUp(w io.Writer, s *state.State, took time.Duration) {
