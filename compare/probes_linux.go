@@ -6,15 +6,10 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -291,54 +286,16 @@ func carrier(outer []byte) string {
 	return fmt.Sprintf("IP protocol %d", outer[9])
 }
 
-// iperfResult is what iperf3 -J says of a test.
-type iperfResult struct {
-	Error string `json:"error"`
-	End   struct {
-		Received struct {
-			BPS float64 `json:"bits_per_second"`
-		} `json:"sum_received"`
-	} `json:"end"`
-}
-
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // throughput runs iperf3 for a second from srcNS to dst, its server in
 // dstNS for one test, and returns the received rate in Gbit/s.
 func throughput(srcNS, dstNS netops.NS, dst netip.Addr) (float64, error) {
-	const port = "5201"
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", string(dstNS), "iperf3", "-s", "-1", "-B", dst.String(), "-p", port)
-	if dstNS == netops.Host {
-		srv = exec.CommandContext(ctx, "iperf3", "-s", "-1", "-B", dst.String(), "-p", port)
-	}
-	var srvOut bytes.Buffer
-	srv.Stdout, srv.Stderr = &srvOut, &srvOut
-	if err := srv.Start(); err != nil {
-		return 0, fmt.Errorf("iperf3 server: %w", err)
-	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	var r iperfResult
-	for try := 0; ; try++ {
-		argv := probe.Command(srcNS, "iperf3", "-c", dst.String(), "-p", port, "-t", "1", "-J", "--connect-timeout", "500")
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		out, err := cmd.Output()
-		r = iperfResult{}
-		if jerr := json.Unmarshal(out, &r); jerr != nil {
-			return 0, errors.Join(fmt.Errorf("iperf3 from %s to %s", srcNS, dst), err, jerr)
-		}
-		// iperf3 -J exits 0 even when it could not connect: its JSON
-		// says so. Until the server listens, try again; a refused
-		// connection does not end the server's one test.
-		if !strings.Contains(r.Error, "unable to connect") || try == 40 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	r := probe.IPerf3(ctx, srcNS, dstNS, dst, 5201, "-t", "1")
 	if r.Error != "" {
-		return 0, fmt.Errorf("iperf3 from %s to %s: %s (server: %s)", srcNS, dst, r.Error, strings.TrimSpace(srvOut.String()))
+		return 0, fmt.Errorf("iperf3 from %s to %s: %s", srcNS, dst, r.Error)
 	}
 	return r.End.Received.BPS / 1e9, nil
 }

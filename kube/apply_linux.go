@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -1008,46 +1006,7 @@ func (c *Cluster) removePods(ctx context.Context, ps ...Pod) error {
 // startDNS starts netlab's DNS server in a pod's namespace, detached, and
 // waits until it listens.
 func startDNS(exe, labName string, n topo.Node, ns netops.NS) error {
-	logf, err := state.OpenOwn(filepath.Join(state.Dir(labName), "dns.log"), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	rd, wr, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	cmd := exec.Command(exe, names.DNSName, "--lab", labName, "--host", n.Name)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{wr}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	err = netops.Do(ns, cmd.Start)
-	wr.Close()
-	if err != nil {
-		return err
-	}
-	go func() { _ = cmd.Wait() }()
-	line := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(rd).ReadString('\n')
-		line <- strings.TrimSpace(l)
-	}()
-	select {
-	case l := <-line:
-		if l == "ready" {
-			return nil
-		}
-		_ = cmd.Process.Kill()
-		if l == "" {
-			l = "it exited without a word; see " + logf.Name()
-		}
-		return errors.New(l)
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		return fmt.Errorf("not listening after 10 s; see %s", logf.Name())
-	}
+	return lab.StartProcess(labName, ns, exe, []string{names.DNSName, "--lab", labName, "--host", n.Name}, "", "dns.log")
 }
 
 // stopPod ends a pod's processes and removes its namespace (its veth pair

@@ -1,10 +1,8 @@
 package workshop
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -311,51 +309,22 @@ func (e *Env) SynSources(name, dev string, port int, fn func()) []string {
 // sends, or receives when reverse), and says how long it took or that it
 // hung.
 func (e *Env) Transfer(from, to string, size string, reverse bool) (bool, string) {
-	dst := e.W(to).IP
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", string(e.NS(to)), "iperf3", "-s", "-1", "-B", dst.String(), "-p", "5202")
-	if err := srv.Start(); err != nil {
-		return false, "iperf3 could not start: " + err.Error()
-	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	dir := "sends"
-	args := []string{"ip", "netns", "exec", string(e.NS(from)), "iperf3", "-c", dst.String(), "-p", "5202", "-n", size, "-J", "--connect-timeout", "500"}
+	dir, args := "sends", []string{"-n", size, "--snd-timeout", "700"}
 	if reverse {
-		dir = "receives"
-		args = append(args, "-R", "--rcv-timeout", "700")
-	} else {
-		args = append(args, "--snd-timeout", "700")
-	}
-	var r struct {
-		Error string `json:"error"`
-		End   struct {
-			Sum struct {
-				Seconds float64 `json:"seconds"`
-				Bytes   float64 `json:"bytes"`
-			} `json:"sum_received"`
-		} `json:"end"`
+		dir, args = "receives", []string{"-n", size, "-R", "--rcv-timeout", "700"}
 	}
 	start := time.Now()
-	for try := 0; ; try++ {
-		out, _ := exec.CommandContext(ctx, args[0], args[1:]...).Output()
-		r.Error = ""
-		if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
-			r.Error = "no result (" + strings.TrimSpace(string(out)) + ")"
-		}
-		if !strings.Contains(r.Error, "unable to connect") || try == 20 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	r := probe.IPerf3(ctx, e.NS(from), e.NS(to), e.W(to).IP, 5202, args...)
 	what := fmt.Sprintf("%s %s %sB of TCP with %s", e.label(from), dir, size, e.label(to))
-	if r.Error != "" || r.End.Sum.Bytes == 0 {
+	if r.Error != "" || r.End.Received.Bytes == 0 {
 		if ctx.Err() != nil || time.Since(start) > 600*time.Millisecond {
 			return false, what + ": it hung"
 		}
 		return false, what + ": it hung (" + r.Error + ")"
 	}
-	return true, fmt.Sprintf("%s: done in %.0f ms", what, r.End.Sum.Seconds*1000)
+	return true, fmt.Sprintf("%s: done in %.0f ms", what, r.End.Received.Seconds*1000)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

@@ -131,7 +131,15 @@ func StartRuntime(exe string, s *state.State, h topo.Host) error {
 // (netlab_pod.c's lines), logging to logName in the lab's directory, and
 // waits until every server listens.
 func StartSpec(exe, labName string, h topo.Host, spec, logName string) error {
-	rt := exe
+	return StartProcess(labName, h.NS, exe, names.RuntimeArgs(labName, h.Name), spec, logName)
+}
+
+// StartProcess starts one of lab's processes (exe with args, a runtime
+// whose command line inventory recognises), detached, born in namespace
+// ns, with stdin as its input and its output appended to logName in the
+// lab's directory, and waits until it writes "ready" on fd 3 (or the
+// reason it is not).
+func StartProcess(labName string, ns netops.NS, exe string, args []string, stdin, logName string) error {
 	logf, err := state.OpenOwn(filepath.Join(state.Dir(labName), logName), unix.O_CREAT|unix.O_WRONLY|unix.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -142,18 +150,18 @@ func StartSpec(exe, labName string, h topo.Host, spec, logName string) error {
 		return err
 	}
 	defer rd.Close()
-	cmd := exec.Command(rt, names.RuntimeArgs(labName, h.Name)...)
-	cmd.Stdin = strings.NewReader(spec)
+	cmd := exec.Command(exe, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{wr} // fd 3: "ready" or the reason it is not
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
-	// Started from a thread inside the host's namespace, the runtime is
-	// born there: `ip netns pids` lists it with its host.
-	err = netops.Do(h.NS, cmd.Start)
+	// Started from a thread inside the namespace, the process is born
+	// there: `ip netns pids` lists it with its host or pod.
+	err = netops.Do(ns, cmd.Start)
 	wr.Close()
 	if err != nil {
-		return fmt.Errorf("start %s: %w", rt, err)
+		return fmt.Errorf("start %s: %w", exe, err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
@@ -176,6 +184,6 @@ func StartSpec(exe, labName string, h topo.Host, spec, logName string) error {
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		<-waited
-		return fmt.Errorf("workloads on %s not ready after 30s; see %s", h.Name, logf.Name())
+		return fmt.Errorf("%s %s not ready after 30s; see %s", args[0], strings.Join(args[1:], " "), logf.Name())
 	}
 }
