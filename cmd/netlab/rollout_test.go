@@ -228,3 +228,35 @@ func TestTraffic(t *testing.T) {
 		assert.Contains(t, r.Stderr, tc.want)
 	}
 }
+
+// TestRolloutBadInput: bad usage of rollout, scale and set exits 2, says
+// why, and changes nothing.
+func TestRolloutBadInput(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "rb")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, webDeployment("web", "app: web", "blue", 2, "")))
+	before := getPods(t, name)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rollout", "status"}, "takes deployment/NAME"},
+		{[]string{"rollout", "status", "web"}, "give deployment/NAME"},
+		{[]string{"rollout", "frob", "deployment/web"}, "unknown rollout verb"},
+		{[]string{"rollout", "undo", "deployment/nosuch"}, "not found"},
+		{[]string{"rollout", "undo", "deployment/web", "--to-revision", "9"}, "revision 9"},
+		{[]string{"scale", "deployment/web"}, "needs --replicas"},
+		{[]string{"scale", "deployment/web", "--replicas", "-1"}, "from 0 to 256"},
+		{[]string{"scale", "deployment/web", "--replicas", "x"}, "not a whole number"},
+		{[]string{"set", "image", "deployment/web", "web=nginx"}, "netlab runs netlab/web:TAG"},
+		{[]string{"set", "image", "deployment/web", "nope=netlab/web:x"}, "unable to find container"},
+		{[]string{"set", "image", "deployment/web"}, "CONTAINER=IMAGE"},
+	} {
+		r := labtest.Run(t, append(tc.args, "--lab", name)...)
+		assert.NotEqual(t, 0, r.Code, "%v", tc.args)
+		assert.Contains(t, r.Stderr, tc.want, tc.args)
+	}
+	after := getPods(t, name)
+	assert.Equal(t, before, after, "nothing changed")
+}
