@@ -3,17 +3,20 @@ package kube
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,6 +48,8 @@ type Cluster struct {
 	// Dry plans without doing: the runner prints the commands, no server
 	// starts, new pods count as Ready, and nothing is saved.
 	Dry bool
+	// Log, if set, gets what a command waits for.
+	Log io.Writer
 }
 
 // Open reads lab s's Kubernetes objects; a lab not of the Kubernetes
@@ -53,21 +58,27 @@ func Open(s *state.State, exe string, r *netops.Runner) (*Cluster, error) {
 	if s.Mode != "overlay" {
 		return nil, fmt.Errorf("lab %s is a %s-mode lab: Services, Deployments and Pods go into a Kubernetes-model lab (sudo netlab overlay-mode)", s.Lab, s.Mode)
 	}
-	if !s.Topology.Embedded {
-		return nil, fmt.Errorf("lab %s is on a real node: netlab applies manifests to embedded labs for now", s.Lab)
+	st, err := LoadStore(s.Lab)
+	if err != nil {
+		return nil, err
 	}
-	c := &Cluster{S: s, Exe: exe, R: r}
-	data, err := state.LoadFile(s.Lab, storeFile)
+	return &Cluster{S: s, Exe: exe, R: r, Store: st}, nil
+}
+
+// LoadStore reads lab's Kubernetes objects (none, when it has none).
+func LoadStore(lab string) (Store, error) {
+	var st Store
+	data, err := state.LoadFile(lab, storeFile)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, err
+		return st, err
 	default:
-		if err := json.Unmarshal(data, &c.Store); err != nil {
-			return nil, fmt.Errorf("%s of lab %s is damaged: %w", storeFile, s.Lab, err)
+		if err := json.Unmarshal(data, &st); err != nil {
+			return st, fmt.Errorf("%s of lab %s is damaged: %w", storeFile, lab, err)
 		}
 	}
-	return c, nil
+	return st, nil
 }
 
 func (c *Cluster) save() error {
@@ -359,7 +370,7 @@ func (c *Cluster) ensureDNS(ctx context.Context) error {
 		}
 	}
 	for _, p := range c.Store.Pods {
-		if p.System == "" {
+		if p.System == "" && c.local(p.Node) {
 			ops = append(ops, c.resolvConf(p.NS, p.Namespace))
 		}
 	}
@@ -697,16 +708,6 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 			}
 			news = news[:len(news)-1]
 		}
-		c.refreshReady(dep, news)
-		c.refreshReady(dep, olds)
-		readyNew, readyOld := countReady(mine(true)), countReady(olds)
-		if len(news) == replicas && readyNew == replicas && len(olds) == 0 {
-			if err := c.Sync(ctx); err != nil {
-				return err
-			}
-			return c.save()
-		}
-		progressed := false
 		// Scale up: as many new pods as the surge allows.
 		room := replicas + maxSurge - len(olds) - len(news)
 		for k := 0; k < room && len(news)+k < replicas; k++ {
@@ -714,14 +715,28 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 			if err := c.startPod(ctx, p); err != nil {
 				return err
 			}
-			progressed = true
 		}
+		// Then wait until every new pod is available, before old ones go.
+		// Each step is thus what the arithmetic says, whatever the moment
+		// a pod turned Ready: the nodes of a real cluster, each running
+		// the rollout, take the same steps.
 		news = mine(true)
-		c.refreshReady(dep, news)
-		readyNew = countReady(news)
+		if err := c.waitAvailable(ctx, dep, news, deadline); err != nil {
+			return err
+		}
+		olds = mine(false)
+		c.refreshReady(olds)
+		olds = mine(false)
+		if len(olds) == 0 && len(news) == replicas {
+			if err := c.Sync(ctx); err != nil {
+				return err
+			}
+			return c.save()
+		}
 		// Scale down: old pods go while enough stay available; unready
 		// ones first, as they serve nobody.
 		sort.SliceStable(olds, func(a, b int) bool { return !olds[a].Ready && olds[b].Ready })
+		readyNew, readyOld := len(news), countReady(olds)
 		minAvailable := replicas - maxUnavailable
 		var going []Pod
 		for _, p := range olds {
@@ -737,7 +752,6 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 			if err := remove(going...); err != nil {
 				return err
 			}
-			progressed = true
 		}
 		if err := c.Sync(ctx); err != nil {
 			return err
@@ -745,15 +759,71 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 		if err := c.save(); err != nil {
 			return err
 		}
-		if !progressed {
-			if time.Now().After(deadline) {
-				dep.Stalled = fmt.Sprintf("deployment %q exceeded its progress deadline: %d of %d new pods are ready", name, readyNew, replicas)
-				_ = c.save()
-				return errors.New(dep.Stalled)
-			}
+		if len(going) == 0 && room <= 0 {
+			// Not reached by the arithmetic (maxSurge+maxUnavailable ≥ 1
+			// always frees a place); a guard against spinning.
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+}
+
+// waitAvailable waits until every pod of ps is Ready (and has been for
+// minReadySeconds), letting each into its Services as it turns Ready. At
+// the deadline the rollout stalls, with both versions serving as they are.
+// Pods of another machine turn Ready when it runs the same command: that
+// is said once.
+func (c *Cluster) waitAvailable(ctx context.Context, dep *Deployment, ps []Pod, deadline time.Time) error {
+	told := false
+	for {
+		if c.refreshReady(ps) {
+			if err := c.Sync(ctx); err != nil {
+				return err
+			}
+		}
+		var waiting []Pod
+		for _, p := range ps {
+			if k := c.findPod(p.Namespace, p.Name); k >= 0 && !c.Store.Pods[k].Ready {
+				waiting = append(waiting, c.Store.Pods[k])
+			}
+		}
+		if len(waiting) == 0 || c.Dry {
+			return nil
+		}
+		if !told && c.Log != nil {
+			remote := map[string]int{}
+			for _, p := range waiting {
+				if !c.local(p.Node) {
+					remote[p.Node]++
+				}
+			}
+			for _, n := range c.S.Topology.Nodes {
+				if remote[n.Name] > 0 {
+					fmt.Fprintf(c.Log, "Waiting for %d pod(s) of deployment %s on %s: that machine builds them when the same command runs there (netlab has no control plane).\n",
+						remote[n.Name], dep.Name, n.Name)
+					told = true
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			dep.Stalled = fmt.Sprintf("deployment %q exceeded its progress deadline: %d of %d new pods are ready", dep.Name, len(ps)-len(waiting), dep.Replicas)
+			_ = c.save()
+			return errors.New(dep.Stalled)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) findPod(ns, name string) int {
+	for i, p := range c.Store.Pods {
+		if p.Namespace == ns && p.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 func countReady(ps []Pod) int {
@@ -766,31 +836,56 @@ func countReady(ps []Pod) int {
 	return n
 }
 
-// refreshReady probes pods as the kubelet would and records whether each
-// is Ready (and has been for the Deployment's minReadySeconds).
-func (c *Cluster) refreshReady(dep *Deployment, ps []Pod) {
+// refreshReady probes pods as the kubelet would, side by side, and
+// records whether each is Ready (and has been for its Deployment's
+// minReadySeconds). It reports whether any pod changed.
+func (c *Cluster) refreshReady(ps []Pod) bool {
 	if c.Dry {
-		return // what a dry run planned stays as planned
+		return false // what a dry run planned stays as planned
 	}
-	for _, p := range ps {
-		ready := c.probe(p)
-		if ready && dep != nil && dep.MinReadySeconds > 0 && time.Since(p.Created) < time.Duration(dep.MinReadySeconds)*time.Second {
-			ready = false
+	ready := make([]bool, len(ps))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 32)
+	for i, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			ready[i] = c.probe(p)
+		}()
+	}
+	wg.Wait()
+	changed := false
+	for i, p := range ps {
+		if k := c.findDeployment(ownerOf(p)); ready[i] && k >= 0 {
+			if min := c.Store.Deployments[k].MinReadySeconds; min > 0 && time.Since(p.Created) < time.Duration(min)*time.Second {
+				ready[i] = false
+			}
 		}
 		for k := range c.Store.Pods {
-			if c.Store.Pods[k].Name == p.Name && c.Store.Pods[k].Namespace == p.Namespace {
-				c.Store.Pods[k].Ready = ready
+			if q := &c.Store.Pods[k]; q.Name == p.Name && q.Namespace == p.Namespace {
+				changed = changed || q.Ready != ready[i]
+				q.Ready = ready[i]
 			}
 		}
 	}
+	return changed
+}
+
+// ownerOf is the namespace and name of a pod's Deployment ("", "" for none).
+func ownerOf(p Pod) (string, string) {
+	ns, name, _ := strings.Cut(p.Owner, "/")
+	return ns, name
 }
 
 // probe runs a pod's readiness probes from its node, as the kubelet
 // does: Ready when every container's probe passes (its server listening,
 // when it has none), and not before a probe's initial delay.
 func (c *Cluster) probe(p Pod) bool {
-	var node topo.Node
-	for _, n := range c.S.Topology.Nodes {
+	// A pod of another machine is probed from this one, over the overlay.
+	node := c.S.Topology.LocalNodes()[0]
+	for _, n := range c.S.Topology.LocalNodes() {
 		if n.Name == p.Node {
 			node = n
 		}
@@ -847,12 +942,17 @@ func copyLabels(m map[string]string) map[string]string {
 }
 
 // podName names a Deployment's pod as Kubernetes does: the Deployment's
-// name, its template's hash, and five random characters.
+// name, its template's hash, and five characters of Kubernetes' alphabet.
+// Kubernetes draws them at random; netlab derives them from the pods made
+// so far, so that the nodes of a real cluster, with no control plane,
+// name every pod alike.
 func (c *Cluster) podName(d Deployment) string {
 	for {
+		c.Store.Seq++
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%s/%d", d.Namespace, d.Name, d.Hash, c.Store.Seq)))
 		b := make([]byte, 5)
 		for i := range b {
-			b[i] = "bcdfghjklmnpqrstvwxz2456789"[rand.IntN(27)]
+			b[i] = "bcdfghjklmnpqrstvwxz2456789"[int(sum[i])%27]
 		}
 		name := d.Name + "-" + d.Hash + "-" + string(b)
 		taken := false
@@ -865,9 +965,11 @@ func (c *Cluster) podName(d Deployment) string {
 	}
 }
 
-// node picks where a new pod goes: the node with the fewest pods.
+// node picks where a new pod goes: the node with the fewest pods, the
+// first of them in the topology's order; on a real node, another machine
+// may be picked, and builds the pod itself.
 func (c *Cluster) node() topo.Node {
-	nodes := c.S.Topology.LocalNodes()
+	nodes := c.S.Topology.Nodes
 	count := map[string]int{}
 	for _, p := range c.Store.Pods {
 		count[p.Node]++
@@ -881,11 +983,31 @@ func (c *Cluster) node() topo.Node {
 	return best
 }
 
+// local reports whether node name is built here (on a real node: this
+// machine).
+func (c *Cluster) local(name string) bool { return c.S.Topology.IsLocal(name) }
+
+// peers are the workloads overlay-mode built on the other machines of a
+// real cluster: their addresses are taken there.
+func (c *Cluster) peers() []state.Workload {
+	if c.S.Topology.Embedded {
+		return nil
+	}
+	m, ok := lab.ModeNamed(c.S.Mode)
+	if !ok {
+		return nil
+	}
+	return m.Plan(c.S.Topology).Peers
+}
+
 // freeIP is an unused address of a node's pod CIDR: the first after the
 // last one given out, round the range, as host-local IPAM does.
 func (c *Cluster) freeIP(n topo.Node) (netip.Addr, error) {
 	used := map[netip.Addr]bool{n.Gateway(): true}
 	for _, w := range c.S.Workloads {
+		used[w.IP] = true
+	}
+	for _, w := range c.peers() {
 		used[w.IP] = true
 	}
 	for _, p := range c.Store.Pods {
@@ -928,6 +1050,16 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 	obj := "k-" + p.Namespace + "-" + p.Name
 	p.NS = names.NetnsName(c.S.Lab, obj)
 	p.HostIface = hostIface(p.Namespace, p.Name)
+	if !c.local(n.Name) {
+		// Another machine builds it, from the same commands: here it is
+		// only known, as a pod of another node is to kube-proxy.
+		p.NS, p.HostIface, p.Ready = "", "", c.Dry
+		c.Store.Pods = append(c.Store.Pods, p)
+		if c.Dry {
+			fmt.Fprintf(c.R.Out, "# %s builds pod %s (%s) itself\n", n.Name, p.Name, ip)
+		}
+		return nil
+	}
 	w := state.Workload{Name: obj, Kind: "pod", Node: n.Name, NS: p.NS, IP: ip, Prefix: n.PodCIDR.Bits(), HostIface: p.HostIface}
 	ops := overlay.Pod(t, n, w)
 	for i, op := range ops {
@@ -1012,6 +1144,9 @@ func startDNS(exe, labName string, n topo.Node, ns netops.NS) error {
 // stopPod ends a pod's processes and removes its namespace (its veth pair
 // with it).
 func (c *Cluster) stopPod(ctx context.Context, p Pod) error {
+	if !c.local(p.Node) {
+		return nil // its own machine ends it
+	}
 	if c.Dry {
 		fmt.Fprintf(c.R.Out, "# netlab ends %s's processes\n", p.Name)
 		return c.R.Run(ctx, []netops.Op{netops.NetnsDel{Name: string(p.NS)}})
@@ -1091,23 +1226,7 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 // Refresh probes every pod again, as the kubelet keeps doing, and when
 // one turned Ready or unready, updates every node's rules.
 func (c *Cluster) Refresh(ctx context.Context) error {
-	if c.Dry {
-		return nil
-	}
-	changed := false
-	for i := range c.Store.Pods {
-		var dep *Deployment
-		for k := range c.Store.Deployments {
-			d := &c.Store.Deployments[k]
-			if d.Namespace+"/"+d.Name == c.Store.Pods[i].Owner {
-				dep = d
-			}
-		}
-		was := c.Store.Pods[i].Ready
-		c.refreshReady(dep, []Pod{c.Store.Pods[i]})
-		changed = changed || was != c.Store.Pods[i].Ready
-	}
-	if !changed {
+	if !c.refreshReady(c.Store.Pods) {
 		return nil
 	}
 	if err := c.Sync(ctx); err != nil {
@@ -1118,17 +1237,7 @@ func (c *Cluster) Refresh(ctx context.Context) error {
 
 // Reprobe updates every pod's readiness from its probes now, in memory
 // only: what get shows.
-func (c *Cluster) Reprobe() {
-	for i := range c.Store.Pods {
-		var dep *Deployment
-		for k := range c.Store.Deployments {
-			if d := &c.Store.Deployments[k]; d.Namespace+"/"+d.Name == c.Store.Pods[i].Owner {
-				dep = d
-			}
-		}
-		c.refreshReady(dep, []Pod{c.Store.Pods[i]})
-	}
-}
+func (c *Cluster) Reprobe() { c.refreshReady(c.Store.Pods) }
 
 // Undo rolls a Deployment back to a revision (the one before the current
 // one when to is 0), as kubectl rollout undo does.
@@ -1356,5 +1465,64 @@ func (c *Cluster) Sync(ctx context.Context) error {
 	}
 	c.Store.Jumps = true
 	c.Store.Chains = next
+	udp, flush := c.staleUDP()
+	if err := c.R.Run(ctx, flush); err != nil {
+		return fmt.Errorf("clear conntrack for UDP Services: %w", err)
+	}
+	c.Store.UDP = udp
 	return nil
+}
+
+// staleUDP finds, as kube-proxy does after a sync, the conntrack entries
+// of UDP Services that the new rules would not reach: a Service that had
+// no endpoints (its clients' entries lead nowhere), an endpoint that went
+// (entries lead to it), a Service that went. It returns the endpoints
+// now, and the ops that clear those entries on every node here.
+func (c *Cluster) staleUDP() (map[string][]netip.Addr, []netops.Op) {
+	now := map[string][]netip.Addr{}
+	for _, sp := range c.ServicePorts() {
+		if sp.Protocol != "UDP" {
+			continue
+		}
+		key := netip.AddrPortFrom(sp.ClusterIP, uint16(sp.Port)).String()
+		now[key] = []netip.Addr{}
+		for _, ep := range sp.Endpoints {
+			now[key] = append(now[key], ep.IP)
+		}
+	}
+	type del struct{ dst, src string }
+	var dels []del
+	keys := func(m map[string][]netip.Addr) []string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		return ks
+	}
+	for _, key := range keys(now) {
+		vip := netip.MustParseAddrPort(key).Addr().String()
+		old, had := c.Store.UDP[key]
+		if (!had || len(old) == 0) && len(now[key]) > 0 {
+			dels = append(dels, del{dst: vip})
+			continue
+		}
+		for _, ip := range old {
+			if !slices.Contains(now[key], ip) {
+				dels = append(dels, del{dst: vip, src: ip.String()})
+			}
+		}
+	}
+	for _, key := range keys(c.Store.UDP) {
+		if _, ok := now[key]; !ok {
+			dels = append(dels, del{dst: netip.MustParseAddrPort(key).Addr().String()})
+		}
+	}
+	var ops []netops.Op
+	for _, n := range c.S.Topology.LocalNodes() {
+		for _, d := range dels {
+			ops = append(ops, netops.ConntrackDel{NS: n.NS, Proto: "udp", OrigDst: d.dst, ReplySrc: d.src})
+		}
+	}
+	return now, ops
 }

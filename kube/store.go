@@ -27,6 +27,14 @@ type Store struct {
 	// gets the one after, as CNI's host-local IPAM does, so a deleted
 	// pod's address is not at once another pod's.
 	LastIP map[string]netip.Addr `json:"last_ip,omitempty"`
+	// Seq counts the pods made so far: a new pod's name comes from it, so
+	// that every node of a real cluster, computing the same cluster from
+	// the same commands, names it alike.
+	Seq int `json:"seq,omitempty"`
+	// UDP are the endpoints of each UDP service port ("10.96.0.10:53")
+	// as the rules last sent them: what changed is cleared from
+	// conntrack.
+	UDP map[string][]netip.Addr `json:"udp,omitempty"`
 }
 
 // Service is a Service as applied, with what netlab allocated for it.

@@ -210,13 +210,8 @@ func (e *Env) RouteBack(name string, a string) string {
 
 // Sysctl reads a kernel parameter in name's namespace.
 func (e *Env) Sysctl(name, key string) string {
-	var v []byte
-	_ = netops.Do(e.NS(name), func() error {
-		var err error
-		v, err = os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
-		return err
-	})
-	return strings.TrimSpace(string(v))
+	v, _ := netops.ReadSysctl(e.NS(name), key)
+	return v
 }
 
 // Run runs a command in name's namespace and returns what it printed.

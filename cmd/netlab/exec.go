@@ -12,6 +12,7 @@ import (
 	"netlab/internal/inventory"
 	"netlab/internal/netops"
 	"netlab/internal/state"
+	"netlab/kube"
 )
 
 func newExec(g *globals) *cobra.Command {
@@ -47,7 +48,7 @@ as 'kubectl exec -c' does: 'nsenter --target PID --net COMMAND'.`,
 			switch {
 			case container != "":
 				if w == nil || len(w.Containers) == 0 {
-					return usagef("-c %s: %s is not a pod; only a pod has several containers", container, name)
+					return usagef("-c %s: %s is not one of overlay-mode's pods, whose containers -c picks (a container's processes share its pod's network namespace: leave -c out)", container, name)
 				}
 				if !contains(w.Containers, container) {
 					return usagef("-c %s: pod %s has the containers %s", container, name, strings.Join(w.Containers, ", "))
@@ -169,6 +170,18 @@ func findName(labName, name string) (*state.State, netops.NS, *state.Workload, e
 		}
 		if n, ok := s.Find(name); ok {
 			found, st, ns, wl = append(found, l), s, n, s.Workload(name)
+			continue
+		}
+		// A pod of the lab's Services and Deployments (netlab apply).
+		ks, _ := kube.LoadStore(l)
+		for _, p := range ks.Pods {
+			if p.Name != name {
+				continue
+			}
+			if !s.Topology.IsLocal(p.Node) {
+				return nil, "", nil, usagef("pod %s runs on %s, another machine of lab %q: run the command there (vagrant ssh %s)", name, p.Node, l, p.Node)
+			}
+			found, st, ns, wl = append(found, l), s, p.NS, nil
 		}
 	}
 	switch len(found) {

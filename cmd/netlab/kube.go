@@ -66,7 +66,14 @@ func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func()
 		release()
 		return nil, nil, usagef("%v", err)
 	}
-	cl.Dry = g.dryRun
+	cl.Dry, cl.Log = g.dryRun, c.ErrOrStderr()
+	if lock {
+		if err := cl.Preflight(); err != nil {
+			r.Close()
+			release()
+			return nil, nil, usagef("%v", err)
+		}
+	}
 	return cl, func() { r.Close(); release() }, nil
 }
 

@@ -261,7 +261,7 @@ func TestProjectorOutput(t *testing.T) {
 	}
 	bad := labtest.Run(t, "exec", "--lab", name, "node1", "-c", "app", "--", "true")
 	assert.Equal(t, 2, bad.Code)
-	assert.Contains(t, bad.Stderr, "node1 is not a pod")
+	assert.Contains(t, bad.Stderr, "node1 is not one of overlay-mode's pods")
 }
 
 // TestHostGWTruths: flannel's host-gw backend, with packets: pods reach

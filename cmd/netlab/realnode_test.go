@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -365,4 +366,170 @@ func TestRealNodesCompareTrace(t *testing.T) {
 	}
 	downOnVM(t, a)
 	downOnVM(t, b)
+}
+
+// vmPods are the pods 'netlab get pods -o json' lists on a VM.
+func vmPods(t *testing.T, v vm) []kubePod {
+	t.Helper()
+	var l struct {
+		Items []kubePod `json:"items"`
+	}
+	r := v.mustNL(t, "get", "pods", "-o", "json", "--lab", v.lab)
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
+	return l.Items
+}
+
+// onBoth runs the same netlab command on both VMs at once, as a workshop
+// does with one terminal per VM, and returns each one's result.
+func onBoth(t *testing.T, a, b vm, args ...string) (labtest.Result, labtest.Result) {
+	t.Helper()
+	done := make(chan labtest.Result, 1)
+	go func() { done <- b.nl(t, append(args, "--lab", b.lab)...) }()
+	ra := a.nl(t, append(args, "--lab", a.lab)...)
+	rb := <-done
+	require.Equal(t, 0, ra.Code, "netlab %v on VM1:\n%s\n%s", args, ra.Stdout, ra.Stderr)
+	require.Equal(t, 0, rb.Code, "netlab %v on VM2:\n%s\n%s", args, rb.Stdout, rb.Stderr)
+	return ra, rb
+}
+
+// samePods checks that both VMs computed the same cluster: every pod with
+// the same name, node and address, each Ready on both, and returns them.
+func samePods(t *testing.T, a, b vm) []kubePod {
+	t.Helper()
+	pa, pb := vmPods(t, a), vmPods(t, b)
+	key := func(ps []kubePod) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name+" "+p.Node+" "+p.IP)
+			assert.True(t, p.Ready, "%s is Ready", p.Name)
+		}
+		return out
+	}
+	assert.ElementsMatch(t, key(pa), key(pb), "both VMs computed the same pods")
+	return pa
+}
+
+// TestRealNodesServices: Services and Deployments on two "VMs" with no
+// control plane: each VM computes the whole cluster from the same commands
+// (names, nodes, addresses), builds its own pods, probes the other's over
+// the overlay, and writes kube-proxy's rules into its own namespace. A VM
+// that already has kube-proxy's chains is refused before any change, and
+// down removes the lab's rules and chains and leaves the others'.
+func TestRealNodesServices(t *testing.T) {
+	labtest.Root(t)
+	a, b := twoVMs(t)
+	a.mustNL(t, "overlay-mode", "--lab", a.lab, "--node", "node1")
+	b.mustNL(t, "overlay-mode", "--lab", b.lab, "--node", "node2")
+	files := []string{"apply", "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json"}
+
+	// A machine with kube-proxy's chains (a Kubernetes node) is refused,
+	// and nothing changes.
+	sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-t", "nat", "-N", "KUBE-SERVICES")
+	before := sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save", "-t", "nat")
+	r := a.nl(t, append(files, "--lab", a.lab)...)
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "this machine (node1) already has kube-proxy chains in its nat table that lab "+a.lab+" did not make: KUBE-SERVICES (not netlab's)")
+	assert.Equal(t, before, sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save", "-t", "nat"), "refused before any change")
+	assert.Empty(t, vmPods(t, a))
+	sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-t", "nat", "-X", "KUBE-SERVICES")
+
+	// VM1 first: it builds its own pods and waits for VM2's, which VM2
+	// builds when the same command runs there.
+	first := exec.Command("nsenter", append([]string{"--net=" + netops.Path(a.ns), labtest.Binary(t)}, append(files, "--lab", a.lab)...)...)
+	var out1, err1 strings.Builder
+	first.Stdout, first.Stderr = &out1, &err1
+	require.NoError(t, first.Start())
+	require.Eventually(t, func() bool { return strings.Contains(err1.String(), "Waiting for") }, 20*time.Second, 100*time.Millisecond)
+	b.mustNL(t, append(files, "--lab", b.lab)...)
+	require.NoError(t, first.Wait(), "%s\n%s", out1.String(), err1.String())
+	assert.Contains(t, err1.String(), "Waiting for 1 pod(s) of deployment myapp on node2: that machine builds them when the same command runs there")
+	assert.Equal(t, "deployment.apps/myapp created\nservice/my-service created\n", out1.String())
+
+	pods := samePods(t, a, b)
+	require.Len(t, pods, 3)
+	byNode := map[string][]kubePod{}
+	names := map[string]bool{}
+	for _, p := range pods {
+		byNode[p.Node] = append(byNode[p.Node], p)
+		names[p.Name] = true
+	}
+	require.Len(t, byNode["node1"], 2)
+	require.Len(t, byNode["node2"], 1)
+	// A pod lives on its own node only: a namespace there, none here.
+	assert.Empty(t, byNode["node2"][0].NS, "VM1 has no namespace for a pod of VM2")
+	for _, p := range vmPods(t, b) {
+		if p.Name == byNode["node2"][0].Name {
+			assert.FileExists(t, netops.Path(p.NS))
+		}
+	}
+	r = a.nl(t, "exec", "--lab", a.lab, byNode["node2"][0].Name, "--", "true")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "runs on node2, another machine")
+	b.mustNL(t, "exec", "--lab", b.lab, byNode["node2"][0].Name, "--", "true")
+
+	svc := func(v vm) kubeSvc {
+		var l struct{ Items []kubeSvc }
+		r := v.mustNL(t, "get", "services", "my-service", "-o", "json", "--lab", v.lab)
+		require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
+		require.Len(t, l.Items, 1)
+		return l.Items[0]
+	}
+	require.Equal(t, svc(a).ClusterIP, svc(b).ClusterIP, "the same ClusterIP on both")
+	to := svc(a).ClusterIP + ":80"
+
+	// From a pod of each VM, every endpoint answers through the ClusterIP
+	// (those of the other VM over VXLAN), and sees the pod's own address.
+	for _, from := range []struct {
+		ns     netops.NS
+		client string
+	}{{netops.NS(a.lab + "-pod1"), "10.244.1.2"}, {netops.NS(b.lab + "-pod3"), "10.244.2.2"}} {
+		seen := map[string]bool{}
+		for i := 0; i < 60 && len(seen) < 3; i++ {
+			ans := ask(t, from.ns, to)
+			assert.True(t, names[ans.Name], "answered by a pod of myapp, not %q", ans.Name)
+			assert.Equal(t, from.client, ans.Client, "no SNAT through a ClusterIP, across VMs")
+			seen[ans.Name] = true
+		}
+		assert.Len(t, seen, 3, "from %s every endpoint answers", from.ns)
+	}
+	assert.True(t, names[ask(t, a.ns, to).Name], "VM1 itself reaches the ClusterIP")
+
+	// Cluster DNS: one DNS pod for the cluster, reached from both VMs once
+	// each VM's controller has found it Ready (within its period, 1 s):
+	// until then the other VM's rules REJECT, as kube-proxy's do for a
+	// Service without endpoints.
+	for _, v := range []vm{a, b} {
+		require.Eventually(t, func() bool {
+			return strings.Contains(sh(t, "ip", "netns", "exec", string(v.ns), "iptables-save", "-t", "nat"), `"kube-system/kube-dns:dns -> `)
+		}, 10*time.Second, 100*time.Millisecond, "the DNS pod became an endpoint on %s", v.ns)
+		pod := map[vm]string{a: "pod1", b: "pod3"}[v]
+		r := v.mustNL(t, "exec", "--lab", v.lab, pod, "--", "curl", "-s", "-m", "5", "http://my-service/")
+		assert.Contains(t, r.Stdout, "the color is red", "curl http://my-service/ from %s", pod)
+	}
+
+	// A rolling update, run on both VMs at once: the same pods again, and
+	// every answer is the new version.
+	onBoth(t, a, b, "set", "image", "deployment/myapp", "web=netlab/web:blue")
+	pods = samePods(t, a, b)
+	require.Len(t, pods, 3)
+	vip, err := netip.ParseAddrPort(to)
+	require.NoError(t, err)
+	for i := 0; i < 20; i++ {
+		assert.Equal(t, "blue", askColor(netops.NS(b.lab+"-pod3"), vip))
+	}
+	onBoth(t, a, b, "scale", "deployment/myapp", "--replicas", "1")
+	assert.Len(t, samePods(t, a, b), 1)
+
+	// down takes the lab's kube-proxy rules and chains with it; chains
+	// that are not the lab's stay.
+	sh(t, "ip", "netns", "exec", string(b.ns), "iptables", "-t", "nat", "-N", "KUBE-KEEP-ME")
+	sh(t, "ip", "netns", "exec", string(b.ns), "iptables", "-t", "nat", "-A", "KUBE-KEEP-ME", "-j", "RETURN")
+	sh(t, "ip", "netns", "exec", string(b.ns), "iptables", "-t", "filter", "-N", "KUBE-EMPTY")
+	downOnVM(t, a)
+	downOnVM(t, b)
+	assert.NotContains(t, sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save"), "KUBE-")
+	left := sh(t, "ip", "netns", "exec", string(b.ns), "iptables-save")
+	assert.Contains(t, left, ":KUBE-KEEP-ME ")
+	assert.Contains(t, left, ":KUBE-EMPTY ")
+	assert.Equal(t, 2, strings.Count(left, ":KUBE-"), "only the chains that are not the lab's are left:\n%s", left)
 }

@@ -67,7 +67,7 @@ rolling update, a canary or a blue-green switch happens, to watch it.`,
 			if err != nil {
 				return err
 			}
-			ns, err := trafficSource(cl.S, cl, from)
+			ns, err := trafficSource(cl.S, cl, &from)
 			if err != nil {
 				return err
 			}
@@ -107,7 +107,7 @@ rolling update, a canary or a blue-green switch happens, to watch it.`,
 			}
 		},
 	}
-	c.Flags().StringVar(&from, "from", "pod1", "the pod that sends (a pod of the lab, or of a Deployment)")
+	c.Flags().StringVar(&from, "from", "", "the pod that sends (a pod of the lab, or of a Deployment; by default the lab's first pod on this machine)")
 	c.Flags().Var(&duration, "duration", "how long: seconds (30), or a duration (1m)")
 	c.Flags().Var(&rate, "rate", "requests a second")
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON object a second, for scripts")
@@ -132,17 +132,33 @@ func trafficTarget(cl *kube.Cluster, arg string) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// trafficSource is the namespace of a pod of the lab or of a Deployment.
-func trafficSource(s *state.State, cl *kube.Cluster, name string) (netops.NS, error) {
-	if w := s.Workload(name); w != nil {
+// trafficSource is the namespace of a pod of the lab or of a Deployment
+// on this machine; with no name, the lab's first pod here.
+func trafficSource(s *state.State, cl *kube.Cluster, name *string) (netops.NS, error) {
+	if *name == "" {
+		for _, w := range s.Workloads {
+			if w.Kind == "pod" {
+				*name = w.Name
+				return w.NS, nil
+			}
+		}
+	}
+	if w := s.Workload(*name); w != nil {
 		return w.NS, nil
 	}
 	for _, p := range cl.Store.Pods {
-		if p.Name == name {
+		if p.Name == *name || (*name == "" && p.System == "" && s.Topology.IsLocal(p.Node)) {
+			if !s.Topology.IsLocal(p.Node) {
+				return "", usagef("pod %s runs on %s, another machine: run traffic there, or pick a pod of this one with --from", p.Name, p.Node)
+			}
+			*name = p.Name
 			return p.NS, nil
 		}
 	}
-	return "", usagef("no pod %q in lab %s ('netlab status' and 'netlab get pods' list them)", name, s.Lab)
+	if s.Peer(*name) || *name == "" {
+		return "", usagef("no pod %q on this machine: pick one with --from ('netlab status' and 'netlab get pods -o wide' list them)", *name)
+	}
+	return "", usagef("no pod %q in lab %s ('netlab status' and 'netlab get pods' list them)", *name, s.Lab)
 }
 
 // askColor asks once and returns the color that answered ("" on failure;

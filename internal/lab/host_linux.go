@@ -3,8 +3,7 @@ package lab
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
+	"sort"
 	"strings"
 	"time"
 
@@ -203,30 +202,60 @@ func opCount(ops []netops.Op) int {
 }
 
 // iptablesCleanup reads this namespace's rules and returns the ops that
-// delete lab's: its rules in built-in chains (found by their comment), then
-// its chains (found by their exact names), a table at a time. None when
-// there is nothing of lab's, or no iptables.
+// delete lab's: its rules (found by their comment), then its chains: its
+// own (found by their exact names), and the kube-proxy chains it made for
+// its Services (KUBE-*: chains that hold only its rules, and that only its
+// rules jump to), a table at a time. None when there is nothing of lab's,
+// or no iptables.
 func iptablesCleanup(lab string) []netops.Op {
 	chainPrefix := names.ChainName(lab, "")
-	comment := `--comment "` + names.RuleMarker(lab)
 	var ops []netops.Op
 	for _, table := range []string{"nat", "filter"} {
-		save := exec.Command("iptables-save", "-t", table)
-		save.Env = append(os.Environ(), "LC_ALL=C") // its output is parsed
-		out, err := save.Output()
+		out, err := netops.IPTablesSave(netops.Host, table)
 		if err != nil {
 			return ops
 		}
 		del := netops.IPTablesDel{NS: netops.Host, Table: table}
-		for _, line := range strings.Split(string(out), "\n") {
+		kube := map[string]bool{}       // KUBE-* chain → still a candidate
+		jumpedByUs := map[string]bool{} // KUBE-* chains the lab's rules jump to
+		hasRules := map[string]bool{}
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
 			switch {
 			case strings.HasPrefix(line, ":"+chainPrefix) && ownChain(line[1+len(chainPrefix):]):
 				del.Chains = append(del.Chains, strings.Fields(line[1:])[0])
-			case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A "+chainPrefix) &&
-				(strings.Contains(line, comment+" ") || strings.Contains(line, comment+`"`)):
-				del.Rules = append(del.Rules, "-D"+line[2:])
+			case len(f) > 0 && strings.HasPrefix(f[0], ":KUBE-"):
+				kube[f[0][1:]] = true // iptables-save declares every chain before the rules
+			case len(f) > 1 && f[0] == "-A":
+				mine := names.MarkedRule(line, lab)
+				target := ""
+				if i := strings.Index(line, " -j KUBE-"); i >= 0 {
+					target = strings.Fields(line[i+4:])[0]
+				}
+				if strings.HasPrefix(f[1], "KUBE-") {
+					hasRules[f[1]] = true
+					kube[f[1]] = kube[f[1]] && mine
+				}
+				if target != "" {
+					if mine {
+						jumpedByUs[target] = true
+					} else {
+						kube[target] = false
+					}
+				}
+				if mine && !strings.HasPrefix(f[1], chainPrefix) {
+					del.Rules = append(del.Rules, "-D"+line[2:])
+				}
 			}
 		}
+		var ks []string
+		for chain, ok := range kube {
+			if ok && (hasRules[chain] || jumpedByUs[chain]) {
+				ks = append(ks, chain)
+			}
+		}
+		sort.Strings(ks)
+		del.Chains = append(del.Chains, ks...)
 		if len(del.Rules)+len(del.Chains) > 0 {
 			ops = append(ops, del)
 		}

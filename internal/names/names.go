@@ -75,6 +75,26 @@ func LabOfMarker(m string) (string, bool) {
 // RuleMarker is the comment that starts every iptables rule of lab.
 func RuleMarker(lab string) string { return "netlab:" + lab }
 
+// MarkedRule reports whether a rule as iptables-save prints it carries
+// lab's comment (lab "a"'s, not lab "a-b"'s).
+func MarkedRule(line, lab string) bool {
+	c := `--comment "` + RuleMarker(lab)
+	return strings.Contains(line, c+" ") || strings.Contains(line, c+`"`)
+}
+
+// RuleLab is the lab whose comment a rule line carries ("" for none).
+func RuleLab(line string) string {
+	_, rest, ok := strings.Cut(line, `--comment "netlab:`)
+	if !ok {
+		return ""
+	}
+	end := strings.IndexAny(rest, ` "`)
+	if end < 0 || CheckLabName(rest[:end]) != nil {
+		return ""
+	}
+	return rest[:end]
+}
+
 // ChainName is the name of one of lab's own iptables chains.
 func ChainName(lab, what string) string {
 	return "NETLAB-" + strings.ToUpper(lab) + "-" + what

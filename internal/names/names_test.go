@@ -44,3 +44,15 @@ func TestMarkers(t *testing.T) {
 	}
 	assert.Error(t, CheckIfName("sixteen-bytes-xx"))
 }
+
+func TestMarkedRule(t *testing.T) {
+	line := `-A KUBE-SERVICES -d 10.96.0.10/32 -m comment --comment "kube-system/kube-dns:dns cluster IP" -m comment --comment "netlab:a kube-proxy" -j KUBE-SVC-X`
+	assert.True(t, MarkedRule(line, "a"))
+	assert.False(t, MarkedRule(line, "a-b"), "lab a-b's comment is not lab a's")
+	assert.False(t, MarkedRule(strings.Replace(line, "netlab:a ", "netlab:a-b ", 1), "a"))
+	assert.True(t, MarkedRule(`-A X -m comment --comment "netlab:a" -j RETURN`, "a"))
+	assert.False(t, MarkedRule(`-A X -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`, "a"))
+	assert.Equal(t, "a", RuleLab(line))
+	assert.Equal(t, "a-b", RuleLab(`-A X -m comment --comment "netlab:a-b" -j RETURN`))
+	assert.Equal(t, "", RuleLab(`-A X -m comment --comment "kubernetes" -j RETURN`))
+}

@@ -205,6 +205,26 @@ func (k *kernel) apply(op Op) error {
 			return err
 		}
 		return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(o.Text()), 0o644)
+	case ConntrackDel:
+		h, err := k.get(o.NS)
+		if err != nil {
+			return err
+		}
+		f := &netlink.ConntrackFilter{}
+		proto := map[string]uint8{"udp": unix.IPPROTO_UDP, "tcp": unix.IPPROTO_TCP}[o.Proto]
+		if err := f.AddProtocol(proto); err != nil {
+			return err
+		}
+		if err := f.AddIP(netlink.ConntrackOrigDstIP, net.ParseIP(o.OrigDst)); err != nil {
+			return err
+		}
+		if o.ReplySrc != "" {
+			if err := f.AddIP(netlink.ConntrackReplySrcIP, net.ParseIP(o.ReplySrc)); err != nil {
+				return err
+			}
+		}
+		_, err = h.nl.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, f)
+		return err
 	case FdbDel:
 		h, l, err := k.link(o.NS, o.Dev)
 		if err != nil {
@@ -451,6 +471,42 @@ func (k *kernel) routeOf(ns NS, dstS, via, dev string) (*handle, *netlink.Route,
 		r.LinkIndex = l.Attrs().Index
 	}
 	return h, r, nil
+}
+
+// IPTablesSave is what iptables-save prints of table in namespace ns (in
+// the C locale: it is parsed).
+func IPTablesSave(ns NS, table string) (string, error) {
+	argv := []string{"iptables-save", "-t", table}
+	if ns != Host {
+		argv = append([]string{"ip", "netns", "exec", string(ns)}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("iptables-save -t %s in %s: %v: %s", table, nsWhere(ns), err, strings.TrimSpace(stderr.String()))
+	}
+	return out.String(), nil
+}
+
+// ReadSysctl reads a kernel parameter (net.ipv4.ip_forward) as namespace
+// ns sees it.
+func ReadSysctl(ns NS, key string) (string, error) {
+	var v []byte
+	err := Do(ns, func() error {
+		var err error
+		v, err = os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+		return err
+	})
+	return strings.TrimSpace(string(v)), err
+}
+
+func nsWhere(ns NS) string {
+	if ns == Host {
+		return "this machine's own namespace"
+	}
+	return string(ns)
 }
 
 // Do runs fn on a thread that is inside ns, then moves the thread back.

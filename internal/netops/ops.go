@@ -648,6 +648,28 @@ func (o FdbDel) Commands() []string {
 	return []string{"bridge " + args}
 }
 
+// ConntrackDel deletes the connection tracking entries of Proto whose
+// original destination is OrigDst (and, when ReplySrc is set, whose answer
+// comes from it), as kube-proxy does for a UDP Service whose endpoints
+// changed: UDP has no end of connection, and a client's packets would keep
+// going where conntrack first sent them (nowhere, or to a pod that is
+// gone). No entry to delete is no error (conntrack then exits 1).
+type ConntrackDel struct {
+	NS       NS
+	Proto    string // udp
+	OrigDst  string
+	ReplySrc string
+}
+
+// Commands implements Op.
+func (o ConntrackDel) Commands() []string {
+	args := []string{"conntrack -D -p", o.Proto, "--orig-dst", o.OrigDst}
+	if o.ReplySrc != "" {
+		args = append(args, "--reply-src", o.ReplySrc)
+	}
+	return []string{inNS(o.NS, args...) + " || true"}
+}
+
 // ResolvConf gives a namespace its own /etc/resolv.conf, the way `ip
 // netns exec` reads it: /etc/netns/NS/resolv.conf, bind-mounted over
 // /etc/resolv.conf for what runs there. Its first line is Marker, so that

@@ -33,6 +33,8 @@ func TestCommands(t *testing.T) {
 			"ip route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink"},
 		{LinkSet{NS: "n1", Name: "veth-c1", MTU: 1500, NoMaster: true, Hairpin: new(false), Down: true},
 			"ip -n n1 link set veth-c1 mtu 1500\nip -n n1 link set veth-c1 nomaster\nip -n n1 link set veth-c1 type bridge_slave hairpin off\nip -n n1 link set veth-c1 down"},
+		{ConntrackDel{NS: "n1", Proto: "udp", OrigDst: "10.96.0.10", ReplySrc: "10.244.2.5"},
+			"ip netns exec n1 conntrack -D -p udp --orig-dst 10.96.0.10 --reply-src 10.244.2.5 || true"},
 		{FdbDel{NS: "n1", MAC: "0e:6c:c0:a8:38:0c", Dev: "flannel.1", Dst: "192.168.56.12"},
 			"bridge -n n1 fdb del 0e:6c:c0:a8:38:0c dev flannel.1 dst 192.168.56.12 self"},
 	} {
