@@ -843,6 +843,22 @@ func (c *Cluster) refreshReady(ps []Pod) bool {
 	if c.Dry {
 		return false // what a dry run planned stays as planned
 	}
+	return c.record(c.ProbeAll(ps))
+}
+
+// Readiness is what probes found: Ready or not, per pod ("ns/name"), and
+// when the pod was made (a pod made again since is another pod).
+type Readiness map[string]probed
+
+type probed struct {
+	ready   bool
+	created time.Time
+}
+
+// ProbeAll probes pods side by side. It only reads: the lab's controller
+// probes without holding the lab's lock (a pod that does not answer costs
+// a second), then records what it found under the lock.
+func (c *Cluster) ProbeAll(ps []Pod) Readiness {
 	ready := make([]bool, len(ps))
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, 32)
@@ -856,19 +872,32 @@ func (c *Cluster) refreshReady(ps []Pod) bool {
 		}()
 	}
 	wg.Wait()
-	changed := false
+	out := Readiness{}
 	for i, p := range ps {
-		if k := c.findDeployment(ownerOf(p)); ready[i] && k >= 0 {
-			if min := c.Store.Deployments[k].MinReadySeconds; min > 0 && time.Since(p.Created) < time.Duration(min)*time.Second {
-				ready[i] = false
+		out[p.Namespace+"/"+p.Name] = probed{ready: ready[i], created: p.Created}
+	}
+	return out
+}
+
+// record sets what probes found on the pods still here (and not made
+// again since), as Ready only once Ready for their Deployment's
+// minReadySeconds, and reports whether any changed.
+func (c *Cluster) record(r Readiness) bool {
+	changed := false
+	for k := range c.Store.Pods {
+		p := &c.Store.Pods[k]
+		got, ok := r[p.Namespace+"/"+p.Name]
+		if !ok || !got.created.Equal(p.Created) {
+			continue
+		}
+		ready := got.ready
+		if d := c.findDeployment(ownerOf(*p)); ready && d >= 0 {
+			if min := c.Store.Deployments[d].MinReadySeconds; min > 0 && time.Since(p.Created) < time.Duration(min)*time.Second {
+				ready = false
 			}
 		}
-		for k := range c.Store.Pods {
-			if q := &c.Store.Pods[k]; q.Name == p.Name && q.Namespace == p.Namespace {
-				changed = changed || q.Ready != ready[i]
-				q.Ready = ready[i]
-			}
-		}
+		changed = changed || p.Ready != ready
+		p.Ready = ready
 	}
 	return changed
 }
@@ -1226,7 +1255,16 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 // Refresh probes every pod again, as the kubelet keeps doing, and when
 // one turned Ready or unready, updates every node's rules.
 func (c *Cluster) Refresh(ctx context.Context) error {
-	if !c.refreshReady(c.Store.Pods) {
+	if c.Dry {
+		return nil
+	}
+	return c.Record(ctx, c.ProbeAll(c.Store.Pods))
+}
+
+// Record sets what probes found (ProbeAll), and when a pod turned Ready or
+// unready, updates every node's rules.
+func (c *Cluster) Record(ctx context.Context, r Readiness) error {
+	if !c.record(r) {
 		return nil
 	}
 	if err := c.Sync(ctx); err != nil {

@@ -27,46 +27,65 @@ import (
 var Period = time.Second
 
 // RunController is the controller's loop, until ctx ends or the lab is
-// gone.
+// gone. It rests a Period between rounds, however long a round took, so
+// that netlab commands waiting for the lab's lock get it.
 func RunController(ctx context.Context, lab, exe string) error {
-	t := time.NewTicker(Period)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-time.After(Period):
 		}
 		if !inventory.Running(lab) {
 			return nil // the lab went down
 		}
-		if err := once(ctx, lab, exe); err != nil {
-			// A bad moment (the lab going down under it, say): look again.
-			continue
-		}
+		// A bad moment (the lab going down under it, say): look again.
+		_ = once(ctx, lab, exe)
 	}
 }
 
+// once probes every pod without the lab's lock (probes of pods that do
+// not answer take a second each), then, under the lock, records what it
+// found in the objects as they are then, and rewrites the rules if a pod
+// turned Ready or unready.
 func once(ctx context.Context, lab, exe string) error {
+	open := func() (*Cluster, func(), error) {
+		s, err := state.Load(lab)
+		if err != nil {
+			return nil, nil, err
+		}
+		r := netops.NewRunner(netops.Apply, io.Discard)
+		c, err := Open(s, exe, r)
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		return c, r.Close, nil
+	}
+	c, done, err := open()
+	if err != nil {
+		return err
+	}
+	if len(c.Store.Pods) == 0 {
+		done()
+		return nil
+	}
+	found := c.ProbeAll(c.Store.Pods)
+	done()
 	lk, err := state.Acquire(lab, io.Discard)
 	if err != nil {
 		return err
 	}
 	defer lk.Release()
-	s, err := state.Load(lab)
-	if err != nil {
-		return err
-	}
-	r := netops.NewRunner(netops.Apply, io.Discard)
-	defer r.Close()
-	c, err := Open(s, exe, r)
-	if err != nil {
-		return err
-	}
-	if len(c.Store.Pods) == 0 {
+	if !inventory.Running(lab) {
 		return nil
 	}
-	return c.Refresh(ctx)
+	c, done, err = open()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return c.Record(ctx, found)
 }
 
 // controllerRunning reports whether lab's controller runs.

@@ -4,7 +4,8 @@
 #  2. build and install netlab from /vagrant;
 #     (with NETLAB_OFFLINE=1, neither: the tools must be there already and
 #     netlab built on the host, as make vm-test does;)
-#  3. record which node this VM is, and the topology every node reads:
+#  3. load br_netfilter, as a Kubernetes node does (netlab's Services need it);
+#  4. record which node this VM is, and the topology every node reads:
 #     the nodes, their underlay addresses and the underlay interface, which
 #     is the one holding this VM's private-network address (never Vagrant's
 #     NAT interface, eth0 with 10.0.2.15: the reason flannel has --iface).
@@ -47,7 +48,16 @@ else
 fi
 install -m 0755 "$src/bin/netlab" /usr/local/bin/
 
-# 3. Who this VM is, and the topology every node reads.
+# 3. Bridged traffic meets iptables, as on every Kubernetes node (kubeadm's
+#    prerequisites; Docker loads it too): a pod's request to a Service that
+#    lands on a pod of the same node is answered across cni0, and only
+#    br_netfilter lets that answer meet conntrack to be un-DNATed.
+if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+  modprobe br_netfilter
+fi
+echo br_netfilter >/etc/modules-load.d/netlab.conf
+
+# 4. Who this VM is, and the topology every node reads.
 me=$((10 + ${node#node}))
 iface=$(ip -o -4 addr show | awk -v ip="$subnet.$me" '{split($4, a, "/")} a[1] == ip {print $2; exit}')
 if [ -z "$iface" ]; then

@@ -104,6 +104,72 @@ down_all() {
   done
 }
 
+# on_all CMD: CMD on every VM at the same time, as a workshop does with a
+# terminal per VM (netlab has no control plane: each VM runs the same
+# command and computes the same cluster); prints each VM's output after
+# "== nodeK".
+on_all() {
+  local i tmp jobs=()
+  tmp=$(mktemp -d)
+  for i in $(seq "$vms"); do
+    on "$i" "$1" >"$tmp/$i" 2>&1 &
+    jobs+=($!)
+  done
+  wait "${jobs[@]}" || true
+  for i in $(seq "$vms"); do echo "== node$i"; cat "$tmp/$i"; done
+  rm -rf "$tmp"
+}
+
+# services_checks: the seed's Service, a NodePort and a rolling update on
+# the overlay lab of every VM, with kube-proxy's rules in each VM's own
+# namespace.
+services_checks() {
+  local i out vip first names
+  phase "Services and Deployments on every VM: the same commands on each, no control plane"
+  on 1 'iptables -t nat -N KUBE-SERVICES' >/dev/null 2>&1 || true
+  checkrun "node1 with a kube-proxy chain of someone else's: apply refuses, changing nothing" \
+    "already has kube-proxy chains in its nat table that lab overlay did not make: KUBE-SERVICES \(not netlab's\)" 1 \
+    'netlab apply -f /vagrant/examples/myapp.yaml; iptables -t nat -S | grep -c "^-A KUBE" || true'
+  on 1 'iptables -t nat -X KUBE-SERVICES' >/dev/null 2>&1 || true
+  out=$(on_all 'netlab apply -f /vagrant/examples/myapp.yaml -f /vagrant/examples/my-service.json -f /vagrant/docs/examples/nodeport.yaml')
+  check "every VM: apply creates the seed's Service, its pods and a NodePort" \
+    "^(.*deployment\.apps/myapp created.*service/my-service created.*service/my-service-np created.*){$vms}$" "$(tr '\n' ' ' <<<"$out")"
+  first=$(on 1 "netlab get pods -o wide" 2>&1 | awk 'NR > 1 {print $1, $6, $7}')
+  for i in $(seq 2 "$vms"); do
+    check "node$i computed the same pods as node1 (name, IP, node): $(tr '\n' ' ' <<<"$first")" "^$(tr '\n' ' ' <<<"$first")$" \
+      "$(on "$i" "netlab get pods -o wide" 2>&1 | awk 'NR > 1 {print $1, $6, $7}' | tr '\n' ' ')"
+  done
+  for i in $(seq "$vms"); do
+    check "a pod of myapp runs on node$i" " node$i( |$)" "$(tr '\n' ' ' <<<"$first")"
+  done
+  vip=$(on 1 "netlab get services my-service -o json" 2>/dev/null | sed -n 's/.*"cluster_ip": "\(.*\)".*/\1/p')
+  checkrun "node1: my-service is kube-proxy's KUBE-SVC-FXIYY6OHUSNBITIX, each of 3 endpoints with 1/3" \
+    "-A KUBE-SVC-FXIYY6OHUSNBITIX .*-m statistic --mode random --probability 0\.3333333" 1 'iptables -t nat -S'
+  out=$(on 1 "for k in \$(seq 30); do netlab exec pod1 -- curl -s -m 5 $vip; done" 2>&1 || true)
+  names=$(grep -o 'name=[^ ]*' <<<"$out" | sort -u | tr '\n' ' ')
+  check "pod1 -> my-service ($vip:80), 30 times: every endpoint answers, on every node: $names" \
+    "^(name=myapp-[^ ]+ ){3}$" "$names"
+  check "pod1 -> my-service: node$vms's endpoint answers across VXLAN" "node=node$vms " "$out"
+  check "pod1 -> my-service: every pod saw pod1's own address, no NAT" "^$" "$(grep 'name=' <<<"$out" | grep -v 'client=10\.244\.1\.2$' || true)"
+  sleep 2 # each VM's controller finds the other VMs' pods Ready within its second
+  checkrun "pod$((2 * vms - 1)) (node$vms) -> http://my-service/ by the cluster DNS: the seed's demo line" "the color is red" "$vms" \
+    "netlab exec pod$((2 * vms - 1)) -- curl -s -m 10 http://my-service/"
+  for i in 1 "$vms"; do
+    out=$(outside curl -s -m 10 "$subnet.$((10 + i)):30080" 2>&1 || true)
+    check "the outside host -> node$i:30080 (NodePort): a pod of myapp answers, and saw a node's address" \
+      "name=myapp-.* client=(10\.244\.[0-9]+\.[01]|$subnet\.[0-9]+)$" "$out"
+  done
+
+  phase "a rolling update on every VM at once (docs/examples/rolling.yaml)"
+  out=$(on_all 'netlab apply -f /vagrant/docs/examples/rolling.yaml')
+  check "every VM: deployment web and its Service created" "^(.*deployment\.apps/web created.*service/web created.*){$vms}$" "$(tr '\n' ' ' <<<"$out")"
+  out=$(on_all 'netlab set image deployment/web web=netlab/web:green && netlab rollout status deployment/web')
+  check "every VM: the rollout completes" "^(.*successfully rolled out.*){$vms}$" "$(tr '\n' ' ' <<<"$out")"
+  out=$(on 1 'netlab traffic svc/web --duration 3 --json' 2>&1 || true)
+  check "node1: after the rollout every answer is green, none failed" '"colors":\{"green":[0-9]+\},"failed":0' "$out"
+  check "node1: no answer from an old (red) pod" "^$" "$(grep red <<<"$out" || true)"
+}
+
 vm_checks() {
   local i out client before last lastip lastpod lastc
   before=()
@@ -153,6 +219,8 @@ vm_checks() {
     "\"fdb\": \"[0-9a-f:]+ dev flannel.1 dst $lastip self permanent\"" "$out"
   check "trace pod1 -> $lastpod: the walk leaves node1 by eth1, to $last" "\"delivered_to\": \"$last $lastip\"" "$out"
   check "trace pod1 -> $lastpod: a real packet confirms every hop (counters, conntrack)" "\"confirmed\": true" "$out"
+
+  services_checks
 
   phase "netlab down on every VM (overlay)"
   down_all overlay
