@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,6 +369,25 @@ func TestRealNodesCompareTrace(t *testing.T) {
 	downOnVM(t, b)
 }
 
+// syncBuffer is a strings.Builder that a command writes while a test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // vmPods are the pods 'netlab get pods -o json' lists on a VM.
 func vmPods(t *testing.T, v vm) []kubePod {
 	t.Helper()
@@ -436,7 +456,7 @@ func TestRealNodesServices(t *testing.T) {
 	// VM1 first: it builds its own pods and waits for VM2's, which VM2
 	// builds when the same command runs there.
 	first := exec.Command("nsenter", append([]string{"--net=" + netops.Path(a.ns), labtest.Binary(t)}, append(files, "--lab", a.lab)...)...)
-	var out1, err1 strings.Builder
+	var out1, err1 syncBuffer
 	first.Stdout, first.Stderr = &out1, &err1
 	require.NoError(t, first.Start())
 	require.Eventually(t, func() bool { return strings.Contains(err1.String(), "Waiting for") }, 20*time.Second, 100*time.Millisecond)
