@@ -13,6 +13,33 @@ import (
 	"netlab/internal/state"
 )
 
+// labDocs reads every lab as it really is: its state file says what it
+// should be, the kernel and /proc what is there. A lab whose state is
+// unreadable has a nil state.
+func labDocs(labs []string) ([]api.Status, []*state.State) {
+	var docs []api.Status
+	var states []*state.State
+	for _, l := range labs {
+		s, err := state.Load(l)
+		if err != nil {
+			if inventory.Running(l) {
+				docs = append(docs, damagedJSON(l))
+				states = append(states, nil)
+			}
+			continue
+		}
+		d := statusJSON(s)
+		h := inventory.Check(s)
+		d.Status, d.Hint = h.Status, h.Hint
+		for _, ns := range h.Missing {
+			d.Missing = append(d.Missing, string(ns))
+		}
+		docs = append(docs, d)
+		states = append(states, s)
+	}
+	return docs, states
+}
+
 func newStatus(g *globals) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
@@ -32,28 +59,7 @@ func newStatus(g *globals) *cobra.Command {
 			if chosen != "" {
 				labs = []string{chosen}
 			}
-			// Every lab as it really is: its state file says what it
-			// should be, the kernel and /proc what is there.
-			var docs []api.Status
-			var states []*state.State
-			for _, l := range labs {
-				s, err := state.Load(l)
-				if err != nil {
-					if inventory.Running(l) {
-						docs = append(docs, damagedJSON(l))
-						states = append(states, nil)
-					}
-					continue
-				}
-				d := statusJSON(s)
-				h := inventory.Check(s)
-				d.Status, d.Hint = h.Status, h.Hint
-				for _, ns := range h.Missing {
-					d.Missing = append(d.Missing, string(ns))
-				}
-				docs = append(docs, d)
-				states = append(states, s)
-			}
+			docs, states := labDocs(labs)
 			out := c.OutOrStdout()
 			if asJSON {
 				// With --lab, the one lab's object; without, an array of

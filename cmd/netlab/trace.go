@@ -61,30 +61,9 @@ is one, a ping otherwise.`,
 			if err := needRoot("trace"); err != nil {
 				return err
 			}
-			s, ns, wl, err := findName(chosen, args[0])
+			req, err := traceRequest(chosen, args[0], args[1], proto, int(port), c.Flags().Changed("port"))
 			if err != nil {
 				return err
-			}
-			req := trace.Request{State: s, SrcNS: ns, Src: api.TraceEnd{Name: args[0], Netns: string(ns)}, Proto: proto, Port: int(port)}
-			if wl != nil {
-				req.Src.IP = wl.IP.String()
-			}
-			dst, name, dport, err := traceDst(s, args[1])
-			if err != nil {
-				return err
-			}
-			req.Dst, req.DstName = dst, name
-			if req.Proto == "" {
-				req.Proto = "icmp"
-				if c.Flags().Changed("port") || dport != 0 {
-					req.Proto = "tcp"
-				}
-			}
-			if req.Port == 0 && req.Proto != "icmp" {
-				if dport == 0 {
-					return usagef("%s has no server netlab knows of: give --port, or --proto icmp", args[1])
-				}
-				req.Port = dport
 			}
 			t := trace.Run(req)
 			if asJSON {
@@ -98,6 +77,38 @@ is one, a ping otherwise.`,
 	c.Flags().StringVar(&proto, "proto", "", "tcp, udp or icmp (default: tcp to a workload's server, else icmp)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the walk as JSON, for scripts")
 	return c
+}
+
+// traceRequest reads trace's SRC and DST (in lab chosen, or whichever lab
+// has SRC), its protocol and port (portSet: given by the user), as the
+// verb and netlab web take them.
+func traceRequest(chosen, src, dst, proto string, port int, portSet bool) (trace.Request, error) {
+	s, ns, wl, err := findName(chosen, src)
+	if err != nil {
+		return trace.Request{}, err
+	}
+	req := trace.Request{State: s, SrcNS: ns, Src: api.TraceEnd{Name: src, Netns: string(ns)}, Proto: proto, Port: port}
+	if wl != nil {
+		req.Src.IP = wl.IP.String()
+	}
+	addr, name, dport, err := traceDst(s, dst)
+	if err != nil {
+		return req, err
+	}
+	req.Dst, req.DstName = addr, name
+	if req.Proto == "" {
+		req.Proto = "icmp"
+		if portSet || dport != 0 {
+			req.Proto = "tcp"
+		}
+	}
+	if req.Port == 0 && req.Proto != "icmp" {
+		if dport == 0 {
+			return req, usagef("%s has no server netlab knows of: give --port, or --proto icmp", dst)
+		}
+		req.Port = dport
+	}
+	return req, nil
 }
 
 // traceDst resolves DST: an address, or the name of a workload or host of

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/api"
+	"netlab/internal/labtest"
+	"netlab/web"
+)
+
+const webToken = "test-token"
+
+// webServer serves netlab web over httptest, with the verbs' own backend
+// and the labs given for the Compare tab.
+func webServer(t *testing.T, dockerLab, overlayLab string) *httptest.Server {
+	t.Helper()
+	srv := &web.Server{B: webBackend{dockerLab: dockerLab, overlayLab: overlayLab}, Token: webToken, Period: 250 * time.Millisecond}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func webDo(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("X-Netlab-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(data)
+}
+
+// TestWebAPI: the API's contract, against real labs: /api/labs is what
+// status --json prints, a trace is what trace --json prints, the event
+// stream's counters rise while two pods ping, compare needs the token, and
+// bad requests get a 4xx with a reason and change nothing.
+func TestWebAPI(t *testing.T) {
+	labtest.Root(t)
+	ov := labtest.NewLab(t, "w")
+	dk := labtest.NewLab(t, "x")
+	labtest.MustRun(t, "overlay-mode", "--lab", ov)
+	ts := webServer(t, dk, ov)
+
+	code, body := webDo(t, "GET", ts.URL+"/api/labs", "", "")
+	require.Equal(t, 200, code, body)
+	var labs []api.Status
+	require.NoError(t, json.Unmarshal([]byte(body), &labs))
+	var want api.Status
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "status", "--json", "--lab", ov).Stdout), &want))
+	found := false
+	for _, l := range labs {
+		if l.Lab == ov {
+			found = true
+			assert.Equal(t, want, l, "/api/labs holds what status --json prints")
+		}
+	}
+	require.True(t, found, "lab %s in /api/labs", ov)
+
+	// The picture: every pod with the counters (netns, iface) of its link.
+	code, body = webDo(t, "GET", ts.URL+"/api/graph", "", "")
+	require.Equal(t, 200, code)
+	var g struct{ Elements []web.Element }
+	require.NoError(t, json.Unmarshal([]byte(body), &g))
+	edge := map[string]web.Data{}
+	for _, e := range g.Elements {
+		if e.Group == "edges" {
+			edge[e.Data.ID] = e.Data
+		}
+	}
+	pod3 := edge[ov+"/node2/cni0--"+ov+"/w/pod3"]
+	assert.Equal(t, ov+"-pod3", pod3.Netns)
+	assert.Equal(t, "eth0", pod3.Iface)
+	assert.Equal(t, ov+"-node1", edge[ov+"/node1/flannel.1--"+ov+"/node2/flannel.1"].Netns, "the tunnel, counted by node1's flannel.1")
+
+	// Packets need the token.
+	tr := fmt.Sprintf(`{"lab":%q,"src":"pod1","dst":"10.244.2.2"}`, ov)
+	code, body = webDo(t, "POST", ts.URL+"/api/trace", "", tr)
+	assert.Equal(t, 403, code)
+	assert.Contains(t, body, "needs the token")
+	code, _ = webDo(t, "POST", ts.URL+"/api/trace", "wrong", tr)
+	assert.Equal(t, 403, code)
+	code, body = webDo(t, "GET", ts.URL+"/api/compare", "", "")
+	assert.Equal(t, 403, code, body)
+	code, body = webDo(t, "POST", ts.URL+"/api/trace", webToken, tr)
+	require.Equal(t, 200, code, body)
+	var got api.Trace
+	require.NoError(t, json.Unmarshal([]byte(body), &got))
+	var cli api.Trace
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "trace", "--json", "--lab", ov, "pod1", "10.244.2.2").Stdout), &cli))
+	assert.True(t, got.Confirmed)
+	hosts := func(tr api.Trace) []string {
+		var hs []string
+		for _, h := range tr.Hops {
+			hs = append(hs, h.Host+" "+h.In+">"+h.Out+" "+h.Action)
+		}
+		return hs
+	}
+	assert.Equal(t, hosts(cli), hosts(got), "the page's trace is trace --json's")
+
+	// Bad requests: a 4xx with a reason, and nothing changes.
+	before := labtest.MustRun(t, "status", "--json", "--lab", ov).Stdout
+	for _, bad := range []struct {
+		method, path, body string
+		code               int
+		reason             string
+	}{
+		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"nope","dst":"10.244.2.2"}`, 400, `has no container, pod or host called "nope"`},
+		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"pod1"}`, 400, "src and dst are required"},
+		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"pod1","dst":"10.244.2.2","port":70000}`, 400, "port 70000"},
+		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"pod1","dst":"fe80::1"}`, 400, "IPv4 only"},
+		{"POST", "/api/trace", `{"src":"pod1","dst":"10.244.2.2","rm":"-rf"}`, 400, `unknown field "rm"`},
+		{"POST", "/api/trace", `not json`, 400, "must be JSON"},
+		{"POST", "/api/trace", `{"lab":"no-such-lab","src":"pod1","dst":"10.244.2.2"}`, 400, "is not up"},
+		{"GET", "/api/trace", ``, 405, "/api/trace takes POST, not GET"},
+		{"DELETE", "/api/labs", ``, 405, "/api/labs takes GET, not DELETE"},
+		{"GET", "/api/compare", ``, 400, "compare needs the lab " + dk + " up"},
+		{"GET", "/api/nothing", ``, 404, "no such API"},
+	} {
+		code, body := webDo(t, bad.method, ts.URL+bad.path, webToken, bad.body)
+		assert.Equal(t, bad.code, code, "%s %s %s: %s", bad.method, bad.path, bad.body, body)
+		var e struct{ Error string }
+		require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+		assert.Contains(t, e.Error, bad.reason, "%s %s %s", bad.method, bad.path, bad.body)
+	}
+	assert.Equal(t, before, labtest.MustRun(t, "status", "--json", "--lab", ov).Stdout, "bad requests change nothing")
+
+	// The event stream: pod3's link counts the pings pod1 sends it.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", ts.URL+"/api/events", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	ping := exec.Command("ip", "netns", "exec", ov+"-pod1", "ping", "-q", "-i", "0.05", "-c", "60", "10.244.2.2")
+	require.NoError(t, ping.Start())
+	defer func() { _ = ping.Process.Kill(); _ = ping.Wait() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	var first, last *web.Link
+	busy := false
+	for events := 0; sc.Scan() && events < 12; {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		events++
+		var ev web.Event
+		require.NoError(t, json.Unmarshal([]byte(line), &ev))
+		for i, l := range ev.Links {
+			if l.Netns == ov+"-pod3" && l.Iface == "eth0" {
+				if first == nil {
+					first = &ev.Links[i]
+				}
+				last = &ev.Links[i]
+				busy = busy || l.RxBps > 0
+			}
+		}
+		if first != nil && last.RxPackets >= first.RxPackets+10 && busy {
+			break
+		}
+	}
+	require.NotNil(t, first, "pod3's eth0 is in the stream")
+	assert.GreaterOrEqual(t, last.RxPackets, first.RxPackets+10, "the pings arrive in pod3's counters")
+	assert.True(t, busy, "and its rate is above zero")
+}
+
+// chromium is Debian's browser (make test installs it), or "".
+func chromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// TestWebBrowser loads the page in a headless chromium against a real lab:
+// the graph is drawn, pod3's link shows the pings pod1 sends it, a trace
+// from the page lights its hops; one screenshot per theme is saved
+// (NETLAB_ARTIFACTS, or a temporary directory: the test says where).
+func TestWebBrowser(t *testing.T) {
+	labtest.Root(t)
+	exe := chromium()
+	if exe == "" {
+		t.Skip("no chromium here: 'sudo make test' installs Debian's chromium (apt-get install chromium)")
+	}
+	ov := labtest.NewLab(t, "b")
+	labtest.MustRun(t, "overlay-mode", "--lab", ov)
+	ts := webServer(t, "docker", ov)
+	dir := os.Getenv("NETLAB_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "netlab-web-artifacts")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 720), chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	waitFor := func(expr string) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(30*time.Second)))
+		require.NoError(t, err, "waiting for %s", expr)
+	}
+	evalInt := func(expr string) float64 {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](expr))
+		require.NoError(t, err, expr)
+		return v
+	}
+	do := func(expr string) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		require.NoError(t, err, expr)
+	}
+	_, err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 720))
+	require.NoError(t, err)
+	_, err = chromedp.Run(ctx, chromedp.Navigate(ts.URL+"/?token="+webToken))
+	require.NoError(t, err)
+	waitFor(`window.netlab && window.netlab.graphLoaded && window.netlab.events > 0`)
+	assert.GreaterOrEqual(t, evalInt(`window.netlab.nodes`), 11.0, "title, underlay, outside, 2 nodes with a bridge and flannel.1 each, 4 pods")
+
+	// Traffic pod1 → pod3: the drawn link of pod3 counts it.
+	pod3 := fmt.Sprintf("%s/node2/cni0--%s/w/pod3", ov, ov)
+	before := evalInt(fmt.Sprintf(`window.netlab.edges[%q].rx_packets`, pod3))
+	ping := exec.Command("ip", "netns", "exec", ov+"-pod1", "ping", "-q", "-i", "0.05", "-c", "100", "10.244.2.2")
+	require.NoError(t, ping.Start())
+	defer func() { _ = ping.Process.Kill(); _ = ping.Wait() }()
+	waitFor(fmt.Sprintf(`window.netlab.edges[%q].rx_packets >= %d && window.netlab.edges[%q].rx_bps > 0`, pod3, int(before)+10, pod3))
+
+	// A trace from the page lights the hops.
+	do(fmt.Sprintf(`document.getElementById('trace-src').value='pod1'; document.getElementById('trace-dst').value='10.244.2.2';
+		document.getElementById('trace-lab').value=%q; document.getElementById('trace-run').click(); true`, ov))
+	waitFor(`window.netlab.litDone === true`)
+	lit, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.lit`))
+	require.NoError(t, err)
+	confirmed, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.netlab.trace.confirmed`))
+	require.NoError(t, err)
+	assert.True(t, confirmed, "the page shows trace's verdict")
+	for _, id := range []string{ov + "/node1/cni0--" + ov + "/w/pod1", ov + "/node1--" + ov + "/underlay", ov + "/node2/flannel.1", pod3} {
+		assert.Contains(t, lit, id, "lit on the way pod1 → pod3")
+	}
+	assert.NotContains(t, lit, ov+"/w/pod2", "pod2 is not on the way")
+
+	for _, theme := range []string{"light", "dark"} {
+		do(fmt.Sprintf(`document.querySelector('[data-tab=labs]').click(); window.netlab.theme !== %q && document.getElementById('theme').click(); true`, theme))
+		waitFor(fmt.Sprintf(`window.netlab.theme === %q`, theme))
+		_, err := chromedp.Run(ctx, chromedp.Sleep(300*time.Millisecond))
+		require.NoError(t, err)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		p := filepath.Join(dir, "web-"+theme+".png")
+		require.NoError(t, os.WriteFile(p, png, 0o644))
+		t.Logf("screenshot: %s", p)
+	}
+	errs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.errors`))
+	require.NoError(t, err)
+	assert.Empty(t, errs, "the page met no error")
+}
