@@ -44,6 +44,13 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "%-40s %11.2fs %9s\n", "rolling update of the 100 (25%/25%)", m["rollout-100-s"], "reported"
   next
 }
+/^BenchmarkWeb/ {
+  metrics()
+  printf "\n%-40s %8s %10s %9s %9s\n", "netlab web, a page connected", "links", "events/s", "CPU", "goal"
+  printf "%-40s %8d %10.2f %8.1f%% %9s\n", "default labs (docker + overlay)", m["links"], m["events/s"], m["cpu-%"], "< 5%"
+  printf "%-40s %8d %10.2f %8.1f%% %9s\n", "plus a lab of 1,000+ links", m["links-1000"], m["events-1000/s"], m["cpu-1000-%"], "1 event/s"
+  next
+}
 /^BenchmarkExerciseCheck/ {
   metrics()
   printf "\n%-28s %9s %9s %9s\n", "exercise check", "broken", "fixed", "goal"

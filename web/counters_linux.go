@@ -1,7 +1,9 @@
 package web
 
 import (
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,11 +69,62 @@ func targets(states []*state.State) []target {
 type counters struct {
 	mu   sync.Mutex
 	last map[string]sample
+	// ts are the namespaces to read, as last scanned.
+	ts      []target
+	scanned time.Time
 }
 
 type sample struct {
 	at     time.Time
 	rx, tx uint64
+}
+
+// netlinkCounters reads the counters of the links a target picks by
+// their alias (a real node's own namespace), by netlink.
+func netlinkCounters(t target) ([]Link, error) {
+	nl, err := netops.Netlink(t.ns)
+	if err != nil {
+		return nil, err
+	}
+	defer nl.Close()
+	links, err := netops.Dump(nl.LinkList)
+	if err != nil {
+		return nil, err
+	}
+	var out []Link
+	for _, l := range links {
+		a := l.Attrs()
+		if a.Name == "lo" || a.Statistics == nil || !t.only(a.Name, a.Alias) {
+			continue
+		}
+		out = append(out, Link{Lab: t.lab, Netns: string(t.ns), Iface: a.Name, RxBytes: a.Statistics.RxBytes, TxBytes: a.Statistics.TxBytes,
+			RxPackets: a.Statistics.RxPackets, TxPackets: a.Statistics.TxPackets})
+	}
+	return out, nil
+}
+
+// parseNetDev reads /proc/net/dev:
+//
+//	Inter-|   Receive                                                |  Transmit
+//	 face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets ...
+//	  eth0: 1296      16    0    0    0     0          0         0     1226      15 ...
+func parseNetDev(t target, data string) []Link {
+	var out []Link
+	lines := strings.Split(data, "\n")
+	if len(lines) < 2 {
+		return nil
+	}
+	for _, line := range lines[2:] {
+		name, rest, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		f := strings.Fields(rest)
+		if !ok || name == "lo" || len(f) < 10 {
+			continue
+		}
+		n := func(i int) uint64 { v, _ := strconv.ParseUint(f[i], 10, 64); return v }
+		out = append(out, Link{Lab: t.lab, Netns: string(t.ns), Iface: name, RxBytes: n(0), RxPackets: n(1), TxBytes: n(8), TxPackets: n(9)})
+	}
+	return out
 }
 
 // read returns every link of ts, with rates since the previous read. It
@@ -85,30 +138,39 @@ func (c *counters) read(ts []target, now time.Time) []Link {
 	}
 	var out []Link
 	for _, t := range ts {
-		nl, err := netops.Netlink(t.ns)
-		if err != nil {
-			continue // gone since the scan: its lab is going down
-		}
-		links, err := netops.Dump(nl.LinkList)
-		nl.Close()
-		if err != nil {
-			continue
-		}
-		for _, l := range links {
-			a := l.Attrs()
-			if a.Name == "lo" || a.Statistics == nil || (t.only != nil && !t.only(a.Name, a.Alias)) {
+		var links []Link
+		if t.only != nil {
+			var err error
+			if links, err = netlinkCounters(t); err != nil {
 				continue
 			}
-			k := Link{Lab: t.lab, Netns: string(t.ns), Iface: a.Name, RxBytes: a.Statistics.RxBytes, TxBytes: a.Statistics.TxBytes,
-				RxPackets: a.Statistics.RxPackets, TxPackets: a.Statistics.TxPackets}
-			key := k.Lab + "\x00" + k.Netns + "\x00" + k.Iface
-			if p, ok := c.last[key]; ok && now.After(p.at) && k.RxBytes >= p.rx && k.TxBytes >= p.tx {
-				dt := now.Sub(p.at).Seconds()
-				k.RxBps, k.TxBps = float64(k.RxBytes-p.rx)*8/dt, float64(k.TxBytes-p.tx)*8/dt
-			}
-			c.last[key] = sample{at: now, rx: k.RxBytes, tx: k.TxBytes}
-			out = append(out, k)
 		}
+		out = append(out, links...)
+	}
+	// Every other namespace's counters, from /proc/thread-self/net/dev as a
+	// thread inside it sees it (a text file the kernel writes on demand:
+	// much cheaper than a netlink dump of every link's attributes).
+	var nss []netops.NS
+	byNS := map[netops.NS]target{}
+	for _, t := range ts {
+		if t.only == nil {
+			nss = append(nss, t.ns)
+			byNS[t.ns] = t
+		}
+	}
+	_ = netops.InEach(nss, func(ns netops.NS) {
+		if data, err := os.ReadFile("/proc/thread-self/net/dev"); err == nil {
+			out = append(out, parseNetDev(byNS[ns], string(data))...)
+		}
+	})
+	for i := range out {
+		k := &out[i]
+		key := k.Lab + "\x00" + k.Netns + "\x00" + k.Iface
+		if p, ok := c.last[key]; ok && now.After(p.at) && k.RxBytes >= p.rx && k.TxBytes >= p.tx {
+			dt := now.Sub(p.at).Seconds()
+			k.RxBps, k.TxBps = float64(k.RxBytes-p.rx)*8/dt, float64(k.TxBytes-p.tx)*8/dt
+		}
+		c.last[key] = sample{at: now, rx: k.RxBytes, tx: k.TxBytes}
 	}
 	// Forget links that went, so that the map does not grow with every
 	// lab ever seen.

@@ -48,6 +48,9 @@ func (e *BadRequest) Error() string { return e.Reason }
 type Backend interface {
 	// Labs are the labs that are up, in name order.
 	Labs() []Lab
+	// States are the running labs' states, read cheaply: what the
+	// counters read, every second.
+	States() []*state.State
 	// Trace is what 'netlab trace --json' prints.
 	Trace(ctx context.Context, r TraceRequest) (any, error)
 	// Compare is what 'netlab compare --json --quick' prints, for the
@@ -200,9 +203,17 @@ func fail(w http.ResponseWriter, code int, reason string) {
 	writeJSON(w, code, map[string]string{"error": reason})
 }
 
+// rescan is how often the labs' namespaces are looked for again (a
+// pod's namespace appears within it; a namespace that went is skipped at
+// once).
+const rescan = 5 * time.Second
+
 // snapshot reads every running lab's links now.
 func (s *Server) snapshot(c *counters, now time.Time) Event {
-	return Event{Time: now.UTC(), Links: c.read(targets(states(s.B.Labs())), now)}
+	if c.ts == nil || now.Sub(c.scanned) >= rescan {
+		c.ts, c.scanned = targets(s.B.States()), now
+	}
+	return Event{Time: now.UTC(), Links: c.read(c.ts, now)}
 }
 
 // events streams one snapshot a second, as server-sent events: each

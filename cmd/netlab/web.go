@@ -101,6 +101,16 @@ func (webBackend) Labs() []web.Lab {
 	return out
 }
 
+func (webBackend) States() []*state.State {
+	var out []*state.State
+	for _, l := range inventory.Labs() {
+		if s, err := state.Load(l); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // badRequest makes a usage error (what the verb would exit 2 for) the
 // page's 400.
 func badRequest(err error) error {

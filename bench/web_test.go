@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"netlab/internal/labtest"
+)
+
+// BenchmarkWeb measures netlab web as a workshop runs it, a real server
+// process with a page (an event-stream client) connected: its CPU, in % of
+// one core, over 10 s with the default labs up (goal: under 5%), then with
+// a lab of 1,000+ links, whose snapshots must still arrive every second.
+func BenchmarkWeb(b *testing.B) {
+	labtest.Root(b)
+	settle()
+	d, o := labtest.NewLab(b, "wd"), labtest.NewLab(b, "wo")
+	labtest.MustRun(b, "docker-mode", "--lab", d)
+	labtest.MustRun(b, "overlay-mode", "--lab", o)
+	for i := 0; i < b.N; i++ {
+		cpu, events, links := webCost(b, 10*time.Second)
+		b.ReportMetric(cpu, "cpu-%")
+		b.ReportMetric(events, "events/s")
+		b.ReportMetric(float64(links), "links")
+		big := labtest.NewLab(b, "wb")
+		labtest.MustRun(b, "overlay-mode", "--lab", big, "--pods", "250")
+		cpu, events, links = webCost(b, 10*time.Second)
+		b.ReportMetric(cpu, "cpu-1000-%")
+		b.ReportMetric(events, "events-1000/s")
+		b.ReportMetric(float64(links), "links-1000")
+		labtest.MustRun(b, "down", "--lab", big)
+	}
+}
+
+// webCost runs netlab web, reads its event stream for d, and returns the
+// server's CPU (% of one core), the snapshots a second that arrived, and
+// the links in the last one.
+func webCost(b *testing.B, d time.Duration) (float64, float64, int) {
+	b.Helper()
+	cmd := exec.Command(labtest.Binary(b), "web", "--listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`http://(\S+)/\?token=`).FindStringSubmatch(line)
+	if m == nil {
+		b.Fatalf("netlab web printed %q", line)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+m[1]+"/api/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	next := func() int {
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ev struct{ Links []json.RawMessage }
+				if err := json.Unmarshal([]byte(data), &ev); err != nil {
+					b.Fatal(err)
+				}
+				return len(ev.Links)
+			}
+		}
+		b.Fatalf("the event stream ended: %v", sc.Err())
+		return 0
+	}
+	next() // the first snapshot: the server is warm
+	cpu0, start := cpuTicks(b, cmd.Process.Pid), time.Now()
+	events, links := 0, 0
+	for time.Since(start) < d {
+		links = next()
+		events++
+	}
+	elapsed := time.Since(start).Seconds()
+	used := float64(cpuTicks(b, cmd.Process.Pid)-cpu0) / 100 // USER_HZ
+	return used / elapsed * 100, float64(events) / elapsed, links
+}
+
+// cpuTicks is the user and system time of a process and of its
+// descendants, in clock ticks (netlab runs under a supervising parent of
+// its own, netlab_pod.c's: the server is its child).
+func cpuTicks(b *testing.B, pid int) int64 {
+	stat := func(pid int) []string {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return nil
+		}
+		return strings.Fields(string(data)[strings.LastIndexByte(string(data), ')')+2:])
+	}
+	f := stat(pid)
+	if f == nil {
+		b.Fatalf("process %d is gone", pid)
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	total := u + s
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cf := stat(child); cf != nil && cf[1] == strconv.Itoa(pid) {
+			total += cpuTicks(b, child)
+		}
+	}
+	return total
+}
