@@ -49,8 +49,8 @@ type Position struct {
 // Layout sizes: a lab is a band this tall, nodes this far apart.
 const (
 	bandHeight = 560.0
-	nodeGap    = 380.0
-	podGap     = 140.0
+	nodeGap    = 440.0
+	podGap     = 150.0
 )
 
 // Graph draws every lab, one band each, top to bottom: the underlay (or
@@ -90,7 +90,7 @@ func labGraph(s *state.State, top float64) []Element {
 	node(Data{ID: underlay, Kind: "underlay", Label: label}, width/2, top+40, "underlay")
 	if o := t.Outside; o != nil && t.Embedded {
 		node(Data{ID: id("outside"), Kind: "outside", Name: o.Name, Netns: string(o.NS), IP: o.IP.String(),
-			Label: fmt.Sprintf("outside\n%s %s", o.Iface, o.IP)}, width/2+360, top+40, "host")
+			Label: fmt.Sprintf("outside\n%s %s", o.Iface, o.IP)}, width/2+370, top+40, "host")
 		edge(Data{Kind: "link", Source: id("outside"), Target: underlay, Netns: string(o.NS), Iface: o.Iface}, "")
 	}
 	pods := kubePods(s)
@@ -111,9 +111,9 @@ func labGraph(s *state.State, top float64) []Element {
 		bridge := id(n.Name, br)
 		bx := x
 		if s.Mode == "overlay" && t.Overlay.Backend == topo.VXLAN {
-			bx = x - 70
+			bx = x - 85
 			vtep := id(n.Name, "flannel.1")
-			node(Data{ID: vtep, Kind: "vtep", Netns: string(n.NS), Iface: "flannel.1", Label: fmt.Sprintf("flannel.1\n%s", n.VTEP())}, x+110, top+250, "vtep")
+			node(Data{ID: vtep, Kind: "vtep", Netns: string(n.NS), Iface: "flannel.1", Label: fmt.Sprintf("flannel.1\n%s", n.VTEP())}, x+125, top+250, "vtep")
 			edge(Data{Kind: "link", Source: host, Target: vtep, Netns: string(n.NS), Iface: "flannel.1"}, "")
 		}
 		node(Data{ID: bridge, Kind: "bridge", Netns: string(n.NS), Iface: br, Label: fmt.Sprintf("%s %s", br, brIP)}, bx, top+250, "bridge")
@@ -127,10 +127,10 @@ func labGraph(s *state.State, top float64) []Element {
 			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP)})
 		}
 		for k, w := range ws {
-			wx := bx + (float64(k)-float64(len(ws)-1)/2)*podGap*0.9
+			wx := bx + (float64(k)-float64(len(ws)-1)/2)*podGap
 			wy := top + 380
 			if len(ws) > 3 { // two rows, so that pods of neighbours do not overlap
-				wx = bx + (float64(k/2)-float64((len(ws)-1)/2)/2)*podGap*0.9
+				wx = bx + (float64(k/2)-float64((len(ws)-1)/2)/2)*podGap
 				wy += float64(k%2) * 70
 			}
 			wid := id("w", w.name)
@@ -140,7 +140,7 @@ func labGraph(s *state.State, top float64) []Element {
 		for _, p := range s.Proxies {
 			if p.Node == n.Name {
 				node(Data{ID: id(n.Name, "port", fmt.Sprint(p.HostPort)), Kind: "port",
-					Label: fmt.Sprintf(":%d → %s:%d", p.HostPort, p.Target, p.TargetPort)}, x-150, top+140, "port")
+					Label: fmt.Sprintf(":%d → %s:%d", p.HostPort, p.Target, p.TargetPort)}, x-205, top+140, "port")
 			}
 		}
 	}

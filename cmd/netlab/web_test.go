@@ -22,6 +22,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/labtest"
 	"netlab/web"
+	"netlab/workshop"
 )
 
 const webToken = "test-token"
@@ -207,9 +208,19 @@ func TestWebBrowser(t *testing.T) {
 	if exe == "" {
 		t.Skip("no chromium here: 'sudo make test' installs Debian's chromium (apt-get install chromium)")
 	}
-	ov := labtest.NewLab(t, "b")
+	ov, dk := labtest.NewLab(t, "b"), labtest.NewLab(t, "c")
 	labtest.MustRun(t, "overlay-mode", "--lab", ov)
-	ts := webServer(t, "docker", ov)
+	labtest.MustRun(t, "docker-mode", "--lab", dk)
+	// An exercise running, for the teacher's tab: its lab named for this
+	// test, here and in the netlab it runs.
+	prefix := labtest.Name("q")
+	t.Setenv("NETLAB_EXERCISE_PREFIX", prefix)
+	old := workshop.Prefix
+	workshop.Prefix = prefix
+	t.Cleanup(func() { workshop.Prefix = old })
+	t.Cleanup(func() { _ = exec.Command(labtest.Binary(t), "down", "--lab", prefix+"1").Run() })
+	labtest.MustRun(t, "exercise", "start", "1")
+	ts := webServer(t, dk, ov)
 	dir := os.Getenv("NETLAB_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "netlab-web-artifacts")
@@ -245,6 +256,9 @@ func TestWebBrowser(t *testing.T) {
 	_, err = chromedp.Run(ctx, chromedp.Navigate(ts.URL+"/?token="+webToken))
 	require.NoError(t, err)
 	waitFor(`window.netlab && window.netlab.graphLoaded && window.netlab.events > 0`)
+	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.cy.elements().filter(e => !e.visible()).map(e => e.id())`))
+	require.NoError(t, err)
+	assert.Empty(t, hidden, "every box and link of every lab is drawn")
 	assert.GreaterOrEqual(t, evalInt(`window.netlab.nodes`), 11.0, "title, underlay, outside, 2 nodes with a bridge and flannel.1 each, 4 pods")
 
 	// Traffic pod1 → pod3: the drawn link of pod3 counts it.
@@ -280,6 +294,33 @@ func TestWebBrowser(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, png, 0o644))
 		t.Logf("screenshot: %s", p)
 	}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		p := filepath.Join(dir, "web-"+name+".png")
+		require.NoError(t, os.WriteFile(p, png, 0o644))
+		t.Logf("screenshot: %s", p)
+	}
+
+	// The Compare tab: compare's table and the seed's three requirements,
+	// run from the page.
+	do(`document.querySelector('[data-tab=compare]').click(); document.getElementById('compare-run').click(); true`)
+	waitFor(`window.netlab.compare && document.querySelectorAll('#compare-out td.pass').length >= 3`)
+	verdicts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`window.netlab.compare.verdicts.map(v => v.docker + ' ' + v.kubernetes)`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"FAIL PASS", "FAIL PASS", "FAIL PASS"}, verdicts)
+	shot("compare")
+
+	// The teacher's tab: the running exercise, its criteria as check says.
+	do(`document.querySelector('[data-tab=exercises]').click(); true`)
+	waitFor(`window.netlab.exercises && window.netlab.exercises.length === 1 && document.querySelectorAll('#exercises-out td.fail').length > 0`)
+	solved, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.netlab.exercises[0].solved`))
+	require.NoError(t, err)
+	assert.False(t, solved, "exercise 1 is broken as it starts")
+	shot("exercises")
+
 	errs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.errors`))
 	require.NoError(t, err)
 	assert.Empty(t, errs, "the page met no error")

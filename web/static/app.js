@@ -24,24 +24,32 @@ function rate(bps) {
   return bps > 0 ? Math.round(bps) + ' bit/s' : '';
 }
 
+// boxSize sizes a box to its label, in the font size given: a box's size
+// is fixed, not 'label' (which Cytoscape may measure as 0 before the font
+// is ready, and then draws neither the box nor its links).
+function boxSize(n, font) {
+  const lines = String(n.data('label') || '').split('\n');
+  return { w: Math.max(...lines.map((l) => l.length)) * font * 0.56 + 22, h: lines.length * font * 1.25 + 14 };
+}
+
 function graphStyle() {
   return [
     { selector: 'node', style: {
       'shape': 'round-rectangle', 'label': 'data(label)', 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center',
       'font-size': 20, 'font-family': 'DejaVu Sans, Helvetica, sans-serif', 'color': css('--fg'), 'background-color': css('--node'),
-      'border-width': 2, 'border-color': css('--line'), 'width': 'label', 'height': 'label', 'padding': 10 } },
-    { selector: 'node.title', style: { 'background-opacity': 0, 'border-width': 0, 'font-size': 22, 'font-weight': 'bold', 'text-halign': 'center' } },
+      'border-width': 2, 'border-color': css('--line'), 'width': (n) => boxSize(n, 20).w, 'height': (n) => boxSize(n, 20).h } },
+    { selector: 'node.title', style: { 'background-opacity': 0, 'border-width': 0, 'font-size': 22, 'width': (n) => boxSize(n, 22).w, 'height': (n) => boxSize(n, 22).h, 'font-weight': 'bold', 'text-halign': 'center' } },
     { selector: 'node.underlay', style: { 'background-color': css('--panel'), 'width': 460, 'font-weight': 'bold' } },
     { selector: 'node.bridge', style: { 'background-color': css('--bridge') } },
     { selector: 'node.vtep', style: { 'background-color': css('--vtep') } },
-    { selector: 'node.workload', style: { 'background-color': css('--workload'), 'font-size': 19 } },
+    { selector: 'node.workload', style: { 'background-color': css('--workload'), 'font-size': 19, 'width': (n) => boxSize(n, 19).w, 'height': (n) => boxSize(n, 19).h } },
     { selector: 'node.peer', style: { 'background-color': css('--peer'), 'border-style': 'dashed' } },
-    { selector: 'node.port', style: { 'background-opacity': 0, 'border-width': 0, 'font-size': 15, 'color': css('--muted') } },
+    { selector: 'node.port', style: { 'background-opacity': 0, 'border-width': 0, 'font-size': 15, 'width': (n) => boxSize(n, 15).w, 'height': (n) => boxSize(n, 15).h, 'color': css('--muted') } },
     { selector: 'edge', style: {
       'width': 3, 'line-color': css('--line'), 'curve-style': 'bezier', 'label': 'data(rate)', 'font-size': 18, 'font-weight': 'bold',
       'color': css('--hot'), 'text-background-color': css('--bg'), 'text-background-opacity': 0.85, 'text-background-padding': 2 } },
-    { selector: 'edge.tunnel', style: { 'curve-style': 'unbundled-bezier', 'control-point-distances': [110], 'control-point-weights': [0.5], 'line-style': 'dashed', 'line-color': '#3366cc', 'width': 4, 'label': 'data(label)', 'color': '#3366cc', 'text-wrap': 'wrap', 'font-size': 16 } },
-    { selector: 'edge.route', style: { 'line-style': 'dotted', 'line-color': '#3366cc', 'width': 4, 'label': 'data(label)', 'color': '#3366cc', 'text-wrap': 'wrap', 'font-size': 16 } },
+    { selector: 'edge.tunnel', style: { 'curve-style': 'unbundled-bezier', 'control-point-distances': [110], 'control-point-weights': [0.5], 'line-style': 'dashed', 'line-color': css('--tunnel'), 'width': 4, 'label': 'data(label)', 'color': css('--tunnel'), 'text-wrap': 'wrap', 'font-size': 16 } },
+    { selector: 'edge.route', style: { 'line-style': 'dotted', 'line-color': css('--tunnel'), 'width': 4, 'label': 'data(label)', 'color': css('--tunnel'), 'text-wrap': 'wrap', 'font-size': 16 } },
     { selector: 'edge.busy', style: { 'line-color': css('--hot') } },
     { selector: 'edge.lit', style: { 'line-color': css('--lit'), 'width': 10, 'z-index': 10 } },
     { selector: 'node.lit', style: { 'border-color': css('--lit'), 'border-width': 6, 'z-index': 10 } },
@@ -65,6 +73,8 @@ async function loadGraph() {
     cy = cytoscape({ container: $('graph'), elements: doc.elements, layout: { name: 'preset' }, style: graphStyle(),
       wheelSensitivity: 0.3, minZoom: 0.2, maxZoom: 3 });
     cy.on('tap', 'node', (ev) => pick(ev.target));
+    cy.on('tap', (ev) => { if (ev.target === cy) cy.animate({ fit: { eles: cy.elements(), padding: 30 } }, { duration: 300 }); });
+    nl.cy = cy;
   } else {
     cy.elements().remove();
     cy.add(doc.elements);
@@ -134,6 +144,12 @@ function pick(n) {
   runTrace();
 }
 
+function focusLab(lab) {
+  if (!cy) return;
+  const els = cy.elements().filter((e) => e.data('lab') === lab);
+  cy.animate({ fit: { eles: els.length ? els : cy.elements(), padding: 30 } }, { duration: 300 });
+}
+
 async function runTrace() {
   const req = { lab: $('trace-lab').value, src: $('trace-src').value.trim(), dst: $('trace-dst').value.trim(), port: Number($('trace-port').value || 0) };
   nl.trace = null; nl.lit = []; nl.litDone = false;
@@ -158,7 +174,8 @@ async function runTrace() {
   }
   for (const x of doc.expected || []) html += `<p class="bad">differs from what netlab built: ${esc(x)}</p>`;
   $('trace-out').innerHTML = html;
-  await light(doc, req.lab);
+  focusLab(req.lab || doc.lab);
+  await light(doc, req.lab || doc.lab);
 }
 
 // light marks the path, hop by hop: each hop's box and the links it
@@ -243,18 +260,25 @@ function setTheme(t) {
 }
 
 function init() {
+  const show = (tab) => {
+    document.querySelectorAll('.tab, .panel').forEach((x) => x.classList.remove('active'));
+    document.querySelector(`.tab[data-tab="${tab}"]`).classList.add('active');
+    $(tab).classList.add('active');
+    nl.tab = tab;
+    if (tab === 'labs' && cy) cy.resize();
+    if (tab === 'exercises') loadExercises();
+  };
   for (const b of document.querySelectorAll('.tab')) {
-    b.addEventListener('click', () => {
-      document.querySelectorAll('.tab, .panel').forEach((x) => x.classList.remove('active'));
-      b.classList.add('active');
-      $(b.dataset.tab).classList.add('active');
-      if (b.dataset.tab === 'labs' && cy) cy.resize();
-      if (b.dataset.tab === 'exercises') loadExercises();
-    });
+    b.addEventListener('click', () => { history.replaceState(null, '', '#' + b.dataset.tab); show(b.dataset.tab); });
   }
+  // #compare or #exercises opens that tab: a teacher's bookmark.
+  if (['labs', 'compare', 'exercises'].includes(location.hash.slice(1))) show(location.hash.slice(1));
   $('theme').addEventListener('click', () => setTheme(nl.theme === 'dark' ? 'light' : 'dark'));
   $('trace-form').addEventListener('submit', (e) => { e.preventDefault(); runTrace(); });
   $('compare-run').addEventListener('click', runCompare);
+  // The lab picked for a trace fills the picture; a tap on the background
+  // shows every lab again.
+  $('trace-lab').addEventListener('change', () => focusLab($('trace-lab').value));
   setTheme(params.get('theme') || localStorage.getItem('netlab-theme') || 'light');
   loadGraph().then(() => { nl.ready = true; connect(); }).catch((e) => { nl.errors.push(String(e)); $('status').textContent = String(e); });
   setInterval(() => loadGraph().catch(() => {}), 5000);
