@@ -161,6 +161,7 @@ EOF
     ssh -F "$run/ssh-config" -o LogLevel=ERROR "node$i" sudo bash -c "$(printf '%q' "$*")"
   }
   outside() { "$@"; }
+  host() { "$@"; } # the Vagrantfile forwards 127.0.0.1:(8087+K) to VM K's port 8088
   vm_checks "vagrant-test: $vms VMs from the Vagrantfile"
 }
 

@@ -5,6 +5,8 @@
 #   subnet    the private network's first three octets (192.168.56)
 #   on K CMD  run the shell command line CMD as root on VM K
 #   outside CMD...  run CMD on the host at $subnet.1 ("outside")
+#   host CMD...     run CMD on the host, where 127.0.0.1:(8087+K) is VM K's
+#                   port 8088 (the Vagrantfile's forwarded port for netlab web)
 #   phase, started  progress lines and the time the run began
 # preflight checks what a test needs before it starts;
 # vm_checks SUMMARY runs them all, prints each as PASS or FAIL, then SUMMARY
@@ -170,6 +172,34 @@ services_checks() {
   check "node1: no answer from an old (red) pod" "^$" "$(grep red <<<"$out" || true)"
 }
 
+# web_checks: netlab web on node1, seen from the host through the
+# forwarded port, as a teacher opens it in a browser.
+web_checks() {
+  local out url token
+  phase "netlab web on node1, from the host through the forwarded port"
+  on 1 'nohup netlab web --listen 0.0.0.0:8088 >/tmp/netlab-web.log 2>&1 </dev/null &' || true
+  sleep 2
+  out=$(on 1 'cat /tmp/netlab-web.log' 2>&1 || true)
+  check "node1: netlab web says what listening on every interface means, and prints the token" \
+    "Listening on 0\.0\.0\.0:8088: every machine that reaches this one can see the labs.*open http://127\.0\.0\.1:8088/\?token=[0-9a-f]{32}" "$(tr '\n' ' ' <<<"$out")"
+  token=$(grep -o 'token=[0-9a-f]*' <<<"$out" | head -1 | cut -d= -f2)
+  url=http://127.0.0.1:8088
+  url=${url/8088/$((8087 + 1))}
+  check "host -> $url/: the page" "<title>netlab: the labs, live</title>" "$(host curl -s -m 10 "$url/" 2>&1 || true)"
+  out=$(host curl -s -m 10 "$url/api/labs" 2>&1 || true)
+  check "host -> /api/labs: the overlay lab, node1 this machine, node$vms a peer" \
+    "\"lab\": \"overlay\".*\"name\": \"node1\".*\"local\": true.*\"name\": \"node$vms\".*\"netns\": null" "$(tr -d '\n' <<<"$out")"
+  out=$(host timeout 4 curl -s -N "$url/api/events" 2>&1 || true)
+  check "host -> /api/events: node1's eth1 and flannel.1 counters, every second" \
+    "^(data: .*\"iface\":\"eth1\".*\"iface\":\"flannel\.1\".*){2}" "$(grep '^data:' <<<"$out" | tr '\n' ' ')"
+  check "host -> /api/trace without the token: refused" "needs the token" \
+    "$(host curl -s -m 10 -X POST -d '{"src":"pod1","dst":"10.244.'"$vms"'.2"}' "$url/api/trace" 2>&1 || true)"
+  out=$(host curl -s -m 30 -X POST -H "X-Netlab-Token: $token" -d '{"src":"pod1","dst":"10.244.'"$vms"'.2"}' "$url/api/trace" 2>&1 || true)
+  check "host -> /api/trace pod1 -> pod$((2 * vms - 1)) with the token: it leaves node1 for node$vms, confirmed" \
+    "\"delivered_to\": \"node$vms $subnet\.$((10 + vms))\".*\"confirmed\": true" "$(tr -d '\n' <<<"$out")"
+  on 1 'pkill -f "^netlab web" || true' >/dev/null 2>&1 || true
+}
+
 vm_checks() {
   local i out client before last lastip lastpod lastc
   before=()
@@ -221,6 +251,7 @@ vm_checks() {
   check "trace pod1 -> $lastpod: a real packet confirms every hop (counters, conntrack)" "\"confirmed\": true" "$out"
 
   services_checks
+  web_checks
 
   phase "netlab down on every VM (overlay)"
   down_all overlay

@@ -4,7 +4,9 @@
 # Boots VMS (default 2) Debian 12 VMs with QEMU from the image vm-image.sh
 # builds (and caches), each as a Vagrant VM is:
 #   eth0  QEMU user networking with restrict=on: Vagrant's NAT NIC, 10.0.2.15
-#         with the default route via 10.0.2.2, reaching nothing;
+#         with the default route via 10.0.2.2, reaching nothing; the host's
+#         127.0.0.1:(8087+K) forwarded to its port 8088, as the Vagrantfile
+#         forwards netlab web's;
 #   eth1  virtio-net on a bridge in a network namespace of this test's own:
 #         the host-only network 192.168.56.0/24, where .1 is this host,
 #         playing "outside", and node K is 192.168.56.(10+K);
@@ -90,7 +92,7 @@ for i in $(seq "$vms"); do
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet netlab.hostname=node$i netlab.ip=$subnet.$((10 + i))" \
     -drive "file=$image/root.img,format=raw,if=virtio,snapshot=on" \
-    -netdev "user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:$((2200 + i))-:22" \
+    -netdev "user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:$((2200 + i))-:22,hostfwd=tcp:127.0.0.1:$((8087 + i))-:8088" \
     -device "virtio-net-pci,netdev=nat,mac=52:54:00:12:35:0$i" \
     -netdev "tap,id=private,ifname=tap$i,script=no,downscript=no" \
     -device "virtio-net-pci,netdev=private,mac=52:54:00:56:00:1$i" \
@@ -131,4 +133,6 @@ done
 
 # The checks, the same for every way of making the VMs (vagrant-test.sh too).
 outside() { ip netns exec "$ns" "$@"; }
+# host CMD...: run CMD on the host, where the VMs' forwarded ports are.
+host() { ip netns exec "$ns" "$@"; }
 vm_checks "vm-test: $vms VMs, $accel"

@@ -59,10 +59,13 @@ prints, which the printed address carries. It never changes a lab.`,
 			}
 			srv := &web.Server{B: b, Token: web.NewToken()}
 			out := c.OutOrStdout()
-			host := ln.Addr().String()
+			// The address as given, with the port the kernel chose for :0.
+			h, _, _ := net.SplitHostPort(listen)
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			host := net.JoinHostPort(h, port)
 			if !web.Loopback(listen) {
 				fmt.Fprintf(out, "Listening on %s: every machine that reaches this one can see the labs; only the token lets it send packets.\n", host)
-				if h, port, err := net.SplitHostPort(host); err == nil && (h == "0.0.0.0" || h == "::") {
+				if h == "" || h == "0.0.0.0" || h == "::" {
 					host = net.JoinHostPort("127.0.0.1", port)
 				}
 			}

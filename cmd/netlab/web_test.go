@@ -78,6 +78,18 @@ func TestWebAPI(t *testing.T) {
 	}
 	require.True(t, found, "lab %s in /api/labs", ov)
 
+	// Bad usage of the verb itself: exit 2, with the reason.
+	for _, bad := range []struct{ args, reason string }{
+		{"web --listen nonsense", "--listen nonsense: listen tcp: address nonsense: missing port in address"},
+		{"web --lab " + ov, "web shows every running lab and changes none: it takes --listen only"},
+		{"web --dry-run", "it takes --listen only"},
+		{"web --overlay-lab Bad/Name", "--overlay-lab"},
+	} {
+		r := labtest.Run(t, strings.Fields(bad.args)...)
+		assert.Equal(t, 2, r.Code, bad.args)
+		assert.Contains(t, r.Stderr, bad.reason, bad.args)
+	}
+
 	// The picture: every pod with the counters (netns, iface) of its link.
 	code, body = webDo(t, "GET", ts.URL+"/api/graph", "", "")
 	require.Equal(t, 200, code)
@@ -270,7 +282,7 @@ func TestWebBrowser(t *testing.T) {
 	waitFor(fmt.Sprintf(`window.netlab.edges[%q].rx_packets >= %d && window.netlab.edges[%q].rx_bps > 0`, pod3, int(before)+10, pod3))
 
 	// A trace from the page lights the hops.
-	do(fmt.Sprintf(`document.getElementById('trace-src').value='pod1'; document.getElementById('trace-dst').value='10.244.2.2';
+	do(fmt.Sprintf(`document.getElementById('trace-src').value='pod1 → 10.244.2.2'; document.getElementById('trace-dst').value='';
 		document.getElementById('trace-lab').value=%q; document.getElementById('trace-run').click(); true`, ov))
 	waitFor(`window.netlab.litDone === true`)
 	lit, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.lit`))

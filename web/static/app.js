@@ -151,6 +151,12 @@ function focusLab(lab) {
 }
 
 async function runTrace() {
+  // "pod1 → 10.244.2.2" (or ->) typed in one box is both ends.
+  const typed = $('trace-src').value.split(/\s*(?:→|->)\s*/);
+  if (typed.length === 2 && typed[1]) {
+    $('trace-src').value = typed[0];
+    $('trace-dst').value = typed[1];
+  }
   const req = { lab: $('trace-lab').value, src: $('trace-src').value.trim(), dst: $('trace-dst').value.trim(), port: Number($('trace-port').value || 0) };
   nl.trace = null; nl.lit = []; nl.litDone = false;
   if (cy) cy.elements().removeClass('lit');
