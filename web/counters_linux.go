@@ -26,6 +26,9 @@ type Link struct {
 	TxPackets uint64  `json:"tx_packets"`
 	RxBps     float64 `json:"rx_bps"`
 	TxBps     float64 `json:"tx_bps"`
+	// RxPps and TxPps are packets a second, as the rates in bits.
+	RxPps float64 `json:"rx_pps"`
+	TxPps float64 `json:"tx_pps"`
 }
 
 // Event is one snapshot a second: every link of every running lab.
@@ -75,8 +78,9 @@ type counters struct {
 }
 
 type sample struct {
-	at     time.Time
-	rx, tx uint64
+	at             time.Time
+	rx, tx         uint64
+	rxPkts, txPkts uint64
 }
 
 // netlinkCounters reads the counters of the links a target picks by
@@ -166,11 +170,12 @@ func (c *counters) read(ts []target, now time.Time) []Link {
 	for i := range out {
 		k := &out[i]
 		key := k.Lab + "\x00" + k.Netns + "\x00" + k.Iface
-		if p, ok := c.last[key]; ok && now.After(p.at) && k.RxBytes >= p.rx && k.TxBytes >= p.tx {
+		if p, ok := c.last[key]; ok && now.After(p.at) && k.RxBytes >= p.rx && k.TxBytes >= p.tx && k.RxPackets >= p.rxPkts && k.TxPackets >= p.txPkts {
 			dt := now.Sub(p.at).Seconds()
 			k.RxBps, k.TxBps = float64(k.RxBytes-p.rx)*8/dt, float64(k.TxBytes-p.tx)*8/dt
+			k.RxPps, k.TxPps = float64(k.RxPackets-p.rxPkts)/dt, float64(k.TxPackets-p.txPkts)/dt
 		}
-		c.last[key] = sample{at: now, rx: k.RxBytes, tx: k.TxBytes}
+		c.last[key] = sample{at: now, rx: k.RxBytes, tx: k.TxBytes, rxPkts: k.RxPackets, txPkts: k.TxPackets}
 	}
 	// Forget links that went, so that the map does not grow with every
 	// lab ever seen.

@@ -188,7 +188,7 @@ func TestWebAPI(t *testing.T) {
 					first = &ev.Links[i]
 				}
 				last = &ev.Links[i]
-				busy = busy || l.RxBps > 0
+				busy = busy || (l.RxBps > 0 && l.RxPps > 0)
 			}
 		}
 		if first != nil && last.RxPackets >= first.RxPackets+10 && busy {
@@ -279,7 +279,10 @@ func TestWebBrowser(t *testing.T) {
 	ping := exec.Command("ip", "netns", "exec", ov+"-pod1", "ping", "-q", "-i", "0.05", "-c", "100", "10.244.2.2")
 	require.NoError(t, ping.Start())
 	defer func() { _ = ping.Process.Kill(); _ = ping.Wait() }()
-	waitFor(fmt.Sprintf(`window.netlab.edges[%q].rx_packets >= %d && window.netlab.edges[%q].rx_bps > 0`, pod3, int(before)+10, pod3))
+	waitFor(fmt.Sprintf(`window.netlab.edges[%q].rx_packets >= %d && window.netlab.edges[%q].rx_bps > 0 && window.netlab.edges[%q].rx_pps > 0`, pod3, int(before)+10, pod3, pod3))
+	// Tapping the link shows its counters both ways.
+	do(fmt.Sprintf(`window.netlab.cy.getElementById(%q).emit('tap'); true`, pod3))
+	waitFor(`document.getElementById('link-out').textContent.includes('eth0 in ` + ov + `-pod3') && document.getElementById('link-out').textContent.includes('pkt/s')`)
 
 	// A trace from the page lights the hops.
 	do(fmt.Sprintf(`document.getElementById('trace-src').value='pod1 → 10.244.2.2'; document.getElementById('trace-dst').value='';

@@ -73,6 +73,7 @@ async function loadGraph() {
     cy = cytoscape({ container: $('graph'), elements: doc.elements, layout: { name: 'preset' }, style: graphStyle(),
       wheelSensitivity: 0.3, minZoom: 0.2, maxZoom: 3 });
     cy.on('tap', 'node', (ev) => pick(ev.target));
+    cy.on('tap', 'edge', (ev) => { nl.shown = ev.target.id(); showLink(ev.target); });
     cy.on('tap', (ev) => { if (ev.target === cy) cy.animate({ fit: { eles: cy.elements(), padding: 30 } }, { duration: 300 }); });
     nl.cy = cy;
   } else {
@@ -111,9 +112,11 @@ function onEvent(ev) {
       const l = byKey[e.data('lab') + '|' + e.data('netns') + '|' + e.data('iface')];
       if (!l) return;
       const bps = Math.max(l.rx_bps, l.tx_bps);
-      nl.edges[e.id()] = { rx_bps: l.rx_bps, tx_bps: l.tx_bps, rx_bytes: l.rx_bytes, tx_bytes: l.tx_bytes, rx_packets: l.rx_packets, tx_packets: l.tx_packets };
+      nl.edges[e.id()] = l;
+      if (e.id() === nl.shown) showLink(e);
       if (e.hasClass('tunnel') || e.hasClass('route')) return;
-      e.data('rate', rate(bps));
+      const pps = l.rx_bps >= l.tx_bps ? l.rx_pps : l.tx_pps;
+      e.data('rate', bps > 0 ? `${rate(bps)} · ${Math.round(pps)} pkt/s` : '');
       e.style('width', 3 + Math.min(14, Math.log10(1 + bps / 1000) * 4));
       e.toggleClass('busy', bps > 8000);
     });
@@ -125,6 +128,22 @@ function connect() {
   const es = new EventSource('/api/events');
   es.onmessage = onEvent;
   es.onerror = () => { $('status').textContent = 'reconnecting…'; };
+}
+
+// showLink puts a tapped link's counters, both ways, in the side panel.
+function showLink(e) {
+  const l = nl.edges[e.id()];
+  const a = e.source().data('label').split('\n')[0], b = e.target().data('label').split('\n')[0];
+  let html = `<h2>${esc(a)} — ${esc(b)}</h2>`;
+  if (!l) {
+    html += '<p class="hint">no counters here: another machine\'s side</p>';
+  } else {
+    html += `<p class="hint">${esc(l.iface)} in ${esc(l.netns || 'this machine')}, as its kernel counts</p><table>
+      <tr><th></th><th>received</th><th>sent</th></tr>
+      <tr><th>now</th><td>${rate(l.rx_bps) || '0'} · ${Math.round(l.rx_pps)} pkt/s</td><td>${rate(l.tx_bps) || '0'} · ${Math.round(l.tx_pps)} pkt/s</td></tr>
+      <tr><th>in all</th><td>${l.rx_bytes} bytes · ${l.rx_packets} pkts</td><td>${l.tx_bytes} bytes · ${l.tx_packets} pkts</td></tr></table>`;
+  }
+  $('link-out').innerHTML = html;
 }
 
 // Tapping two boxes traces from the first to the second.
