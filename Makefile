@@ -8,7 +8,9 @@ SHELL  := /bin/bash
 GO     ?= $(eval GO := $$(shell scripts/install-go.sh 2>/dev/null || echo go))$(GO)
 BIN    := bin/netlab
 PREFIX ?= /usr/local
-DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool graphviz conntrack chromium fonts-dejavu-core
+DEBS   := iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool graphviz conntrack
+# What only the tests need: the browser test of netlab web drives Debian's chromium.
+TEST_DEBS := chromium fonts-dejavu-core
 # What make vm-test needs on the host (the VMs' own packages are in their image).
 VM_DEBS := qemu-system-x86 debootstrap e2fsprogs openssh-client
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -16,7 +18,7 @@ export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
 GOPATH_ = PATH="$(dir $(GO)):$$PATH"
 
-.PHONY: help deps vm-deps build install lab test vm-check vm-test vagrant-test docker-reference reliability unit lint bench clean
+.PHONY: help deps test-deps vm-deps build install lab test vm-check vm-test vagrant-test docker-reference reliability unit lint bench clean
 
 help: ## show this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -46,11 +48,18 @@ lab: deps install ## build both models side by side, show what each proves, comp
 	netlab compare
 	@printf '\nNext, the workshop: docs/workshop.md (eight parts), then the exercises: sudo netlab exercise list\n'
 
-test: deps vm-deps lint vm-check build ## lint, Vagrantfile check, every test (root, real packets), both labs on two QEMU VMs, leak check
+test: deps test-deps vm-deps lint vm-check build ## lint, Vagrantfile check, every test (root, real packets), both labs on two QEMU VMs, leak check
 	@scripts/leak-check.sh snapshot
 	$(GOPATH_) $(GO) test -count=1 -race -timeout 30m ./...
 	scripts/vm-test.sh
 	@scripts/leak-check.sh verify
+
+test-deps: ## install what only the tests need: chromium, for the browser test of netlab web (needs root)
+	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 vm-deps: ## install what vm-test needs on this machine: QEMU, debootstrap (needs root)
 	@missing=$$(for p in $(VM_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
