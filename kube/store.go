@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"netlab/internal/netops"
@@ -205,4 +206,21 @@ func safe(s string) string {
 func hostIface(ns, name string) string {
 	h := sha256.Sum256([]byte(ns + "/" + name))
 	return "veth" + hex.EncodeToString(h[:4])
+}
+
+// Fingerprint sums up the cluster as every node computes it: each
+// Service's address and ports, each pod's name, node and address. The
+// nodes of a real cluster, which have no control plane, agree on it when
+// they ran the same commands.
+func (s Store) Fingerprint() string {
+	var lines []string
+	for _, v := range s.Services {
+		lines = append(lines, fmt.Sprintf("svc %s/%s %s %v", v.Namespace, v.Name, v.ClusterIP, v.Ports))
+	}
+	for _, p := range s.Pods {
+		lines = append(lines, fmt.Sprintf("pod %s/%s %s %s %s", p.Namespace, p.Name, p.Node, p.IP, TemplateHash(p.Template)))
+	}
+	sort.Strings(lines)
+	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return hex.EncodeToString(sum[:4])
 }

@@ -144,6 +144,11 @@ services_checks() {
   for i in $(seq "$vms"); do
     check "a pod of myapp runs on node$i" " node$i( |$)" "$(tr '\n' ' ' <<<"$first")"
   done
+  names=$(on 1 "netlab status" 2>&1 | grep -o 'Cluster [0-9a-f]*' || true)
+  for i in $(seq 2 "$vms"); do
+    checkrun "node$i: status sums the cluster up as node1 does (${names:-none})" "^${names:-none}$" "$i" \
+      "netlab status | grep -o 'Cluster [0-9a-f]*'"
+  done
   vip=$(on 1 "netlab get services my-service -o json" 2>/dev/null | sed -n 's/.*"cluster_ip": "\(.*\)".*/\1/p')
   checkrun "node1: my-service is kube-proxy's KUBE-SVC-FXIYY6OHUSNBITIX, each of 3 endpoints with 1/3" \
     "-A KUBE-SVC-FXIYY6OHUSNBITIX .*-m statistic --mode random --probability 0\.3333333" 1 'iptables -t nat -S'

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -537,8 +538,20 @@ func TestRealNodesServices(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		assert.Equal(t, "blue", askColor(netops.NS(b.lab+"-pod3"), vip))
 	}
+	// status sums the cluster up, the same on both VMs; a command run on
+	// one VM only shows as a difference.
+	cluster := func(v vm) string {
+		r := v.mustNL(t, "status", "--lab", v.lab)
+		m := regexp.MustCompile(`Cluster ([0-9a-f]{8}): every VM that ran the same commands shows the same`).FindStringSubmatch(r.Stdout)
+		require.NotNil(t, m, r.Stdout)
+		return m[1]
+	}
+	assert.Equal(t, cluster(a), cluster(b))
+	a.mustNL(t, "scale", "deployment/myapp", "--replicas", "2", "--lab", a.lab)
+	assert.NotEqual(t, cluster(a), cluster(b), "VM2 did not scale")
 	onBoth(t, a, b, "scale", "deployment/myapp", "--replicas", "1")
 	assert.Len(t, samePods(t, a, b), 1)
+	assert.Equal(t, cluster(a), cluster(b), "alike again")
 
 	// down takes the lab's kube-proxy rules and chains with it; chains
 	// that are not the lab's stay.

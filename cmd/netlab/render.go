@@ -183,8 +183,12 @@ func kubeSummary(s *state.State) string {
 	if svcs+pods+len(cl.Store.Deployments) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Applied: %s, %s, %s, and the cluster DNS (netlab get pods -o wide; netlab get services).",
+	line := fmt.Sprintf("Applied: %s, %s, %s, and the cluster DNS (netlab get pods -o wide; netlab get services).",
 		plural(len(cl.Store.Deployments), "Deployment"), plural(svcs, "Service"), plural(pods, "pod"))
+	if !s.Topology.Embedded {
+		line += fmt.Sprintf("\nCluster %s: every VM that ran the same commands shows the same (no control plane keeps them alike).", cl.Store.Fingerprint())
+	}
+	return line
 }
 
 func printUp(w io.Writer, s *state.State, took time.Duration) {
