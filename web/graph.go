@@ -118,13 +118,13 @@ func labGraph(s *state.State, top float64) []Element {
 		}
 		node(Data{ID: bridge, Kind: "bridge", Netns: string(n.NS), Iface: br, Label: fmt.Sprintf("%s %s", br, brIP)}, bx, top+250, "bridge")
 		edge(Data{Kind: "link", Source: host, Target: bridge, Netns: string(n.NS), Iface: br}, "")
-		type wl struct{ name, ns, ip, label string }
+		type wl struct{ name, ns, ip, label, veth string }
 		var ws []wl
 		for _, w := range s.OnNode(n.Name) {
-			ws = append(ws, wl{w.Name, string(w.NS), w.IP.String(), fmt.Sprintf("%s\n%s", w.Name, w.IP)})
+			ws = append(ws, wl{w.Name, string(w.NS), w.IP.String(), fmt.Sprintf("%s\n%s", w.Name, w.IP), w.HostIface})
 		}
 		for _, p := range pods[n.Name] {
-			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP)})
+			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface})
 		}
 		for k, w := range ws {
 			wx := bx + (float64(k)-float64(len(ws)-1)/2)*podGap
@@ -135,7 +135,8 @@ func labGraph(s *state.State, top float64) []Element {
 			}
 			wid := id("w", w.name)
 			node(Data{ID: wid, Kind: "workload", Name: w.name, Netns: w.ns, IP: w.ip, Label: w.label}, wx, wy, "workload")
-			edge(Data{Kind: "link", Source: bridge, Target: wid, Netns: w.ns, Iface: "eth0"}, "")
+			// The veth pair: its end on the bridge, and eth0 in the workload.
+			edge(Data{Kind: "link", Source: bridge, Target: wid, Netns: w.ns, Iface: "eth0", Label: w.veth + " ↔ eth0"}, "veth")
 		}
 		for _, p := range s.Proxies {
 			if p.Node == n.Name {

@@ -220,9 +220,10 @@ func TestWebBrowser(t *testing.T) {
 	if exe == "" {
 		t.Skip("no chromium here: 'sudo make test' installs Debian's chromium (apt-get install chromium)")
 	}
-	ov, dk := labtest.NewLab(t, "b"), labtest.NewLab(t, "c")
+	ov, dk, hg := labtest.NewLab(t, "b"), labtest.NewLab(t, "c"), labtest.NewLab(t, "h")
 	labtest.MustRun(t, "overlay-mode", "--lab", ov)
 	labtest.MustRun(t, "docker-mode", "--lab", dk)
+	labtest.MustRun(t, "overlay-mode", "--lab", hg, "--backend", "host-gw")
 	// An exercise running, for the teacher's tab: its lab named for this
 	// test, here and in the netlab it runs.
 	prefix := labtest.Name("q")
@@ -271,6 +272,10 @@ func TestWebBrowser(t *testing.T) {
 	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.cy.elements().filter(e => !e.visible()).map(e => e.id())`))
 	require.NoError(t, err)
 	assert.Empty(t, hidden, "every box and link of every lab is drawn")
+	routes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`window.netlab.cy.edges('.route').filter(e => e.data('lab') === %q).map(e => e.data('label'))`, hg)))
+	require.NoError(t, err)
+	require.Len(t, routes, 1, "host-gw: the routes between the two nodes")
+	assert.Contains(t, routes[0], "10.244.2.0/24 via 192.168.56.12", "as host-gw's view says")
 	assert.GreaterOrEqual(t, evalInt(`window.netlab.nodes`), 11.0, "title, underlay, outside, 2 nodes with a bridge and flannel.1 each, 4 pods")
 
 	// Traffic pod1 → pod3: the drawn link of pod3 counts it.

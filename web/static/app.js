@@ -46,7 +46,7 @@ function graphStyle() {
     { selector: 'node.peer', style: { 'background-color': css('--peer'), 'border-style': 'dashed' } },
     { selector: 'node.port', style: { 'background-opacity': 0, 'border-width': 0, 'font-size': 15, 'width': (n) => boxSize(n, 15).w, 'height': (n) => boxSize(n, 15).h, 'color': css('--muted') } },
     { selector: 'edge', style: {
-      'width': 3, 'line-color': css('--line'), 'curve-style': 'bezier', 'label': 'data(rate)', 'font-size': 18, 'font-weight': 'bold',
+      'width': 3, 'line-color': css('--line'), 'curve-style': 'bezier', 'label': (e) => e.data('rate') || '', 'font-size': 16, 'font-weight': 'bold', 'text-wrap': 'wrap',
       'color': css('--hot'), 'text-background-color': css('--bg'), 'text-background-opacity': 0.85, 'text-background-padding': 2 } },
     { selector: 'edge.tunnel', style: { 'curve-style': 'unbundled-bezier', 'control-point-distances': [110], 'control-point-weights': [0.5], 'line-style': 'dashed', 'line-color': css('--tunnel'), 'width': 4, 'label': 'data(label)', 'color': css('--tunnel'), 'text-wrap': 'wrap', 'font-size': 16 } },
     { selector: 'edge.route', style: { 'line-style': 'dotted', 'line-color': css('--tunnel'), 'width': 4, 'label': 'data(label)', 'color': css('--tunnel'), 'text-wrap': 'wrap', 'font-size': 16 } },
@@ -116,7 +116,7 @@ function onEvent(ev) {
       if (e.id() === nl.shown) showLink(e);
       if (e.hasClass('tunnel') || e.hasClass('route')) return;
       const pps = l.rx_bps >= l.tx_bps ? l.rx_pps : l.tx_pps;
-      e.data('rate', bps > 0 ? `${rate(bps)} · ${Math.round(pps)} pkt/s` : '');
+      e.data('rate', bps > 0 ? `${rate(bps)}\n${Math.round(pps)} pkt/s` : '');
       e.style('width', 3 + Math.min(14, Math.log10(1 + bps / 1000) * 4));
       e.toggleClass('busy', bps > 8000);
     });
@@ -135,6 +135,7 @@ function showLink(e) {
   const l = nl.edges[e.id()];
   const a = e.source().data('label').split('\n')[0], b = e.target().data('label').split('\n')[0];
   let html = `<h2>${esc(a)} — ${esc(b)}</h2>`;
+  if (e.data('label') && e.hasClass('veth')) html += `<p>a veth pair: ${esc(e.data('label'))}</p>`;
   if (!l) {
     html += '<p class="hint">no counters here: another machine\'s side</p>';
   } else {
