@@ -721,7 +721,11 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 		// a pod turned Ready: the nodes of a real cluster, each running
 		// the rollout, take the same steps.
 		news = mine(true)
-		if err := c.waitAvailable(ctx, dep, news, deadline); err != nil {
+		// The last step (no old pod left to take out) waits only for this
+		// machine's pods: the others' join their Services as their own
+		// machines build them, and nothing here depends on when.
+		last := len(mine(false)) == 0 && len(news) == replicas
+		if err := c.waitAvailable(ctx, dep, news, deadline, last); err != nil {
 			return err
 		}
 		olds = mine(false)
@@ -771,8 +775,8 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 // minReadySeconds), letting each into its Services as it turns Ready. At
 // the deadline the rollout stalls, with both versions serving as they are.
 // Pods of another machine turn Ready when it runs the same command: that
-// is said once.
-func (c *Cluster) waitAvailable(ctx context.Context, dep *Deployment, ps []Pod, deadline time.Time) error {
+// is said once. With localOnly, it waits for this machine's pods only.
+func (c *Cluster) waitAvailable(ctx context.Context, dep *Deployment, ps []Pod, deadline time.Time, localOnly bool) error {
 	told := false
 	for {
 		if c.refreshReady(ps) {
@@ -789,13 +793,22 @@ func (c *Cluster) waitAvailable(ctx context.Context, dep *Deployment, ps []Pod, 
 		if len(waiting) == 0 || c.Dry {
 			return nil
 		}
-		if !told && c.Log != nil {
-			remote := map[string]int{}
-			for _, p := range waiting {
-				if !c.local(p.Node) {
-					remote[p.Node]++
+		remote := map[string]int{}
+		for _, p := range waiting {
+			if !c.local(p.Node) {
+				remote[p.Node]++
+			}
+		}
+		if localOnly && len(remote) > 0 && len(waiting) == sumCounts(remote) {
+			for _, n := range c.S.Topology.Nodes {
+				if remote[n.Name] > 0 && c.Log != nil {
+					fmt.Fprintf(c.Log, "%d pod(s) of deployment %s are %s's: they come up when the same command runs there (netlab has no control plane), and join their Services as they turn Ready.\n",
+						remote[n.Name], dep.Name, n.Name)
 				}
 			}
+			return nil
+		}
+		if !told && c.Log != nil {
 			for _, n := range c.S.Topology.Nodes {
 				if remote[n.Name] > 0 {
 					fmt.Fprintf(c.Log, "Waiting for %d pod(s) of deployment %s on %s: that machine builds them when the same command runs there (netlab has no control plane).\n",
@@ -815,6 +828,14 @@ func (c *Cluster) waitAvailable(ctx context.Context, dep *Deployment, ps []Pod, 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func (c *Cluster) findPod(ns, name string) int {

@@ -454,17 +454,12 @@ func TestRealNodesServices(t *testing.T) {
 	assert.Empty(t, vmPods(t, a))
 	sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-t", "nat", "-X", "KUBE-SERVICES")
 
-	// VM1 first: it builds its own pods and waits for VM2's, which VM2
-	// builds when the same command runs there.
-	first := exec.Command("nsenter", append([]string{"--net=" + netops.Path(a.ns), labtest.Binary(t)}, append(files, "--lab", a.lab)...)...)
-	var out1, err1 syncBuffer
-	first.Stdout, first.Stderr = &out1, &err1
-	require.NoError(t, first.Start())
-	require.Eventually(t, func() bool { return strings.Contains(err1.String(), "Waiting for") }, 20*time.Second, 100*time.Millisecond)
+	// One VM after the other, as a learner may type it: VM1 builds its own
+	// pods and says that VM2's come up when VM2 runs the same command.
+	r = a.mustNL(t, append(files, "--lab", a.lab)...)
+	assert.Equal(t, "deployment.apps/myapp created\nservice/my-service created\n", r.Stdout)
+	assert.Contains(t, r.Stderr, "1 pod(s) of deployment myapp are node2's: they come up when the same command runs there")
 	b.mustNL(t, append(files, "--lab", b.lab)...)
-	require.NoError(t, first.Wait(), "%s\n%s", out1.String(), err1.String())
-	assert.Contains(t, err1.String(), "Waiting for 1 pod(s) of deployment myapp on node2: that machine builds them when the same command runs there")
-	assert.Equal(t, "deployment.apps/myapp created\nservice/my-service created\n", out1.String())
 
 	pods := samePods(t, a, b)
 	require.Len(t, pods, 3)
@@ -498,6 +493,14 @@ func TestRealNodesServices(t *testing.T) {
 	require.Equal(t, svc(a).ClusterIP, svc(b).ClusterIP, "the same ClusterIP on both")
 	to := svc(a).ClusterIP + ":80"
 
+	// Each VM's controller takes the other's pods into its rules once it
+	// finds them Ready (within its period, a second).
+	for _, v := range []vm{a, b} {
+		require.Eventually(t, func() bool {
+			return strings.Count(sh(t, "ip", "netns", "exec", string(v.ns), "iptables-save", "-t", "nat"), `"default/my-service -> `) == 3
+		}, 10*time.Second, 100*time.Millisecond, "my-service has its 3 endpoints in %s's rules", v.ns)
+	}
+
 	// From a pod of each VM, every endpoint answers through the ClusterIP
 	// (those of the other VM over VXLAN), and sees the pod's own address.
 	for _, from := range []struct {
@@ -530,7 +533,16 @@ func TestRealNodesServices(t *testing.T) {
 
 	// A rolling update, run on both VMs at once: the same pods again, and
 	// every answer is the new version.
-	onBoth(t, a, b, "set", "image", "deployment/myapp", "web=netlab/web:blue")
+	// A rolling update waits, step by step, for the other VM's new pods:
+	// VM1 alone says so, and goes on once VM2 runs the same command.
+	first := exec.Command("nsenter", "--net="+netops.Path(a.ns), labtest.Binary(t), "set", "image", "deployment/myapp", "web=netlab/web:blue", "--lab", a.lab)
+	var out1, err1 syncBuffer
+	first.Stdout, first.Stderr = &out1, &err1
+	require.NoError(t, first.Start())
+	require.Eventually(t, func() bool { return strings.Contains(err1.String(), "Waiting for") }, 20*time.Second, 100*time.Millisecond)
+	assert.Contains(t, err1.String(), "of deployment myapp on node2: that machine builds them when the same command runs there")
+	b.mustNL(t, "set", "image", "deployment/myapp", "web=netlab/web:blue", "--lab", b.lab)
+	require.NoError(t, first.Wait(), "%s\n%s", out1.String(), err1.String())
 	pods = samePods(t, a, b)
 	require.Len(t, pods, 3)
 	vip, err := netip.ParseAddrPort(to)
