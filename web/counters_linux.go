@@ -140,7 +140,7 @@ func (c *counters) read(ts []target, now time.Time) []Link {
 	if c.last == nil {
 		c.last = map[string]sample{}
 	}
-	var out []Link
+	out := []Link{} // an empty list, not null, when no lab is up
 	for _, t := range ts {
 		var links []Link
 		if t.only != nil {

@@ -59,7 +59,7 @@ const (
 // Every link element names the counters (namespace, interface) that tell
 // its traffic.
 func Graph(states []*state.State) []Element {
-	var out []Element
+	out := []Element{}
 	for i, s := range states {
 		out = append(out, labGraph(s, float64(i)*bandHeight)...)
 	}

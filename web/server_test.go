@@ -2,10 +2,13 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 
@@ -67,6 +70,24 @@ func TestToken(t *testing.T) {
 		return resp.StatusCode
 	}
 	assert.Equal(t, 200, do("GET", "/", ""))
+	// With no lab up, the lists are empty lists, not null.
+	resp, err := http.Get(ts.URL + "/api/graph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.JSONEq(t, `{"elements": []}`, string(body))
+	resp, err = http.Get(ts.URL + "/api/labs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.JSONEq(t, `[]`, string(body))
+	var c counters
+	ev, _ := json.Marshal(Event{Links: c.read(nil, time.Now())})
+	assert.Contains(t, string(ev), `"links":[]`)
 	assert.Equal(t, 200, do("GET", "/api/labs", ""))
 	assert.Equal(t, 200, do("GET", "/static/vendor/cytoscape.min.js", ""))
 	for _, tok := range []string{"", "wrong", "s3cret2", "S3CRET"} {

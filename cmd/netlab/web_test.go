@@ -106,6 +106,30 @@ func TestWebAPI(t *testing.T) {
 	assert.Equal(t, "eth0", pod3.Iface)
 	assert.Equal(t, ov+"-node1", edge[ov+"/node1/flannel.1--"+ov+"/node2/flannel.1"].Netns, "the tunnel, counted by node1's flannel.1")
 
+	// A Deployment's pods are drawn under their nodes too, each link
+	// named by its pod's own namespace (the cluster DNS pod is not).
+	labtest.MustRun(t, "apply", "--lab", ov, "-f", "../../examples/myapp.yaml")
+	code, body = webDo(t, "GET", ts.URL+"/api/graph", "", "")
+	require.Equal(t, 200, code)
+	require.NoError(t, json.Unmarshal([]byte(body), &g))
+	drawn := map[string]web.Data{}
+	for _, e := range g.Elements {
+		if e.Group == "nodes" && e.Data.Kind == "workload" {
+			drawn[e.Data.Name] = e.Data
+		}
+	}
+	for _, p := range getPods(t, ov) {
+		d, ok := drawn[p.Name]
+		if assert.True(t, ok, "pod %s drawn", p.Name) {
+			assert.Equal(t, string(p.NS), d.Netns)
+			assert.Equal(t, p.IP, d.IP)
+		}
+	}
+	for name := range drawn {
+		assert.NotContains(t, name, "coredns", "the cluster's own DNS pod is not a workload of the picture")
+	}
+	labtest.MustRun(t, "delete", "--lab", ov, "-f", "../../examples/myapp.yaml")
+
 	// Packets need the token.
 	tr := fmt.Sprintf(`{"lab":%q,"src":"pod1","dst":"10.244.2.2"}`, ov)
 	code, body = webDo(t, "POST", ts.URL+"/api/trace", "", tr)
