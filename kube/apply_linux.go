@@ -653,9 +653,6 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 	}
 	dep := &c.Store.Deployments[i]
 	hash := TemplateHash(dep.Template)
-	tmpl := dep.Template
-	tmpl.Labels = copyLabels(dep.Template.Labels)
-	tmpl.Labels["pod-template-hash"] = hash
 	if n := len(dep.Revisions); n == 0 || dep.Revisions[n-1].Hash != hash {
 		// A template seen before keeps its ReplicaSet's pods and takes the
 		// next number, as Kubernetes reuses it.
@@ -675,67 +672,156 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 	if dep.Paused {
 		return c.save()
 	}
-	owner := ns + "/" + name
-	mine := func(current bool) []Pod {
-		var out []Pod
-		for _, p := range c.Store.Pods {
-			if p.Owner == owner && (p.Template.Labels["pod-template-hash"] == hash) == current {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
-	remove := func(ps ...Pod) error { return c.removePods(ctx, ps...) }
 	if dep.Strategy == "Recreate" {
-		for _, p := range mine(false) {
-			if err := remove(p); err != nil {
+		for _, p := range c.owned(dep, false) {
+			if err := c.removePods(ctx, p); err != nil {
 				return err
 			}
 		}
 	}
-	deadline := time.Now().Add(time.Duration(dep.ProgressDeadline) * time.Second)
-	replicas := dep.Replicas
-	maxSurge, maxUnavailable := dep.limits()
+	dep.Deadline = time.Now().Add(time.Duration(dep.ProgressDeadline) * time.Second).UTC()
+	dep.Rolling = true
+	told := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		olds, news := mine(false), mine(true)
+		st, err := c.step(ctx, dep)
+		if err != nil || st.done {
+			return err
+		}
+		if st.waiting > 0 && sumCounts(st.remote) == st.waiting && !c.Dry {
+			// Only another machine's new pods hold the rollout: this
+			// machine's controller goes on with it as they turn Ready (as
+			// Kubernetes' controller does; kubectl returns at once too).
+			if c.Log != nil {
+				for _, n := range c.S.Topology.Nodes {
+					if k := st.remote[n.Name]; k > 0 {
+						fmt.Fprintf(c.Log, "The rollout of deployment %s waits for %d new pod(s) on %s, which that machine builds when the same command runs there (netlab has no control plane); it goes on by itself then (netlab rollout status deployment/%s).\n",
+							dep.Name, k, n.Name, dep.Name)
+					}
+				}
+			}
+			return c.save()
+		}
+		if !told && c.Log != nil && len(st.remote) > 0 {
+			for _, n := range c.S.Topology.Nodes {
+				if k := st.remote[n.Name]; k > 0 {
+					fmt.Fprintf(c.Log, "Waiting for %d pod(s) of deployment %s on %s: that machine builds them when the same command runs there (netlab has no control plane).\n", k, dep.Name, n.Name)
+				}
+			}
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// owned are a Deployment's pods of its current template (current) or of
+// the others.
+func (c *Cluster) owned(dep *Deployment, current bool) []Pod {
+	owner := dep.Namespace + "/" + dep.Name
+	var out []Pod
+	for _, p := range c.Store.Pods {
+		if p.Owner == owner && (p.Template.Labels["pod-template-hash"] == dep.Hash) == current {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// stepState is where one step of a rollout left it.
+type stepState struct {
+	done bool
+	// waiting new pods not available yet, and how many of them are on
+	// each other machine.
+	waiting int
+	remote  map[string]int
+}
+
+// step takes a rollout as far as it goes without waiting: surplus new pods
+// go; new pods come, as many as maxSurge allows; once every new pod is
+// available (Ready for minReadySeconds), old ones go while enough stay
+// available, and again. Each step thus depends on the arithmetic only,
+// never on the moment a pod turned Ready, so that the nodes of a real
+// cluster, each running the rollout, take the same steps. The last step
+// (no old pod left) waits only for this machine's pods: the others' join
+// their Services as their own machines build them. Past the progress
+// deadline, a rollout still waiting stalls, both versions serving as they
+// are.
+func (c *Cluster) step(ctx context.Context, dep *Deployment) (stepState, error) {
+	hash := dep.Hash
+	tmpl := dep.Template
+	tmpl.Labels = copyLabels(dep.Template.Labels)
+	tmpl.Labels["pod-template-hash"] = hash
+	owner := dep.Namespace + "/" + dep.Name
+	replicas := dep.Replicas
+	maxSurge, maxUnavailable := dep.limits()
+	for {
+		olds, news := c.owned(dep, false), c.owned(dep, true)
 		// Surplus new pods (scaled down) go first, the newest first.
 		for len(news) > replicas {
-			if err := remove(news[len(news)-1]); err != nil {
-				return err
+			if err := c.removePods(ctx, news[len(news)-1]); err != nil {
+				return stepState{}, err
 			}
 			news = news[:len(news)-1]
 		}
 		// Scale up: as many new pods as the surge allows.
 		room := replicas + maxSurge - len(olds) - len(news)
 		for k := 0; k < room && len(news)+k < replicas; k++ {
-			p := Pod{Namespace: ns, Name: c.podName(*dep), Template: tmpl, Owner: owner}
+			p := Pod{Namespace: dep.Namespace, Name: c.podName(*dep), Template: tmpl, Owner: owner}
 			if err := c.startPod(ctx, p); err != nil {
-				return err
+				return stepState{}, err
 			}
 		}
-		// Then wait until every new pod is available, before old ones go.
-		// Each step is thus what the arithmetic says, whatever the moment
-		// a pod turned Ready: the nodes of a real cluster, each running
-		// the rollout, take the same steps.
-		news = mine(true)
-		// The last step (no old pod left to take out) waits only for this
-		// machine's pods: the others' join their Services as their own
-		// machines build them, and nothing here depends on when.
-		last := len(mine(false)) == 0 && len(news) == replicas
-		if err := c.waitAvailable(ctx, dep, news, deadline, last); err != nil {
-			return err
-		}
-		olds = mine(false)
-		c.refreshReady(olds)
-		olds = mine(false)
-		if len(olds) == 0 && len(news) == replicas {
+		news = c.owned(dep, true)
+		if c.refreshReady(news) {
 			if err := c.Sync(ctx); err != nil {
-				return err
+				return stepState{}, err
 			}
-			return c.save()
+		}
+		st := stepState{remote: map[string]int{}}
+		for _, p := range c.owned(dep, true) {
+			if !p.Ready && !c.Dry {
+				st.waiting++
+				if !c.local(p.Node) {
+					st.remote[p.Node]++
+				}
+			}
+		}
+		last := len(c.owned(dep, false)) == 0 && len(news) == replicas
+		if st.waiting > 0 && last && sumCounts(st.remote) == st.waiting {
+			if c.Log != nil {
+				for _, n := range c.S.Topology.Nodes {
+					if k := st.remote[n.Name]; k > 0 {
+						fmt.Fprintf(c.Log, "%d pod(s) of deployment %s are %s's: they come up when the same command runs there (netlab has no control plane), and join their Services as they turn Ready.\n", k, dep.Name, n.Name)
+					}
+				}
+			}
+			st.waiting, st.remote = 0, map[string]int{}
+		}
+		if st.waiting > 0 {
+			if time.Now().After(dep.Deadline) {
+				dep.Stalled = fmt.Sprintf("deployment %q exceeded its progress deadline: %d of %d new pods are ready", dep.Name, len(news)-st.waiting, replicas)
+				dep.Rolling = false
+				_ = c.save()
+				return st, errors.New(dep.Stalled)
+			}
+			return st, c.save()
+		}
+		olds = c.owned(dep, false)
+		c.refreshReady(olds)
+		olds = c.owned(dep, false)
+		if len(olds) == 0 && len(news) == replicas {
+			dep.Rolling = false
+			if err := c.Sync(ctx); err != nil {
+				return st, err
+			}
+			st.done = true
+			return st, c.save()
 		}
 		// Scale down: old pods go while enough stay available; unready
 		// ones first, as they serve nobody.
@@ -753,15 +839,15 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 			}
 		}
 		if len(going) > 0 {
-			if err := remove(going...); err != nil {
-				return err
+			if err := c.removePods(ctx, going...); err != nil {
+				return st, err
 			}
 		}
 		if err := c.Sync(ctx); err != nil {
-			return err
+			return st, err
 		}
 		if err := c.save(); err != nil {
-			return err
+			return st, err
 		}
 		if len(going) == 0 && room <= 0 {
 			// Not reached by the arithmetic (maxSurge+maxUnavailable ≥ 1
@@ -771,63 +857,19 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 	}
 }
 
-// waitAvailable waits until every pod of ps is Ready (and has been for
-// minReadySeconds), letting each into its Services as it turns Ready. At
-// the deadline the rollout stalls, with both versions serving as they are.
-// Pods of another machine turn Ready when it runs the same command: that
-// is said once. With localOnly, it waits for this machine's pods only.
-func (c *Cluster) waitAvailable(ctx context.Context, dep *Deployment, ps []Pod, deadline time.Time, localOnly bool) error {
-	told := false
-	for {
-		if c.refreshReady(ps) {
-			if err := c.Sync(ctx); err != nil {
-				return err
-			}
+// Continue goes on with the rollouts that wait for another machine's pods,
+// as far as each goes now: what the lab's controller does every period.
+func (c *Cluster) Continue(ctx context.Context) error {
+	for i := range c.Store.Deployments {
+		dep := &c.Store.Deployments[i]
+		if !dep.Rolling || dep.Paused || dep.Stalled != "" {
+			continue
 		}
-		var waiting []Pod
-		for _, p := range ps {
-			if k := c.findPod(p.Namespace, p.Name); k >= 0 && !c.Store.Pods[k].Ready {
-				waiting = append(waiting, c.Store.Pods[k])
-			}
-		}
-		if len(waiting) == 0 || c.Dry {
-			return nil
-		}
-		remote := map[string]int{}
-		for _, p := range waiting {
-			if !c.local(p.Node) {
-				remote[p.Node]++
-			}
-		}
-		if localOnly && len(remote) > 0 && len(waiting) == sumCounts(remote) {
-			for _, n := range c.S.Topology.Nodes {
-				if remote[n.Name] > 0 && c.Log != nil {
-					fmt.Fprintf(c.Log, "%d pod(s) of deployment %s are %s's: they come up when the same command runs there (netlab has no control plane), and join their Services as they turn Ready.\n",
-						remote[n.Name], dep.Name, n.Name)
-				}
-			}
-			return nil
-		}
-		if !told && c.Log != nil {
-			for _, n := range c.S.Topology.Nodes {
-				if remote[n.Name] > 0 {
-					fmt.Fprintf(c.Log, "Waiting for %d pod(s) of deployment %s on %s: that machine builds them when the same command runs there (netlab has no control plane).\n",
-						remote[n.Name], dep.Name, n.Name)
-					told = true
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			dep.Stalled = fmt.Sprintf("deployment %q exceeded its progress deadline: %d of %d new pods are ready", dep.Name, len(ps)-len(waiting), dep.Replicas)
-			_ = c.save()
-			return errors.New(dep.Stalled)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		if _, err := c.step(ctx, dep); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 func sumCounts(m map[string]int) int {
@@ -836,15 +878,6 @@ func sumCounts(m map[string]int) int {
 		n += v
 	}
 	return n
-}
-
-func (c *Cluster) findPod(ns, name string) int {
-	for i, p := range c.Store.Pods {
-		if p.Namespace == ns && p.Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 func countReady(ps []Pod) int {

@@ -20,7 +20,8 @@ import (
 // commands: every second it probes every pod, as the kubelet does, and
 // when one turned Ready or unready (its server died, its probe fails), it
 // rewrites every node's rules, as kube-proxy does when the endpoints
-// change. It holds the lab's lock only while it looks, so netlab commands
+// change. It also goes on with a rollout that waits for another
+// machine's pods, as the deployment controller does. It holds the lab's lock only while it looks, so netlab commands
 // interleave with it.
 
 // Period is how often the controller looks.
@@ -85,7 +86,11 @@ func once(ctx context.Context, lab, exe string) error {
 		return err
 	}
 	defer done()
-	return c.Record(ctx, found)
+	if err := c.Record(ctx, found); err != nil {
+		return err
+	}
+	// A rollout that waits for another machine's pods goes on from here.
+	return c.Continue(ctx)
 }
 
 // controllerRunning reports whether lab's controller runs.

@@ -87,6 +87,11 @@ type Deployment struct {
 	Revisions []Revision `json:"revisions"`
 	// Stalled says why the last rollout stopped, if it did.
 	Stalled string `json:"stalled,omitempty"`
+	// Rolling says a rollout is under way, and Deadline when it stalls:
+	// the lab's controller goes on with one that waits for another
+	// machine's pods.
+	Rolling  bool      `json:"rolling,omitempty"`
+	Deadline time.Time `json:"deadline,omitempty"`
 }
 
 // Revision is one template a Deployment rolled out.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -370,25 +369,6 @@ func TestRealNodesCompareTrace(t *testing.T) {
 	downOnVM(t, b)
 }
 
-// syncBuffer is a strings.Builder that a command writes while a test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // vmPods are the pods 'netlab get pods -o json' lists on a VM.
 func vmPods(t *testing.T, v vm) []kubePod {
 	t.Helper()
@@ -533,16 +513,18 @@ func TestRealNodesServices(t *testing.T) {
 
 	// A rolling update, run on both VMs at once: the same pods again, and
 	// every answer is the new version.
-	// A rolling update waits, step by step, for the other VM's new pods:
-	// VM1 alone says so, and goes on once VM2 runs the same command.
-	first := exec.Command("nsenter", "--net="+netops.Path(a.ns), labtest.Binary(t), "set", "image", "deployment/myapp", "web=netlab/web:blue", "--lab", a.lab)
-	var out1, err1 syncBuffer
-	first.Stdout, first.Stderr = &out1, &err1
-	require.NoError(t, first.Start())
-	require.Eventually(t, func() bool { return strings.Contains(err1.String(), "Waiting for") }, 20*time.Second, 100*time.Millisecond)
-	assert.Contains(t, err1.String(), "of deployment myapp on node2: that machine builds them when the same command runs there")
+	// A rolling update, one VM after the other: VM1 takes it as far as its
+	// own pods go and says that it goes on by itself once VM2 runs the same
+	// command; VM1's controller then takes the steps as VM2's pods come.
+	r = a.mustNL(t, "set", "image", "deployment/myapp", "web=netlab/web:blue", "--lab", a.lab)
+	assert.Contains(t, r.Stderr, "The rollout of deployment myapp waits for 1 new pod(s) on node2, which that machine builds when the same command runs there")
+	r = a.nl(t, "rollout", "status", "deployment/myapp", "--lab", a.lab)
+	assert.Equal(t, 1, r.Code, "not complete before VM2 did its part: %s", r.Stdout)
+	assert.Contains(t, r.Stdout, "Waiting for deployment \"myapp\" rollout to finish")
 	b.mustNL(t, "set", "image", "deployment/myapp", "web=netlab/web:blue", "--lab", b.lab)
-	require.NoError(t, first.Wait(), "%s\n%s", out1.String(), err1.String())
+	require.Eventually(t, func() bool {
+		return strings.Contains(a.nl(t, "rollout", "status", "deployment/myapp", "--lab", a.lab).Stdout, "successfully rolled out")
+	}, 30*time.Second, 500*time.Millisecond, "VM1's controller finished the rollout")
 	pods = samePods(t, a, b)
 	require.Len(t, pods, 3)
 	vip, err := netip.ParseAddrPort(to)
