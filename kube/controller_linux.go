@@ -63,6 +63,7 @@ func once(ctx context.Context, lab, exe string) error {
 		}
 		return c, r.Close, nil
 	}
+	started := time.Now()
 	c, done, err := open()
 	if err != nil {
 		return err
@@ -86,6 +87,13 @@ func once(ctx context.Context, lab, exe string) error {
 		return err
 	}
 	defer done()
+	// What the probes found is stale if a command changed the objects
+	// meanwhile (a rollout that held the lock while its pods turned Ready):
+	// recorded, it would take Ready pods out of their Services until the
+	// next round. Probe again then, next round.
+	if fi, err := os.Stat(filepath.Join(state.Dir(lab), storeFile)); err == nil && fi.ModTime().After(started) {
+		return c.Continue(ctx)
+	}
 	if err := c.Record(ctx, found); err != nil {
 		return err
 	}
