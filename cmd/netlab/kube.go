@@ -616,13 +616,7 @@ func newRollout(g *globals) *cobra.Command {
 	})
 	undo.Flags().IntVar(&to, "to-revision", 0, "the revision to roll back to (default: the one before)")
 	c.AddCommand(
-		one("status", "where the rollout is (exit 1 until it is complete)", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
-			s, complete, err := cl.Status("default", name)
-			if err == nil && !complete {
-				return s, &exitError{code: exitFailed}
-			}
-			return s, err
-		}),
+		newRolloutStatus(g),
 		one("history", "the revisions rolled out", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
 			revs, err := cl.History("default", name)
 			if err != nil {
@@ -647,6 +641,67 @@ func newRollout(g *globals) *cobra.Command {
 			return cl.Pause(ctx, "default", name, false)
 		}),
 	)
+	return c
+}
+
+// newRolloutStatus watches a rollout until it is complete, as kubectl
+// rollout status does: a line each time it moves; exit 1 when it stalls,
+// is paused, or --timeout passes. It reads without the lab's lock, so that
+// the commands and the controller that move the rollout go on meanwhile.
+func newRolloutStatus(g *globals) *cobra.Command {
+	watch := true
+	var timeout time.Duration
+	c := &cobra.Command{Use: "status deployment/NAME", Short: "watch the rollout until it is complete (--watch=false: say where it is; exit 1 until complete)",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("rollout status takes deployment/NAME")
+			}
+			_, err := deploymentRef(args[0])
+			return err
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			name, _ := deploymentRef(args[0])
+			if err := needRoot("rollout status"); err != nil {
+				return err
+			}
+			if timeout < 0 {
+				return usagef("--timeout %s: 0 (no limit) or more", timeout)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			start, last := time.Now(), ""
+			for {
+				cl, done, err := openCluster(g, c, false)
+				if err != nil {
+					return err
+				}
+				line, complete, err := cl.Status("default", name)
+				done()
+				if err != nil {
+					return usagef("%v", err)
+				}
+				if line != last {
+					fmt.Fprintln(c.OutOrStdout(), line)
+					last = line
+				}
+				switch {
+				case complete:
+					return nil
+				case !watch || strings.Contains(line, "exceeded its progress deadline") || strings.Contains(line, "is paused"):
+					return &exitError{code: exitFailed}
+				case timeout > 0 && time.Since(start) > timeout:
+					fmt.Fprintf(c.ErrOrStderr(), "netlab: timed out after %s waiting for deployment %q to roll out\n", timeout, name)
+					return &exitError{code: exitFailed}
+				}
+				select {
+				case <-ctx.Done():
+					return &exitError{code: exitFailed}
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}}
+	c.Flags().BoolVarP(&watch, "watch", "w", true, "wait until the rollout is complete (false: say where it is, exit 1 until complete)")
+	c.Flags().DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: no limit)")
 	return c
 }
 

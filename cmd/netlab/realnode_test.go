@@ -518,13 +518,14 @@ func TestRealNodesServices(t *testing.T) {
 	// command; VM1's controller then takes the steps as VM2's pods come.
 	r = a.mustNL(t, "set", "image", "deployment/myapp", "web=netlab/web:blue", "--lab", a.lab)
 	assert.Contains(t, r.Stderr, "The rollout of deployment myapp waits for 1 new pod(s) on node2, which that machine builds when the same command runs there")
-	r = a.nl(t, "rollout", "status", "deployment/myapp", "--lab", a.lab)
+	r = a.nl(t, "rollout", "status", "deployment/myapp", "--watch=false", "--lab", a.lab)
 	assert.Equal(t, 1, r.Code, "not complete before VM2 did its part: %s", r.Stdout)
 	assert.Contains(t, r.Stdout, "Waiting for deployment \"myapp\" rollout to finish")
 	b.mustNL(t, "set", "image", "deployment/myapp", "web=netlab/web:blue", "--lab", b.lab)
-	require.Eventually(t, func() bool {
-		return strings.Contains(a.nl(t, "rollout", "status", "deployment/myapp", "--lab", a.lab).Stdout, "successfully rolled out")
-	}, 30*time.Second, 500*time.Millisecond, "VM1's controller finished the rollout")
+	// rollout status watches, as kubectl's does, until VM1's controller has
+	// finished the rollout.
+	r = a.mustNL(t, "rollout", "status", "deployment/myapp", "--timeout", "60s", "--lab", a.lab)
+	assert.Contains(t, r.Stdout, `deployment "myapp" successfully rolled out`)
 	pods = samePods(t, a, b)
 	require.Len(t, pods, 3)
 	vip, err := netip.ParseAddrPort(to)

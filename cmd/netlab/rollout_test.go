@@ -243,6 +243,8 @@ func TestRolloutBadInput(t *testing.T) {
 	}{
 		{[]string{"rollout", "status"}, "takes deployment/NAME"},
 		{[]string{"rollout", "status", "web"}, "give deployment/NAME"},
+		{[]string{"rollout", "status", "deployment/web", "--timeout", "-1s"}, "--timeout -1s: 0 (no limit) or more"},
+		{[]string{"rollout", "status", "deployment/nosuch"}, "not found"},
 		{[]string{"rollout", "frob", "deployment/web"}, "unknown rollout verb"},
 		{[]string{"rollout", "undo", "deployment/nosuch"}, "not found"},
 		{[]string{"rollout", "undo", "deployment/web", "--to-revision", "9"}, "revision 9"},
