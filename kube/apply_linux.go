@@ -872,6 +872,15 @@ func (c *Cluster) Continue(ctx context.Context) error {
 	return nil
 }
 
+func (c *Cluster) findPod(ns, name string) int {
+	for i, p := range c.Store.Pods {
+		if p.Namespace == ns && p.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 func sumCounts(m map[string]int) int {
 	n := 0
 	for _, v := range m {
@@ -1255,12 +1264,7 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 		c.Store.Services = append(c.Store.Services[:i], c.Store.Services[i+1:]...)
 		kind = "service"
 	case "deployment":
-		i := -1
-		for j, d := range c.Store.Deployments {
-			if d.Namespace == ns && d.Name == name {
-				i = j
-			}
-		}
+		i := c.findDeployment(ns, name)
 		if i < 0 {
 			return "", fmt.Errorf("deployments.apps %q not found", name)
 		}
@@ -1276,12 +1280,7 @@ func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, er
 		}
 		kind = "deployment.apps"
 	case "pod":
-		i := -1
-		for j, p := range c.Store.Pods {
-			if p.Namespace == ns && p.Name == name {
-				i = j
-			}
-		}
+		i := c.findPod(ns, name)
 		if i < 0 {
 			return "", fmt.Errorf("pods %q not found", name)
 		}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 
@@ -128,18 +127,11 @@ func (w *world) view(ns netops.NS) (*nsView, error) {
 func (v *nsView) tables() (*Tables, error) {
 	if !v.iptRead {
 		v.iptRead = true
-		argv := []string{"iptables-save"}
-		if v.ns != netops.Host {
-			argv = append([]string{"ip", "netns", "exec", string(v.ns)}, argv...)
-		}
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		var out, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &stderr
-		if err := cmd.Run(); err != nil {
-			v.iptErr = fmt.Errorf("iptables-save in %s: %v: %s", v.ns, err, strings.TrimSpace(stderr.String()))
+		out, err := netops.IPTablesSave(v.ns, "")
+		if err != nil {
+			v.iptErr = err
 		} else {
-			v.ipt, v.iptErr = ParseSave(out.String())
+			v.ipt, v.iptErr = ParseSave(out)
 		}
 	}
 	return v.ipt, v.iptErr

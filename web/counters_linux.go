@@ -86,12 +86,7 @@ type sample struct {
 // netlinkCounters reads the counters of the links a target picks by
 // their alias (a real node's own namespace), by netlink.
 func netlinkCounters(t target) ([]Link, error) {
-	nl, err := netops.Netlink(t.ns)
-	if err != nil {
-		return nil, err
-	}
-	defer nl.Close()
-	links, err := netops.Dump(nl.LinkList)
+	links, err := netops.Links(t.ns)
 	if err != nil {
 		return nil, err
 	}

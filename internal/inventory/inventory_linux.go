@@ -247,12 +247,10 @@ func comm(role, name string) string {
 // HostLabs returns the labs whose marked links are in netlab's own
 // namespace (a real node's), each once, sorted.
 func HostLabs() []string {
-	nl, err := netops.Netlink(netops.Host)
+	links, err := netops.Links(netops.Host)
 	if err != nil {
 		return nil
 	}
-	defer nl.Close()
-	links, _ := netops.Dump(nl.LinkList)
 	seen := map[string]bool{}
 	var labs []string
 	for _, l := range links {

@@ -124,12 +124,7 @@ func driver(iface string) string {
 // own chains. On a machine that only ever ran embedded labs it finds
 // nothing. It only reads.
 func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
-	nl, err := netops.Netlink(netops.Host)
-	if err != nil {
-		return nil, err
-	}
-	defer nl.Close()
-	links, err := netops.Dump(nl.LinkList)
+	links, err := netops.Links(netops.Host)
 	if err != nil {
 		return nil, err
 	}

@@ -473,10 +473,13 @@ func (k *kernel) routeOf(ns NS, dstS, via, dev string) (*handle, *netlink.Route,
 	return h, r, nil
 }
 
-// IPTablesSave is what iptables-save prints of table in namespace ns (in
-// the C locale: it is parsed).
+// IPTablesSave is what iptables-save prints of table in namespace ns
+// (every table when table is ""), in the C locale: it is parsed.
 func IPTablesSave(ns NS, table string) (string, error) {
-	argv := []string{"iptables-save", "-t", table}
+	argv := []string{"iptables-save"}
+	if table != "" {
+		argv = append(argv, "-t", table)
+	}
 	if ns != Host {
 		argv = append([]string{"ip", "netns", "exec", string(ns)}, argv...)
 	}
@@ -485,7 +488,7 @@ func IPTablesSave(ns NS, table string) (string, error) {
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("iptables-save -t %s in %s: %v: %s", table, nsWhere(ns), err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("%s in %s: %v: %s", strings.Join(argv, " "), nsWhere(ns), err, strings.TrimSpace(stderr.String()))
 	}
 	return out.String(), nil
 }
@@ -835,6 +838,17 @@ func Netlink(ns NS) (*netlink.Handle, error) {
 	}
 	h.ns.Close()
 	return h.nl, nil
+}
+
+// Links lists the links of namespace ns, once (a handle opened for the
+// moment, and closed: one kept open would keep the namespace alive).
+func Links(ns NS) ([]netlink.Link, error) {
+	nl, err := Netlink(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer nl.Close()
+	return Dump(nl.LinkList)
 }
 
 // Dump runs a netlink dump (a list of links, addresses, routes) again while
