@@ -49,10 +49,11 @@ lab: deps install ## build both models side by side, show what each proves, comp
 	@printf '\nNext, the workshop: docs/workshop.md (eight parts), then the exercises: sudo netlab exercise list\n'
 
 test: deps test-deps vm-deps lint vm-check build ## lint, Vagrantfile check, every test (root, real packets), both labs on two QEMU VMs, leak check
-	@scripts/leak-check.sh snapshot
-	$(GOPATH_) $(GO) test -count=1 -race -timeout 30m ./...
-	scripts/vm-test.sh
-	@scripts/leak-check.sh verify
+	@snap=$$(mktemp -t netlab-leak-check.XXXXXX) && trap 'rm -f "$$snap"' EXIT && \
+	scripts/leak-check.sh snapshot "$$snap" && \
+	$(GOPATH_) $(GO) test -count=1 -race -timeout 30m ./... && \
+	scripts/vm-test.sh && \
+	scripts/leak-check.sh verify "$$snap"
 
 test-deps: ## install what only the tests need: chromium, for the browser test of netlab web (needs root)
 	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# leak-check.sh snapshot|verify: fail if the tests left anything behind.
-#  - no named network namespace whose loopback carries a netlab marker;
-#  - no netlab workload runtime (netlab netlab-pod) process;
+# leak-check.sh snapshot FILE | verify FILE: fail if the tests left anything
+# behind. FILE is the snapshot, made by the caller with mktemp (never a fixed
+# name in /tmp that another user could plant). Labs a user has up before the
+# tests (make lab's) are in the snapshot, so they are neither leaks nor
+# touched: the tests must leave them exactly as they were.
+#  - no named network namespace whose loopback carries a netlab marker, but
+#    those there before;
+#  - no netlab workload runtime (netlab netlab-pod) process, but those there
+#    before;
 #  - the machine's root network namespace unchanged: links, addresses,
 #    routes and iptables rules are the same as before the tests;
 #  - no state or lock file of a test lab left in /run/netlab.
 set -euo pipefail
-snap=/tmp/netlab-leak-check.snapshot
 
 root_state() {
   ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
@@ -17,31 +22,30 @@ root_state() {
   find /run/netlab -mindepth 1 -maxdepth 1 2>/dev/null | sort
 }
 
-case "${1:-}" in
-snapshot)
-  root_state >"$snap"
-  ;;
-verify)
-  fail=0
+# netlab_state: every namespace netlab marked, and every workload runtime.
+netlab_state() {
   for ns in $(ip netns list | awk '{print $1}'); do
     alias=$(ip -n "$ns" -d link show lo 2>/dev/null | awk '/alias/ {print $2}')
-    if [[ "$alias" == netlab:* ]]; then
-      echo "leak: network namespace $ns ($alias) is still there"
-      fail=1
-    fi
-  done
-  if pgrep -af 'netlab-pod --lab' >/dev/null; then
-    echo "leak: netlab workload processes still running:"; pgrep -af 'netlab-pod --lab'
-    fail=1
+    if [[ "$alias" == netlab:* ]]; then echo "namespace $ns ($alias)"; fi
+  done | sort
+  { pgrep -af 'netlab-pod --lab' || true; } | sed 's/^/process /' | sort
+}
+
+snap=${2:-}
+if [ -z "$snap" ]; then echo "usage: $0 snapshot|verify FILE" >&2; exit 2; fi
+case "${1:-}" in
+snapshot)
+  { root_state; echo '--- netlab'; netlab_state; } >"$snap"
+  ;;
+verify)
+  if [ ! -s "$snap" ]; then echo "leak check: no snapshot in $snap" >&2; exit 2; fi
+  if ! diff -u "$snap" <(root_state; echo '--- netlab'; netlab_state); then
+    echo "leak: the tests left something behind, or changed the root network namespace, /run/netlab or a lab that was up (diff above: - before, + after)"
+    exit 1
   fi
-  if [ -f "$snap" ] && ! diff -u "$snap" <(root_state); then
-    echo "leak: the root network namespace or /run/netlab changed during the tests (diff above)"
-    fail=1
-  fi
-  if [ "$fail" = 0 ]; then echo "leak check: nothing left behind, root namespace untouched"; fi
-  exit $fail
+  echo "leak check: nothing left behind, root namespace and labs that were up untouched"
   ;;
 *)
-  echo "usage: $0 snapshot|verify" >&2; exit 2
+  echo "usage: $0 snapshot|verify FILE" >&2; exit 2
   ;;
 esac

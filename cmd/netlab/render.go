@@ -14,6 +14,7 @@ import (
 	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/kube"
+	"netlab/overlay"
 )
 
 // maxPictured is how many workloads per node the picture draws; the table
@@ -150,43 +151,55 @@ func kindOf(s *state.State) string { return lab.ViewOf(s).Kind() }
 
 func modelName(s *state.State) string { return lab.ViewOf(s).Model() }
 
-func printStatus(w io.Writer, s *state.State, status string) {
+// printStatus prints a lab's picture and table; summary (kubeSummary's
+// line, or "") is passed in, so that printing never reads the run
+// directory and a golden test of it never meets a lab a user has up.
+func printStatus(w io.Writer, s *state.State, status, summary string) {
 	fmt.Fprintf(w, "Lab %q (%s-mode, %s): %s since %s, %s, %s\n\n", s.Lab, s.Mode, modelName(s), status,
 		s.Created.Local().Format("15:04:05"), plural(len(s.Topology.Nodes), "node"), plural(len(s.Workloads), kindOf(s)))
 	picture(w, s)
 	fmt.Fprintln(w)
 	table(w, s, 0)
-	if line := kubeSummary(s); line != "" {
+	if summary != "" {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, summary)
 	}
 }
 
 // kubeSummary says what manifests put into a lab, if any: the objects
-// that 'netlab get' lists.
+// that 'netlab get' lists. It reads the lab's store; summarize says it.
 func kubeSummary(s *state.State) string {
-	cl, err := kube.Open(s, "", nil)
+	if s.Mode != overlay.Mode {
+		return ""
+	}
+	st, err := kube.LoadStore(s.Lab)
 	if err != nil {
 		return ""
 	}
+	return summarize(st, s.Topology.Embedded)
+}
+
+// summarize is kubeSummary's line for a store, "" when it holds nothing
+// of the user's.
+func summarize(st kube.Store, embedded bool) string {
 	var svcs, pods int
-	for _, x := range cl.Store.Services {
+	for _, x := range st.Services {
 		if x.Namespace == "default" {
 			svcs++
 		}
 	}
-	for _, p := range cl.Store.Pods {
+	for _, p := range st.Pods {
 		if p.Namespace == "default" {
 			pods++
 		}
 	}
-	if svcs+pods+len(cl.Store.Deployments) == 0 {
+	if svcs+pods+len(st.Deployments) == 0 {
 		return ""
 	}
 	line := fmt.Sprintf("Applied: %s, %s, %s, and the cluster DNS (netlab get pods -o wide; netlab get services).",
-		plural(len(cl.Store.Deployments), "Deployment"), plural(svcs, "Service"), plural(pods, "pod"))
-	if !s.Topology.Embedded {
-		line += fmt.Sprintf("\nCluster %s: every VM that ran the same commands shows the same (no control plane keeps them alike).", cl.Store.Fingerprint())
+		plural(len(st.Deployments), "Deployment"), plural(svcs, "Service"), plural(pods, "pod"))
+	if !embedded {
+		line += fmt.Sprintf("\nCluster %s: every VM that ran the same commands shows the same (no control plane keeps them alike).", st.Fingerprint())
 	}
 	return line
 }

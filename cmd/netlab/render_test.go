@@ -15,6 +15,7 @@ import (
 	"netlab/bridge"
 	"netlab/internal/state"
 	"netlab/internal/topo"
+	"netlab/kube"
 	"netlab/overlay"
 )
 
@@ -61,10 +62,22 @@ func golden(t *testing.T, name string, got []byte) {
 // TestRender pins what a learner reads after up and in status, and what
 // scripts read in status --json, for both models, embedded and on a real
 // node, from fixed states: no kernel, no root.
+//
+// The run directory holds, for every case, a lab of the same name with a
+// Service applied, as 'make lab' leaves one up: rendering must not read
+// it (the state printed is the one passed in, and so is the summary).
 func TestRender(t *testing.T) {
 	old := time.Local
 	time.Local = time.UTC
 	defer func() { time.Local = old }()
+	oldRun := state.RunDir
+	state.RunDir = t.TempDir()
+	defer func() { state.RunDir = oldRun }()
+	applied, err := json.Marshal(kube.Store{Services: []kube.Service{{Namespace: "default", Name: "my-service"}}})
+	require.NoError(t, err)
+	for _, lab := range []string{bridge.Mode, overlay.Mode} {
+		require.NoError(t, state.SaveFile(lab, "kube.json", applied))
+	}
 	for _, c := range []struct{ name, mode, node, backend string }{
 		{"docker", bridge.Mode, "", ""},
 		{"overlay", overlay.Mode, "", "vxlan"},
@@ -82,11 +95,30 @@ func TestRender(t *testing.T) {
 			var up, st bytes.Buffer
 			printUp(&up, s, 1500*time.Millisecond)
 			golden(t, c.name+".up.golden", up.Bytes())
-			printStatus(&st, s, s.Status)
+			printStatus(&st, s, s.Status, "")
 			golden(t, c.name+".status.golden", st.Bytes())
 			js, err := json.MarshalIndent(statusJSON(s), "", "  ")
 			require.NoError(t, err)
 			golden(t, c.name+".status.json.golden", append(js, '\n'))
 		})
 	}
+}
+
+// TestSummarize pins the line status adds for what manifests put into a
+// lab: nothing when only the lab's own objects (the DNS) are there.
+func TestSummarize(t *testing.T) {
+	assert.Empty(t, summarize(kube.Store{}, true))
+	dns := kube.Store{
+		Services: []kube.Service{{Namespace: "kube-system", Name: "kube-dns"}},
+		Pods:     []kube.Pod{{Namespace: "kube-system", Name: "coredns"}},
+	}
+	assert.Empty(t, summarize(dns, true), "the cluster DNS alone is not the user's")
+	st := dns
+	st.Services = append(st.Services, kube.Service{Namespace: "default", Name: "my-service"})
+	st.Deployments = []kube.Deployment{{Namespace: "default", Name: "myapp"}}
+	st.Pods = append(st.Pods, kube.Pod{Namespace: "default", Name: "myapp-1"}, kube.Pod{Namespace: "default", Name: "myapp-2"})
+	assert.Equal(t, "Applied: 1 Deployment, 1 Service, 2 pods, and the cluster DNS (netlab get pods -o wide; netlab get services).",
+		summarize(st, true))
+	vm := summarize(st, false)
+	assert.Contains(t, vm, "\nCluster "+st.Fingerprint()+": every VM")
 }

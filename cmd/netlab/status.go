@@ -89,7 +89,7 @@ func newStatus(g *globals) *cobra.Command {
 					fmt.Fprintf(out, "Lab %q: damaged: %s.\n", d.Lab, d.Hint)
 					continue
 				}
-				printStatus(out, states[i], d.Status)
+				printStatus(out, states[i], d.Status, kubeSummary(states[i]))
 				if d.Hint != "" {
 					fmt.Fprintf(out, "\n%s: %s.\n", strings.ToUpper(d.Status[:1])+d.Status[1:], d.Hint)
 				}

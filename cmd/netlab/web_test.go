@@ -260,7 +260,12 @@ func TestWebBrowser(t *testing.T) {
 	ts := webServer(t, dk, ov)
 	dir := os.Getenv("NETLAB_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "netlab-web-artifacts")
+		// A directory of the test's own, never a fixed name another user
+		// could have planted; kept, so the screenshots can be looked at.
+		var err error
+		dir, err = os.MkdirTemp("", "netlab-web-artifacts.")
+		require.NoError(t, err)
+		t.Logf("screenshots in %s", dir)
 	}
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 

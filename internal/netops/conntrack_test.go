@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"netlab/internal/labtest"
 	"netlab/internal/netops"
 )
 
@@ -19,9 +20,7 @@ import (
 // those its printed command deletes, and only those; none to delete is no
 // error either way.
 func TestConntrackDel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces (CI runs as root; sudo go test ./internal/netops)")
-	}
+	labtest.Root(t)
 	ns := fmt.Sprintf("ct%d", os.Getpid())
 	run := func(args ...string) string {
 		t.Helper()
