@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/podruntime"
 	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/overlay"
@@ -92,194 +92,83 @@ func (c *Cluster) save() error {
 	return state.SaveFile(c.S.Lab, storeFile, append(data, '\n'))
 }
 
-var image = regexp.MustCompile(`^netlab/web:([A-Za-z0-9_][A-Za-z0-9_.-]{0,62})$`)
-
-// template reads a pod spec into what netlab runs, refusing by path what
-// it does not implement.
-func template(where, obj, path string, meta map[string]string, spec corev1.PodSpec) (PodTemplate, []string, error) {
-	bad := func(p, reason string, a ...any) error {
-		return &ManifestError{Doc: where, Object: obj, Path: path + p, Reason: fmt.Sprintf(reason, a...)}
-	}
-	var warn []string
-	t := PodTemplate{Labels: meta}
-	if len(spec.Containers) == 0 {
-		return t, nil, bad(".containers", "required: at least one container")
-	}
-	for p, set := range map[string]bool{
-		".volumes": len(spec.Volumes) > 0, ".initContainers": len(spec.InitContainers) > 0, ".hostNetwork": spec.HostNetwork,
-		".nodeName": spec.NodeName != "", ".hostAliases": len(spec.HostAliases) > 0, ".ephemeralContainers": len(spec.EphemeralContainers) > 0,
-	} {
-		if set {
-			return t, nil, bad(p, "netlab does not implement it")
-		}
-	}
-	ports := map[int]bool{}
-	for i, ct := range spec.Containers {
-		at := fmt.Sprintf(".containers[%d]", i)
-		m := image.FindStringSubmatch(ct.Image)
-		if m == nil {
-			return t, nil, bad(at+".image", "%q: netlab runs netlab/web:TAG, its web server, which answers with the pod's name, IP and node and \"the color is TAG\"", ct.Image)
-		}
-		if len(ct.Command) > 0 || len(ct.Args) > 0 {
-			return t, nil, bad(at+".command", "netlab/web runs its own server: no command or args")
-		}
-		for p, set := range map[string]bool{".volumeMounts": len(ct.VolumeMounts) > 0, ".lifecycle": ct.Lifecycle != nil, ".startupProbe": ct.StartupProbe != nil} {
-			if set {
-				return t, nil, bad(at+p, "netlab does not implement it")
-			}
-		}
-		for p, set := range map[string]bool{".env": len(ct.Env) > 0, ".resources": len(ct.Resources.Limits)+len(ct.Resources.Requests) > 0,
-			".livenessProbe": ct.LivenessProbe != nil} {
-			if set {
-				warn = append(warn, path+at+p+": not used by netlab (netlab/web reads no environment, and nothing restarts it)")
-			}
-		}
-		c := Container{Name: ct.Name, Tag: m[1]}
-		for j, p := range ct.Ports {
-			if p.ContainerPort < 1 || p.ContainerPort > 65535 {
-				return t, nil, bad(fmt.Sprintf("%s.ports[%d].containerPort", at, j), "%d: from 1 to 65535", p.ContainerPort)
-			}
-			if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
-				return t, nil, bad(fmt.Sprintf("%s.ports[%d].protocol", at, j), "%q: netlab/web serves TCP", p.Protocol)
-			}
-			c.Ports = append(c.Ports, ContainerPort{Name: p.Name, Port: int(p.ContainerPort)})
-		}
-		if rp := ct.ReadinessProbe; rp != nil {
-			pr, err := probeOf(rp, c, func(p, reason string, a ...any) error { return bad(at+".readinessProbe"+p, reason, a...) })
-			if err != nil {
-				return t, nil, err
-			}
-			c.Readiness = pr
-		}
-		if ports[c.ServePort()] {
-			return t, nil, bad(at+".ports", "port %d is another container's in the same pod (they share one network namespace)", c.ServePort())
-		}
-		ports[c.ServePort()] = true
-		t.Containers = append(t.Containers, c)
-	}
-	return t, warn, nil
-}
-
-// probeOf reads a readinessProbe: httpGet or tcpSocket on a port of the
-// container (by number or name), with its delays.
-func probeOf(rp *corev1.Probe, c Container, bad func(string, string, ...any) error) (*Probe, error) {
-	p := &Probe{InitialDelay: int(rp.InitialDelaySeconds), Period: int(rp.PeriodSeconds)}
-	if p.Period == 0 {
-		p.Period = 10 // the kubelet's default
-	}
-	if rp.InitialDelaySeconds < 0 || rp.PeriodSeconds < 0 || rp.InitialDelaySeconds > 3600 {
-		return nil, bad("", "delays must be from 0 to 3600 seconds")
-	}
-	port := func(v int32, name string, path string) (int, error) {
-		if name == "" {
-			if v < 1 || v > 65535 {
-				return 0, bad(path, "%d: from 1 to 65535", v)
-			}
-			return int(v), nil
-		}
-		for _, cp := range c.Ports {
-			if cp.Name == name {
-				return cp.Port, nil
-			}
-		}
-		return 0, bad(path, "%q names no port of the container", name)
-	}
-	var err error
-	switch {
-	case rp.HTTPGet != nil:
-		if p.Port, err = port(rp.HTTPGet.Port.IntVal, rp.HTTPGet.Port.StrVal, ".httpGet.port"); err != nil {
-			return nil, err
-		}
-		p.Path = rp.HTTPGet.Path
-		if p.Path == "" {
-			p.Path = "/"
-		}
-		if !strings.HasPrefix(p.Path, "/") || strings.ContainsAny(p.Path, " \r\n") {
-			return nil, bad(".httpGet.path", "%q is not a request path", p.Path)
-		}
-	case rp.TCPSocket != nil:
-		p.TCP = true
-		if p.Port, err = port(rp.TCPSocket.Port.IntVal, rp.TCPSocket.Port.StrVal, ".tcpSocket.port"); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, bad("", "netlab implements httpGet and tcpSocket probes")
-	}
-	return p, nil
-}
-
-// Plan checks objects as the API server would, before anything changes:
-// what would be created or configured, or the first error.
+// Plan checks objects against the cluster and against each other, as the
+// API server would check them one after the other, before anything
+// changes: a ClusterIP or NodePort already allocated (or claimed twice in
+// the input), an immutable field changed (a Service's clusterIP, a
+// Deployment's selector, a Pod's spec). Each object has passed its own
+// checks in Parse. One refusal refuses them all.
 func (c *Cluster) Plan(objs []Object) ([]Object, error) {
+	type owner struct{ ns, name string }
+	clusterIPs := map[string]owner{}
+	nodePorts := map[int]owner{}
+	for _, sv := range c.Store.Services {
+		if sv.ClusterIP.IsValid() {
+			clusterIPs[sv.ClusterIP.String()] = owner{sv.Namespace, sv.Name}
+		}
+		for _, p := range sv.Ports {
+			if p.NodePort != 0 {
+				nodePorts[p.NodePort] = owner{sv.Namespace, sv.Name}
+			}
+		}
+	}
+	pods := map[owner]PodTemplate{}
+	for _, p := range c.Store.Pods {
+		pods[owner{p.Namespace, p.Name}] = p.Template
+	}
+	selectors := map[owner]map[string]string{}
+	for _, d := range c.Store.Deployments {
+		selectors[owner{d.Namespace, d.Name}] = d.Selector
+	}
 	for i := range objs {
 		o := &objs[i]
+		bad := func(path, reason string, a ...any) error {
+			_, name := o.Meta()
+			return &ManifestError{Doc: o.Doc, Object: o.Kind() + " " + name, Path: path, Reason: fmt.Sprintf(reason, a...)}
+		}
 		switch {
 		case o.Pod != nil:
 			p := o.Pod
-			if p.Namespace == "" {
-				p.Namespace = "default"
-			}
-			if !dns1123.MatchString(p.Name) || len(p.Name) > 63 {
-				return nil, &ManifestError{Doc: o.Doc, Object: "Pod " + p.Name, Path: "metadata.name", Reason: fmt.Sprintf("%q is not a DNS-1123 label", p.Name)}
-			}
-			if _, w, err := template(o.Doc, "Pod "+p.Name, "spec", p.Labels, p.Spec); err != nil {
+			t, _, err := template(o.Doc, "Pod "+p.Name, "spec", p.Labels, p.Spec)
+			if err != nil {
 				return nil, err
-			} else {
-				o.Warnings = append(o.Warnings, w...)
 			}
+			me := owner{p.Namespace, p.Name}
+			if old, ok := pods[me]; ok && TemplateHash(old) != TemplateHash(t) {
+				return nil, bad("spec", "Forbidden: pod updates may not change fields other than the image (netlab: delete the pod and apply it again)")
+			}
+			pods[me] = t
 		case o.Deployment != nil:
 			d := o.Deployment
-			if d.Namespace == "" {
-				d.Namespace = "default"
+			me := owner{d.Namespace, d.Name}
+			if old, ok := selectors[me]; ok && !equalLabels(old, d.Spec.Selector.MatchLabels) {
+				return nil, bad("spec.selector", "field is immutable (delete the Deployment and apply it again)")
 			}
-			bad := func(path, reason string, a ...any) error {
-				return &ManifestError{Doc: o.Doc, Object: "Deployment " + d.Name, Path: path, Reason: fmt.Sprintf(reason, a...)}
-			}
-			if !dns1123.MatchString(d.Name) || len(d.Name) > 52 {
-				return nil, bad("metadata.name", "%q is not a DNS-1123 label of at most 52 (its pods add a suffix)", d.Name)
-			}
-			if d.Spec.Replicas != nil && (*d.Spec.Replicas < 0 || *d.Spec.Replicas > 256) {
-				return nil, bad("spec.replicas", "%d: from 0 to 256 in this lab", *d.Spec.Replicas)
-			}
-			if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 {
-				return nil, bad("spec.selector", "required: matchLabels")
-			}
-			if len(d.Spec.Selector.MatchExpressions) > 0 {
-				return nil, bad("spec.selector.matchExpressions", "netlab implements matchLabels")
-			}
-			if !Matches(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
-				return nil, bad("spec.template.metadata.labels", "`selector` does not match template `labels`")
-			}
-			if _, w, err := template(o.Doc, "Deployment "+d.Name, "spec.template.spec", d.Spec.Template.Labels, d.Spec.Template.Spec); err != nil {
-				return nil, err
-			} else {
-				o.Warnings = append(o.Warnings, w...)
-			}
-			if d.Spec.Strategy.Type != "" && d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType && d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-				return nil, bad("spec.strategy.type", "%q: RollingUpdate or Recreate", d.Spec.Strategy.Type)
-			}
-			replicas := 1
-			if d.Spec.Replicas != nil {
-				replicas = int(*d.Spec.Replicas)
-			}
-			if _, err := strategy(d, replicas); err != nil {
-				path, reason, _ := strings.Cut(err.Error(), ": ")
-				return nil, bad(path, "%s", reason)
-			}
+			selectors[me] = d.Spec.Selector.MatchLabels
 		case o.Service != nil:
 			s := o.Service
-			for _, old := range c.Store.Services {
-				if old.Namespace == s.Namespace && old.Name == s.Name && s.Spec.ClusterIP != "" && s.Spec.ClusterIP != "None" && old.ClusterIP.String() != s.Spec.ClusterIP {
-					return nil, &ManifestError{Doc: o.Doc, Object: "Service " + s.Name, Path: "spec.clusterIP", Reason: "field is immutable"}
-				}
+			me := owner{s.Namespace, s.Name}
+			var mine netip.Addr
+			if i := c.findService(s.Namespace, s.Name); i >= 0 {
+				mine = c.Store.Services[i].ClusterIP
 			}
-			if s.Spec.ClusterIP != "" && s.Spec.ClusterIP != "None" {
-				for _, other := range c.Store.Services {
-					if other.ClusterIP.String() == s.Spec.ClusterIP && (other.Namespace != s.Namespace || other.Name != s.Name) {
-						return nil, &ManifestError{Doc: o.Doc, Object: "Service " + s.Name, Path: "spec.clusterIP",
-							Reason: fmt.Sprintf("%s is already allocated to %s/%s", s.Spec.ClusterIP, other.Namespace, other.Name)}
-					}
+			switch want := s.Spec.ClusterIP; {
+			case mine.IsValid() && want != "" && want != mine.String():
+				return nil, bad("spec.clusterIP", "field is immutable (it is %s)", mine)
+			case want != "" && want != corev1.ClusterIPNone:
+				if other, ok := clusterIPs[want]; ok && other != me {
+					return nil, bad("spec.clusterIP", "%s is already allocated to %s/%s", want, other.ns, other.name)
 				}
+				clusterIPs[want] = me
+			}
+			for j, p := range s.Spec.Ports {
+				if p.NodePort == 0 {
+					continue
+				}
+				if other, ok := nodePorts[int(p.NodePort)]; ok && other != me {
+					return nil, bad(fmt.Sprintf("spec.ports[%d].nodePort", j), "%d: provided port is already allocated (to %s/%s)", p.NodePort, other.ns, other.name)
+				}
+				nodePorts[int(p.NodePort)] = me
 			}
 			if len(s.Spec.Selector) > 0 && !c.selects(s.Namespace, s.Spec.Selector, objs) {
 				o.Warnings = append(o.Warnings, "spec.selector: matches no pod (yet): the Service has no endpoints")
@@ -287,6 +176,18 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 		}
 	}
 	return objs, nil
+}
+
+func equalLabels(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // selects reports whether selector picks any pod that is or will be.
@@ -649,7 +550,7 @@ func (c *Cluster) applyDeployment(ctx context.Context, d *appsv1.Deployment) (st
 func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 	i := c.findDeployment(ns, name)
 	if i < 0 {
-		return fmt.Errorf("deployments.apps %q not found", name)
+		return invalidf("deployments.apps %q not found", name)
 	}
 	dep := &c.Store.Deployments[i]
 	hash := TemplateHash(dep.Template)
@@ -1152,6 +1053,19 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 		}
 		return nil
 	}
+	// The runtime's spec is made before anything changes: a field it
+	// cannot carry refuses the pod with the kernel untouched.
+	var lines []podruntime.Line
+	for _, ct := range p.Template.Containers {
+		if p.System != "" {
+			break // netlab's own (the DNS server), not the runtime's
+		}
+		lines = append(lines, podruntime.Line{Netns: netops.Path(p.NS), Name: p.Name, IP: ip, Node: n.Name, Kind: podruntime.Image, Port: ct.ServePort(), Seventh: ct.Tag})
+	}
+	spec, err := podruntime.Spec(lines)
+	if err != nil {
+		return fmt.Errorf("pod %s: %w", p.Name, err)
+	}
 	w := state.Workload{Name: obj, Kind: "pod", Node: n.Name, NS: p.NS, IP: ip, Prefix: n.PodCIDR.Bits(), HostIface: p.HostIface}
 	ops := overlay.Pod(t, n, w)
 	for i, op := range ops {
@@ -1183,12 +1097,8 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 		c.Store.Pods[len(c.Store.Pods)-1].Ready = c.probe(p)
 		return nil
 	}
-	var spec strings.Builder
-	for _, ct := range p.Template.Containers {
-		fmt.Fprintf(&spec, "%s %s %s %s image %d %s\n", netops.Path(p.NS), p.Name, ip, n.Name, ct.ServePort(), ct.Tag)
-	}
 	c.Store.Pods = append(c.Store.Pods, p) // recorded first: a failed start is removed by down
-	if err := lab.StartSpec(c.Exe, c.S.Lab, n.Host, spec.String(), "pods.log"); err != nil {
+	if err := lab.StartSpec(c.Exe, c.S.Lab, n.Host, spec, "pods.log"); err != nil {
 		return fmt.Errorf("pod %s: start its servers: %w", p.Name, err)
 	}
 	// Ready as its probes say (its server listens, when it has none).
@@ -1198,8 +1108,12 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 
 // removePods takes pods out of their Services first (the rules of every
 // node, as endpoints of a terminating pod are), then, once that is in,
-// ends them: no new connection goes to a pod that is going.
+// ends them: no new connection goes to a pod that is going. However many
+// pods go, the rules are written once and /proc is read once.
 func (c *Cluster) removePods(ctx context.Context, ps ...Pod) error {
+	if len(ps) == 0 {
+		return nil
+	}
 	gone := map[string]bool{}
 	for _, p := range ps {
 		gone[p.Namespace+"/"+p.Name] = true
@@ -1219,10 +1133,8 @@ func (c *Cluster) removePods(ctx context.Context, ps ...Pod) error {
 	if !c.Dry {
 		time.Sleep(100 * time.Millisecond)
 	}
-	for _, p := range ps {
-		if err := c.stopPod(ctx, p); err != nil {
-			return err
-		}
+	if err := c.stopPods(ctx, ps); err != nil {
+		return err
 	}
 	return c.save()
 }
@@ -1233,76 +1145,117 @@ func startDNS(exe, labName string, n topo.Node, ns netops.NS) error {
 	return lab.StartProcess(labName, ns, exe, []string{names.DNSName, "--lab", labName, "--host", n.Name}, "", "dns.log")
 }
 
-// stopPod ends a pod's processes and removes its namespace (its veth pair
-// with it).
-func (c *Cluster) stopPod(ctx context.Context, p Pod) error {
-	if !c.local(p.Node) {
-		return nil // its own machine ends it
+// stopPods ends pods' processes and removes their namespaces (their veth
+// pairs with them); another machine's pods are its own to end.
+func (c *Cluster) stopPods(ctx context.Context, ps []Pod) error {
+	var ops []netops.Op
+	inodes := map[uint64]bool{}
+	for _, p := range ps {
+		if !c.local(p.Node) || p.NS == "" {
+			continue
+		}
+		if c.Dry {
+			fmt.Fprintf(c.R.Out, "# netlab ends %s's processes\n", p.Name)
+		} else {
+			var st unix.Stat_t
+			if err := unix.Stat(netops.Path(p.NS), &st); err == nil {
+				inodes[st.Ino] = true
+			}
+		}
+		ops = append(ops, netops.NetnsDel{Name: string(p.NS)})
 	}
-	if c.Dry {
-		fmt.Fprintf(c.R.Out, "# netlab ends %s's processes\n", p.Name)
-		return c.R.Run(ctx, []netops.Op{netops.NetnsDel{Name: string(p.NS)}})
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(netops.Path(p.NS), &st); err == nil {
-		for _, pid := range inventory.Processes("", map[uint64]bool{st.Ino: true}) {
+	if len(inodes) > 0 {
+		for _, pid := range inventory.Processes("", inodes) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	return c.R.Run(ctx, []netops.Op{netops.NetnsDel{Name: string(p.NS)}})
+	return c.R.Run(ctx, ops)
 }
 
-// Delete removes an object (kind service, deployment or pod) and what it
-// made.
-func (c *Cluster) Delete(ctx context.Context, kind, ns, name string) (string, error) {
-	switch kind {
-	case "service":
-		i := c.findService(ns, name)
-		if i < 0 {
-			return "", fmt.Errorf("services %q not found", name)
+// Ref names an object to delete: kind service, deployment or pod.
+type Ref struct{ Kind, Namespace, Name string }
+
+// Delete removes objects and what they made, all or none: an object that
+// is not there refuses them all, with nothing changed. However many go,
+// the rules are written once and every pod goes in one pass, so deleting
+// a thousand objects costs about what applying them does.
+func (c *Cluster) Delete(ctx context.Context, refs ...Ref) ([]string, error) {
+	type key struct{ kind, ns, name string }
+	seen := map[key]bool{}
+	var missing []string
+	var todo []Ref
+	for _, r := range refs {
+		k := key{r.Kind, r.Namespace, r.Name}
+		if seen[k] {
+			continue
 		}
-		c.Store.Services = append(c.Store.Services[:i], c.Store.Services[i+1:]...)
-		kind = "service"
-	case "deployment":
-		i := c.findDeployment(ns, name)
-		if i < 0 {
-			return "", fmt.Errorf("deployments.apps %q not found", name)
+		seen[k] = true
+		var found bool
+		switch r.Kind {
+		case "service":
+			found = c.findService(r.Namespace, r.Name) >= 0
+		case "deployment":
+			found = c.findDeployment(r.Namespace, r.Name) >= 0
+		case "pod":
+			found = c.findPod(r.Namespace, r.Name) >= 0
+		default:
+			return nil, invalidf("kind %q: service, deployment or pod", r.Kind)
 		}
-		c.Store.Deployments = append(c.Store.Deployments[:i], c.Store.Deployments[i+1:]...)
-		var going []Pod
-		for _, p := range c.Store.Pods {
-			if p.Owner == ns+"/"+name {
-				going = append(going, p)
-			}
+		if !found {
+			missing = append(missing, fmt.Sprintf("%s %q", map[string]string{"service": "services", "deployment": "deployments.apps", "pod": "pods"}[r.Kind], r.Name))
 		}
-		if err := c.removePods(ctx, going...); err != nil {
-			return "", err
-		}
-		kind = "deployment.apps"
-	case "pod":
-		i := c.findPod(ns, name)
-		if i < 0 {
-			return "", fmt.Errorf("pods %q not found", name)
-		}
-		owner := c.Store.Pods[i].Owner
-		if err := c.removePods(ctx, c.Store.Pods[i]); err != nil {
-			return "", err
-		}
-		// A Deployment's pod comes back, as its ReplicaSet makes up the count.
-		for _, d := range c.Store.Deployments {
-			if d.Namespace+"/"+d.Name == owner && !d.Paused {
-				if err := c.Rollout(ctx, d.Namespace, d.Name); err != nil {
-					return "", err
+		todo = append(todo, r)
+	}
+	if len(missing) > 0 {
+		return nil, invalidf("%s not found (nothing deleted)", strings.Join(missing, ", "))
+	}
+	var said []string
+	var going []Pod
+	goingPod := map[string]bool{}
+	owners := map[string]bool{} // Deployments that lose a pod but stay
+	for _, r := range todo {
+		switch r.Kind {
+		case "service":
+			i := c.findService(r.Namespace, r.Name)
+			c.Store.Services = slices.Delete(c.Store.Services, i, i+1)
+			said = append(said, fmt.Sprintf("service %q deleted", r.Name))
+		case "deployment":
+			i := c.findDeployment(r.Namespace, r.Name)
+			c.Store.Deployments = slices.Delete(c.Store.Deployments, i, i+1)
+			for _, p := range c.Store.Pods {
+				if p.Owner == r.Namespace+"/"+r.Name && !goingPod[p.Namespace+"/"+p.Name] {
+					going = append(going, p)
+					goingPod[p.Namespace+"/"+p.Name] = true
 				}
 			}
+			said = append(said, fmt.Sprintf("deployment.apps %q deleted", r.Name))
+		case "pod":
+			p := c.Store.Pods[c.findPod(r.Namespace, r.Name)]
+			if !goingPod[p.Namespace+"/"+p.Name] {
+				going = append(going, p)
+				goingPod[p.Namespace+"/"+p.Name] = true
+			}
+			if p.Owner != "" {
+				owners[p.Owner] = true
+			}
+			said = append(said, fmt.Sprintf("pod %q deleted", r.Name))
 		}
-	default:
-		return "", fmt.Errorf("kind %q: service, deployment or pod", kind)
+	}
+	if err := c.removePods(ctx, going...); err != nil {
+		return said, err
+	}
+	// A Deployment's pod comes back, as its ReplicaSet makes up the count.
+	for _, d := range slices.Clone(c.Store.Deployments) {
+		if owners[d.Namespace+"/"+d.Name] && !d.Paused {
+			if err := c.Rollout(ctx, d.Namespace, d.Name); err != nil {
+				return said, err
+			}
+		}
 	}
 	if err := c.Sync(ctx); err != nil {
-		return "", err
+		return said, err
 	}
-	return kind + " \"" + name + "\" deleted", c.save()
+	return said, c.save()
 }
 
 // Refresh probes every pod again, as the kubelet keeps doing, and when
@@ -1335,7 +1288,7 @@ func (c *Cluster) Reprobe() { c.refreshReady(c.Store.Pods) }
 func (c *Cluster) Undo(ctx context.Context, ns, name string, to int) (string, error) {
 	i := c.findDeployment(ns, name)
 	if i < 0 {
-		return "", fmt.Errorf("deployments.apps %q not found", name)
+		return "", invalidf("deployments.apps %q not found", name)
 	}
 	revs := c.Store.Deployments[i].Revisions
 	var target *Revision
@@ -1346,9 +1299,9 @@ func (c *Cluster) Undo(ctx context.Context, ns, name string, to int) (string, er
 	}
 	if target == nil {
 		if to == 0 {
-			return "", fmt.Errorf("no rollout history found for deployment %q", name)
+			return "", invalidf("no rollout history found for deployment %q", name)
 		}
-		return "", fmt.Errorf("unable to find specified revision %d in history", to)
+		return "", invalidf("unable to find specified revision %d in history", to)
 	}
 	c.Store.Deployments[i].Template = target.Template
 	return "deployment.apps/" + name + " rolled back", c.Rollout(ctx, ns, name)
@@ -1358,7 +1311,7 @@ func (c *Cluster) Undo(ctx context.Context, ns, name string, to int) (string, er
 func (c *Cluster) History(ns, name string) ([]Revision, error) {
 	i := c.findDeployment(ns, name)
 	if i < 0 {
-		return nil, fmt.Errorf("deployments.apps %q not found", name)
+		return nil, invalidf("deployments.apps %q not found", name)
 	}
 	return c.Store.Deployments[i].Revisions, nil
 }
@@ -1367,10 +1320,10 @@ func (c *Cluster) History(ns, name string) ([]Revision, error) {
 func (c *Cluster) Scale(ctx context.Context, ns, name string, n int) (string, error) {
 	i := c.findDeployment(ns, name)
 	if i < 0 {
-		return "", fmt.Errorf("deployments.apps %q not found", name)
+		return "", invalidf("deployments.apps %q not found", name)
 	}
 	if n < 0 || n > 256 {
-		return "", fmt.Errorf("--replicas %d: from 0 to 256 in this lab", n)
+		return "", invalidf("--replicas %d: from 0 to 256 in this lab", n)
 	}
 	c.Store.Deployments[i].Replicas = n
 	return "deployment.apps/" + name + " scaled", c.Rollout(ctx, ns, name)
@@ -1380,11 +1333,11 @@ func (c *Cluster) Scale(ctx context.Context, ns, name string, n int) (string, er
 func (c *Cluster) SetImage(ctx context.Context, ns, name, container, img string) (string, error) {
 	i := c.findDeployment(ns, name)
 	if i < 0 {
-		return "", fmt.Errorf("deployments.apps %q not found", name)
+		return "", invalidf("deployments.apps %q not found", name)
 	}
 	m := image.FindStringSubmatch(img)
 	if m == nil {
-		return "", fmt.Errorf("%q: netlab runs netlab/web:TAG", img)
+		return "", invalidf("%q: netlab runs netlab/web:TAG", img)
 	}
 	t := c.Store.Deployments[i].Template
 	t.Containers = append([]Container{}, t.Containers...)
@@ -1395,7 +1348,7 @@ func (c *Cluster) SetImage(ctx context.Context, ns, name, container, img string)
 		}
 	}
 	if !found {
-		return "", fmt.Errorf("unable to find container named %q", container)
+		return "", invalidf("unable to find container named %q", container)
 	}
 	c.Store.Deployments[i].Template = t
 	return "deployment.apps/" + name + " image updated", c.Rollout(ctx, ns, name)
@@ -1405,7 +1358,7 @@ func (c *Cluster) SetImage(ctx context.Context, ns, name, container, img string)
 func (c *Cluster) Pause(ctx context.Context, ns, name string, paused bool) (string, error) {
 	i := c.findDeployment(ns, name)
 	if i < 0 {
-		return "", fmt.Errorf("deployments.apps %q not found", name)
+		return "", invalidf("deployments.apps %q not found", name)
 	}
 	c.Store.Deployments[i].Paused = paused
 	if paused {
@@ -1419,7 +1372,7 @@ func (c *Cluster) Pause(ctx context.Context, ns, name string, paused bool) (stri
 func (c *Cluster) Status(ns, name string) (string, bool, error) {
 	i := c.findDeployment(ns, name)
 	if i < 0 {
-		return "", false, fmt.Errorf("deployments.apps %q not found", name)
+		return "", false, invalidf("deployments.apps %q not found", name)
 	}
 	d := c.Store.Deployments[i]
 	owner := ns + "/" + name

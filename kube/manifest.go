@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -37,18 +39,23 @@ func (o Object) Kind() string {
 	return "Pod"
 }
 
-// Name is "Kind/namespace/name".
-func (o Object) Name() string {
-	var m struct{ Namespace, Name string }
+// Meta is the object's namespace and name.
+func (o Object) Meta() (namespace, name string) {
 	switch {
 	case o.Service != nil:
-		m.Namespace, m.Name = o.Service.Namespace, o.Service.Name
+		return o.Service.Namespace, o.Service.Name
 	case o.Deployment != nil:
-		m.Namespace, m.Name = o.Deployment.Namespace, o.Deployment.Name
+		return o.Deployment.Namespace, o.Deployment.Name
 	case o.Pod != nil:
-		m.Namespace, m.Name = o.Pod.Namespace, o.Pod.Name
+		return o.Pod.Namespace, o.Pod.Name
 	}
-	return o.Kind() + "/" + m.Namespace + "/" + m.Name
+	return "", ""
+}
+
+// Name is "Kind/namespace/name".
+func (o Object) Name() string {
+	ns, name := o.Meta()
+	return o.Kind() + "/" + ns + "/" + name
 }
 
 // ManifestError is a bad manifest: where, which field, and why. Nothing of
@@ -66,6 +73,24 @@ func (e *ManifestError) Error() string {
 		s += ": " + e.Path
 	}
 	return s + ": " + e.Reason
+}
+
+// InputError is a request the cluster refuses as it stands: an object
+// that is not there, a revision or a container it does not have, a count
+// out of range. Like a ManifestError, it changes nothing, and netlab exits
+// 2 with it.
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+func invalidf(format string, a ...any) error { return &InputError{Msg: fmt.Sprintf(format, a...)} }
+
+// IsInput reports whether err is bad input: a bad manifest, or a request
+// the cluster refuses.
+func IsInput(err error) bool {
+	var me *ManifestError
+	var ie *InputError
+	return errors.As(err, &me) || errors.As(err, &ie)
 }
 
 // Parse reads manifests, YAML or JSON, one or many documents (and kind
@@ -155,13 +180,15 @@ func decode(j []byte, where string) ([]Object, error) {
 		if err := strict(d); err != nil {
 			return nil, err
 		}
-		return []Object{{Doc: where, Deployment: d}}, nil
+		o := Object{Doc: where, Deployment: d}
+		return []Object{o}, checkDeployment(&o)
 	case "v1 Pod":
 		p := &corev1.Pod{}
 		if err := strict(p); err != nil {
 			return nil, err
 		}
-		return []Object{{Doc: where, Pod: p}}, nil
+		o := Object{Doc: where, Pod: p}
+		return []Object{o}, checkPod(&o)
 	}
 	if tm.Kind == "" || tm.APIVersion == "" {
 		return nil, &ManifestError{Doc: where, Path: map[bool]string{true: "kind", false: "apiVersion"}[tm.Kind == ""], Reason: "missing: every manifest says its apiVersion and kind"}
@@ -189,13 +216,6 @@ const (
 	NodePortMax = 32767
 )
 
-var (
-	dns1035   = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
-	dns1123   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	ianaName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
-	labelPart = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
-)
-
 // checkService validates a Service as the API server would for what
 // netlab implements, and refuses by path what it does not.
 func checkService(o *Object) error {
@@ -206,19 +226,17 @@ func checkService(o *Object) error {
 	if s.Name == "" {
 		return bad("metadata.name", "required")
 	}
-	if len(s.Name) > 63 || !dns1035.MatchString(s.Name) {
-		return bad("metadata.name", "%q is not a DNS-1035 label (lower-case letters, digits and '-', starting with a letter, at most 63)", s.Name)
+	if m := firstOf(validation.IsDNS1035Label(s.Name)); m != "" {
+		return bad("metadata.name", "%q is not a DNS-1035 label: %s", s.Name, m)
 	}
-	if s.Namespace == "" {
-		s.Namespace = "default"
+	if why := checkNamespace(&s.Namespace); why != "" {
+		return bad("metadata.namespace", "%s", why)
 	}
-	if !dns1123.MatchString(s.Namespace) || len(s.Namespace) > 63 {
-		return bad("metadata.namespace", "%q is not a DNS-1123 label", s.Namespace)
+	if path, why := checkLabels("metadata.labels", s.Labels); why != "" {
+		return bad(path, "%s", why)
 	}
-	for k, v := range s.Spec.Selector {
-		if err := checkLabel(k, v); err != "" {
-			return bad("spec.selector."+k, "%s", err)
-		}
+	if path, why := checkLabels("spec.selector", s.Spec.Selector); why != "" {
+		return bad(path, "%s", why)
 	}
 	sp := s.Spec
 	switch sp.Type {
@@ -264,6 +282,9 @@ func checkService(o *Object) error {
 		if !ServiceCIDR.Contains(a) {
 			return bad("spec.clusterIP", "%s is outside the service range %s", a, ServiceCIDR)
 		}
+		if a == ServiceCIDR.Masked().Addr() || a == lastOf(ServiceCIDR) {
+			return bad("spec.clusterIP", "%s is the service range's network or broadcast address, never allocated", a)
+		}
 	}
 	if len(sp.ClusterIPs) > 1 || (len(sp.ClusterIPs) == 1 && sp.ClusterIPs[0] != sp.ClusterIP) {
 		return bad("spec.clusterIPs", "must be [clusterIP] when given")
@@ -290,14 +311,15 @@ func checkService(o *Object) error {
 	}
 	names := map[string]bool{}
 	nodePorts := map[int32]bool{}
+	portProtos := map[string]bool{}
 	for i, p := range sp.Ports {
 		at := fmt.Sprintf("spec.ports[%d]", i)
 		if len(sp.Ports) > 1 && p.Name == "" {
 			return bad(at+".name", "required when a Service has several ports")
 		}
 		if p.Name != "" {
-			if !ianaName.MatchString(p.Name) {
-				return bad(at+".name", "%q is not a port name (at most 15 lower-case letters, digits and '-')", p.Name)
+			if m := firstOf(validation.IsValidPortName(p.Name)); m != "" {
+				return bad(at+".name", "%q is not a port name: %s", p.Name, m)
 			}
 			if names[p.Name] {
 				return bad(at+".name", "%q is used twice", p.Name)
@@ -312,6 +334,11 @@ func checkService(o *Object) error {
 		default:
 			return bad(at+".protocol", "%q: TCP or UDP", p.Protocol)
 		}
+		pp := fmt.Sprintf("%d/%s", p.Port, orTCP(p.Protocol))
+		if portProtos[pp] {
+			return bad(at, "Duplicate value: port %s is used twice", pp)
+		}
+		portProtos[pp] = true
 		if p.AppProtocol != nil {
 			o.Warnings = append(o.Warnings, at+".appProtocol: netlab does not use it")
 		}
@@ -319,7 +346,7 @@ func checkService(o *Object) error {
 			if p.TargetPort.Type == 0 && (p.TargetPort.IntVal < 1 || p.TargetPort.IntVal > 65535) {
 				return bad(at+".targetPort", "%d: from 1 to 65535", p.TargetPort.IntVal)
 			}
-			if p.TargetPort.Type == 1 && !ianaName.MatchString(p.TargetPort.StrVal) {
+			if p.TargetPort.Type == 1 && firstOf(validation.IsValidPortName(p.TargetPort.StrVal)) != "" {
 				return bad(at+".targetPort", "%q is not a port number or a container port's name", p.TargetPort.StrVal)
 			}
 		}
@@ -342,28 +369,25 @@ func checkService(o *Object) error {
 	return nil
 }
 
+func orTCP(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return p
+}
+
+// lastOf is a prefix's last (broadcast) address.
+func lastOf(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		a[i/8] |= 1 << (7 - i%8)
+	}
+	return netip.AddrFrom4(a)
+}
+
 func orDefault(t corev1.ServiceType) corev1.ServiceType {
 	if t == "" {
 		return corev1.ServiceTypeClusterIP
 	}
 	return t
-}
-
-// checkLabel validates a label's key and value; "" when they are good.
-func checkLabel(k, v string) string {
-	name := k
-	if i := strings.LastIndex(k, "/"); i >= 0 {
-		prefix := k[:i]
-		name = k[i+1:]
-		if prefix == "" || len(prefix) > 253 {
-			return fmt.Sprintf("%q: a label key's prefix must be a DNS subdomain", k)
-		}
-	}
-	if name == "" || len(name) > 63 || !labelPart.MatchString(name) {
-		return fmt.Sprintf("%q is not a label key", k)
-	}
-	if len(v) > 63 || !labelPart.MatchString(v) {
-		return fmt.Sprintf("%q is not a label value", v)
-	}
-	return ""
 }

@@ -106,3 +106,53 @@ func TestExamplesParse(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileManifests: whatever reaches the runtime's spec or a path
+// from a manifest has passed Kubernetes' own validation. Each of these was
+// accepted once; a namespace with a newline added lines to the spec the
+// workload runtime reads (a docker-proxy on node1:7777, a second server).
+func TestHostileManifests(t *testing.T) {
+	pod := func(meta, spec string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: " + meta + "\nspec: " + spec + "\n"
+	}
+	ok := "{containers: [{name: web, image: 'netlab/web:red'}]}"
+	dep := func(name, ns string) string {
+		return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: " + name + ", namespace: " + ns + "}\n" +
+			"spec: {selector: {matchLabels: {app: a}}, template: {metadata: {labels: {app: a}}, spec: " + ok + "}}\n"
+	}
+	for _, tc := range []struct{ in, want string }{
+		{pod(`{name: p, namespace: "x\n- /run/netns/n docker-proxy 10.244.1.2 node1 proxy 7777 80"}`, ok), `metadata.namespace: "x\n- /run/netns/n`},
+		{pod(`{name: p, namespace: "x/../../../tmp/evil"}`, ok), `metadata.namespace: "x/../../../tmp/evil" is not a namespace name`},
+		{pod(`{name: p, namespace: "Default"}`, ok), `metadata.namespace: "Default" is not a namespace name`},
+		{pod(`{name: "p q"}`, ok), `metadata.name: "p q" is not a DNS-1123 label`},
+		{pod(`{name: p, labels: {"app": "a\nb"}}`, ok), `metadata.labels.app: "a\nb" is not a label value`},
+		{pod(`{name: p, labels: {"a b": c}}`, ok), `metadata.labels.a b: "a b" is not a label key`},
+		{pod(`{name: p}`, "{containers: [{image: 'netlab/web:red'}]}"), "spec.containers[0].name: required"},
+		{pod(`{name: p}`, "{containers: [{name: \"w\\n\", image: 'netlab/web:red'}]}"), `spec.containers[0].name: "w\n" is not a DNS-1123 label`},
+		{pod(`{name: p}`, "{containers: [{name: w, image: 'netlab/web:red'}, {name: w, image: 'netlab/web:red', ports: [{containerPort: 81}]}]}"), `spec.containers[1].name: Duplicate value: "w"`},
+		{pod(`{name: p}`, "{containers: [{name: w, image: 'netlab/web:red', ports: [{name: 'a b', containerPort: 80}]}]}"), `spec.containers[0].ports[0].name: "a b" is not a port name`},
+		{pod(`{name: p}`, "{containers: [{name: w, image: 'netlab/web:red', ports: [{name: http, containerPort: 80}, {name: http, containerPort: 81}]}]}"), `ports[1].name: Duplicate value: "http"`},
+		{pod(`{name: p}`, "{containers: [{name: w, image: 'netlab/web:red', readinessProbe: {httpGet: {path: \"/x\\r\\nHost: evil\", port: 80}}}]}"), `readinessProbe.httpGet.path: "/x\r\nHost: evil" is not a request path`},
+		{pod(`{name: p}`, "{containers: [{name: w, image: 'netlab/web:red', readinessProbe: {timeoutSeconds: -1, tcpSocket: {port: 80}}}]}"), "readinessProbe.timeoutSeconds: -1: must be greater than or equal to 0"},
+		{pod(`{name: p}`, "{containers: [{name: w, image: 'netlab/web:red', readinessProbe: {failureThreshold: -3, tcpSocket: {port: 80}}}]}"), "readinessProbe.failureThreshold: -3"},
+		{dep("a23456789012345678901234567890123456789012345678901", "default"), `metadata.name: "a23456789012345678901234567890123456789012345678901" has 51 characters: at most 46`},
+		{dep("ok", "\"a\\nb\""), `metadata.namespace: "a\nb" is not a namespace name`},
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: 'x y'}\nspec: {ports: [{port: 80}]}\n", `metadata.namespace: "x y" is not a namespace name`},
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{name: a, port: 80}, {name: b, port: 80}]}\n", "spec.ports[1]: Duplicate value: port 80/TCP is used twice"},
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.96.0.0, ports: [{port: 80}]}\n", "10.96.0.0 is the service range's network or broadcast address"},
+		{"apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.111.255.255, ports: [{port: 80}]}\n", "10.111.255.255 is the service range's network or broadcast address"},
+	} {
+		_, err := Parse([]byte(tc.in))
+		if assert.Error(t, err, tc.in) {
+			assert.Contains(t, err.Error(), tc.want, tc.in)
+			var me *ManifestError
+			assert.ErrorAs(t, err, &me, "a bad manifest is a ManifestError (exit 2)")
+		}
+	}
+	// The longest Deployment name allowed gives pods of exactly 63.
+	_, err := Parse([]byte(dep(strings.Repeat("a", MaxDeploymentName), "default")))
+	assert.NoError(t, err)
+	// UDP and TCP on one port are two ports.
+	_, err = Parse([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: dns}\nspec: {ports: [{name: a, port: 53, protocol: UDP}, {name: b, port: 53}]}\n"))
+	assert.NoError(t, err)
+}

@@ -125,6 +125,8 @@ type Probe struct {
 	Port         int    `json:"port"`
 	InitialDelay int    `json:"initial_delay_seconds,omitempty"`
 	Period       int    `json:"period_seconds"`
+	// Timeout bounds one probe, in seconds (0 in a store of before it: 1).
+	Timeout int `json:"timeout_seconds,omitempty"`
 }
 
 // ContainerPort is a port a container declares.
@@ -189,7 +191,19 @@ func TemplateHash(t PodTemplate) string {
 	for _, c := range t.Containers {
 		fmt.Fprintf(h, "%s:%s:%v;", c.Name, c.Tag, c.Ports)
 		if p := c.Readiness; p != nil {
-			fmt.Fprintf(h, "%+v;", *p)
+			// As hashed before probes had a timeout: the kubelet's default
+			// one leaves the hash (and the pods' names) as they were.
+			v := struct {
+				TCP          bool
+				Path         string
+				Port         int
+				InitialDelay int
+				Period       int
+			}{p.TCP, p.Path, p.Port, p.InitialDelay, p.Period}
+			fmt.Fprintf(h, "%+v;", v)
+			if p.Timeout > 1 {
+				fmt.Fprintf(h, "timeout=%d;", p.Timeout)
+			}
 		}
 	}
 	return safe(fmt.Sprint(h.Sum32()))

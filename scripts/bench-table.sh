@@ -44,6 +44,13 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "%-40s %11.2fs %9s\n", "rolling update of the 100 (25%/25%)", m["rollout-100-s"], "reported"
   next
 }
+/^BenchmarkManyObjects/ {
+  metrics()
+  printf "\n%-40s %12s %9s\n", "one file of 1,000 objects", "measured", "goal"
+  printf "%-40s %11.2fs %9s\n", "apply -f", m["apply-1000-s"], ""
+  printf "%-40s %11.2fs %9s\n", "delete -f", m["delete-1000-s"], "< 2x apply"
+  next
+}
 /^BenchmarkWeb/ {
   metrics()
   printf "\n%-40s %8s %10s %9s %9s\n", "netlab web, a page connected", "links", "events/s", "CPU", "goal"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -170,6 +171,11 @@ func (d *seconds) String() string { return time.Duration(*d).String() }
 func (d *seconds) Type() string   { return "duration" }
 func (d *seconds) Set(v string) error {
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		// NaN, infinities and what overflows a duration are no length of
+		// time; negative ones are refused by the verb, with its range.
+		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > float64(math.MaxInt64)/float64(time.Second) {
+			return fmt.Errorf("%q is not seconds (10) or a duration (1m30s)", v)
+		}
 		*d = seconds(time.Duration(n * float64(time.Second)))
 		return nil
 	}

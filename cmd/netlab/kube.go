@@ -51,13 +51,14 @@ func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func()
 		release()
 		return nil, nil, err
 	}
-	mode := netops.Apply
+	mode, err := g.mode()
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
 	out := c.ErrOrStderr()
-	switch {
-	case g.explain:
-		mode = netops.Explain
-	case g.dryRun:
-		mode, out = netops.DryRun, c.OutOrStdout()
+	if mode == netops.DryRun {
+		out = c.OutOrStdout()
 	}
 	r := netops.NewRunner(mode, out)
 	cl, err := kube.Open(s, exe, r)
@@ -88,9 +89,13 @@ func readManifests(files []string, in io.Reader) ([]kube.Object, error) {
 		var data []byte
 		var err error
 		if file == "-" {
-			data, err = io.ReadAll(io.LimitReader(in, 4<<20))
+			data, err = readLimited(in)
 		} else {
-			data, err = os.ReadFile(file)
+			var f *os.File
+			if f, err = os.Open(file); err == nil {
+				data, err = readLimited(f)
+				f.Close()
+			}
 		}
 		if err != nil {
 			return nil, usagef("read %s: %v", file, err)
@@ -102,6 +107,22 @@ func readManifests(files []string, in io.Reader) ([]kube.Object, error) {
 		all = append(all, objs...)
 	}
 	return all, nil
+}
+
+// maxManifest is the most a manifest file (or standard input) may hold:
+// far more than any lab's manifests, and a bound on what is read.
+const maxManifest = 4 << 20
+
+// readLimited reads at most maxManifest bytes, and refuses more.
+func readLimited(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxManifest+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxManifest {
+		return nil, fmt.Errorf("more than %d MiB: netlab reads manifests of at most that", maxManifest>>20)
+	}
+	return data, nil
 }
 
 func newApply(g *globals) *cobra.Command {
@@ -180,27 +201,22 @@ func newDelete(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			type ref struct{ kind, ns, name string }
-			var refs []ref
+			var refs []kube.Ref
 			if len(files) > 0 {
 				objs, err := readManifests(files, c.InOrStdin())
 				if err != nil {
 					return err
 				}
 				for _, o := range objs {
-					parts := strings.SplitN(o.Name(), "/", 3)
-					ns := parts[1]
-					if ns == "" {
-						ns = "default"
-					}
-					refs = append(refs, ref{strings.ToLower(parts[0]), ns, parts[2]})
+					ns, name := o.Meta()
+					refs = append(refs, kube.Ref{Kind: strings.ToLower(o.Kind()), Namespace: ns, Name: name})
 				}
 			} else {
 				kind, ok := kubeKind(args[0])
 				if !ok {
 					return usagef("%q: netlab deletes service, deployment or pod", args[0])
 				}
-				refs = append(refs, ref{kind, "default", args[1]})
+				refs = append(refs, kube.Ref{Kind: kind, Namespace: "default", Name: args[1]})
 			}
 			if err := needRoot("delete"); err != nil {
 				return err
@@ -210,13 +226,12 @@ func newDelete(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			ctx := context.Background()
-			for _, r := range refs {
-				said, err := cl.Delete(ctx, r.kind, r.ns, r.name)
-				if err != nil {
-					return usagef("%v", err)
-				}
-				fmt.Fprintln(c.OutOrStdout(), said)
+			said, err := cl.Delete(context.Background(), refs...)
+			for _, s := range said {
+				fmt.Fprintln(c.OutOrStdout(), s)
+			}
+			if err != nil {
+				return err
 			}
 			if !g.dryRun {
 				keepWatching(c, cl)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"netlab/internal/topo"
+	"netlab/kube"
 )
 
 // Exit codes (a contract: scripts and workshop material depend on them).
@@ -51,7 +52,7 @@ func run(args []string) int {
 		return ee.code
 	}
 	fmt.Fprintln(os.Stderr, "netlab: "+err.Error())
-	if topo.IsInput(err) || isUsage(err) {
+	if topo.IsInput(err) || kube.IsInput(err) || isUsage(err) {
 		return exitUsage
 	}
 	return exitFailed

@@ -447,21 +447,61 @@ static void run_task(const struct workload *w, const char *role, int ready)
 	_exit(0);
 }
 
+/* field copies the next field of a spec line (fields are separated by one
+ * space) into out, of size cap: 0 when there is none, or it is empty, too
+ * long or holds a byte that is not printable ASCII. internal/podruntime
+ * writes the same rules down on netlab's side. */
+static int field(char **p, char *out, size_t cap)
+{
+	size_t n = 0;
+	char *s = *p;
+	while (s[n] && s[n] != ' ' && s[n] != '\n') {
+		unsigned char c = (unsigned char)s[n];
+		if (c < 0x21 || c > 0x7e || n + 1 >= cap)
+			return 0;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	memcpy(out, s, n);
+	out[n] = 0;
+	*p = s + n + (s[n] == ' ');
+	return 1;
+}
+
+static int number(const char *s, int *v)
+{
+	char *end;
+	long t = strtol(s, &end, 10);
+	if (*end || end == s || t < 1 || t > 65535)
+		return 0;
+	*v = (int)t;
+	return 1;
+}
+
+/* parse reads one spec line, strictly: six fields (seven for "image" and
+ * "proxy"), each within its buffer, and nothing after them. */
 static int parse(char *line, struct workload *w)
 {
-	char seventh[64] = "";
+	char port[16], seventh[64] = "";
+	char *p = line;
+	size_t len = strlen(line);
+	if (len == 0 || line[len - 1] != '\n')
+		return 0; /* longer than a line, or cut short */
 	w->tport = 0;
 	w->tag[0] = 0;
-	int n = sscanf(line, "%511s %63s %63s %63s %15s %d %63s", w->netns, w->name, w->ip, w->node, w->kind, &w->port, seventh);
-	if (n == 7 && strcmp(w->kind, "proxy") == 0) {
-		char *end;
-		long t = strtol(seventh, &end, 10);
-		if (*end || t < 1 || t > 65535)
-			return 0;
-		w->tport = (int)t;
-		return 1;
-	}
-	if (n == 7 && strcmp(w->kind, "image") == 0) {
+	if (!field(&p, w->netns, sizeof w->netns) || !field(&p, w->name, sizeof w->name) || !field(&p, w->ip, sizeof w->ip) ||
+	    !field(&p, w->node, sizeof w->node) || !field(&p, w->kind, sizeof w->kind) || !field(&p, port, sizeof port) ||
+	    !number(port, &w->port))
+		return 0;
+	int seven = strcmp(w->kind, "proxy") == 0 || strcmp(w->kind, "image") == 0;
+	if (seven && !field(&p, seventh, sizeof seventh))
+		return 0;
+	if (*p != '\n' || p[1])
+		return 0; /* a field too many, or two spaces */
+	if (strcmp(w->kind, "proxy") == 0)
+		return number(seventh, &w->tport);
+	if (strcmp(w->kind, "image") == 0) {
 		/* an image tag: letters, digits, '_', '.', '-' (at most 63) */
 		for (const char *c = seventh; *c; c++)
 			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
@@ -470,7 +510,7 @@ static int parse(char *line, struct workload *w)
 		strcpy(w->kind, "web");
 		return 1;
 	}
-	return n == 6 && strcmp(w->kind, "image") != 0;
+	return strcmp(w->kind, "web") == 0 || strcmp(w->kind, "pod") == 0;
 }
 
 static int pod_main(int argc, char **argv)

@@ -96,7 +96,7 @@ changing anything, or --explain to see each command as it runs.`,
 	root.PersistentFlags().BoolVar(&g.explain, "explain", false, "print each command as it runs")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		if c.HasParent() {
-			return usagef("%v (see 'netlab %s --help')", err, c.Name())
+			return usagef("%v (see '%s --help')", err, c.CommandPath())
 		}
 		return usagef("%v (see 'netlab --help')", err)
 	})

@@ -103,7 +103,7 @@ func newStatus(g *globals) *cobra.Command {
 
 func notUp(name string) error {
 	m := modeOf(name)
-	return fmt.Errorf("lab %q is not up: start it with 'sudo netlab %s%s'", name, m.Verb, labFlag(name, m.Name))
+	return usagef("lab %q is not up: start it with 'sudo netlab %s%s'", name, m.Verb, labFlag(name, m.Name))
 }
 
 // modeOf guesses the mode that makes a lab of this name, for hints: the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"netlab/internal/inventory"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/podruntime"
 	"netlab/internal/state"
 	"netlab/internal/topo"
 )
@@ -83,10 +85,8 @@ func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe 
 // container or pod on a node, or the web server of the outside host.
 func Spec(s *state.State, host string) (string, error) {
 	t := s.Topology
-	var b strings.Builder
 	if t.Outside != nil && host == t.Outside.Name {
-		fmt.Fprintf(&b, "%s %s %s %s web %d\n", netops.Path(t.Outside.NS), host, t.Outside.IP, host, OutsidePort)
-		return b.String(), nil
+		return podruntime.Spec([]podruntime.Line{{Netns: netops.Path(t.Outside.NS), Name: host, IP: t.Outside.IP, Node: host, Kind: podruntime.Web, Port: OutsidePort}})
 	}
 	found := false
 	for _, n := range t.Nodes {
@@ -95,23 +95,25 @@ func Spec(s *state.State, host string) (string, error) {
 	if !found {
 		return "", fmt.Errorf("lab %q has no host %q", s.Lab, host)
 	}
+	var lines []podruntime.Line
 	for _, w := range s.Workloads {
 		if w.Node != host {
 			continue
 		}
-		kind := "web"
+		kind := podruntime.Web
 		if w.Kind == "pod" {
-			kind = "pod"
+			kind = podruntime.Pod
 		}
-		fmt.Fprintf(&b, "%s %s %s %s %s %d\n", netops.Path(w.NS), w.Name, w.IP, host, kind, w.Port)
+		lines = append(lines, podruntime.Line{Netns: netops.Path(w.NS), Name: w.Name, IP: w.IP, Node: host, Kind: kind, Port: w.Port})
 	}
 	for _, p := range s.Proxies {
 		if p.Node == host {
 			// "-": in the runtime's own namespace, the node's.
-			fmt.Fprintf(&b, "- docker-proxy %s %s proxy %d %d\n", p.Target, host, p.HostPort, p.TargetPort)
+			lines = append(lines, podruntime.Line{Netns: "-", Name: "docker-proxy", IP: p.Target, Node: host, Kind: podruntime.Proxy,
+				Port: p.HostPort, Seventh: strconv.Itoa(p.TargetPort)})
 		}
 	}
-	return b.String(), nil
+	return podruntime.Spec(lines)
 }
 
 // StartRuntime starts netlab-pod (exe, the netlab binary, which has it built

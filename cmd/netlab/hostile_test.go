@@ -1,0 +1,114 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/labtest"
+)
+
+// TestHostileManifests: each input here was accepted once, or refused
+// with exit 1 after a change. Now each exits 2, says why, and changes
+// nothing: the same namespaces, the same processes, the same objects.
+func TestHostileManifests(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "hm")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1", "--pods", "1")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	solo := manifest(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec: {containers: [{name: web, image: 'netlab/web:red'}]}\n")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", solo)
+	snapshot := func() string {
+		pods := labtest.MustRun(t, "get", "pods", "-o", "json", "--lab", name).Stdout
+		svcs := labtest.MustRun(t, "get", "services", "-o", "json", "--lab", name).Stdout
+		out, _ := exec.Command("pgrep", "-af", "netlab-pod --lab "+name).Output()
+		ss, _ := exec.Command("ip", "netns", "exec", name+"-node1", "ss", "-Hltn").Output()
+		var mine []string
+		for _, ns := range netnsList(t) {
+			if strings.HasPrefix(ns, name+"-") {
+				mine = append(mine, ns)
+			}
+		}
+		return strings.Join(mine, " ") + "\n" + pods + svcs + string(out) + string(ss)
+	}
+	before := snapshot()
+	// The spec line a newline in the namespace smuggled in once: a
+	// docker-proxy listening on node1:7777, relaying to a pod.
+	smuggle := `apiVersion: v1
+kind: Pod
+metadata:
+  name: evil
+  namespace: "x\n- docker-proxy 10.244.1.2 node1 proxy 7777 9376\n#"
+spec: {containers: [{name: web, image: 'netlab/web:red'}]}
+`
+	long := strings.Repeat("a", 52)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"apply", "-f", manifest(t, smuggle)}, `metadata.namespace: "x\n- docker-proxy`},
+		{[]string{"apply", "-f", manifest(t, strings.Replace(smuggle, `"x\n- docker-proxy 10.244.1.2 node1 proxy 7777 9376\n#"`, "x/../../../tmp/evil", 1))}, "is not a namespace name"},
+		{[]string{"apply", "-f", manifest(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: "+long+"}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: w, image: 'netlab/web:x'}]}}}\n")}, "at most 46"},
+		{[]string{"apply", "-f", manifest(t, "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: a}, spec: {type: NodePort, ports: [{port: 80, nodePort: 30111}]}}\n- {apiVersion: v1, kind: Service, metadata: {name: b}, spec: {type: NodePort, ports: [{port: 80, nodePort: 30111}]}}\n")}, "30111: provided port is already allocated (to default/a)"},
+		{[]string{"apply", "-f", manifest(t, "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: a}, spec: {clusterIP: 10.96.5.5, ports: [{port: 80}]}}\n- {apiVersion: v1, kind: Service, metadata: {name: b}, spec: {clusterIP: 10.96.5.5, ports: [{port: 80}]}}\n")}, "10.96.5.5 is already allocated to default/a"},
+		{[]string{"apply", "-f", manifest(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: myapp}\nspec: {selector: {matchLabels: {app: Other}}, template: {metadata: {labels: {app: Other}}, spec: {containers: [{name: web, image: 'netlab/web:red'}]}}}\n")}, "spec.selector: field is immutable"},
+		{[]string{"apply", "-f", manifest(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec: {containers: [{name: web, image: 'netlab/web:blue'}]}\n")}, "spec: Forbidden: pod updates may not change"},
+		{[]string{"apply", "-f", "/dev/zero"}, "more than 4 MiB"},
+		{[]string{"apply", "--dry-run", "--explain", "-f", "../../examples/my-service.json"}, "--dry-run and --explain do not go together"},
+		{[]string{"scale", "deploy/nosuch", "--replicas", "2"}, `deployments.apps "nosuch" not found`},
+		{[]string{"set", "image", "deployment/myapp", "nosuch=netlab/web:blue"}, `unable to find container named "nosuch"`},
+		{[]string{"rollout", "undo", "deployment/myapp", "--to-revision", "99"}, "unable to find specified revision 99"},
+		{[]string{"delete", "-f", manifest(t, "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: my-service}, spec: {ports: [{port: 80}]}}\n- {apiVersion: v1, kind: Service, metadata: {name: nosuch}, spec: {ports: [{port: 80}]}}\n")},
+			`services "nosuch" not found (nothing deleted)`},
+	} {
+		r := labtest.Run(t, append(tc.args, "--lab", name)...)
+		assert.Equal(t, 2, r.Code, "%v: %s", tc.args, r.Stderr)
+		assert.Contains(t, r.Stderr, tc.want, tc.args)
+		require.Equal(t, before, snapshot(), "%v changed the lab", tc.args)
+	}
+	r := labtest.Run(t, "diagram", "--lab", labtest.Name("none"))
+	assert.Equal(t, 2, r.Code, "a lab that is not up is bad input")
+	assert.Contains(t, r.Stderr, "is not up")
+	// The longest Deployment name allowed makes pods of 63 characters
+	// that run and turn Ready.
+	ok := strings.Repeat("b", 46)
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: "+ok+"}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: w, image: 'netlab/web:x'}]}}}\n"))
+	var found bool
+	for _, p := range getPods(t, name) {
+		if strings.HasPrefix(p.Name, ok+"-") {
+			found = true
+			assert.LessOrEqual(t, len(p.Name), 63)
+			assert.True(t, p.Ready, "%s is Ready", p.Name)
+		}
+	}
+	assert.True(t, found, "the Deployment's pod is listed")
+}
+
+// TestRuntimeRefusesBadSpec: the workload runtime itself refuses a spec
+// line with a field too many, a field too long or a stray byte, before it
+// starts anything, whoever wrote the line.
+func TestRuntimeRefusesBadSpec(t *testing.T) {
+	bin := labtest.Binary(t)
+	for _, spec := range []string{
+		"/run/netns/x p 10.0.0.1 node1 web 80 extra\n",
+		"/run/netns/x " + strings.Repeat("p", 64) + " 10.0.0.1 node1 web 80\n",
+		"/run/netns/x p 10.0.0.1 node1 web 80",
+		"/run/netns/x p  10.0.0.1 node1 web 80\n",
+		"/run/netns/x p\t10.0.0.1 node1 web 80\n",
+		"/run/netns/x p 10.0.0.1 node1 web 0\n",
+		"/run/netns/x p 10.0.0.1 node1 image 80 bad/tag\n",
+		"- docker-proxy 10.0.0.1 node1 proxy 7777 70000\n",
+		"/run/netns/x p 10.0.0.1 node1 web 80\x00 - docker-proxy 10.0.0.1 node1 proxy 7777 80\n",
+	} {
+		cmd := exec.Command(bin, "netlab-pod", "--lab", "tspec", "--host", "node1")
+		cmd.Stdin = strings.NewReader(spec)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%q was taken: %s", spec, out)
+		assert.Equal(t, 2, ee.ExitCode(), "%q", spec)
+		assert.Contains(t, string(out), "bad spec line", "%q", spec)
+	}
+}

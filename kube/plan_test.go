@@ -1,0 +1,62 @@
+package kube
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPlanConflicts: what only the cluster, or the rest of the input,
+// shows to be wrong is refused before anything changes, as the API server
+// refuses the object that comes second.
+func TestPlanConflicts(t *testing.T) {
+	st := Store{
+		Services: []Service{{Namespace: "default", Name: "taken", Type: "NodePort", ClusterIP: netip.MustParseAddr("10.96.0.50"),
+			Ports: []Port{{Protocol: "TCP", Port: 80, TargetPort: 80, NodePort: 30200}}}},
+		Deployments: []Deployment{{Namespace: "default", Name: "web", Selector: map[string]string{"app": "web"}}},
+		Pods: []Pod{{Namespace: "default", Name: "solo", Template: PodTemplate{Containers: []Container{{Name: "web", Tag: "red"}}}}},
+	}
+	svc := func(name, spec string) string {
+		return "{apiVersion: v1, kind: Service, metadata: {name: " + name + "}, spec: " + spec + "}"
+	}
+	list := func(items ...string) string {
+		s := "apiVersion: v1\nkind: List\nitems:\n"
+		for _, it := range items {
+			s += "- " + it + "\n"
+		}
+		return s
+	}
+	for _, tc := range []struct{ in, want string }{
+		{list(svc("a", "{clusterIP: 10.96.0.77, ports: [{port: 80}]}"), svc("b", "{clusterIP: 10.96.0.77, ports: [{port: 80}]}")),
+			"items[1] (Service b): spec.clusterIP: 10.96.0.77 is already allocated to default/a"},
+		{list(svc("a", "{type: NodePort, ports: [{port: 80, nodePort: 30111}]}"), svc("b", "{type: NodePort, ports: [{port: 80, nodePort: 30111}]}")),
+			"items[1] (Service b): spec.ports[0].nodePort: 30111: provided port is already allocated (to default/a)"},
+		{list(svc("c", "{type: NodePort, ports: [{port: 80, nodePort: 30200}]}")), "spec.ports[0].nodePort: 30200: provided port is already allocated (to default/taken)"},
+		{list(svc("c", "{clusterIP: 10.96.0.50, ports: [{port: 80}]}")), "spec.clusterIP: 10.96.0.50 is already allocated to default/taken"},
+		{list(svc("taken", "{clusterIP: 10.96.0.51, type: NodePort, ports: [{port: 80}]}")), "spec.clusterIP: field is immutable (it is 10.96.0.50)"},
+		{"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {selector: {matchLabels: {app: web2}}, template: {metadata: {labels: {app: web2}}, spec: {containers: [{name: w, image: 'netlab/web:x'}]}}}\n",
+			"(Deployment web): spec.selector: field is immutable"},
+		{"apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec: {containers: [{name: web, image: 'netlab/web:blue'}]}\n", "(Pod solo): spec: Forbidden: pod updates may not change"},
+		{list("{apiVersion: v1, kind: Pod, metadata: {name: twice}, spec: {containers: [{name: web, image: 'netlab/web:a'}]}}",
+			"{apiVersion: v1, kind: Pod, metadata: {name: twice}, spec: {containers: [{name: web, image: 'netlab/web:b'}]}}"), "items[1] (Pod twice): spec: Forbidden"},
+	} {
+		objs, err := Parse([]byte(tc.in))
+		require.NoError(t, err, tc.in)
+		c := &Cluster{Store: st}
+		_, err = c.Plan(objs)
+		if assert.Error(t, err, tc.in) {
+			assert.Contains(t, err.Error(), tc.want)
+			var me *ManifestError
+			assert.ErrorAs(t, err, &me)
+		}
+	}
+	// The same again is no conflict: a Service keeps its own ClusterIP
+	// and NodePort, a Pod applied unchanged is unchanged.
+	objs, err := Parse([]byte(list(svc("taken", "{clusterIP: 10.96.0.50, type: NodePort, ports: [{port: 80, nodePort: 30200}]}"),
+		"{apiVersion: v1, kind: Pod, metadata: {name: solo}, spec: {containers: [{name: web, image: 'netlab/web:red'}]}}")))
+	require.NoError(t, err)
+	_, err = (&Cluster{Store: st}).Plan(objs)
+	assert.NoError(t, err)
+}
