@@ -16,7 +16,7 @@ func TestPlanConflicts(t *testing.T) {
 		Services: []Service{{Namespace: "default", Name: "taken", Type: "NodePort", ClusterIP: netip.MustParseAddr("10.96.0.50"),
 			Ports: []Port{{Protocol: "TCP", Port: 80, TargetPort: 80, NodePort: 30200}}}},
 		Deployments: []Deployment{{Namespace: "default", Name: "web", Selector: map[string]string{"app": "web"}}},
-		Pods: []Pod{{Namespace: "default", Name: "solo", Template: PodTemplate{Containers: []Container{{Name: "web", Tag: "red"}}}}},
+		Pods:        []Pod{{Namespace: "default", Name: "solo", Template: PodTemplate{Containers: []Container{{Name: "web", Tag: "red"}}}}},
 	}
 	svc := func(name, spec string) string {
 		return "{apiVersion: v1, kind: Service, metadata: {name: " + name + "}, spec: " + spec + "}"
