@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -127,4 +129,94 @@ func cpuTicks(b *testing.B, pid int) int64 {
 		}
 	}
 	return total
+}
+
+// BenchmarkWebIdleConnections: netlab web while a client holds 10,000
+// idle connections (half after a request, half silent): the server's RSS
+// and a normal client's latency (median of 20 requests, each on a new
+// connection), against the same with none held.
+func BenchmarkWebIdleConnections(b *testing.B) {
+	labtest.Root(b)
+	settle()
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(labtest.Binary(b), "web", "--listen", "127.0.0.1:0")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := regexp.MustCompile(`http://(\S+)/\?token=`).FindStringSubmatch(line)
+		if m == nil {
+			b.Fatalf("netlab web printed %q", line)
+		}
+		addr := m[1]
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		latency := func() time.Duration {
+			var ts []time.Duration
+			for range 20 {
+				start := time.Now()
+				resp, err := client.Get("http://" + addr + "/api/labs")
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				ts = append(ts, time.Since(start))
+			}
+			return median(ts)
+		}
+		b.ReportMetric(float64(latency().Microseconds())/1000, "calm-ms")
+		b.ReportMetric(rssMiB(cmd.Process.Pid), "calm-rss-MiB")
+		var held []net.Conn
+		for j := range 10000 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatalf("connection %d: %v", j, err)
+			}
+			held = append(held, c)
+			if j%2 == 0 {
+				_, _ = io.WriteString(c, "GET /static/app.js HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+			}
+		}
+		b.ReportMetric(float64(latency().Microseconds())/1000, "siege-ms")
+		b.ReportMetric(rssMiB(cmd.Process.Pid), "siege-rss-MiB")
+		for _, c := range held {
+			c.Close()
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+}
+
+// rssMiB is the resident memory of a process and its children, in MiB
+// (netlab runs its Go program under a small supervisor).
+func rssMiB(pid int) float64 {
+	total := rssOf(pid)
+	kids, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
+	for _, k := range strings.Fields(string(kids)) {
+		if n, err := strconv.Atoi(k); err == nil {
+			total += rssMiB(n)
+		}
+	}
+	return total
+}
+
+func rssOf(pid int) float64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
 }

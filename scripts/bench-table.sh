@@ -51,7 +51,14 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "%-40s %11.2fs %9s\n", "delete -f", m["delete-1000-s"], "< 2x apply"
   next
 }
-/^BenchmarkWeb/ {
+/^BenchmarkWebIdleConnections/ {
+  metrics()
+  printf "\n%-40s %12s %12s\n", "netlab web, 10,000 idle connections", "calm", "under siege"
+  printf "%-40s %10.1fms %10.1fms\n", "a normal request, new connection (median)", m["calm-ms"], m["siege-ms"]
+  printf "%-40s %8.1f MiB %8.1f MiB\n", "RSS of netlab web", m["calm-rss-MiB"], m["siege-rss-MiB"]
+  next
+}
+/^BenchmarkWeb-/ {
   metrics()
   printf "\n%-40s %8s %10s %9s %9s\n", "netlab web, a page connected", "links", "events/s", "CPU", "goal"
   printf "%-40s %8d %10.2f %8.1f%% %9s\n", "default labs (docker + overlay)", m["links"], m["events/s"], m["cpu-%"], "< 5%"

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"netlab/internal/api"
@@ -70,10 +71,18 @@ type Server struct {
 	Token string
 	// Period is how often the counters are read (a second).
 	Period time.Duration
+	// Hosts are the names (besides IP addresses and localhost) a request's
+	// Host header may give: --allow-host.
+	Hosts []string
 
 	hub hub
-	// probes serialises what sends packets: one trace or compare at a time.
-	probes sync.Mutex
+	// probes serialises what sends packets: one trace or compare at a
+	// time (a buffered channel of one, so a waiter can give up).
+	probes     chan struct{}
+	probesOnce sync.Once
+	// streams counts the event streams open; waiting, the requests
+	// waiting for their turn to probe.
+	streams, waiting atomic.Int32
 }
 
 // NewToken is a fresh random token, as Jupyter prints one.
@@ -118,6 +127,9 @@ func (s *Server) Handler() http.Handler {
 			fail(w, http.StatusBadRequest, "the body must be JSON: {\"lab\", \"src\", \"dst\", \"port\"}: "+err.Error())
 			return
 		}
+		// Read to the end: then the server watches the connection, and a
+		// client that goes away cancels the request's context.
+		_, _ = io.Copy(io.Discard, r.Body)
 		switch {
 		case req.Src == "" || req.Dst == "":
 			fail(w, http.StatusBadRequest, "src and dst are required: a workload, node or outside (src) and an address or name (dst)")
@@ -142,7 +154,17 @@ func (s *Server) Handler() http.Handler {
 		}
 		fail(w, http.StatusNotFound, "no such API: GET /api/labs, /api/graph, /api/events, /api/compare, /api/exercises; POST /api/trace")
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A Host this server is not known by is a page of another site
+		// whose name was pointed at this address (DNS rebinding): it
+		// reads nothing.
+		if !HostAllowed(r.Host, s.Hosts) {
+			fail(w, http.StatusMisdirectedRequest, fmt.Sprintf("Host %q is not a name of this server: open it by its address, or start netlab web with --allow-host NAME", r.Host))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // apiMethods is each API's method, for a 405 that says which.
@@ -170,15 +192,31 @@ func (s *Server) guard(h http.HandlerFunc) http.HandlerFunc {
 			fail(w, http.StatusForbidden, "this sends packets: it needs the token netlab web printed when it started (X-Netlab-Token header, or ?token=)")
 			return
 		}
+		if !sameOrigin(r) {
+			fail(w, http.StatusForbidden, fmt.Sprintf("a page from %s may not send packets here: only netlab web's own page may", r.Header.Get("Origin")))
+			return
+		}
 		h(w, r)
 	}
 }
 
 // run runs one probe at a time (trace, compare, checks send real packets,
 // and two at once would see each other's), within the request's life.
+// A request whose client goes away while it waits gives up its turn.
 func (s *Server) run(w http.ResponseWriter, r *http.Request, f func(context.Context) (any, error)) {
-	s.probes.Lock()
-	defer s.probes.Unlock()
+	s.probesOnce.Do(func() { s.probes = make(chan struct{}, 1) })
+	s.waiting.Add(1)
+	select {
+	case s.probes <- struct{}{}:
+		s.waiting.Add(-1)
+	case <-r.Context().Done():
+		s.waiting.Add(-1)
+		return // gone: nobody to answer
+	}
+	defer func() { <-s.probes }()
+	if r.Context().Err() != nil {
+		return
+	}
 	v, err := f(r.Context())
 	var bad *BadRequest
 	switch {
@@ -192,6 +230,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, f func(context.Cont
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	// A client that does not read its answer is let go.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(WriteTimeout))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
@@ -224,6 +264,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, "streaming is not supported here")
 		return
 	}
+	if s.streams.Add(1) > MaxStreams {
+		s.streams.Add(-1)
+		w.Header().Set("Retry-After", "5")
+		fail(w, http.StatusServiceUnavailable, fmt.Sprintf("%d pages are watching already: close one", MaxStreams))
+		return
+	}
+	defer s.streams.Add(-1)
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -236,6 +285,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case data := <-ch:
+			// Each event has WriteTimeout to reach the client: one that
+			// stops reading is let go.
+			_ = rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
 			if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 
 func newWeb(g *globals) *cobra.Command {
 	var listen string
+	var hosts []string
 	var b webBackend
 	c := &cobra.Command{
 		Use:   "web [--listen 127.0.0.1:8088]",
@@ -57,7 +59,12 @@ prints, which the printed address carries. It never changes a lab.`,
 					return usagef("%s: %v", flag, err)
 				}
 			}
-			srv := &web.Server{B: b, Token: web.NewToken()}
+			for _, h := range hosts {
+				if h == "" || strings.ContainsAny(h, ":/ ") {
+					return usagef("--allow-host %q: a host name, as a browser sends it in Host (no port)", h)
+				}
+			}
+			srv := &web.Server{B: b, Token: web.NewToken(), Hosts: hosts}
 			out := c.OutOrStdout()
 			// The address as given, with the port the kernel chose for :0.
 			h, _, _ := net.SplitHostPort(listen)
@@ -71,7 +78,7 @@ prints, which the printed address carries. It never changes a lab.`,
 			}
 			fmt.Fprintf(out, "netlab web: open http://%s/?token=%s\n", host, srv.Token)
 			fmt.Fprintln(out, "(the token lets the page run trace and compare; Ctrl-C stops)")
-			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			hs := web.HTTPServer(srv.Handler())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {
@@ -87,6 +94,7 @@ prints, which the printed address carries. It never changes a lab.`,
 		},
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "address and port to listen on (0.0.0.0:8088: every interface)")
+	c.Flags().StringArrayVar(&hosts, "allow-host", nil, "a host name the page is opened by, besides its address and localhost (again for more)")
 	c.Flags().StringVar(&b.dockerLab, "docker-lab", "docker", "the Docker-model lab the Compare tab asks")
 	c.Flags().StringVar(&b.overlayLab, "overlay-lab", "overlay", "the Kubernetes-model lab the Compare tab asks")
 	return c
