@@ -51,7 +51,7 @@ func HTTPServer(h http.Handler) *http.Server {
 type connTracker struct {
 	mu    sync.Mutex
 	max   int
-	lru   list.List // of net.Conn, new or idle, longest waiting first
+	lru   list.List                  // of net.Conn, new or idle, longest waiting first
 	conns map[net.Conn]*list.Element // every open connection; nil while serving
 }
 
