@@ -898,13 +898,22 @@ func (c *Cluster) probe(p Pod) bool {
 	return true
 }
 
+// maxProbeResponse is the most of an answer a probe reads: the status
+// line and headers must fit in it (the kubelet reads 10 KiB of a body
+// and stops there too). A pod answering with endless headers costs the
+// prober this much, no more.
+const maxProbeResponse = 10 << 10
+
 // probeOnce connects from ns to addr (and, for httpGet, asks for the
-// path): a 2xx or 3xx answer passes.
+// path): a 2xx or 3xx answer passes, within the probe's timeout for the
+// whole exchange.
 func probeOnce(ns netops.NS, addr netip.AddrPort, pr *Probe) bool {
+	timeout := time.Duration(max(pr.Timeout, 1)) * time.Second
+	deadline := time.Now().Add(timeout)
 	var conn net.Conn
 	err := netops.Do(ns, func() error {
 		var err error
-		conn, err = net.DialTimeout("tcp4", addr.String(), time.Second)
+		conn, err = net.DialTimeout("tcp4", addr.String(), timeout)
 		return err
 	})
 	if err != nil {
@@ -914,11 +923,11 @@ func probeOnce(ns netops.NS, addr netip.AddrPort, pr *Probe) bool {
 	if pr.TCP {
 		return true
 	}
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	_ = conn.SetDeadline(deadline)
 	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: kube-probe\r\n\r\n", pr.Path, addr); err != nil {
 		return false
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(bufio.NewReader(io.LimitReader(conn, maxProbeResponse)), nil)
 	if err != nil {
 		return false
 	}

@@ -140,6 +140,49 @@ func (z *zone) answer(q dns.Question) ([]dns.RR, int) {
 	return nil, dns.RcodeNameError
 }
 
+// respond answers r from zone zn (nil: not loaded yet), as CoreDNS does
+// on the wire: an EDNS version above 0 gets BADVERS (with an OPT of
+// version 0, nothing else); an answer larger than the client can take
+// over UDP (512 bytes without EDNS, its buffer size with it) is
+// truncated, with TC set, so that the client asks again over TCP.
+func respond(zn *zone, r *dns.Msg, udp bool) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	size := dns.MinMsgSize
+	opt := r.IsEdns0()
+	if opt != nil {
+		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), 4096)
+		if opt.Version() != 0 {
+			m.Authoritative = false
+			m.Rcode = dns.RcodeBadVers
+			m.SetEdns0(uint16(size), opt.Do())
+			return m
+		}
+	}
+	switch {
+	case len(r.Question) != 1:
+		m.Rcode = dns.RcodeFormatError
+	case zn == nil:
+		m.Rcode = dns.RcodeServerFailure
+	default:
+		m.Answer, m.Rcode = zn.answer(r.Question[0])
+		if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
+			m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: DNSTTL},
+				Ns: "ns.dns." + Domain, Mbox: "hostmaster." + Domain, Serial: uint32(time.Now().Unix()), Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: DNSTTL}}
+		}
+	}
+	if opt != nil {
+		m.SetEdns0(uint16(size), opt.Do())
+	}
+	if udp {
+		m.Truncate(size)
+	} else {
+		m.Truncate(dns.MaxMsgSize)
+	}
+	return m
+}
+
 // ServeDNS serves lab's cluster DNS on port 53 (UDP and TCP) of the
 // namespace it runs in, until ctx ends; ready is told once it listens. It
 // reads the lab's Services again whenever they change.
@@ -158,26 +201,8 @@ func ServeDNS(ctx context.Context, lab string, ready func(error)) error {
 		return z
 	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		m.Authoritative = true
-		if len(r.Question) != 1 {
-			m.Rcode = dns.RcodeFormatError
-			_ = w.WriteMsg(m)
-			return
-		}
-		zn := current()
-		if zn == nil {
-			m.Rcode = dns.RcodeServerFailure
-			_ = w.WriteMsg(m)
-			return
-		}
-		m.Answer, m.Rcode = zn.answer(r.Question[0])
-		if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
-			m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: DNSTTL},
-				Ns: "ns.dns." + Domain, Mbox: "hostmaster." + Domain, Serial: uint32(time.Now().Unix()), Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: DNSTTL}}
-		}
-		_ = w.WriteMsg(m)
+		_, udp := w.RemoteAddr().(*net.UDPAddr)
+		_ = w.WriteMsg(respond(current(), r, udp))
 	})
 	udp, err := net.ListenPacket("udp4", ":53")
 	if err != nil {

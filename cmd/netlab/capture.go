@@ -54,6 +54,16 @@ both shown. A capture always stops by itself: after --count packets or
 			if err := needRoot("capture"); err != nil {
 				return err
 			}
+			// What follows WHERE is tcpdump's filter expression, never its
+			// options: '-- -Z root -w F -G 1 -z script' once ran a script.
+			for _, a := range args[1:] {
+				if strings.HasPrefix(a, "-") {
+					return usagef("%q: what follows -- is a filter (tcpdump's expression, e.g. 'icmp' or 'port 8472'), not an option: netlab's own flags go before --", a)
+				}
+			}
+			if strings.HasPrefix(write, "-") {
+				return usagef("--write %q: a file name (a path not starting with '-')", write)
+			}
 			ns, iface, s, err := captureWhere(chosen, args[0])
 			if err != nil {
 				return err
@@ -65,7 +75,9 @@ both shown. A capture always stops by itself: after --count packets or
 			if write != "" {
 				argv = append(argv, "-w", write)
 			}
-			argv = append(argv, args[1:]...)
+			if len(args) > 1 {
+				argv = append(append(argv, "--"), args[1:]...)
+			}
 			full := argv
 			if ns != netops.Host {
 				full = append([]string{"ip", "netns", "exec", string(ns)}, argv...)

@@ -181,7 +181,11 @@ func findName(labName, name string) (*state.State, netops.NS, *state.Workload, e
 			if !s.Topology.IsLocal(p.Node) {
 				return nil, "", nil, usagef("pod %s runs on %s, another machine of lab %q: run the command there (vagrant ssh %s)", name, p.Node, l, p.Node)
 			}
-			found, st, ns, wl = append(found, l), s, p.NS, nil
+			// A workload like overlay-mode's pods: its eth0 in its own
+			// namespace (capture, trace), its containers not each its own
+			// process to enter (-c).
+			found, st, ns = append(found, l), s, p.NS
+			wl = &state.Workload{Name: p.Name, Kind: "pod", Node: p.Node, NS: p.NS, IP: p.IP, HostIface: p.HostIface}
 		}
 	}
 	switch len(found) {

@@ -363,6 +363,17 @@ func TestCapture(t *testing.T) {
 	r = labtest.Run(t, "capture", "--lab", name, "nosuch")
 	assert.Equal(t, 2, r.Code)
 	assert.Contains(t, r.Stderr, `has no container, pod or host called "nosuch"`)
+	// What follows -- is a filter, never tcpdump's options (-z ran a
+	// script as root once).
+	for _, bad := range [][]string{{"--", "-Z", "root", "-w", "/tmp/x", "-G", "1", "-z", "/bin/true"}, {"--", "icmp", "-w", "/tmp/x"}, {"--write", "-"}} {
+		r = labtest.Run(t, append([]string{"capture", "--lab", name, "node1"}, bad...)...)
+		assert.Equal(t, 2, r.Code, "%v: %s", bad, r.Stderr)
+		assert.NotContains(t, r.Stderr, "listening on", "tcpdump never ran")
+	}
+	// A pod of a manifest is a workload: its eth0, in its namespace.
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec: {containers: [{name: web, image: 'netlab/web:red'}]}\n"))
+	r = labtest.MustRun(t, "capture", "--lab", name, "solo", "--duration", "1", "--", "icmp")
+	assert.Contains(t, r.Stderr, "listening on eth0")
 }
 
 // TestDiagram: every format renders, and the picture has every namespace,

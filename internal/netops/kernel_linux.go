@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -200,11 +201,7 @@ func (k *kernel) apply(op Op) error {
 			return nil
 		})
 	case ResolvConf:
-		dir := filepath.Join(EtcNetns, string(o.NS))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(o.Text()), 0o644)
+		return writeResolvConf(string(o.NS), o.Text())
 	case ConntrackDel:
 		h, err := k.get(o.NS)
 		if err != nil {
@@ -768,20 +765,108 @@ func DeleteNetns(name string) error {
 // EtcNetns is where `ip netns exec` finds a namespace's own /etc files.
 var EtcNetns = "/etc/netns"
 
+// etcNetnsDir opens EtcNetns/name as a directory, creating it (and
+// EtcNetns) when asked, without following a symlink at either step and
+// only if each is root's and writable by root alone: a directory or link
+// planted there by someone else makes netlab write nothing.
+func etcNetnsDir(name string, create bool) (int, error) {
+	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		return -1, fmt.Errorf("%q is not a namespace name", name)
+	}
+	if create {
+		if err := os.Mkdir(EtcNetns, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return -1, err
+		}
+	}
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	top, err := unix.Open(EtcNetns, flags, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w (netlab follows no symlink there)", EtcNetns, err)
+	}
+	defer unix.Close(top)
+	if err := rootsAlone(top, EtcNetns); err != nil {
+		return -1, err
+	}
+	if create {
+		if err := unix.Mkdirat(top, name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, fmt.Errorf("mkdir %s/%s: %w", EtcNetns, name, err)
+		}
+	}
+	d, err := unix.Openat(top, name, flags, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s/%s: %w (netlab follows no symlink there)", EtcNetns, name, err)
+	}
+	if err := rootsAlone(d, EtcNetns+"/"+name); err != nil {
+		unix.Close(d)
+		return -1, err
+	}
+	return d, nil
+}
+
+// rootsAlone says why the open directory fd is not root's alone.
+func rootsAlone(fd int, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Uid != 0 || st.Mode&0o022 != 0 {
+		return fmt.Errorf("%s belongs to uid %d with mode %o: netlab writes only into a directory of root's that no one else can write", path, st.Uid, st.Mode&0o777)
+	}
+	return nil
+}
+
+// writeResolvConf writes EtcNetns/name/resolv.conf, following no symlink.
+func writeResolvConf(name, text string) error {
+	d, err := etcNetnsDir(name, true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(d)
+	fd, err := unix.Openat(d, "resolv.conf", unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("open %s/%s/resolv.conf: %w (netlab follows no symlink there)", EtcNetns, name, err)
+	}
+	f := os.NewFile(uintptr(fd), "resolv.conf")
+	defer f.Close()
+	_, err = f.WriteString(text)
+	return err
+}
+
+// readResolvConf reads EtcNetns/name/resolv.conf, following no symlink.
+func readResolvConf(name string) ([]byte, error) {
+	d, err := etcNetnsDir(name, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(d)
+	fd, err := unix.Openat(d, "resolv.conf", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "resolv.conf")
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 64<<10))
+}
+
 // removeResolvConf removes the resolv.conf netlab gave a namespace (its
 // first line says so) and then the namespace's directory if that leaves it
-// empty: never a file of someone else's.
+// empty: never a file of someone else's, and never through a symlink.
 func removeResolvConf(name string) {
-	if name == "" || strings.ContainsAny(name, "/") || name == "." || name == ".." {
+	data, err := readResolvConf(name)
+	if err != nil || !strings.HasPrefix(string(data), "# netlab:") {
 		return
 	}
-	dir := filepath.Join(EtcNetns, name)
-	f := filepath.Join(dir, "resolv.conf")
-	data, err := os.ReadFile(f)
-	if err == nil && strings.HasPrefix(string(data), "# netlab:") {
-		_ = os.Remove(f)
+	d, err := etcNetnsDir(name, false)
+	if err != nil {
+		return
 	}
-	_ = os.Remove(dir) // only if empty
+	_ = unix.Unlinkat(d, "resolv.conf", 0)
+	unix.Close(d)
+	top, err := unix.Open(EtcNetns, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_ = unix.Unlinkat(top, name, unix.AT_REMOVEDIR) // only if empty
+		unix.Close(top)
+	}
 }
 
 // SweepResolvConf removes what is left in /etc/netns of lab's namespaces
@@ -795,7 +880,7 @@ func SweepResolvConf(lab string) []string {
 		if !strings.HasPrefix(name, lab+"-") || IsNetns(Path(NS(name))) {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(EtcNetns, name, "resolv.conf"))
+		data, err := readResolvConf(name)
 		if err != nil || !strings.HasPrefix(string(data), "# netlab:"+lab+"\n") {
 			continue
 		}
