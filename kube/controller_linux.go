@@ -101,8 +101,8 @@ func once(ctx context.Context, lab, exe string) error {
 	return c.Continue(ctx)
 }
 
-// controllerRunning reports whether lab's controller runs.
-func controllerRunning(lab string) bool {
+// ControllerRunning reports whether lab's controller runs.
+func ControllerRunning(lab string) bool {
 	ents, _ := os.ReadDir("/proc")
 	want := []byte("\x00" + names.ControllerName + "\x00--lab\x00" + lab + "\x00")
 	for _, e := range ents {
@@ -115,14 +115,16 @@ func controllerRunning(lab string) bool {
 }
 
 // EnsureController starts lab's controller when it does not run: detached,
-// in the machine's own namespace, a runtime of the lab that down ends.
-func EnsureController(exe, lab string) error {
-	if controllerRunning(lab) {
-		return nil
+// in the machine's own namespace, a runtime of the lab that down ends. It
+// reports whether it had to start one (the first time, or after the
+// controller died: then the rules may lag the pods until its first round).
+func EnsureController(exe, lab string) (bool, error) {
+	if ControllerRunning(lab) {
+		return false, nil
 	}
 	logf, err := state.OpenOwn(filepath.Join(state.Dir(lab), "controller.log"), syscall.O_CREAT|syscall.O_WRONLY|syscall.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, names.ControllerName, "--lab", lab, "--host", "kube")
@@ -130,8 +132,8 @@ func EnsureController(exe, lab string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
-		return err
+		return false, err
 	}
 	go func() { _ = cmd.Wait() }()
-	return nil
+	return true, nil
 }

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"netlab/internal/labtest"
+	"netlab/internal/who"
 )
 
 // TestHostileManifests: each input here was accepted once, or refused
@@ -110,5 +113,68 @@ func TestRuntimeRefusesBadSpec(t *testing.T) {
 		require.ErrorAs(t, err, &ee, "%q was taken: %s", spec, out)
 		assert.Equal(t, 2, ee.ExitCode(), "%q", spec)
 		assert.Contains(t, string(out), "bad spec line", "%q", spec)
+	}
+}
+
+// controllerPIDs are the pids of lab's controller.
+func controllerPIDs(t *testing.T, lab string) []string {
+	t.Helper()
+	out, _ := exec.Command("pgrep", "-f", "netlab-kube --lab "+lab+" ").Output()
+	return strings.Fields(string(out))
+}
+
+// TestDeadControllerIsMended: after kill -9 of the lab's controller,
+// status says so and starts it again, as does the next command on the
+// lab; a pod that dies meanwhile leaves the rules within seconds of that.
+func TestDeadControllerIsMended(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "dc")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	kill := func() {
+		t.Helper()
+		pids := controllerPIDs(t, name)
+		require.NotEmpty(t, pids, "the controller runs")
+		for _, p := range pids {
+			require.NoError(t, exec.Command("kill", "-9", p).Run())
+		}
+		for deadline := time.Now().Add(5 * time.Second); len(controllerPIDs(t, name)) > 0; time.Sleep(50 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "the controller does not die")
+		}
+	}
+	kill()
+	r := labtest.MustRun(t, "status", "--lab", name)
+	assert.Contains(t, r.Stdout, "controller (netlab-kube), which keeps Services on the pods that are Ready, was not running: netlab started it again")
+	assert.NotEmpty(t, controllerPIDs(t, name), "status started it again")
+	r = labtest.MustRun(t, "status", "--lab", name)
+	assert.NotContains(t, r.Stdout, "was not running", "once is enough")
+
+	// Killed again, then a pod dies: the next command mends the
+	// controller, which takes the dead pod out of the rules.
+	pods := getPods(t, name)
+	victim := pods[0]
+	kill()
+	out, err := exec.Command("ip", "netns", "pids", string(victim.NS)).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, pid := range strings.Fields(string(out)) {
+		_ = exec.Command("kill", "-9", pid).Run()
+	}
+	r = labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name)
+	assert.Contains(t, r.Stderr, "was not running: netlab started it again")
+	st := readStatus(t, name)
+	pod1, _ := st.workload("pod1")
+	to := netip.AddrPortFrom(netip.MustParseAddr(getService(t, name, "my-service").ClusterIP), 80)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		eps := labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name).Stdout
+		if !strings.Contains(eps, victim.IP+":9376") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the dead pod is still an endpoint:\n%s", eps)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	for i := range 30 {
+		a, err := who.Ask(pod1, to)
+		require.NoError(t, err, "request %d", i)
+		assert.NotEqual(t, victim.Name, a.Name)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -68,6 +69,9 @@ func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func()
 		return nil, nil, usagef("%v", err)
 	}
 	cl.Dry, cl.Log = g.dryRun, c.ErrOrStderr()
+	if mode != netops.DryRun {
+		mendController(c.ErrOrStderr(), cl.Exe, name, len(cl.Store.Pods))
+	}
 	if lock {
 		if err := cl.Preflight(); err != nil {
 			r.Close()
@@ -561,13 +565,29 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 	return err
 }
 
+// mendController starts lab's controller again if it should run (the lab
+// has pods) and does not (it was killed, or crashed), and says so: until
+// it runs again, a pod that turns unready stays in its Services' rules
+// while 'get endpoints' leaves it out.
+func mendController(w io.Writer, exe, lab string, pods int) {
+	if pods == 0 || kube.ControllerRunning(lab) {
+		return
+	}
+	if _, err := kube.EnsureController(exe, lab); err != nil {
+		fmt.Fprintf(w, "Warning: lab %s's controller (%s) is not running and did not start again: %v\n", lab, names.ControllerName, err)
+		return
+	}
+	fmt.Fprintf(w, "Note: lab %s's controller (%s), which keeps Services on the pods that are Ready, was not running: netlab started it again (its log: %s).\n",
+		lab, names.ControllerName, filepath.Join(state.Dir(lab), "controller.log"))
+}
+
 // keepWatching makes sure the lab's controller runs, which keeps its
 // Services on the pods that are Ready between commands.
 func keepWatching(c *cobra.Command, cl *kube.Cluster) {
 	if len(cl.Store.Pods) == 0 {
 		return
 	}
-	if err := kube.EnsureController(cl.Exe, cl.S.Lab); err != nil {
+	if _, err := kube.EnsureController(cl.Exe, cl.S.Lab); err != nil {
 		fmt.Fprintf(c.ErrOrStderr(), "Warning: the lab's controller did not start (%v): pods that turn unready stay in their Services until the next netlab command\n", err)
 	}
 }

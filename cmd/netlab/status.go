@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,8 @@ import (
 	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/state"
+	"netlab/kube"
+	"netlab/overlay"
 )
 
 // labDocs reads every lab as it really is: its state file says what it
@@ -90,6 +93,13 @@ func newStatus(g *globals) *cobra.Command {
 					continue
 				}
 				printStatus(out, states[i], d.Status, kubeSummary(states[i]))
+				if states[i].Mode == overlay.Mode {
+					if st, err := kube.LoadStore(d.Lab); err == nil {
+						if exe, err := os.Executable(); err == nil {
+							mendController(out, exe, d.Lab, len(st.Pods))
+						}
+					}
+				}
 				if d.Hint != "" {
 					fmt.Fprintf(out, "\n%s: %s.\n", strings.ToUpper(d.Status[:1])+d.Status[1:], d.Hint)
 				}
