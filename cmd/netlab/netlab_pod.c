@@ -42,7 +42,7 @@
  *
  * A workload process behaves as a server should: it serves many clients at
  * once (poll, a deadline per connection), a client that resets or vanishes
- * costs it nothing (no SIGPIPE: MSG_NOSIGNAL), it runs as nobody once its
+ * costs it nothing (no SIGPIPE: MSG_NOSIGNAL), it runs as the lab's own uid once its
  * socket listens (no capabilities, no_new_privs), and it dies with its
  * parent (PR_SET_PDEATHSIG), so no orphan serves after down. fd 3, if
  * open, gets "ready\n" once every server listens (or the reason one could
@@ -54,6 +54,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -74,8 +76,13 @@
 #define MAXCONN 32
 /* A client has this long to send its request; then it is answered anyway. */
 #define DEADLINE_MS 2000
-/* Who workload processes run as once they listen. */
-#define NOBODY 65534
+/* Who workload processes run as once they listen: a uid and gid of the
+ * lab's own, UID_BASE plus a 16-bit FNV-1a hash of the lab's name (the next
+ * one free if /etc/passwd names it), never the system's nobody, so that no
+ * other process on the machine (nobody's included) may signal them.
+ * internal/names.WorkloadUID computes the same. */
+#define UID_BASE 1850000000u
+static uid_t workload_uid;
 
 struct workload {
 	char netns[512], name[64], ip[64], node[64], kind[16], tag[64];
@@ -91,14 +98,26 @@ static void set_comm(const char *role, const char *name)
 	prctl(PR_SET_NAME, comm, 0, 0, 0);
 }
 
-/* become_nobody drops root for good: no groups, uid and gid nobody, no
- * capabilities left (a change from uid 0 clears them), no way back
+/* lab_uid is the lab's workload uid (see UID_BASE). */
+static uid_t lab_uid(const char *lab)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *c = (const unsigned char *)lab; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	uid_t uid = UID_BASE + (h & 0xffff);
+	while (getpwuid(uid) != NULL || getgrgid(uid) != NULL)
+		uid++;
+	return uid;
+}
+
+/* become_nobody drops root for good: no groups, the lab's own uid and gid,
+ * no capabilities left (a change from uid 0 clears them), no way back
  * (no_new_privs). The parent-death signal is set after it, because a change
  * of credentials clears it. */
 static void become_nobody(void)
 {
-	if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
-	    setresuid(NOBODY, NOBODY, NOBODY) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(workload_uid, workload_uid, workload_uid) < 0 ||
+	    setresuid(workload_uid, workload_uid, workload_uid) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		_exit(1);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
 		_exit(1);
@@ -525,6 +544,7 @@ static int pod_main(int argc, char **argv)
 		fprintf(stderr, "usage: netlab netlab-pod --lab LAB --host HOST < spec (started by netlab)\n");
 		return 2;
 	}
+	workload_uid = lab_uid(argv[2]);
 	while (fgets(line, sizeof line, stdin)) {
 		if (line[0] == '#' || line[0] == '\n')
 			continue;

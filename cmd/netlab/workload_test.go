@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,7 +71,15 @@ func TestWorkloadsAreRobust(t *testing.T) {
 	pids := nsPIDs(t, c1)
 	require.Len(t, pids, 1, "one process in c1")
 	st := procStatus(t, pids[0])
-	assert.Equal(t, "65534\t65534\t65534\t65534", st["Uid"], "the server runs as nobody")
+	uid := fmt.Sprint(names.WorkloadUID(name))
+	assert.Equal(t, uid+"\t"+uid+"\t"+uid+"\t"+uid, st["Uid"], "the server runs as the lab's own uid")
+	assert.Equal(t, uid+"\t"+uid+"\t"+uid+"\t"+uid, st["Gid"])
+	// Not nobody's: a process running as nobody may not signal it (one
+	// stopped every pod of a Service once, which black-holed it).
+	out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "kill", "-STOP", strconv.Itoa(pids[0])).CombinedOutput()
+	require.Error(t, err, "nobody stopped a workload: %s", out)
+	assert.Contains(t, string(out), "Operation not permitted")
+	assert.Equal(t, "S", procStatus(t, pids[0])["State"][:1], "it serves on")
 	assert.Equal(t, "0000000000000000", st["CapEff"], "with no capabilities")
 	assert.Equal(t, "1", st["NoNewPrivs"])
 

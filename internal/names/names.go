@@ -118,6 +118,22 @@ func RuntimeArgs(lab, host string) []string {
 	return []string{RuntimeName, "--lab", lab, "--host", host}
 }
 
+// WorkloadUIDBase is where the uids of labs' workloads start.
+const WorkloadUIDBase = 1850000000
+
+// WorkloadUID is the uid (and gid) the servers of lab's containers and pods
+// run as: WorkloadUIDBase plus a 16-bit FNV-1a hash of the lab's name, as
+// netlab_pod.c computes it (which takes the next one when /etc/passwd or
+// /etc/group names it). A uid of the lab's own, not the system's nobody:
+// no unrelated unprivileged process may signal (or ptrace) them.
+func WorkloadUID(lab string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(lab); i++ {
+		h = (h ^ uint32(lab[i])) * 16777619
+	}
+	return WorkloadUIDBase + h&0xffff
+}
+
 // RuntimeName is the argument that makes netlab the workload runtime.
 const RuntimeName = "netlab-pod"
 
