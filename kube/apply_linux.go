@@ -28,7 +28,6 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
-	"netlab/internal/podruntime"
 	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/overlay"
@@ -529,8 +528,12 @@ func (c *Cluster) applyDeployment(ctx context.Context, d *appsv1.Deployment) (st
 		verb = "configured"
 		if TemplateHash(old.Template) == TemplateHash(t) && old.Replicas == replicas && old.Paused == dep.Paused {
 			verb = "unchanged"
+			dep.Rolling, dep.Stalled, dep.Hash, dep.Deadline = old.Rolling, old.Stalled, old.Hash, old.Deadline
 		}
 		c.Store.Deployments[i] = dep
+		if d := &c.Store.Deployments[i]; verb == "unchanged" && !d.Rolling && len(c.owned(d, true)) == replicas && len(c.owned(d, false)) == 0 {
+			return "deployment.apps/" + dep.Name + " unchanged", nil // nothing to wait for
+		}
 	} else {
 		c.Store.Deployments = append(c.Store.Deployments, dep)
 	}
@@ -1064,16 +1067,11 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 	}
 	// The runtime's spec is made before anything changes: a field it
 	// cannot carry refuses the pod with the kernel untouched.
-	var lines []podruntime.Line
-	for _, ct := range p.Template.Containers {
-		if p.System != "" {
-			break // netlab's own (the DNS server), not the runtime's
+	var spec string
+	if p.System == "" {
+		if spec, err = serverSpec(p, n.Name); err != nil {
+			return fmt.Errorf("pod %s: %w", p.Name, err)
 		}
-		lines = append(lines, podruntime.Line{Netns: netops.Path(p.NS), Name: p.Name, IP: ip, Node: n.Name, Kind: podruntime.Image, Port: ct.ServePort(), Seventh: ct.Tag})
-	}
-	spec, err := podruntime.Spec(lines)
-	if err != nil {
-		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}
 	w := state.Workload{Name: obj, Kind: "pod", Node: n.Name, NS: p.NS, IP: ip, Prefix: n.PodCIDR.Bits(), HostIface: p.HostIface}
 	ops := overlay.Pod(t, n, w)
@@ -1334,7 +1332,14 @@ func (c *Cluster) Scale(ctx context.Context, ns, name string, n int) (string, er
 	if n < 0 || n > 256 {
 		return "", invalidf("--replicas %d: from 0 to 256 in this lab", n)
 	}
-	c.Store.Deployments[i].Replicas = n
+	d := &c.Store.Deployments[i]
+	if d.Replicas == n && len(c.owned(d, true)) == n && len(c.owned(d, false)) == 0 {
+		// Nothing to roll out: kubectl scale to the same count returns
+		// at once, and so does this (a pod that is not Ready yet is the
+		// kubelet's to mend, not a reason to wait out the deadline).
+		return "deployment.apps/" + name + " scaled", nil
+	}
+	d.Replicas = n
 	return "deployment.apps/" + name + " scaled", c.Rollout(ctx, ns, name)
 }
 

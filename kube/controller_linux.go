@@ -91,11 +91,18 @@ func once(ctx context.Context, lab, exe string) error {
 	// meanwhile (a rollout that held the lock while its pods turned Ready):
 	// recorded, it would take Ready pods out of their Services until the
 	// next round. Probe again then, next round.
-	if fi, err := os.Stat(filepath.Join(state.Dir(lab), storeFile)); err == nil && fi.ModTime().After(started) {
-		return c.Continue(ctx)
+	if fi, err := os.Stat(filepath.Join(state.Dir(lab), storeFile)); err != nil || !fi.ModTime().After(started) {
+		if err := c.Record(ctx, found); err != nil {
+			return err
+		}
 	}
-	if err := c.Record(ctx, found); err != nil {
+	// The kubelet's part: servers that died start again (with back-off).
+	if changed, err := c.KeepRunning(ctx, time.Now()); err != nil {
 		return err
+	} else if changed {
+		if err := c.save(); err != nil {
+			return err
+		}
 	}
 	// A rollout that waits for another machine's pods goes on from here.
 	return c.Continue(ctx)

@@ -152,6 +152,12 @@ type Pod struct {
 	System  string    `json:"system,omitempty"`
 	Ready   bool      `json:"ready"`
 	Created time.Time `json:"created"`
+	// Restarts counts the times the kubelet's part started its servers
+	// again after they died (kubectl's RESTARTS); DeadSince is when they
+	// were first found dead since the last start (zero while they run).
+	Restarts  int       `json:"restarts,omitempty"`
+	DeadSince time.Time `json:"dead_since,omitzero"`
+	Restarted time.Time `json:"restarted,omitzero"`
 }
 
 // ServePort is the port a container's server listens on.

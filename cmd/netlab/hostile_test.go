@@ -178,3 +178,51 @@ func TestDeadControllerIsMended(t *testing.T) {
 		assert.NotEqual(t, victim.Name, a.Name)
 	}
 }
+
+// TestDeadPodRestarts: a pod whose server died is started again by the
+// kubelet's part after its back-off (10 s), RESTARTS counts it, and it
+// serves again; meanwhile 'get pods' says Error, and scale to the same
+// count returns at once instead of waiting out the progress deadline.
+func TestDeadPodRestarts(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "dp")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	victim := getPods(t, name)[0]
+	out, err := exec.Command("ip", "netns", "pids", string(victim.NS)).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, pid := range strings.Fields(string(out)) {
+		_ = exec.Command("kill", "-9", pid).Run()
+	}
+	killed := time.Now()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := labtest.MustRun(t, "get", "pods", "--lab", name)
+		if strings.Contains(r.Stdout, victim.Name+"   0/1     Error") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the dead pod is not shown as Error:\n%s", r.Stdout)
+	}
+	start := time.Now()
+	labtest.MustRun(t, "scale", "deploy/myapp", "--replicas", "3", "--lab", name)
+	assert.Less(t, time.Since(start), 5*time.Second, "scale to the same count does not wait for the dead pod")
+	var back kubePod
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		r := labtest.MustRun(t, "get", "pods", victim.Name, "--lab", name)
+		if strings.Contains(r.Stdout, "1/1     Running   1 (") {
+			for _, p := range getPods(t, name) {
+				if p.Name == victim.Name {
+					back = p
+				}
+			}
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the pod was not restarted:\n%s", r.Stdout)
+	}
+	assert.GreaterOrEqual(t, time.Since(killed), 9*time.Second, "restarted after the kubelet's back-off, not at once")
+	assert.Equal(t, victim.IP, back.IP, "the same pod: its address kept")
+	st := readStatus(t, name)
+	pod1, _ := st.workload("pod1")
+	a, err := who.Ask(pod1, netip.MustParseAddrPort(victim.IP+":9376"))
+	require.NoError(t, err)
+	assert.Equal(t, victim.Name, a.Name, "it serves again")
+}

@@ -361,7 +361,19 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 			if p.Ready {
 				ready = len(p.Template.Containers)
 			}
-			line := nsCol(p.Namespace) + fmt.Sprintf("%s\t%d/%d\tRunning\t0\t%s", p.Name, ready, len(p.Template.Containers), age(p.Created))
+			// As kubectl: a pod whose servers died says so until the
+			// kubelet's part starts them again, and RESTARTS says when.
+			status, restarts := "Running", fmt.Sprint(p.Restarts)
+			switch {
+			case !p.DeadSince.IsZero() && p.Restarts > 0:
+				status = "CrashLoopBackOff"
+			case !p.DeadSince.IsZero():
+				status = "Error"
+			}
+			if p.Restarts > 0 {
+				restarts += " (" + age(p.Restarted) + " ago)"
+			}
+			line := nsCol(p.Namespace) + fmt.Sprintf("%s\t%d/%d\t%s\t%s\t%s", p.Name, ready, len(p.Template.Containers), status, restarts, age(p.Created))
 			if output == "wide" {
 				line += fmt.Sprintf("\t%s\t%s", p.IP, p.Node)
 			}

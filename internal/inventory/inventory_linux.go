@@ -149,6 +149,37 @@ func Processes(lab string, nsInodes map[uint64]bool) []int {
 	return pids
 }
 
+// ByNetns maps each of nsInodes to the processes whose network namespace
+// it is, with each one's comm (the kernel's 15-byte name), in one pass
+// over /proc.
+func ByNetns(nsInodes map[uint64]bool) map[uint64]map[int]string {
+	out := map[uint64]map[int]string{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join("/proc", e.Name(), "ns/net"), &st) != nil || !nsInodes[st.Ino] {
+			continue
+		}
+		c, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if out[st.Ino] == nil {
+			out[st.Ino] = map[int]string{}
+		}
+		out[st.Ino][pid] = strings.TrimSpace(string(c))
+	}
+	return out
+}
+
+// ServerComm is the comm netlab-pod gives the web server of a pod of a
+// manifest (each container's: "web:" and the pod's name, cut to 7).
+func ServerComm(pod string) string { return comm("web", pod) }
+
 // RuntimeLabs returns the labs that have workload processes running.
 func RuntimeLabs() []string {
 	ents, _ := os.ReadDir("/proc")
