@@ -16,14 +16,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"netlab/internal/inventory"
 	"netlab/internal/ipam"
 	"netlab/internal/lab"
 	"netlab/internal/names"
@@ -79,6 +76,10 @@ func LoadStore(lab string) (Store, error) {
 	}
 	return st, nil
 }
+
+// Save writes the cluster's records (what a command interrupted half-way
+// had made, say).
+func (c *Cluster) Save() error { return c.save() }
 
 func (c *Cluster) save() error {
 	if c.Dry {
@@ -585,6 +586,12 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 	}
 	dep.Deadline = time.Now().Add(time.Duration(dep.ProgressDeadline) * time.Second).UTC()
 	dep.Rolling = true
+	// Recorded before the first pod: interrupted, the rollout is the
+	// controller's to go on with, as the count asked is (kubectl scale
+	// writes it, then the controller acts).
+	if err := c.save(); err != nil {
+		return err
+	}
 	told := false
 	for {
 		if err := ctx.Err(); err != nil {
@@ -1155,28 +1162,24 @@ func startDNS(exe, labName string, n topo.Node, ns netops.NS) error {
 // stopPods ends pods' processes and removes their namespaces (their veth
 // pairs with them); another machine's pods are its own to end.
 func (c *Cluster) stopPods(ctx context.Context, ps []Pod) error {
-	var ops []netops.Op
-	inodes := map[uint64]bool{}
+	var nss []netops.NS
 	for _, p := range ps {
 		if !c.local(p.Node) || p.NS == "" {
 			continue
 		}
 		if c.Dry {
 			fmt.Fprintf(c.R.Out, "# netlab ends %s's processes\n", p.Name)
-		} else {
-			var st unix.Stat_t
-			if err := unix.Stat(netops.Path(p.NS), &st); err == nil {
-				inodes[st.Ino] = true
+			if err := c.R.Run(ctx, []netops.Op{netops.NetnsDel{Name: string(p.NS)}}); err != nil {
+				return err
 			}
+			continue
 		}
-		ops = append(ops, netops.NetnsDel{Name: string(p.NS)})
+		nss = append(nss, p.NS)
 	}
-	if len(inodes) > 0 {
-		for _, pid := range inventory.Processes("", inodes) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	if len(nss) == 0 {
+		return nil
 	}
-	return c.R.Run(ctx, ops)
+	return c.endNamespaces(ctx, nss)
 }
 
 // Ref names an object to delete: kind service, deployment or pod.

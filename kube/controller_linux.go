@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -95,6 +96,12 @@ func once(ctx context.Context, lab, exe string) error {
 		if err := c.Record(ctx, found); err != nil {
 			return err
 		}
+	}
+	// Pods an interrupted command made and never recorded go.
+	if gone, err := c.SweepOrphans(ctx); err != nil {
+		return err
+	} else if len(gone) > 0 {
+		fmt.Fprintf(os.Stderr, "%s removed %d pod namespaces an interrupted command left: %v\n", time.Now().Format(time.RFC3339), len(gone), gone)
 	}
 	// The kubelet's part: servers that died start again (with back-off).
 	if changed, err := c.KeepRunning(ctx, time.Now()); err != nil {

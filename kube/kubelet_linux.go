@@ -11,6 +11,8 @@ package kube
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"netlab/internal/inventory"
 	"netlab/internal/lab"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/podruntime"
 	"netlab/internal/topo"
@@ -141,4 +144,75 @@ func serverSpec(p Pod, node string) (string, error) {
 		lines = append(lines, podruntime.Line{Netns: netops.Path(p.NS), Name: p.Name, IP: p.IP, Node: node, Kind: podruntime.Image, Port: ct.ServePort(), Seventh: ct.Tag})
 	}
 	return podruntime.Spec(lines)
+}
+
+// SweepOrphans removes the pod namespaces of this lab that the records do
+// not hold: what a command interrupted between making a pod and saving
+// the records (Ctrl-C, SIGHUP, kill -9) left behind, with its servers. Left
+// there, their names and addresses would be given out again ("network
+// namespace ... already exists", one address in two pods). Only a
+// namespace named as the lab names a manifest's pod and carrying the
+// lab's marker is touched. It runs under the lab's lock, before anything
+// else changes; it returns the namespaces it removed.
+func (c *Cluster) SweepOrphans(ctx context.Context) ([]string, error) {
+	if c.Dry {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	for _, p := range c.Store.Pods {
+		known[string(p.NS)] = true
+	}
+	prefix := string(names.NetnsName(c.S.Lab, "k-"))
+	ents, _ := os.ReadDir(netops.NetnsDir)
+	var orphans []netops.NS
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, prefix) || known[n] {
+			continue
+		}
+		if netops.IsNetns(netops.Path(netops.NS(n))) {
+			if alias, err := netops.LoAlias(n); err != nil || !strings.HasPrefix(alias, names.MarkerPrefix(c.S.Lab)) {
+				continue // not the lab's: never touched
+			}
+		} else if fi, err := os.Stat(netops.Path(netops.NS(n))); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+			continue
+		}
+		orphans = append(orphans, netops.NS(n))
+	}
+	if len(orphans) == 0 {
+		return nil, nil
+	}
+	var gone []string
+	for _, ns := range orphans {
+		gone = append(gone, string(ns))
+	}
+	return gone, c.endNamespaces(ctx, orphans)
+}
+
+// endNamespaces ends the processes of namespaces (one pass over /proc)
+// and removes the namespaces, their veth pairs with them.
+func (c *Cluster) endNamespaces(ctx context.Context, nss []netops.NS) error {
+	inodes := map[uint64]bool{}
+	var ops []netops.Op
+	for _, ns := range nss {
+		var st unix.Stat_t
+		if err := unix.Stat(netops.Path(ns), &st); err == nil {
+			inodes[st.Ino] = true
+		}
+		if netops.IsNetns(netops.Path(ns)) {
+			// eth0 first: deleting one end of the veth pair deletes both
+			// at once, whereas the namespace (and the pair with it) lives
+			// on until its last process has died and the kernel's
+			// cleanup has run, and a pod made again under the same name
+			// would meet its host side ("file exists").
+			ops = append(ops, netops.LinkDel{NS: ns, Name: "eth0"})
+		}
+		ops = append(ops, netops.NetnsDel{Name: string(ns)})
+	}
+	for _, procs := range inventory.ByNetns(inodes) {
+		for pid := range procs {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return c.R.Run(ctx, ops)
 }

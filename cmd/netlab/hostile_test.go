@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +226,56 @@ func TestDeadPodRestarts(t *testing.T) {
 	a, err := who.Ask(pod1, netip.MustParseAddrPort(victim.IP+":9376"))
 	require.NoError(t, err)
 	assert.Equal(t, victim.Name, a.Name, "it serves again")
+}
+
+// TestInterruptedScale: a scale interrupted half-way (Ctrl-C, SIGHUP,
+// kill -9) does not wedge the Deployment: the next scale works, every
+// pod namespace left is one 'get pods' lists, and no address is held
+// twice. SIGINT and SIGHUP keep what was made; after kill -9 the next
+// command removes the pods that were never recorded.
+func TestInterruptedScale(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "is")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1", "--pods", "1")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml")
+	podNS := func() []string {
+		var out []string
+		for _, ns := range netnsList(t) {
+			if strings.HasPrefix(ns, name+"-k-default-") {
+				out = append(out, ns)
+			}
+		}
+		return out
+	}
+	for _, sig := range []string{"INT", "HUP", "KILL"} {
+		cmd := exec.Command(labtest.Binary(t), "scale", "deploy/myapp", "--replicas", "30", "--lab", name)
+		require.NoError(t, cmd.Start())
+		for deadline := time.Now().Add(20 * time.Second); len(podNS()) < 10; time.Sleep(20 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "scale makes no pods")
+		}
+		require.NoError(t, exec.Command("kill", "-"+sig, strconv.Itoa(cmd.Process.Pid)).Run())
+		_ = cmd.Wait()
+		r := labtest.Run(t, "scale", "deploy/myapp", "--replicas", "3", "--lab", name)
+		require.Equal(t, 0, r.Code, "after SIG%s: %s", sig, r.Stderr)
+		pods := getPods(t, name)
+		require.Len(t, pods, 3, "after SIG%s", sig)
+		listed := map[string]bool{}
+		ips := map[string]string{}
+		for _, p := range pods {
+			listed[string(p.NS)] = true
+			require.Empty(t, ips[p.IP], "%s and %s hold %s", ips[p.IP], p.Name, p.IP)
+			ips[p.IP] = p.Name
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			left := podNS()
+			stray := false
+			for _, ns := range left {
+				stray = stray || !listed[ns]
+			}
+			if !stray && len(left) == 3 {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "after SIG%s, namespaces left that get pods does not list: %v", sig, left)
+		}
+	}
 }

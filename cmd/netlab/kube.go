@@ -78,6 +78,18 @@ func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func()
 			release()
 			return nil, nil, usagef("%v", err)
 		}
+		// What an interrupted command left (pods made, never recorded)
+		// goes before anything else changes.
+		gone, err := cl.SweepOrphans(context.Background())
+		if err != nil {
+			r.Close()
+			release()
+			return nil, nil, err
+		}
+		if len(gone) > 0 {
+			fmt.Fprintf(c.ErrOrStderr(), "Note: removed %s that an interrupted command left, not in lab %s's records: %s\n",
+				plural(len(gone), "pod namespace"), name, strings.Join(gone, " "))
+		}
 	}
 	return cl, func() { r.Close(); release() }, nil
 }
@@ -170,7 +182,7 @@ Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
 					fmt.Fprintf(c.ErrOrStderr(), "Warning: %s %s: %s\n", o.Doc, o.Name(), w)
 				}
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			if g.dryRun {
 				fmt.Fprintf(c.OutOrStdout(), "# netlab apply --dry-run --lab %s: the commands it would run, changing nothing.\n", cl.S.Lab)
@@ -185,7 +197,7 @@ Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
 			if !g.dryRun {
 				keepWatching(c, cl)
 			}
-			return err
+			return interrupted(ctx, cl, err)
 		},
 	}
 	c.Flags().StringArrayVarP(&files, "filename", "f", nil, "the manifests: a file, or - for standard input (again for more)")
@@ -559,7 +571,7 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 		return err
 	}
 	defer done()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if err := cl.Refresh(ctx); err != nil {
 		return err
@@ -574,7 +586,23 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 	if !g.dryRun {
 		keepWatching(c, cl)
 	}
-	return err
+	return interrupted(ctx, cl, err)
+}
+
+// interrupted keeps what a command interrupted by a signal (Ctrl-C,
+// SIGTERM, SIGHUP) had made: the cluster's records are saved as they
+// are, so its pods are listed and its rollout goes on in the lab's
+// controller, as a Kubernetes rollout goes on when kubectl stops
+// watching. (A kill -9 saves nothing: the next command, or the
+// controller, removes the pods it made and never recorded.)
+func interrupted(ctx context.Context, cl *kube.Cluster, err error) error {
+	if ctx.Err() == nil || cl.Dry {
+		return err
+	}
+	if serr := cl.Save(); serr != nil {
+		return fmt.Errorf("interrupted, and what it made could not be recorded: %w", serr)
+	}
+	return fmt.Errorf("interrupted: what was made is kept, and the lab's controller goes on with any rollout ('netlab get deployments%s' shows where it stands)", labFlag(cl.S.Lab, "overlay"))
 }
 
 // mendController starts lab's controller again if it should run (the lab
@@ -621,7 +649,7 @@ func newController(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			return kube.RunController(ctx, name, exe)
 		}}
@@ -714,7 +742,7 @@ func newRolloutStatus(g *globals) *cobra.Command {
 			if timeout < 0 {
 				return usagef("--timeout %s: 0 (no limit) or more", timeout)
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			start, last := time.Now(), ""
 			for {
@@ -824,7 +852,7 @@ func newDNSServer(g *globals) *cobra.Command {
 			if err := needRoot(names.DNSName); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			tell := os.NewFile(3, "ready")
 			return kube.ServeDNS(ctx, name, func(err error) {
