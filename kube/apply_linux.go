@@ -175,6 +175,29 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 			}
 		}
 	}
+	// Room in the kernel's neighbour table for the pods to come.
+	more := 0
+	for _, o := range objs {
+		switch {
+		case o.Pod != nil && c.findPod(o.Pod.Namespace, o.Pod.Name) < 0:
+			more++
+		case o.Deployment != nil:
+			want := 1
+			if r := o.Deployment.Spec.Replicas; r != nil {
+				want = int(*r)
+			}
+			have := 0
+			if i := c.findDeployment(o.Deployment.Namespace, o.Deployment.Name); i >= 0 {
+				have = len(c.owned(&c.Store.Deployments[i], true))
+			}
+			more += max(want-have, 0)
+		}
+	}
+	if !c.Dry {
+		if err := lab.CheckNeigh(more); err != nil {
+			return nil, err
+		}
+	}
 	return objs, nil
 }
 
@@ -1341,6 +1364,11 @@ func (c *Cluster) Scale(ctx context.Context, ns, name string, n int) (string, er
 		// at once, and so does this (a pod that is not Ready yet is the
 		// kubelet's to mend, not a reason to wait out the deadline).
 		return "deployment.apps/" + name + " scaled", nil
+	}
+	if more := n - len(c.owned(d, true)); more > 0 && !c.Dry {
+		if err := lab.CheckNeigh(more); err != nil {
+			return "", err
+		}
 	}
 	d.Replicas = n
 	return "deployment.apps/" + name + " scaled", c.Rollout(ctx, ns, name)

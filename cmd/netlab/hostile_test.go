@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -278,4 +280,32 @@ func TestInterruptedScale(t *testing.T) {
 			require.True(t, time.Now().Before(deadline), "after SIG%s, namespaces left that get pods does not list: %v", sig, left)
 		}
 	}
+}
+
+// TestNeighbourTableRoom: pods past what the kernel's neighbour table
+// holds (gc_thresh3, for the whole machine) are refused before anything
+// changes, with the sysctl that makes room; they once stayed 0/1 with
+// 'neighbor table overflow' in the kernel's log and no word from netlab.
+func TestNeighbourTableRoom(t *testing.T) {
+	labtest.Root(t)
+	data, err := os.ReadFile("/proc/sys/net/ipv4/neigh/default/gc_thresh3")
+	require.NoError(t, err)
+	limit, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if limit > 2048 {
+		t.Skipf("gc_thresh3 is %d here: more pods than a test should make would be needed to pass it", limit)
+	}
+	name := labtest.NewLab(t, "nt")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1", "--pods", "1")
+	var sb strings.Builder
+	sb.WriteString("apiVersion: v1\nkind: List\nitems:\n")
+	for i := 0; i*256 < limit/2; i++ {
+		fmt.Fprintf(&sb, "- {apiVersion: apps/v1, kind: Deployment, metadata: {name: d%d}, spec: {replicas: 256, selector: {matchLabels: {app: d%d}}, template: {metadata: {labels: {app: d%d}}, spec: {containers: [{name: w, image: 'netlab/web:x'}]}}}}\n", i, i, i)
+	}
+	before := netnsList(t)
+	r := labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, sb.String()))
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "net.ipv4.neigh.default.gc_thresh3")
+	assert.Contains(t, r.Stderr, "sudo sysctl -w")
+	assert.Equal(t, before, netnsList(t), "nothing made")
+	assert.Empty(t, getPods(t, name))
 }

@@ -147,6 +147,12 @@ func up(c *cobra.Command, t *topo.Topology, plan lab.Plan, mode netops.Mode, ver
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// Idle containers and pods hold no neighbour entry; the ones you ping,
+	// curl or publish do: a warning here, a refusal where netlab itself
+	// will talk to every pod (apply, scale).
+	if err := lab.CheckNeigh(len(plan.Workloads)); err != nil {
+		fmt.Fprintf(c.ErrOrStderr(), "Warning: %v\n", err)
+	}
 	r := netops.NewRunner(mode, out)
 	defer r.Close()
 	start := time.Now()
