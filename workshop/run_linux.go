@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"netlab/internal/api"
+	"netlab/internal/inventory"
 	"netlab/internal/state"
 )
 
@@ -51,8 +52,18 @@ func Info(x Exercise) api.Exercise {
 		i.Running, i.Solved, i.Checks = true, p.Solved, p.Checks
 		started := p.Started
 		i.Started = &started
+	} else {
+		i.Interrupted = HalfStarted(x)
 	}
 	return i
+}
+
+// HalfStarted reports whether exercise x's lab is up with no progress:
+// a start interrupted between building the lab and setting the exercise
+// (its break may be half done). It is not running; start builds it again.
+func HalfStarted(x Exercise) bool {
+	_, ok := LoadProgress(x)
+	return !ok && inventory.Running(x.Lab())
 }
 
 // ErrNotRunning means the exercise's lab is not up.

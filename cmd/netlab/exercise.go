@@ -113,7 +113,7 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 			for _, x := range xs {
 				res, err := workshop.Check(x)
 				if errors.Is(err, workshop.ErrNotRunning) {
-					return usagef("exercise %d is not running: start it with 'sudo netlab exercise start %d'", x.N, x.N)
+					return notRunning(x)
 				}
 				if err != nil {
 					return err
@@ -235,7 +235,7 @@ func exerciseOf(g *globals, arg string) (workshop.Exercise, error) {
 
 func runningState(x workshop.Exercise) (*state.State, error) {
 	if _, ok := workshop.LoadProgress(x); !ok {
-		return nil, usagef("exercise %d is not running: start it with 'sudo netlab exercise start %d'", x.N, x.N)
+		return nil, notRunning(x)
 	}
 	return state.Load(x.Lab())
 }
@@ -243,14 +243,30 @@ func runningState(x workshop.Exercise) (*state.State, error) {
 func checkRunning(x workshop.Exercise) (api.Check, error) {
 	res, err := workshop.Check(x)
 	if errors.Is(err, workshop.ErrNotRunning) {
-		return res, usagef("exercise %d is not running: start it with 'sudo netlab exercise start %d'", x.N, x.N)
+		return res, notRunning(x)
 	}
 	return res, err
+}
+
+// notRunning says an exercise is not running, and why when its lab is
+// up: a start was interrupted half-way.
+func notRunning(x workshop.Exercise) error {
+	if workshop.HalfStarted(x) {
+		return usagef("exercise %d is not running: an earlier start was interrupted after building lab %s, and before the exercise was set; 'sudo netlab exercise start %d' builds it again", x.N, x.Lab(), x.N)
+	}
+	return usagef("exercise %d is not running: start it with 'sudo netlab exercise start %d'", x.N, x.N)
 }
 
 // startExercise builds the exercise's lab, breaks it through netops (so
 // --explain prints what it breaks), and tells the story.
 func startExercise(g *globals, c *cobra.Command, x workshop.Exercise) error {
+	if workshop.HalfStarted(x) {
+		// An interrupted start: the lab is up, its break maybe half done.
+		fmt.Fprintf(c.ErrOrStderr(), "lab %s was left by an interrupted start of exercise %d: removing it, then starting over\n", x.Lab(), x.N)
+		if err := runVerb(g, io.Discard, "down", "--lab", x.Lab()); err != nil {
+			return err
+		}
+	}
 	if inventory.Running(x.Lab()) {
 		return usagef("exercise %d is running already (lab %s): check it with 'sudo netlab exercise check %d', or start over with 'sudo netlab exercise reset %d'", x.N, x.Lab(), x.N, x.N)
 	}
@@ -320,6 +336,8 @@ func printList(w io.Writer, all []api.Exercise) {
 			st = "solved"
 		case x.Running:
 			st = "running"
+		case x.Interrupted:
+			st = "interrupted (start it again)"
 		}
 		fmt.Fprintf(w, "  %-3d %-24s %-50s %-11s %-7s %s\n", x.Number, x.ID, x.Title, x.Model, x.Difficulty, st)
 	}

@@ -3,14 +3,18 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"netlab/internal/api"
 	"netlab/internal/labtest"
+	"netlab/internal/state"
 )
 
 // checkDoc is 'netlab exercise check N --json' as a script reads it.
@@ -245,4 +249,36 @@ func TestExerciseBadInput(t *testing.T) {
 	assert.Equal(t, 2, r.Code)
 	assert.Contains(t, r.Stderr, "NETLAB_EXERCISE_PREFIX")
 	assert.Equal(t, before, netnsList(t), "bad usage built nothing")
+}
+
+// TestInterruptedExerciseStart: a start killed after building its lab and
+// before setting the exercise (here: its progress file removed, the state
+// such a kill leaves) makes list, check and start agree: not running,
+// interrupted, and start builds it again.
+func TestInterruptedExerciseStart(t *testing.T) {
+	labtest.Root(t)
+	prefix := labtest.Name("z")
+	t.Setenv("NETLAB_EXERCISE_PREFIX", prefix)
+	lab := prefix + "1"
+	t.Cleanup(func() { _ = exec.Command(labtest.Binary(t), "down", "--lab", lab).Run() })
+	labtest.MustRun(t, "exercise", "start", "1")
+	require.NoError(t, os.Remove(filepath.Join(state.RunDir, lab, "exercise.json")))
+
+	var list []api.Exercise
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
+	assert.False(t, list[0].Running)
+	assert.True(t, list[0].Interrupted)
+	assert.Contains(t, labtest.MustRun(t, "exercise", "list").Stdout, "interrupted (start it again)")
+	r := labtest.Run(t, "exercise", "check", "1")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "an earlier start was interrupted after building lab "+lab)
+	r = labtest.Run(t, "exercise", "start", "1")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "left by an interrupted start of exercise 1: removing it, then starting over")
+	r = labtest.Run(t, "exercise", "check", "1")
+	assert.Equal(t, 1, r.Code, "running, and broken: %s", r.Stderr)
+	var after []api.Exercise
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &after))
+	assert.True(t, after[0].Running)
+	assert.False(t, after[0].Interrupted)
 }

@@ -13,7 +13,10 @@ type Exercise struct {
 	// Lab is the lab the exercise builds: 'netlab status --lab' finds it.
 	Lab     string `json:"lab"`
 	Running bool   `json:"running"`
-	Solved  bool   `json:"solved"`
+	// Interrupted: its lab is up but an earlier start was interrupted
+	// before the exercise was set (not running; start builds it again).
+	Interrupted bool `json:"interrupted,omitempty"`
+	Solved      bool `json:"solved"`
 	// Checks is how many times it was checked since it started.
 	Checks  int        `json:"checks"`
 	Started *time.Time `json:"started,omitempty"`
