@@ -48,26 +48,11 @@ func BenchmarkWeb(b *testing.B) {
 // the links in the last one.
 func webCost(b *testing.B, d time.Duration) (float64, float64, int) {
 	b.Helper()
-	cmd := exec.Command(labtest.Binary(b), "web", "--listen", "127.0.0.1:0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	cmd, addr := startWeb(b)
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := regexp.MustCompile(`http://(\S+)/\?token=`).FindStringSubmatch(line)
-	if m == nil {
-		b.Fatalf("netlab web printed %q", line)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+m[1]+"/api/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/api/events", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
@@ -139,23 +124,7 @@ func BenchmarkWebIdleConnections(b *testing.B) {
 	labtest.Root(b)
 	settle()
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(labtest.Binary(b), "web", "--listen", "127.0.0.1:0")
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil {
-			b.Fatal(err)
-		}
-		m := regexp.MustCompile(`http://(\S+)/\?token=`).FindStringSubmatch(line)
-		if m == nil {
-			b.Fatalf("netlab web printed %q", line)
-		}
-		addr := m[1]
+		cmd, addr := startWeb(b)
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		latency := func() time.Duration {
 			var ts []time.Duration
@@ -192,6 +161,29 @@ func BenchmarkWebIdleConnections(b *testing.B) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
+}
+
+// startWeb starts netlab web on a port of the kernel's choosing, and
+// returns it and the address it printed.
+func startWeb(b *testing.B) (*exec.Cmd, string) {
+	b.Helper()
+	cmd := exec.Command(labtest.Binary(b), "web", "--listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := regexp.MustCompile(`http://(\S+)/\?token=`).FindStringSubmatch(line)
+	if m == nil {
+		b.Fatalf("netlab web printed %q", line)
+	}
+	return cmd, m[1]
 }
 
 // rssMiB is the resident memory of a process and its children, in MiB

@@ -223,17 +223,8 @@ func checkService(o *Object) error {
 	bad := func(path, reason string, a ...any) error {
 		return &ManifestError{Doc: o.Doc, Object: "Service " + s.Name, Path: path, Reason: fmt.Sprintf(reason, a...)}
 	}
-	if s.Name == "" {
-		return bad("metadata.name", "required")
-	}
-	if m := firstOf(validation.IsDNS1035Label(s.Name)); m != "" {
-		return bad("metadata.name", "%q is not a DNS-1035 label: %s", s.Name, m)
-	}
-	if why := checkNamespace(&s.Namespace); why != "" {
-		return bad("metadata.namespace", "%s", why)
-	}
-	if path, why := checkLabels("metadata.labels", s.Labels); why != "" {
-		return bad(path, "%s", why)
+	if err := checkMeta(bad, s.Name, validation.IsDNS1035Label, "DNS-1035 label", &s.Namespace, s.Labels); err != nil {
+		return err
 	}
 	if path, why := checkLabels("spec.selector", s.Spec.Selector); why != "" {
 		return bad(path, "%s", why)

@@ -80,6 +80,25 @@ func checkLabel(k, v string) string {
 	return why
 }
 
+// checkMeta validates an object's metadata as the API server does: its
+// name by the kind's rule (isName, described as rule), its namespace
+// (defaulted to "default") and its labels.
+func checkMeta(bad func(string, string, ...any) error, name string, isName func(string) []string, rule string, ns *string, labels map[string]string) error {
+	if name == "" {
+		return bad("metadata.name", "required (netlab does not implement generateName)")
+	}
+	if m := firstOf(isName(name)); m != "" {
+		return bad("metadata.name", "%q is not a %s: %s", name, rule, m)
+	}
+	if why := checkNamespace(ns); why != "" {
+		return bad("metadata.namespace", "%s", why)
+	}
+	if path, why := checkLabels("metadata.labels", labels); why != "" {
+		return bad(path, "%s", why)
+	}
+	return nil
+}
+
 // checkPod validates a Pod manifest as the API server would, for what
 // netlab implements.
 func checkPod(o *Object) error {
@@ -87,19 +106,10 @@ func checkPod(o *Object) error {
 	bad := func(path, reason string, a ...any) error {
 		return &ManifestError{Doc: o.Doc, Object: "Pod " + p.Name, Path: path, Reason: fmt.Sprintf(reason, a...)}
 	}
-	if p.Name == "" {
-		return bad("metadata.name", "required (netlab does not implement generateName)")
-	}
 	// Kubernetes takes a DNS-1123 subdomain; a pod's hostname is its
 	// name, so netlab asks for a label (at most 63, no dots).
-	if m := firstOf(content.IsDNS1123Label(p.Name)); m != "" {
-		return bad("metadata.name", "%q is not a DNS-1123 label (netlab makes it the pod's hostname): %s", p.Name, m)
-	}
-	if why := checkNamespace(&p.Namespace); why != "" {
-		return bad("metadata.namespace", "%s", why)
-	}
-	if path, why := checkLabels("metadata.labels", p.Labels); why != "" {
-		return bad(path, "%s", why)
+	if err := checkMeta(bad, p.Name, content.IsDNS1123Label, "DNS-1123 label (netlab makes it the pod's hostname)", &p.Namespace, p.Labels); err != nil {
+		return err
 	}
 	_, w, err := template(o.Doc, "Pod "+p.Name, "spec", p.Labels, p.Spec)
 	o.Warnings = append(o.Warnings, w...)
@@ -112,20 +122,11 @@ func checkDeployment(o *Object) error {
 	bad := func(path, reason string, a ...any) error {
 		return &ManifestError{Doc: o.Doc, Object: "Deployment " + d.Name, Path: path, Reason: fmt.Sprintf(reason, a...)}
 	}
-	if d.Name == "" {
-		return bad("metadata.name", "required")
-	}
-	if m := firstOf(content.IsDNS1123Label(d.Name)); m != "" {
-		return bad("metadata.name", "%q is not a DNS-1123 label: %s", d.Name, m)
+	if err := checkMeta(bad, d.Name, content.IsDNS1123Label, "DNS-1123 label", &d.Namespace, d.Labels); err != nil {
+		return err
 	}
 	if len(d.Name) > MaxDeploymentName {
 		return bad("metadata.name", "%q has %d characters: at most %d here, so that its pods' names (name-HASH-xxxxx) fit in 63", d.Name, len(d.Name), MaxDeploymentName)
-	}
-	if why := checkNamespace(&d.Namespace); why != "" {
-		return bad("metadata.namespace", "%s", why)
-	}
-	if path, why := checkLabels("metadata.labels", d.Labels); why != "" {
-		return bad(path, "%s", why)
 	}
 	if d.Spec.Replicas != nil && (*d.Spec.Replicas < 0 || *d.Spec.Replicas > MaxReplicas) {
 		return bad("spec.replicas", "%d: from 0 to %d in this lab", *d.Spec.Replicas, MaxReplicas)

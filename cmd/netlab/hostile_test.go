@@ -157,29 +157,10 @@ func TestDeadControllerIsMended(t *testing.T) {
 	pods := getPods(t, name)
 	victim := pods[0]
 	kill()
-	out, err := exec.Command("ip", "netns", "pids", string(victim.NS)).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	for _, pid := range strings.Fields(string(out)) {
-		_ = exec.Command("kill", "-9", pid).Run()
-	}
+	killPod(t, victim)
 	r = labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name)
 	assert.Contains(t, r.Stderr, "was not running: netlab started it again")
-	st := readStatus(t, name)
-	pod1, _ := st.workload("pod1")
-	to := netip.AddrPortFrom(netip.MustParseAddr(getService(t, name, "my-service").ClusterIP), 80)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		eps := labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name).Stdout
-		if !strings.Contains(eps, victim.IP+":9376") {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the dead pod is still an endpoint:\n%s", eps)
-	}
-	time.Sleep(1500 * time.Millisecond)
-	for i := range 30 {
-		a, err := who.Ask(pod1, to)
-		require.NoError(t, err, "request %d", i)
-		assert.NotEqual(t, victim.Name, a.Name)
-	}
+	avoidsDeadPod(t, name, victim, 10*time.Second, 30)
 }
 
 // TestDeadPodRestarts: a pod whose server died is started again by the
@@ -192,11 +173,7 @@ func TestDeadPodRestarts(t *testing.T) {
 	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1")
 	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
 	victim := getPods(t, name)[0]
-	out, err := exec.Command("ip", "netns", "pids", string(victim.NS)).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	for _, pid := range strings.Fields(string(out)) {
-		_ = exec.Command("kill", "-9", pid).Run()
-	}
+	killPod(t, victim)
 	killed := time.Now()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		r := labtest.MustRun(t, "get", "pods", "--lab", name)

@@ -298,26 +298,38 @@ func TestEndpointsFollowReadiness(t *testing.T) {
 	pods := getPods(t, name)
 	require.Len(t, pods, 3)
 	victim := pods[0]
-	out, err := exec.Command("ip", "netns", "pids", string(victim.NS)).CombinedOutput()
+	killPod(t, victim)
+	avoidsDeadPod(t, name, victim, 5*time.Second, 60)
+}
+
+// killPod kills every process of a pod's namespace, as a crash would.
+func killPod(t *testing.T, p kubePod) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "pids", string(p.NS)).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	for _, pid := range strings.Fields(string(out)) {
-		require.NoError(t, exec.Command("kill", "-9", pid).Run())
+		_ = exec.Command("kill", "-9", pid).Run()
 	}
+}
+
+// avoidsDeadPod waits (up to wait) until the dead pod victim has left
+// my-service's endpoints, then proves the rules followed: n requests from
+// pod1 through the ClusterIP all land on live pods.
+func avoidsDeadPod(t *testing.T, name string, victim kubePod, wait time.Duration, n int) {
+	t.Helper()
 	to := netip.AddrPortFrom(netip.MustParseAddr(getService(t, name, "my-service").ClusterIP), 80)
 	st := readStatus(t, name)
 	pod1, _ := st.workload("pod1")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	for deadline := time.Now().Add(wait); ; time.Sleep(200 * time.Millisecond) {
 		eps := labtest.MustRun(t, "get", "endpoints", "my-service", "--lab", name).Stdout
 		if !strings.Contains(eps, victim.IP+":9376") {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "the dead pod is still an endpoint:\n%s", eps)
-		time.Sleep(200 * time.Millisecond)
 	}
 	// The rules follow the endpoints: every request lands on a live pod.
 	time.Sleep(1500 * time.Millisecond)
-	for i := 0; i < 60; i++ {
+	for i := range n {
 		a, err := who.Ask(pod1, to)
 		require.NoError(t, err, "request %d", i)
 		assert.NotEqual(t, victim.Name, a.Name)
