@@ -74,12 +74,6 @@ func sortedKeys(m map[string]string) []string {
 	return ks
 }
 
-// checkLabel validates a label's key and value; "" when they are good.
-func checkLabel(k, v string) string {
-	_, why := checkLabels("", map[string]string{k: v})
-	return why
-}
-
 // checkMeta validates an object's metadata as the API server does: its
 // name by the kind's rule (isName, described as rule), its namespace
 // (defaulted to "default") and its labels.

@@ -84,13 +84,6 @@ func (t *connTracker) track(c net.Conn, st http.ConnState) {
 	}
 }
 
-// open is how many connections are open.
-func (t *connTracker) open() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
-}
-
 // HostAllowed reports whether a request's Host header names this server
 // as its clients reach it: an IP address (any: the page may be reached
 // through a port forward or another interface), localhost, or a name
