@@ -234,6 +234,23 @@ vm_checks() {
   check "node1 itself -> $lastpod: answered" "name=$lastpod" "$out"
   checkrun "node1 -> $lastpod: the pod saw an address of node1's own (${client:-none}), untranslated" "^${client:-none}$" 1 \
     "ip -o -4 addr show | awk '{split(\$4, a, \"/\"); print a[1]}'"
+  out=$(on "$vms" "curl -s -m 10 10.244.1.2:9376" 2>&1 || true)
+  check "$last itself -> pod1 (node1): answered, over VXLAN the other way" "name=pod1 .*node=node1" "$out"
+  # flannel#1279: a node's own packets into the tunnel, with flannel.1's
+  # TX checksum offload on, reach the peer with an inner checksum that
+  # some NIC and backend pairs never fill in. netlab turns it off on every
+  # real node; what these VMs do with it on is told, not judged, then it
+  # goes off again and both directions must answer.
+  for i in $(seq "$vms"); do on "$i" "ethtool -K flannel.1 tx-checksum-ip-generic on >/dev/null" || true; done
+  out=$(on 1 "curl -s -m 5 10.244.$vms.2:9376" 2>&1 || true)
+  if grep -q "name=$lastpod" <<<"$out"; then
+    echo "  INFO  with TX checksum offload on flannel.1, node1 -> $lastpod answered on these VMs (virtio-net on tap, vnet_hdr)"
+  else
+    echo "  INFO  with TX checksum offload on flannel.1, node1 -> $lastpod got no answer on these VMs: flannel#1279"
+  fi
+  for i in $(seq "$vms"); do on "$i" "ethtool -K flannel.1 tx-checksum-ip-generic off >/dev/null" || true; done
+  checkrun "node1 -> $lastpod (TCP) with the offload off again: answered" "name=$lastpod" 1 "curl -s -m 10 10.244.$vms.2:9376"
+  checkrun "$last -> pod1 (TCP) with the offload off again: answered" "name=pod1" "$vms" "curl -s -m 10 10.244.1.2:9376"
   out=$(on 1 "netlab exec pod1 -- traceroute -n -q1 -w2 -m5 10.244.$vms.2" 2>&1 || true)
   check "traceroute pod1 -> $lastpod: hop 1 is cni0 (10.244.1.1)" "^ *1 +10\.244\.1\.1 " "$out"
   check "traceroute pod1 -> $lastpod: hop 2 is $last's flannel.1 (10.244.$vms.0)" "^ *2 +10\.244\.$vms\.0 " "$out"

@@ -228,8 +228,9 @@ type FileOver struct {
 	SubnetLen   *int   `json:"subnet_len,omitempty"`
 	VNI         *int   `json:"vni,omitempty"`
 	Port        *int   `json:"port,omitempty"`
-	// TxChecksum is flannel.1's TX checksum offload: "auto" (off where the
-	// underlay is a virtual NIC, flannel#1279), "off" or "on".
+	// TxChecksum is flannel.1's TX checksum offload: "auto" (off on a real
+	// node, whatever its NIC: flannel#1279; on in an embedded lab, whose
+	// underlay is veth pairs), "off" or "on".
 	TxChecksum OnOff `json:"tx_checksum,omitempty"`
 }
 
