@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"netlab/internal/labtest"
+	"netlab/internal/netops"
+	"netlab/internal/probe"
 )
 
 // BenchmarkWeb measures netlab web as a workshop runs it, a real server
@@ -35,6 +37,7 @@ func BenchmarkWeb(b *testing.B) {
 		b.ReportMetric(float64(links), "links")
 		big := labtest.NewLab(b, "wb")
 		labtest.MustRun(b, "overlay-mode", "--lab", big, "--pods", "250")
+		b.ReportMetric(float64(reachable(b, big)), "answered-of-500")
 		cpu, events, links = webCost(b, 10*time.Second)
 		b.ReportMetric(cpu, "cpu-1000-%")
 		b.ReportMetric(events, "events-1000/s")
@@ -161,6 +164,50 @@ func BenchmarkWebIdleConnections(b *testing.B) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
+}
+
+// reachable pings every pod of lab from its node and returns how many
+// answered; every one must. A ping takes two entries of the kernel's
+// neighbour table, one for the whole machine (gc_thresh3, 1024 by
+// default), so the pods are pinged a hundred at a time and the lab's own
+// entries flushed between (in the lab's namespaces: the machine's setting
+// is left alone).
+func reachable(b *testing.B, name string) int {
+	b.Helper()
+	var st struct {
+		Nodes     []struct{ Name, Netns string }
+		Workloads []struct{ Name, Node, Netns, IP string }
+	}
+	if err := json.Unmarshal([]byte(labtest.MustRun(b, "status", "--json", "--lab", name).Stdout), &st); err != nil {
+		b.Fatal(err)
+	}
+	nodeNS := map[string]netops.NS{}
+	for _, nd := range st.Nodes {
+		nodeNS[nd.Name] = netops.NS(nd.Netns)
+	}
+	flush := func(nss ...string) {
+		for _, ns := range nss {
+			_ = exec.Command("ip", "-n", ns, "neigh", "flush", "all").Run()
+		}
+	}
+	answered := 0
+	var batch []string
+	for i, w := range st.Workloads {
+		if r, err := probe.Ping(nodeNS[w.Node], w.IP, 1, 2*time.Second); err == nil && r.Received == 1 {
+			answered++
+		} else {
+			b.Errorf("%s (%s) did not answer its node: %v", w.Name, w.IP, err)
+		}
+		batch = append(batch, w.Netns)
+		if len(batch) == 100 || i == len(st.Workloads)-1 {
+			for _, nd := range st.Nodes {
+				flush(nd.Netns)
+			}
+			flush(batch...)
+			batch = batch[:0]
+		}
+	}
+	return answered
 }
 
 // startWeb starts netlab web on a port of the kernel's choosing, and

@@ -63,6 +63,7 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "\n%-40s %8s %10s %9s %9s\n", "netlab web, a page connected", "links", "events/s", "CPU", "goal"
   printf "%-40s %8d %10.2f %8.1f%% %9s\n", "default labs (docker + overlay)", m["links"], m["events/s"], m["cpu-%"], "< 5%"
   printf "%-40s %8d %10.2f %8.1f%% %9s\n", "plus a lab of 1,000+ links", m["links-1000"], m["events-1000/s"], m["cpu-1000-%"], "1 event/s"
+  printf "%-40s %8d of 500 pods answered a ping from their node\n", "  (its 500 pods, every one pinged)", m["answered-of-500"]
   next
 }
 /^BenchmarkExerciseCheck/ {
