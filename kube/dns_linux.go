@@ -14,7 +14,11 @@ import (
 
 	"github.com/miekg/dns"
 
+	"netlab/internal/lab"
+	"netlab/internal/names"
+	"netlab/internal/netops"
 	"netlab/internal/state"
+	"netlab/internal/topo"
 )
 
 // The cluster DNS: a server in a pod of its own (kube-system/coredns-...),
@@ -230,4 +234,49 @@ func ServeDNS(ctx context.Context, lab string, ready func(error)) error {
 	case err := <-errs:
 		return fmt.Errorf("dns: %w", err)
 	}
+}
+
+// resolvConf points a pod's resolver at the cluster DNS.
+func (c *Cluster) resolvConf(ns netops.NS, namespace string) netops.Op {
+	return netops.ResolvConf{NS: ns, Marker: names.RuleMarker(c.S.Lab), Lines: ResolvLines(namespace)}
+}
+
+// ensureDNS gives the cluster its DNS once: the Service kube-system/kube-dns
+// at 10.96.0.10 over a pod of its own that runs netlab's DNS server, and
+// every pod (overlay-mode's too) a resolv.conf that points at it, as the
+// kubelet writes one.
+func (c *Cluster) ensureDNS(ctx context.Context) error {
+	if c.findService("kube-system", "kube-dns") >= 0 {
+		return nil
+	}
+	labels := map[string]string{"k8s-app": "kube-dns"}
+	c.Store.Services = append(c.Store.Services, Service{Namespace: "kube-system", Name: "kube-dns", Selector: labels, Type: "ClusterIP",
+		ClusterIP: DNSIP, Created: time.Now().UTC(), Ports: []Port{
+			{Name: "dns", Protocol: "UDP", Port: 53, TargetPort: 53},
+			{Name: "dns-tcp", Protocol: "TCP", Port: 53, TargetPort: 53},
+		}})
+	dep := Deployment{Name: "coredns", Hash: "netlab"}
+	p := Pod{Namespace: "kube-system", Name: c.podName(dep), System: "dns",
+		Template: PodTemplate{Labels: labels, Containers: []Container{{Name: "coredns", Ports: []ContainerPort{{Name: "dns-tcp", Port: 53}}}}}}
+	if err := c.startPod(ctx, p); err != nil {
+		return fmt.Errorf("cluster DNS: %w", err)
+	}
+	var ops []netops.Op
+	for _, w := range c.S.Workloads {
+		if w.Kind == "pod" {
+			ops = append(ops, c.resolvConf(w.NS, "default"))
+		}
+	}
+	for _, p := range c.Store.Pods {
+		if p.System == "" && c.local(p.Node) {
+			ops = append(ops, c.resolvConf(p.NS, p.Namespace))
+		}
+	}
+	return c.R.Run(ctx, ops)
+}
+
+// startDNS starts netlab's DNS server in a pod's namespace, detached, and
+// waits until it listens.
+func startDNS(exe, labName string, n topo.Node, ns netops.NS) error {
+	return lab.StartProcess(labName, ns, exe, []string{names.DNSName, "--lab", labName, "--host", n.Name}, "", "dns.log")
 }

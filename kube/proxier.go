@@ -1,14 +1,15 @@
-// Package kube is the Kubernetes model's Services, the way kube-proxy's
-// iptables mode writes them: a KUBE-SERVICES chain that matches each
-// ClusterIP:port, a KUBE-SVC-<hash> chain per service port that picks an
+package kube
+
+// The proxier's rules, the way kube-proxy's iptables mode writes them: a
+// KUBE-SERVICES chain that matches each ClusterIP:port, a KUBE-SVC-<hash> chain per service port that picks an
 // endpoint at random (-m statistic --mode random --probability 1/(N-i)),
 // a KUBE-SEP-<hash> chain per endpoint that DNATs to it, KUBE-NODEPORTS
 // and KUBE-EXT-<hash> for NodePorts, and the 0x4000 mark that
 // KUBE-POSTROUTING masquerades. The chain names are kube-proxy's own
 // hashes, so that a learner who knows a real node recognises every rule.
 //
-// This file is pure: rules as data, from services and their endpoints.
-package kube
+// This file is pure: rules as data, from services and their endpoints;
+// proxier_linux.go loads them on every node.
 
 import (
 	"crypto/sha256"
