@@ -29,6 +29,12 @@ import (
 	"netlab/internal/state"
 )
 
+// dry reports whether this is a dry run: its runner prints, changes nothing.
+func (c *Cluster) dry() bool { return c.R != nil && c.R.Mode == netops.DryRun }
+
+// Dry reports whether this is a dry run (for the CLI's messages).
+func (c *Cluster) Dry() bool { return c.dry() }
+
 // storeFile is where a lab keeps its Kubernetes objects.
 const storeFile = "kube.json"
 
@@ -39,10 +45,10 @@ type Cluster struct {
 	Store Store
 	// Exe is the netlab binary, which runs the pods' servers.
 	Exe string
-	R   *netops.Runner
-	// Dry plans without doing: the runner prints the commands, no server
-	// starts, new pods count as Ready, and nothing is saved.
-	Dry bool
+	// R changes the kernel; its Mode is the one way to know the run mode.
+	// A dry run (netops.DryRun) plans without doing: R prints the
+	// commands, no server starts, new pods count as Ready, nothing is saved.
+	R *netops.Runner
 	// Log, if set, gets what a command waits for.
 	Log io.Writer
 }
@@ -81,7 +87,7 @@ func LoadStore(lab string) (Store, error) {
 func (c *Cluster) Save() error { return c.save() }
 
 func (c *Cluster) save() error {
-	if c.Dry {
+	if c.dry() {
 		return nil
 	}
 	data, err := json.MarshalIndent(c.Store, "", "  ")
@@ -192,7 +198,7 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 			more += max(want-have, 0)
 		}
 	}
-	if !c.Dry {
+	if !c.dry() {
 		if err := lab.CheckNeigh(more); err != nil {
 			return nil, err
 		}

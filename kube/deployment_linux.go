@@ -116,7 +116,7 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 		if err != nil || st.done {
 			return err
 		}
-		if st.waiting > 0 && sumCounts(st.remote) == st.waiting && !c.Dry {
+		if st.waiting > 0 && sumCounts(st.remote) == st.waiting && !c.dry() {
 			// Only another machine's new pods hold the rollout: this
 			// machine's controller goes on with it as they turn Ready (as
 			// Kubernetes' controller does; kubectl returns at once too).
@@ -211,7 +211,7 @@ func (c *Cluster) step(ctx context.Context, dep *Deployment) (stepState, error) 
 		}
 		st := stepState{remote: map[string]int{}}
 		for _, p := range c.owned(dep, true) {
-			if !p.Ready && !c.Dry {
+			if !p.Ready && !c.dry() {
 				st.waiting++
 				if !c.local(p.Node) {
 					st.remote[p.Node]++
@@ -371,7 +371,7 @@ func (c *Cluster) Scale(ctx context.Context, ns, name string, n int) (string, er
 		// kubelet's to mend, not a reason to wait out the deadline).
 		return "deployment.apps/" + name + " scaled", nil
 	}
-	if more := n - len(c.owned(d, true)); more > 0 && !c.Dry {
+	if more := n - len(c.owned(d, true)); more > 0 && !c.dry() {
 		if err := lab.CheckNeigh(more); err != nil {
 			return "", err
 		}

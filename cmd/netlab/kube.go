@@ -68,7 +68,7 @@ func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func()
 		release()
 		return nil, nil, usagef("%v", err)
 	}
-	cl.Dry, cl.Log = g.dryRun, c.ErrOrStderr()
+	cl.Log = c.ErrOrStderr()
 	if mode != netops.DryRun {
 		mendController(c.ErrOrStderr(), cl.Exe, name, len(cl.Store.Pods))
 	}
@@ -596,7 +596,7 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 // watching. (A kill -9 saves nothing: the next command, or the
 // controller, removes the pods it made and never recorded.)
 func interrupted(ctx context.Context, cl *kube.Cluster, err error) error {
-	if ctx.Err() == nil || cl.Dry {
+	if ctx.Err() == nil || cl.Dry() {
 		return err
 	}
 	if serr := cl.Save(); serr != nil {

@@ -18,7 +18,7 @@ const NeighPerWorkload = 2
 // limit is gc_thresh3.
 func NeighRoom(existing, more, limit int) error {
 	need := NeighPerWorkload * (existing + more)
-	if limit <= 0 || need <= limit*3/4 {
+	if limit <= 0 || more <= 0 || need <= limit*3/4 {
 		return nil
 	}
 	return topo.Inputf("%d more containers or pods would bring this machine's labs to %d, which need about %d entries of the kernel's neighbour (ARP) table; "+

@@ -24,3 +24,9 @@ func TestNeighRoom(t *testing.T) {
 	assert.NoError(t, NeighRoom(20, 480, 4000), "after the sysctl the same fits")
 	assert.NoError(t, NeighRoom(20, 100000, 0), "limit unknown (netlab in a namespace): no refusal")
 }
+
+// TestNeighRoomNothingMore: what adds nothing is never refused, however
+// full the machine already is.
+func TestNeighRoomNothingMore(t *testing.T) {
+	assert.NoError(t, NeighRoom(2000, 0, 1024))
+}
