@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -152,4 +153,41 @@ func MustRun(t testing.TB, args ...string) Result {
 		t.Fatalf("netlab %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	}
 	return r
+}
+
+// Isolated runs the calling test again in a world of its own and reports
+// true (the caller then returns: the run's result is the test's) when
+// labs are up on this machine that the test would meet or remove (a
+// learner's, make lab's): private mount and pid namespaces with empty
+// /run/netns, /run/netlab and /etc/netns, where those labs are neither
+// seen nor touched, and where a test may build labs of the default names
+// or take down every lab. It reports false where no lab is up, or inside
+// that world.
+func Isolated(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("NETLAB_TEST_ISOLATED") == t.Name() {
+		return false
+	}
+	up := inventory.Labs()
+	if len(up) == 0 {
+		return false
+	}
+	script := `set -e
+mkdir -p -m 0755 /run/netns /etc/netns
+mkdir -p -m 0700 /run/netlab
+mount -t tmpfs -o mode=0755 netlab-test /run/netns
+mount -t tmpfs -o mode=0700 netlab-test /run/netlab
+mount -t tmpfs -o mode=0755 netlab-test /etc/netns
+exec "$@"`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
+		"sh", "-c", script, "sh", os.Args[0], "-test.run", "^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "NETLAB_TEST_ISOLATED="+t.Name())
+	out, err := cmd.CombinedOutput()
+	t.Logf("labs %v are up here: %s ran in mount and pid namespaces of its own, with empty /run/netns, /run/netlab and /etc/netns:\n%s", up, t.Name(), out)
+	if err != nil {
+		t.Errorf("%s, in namespaces of its own: %v", t.Name(), err)
+	} else if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Errorf("%s, in namespaces of its own, did not pass", t.Name())
+	}
+	return true
 }
