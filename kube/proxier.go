@@ -16,6 +16,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"net/netip"
+	"netlab/internal/netops"
 	"sort"
 	"strings"
 )
@@ -83,20 +84,50 @@ func Probability(n, i int) string { return fmt.Sprintf("%0.10f", 1.0/float64(n-i
 // masquerades.
 const MasqMark = "0x4000"
 
-// Tables are the rules of the filter and nat tables, as iptables-save
-// prints them: chain lines (":KUBE-SERVICES - [0:0]") then rules.
+// Table is one table of kube-proxy's rules, as data: its chains in the
+// order kube-proxy declares them, then its rules, each an argument vector
+// for netops (the rule a learner reads is printed from it, never parsed
+// back from text).
+type Table struct {
+	Chains []string
+	Rules  []netops.Rule
+}
+
+// Tables are the rules of the filter and nat tables.
 type Tables struct {
-	Filter, NAT []string
+	Filter, NAT Table
+}
+
+// Save prints a table as iptables-save does: chain lines
+// (":KUBE-SERVICES - [0:0]"), then its rules ("-A ..."), an argument with a
+// space in double quotes. It is the text form, made once, at the edge.
+func (t Table) Save() []string {
+	var out []string
+	for _, c := range t.Chains {
+		out = append(out, ":"+c+" - [0:0]")
+	}
+	for _, r := range t.Rules {
+		args := []string{"-A", r.Chain}
+		for _, a := range r.Spec {
+			if strings.ContainsAny(a, " \t") {
+				a = `"` + a + `"`
+			}
+			args = append(args, a)
+		}
+		out = append(out, strings.Join(args, " "))
+	}
+	return out
 }
 
 // chains collects a table's chains and rules in kube-proxy's order.
 type chains struct {
+	table string
 	order []string
-	rules map[string][]string
+	rules map[string][]netops.Rule
 }
 
-func newChains(fixed ...string) *chains {
-	c := &chains{rules: map[string][]string{}}
+func newChains(table string, fixed ...string) *chains {
+	c := &chains{table: table, rules: map[string][]netops.Rule{}}
 	for _, f := range fixed {
 		c.add(f)
 	}
@@ -110,32 +141,38 @@ func (c *chains) add(chain string) {
 	}
 }
 
-func (c *chains) rule(chain string, args ...string) {
+// rule appends a rule to chain: its parts are matches and targets as
+// iptables spells them ("-m mark --mark 0x4000/0x4000"), split on spaces,
+// or a comment (comment(...)), which is one argument whatever it holds.
+func (c *chains) rule(chain string, parts ...string) {
 	c.add(chain)
-	c.rules[chain] = append(c.rules[chain], "-A "+chain+" "+strings.Join(args, " "))
+	var spec []string
+	for _, p := range parts {
+		if text, ok := strings.CutPrefix(p, commentMark); ok {
+			spec = append(spec, "-m", "comment", "--comment", text)
+			continue
+		}
+		spec = append(spec, strings.Fields(p)...)
+	}
+	c.rules[chain] = append(c.rules[chain], netops.Rule{Table: c.table, Chain: chain, Spec: spec, Why: "kube-proxy"})
 }
 
-// print writes the chains named, in that order, then their rules in the
-// same order, as iptables-save does.
-func (c *chains) print(names []string) []string {
-	var out []string
+// list is the chains named, in that order, and their rules in the same
+// order, as iptables-save lists them.
+func (c *chains) list(names []string) Table {
+	t := Table{Chains: names}
 	for _, n := range names {
-		out = append(out, ":"+n+" - [0:0]")
+		t.Rules = append(t.Rules, c.rules[n]...)
 	}
-	for _, n := range names {
-		out = append(out, c.rules[n]...)
-	}
-	return out
+	return t
 }
 
-// comment is a comment match as kube-proxy writes it: quoted when it has
-// spaces.
-func comment(s string) string {
-	if strings.ContainsAny(s, " \t") {
-		s = `"` + s + `"`
-	}
-	return "-m comment --comment " + s
-}
+// commentMark starts a part of a rule that is a comment's text.
+const commentMark = "\x00comment:"
+
+// comment is a comment match as kube-proxy writes it: its text one
+// argument, spaces and all.
+func comment(s string) string { return commentMark + s }
 
 // Generate writes every service port's rules, as kube-proxy's iptables
 // mode does with clusterCIDR set (traffic to a ClusterIP from outside it
@@ -143,8 +180,8 @@ func comment(s string) string {
 func Generate(ports []ServicePort, clusterCIDR string) Tables {
 	ports = append([]ServicePort{}, ports...)
 	sort.SliceStable(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
-	filter := newChains("KUBE-NODEPORTS", "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FIREWALL", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL")
-	nat := newChains("KUBE-NODEPORTS", "KUBE-SERVICES")
+	filter := newChains("filter", "KUBE-NODEPORTS", "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FIREWALL", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL")
+	nat := newChains("nat", "KUBE-NODEPORTS", "KUBE-SERVICES")
 	var svcRules, extRules, sepRules, nodeports []func()
 
 	for _, sp := range ports {
@@ -240,13 +277,13 @@ func Generate(ports []ServicePort, clusterCIDR string) Tables {
 	filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID", "-j DROP")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding rules"), "-m mark --mark "+MasqMark+"/"+MasqMark, "-j ACCEPT")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding conntrack rule"), "-m conntrack --ctstate RELATED,ESTABLISHED", "-j ACCEPT")
-	return Tables{Filter: filter.print(filter.order), NAT: nat.natOrdered()}
+	return Tables{Filter: filter.list(filter.order), NAT: nat.natOrdered()}
 }
 
 // natOrdered prints the nat table as kube-proxy does: KUBE-NODEPORTS,
 // KUBE-SERVICES, the KUBE-EXT chains, KUBE-MARK-MASQ, KUBE-POSTROUTING,
 // then the KUBE-SEP and KUBE-SVC chains, each group sorted.
-func (c *chains) natOrdered() []string {
+func (c *chains) natOrdered() Table {
 	var ext, sep, svc []string
 	for _, n := range c.order {
 		switch {
@@ -262,26 +299,31 @@ func (c *chains) natOrdered() []string {
 	sort.Strings(sep)
 	sort.Strings(svc)
 	names := append(append(append([]string{"KUBE-NODEPORTS", "KUBE-SERVICES"}, ext...), "KUBE-MARK-MASQ", "KUBE-POSTROUTING"), append(sep, svc...)...)
-	return c.print(names)
+	return c.list(names)
 }
 
 // Jumps are the rules in the built-in chains that send packets to
-// kube-proxy's chains, as kube-proxy adds them.
-func Jumps() []struct{ Table, Chain, Rule string } {
-	return []struct{ Table, Chain, Rule string }{
-		{"filter", "INPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`},
-		{"filter", "INPUT", `-m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS`},
-		{"filter", "INPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`},
-		{"filter", "INPUT", `-j KUBE-FIREWALL`},
-		{"filter", "FORWARD", `-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`},
-		{"filter", "FORWARD", `-m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD`},
-		{"filter", "FORWARD", `-m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
-		{"filter", "FORWARD", `-m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES`},
-		{"filter", "OUTPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL`},
-		{"filter", "OUTPUT", `-m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
-		{"filter", "OUTPUT", `-j KUBE-FIREWALL`},
-		{"nat", "OUTPUT", `-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
-		{"nat", "PREROUTING", `-m comment --comment "kubernetes service portals" -j KUBE-SERVICES`},
-		{"nat", "POSTROUTING", `-m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING`},
+// kube-proxy's chains, as kube-proxy adds them, in order.
+func Jumps() []netops.Rule {
+	j := func(table, chain string, parts ...string) netops.Rule {
+		c := newChains(table)
+		c.rule(chain, parts...)
+		return c.rules[chain][0]
+	}
+	return []netops.Rule{
+		j("filter", "INPUT", "-m conntrack --ctstate NEW", comment("kubernetes load balancer firewall"), "-j KUBE-PROXY-FIREWALL"),
+		j("filter", "INPUT", comment("kubernetes health check service ports"), "-j KUBE-NODEPORTS"),
+		j("filter", "INPUT", "-m conntrack --ctstate NEW", comment("kubernetes externally-visible service portals"), "-j KUBE-EXTERNAL-SERVICES"),
+		j("filter", "INPUT", "-j KUBE-FIREWALL"),
+		j("filter", "FORWARD", "-m conntrack --ctstate NEW", comment("kubernetes load balancer firewall"), "-j KUBE-PROXY-FIREWALL"),
+		j("filter", "FORWARD", comment("kubernetes forwarding rules"), "-j KUBE-FORWARD"),
+		j("filter", "FORWARD", "-m conntrack --ctstate NEW", comment("kubernetes service portals"), "-j KUBE-SERVICES"),
+		j("filter", "FORWARD", "-m conntrack --ctstate NEW", comment("kubernetes externally-visible service portals"), "-j KUBE-EXTERNAL-SERVICES"),
+		j("filter", "OUTPUT", "-m conntrack --ctstate NEW", comment("kubernetes load balancer firewall"), "-j KUBE-PROXY-FIREWALL"),
+		j("filter", "OUTPUT", "-m conntrack --ctstate NEW", comment("kubernetes service portals"), "-j KUBE-SERVICES"),
+		j("filter", "OUTPUT", "-j KUBE-FIREWALL"),
+		j("nat", "OUTPUT", comment("kubernetes service portals"), "-j KUBE-SERVICES"),
+		j("nat", "PREROUTING", comment("kubernetes service portals"), "-j KUBE-SERVICES"),
+		j("nat", "POSTROUTING", comment("kubernetes postrouting rules"), "-j KUBE-POSTROUTING"),
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
@@ -77,19 +76,13 @@ func (c *Cluster) Sync(ctx context.Context) error {
 	for _, n := range t.LocalNodes() {
 		ipt := netops.IPTables{NS: n.NS, Marker: marker}
 		var del []netops.Op
-		for table, lines := range map[string][]string{"filter": gen.Filter, "nat": gen.NAT} {
+		for table, tb := range map[string]Table{"filter": gen.Filter, "nat": gen.NAT} {
 			have := map[string]bool{}
-			for _, l := range lines {
-				switch {
-				case strings.HasPrefix(l, ":"):
-					name := strings.Fields(l)[0][1:]
-					ipt.Chains = append(ipt.Chains, netops.Chain{Table: table, Name: name})
-					have[name] = true
-				case strings.HasPrefix(l, "-A "):
-					args := netops.SplitSaved(l)
-					ipt.Rules = append(ipt.Rules, netops.Rule{Table: table, Chain: args[1], Spec: args[2:], Why: "kube-proxy"})
-				}
+			for _, name := range tb.Chains {
+				ipt.Chains = append(ipt.Chains, netops.Chain{Table: table, Name: name})
+				have[name] = true
 			}
+			ipt.Rules = append(ipt.Rules, tb.Rules...)
 			var gone []string
 			for _, old := range c.Store.Chains[table] {
 				if !have[old] {
@@ -112,7 +105,8 @@ func (c *Cluster) Sync(ctx context.Context) error {
 			js := Jumps()
 			for i := len(js) - 1; i >= 0; i-- {
 				j := js[i]
-				ipt.Rules = append(ipt.Rules, netops.Rule{Table: j.Table, Chain: j.Chain, Insert: true, Spec: netops.SplitSaved(j.Rule), Why: "kube-proxy"})
+				j.Insert = true
+				ipt.Rules = append(ipt.Rules, j)
 			}
 		}
 		ops = append(ops, ipt)

@@ -69,7 +69,7 @@ func TestOneService(t *testing.T) {
 -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ
 -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80
 -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
--A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ`), "\n"), got.NAT)
+-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 -> 10.180.0.1:80" -j KUBE-SEP-SXIVWICOYRO3J4NJ`), "\n"), got.NAT.Save())
 	assert.Equal(t, strings.Split(strings.TrimSpace(`
 :KUBE-NODEPORTS - [0:0]
 :KUBE-SERVICES - [0:0]
@@ -80,7 +80,7 @@ func TestOneService(t *testing.T) {
 -A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
 -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
 -A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`), "\n"), got.Filter)
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`), "\n"), got.Filter.Save())
 }
 
 // TestServicesAsKubeProxy: several services at once, each rule as in the
@@ -102,15 +102,15 @@ func TestServicesAsKubeProxy(t *testing.T) {
 		`-A KUBE-SVC-4SW47YFZTEDKD3PK -m comment --comment "ns4/svc4:p80 -> 10.180.0.5:80" -j KUBE-SEP-C6EBXVWJJZMIWKLZ`,
 		`-A KUBE-SEP-C6EBXVWJJZMIWKLZ -m comment --comment ns4/svc4:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.5:80`,
 	} {
-		assert.Contains(t, got.NAT, want)
+		assert.Contains(t, got.NAT.Save(), want)
 	}
-	assert.Contains(t, got.Filter, `-A KUBE-SERVICES -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.46 --dport 80 -j REJECT`)
-	for _, l := range got.NAT {
+	assert.Contains(t, got.Filter.Save(), `-A KUBE-SERVICES -m comment --comment "ns6/svc6:p80 has no endpoints" -m tcp -p tcp -d 172.30.0.46 --dport 80 -j REJECT`)
+	for _, l := range got.NAT.Save() {
 		assert.NotContains(t, l, "svc6", "a service without endpoints has no nat rules")
 	}
 	// Chains are declared first, sorted by kind and name, as kube-proxy does.
 	var decl []string
-	for _, l := range got.NAT {
+	for _, l := range got.NAT.Save() {
 		if strings.HasPrefix(l, ":") {
 			decl = append(decl, strings.Fields(l)[0])
 		}
@@ -120,7 +120,7 @@ func TestServicesAsKubeProxy(t *testing.T) {
 		":KUBE-SVC-4SW47YFZTEDKD3PK", ":KUBE-SVC-X27LE4BHSL4DOUIK", ":KUBE-SVC-XPGD46QRK7WJZT7O"}, decl)
 	// The nodeports jump stays the last rule of KUBE-SERVICES.
 	var services []string
-	for _, l := range got.NAT {
+	for _, l := range got.NAT.Save() {
 		if strings.HasPrefix(l, "-A KUBE-SERVICES ") {
 			services = append(services, l)
 		}
@@ -137,12 +137,12 @@ func TestSessionAffinity(t *testing.T) {
 	got := Generate([]ServicePort{sp}, "10.0.0.0/8")
 	sep1 := EndpointChain(sp, sp.Endpoints[0])
 	var svcRules []string
-	for _, l := range got.NAT {
+	for _, l := range got.NAT.Save() {
 		if strings.HasPrefix(l, "-A "+ServiceChain(sp)+" ") {
 			svcRules = append(svcRules, l)
 		}
 	}
 	assert.Len(t, svcRules, 5, "masquerade mark, two affinity checks, two balancing rules")
 	assert.Equal(t, "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.0.1:80\" -m recent --name "+sep1+" --rcheck --seconds 10800 --reap -j "+sep1, svcRules[1])
-	assert.Contains(t, got.NAT, "-A "+sep1+" -m comment --comment ns1/svc1:p80 -m recent --name "+sep1+" --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80")
+	assert.Contains(t, got.NAT.Save(), "-A "+sep1+" -m comment --comment ns1/svc1:p80 -m recent --name "+sep1+" --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80")
 }
