@@ -201,11 +201,15 @@ func EndOf(t api.Trace) string {
 // RouteBack says how name's kernel would send a packet to a: its route,
 // or that it has none.
 func (e *Env) RouteBack(name string, a string) string {
-	out := strings.TrimSpace(e.Run(name, "ip", "-o", "route", "get", a))
-	if strings.Contains(out, "unreachable") || out == "" {
+	dst, err := netip.ParseAddr(a)
+	if err != nil {
 		return "has no route back to " + a
 	}
-	return "would answer " + a + " by '" + strings.Join(strings.Fields(strings.Split(out, "\\")[0]), " ") + "'"
+	route, err := netops.RouteGet(e.NS(name), dst)
+	if err != nil {
+		return "has no route back to " + a
+	}
+	return "would answer " + a + " by '" + route + "'"
 }
 
 // Sysctl reads a kernel parameter in name's namespace.
@@ -236,7 +240,11 @@ func (e *Env) Link(name, dev string) (netlink.Link, error) {
 // SavedRule finds the rule of table in name's namespace, as iptables-save
 // prints it, that matches re.
 func (e *Env) SavedRule(name, table string, re *regexp.Regexp) (string, error) {
-	for _, l := range strings.Split(e.Run(name, "iptables-save", "-t", table), "\n") {
+	saved, err := netops.IPTablesSave(e.NS(name), table)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(saved, "\n") {
 		if strings.HasPrefix(l, "-A ") && re.MatchString(l) {
 			return l, nil
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/spf13/cobra"
@@ -163,5 +162,3 @@ func countIP(s *state.State, a netip.Addr) int {
 	}
 	return n
 }
-
-var _ = fmt.Sprint

@@ -26,7 +26,7 @@ var virtualNICs = map[string]bool{
 // CheckHost looks at a real node before anything is built on it, and
 // refuses what would break it or the lab: a missing underlay interface, an
 // address that says this machine is not the node it claims to be, and
-// subnets or device names that something else (topo.Docker, say) already uses.
+// subnets or device names that something else (Docker, say) already uses.
 // It fills in the underlay's MTU and whether flannel.1 needs the checksum
 // workaround. It only reads.
 func CheckHost(t *topo.Topology) error {
@@ -87,12 +87,12 @@ func CheckHost(t *topo.Topology) error {
 			}
 			via = " dev " + l.Attrs().Name
 		}
-		return topo.Inputf("%s collides with the route %s%s on this machine (topo.Docker installed?): pick a free range with %s in the topology file",
+		return topo.Inputf("%s collides with the route %s%s on this machine (Docker installed?): pick a free range with %s in the topology file",
 			mine, r.Dst, via, hint)
 	}
 	for _, name := range names {
 		if l, err := nl.LinkByName(name); err == nil && !strings.HasPrefix(l.Attrs().Alias, "netlab:") {
-			return topo.Inputf("this machine already has an interface %q that netlab did not make (topo.Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
+			return topo.Inputf("this machine already has an interface %q that netlab did not make (Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
 		}
 	}
 	if t.Mode == "overlay" && t.Overlay.Backend == topo.VXLAN && t.Overlay.TxChecksum == "auto" {

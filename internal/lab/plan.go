@@ -17,7 +17,7 @@ type Plan struct {
 	Workloads  []state.Workload
 	Namespaces []netops.NS
 	Runtimes   []topo.Host
-	// Proxies are the userland proxies of published ports (topo.Docker's
+	// Proxies are the userland proxies of published ports (Docker's
 	// docker-proxy), run by their node's runtime.
 	Proxies []state.Proxy
 	// Peers are the workloads of the nodes this machine does not build (a
@@ -39,7 +39,7 @@ func (p *Plan) Add(ops ...netops.Op) {
 // NoIPv6 are the sysctls that turn IPv6 off in a namespace, for every
 // interface there and every one created later: the lab is IPv4 only, and
 // IPv6 autoconf on a thousand bridge ports would make setup quadratic
-// (topo.Docker does the same).
+// (Docker does the same).
 var NoIPv6 = []netops.KV{
 	{Key: "net.ipv6.conf.all.disable_ipv6", Value: "1"},
 	{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"},
@@ -50,7 +50,7 @@ var NoIPv6 = []netops.KV{
 // (net.core.devconf_inherit_init_net=0): a host hardened with strict
 // reverse-path filtering or without redirects would otherwise change what
 // learners see. They are a fresh kernel's values. Bridged packets pass
-// iptables where br_netfilter is loaded, as on every topo.Docker host and
+// iptables where br_netfilter is loaded, as on every Docker host and
 // Kubernetes node (netlab loads no module: without it, the keys are absent
 // and skipped).
 var Pinned = []netops.KV{
@@ -67,7 +67,7 @@ var Pinned = []netops.KV{
 	{Key: "net.bridge.bridge-nf-call-iptables", Value: "1", Optional: true},
 }
 
-// ContainerSysctls are what topo.Docker sets in every container (20.10 and
+// ContainerSysctls are what Docker sets in every container (20.10 and
 // later): any port may be bound without privileges, and any group may send
 // ICMP echo with an unprivileged socket.
 var ContainerSysctls = []netops.KV{

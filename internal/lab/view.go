@@ -14,7 +14,7 @@ import (
 // CLI never branches on the mode: a third model, or a new view of the
 // labs, adds a file, not a branch in ten places.
 type View interface {
-	// Model names the model: "the topo.Docker model".
+	// Model names the model: "the Docker model".
 	Model() string
 	// Kind names its workloads: "container".
 	Kind() string

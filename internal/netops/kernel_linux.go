@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -888,6 +889,40 @@ func SweepResolvConf(lab string) []string {
 		gone = append(gone, filepath.Join(EtcNetns, name))
 	}
 	return gone
+}
+
+// RouteGet is the kernel's route to dst in namespace ns, as 'ip route get'
+// prints it ("10.244.2.2 via 10.244.2.0 dev flannel.1 src 10.244.1.0"),
+// asked through netlink; an error when there is none (unreachable).
+func RouteGet(ns NS, dst netip.Addr) (string, error) {
+	h, err := Netlink(ns)
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	rs, err := h.RouteGet(net.IP(dst.AsSlice()))
+	if err != nil {
+		return "", err
+	}
+	if len(rs) == 0 {
+		return "", fmt.Errorf("no route to %s", dst)
+	}
+	r := rs[0]
+	var b strings.Builder
+	if r.Type == unix.RTN_LOCAL {
+		b.WriteString("local ")
+	}
+	b.WriteString(dst.String())
+	if r.Gw != nil {
+		fmt.Fprintf(&b, " via %s", r.Gw)
+	}
+	if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+		fmt.Fprintf(&b, " dev %s", l.Attrs().Name)
+	}
+	if r.Src != nil {
+		fmt.Fprintf(&b, " src %s", r.Src)
+	}
+	return b.String(), nil
 }
 
 // IsNetns reports whether p is a mounted network namespace.

@@ -39,7 +39,7 @@ type State struct {
 	Namespaces []netops.NS    `json:"namespaces"`
 	// BrNetfilter records whether br_netfilter was loaded when the lab came
 	// up: then bridged packets pass iptables (netlab pins that on), as on
-	// a topo.Docker host; without it they do not, and netlab loads no module.
+	// a Docker host; without it they do not, and netlab loads no module.
 	BrNetfilter bool `json:"br_netfilter"`
 	// Proxies are the userland proxies of published ports.
 	Proxies []Proxy `json:"proxies,omitempty"`
@@ -48,7 +48,7 @@ type State struct {
 	HostSysctls []HostSysctl `json:"host_sysctls,omitempty"`
 }
 
-// Workload is a container (topo.Docker model) or a pod (Kubernetes model).
+// Workload is a container (Docker model) or a pod (Kubernetes model).
 type Workload struct {
 	Name string     `json:"name"`
 	Kind string     `json:"kind"`
