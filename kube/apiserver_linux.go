@@ -181,6 +181,16 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 		}
 	}
 	// Room in the kernel's neighbour table for the pods to come.
+	if !c.dry() {
+		if err := lab.CheckNeigh(c.newPods(objs)); err != nil {
+			return nil, err
+		}
+	}
+	return objs, nil
+}
+
+// newPods counts the pods objs would add to the cluster.
+func (c *Cluster) newPods(objs []Object) int {
 	more := 0
 	for _, o := range objs {
 		switch {
@@ -198,12 +208,7 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 			more += max(want-have, 0)
 		}
 	}
-	if !c.dry() {
-		if err := lab.CheckNeigh(more); err != nil {
-			return nil, err
-		}
-	}
-	return objs, nil
+	return more
 }
 
 func equalLabels(a, b map[string]string) bool {

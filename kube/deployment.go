@@ -6,6 +6,7 @@ package kube
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -117,4 +118,24 @@ func copyLabels(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// oldGoing picks the old pods a rollout's step removes: while at least
+// minAvailable pods stay available (readyNew new ones, all Ready, and the
+// old ones still Ready), unready ones first, as they serve nobody.
+func oldGoing(olds []Pod, readyNew, minAvailable int) []Pod {
+	olds = append([]Pod(nil), olds...)
+	sort.SliceStable(olds, func(a, b int) bool { return !olds[a].Ready && olds[b].Ready })
+	readyOld := countReady(olds)
+	var going []Pod
+	for _, p := range olds {
+		if p.Ready && readyNew+readyOld-1 < minAvailable {
+			break
+		}
+		going = append(going, p)
+		if p.Ready {
+			readyOld--
+		}
+	}
+	return going
 }

@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -249,21 +248,7 @@ func (c *Cluster) step(ctx context.Context, dep *Deployment) (stepState, error) 
 			st.done = true
 			return st, c.save()
 		}
-		// Scale down: old pods go while enough stay available; unready
-		// ones first, as they serve nobody.
-		sort.SliceStable(olds, func(a, b int) bool { return !olds[a].Ready && olds[b].Ready })
-		readyNew, readyOld := len(news), countReady(olds)
-		minAvailable := replicas - maxUnavailable
-		var going []Pod
-		for _, p := range olds {
-			if p.Ready && readyNew+readyOld-1 < minAvailable {
-				break
-			}
-			going = append(going, p)
-			if p.Ready {
-				readyOld--
-			}
-		}
+		going := oldGoing(olds, len(news), replicas-maxUnavailable)
 		if len(going) > 0 {
 			if err := c.removePods(ctx, going...); err != nil {
 				return st, err

@@ -297,6 +297,19 @@ func checkService(o *Object) error {
 	default:
 		return bad("spec.sessionAffinity", "%q: None or ClientIP", sp.SessionAffinity)
 	}
+	if err := checkServicePorts(sp, bad, o); err != nil {
+		return err
+	}
+	if s.Status.LoadBalancer.Ingress != nil || len(s.Status.Conditions) > 0 {
+		o.Warnings = append(o.Warnings, "status: ignored, as the API server ignores it in a manifest")
+	}
+	return nil
+}
+
+// checkServicePorts validates a Service's ports: names, numbers,
+// protocols, target ports and NodePorts, each pair of port and protocol
+// once.
+func checkServicePorts(sp corev1.ServiceSpec, bad func(string, string, ...any) error, o *Object) error {
 	if len(sp.Ports) == 0 && sp.ClusterIP != corev1.ClusterIPNone {
 		return bad("spec.ports", "required: at least one port")
 	}
@@ -353,9 +366,6 @@ func checkService(o *Object) error {
 			}
 			nodePorts[p.NodePort] = true
 		}
-	}
-	if s.Status.LoadBalancer.Ingress != nil || len(s.Status.Conditions) > 0 {
-		o.Warnings = append(o.Warnings, "status: ignored, as the API server ignores it in a manifest")
 	}
 	return nil
 }

@@ -60,3 +60,19 @@ func TestPlanConflicts(t *testing.T) {
 	_, err = (&Cluster{Store: st}).Plan(objs)
 	assert.NoError(t, err)
 }
+
+// TestOldGoing: a rollout's step removes unready old pods first, and
+// Ready ones only while minAvailable stay available.
+func TestOldGoing(t *testing.T) {
+	olds := []Pod{{Name: "a", Ready: true}, {Name: "b"}, {Name: "c", Ready: true}}
+	names := func(ps []Pod) (out []string) {
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"b"}, names(oldGoing(olds, 0, 2)), "two must stay: only the unready one goes")
+	assert.Equal(t, []string{"b", "a"}, names(oldGoing(olds, 1, 2)), "one new is Ready: one old Ready one may go too")
+	assert.Equal(t, []string{"b", "a", "c"}, names(oldGoing(olds, 3, 3)), "three new: all old go")
+	assert.Equal(t, "a", olds[0].Name, "the caller's slice is left as it was")
+}

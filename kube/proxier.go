@@ -272,12 +272,20 @@ func Generate(ports []ServicePort, clusterCIDR string) Tables {
 	for _, f := range svcRules {
 		f()
 	}
+	fixedFilter(filter)
+	return Tables{Filter: filter.list(filter.order), NAT: nat.natOrdered()}
+}
+
+// fixedFilter adds the filter rules kube-proxy writes whatever the
+// Services: no localnet connections from outside (route_localnet), no
+// INVALID packets forwarded, and forwarding of the marked and the
+// established.
+func fixedFilter(filter *chains) {
 	filter.rule("KUBE-FIREWALL", comment("block incoming localnet connections"), "-d 127.0.0.0/8 ! -s 127.0.0.0/8",
 		"-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT", "-j DROP")
 	filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID", "-j DROP")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding rules"), "-m mark --mark "+MasqMark+"/"+MasqMark, "-j ACCEPT")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding conntrack rule"), "-m conntrack --ctstate RELATED,ESTABLISHED", "-j ACCEPT")
-	return Tables{Filter: filter.list(filter.order), NAT: nat.natOrdered()}
 }
 
 // natOrdered prints the nat table as kube-proxy does: KUBE-NODEPORTS,
