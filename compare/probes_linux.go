@@ -61,9 +61,11 @@ func ask(ns netops.NS, addr netip.AddrPort) (who.Answer, error) {
 	return who.AskConn(c, addr.String())
 }
 
-// askTimeout is how long a question waits for a connection: a lab answers
-// in a millisecond, so a second means it never will.
-const askTimeout = time.Second
+// askTimeout is how long a question waits for a connection. A lab answers
+// in a millisecond, but a first SYN that is lost (an emulated VM under
+// load drops one now and then) is sent again only after a second: two
+// seconds let that retry land, and still say "never" quickly.
+const askTimeout = 2 * time.Second
 
 // routeSource is the source address the kernel of ns picks for dst.
 func routeSource(ns netops.NS, dst netip.Addr) (netip.Addr, error) {
