@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"strings"
 
-	"netlab/internal/netops"
+	"netlab/internal/netns"
 )
 
 // Kernel limits that names must fit.
@@ -51,7 +51,7 @@ func CheckLabName(name string) error {
 
 // NetnsName is the name of the namespace that holds host or workload obj of
 // lab: "<lab>-<obj>", the name `ip netns exec` takes.
-func NetnsName(lab, obj string) netops.NS { return netops.NS(lab + "-" + obj) }
+func NetnsName(lab, obj string) netns.NS { return netns.NS(lab + "-" + obj) }
 
 // Marker is what netlab writes on what it makes for lab (loopback and link
 // aliases), so that it can tell its own objects from everyone else's.

@@ -4,14 +4,15 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"netlab/internal/netns"
 )
 
-// NS is a network namespace: the name of a named namespace, or Host for the
-// namespace netlab itself runs in.
-type NS string
+// NS is a network namespace (netns.NS, named here for netops' callers).
+type NS = netns.NS
 
 // Host is the namespace the netlab process runs in: on a VM, the node itself.
-const Host NS = ""
+const Host = netns.Host
 
 // Op is one kernel change and the commands that make the same change.
 type Op interface {

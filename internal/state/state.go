@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"netlab/internal/names"
-	"netlab/internal/netops"
+	"netlab/internal/netns"
 	"netlab/internal/topo"
 )
 
@@ -36,7 +36,7 @@ type State struct {
 	Created    time.Time      `json:"created"`
 	Topology   *topo.Topology `json:"topology"`
 	Workloads  []Workload     `json:"workloads"`
-	Namespaces []netops.NS    `json:"namespaces"`
+	Namespaces []netns.NS     `json:"namespaces"`
 	// BrNetfilter records whether br_netfilter was loaded when the lab came
 	// up: then bridged packets pass iptables (netlab pins that on), as on
 	// a Docker host; without it they do not, and netlab loads no module.
@@ -53,7 +53,7 @@ type Workload struct {
 	Name string     `json:"name"`
 	Kind string     `json:"kind"`
 	Node string     `json:"node"`
-	NS   netops.NS  `json:"netns"`
+	NS   netns.NS   `json:"netns"`
 	IP   netip.Addr `json:"ip"`
 	// Prefix is the length of the workload's subnet (IP/Prefix on eth0).
 	Prefix int `json:"prefix"`
@@ -100,7 +100,7 @@ func (s *State) Workload(name string) *Workload {
 // Find returns the workload or host called name, with the namespace that
 // `ip netns exec` takes for it. A peer node of a real one is another
 // machine, with no namespace here: Find does not find it (see Peer).
-func (s *State) Find(name string) (netops.NS, bool) {
+func (s *State) Find(name string) (netns.NS, bool) {
 	for _, w := range s.Workloads {
 		if w.Name == name {
 			return w.NS, true

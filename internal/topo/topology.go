@@ -19,7 +19,7 @@ import (
 
 	"netlab/internal/ipam"
 	"netlab/internal/names"
-	"netlab/internal/netops"
+	"netlab/internal/netns"
 )
 
 // Limits of the lab's size.
@@ -116,7 +116,7 @@ type Host struct {
 	Name string     `json:"name"`
 	IP   netip.Addr `json:"ip"`
 	// NS is the namespace that is this host's network stack.
-	NS netops.NS `json:"netns"`
+	NS netns.NS `json:"netns"`
 	// Iface is the host's interface on the underlay (eth1, as in a VM).
 	Iface string `json:"iface"`
 }
@@ -156,7 +156,7 @@ type Docker struct {
 func (d Docker) Gateway() netip.Addr { a, _ := ipam.Nth(d.Subnet, 1); return a }
 
 // UnderlayNetns is the namespace of the embedded underlay switch.
-func (t *Topology) UnderlayNetns() netops.NS { return names.NetnsName(t.Lab, "underlay") }
+func (t *Topology) UnderlayNetns() netns.NS { return names.NetnsName(t.Lab, "underlay") }
 
 // Hosts returns the nodes and then the outside host, if any.
 func (t *Topology) Hosts() []Host {
@@ -396,7 +396,7 @@ func Resolve(o Options) (*Topology, error) {
 		for i := range t.Nodes {
 			if t.Nodes[i].Name == o.Node {
 				found = true
-				t.Nodes[i].NS, t.Nodes[i].Iface = netops.Host, iface
+				t.Nodes[i].NS, t.Nodes[i].Iface = netns.Host, iface
 			}
 		}
 		if !found {
