@@ -13,7 +13,7 @@ import (
 )
 
 // Mode is the name of the Docker model's mode and its default lab name.
-const Mode = "docker"
+const Mode = topo.DockerMode
 
 // UnderlayBridge is the switch of the embedded underlay network.
 const UnderlayBridge = "br-underlay"

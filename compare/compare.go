@@ -183,7 +183,7 @@ func cast(col Column) *subject {
 
 func (sub *subject) cast() api.Cast {
 	c := api.Cast{Node: sub.node.Name, NodeIP: sub.node.IP.String(), Backend: sub.s.Topology.Overlay.Backend}
-	if sub.s.Mode != "overlay" {
+	if sub.s.Mode != topo.OverlayMode {
 		c.Backend = ""
 	}
 	if sub.a != nil {

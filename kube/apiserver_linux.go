@@ -27,6 +27,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 	"netlab/internal/state"
+	"netlab/internal/topo"
 )
 
 // dry reports whether this is a dry run: its runner prints, changes nothing.
@@ -56,7 +57,7 @@ type Cluster struct {
 // Open reads lab s's Kubernetes objects; a lab not of the Kubernetes
 // model has none to hold.
 func Open(s *state.State, exe string, r *netops.Runner) (*Cluster, error) {
-	if s.Mode != "overlay" {
+	if s.Mode != topo.OverlayMode {
 		return nil, fmt.Errorf("lab %s is a %s-mode lab: Services, Deployments and Pods go into a Kubernetes-model lab (sudo netlab overlay-mode)", s.Lab, s.Mode)
 	}
 	st, err := LoadStore(s.Lab)

@@ -13,7 +13,7 @@ import (
 )
 
 // Mode is the name of the Kubernetes model's mode and its default lab name.
-const Mode = "overlay"
+const Mode = topo.OverlayMode
 
 // UnderlayBridge is the switch of the embedded underlay network.
 const UnderlayBridge = "br-underlay"

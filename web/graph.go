@@ -110,7 +110,7 @@ func labGraph(s *state.State, top float64) []Element {
 		br, brIP := v.Bridge(s, n)
 		bridge := id(n.Name, br)
 		bx := x
-		if s.Mode == "overlay" && t.Overlay.Backend == topo.VXLAN {
+		if s.Mode == topo.OverlayMode && t.Overlay.Backend == topo.VXLAN {
 			bx = x - 85
 			vtep := id(n.Name, "flannel.1")
 			node(Data{ID: vtep, Kind: "vtep", Netns: string(n.NS), Iface: "flannel.1", Label: fmt.Sprintf("flannel.1\n%s", n.VTEP())}, x+125, top+250, "vtep")
@@ -156,7 +156,7 @@ func labGraph(s *state.State, top float64) []Element {
 				continue
 			}
 			d := Data{Kind: "route", Source: id(a.Name), Target: id(b.Name), Label: join}
-			if s.Mode == "overlay" && t.Overlay.Backend == topo.VXLAN && t.IsLocal(a.Name) && t.IsLocal(b.Name) {
+			if s.Mode == topo.OverlayMode && t.Overlay.Backend == topo.VXLAN && t.IsLocal(a.Name) && t.IsLocal(b.Name) {
 				// The tunnel's traffic is what a's flannel.1 counts.
 				short, _, _ := strings.Cut(join, ":") // "VXLAN VNI 1, UDP 8472"
 				d = Data{Kind: "tunnel", Source: id(a.Name, "flannel.1"), Target: id(b.Name, "flannel.1"), Label: short, Netns: string(a.NS), Iface: "flannel.1"}

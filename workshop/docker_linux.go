@@ -10,6 +10,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // The Docker model's exercises, on a lab of two hosts with two containers
@@ -19,7 +20,7 @@ import (
 func init() {
 	register(Exercise{
 		N: 1, ID: "docker-masquerade", Title: "Containers cannot reach the outside world",
-		Model: Docker, Difficulty: "easy", Mode: "docker",
+		Model: Docker, Difficulty: "easy",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Users of c1 and c2 on node1 report that nothing outside their host answers them: "+
 				"the web server of the outside host (%s) times out. Containers on node2 are fine, "+
@@ -77,7 +78,7 @@ func init() {
 
 	register(Exercise{
 		N: 2, ID: "docker-published-port", Title: "The published port answers nothing",
-		Model: Docker, Difficulty: "easy", Mode: "docker",
+		Model: Docker, Difficulty: "easy",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("The web app published on node1 (%s:%d) stopped answering the outside world. "+
 				"Its container, c1, is up: c2 gets an answer from %s.", e.Node("node1").IP, e.S.Topology.Docker.PublishPort, e.Server("c1"))
@@ -141,7 +142,7 @@ func init() {
 
 	register(Exercise{
 		N: 3, ID: "docker-ip-forward", Title: "A host stopped forwarding",
-		Model: Docker, Difficulty: "easy", Mode: "docker",
+		Model: Docker, Difficulty: "easy",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Since node2's last reboot, nothing reaches its containers from outside "+
 				"(%s:%d times out) and its containers cannot reach the outside host. node2 itself answers pings.",
@@ -176,7 +177,7 @@ func init() {
 
 	register(Exercise{
 		N: 4, ID: "docker-no-network", Title: "One container has no network at all",
-		Model: Docker, Difficulty: "medium", Mode: "docker",
+		Model: Docker, Difficulty: "medium",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("c2 on node1 cannot reach anything, not even its gateway %s; c1 next to it is fine. "+
 				"Its eth0 is up and has its address %s.", e.S.Topology.Docker.Gateway(), e.W("c2").IP)
@@ -214,7 +215,7 @@ func init() {
 
 	register(Exercise{
 		N: 5, ID: "docker-hairpin", Title: "A container cannot reach its own published port",
-		Model: Docker, Difficulty: "hard", Mode: "docker", Flags: []string{"--userland-proxy=false"},
+		Model: Docker, Difficulty: "hard", Flags: []string{"--userland-proxy=false"},
 		Story: func(e *Env) string {
 			pub := published(e, "node1")
 			return fmt.Sprintf("This host runs Docker without its userland proxy (--userland-proxy=false). "+
@@ -347,7 +348,7 @@ func bridgePort(e *Env, name string) Outcome {
 
 // bridgeOf is the lab's workload bridge: docker0 or cni0.
 func bridgeOf(e *Env) (string, bool) {
-	if e.S.Mode == "docker" {
+	if e.S.Mode == topo.DockerMode {
 		return e.S.Topology.Docker.Bridge, true
 	}
 	return e.S.Topology.Overlay.Bridge, false

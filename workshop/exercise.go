@@ -14,6 +14,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // Models an exercise is about.
@@ -29,8 +30,7 @@ type Exercise struct {
 	Title      string
 	Model      string
 	Difficulty string
-	// Mode is the lab's mode (docker, overlay) and Flags the mode's flags.
-	Mode  string
+	// Flags are the flags of the model's mode verb for the exercise's lab.
 	Flags []string
 	// Manifests, if any, are applied to the lab before it is broken.
 	Manifests string
@@ -42,6 +42,15 @@ type Exercise struct {
 	Criteria []Criterion
 	// Solution is a reference fix, as commands a learner types.
 	Solution func(e *Env) []string
+}
+
+// Mode is the mode of the exercise's lab: its model's (docker-mode for
+// the Docker model, overlay-mode for the Kubernetes one).
+func (x Exercise) Mode() string {
+	if x.Model == Kubernetes {
+		return topo.OverlayMode
+	}
+	return topo.DockerMode
 }
 
 // Criterion is one thing a fixed lab does, checked for real.

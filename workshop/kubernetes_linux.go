@@ -26,7 +26,7 @@ import (
 func init() {
 	register(Exercise{
 		N: 6, ID: "k8s-pod-route", Title: "Pods on node1 cannot reach node2's pods",
-		Model: Kubernetes, Difficulty: "easy", Mode: "overlay",
+		Model: Kubernetes, Difficulty: "easy",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("pod1 and pod2 on node1 cannot reach any pod of node2 (pod3 is %s): connections time out. "+
 				"Pods of one node still reach each other, and node2's pods reach the outside host.", e.W("pod3").IP)
@@ -48,7 +48,7 @@ func init() {
 
 	register(Exercise{
 		N: 7, ID: "k8s-vtep-fdb", Title: "The route is there, but packets vanish",
-		Model: Kubernetes, Difficulty: "medium", Mode: "overlay",
+		Model: Kubernetes, Difficulty: "medium",
 		Story: func(e *Env) string {
 			n2 := e.Node("node2")
 			return fmt.Sprintf("pod1 cannot reach pod3 (%s) on node2, though node1 has its route to %s and "+
@@ -74,7 +74,7 @@ func init() {
 
 	register(Exercise{
 		N: 8, ID: "k8s-mtu", Title: "Ping works, large transfers hang",
-		Model: Kubernetes, Difficulty: "medium", Mode: "overlay",
+		Model: Kubernetes, Difficulty: "medium",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Last night the network between the nodes moved onto a VPN link. Since then pod1 pings pod3 (%s) "+
 				"fine and small requests work, but any large transfer between pods of different nodes hangs forever, either way. "+
@@ -143,7 +143,7 @@ func init() {
 
 	register(Exercise{
 		N: 9, ID: "k8s-masquerade", Title: "A node's pods cannot reach the outside world",
-		Model: Kubernetes, Difficulty: "medium", Mode: "overlay",
+		Model: Kubernetes, Difficulty: "medium",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("pods on node1 cannot reach the outside host (%s): connections time out. "+
 				"Pods on node2 can, and pods reach each other across nodes.", e.OutsideServer())
@@ -188,7 +188,7 @@ func init() {
 
 	register(Exercise{
 		N: 10, ID: "k8s-build-a-pod", Title: "Build a pod by hand",
-		Model: Kubernetes, Difficulty: "hard", Mode: "overlay",
+		Model: Kubernetes, Difficulty: "hard",
 		Story: func(e *Env) string {
 			n1 := e.Node("node1")
 			return fmt.Sprintf("Be the CNI plugin: connect one new pod to node1 by hand, with ip alone. It needs a network namespace "+

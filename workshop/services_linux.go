@@ -112,7 +112,7 @@ func allAnswered(from string, n int) Criterion {
 func init() {
 	register(Exercise{
 		N: 11, ID: "k8s-service-port", Title: "A Service refuses one request in three",
-		Model: Kubernetes, Difficulty: "medium", Mode: "overlay", Manifests: myApp,
+		Model: Kubernetes, Difficulty: "medium", Manifests: myApp,
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Calls from pods on node1 to my-service (%s) fail about one time in three with 'connection refused'; "+
 				"the same calls from pods on node2 all work, and each of the three pods of app: MyApp answers when asked directly.", e.vip("my-service"))
@@ -151,7 +151,7 @@ func init() {
 
 	register(Exercise{
 		N: 12, ID: "k8s-service-no-endpoints", Title: "A Service without pods keeps clients waiting",
-		Model: Kubernetes, Difficulty: "easy", Mode: "overlay",
+		Model: Kubernetes, Difficulty: "easy",
 		Manifests: myApp + "---\n" + `{"kind": "Service", "apiVersion": "v1", "metadata": {"name": "backend"},
  "spec": {"selector": {"app": "backend"}, "ports": [{"protocol": "TCP", "port": 80, "targetPort": 8080}]}}
 `,
@@ -176,7 +176,7 @@ func init() {
 
 	register(Exercise{
 		N: 13, ID: "k8s-uneven-balancing", Title: "One pod takes nearly all the traffic",
-		Model: Kubernetes, Difficulty: "hard", Mode: "overlay", Manifests: myApp,
+		Model: Kubernetes, Difficulty: "hard", Manifests: myApp,
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Of the three pods behind my-service (%s), one runs hot and the two others are nearly idle, "+
 				"from whichever node the calls come.", e.vip("my-service"))

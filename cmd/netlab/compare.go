@@ -164,7 +164,7 @@ func runningHostGW(skip string) *state.State {
 			continue
 		}
 		s, err := state.Load(l)
-		if err != nil || s.Mode != "overlay" || s.Topology.Overlay.Backend != topo.HostGW {
+		if err != nil || s.Mode != topo.OverlayMode || s.Topology.Overlay.Backend != topo.HostGW {
 			continue
 		}
 		if l == "hostgw" {

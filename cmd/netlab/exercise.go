@@ -270,9 +270,9 @@ func startExercise(g *globals, c *cobra.Command, x workshop.Exercise) error {
 	if inventory.Running(x.Lab()) {
 		return usagef("exercise %d is running already (lab %s): check it with 'sudo netlab exercise check %d', or start over with 'sudo netlab exercise reset %d'", x.N, x.Lab(), x.N, x.N)
 	}
-	m, ok := lab.ModeNamed(x.Mode)
+	m, ok := lab.ModeNamed(x.Mode())
 	if !ok {
-		return fmt.Errorf("exercise %d needs mode %s, which this netlab lacks", x.N, x.Mode)
+		return fmt.Errorf("exercise %d needs mode %s, which this netlab lacks", x.N, x.Mode())
 	}
 	log := c.ErrOrStderr()
 	fmt.Fprintf(log, "building lab %s (netlab %s --lab %s %s)...\n", x.Lab(), m.Verb, x.Lab(), strings.Join(x.Flags, " "))

@@ -60,7 +60,7 @@ func CheckHost(t *topo.Topology) error {
 	}
 	mine, hint := t.Docker.Subnet, "docker.subnet, e.g. 172.18.0.0/16"
 	names := []string{t.Docker.Bridge}
-	if t.Mode == "overlay" {
+	if t.Mode == topo.OverlayMode {
 		mine, hint = t.Overlay.ClusterCIDR, "overlay.cluster_cidr"
 		names = []string{t.Overlay.Bridge}
 		if t.Overlay.Backend == topo.VXLAN {
@@ -95,7 +95,7 @@ func CheckHost(t *topo.Topology) error {
 			return topo.Inputf("this machine already has an interface %q that netlab did not make (Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
 		}
 	}
-	if t.Mode == "overlay" && t.Overlay.Backend == topo.VXLAN && t.Overlay.TxChecksum == "auto" {
+	if t.Mode == topo.OverlayMode && t.Overlay.Backend == topo.VXLAN && t.Overlay.TxChecksum == "auto" {
 		t.ChecksumFix = checksumFix(n.Iface, driver(n.Iface))
 	}
 	return nil

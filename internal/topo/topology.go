@@ -22,6 +22,13 @@ import (
 	"netlab/internal/netns"
 )
 
+// The models a lab can be of, as Topology.Mode and the state's mode name
+// them (and the mode verbs: docker-mode, overlay-mode).
+const (
+	DockerMode  = "docker"  // the Docker model (bridge/)
+	OverlayMode = "overlay" // the Kubernetes model (overlay/)
+)
+
 // Limits of the lab's size.
 const (
 	MaxNodes = 16
@@ -361,7 +368,7 @@ func Resolve(o Options) (*Topology, error) {
 		}
 		seenIP[n.IP] = n.Name
 		for j, m := range t.Nodes {
-			if t.Mode == "overlay" && m.PodCIDR.Overlaps(n.PodCIDR) {
+			if t.Mode == OverlayMode && m.PodCIDR.Overlaps(n.PodCIDR) {
 				return nil, Inputf("%s: %s overlaps nodes[%d]'s %s", w("pod_cidr"), n.PodCIDR, j, m.PodCIDR)
 			}
 		}
@@ -515,7 +522,7 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 	}
 	n := Node{Host: Host{Name: fn.Name, IP: ip, NS: names.NetnsName(t.Lab, fn.Name), Iface: "eth1"}, Workloads: 2}
 	count, field := fn.Containers, "containers"
-	if t.Mode == "overlay" {
+	if t.Mode == OverlayMode {
 		count, field = fn.Pods, "pods"
 	}
 	if count != nil {
@@ -524,7 +531,7 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 		}
 		n.Workloads = *count
 	}
-	if t.Mode == "docker" && uint64(n.Workloads) > ipam.Size(t.Docker.Subnet)-1 {
+	if t.Mode == DockerMode && uint64(n.Workloads) > ipam.Size(t.Docker.Subnet)-1 {
 		return Node{}, Inputf("%s: %d containers do not fit %s", w(field), n.Workloads, t.Docker.Subnet)
 	}
 	// Pod CIDR: the (i+1)-th subnet of the cluster CIDR, as flannel would
@@ -549,7 +556,7 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 		v += uint64(i+1) * span
 		n.PodCIDR = netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), o.SubnetLen)
 	}
-	if t.Mode == "overlay" && uint64(n.Workloads) > ipam.Size(n.PodCIDR)-1 {
+	if t.Mode == OverlayMode && uint64(n.Workloads) > ipam.Size(n.PodCIDR)-1 {
 		return Node{}, Inputf("%s: %d pods do not fit %s (use a larger overlay.subnet_len or pod_cidr)", w("pods"), n.Workloads, n.PodCIDR)
 	}
 	return n, nil
