@@ -1,0 +1,47 @@
+package workshop
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/topo"
+)
+
+// TestExercisesAsData: thirteen exercises, numbered 1..13, each found by
+// its number and its id, each with a story, a break, criteria and a fix,
+// and its lab's mode the one of its model.
+func TestExercisesAsData(t *testing.T) {
+	require.Len(t, All, 13)
+	ids := map[string]bool{}
+	for i, x := range All {
+		assert.Equal(t, i+1, x.N)
+		assert.False(t, ids[x.ID], "id %s twice", x.ID)
+		ids[x.ID] = true
+		for _, arg := range []string{x.ID, x.Lab()[len(Prefix):]} {
+			got, err := Find(arg)
+			require.NoError(t, err, arg)
+			assert.Equal(t, x.ID, got.ID)
+		}
+		back, ok := FromLab(x.Lab())
+		assert.True(t, ok)
+		assert.Equal(t, x.ID, back.ID)
+		assert.NotNil(t, x.Story, x.ID)
+		assert.NotNil(t, x.Break, x.ID)
+		assert.NotNil(t, x.Solution, x.ID)
+		assert.NotEmpty(t, x.Criteria, x.ID)
+		switch x.Model {
+		case Docker:
+			assert.Equal(t, topo.DockerMode, x.Mode(), x.ID)
+		case Kubernetes:
+			assert.Equal(t, topo.OverlayMode, x.Mode(), x.ID)
+		default:
+			t.Errorf("%s: model %q", x.ID, x.Model)
+		}
+	}
+	_, err := Find("14")
+	assert.ErrorContains(t, err, `no exercise "14": there are 1 (`)
+	_, ok := FromLab("overlay")
+	assert.False(t, ok)
+}
