@@ -25,7 +25,9 @@ func fakeProc(t *testing.T, args []string, uid, exe string) string {
 // started (root, the netlab binary, its exact arguments and a name it
 // would give), never by a command line anyone can imitate.
 func TestRuntimeRecognised(t *testing.T) {
-	args := func(verb, lab, host string) []string { return []string{"/usr/local/bin/netlab", verb, "--lab", lab, "--host", host} }
+	args := func(verb, lab, host string) []string {
+		return []string{"/usr/local/bin/netlab", verb, "--lab", lab, "--host", host}
+	}
 	for _, tc := range []struct {
 		name string
 		dir  string
