@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"netlab/internal/podruntime/netlabpod"
 	"netlab/internal/topo"
 	"netlab/kube"
 )
@@ -31,7 +32,7 @@ func main() {
 // process ends: 'u', with exit code 2 for bad usage; 'x', by becoming
 // another program whose exit code is its own.
 func tellSupervisor(how byte) {
-	fd, err := strconv.Atoi(statusFD())
+	fd, err := strconv.Atoi(netlabpod.StatusFD())
 	if err != nil || fd < 3 {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
+	"netlab/internal/podruntime/netlabpod"
 	"netlab/internal/state"
 	"netlab/internal/topo"
 )
@@ -128,7 +129,7 @@ func up(c *cobra.Command, t *topo.Topology, plan lab.Plan, mode netops.Mode, ver
 	if err := needRoot(verb); err != nil {
 		return err
 	}
-	if !runtimeEmbedded {
+	if !netlabpod.Embedded {
 		return fmt.Errorf("this netlab was built without cgo, so it cannot run the containers' processes: install gcc and rebuild (make build)")
 	}
 	exe, err := os.Executable()

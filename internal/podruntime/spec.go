@@ -1,5 +1,5 @@
 // Package podruntime writes down, once, the protocol between netlab and its
-// workload runtime (netlab-pod, cmd/netlab/netlab_pod.c): the spec line
+// workload runtime (netlab-pod, internal/podruntime/netlabpod/netlab_pod.c): the spec line
 // that tells the runtime what to run.
 //
 // The runtime reads its spec on standard input, one workload a line, the

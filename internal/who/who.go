@@ -1,5 +1,5 @@
 // Package who speaks to the web servers that run in a lab's containers,
-// pods and outside host (netlab-pod, cmd/netlab/netlab_pod.c). Each answers any
+// pods and outside host (netlab-pod, internal/podruntime/netlabpod/netlab_pod.c). Each answers any
 // request with one line that says who answered and whom it saw asking:
 //
 //	name=c2 ip=172.17.0.3 node=node1 client=172.17.0.2
