@@ -30,11 +30,8 @@ import (
 	"netlab/internal/topo"
 )
 
-// dry reports whether this is a dry run: its runner prints, changes nothing.
-func (c *Cluster) dry() bool { return c.R != nil && c.R.Mode == netops.DryRun }
-
-// Dry reports whether this is a dry run (for the CLI's messages).
-func (c *Cluster) Dry() bool { return c.dry() }
+// Dry reports whether this is a dry run: its runner prints, changes nothing.
+func (c *Cluster) Dry() bool { return c.R != nil && c.R.Mode == netops.DryRun }
 
 // storeFile is where a lab keeps its Kubernetes objects.
 const storeFile = "kube.json"
@@ -88,7 +85,7 @@ func LoadStore(lab string) (Store, error) {
 func (c *Cluster) Save() error { return c.save() }
 
 func (c *Cluster) save() error {
-	if c.dry() {
+	if c.Dry() {
 		return nil
 	}
 	data, err := json.MarshalIndent(c.Store, "", "  ")
@@ -182,7 +179,7 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 		}
 	}
 	// Room in the kernel's neighbour table for the pods to come.
-	if !c.dry() {
+	if !c.Dry() {
 		if err := lab.CheckNeigh(c.newPods(objs)); err != nil {
 			return nil, err
 		}

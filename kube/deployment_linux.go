@@ -115,7 +115,7 @@ func (c *Cluster) Rollout(ctx context.Context, ns, name string) error {
 		if err != nil || st.done {
 			return err
 		}
-		if st.waiting > 0 && sumCounts(st.remote) == st.waiting && !c.dry() {
+		if st.waiting > 0 && sumCounts(st.remote) == st.waiting && !c.Dry() {
 			// Only another machine's new pods hold the rollout: this
 			// machine's controller goes on with it as they turn Ready (as
 			// Kubernetes' controller does; kubectl returns at once too).
@@ -210,7 +210,7 @@ func (c *Cluster) step(ctx context.Context, dep *Deployment) (stepState, error) 
 		}
 		st := stepState{remote: map[string]int{}}
 		for _, p := range c.owned(dep, true) {
-			if !p.Ready && !c.dry() {
+			if !p.Ready && !c.Dry() {
 				st.waiting++
 				if !c.local(p.Node) {
 					st.remote[p.Node]++
@@ -356,7 +356,7 @@ func (c *Cluster) Scale(ctx context.Context, ns, name string, n int) (string, er
 		// kubelet's to mend, not a reason to wait out the deadline).
 		return "deployment.apps/" + name + " scaled", nil
 	}
-	if more := n - len(c.owned(d, true)); more > 0 && !c.dry() {
+	if more := n - len(c.owned(d, true)); more > 0 && !c.Dry() {
 		if err := lab.CheckNeigh(more); err != nil {
 			return "", err
 		}

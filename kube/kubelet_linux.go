@@ -79,7 +79,7 @@ func alive(p Pod, procs map[int]string) bool {
 // once their back-off has passed, and reports whether it changed a pod
 // (a restart, or a death first seen).
 func (c *Cluster) KeepRunning(ctx context.Context, now time.Time) (bool, error) {
-	if c.dry() {
+	if c.Dry() {
 		return false, nil
 	}
 	inodes := map[uint64]bool{}
@@ -171,7 +171,7 @@ func serverSpec(p Pod, node string) (string, error) {
 // lab's marker is touched. It runs under the lab's lock, before anything
 // else changes; it returns the namespaces it removed.
 func (c *Cluster) SweepOrphans(ctx context.Context) ([]string, error) {
-	if c.dry() {
+	if c.Dry() {
 		return nil, nil
 	}
 	known := map[string]bool{}
@@ -237,7 +237,7 @@ func (c *Cluster) endNamespaces(ctx context.Context, nss []netops.NS) error {
 // records whether each is Ready (and has been for its Deployment's
 // minReadySeconds). It reports whether any pod changed.
 func (c *Cluster) refreshReady(ps []Pod) bool {
-	if c.dry() {
+	if c.Dry() {
 		return false // what a dry run planned stays as planned
 	}
 	return c.record(c.ProbeAll(ps))
@@ -450,9 +450,9 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 	if !c.local(n.Name) {
 		// Another machine builds it, from the same commands: here it is
 		// only known, as a pod of another node is to kube-proxy.
-		p.NS, p.HostIface, p.Ready = "", "", c.dry()
+		p.NS, p.HostIface, p.Ready = "", "", c.Dry()
 		c.Store.Pods = append(c.Store.Pods, p)
-		if c.dry() {
+		if c.Dry() {
 			fmt.Fprintf(c.R.Out, "# %s builds pod %s (%s) itself\n", n.Name, p.Name, ip)
 		}
 		return nil
@@ -482,7 +482,7 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 	if err := c.R.Run(ctx, ops); err != nil {
 		return fmt.Errorf("pod %s: %w", p.Name, err)
 	}
-	if c.dry() {
+	if c.Dry() {
 		p.Ready = true
 		c.Store.Pods = append(c.Store.Pods, p)
 		fmt.Fprintf(c.R.Out, "# then netlab starts %s's servers in %s\n", p.Name, p.NS)
@@ -529,7 +529,7 @@ func (c *Cluster) removePods(ctx context.Context, ps ...Pod) error {
 	}
 	// What was already on its way to them lands before they go, as a
 	// terminating pod's grace period lets it.
-	if !c.dry() {
+	if !c.Dry() {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err := c.stopPods(ctx, ps); err != nil {
@@ -546,7 +546,7 @@ func (c *Cluster) stopPods(ctx context.Context, ps []Pod) error {
 		if !c.local(p.Node) || p.NS == "" {
 			continue
 		}
-		if c.dry() {
+		if c.Dry() {
 			fmt.Fprintf(c.R.Out, "# netlab ends %s's processes\n", p.Name)
 			if err := c.R.Run(ctx, []netops.Op{netops.NetnsDel{Name: string(p.NS)}}); err != nil {
 				return err
@@ -564,7 +564,7 @@ func (c *Cluster) stopPods(ctx context.Context, ps []Pod) error {
 // Refresh probes every pod again, as the kubelet keeps doing, and when
 // one turned Ready or unready, updates every node's rules.
 func (c *Cluster) Refresh(ctx context.Context) error {
-	if c.dry() {
+	if c.Dry() {
 		return nil
 	}
 	return c.Record(ctx, c.ProbeAll(c.Store.Pods))

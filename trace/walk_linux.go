@@ -313,22 +313,7 @@ func routeGet(v *nsView, p Packet, in string) (*netlink.Route, error) {
 
 // routeText prints a route as ip route get does.
 func routeText(v *nsView, r *netlink.Route, dst netip.Addr, in string) string {
-	var b strings.Builder
-	if r.Type == unix.RTN_LOCAL {
-		b.WriteString("local ")
-	}
-	b.WriteString(dst.String())
-	if r.Gw != nil {
-		fmt.Fprintf(&b, " via %s", r.Gw)
-	}
-	fmt.Fprintf(&b, " dev %s", v.linkName(r.LinkIndex))
-	if r.Src != nil {
-		fmt.Fprintf(&b, " src %s", r.Src)
-	}
-	if in != "" {
-		fmt.Fprintf(&b, " iif %s", in)
-	}
-	return b.String()
+	return netops.RouteText(r, dst, v.linkName(r.LinkIndex), in)
 }
 
 func addrOf(ip net.IP) netip.Addr {

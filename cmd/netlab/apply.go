@@ -107,16 +107,7 @@ Services get a ClusterIP from 10.96.0.0/12 (and NodePorts from
 				fmt.Fprintf(c.OutOrStdout(), "# netlab apply --dry-run --lab %s: the commands it would run, changing nothing.\n", cl.S.Lab)
 			}
 			said, err := cl.Apply(ctx, objs)
-			for _, s := range said {
-				if g.dryRun {
-					s = "# " + s + " (dry run)"
-				}
-				fmt.Fprintln(c.OutOrStdout(), s)
-			}
-			if !g.dryRun {
-				keepWatching(c, cl)
-			}
-			return interrupted(ctx, cl, err)
+			return finish(ctx, g, c, cl, said, err)
 		},
 	}
 	c.Flags().StringArrayVarP(&files, "filename", "f", nil, "the manifests: a file, or - for standard input (again for more)")

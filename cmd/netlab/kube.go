@@ -106,11 +106,22 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 		return err
 	}
 	said, err := f(ctx, cl)
+	var lines []string
 	if said != "" {
+		lines = []string{said}
+	}
+	return finish(ctx, g, c, cl, lines, err)
+}
+
+// finish ends a verb that changed the cluster: what it did, a line each
+// (marked in a dry run), the lab's controller kept running, and what an
+// interrupting signal leaves (interrupted).
+func finish(ctx context.Context, g *globals, c *cobra.Command, cl *kube.Cluster, said []string, err error) error {
+	for _, s := range said {
 		if g.dryRun {
-			said = "# " + said + " (dry run)"
+			s = "# " + s + " (dry run)"
 		}
-		fmt.Fprintln(c.OutOrStdout(), said)
+		fmt.Fprintln(c.OutOrStdout(), s)
 	}
 	if !g.dryRun {
 		keepWatching(c, cl)

@@ -47,6 +47,11 @@ prints, which the printed address carries. It never changes a lab.`,
 			if g.lab.set || g.dryRun || g.explain {
 				return usagef("web shows every running lab and changes none: it takes --listen only")
 			}
+			for _, h := range hosts {
+				if h == "" || strings.ContainsAny(h, ":/ ") {
+					return usagef("--allow-host %q: a host name, as a browser sends it in Host (no port)", h)
+				}
+			}
 			if err := needRoot("web"); err != nil {
 				return err
 			}
@@ -57,11 +62,6 @@ prints, which the printed address carries. It never changes a lab.`,
 			for flag, v := range map[string]string{"--docker-lab": b.dockerLab, "--overlay-lab": b.overlayLab} {
 				if err := names.CheckLabName(v); err != nil {
 					return usagef("%s: %v", flag, err)
-				}
-			}
-			for _, h := range hosts {
-				if h == "" || strings.ContainsAny(h, ":/ ") {
-					return usagef("--allow-host %q: a host name, as a browser sends it in Host (no port)", h)
 				}
 			}
 			srv := &web.Server{B: b, Token: web.NewToken(), Hosts: hosts}

@@ -84,6 +84,8 @@ func TestWebAPI(t *testing.T) {
 		{"web --lab " + ov, "web shows every running lab and changes none: it takes --listen only"},
 		{"web --dry-run", "it takes --listen only"},
 		{"web --overlay-lab Bad/Name", "--overlay-lab"},
+		{"web --allow-host lab.example:8088", `--allow-host "lab.example:8088": a host name`},
+		{"web --allow-host a/b", `--allow-host "a/b"`},
 	} {
 		r := labtest.Run(t, strings.Fields(bad.args)...)
 		assert.Equal(t, 2, r.Code, bad.args)

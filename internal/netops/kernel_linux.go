@@ -907,7 +907,16 @@ func RouteGet(ns NS, dst netip.Addr) (string, error) {
 	if len(rs) == 0 {
 		return "", fmt.Errorf("no route to %s", dst)
 	}
-	r := rs[0]
+	dev := ""
+	if l, err := h.LinkByIndex(rs[0].LinkIndex); err == nil {
+		dev = l.Attrs().Name
+	}
+	return RouteText(&rs[0], dst, dev, ""), nil
+}
+
+// RouteText prints a route to dst as 'ip route get' does: through dev,
+// and with "iif in" for a packet arriving on in (when in is set).
+func RouteText(r *netlink.Route, dst netip.Addr, dev, in string) string {
 	var b strings.Builder
 	if r.Type == unix.RTN_LOCAL {
 		b.WriteString("local ")
@@ -916,13 +925,16 @@ func RouteGet(ns NS, dst netip.Addr) (string, error) {
 	if r.Gw != nil {
 		fmt.Fprintf(&b, " via %s", r.Gw)
 	}
-	if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
-		fmt.Fprintf(&b, " dev %s", l.Attrs().Name)
+	if dev != "" {
+		fmt.Fprintf(&b, " dev %s", dev)
 	}
 	if r.Src != nil {
 		fmt.Fprintf(&b, " src %s", r.Src)
 	}
-	return b.String(), nil
+	if in != "" {
+		fmt.Fprintf(&b, " iif %s", in)
+	}
+	return b.String()
 }
 
 // IsNetns reports whether p is a mounted network namespace.
