@@ -21,7 +21,7 @@ const UnderlayBridge = "br-underlay"
 // Plan returns the ops that build topology t's local hosts (all of them
 // when embedded), the containers they run, and every namespace they name.
 func Plan(t *topo.Topology) lab.Plan {
-	p := lab.Build(t, lab.Model{
+	p := lab.PlanWith(t, lab.Model{
 		Workload: container,
 		Node:     Node,
 		Make:     Container,

@@ -24,7 +24,7 @@ var Containers = []string{"app", "sidecar"}
 // Plan returns the ops that build topology t's local nodes (all of them
 // when embedded), the pods they run, and every namespace they name.
 func Plan(t *topo.Topology) lab.Plan {
-	return lab.Build(t, lab.Model{
+	return lab.PlanWith(t, lab.Model{
 		Workload: pod,
 		Node:     Node,
 		Make:     Pod,

@@ -3,7 +3,9 @@
 // (checked with real packets, and with kernel state only where the state
 // is the point), a hint that follows from what the check observed, and a
 // reference fix. A learner may fix a lab any sound way: the criteria judge
-// what the network does, not which command made it do so.
+// what the network does, not which command made it do so. Start builds,
+// breaks and records an exercise (through lab.Build, as any lab is
+// built), Check judges it, Stop removes it; the CLI only prints.
 package workshop
 
 import (

@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"netlab/compare"
 	"netlab/internal/inventory"
+	"netlab/internal/lab"
 	"netlab/internal/names"
+	"netlab/internal/netops"
 	"netlab/internal/state"
 	"netlab/internal/topo"
 )
@@ -57,17 +64,17 @@ third column.`,
 			}
 			log := c.ErrOrStderr()
 			var cols []compare.Column
-			d, err := compareLab(g, log, dockerLab, "docker-mode", "docker")
+			d, err := compareLab(g, log, dockerLab, topo.DockerMode)
 			if err != nil {
 				return err
 			}
-			o, err := compareLab(g, log, overlayLab, "overlay-mode", "overlay")
+			o, err := compareLab(g, log, overlayLab, topo.OverlayMode)
 			if err != nil {
 				return err
 			}
 			cols = append(cols, compare.Column{Key: "docker", State: d}, compare.Column{Key: "kubernetes", State: o})
 			if c.Flags().Changed("hostgw-lab") {
-				h, err := compareLab(g, log, hostgwLab, "overlay-mode", "overlay", "--backend", topo.HostGW)
+				h, err := compareLab(g, log, hostgwLab, topo.OverlayMode, "--backend", topo.HostGW)
 				if err != nil {
 					return err
 				}
@@ -106,8 +113,8 @@ third column.`,
 }
 
 // compareLab returns the running lab name of mode, building it first, with
-// the mode's defaults and extra flags, when it is not up.
-func compareLab(g *globals, log io.Writer, name, verb, mode string, extra ...string) (*state.State, error) {
+// the mode's defaults and its own flags extra, when it is not up.
+func compareLab(g *globals, log io.Writer, name, mode string, extra ...string) (*state.State, error) {
 	if inventory.Running(name) {
 		s, err := state.Load(name)
 		if err != nil {
@@ -121,38 +128,35 @@ func compareLab(g *globals, log io.Writer, name, verb, mode string, extra ...str
 		}
 		return s, nil
 	}
-	fmt.Fprintf(log, "lab %s is not up: building it (netlab %s --lab %s)...\n", name, verb, name)
+	m, ok := lab.ModeNamed(mode)
+	if !ok {
+		return nil, fmt.Errorf("compare needs mode %s, which this netlab lacks", mode)
+	}
+	o, err := m.Options(name, extra)
+	if err != nil {
+		return nil, err
+	}
+	t, plan, err := lab.Resolve(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := canRunWorkloads(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "lab %s is not up: building it (netlab %s --lab %s%s)...\n", name, m.Verb, name, strings.TrimRight(" "+strings.Join(extra, " "), " "))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
 	start := time.Now()
-	if err := runVerb(g, log, append([]string{verb, "--lab", name}, extra...)...); err != nil {
+	bo := lab.BuildOptions{Mode: netops.Apply, Log: log}
+	if g.explain {
+		bo.Mode, bo.Out = netops.Explain, log
+	}
+	s, err := lab.Build(ctx, t, plan, bo)
+	if err != nil {
 		return nil, fmt.Errorf("build lab %s: %w", name, err)
 	}
 	fmt.Fprintf(log, "lab %s is up (%.1f s); it stays up: 'sudo netlab down --lab %s' removes it.\n", name, time.Since(start).Seconds(), name)
-	return state.Load(name)
-}
-
-// runVerb runs another verb of netlab in this process, as a user would
-// type it (a lab built for compare or an exercise is built as any other):
-// its output goes to log only with --explain, its errors always.
-func runVerb(g *globals, log io.Writer, args ...string) error {
-	return runVerbIn(g, log, nil, args...)
-}
-
-// runVerbIn is runVerb with in as the verb's standard input (-f -).
-func runVerbIn(g *globals, log io.Writer, in io.Reader, args ...string) error {
-	if g.explain {
-		args = append(args, "--explain")
-	}
-	r := newRoot()
-	r.SetArgs(args)
-	if in != nil {
-		r.SetIn(in)
-	}
-	r.SetOut(io.Discard)
-	if g.explain {
-		r.SetOut(log)
-	}
-	r.SetErr(log)
-	return r.Execute()
+	return s, nil
 }
 
 // runningHostGW is a running host-gw overlay lab other than skip, if any:

@@ -9,7 +9,6 @@ import (
 	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
-	"netlab/internal/state"
 )
 
 func newDown(g *globals) *cobra.Command {
@@ -40,17 +39,7 @@ func newDown(g *globals) *cobra.Command {
 			var errs []error
 			total := 0
 			for _, l := range labs {
-				lk, err := state.Acquire(l, c.ErrOrStderr())
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				rm, err := lab.DownWith(l, opts)
-				if err == nil && mode != netops.DryRun {
-					lk.Remove() // nothing of the lab is left, not even its lock
-				} else {
-					lk.Release()
-				}
+				rm, err := lab.Remove(l, opts, c.ErrOrStderr())
 				if err != nil {
 					errs = append(errs, fmt.Errorf("lab %q: %w", l, err))
 					continue

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
-	"time"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -16,8 +17,6 @@ import (
 	"netlab/compare"
 	"netlab/internal/api"
 	"netlab/internal/inventory"
-	"netlab/internal/lab"
-	"netlab/internal/netops"
 	"netlab/internal/state"
 	"netlab/workshop"
 )
@@ -50,19 +49,49 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	one := func(use, short string, run func(c *cobra.Command, x workshop.Exercise) error) *cobra.Command {
-		return &cobra.Command{Use: use + " N", Short: short, Args: exerciseArg,
-			RunE: func(c *cobra.Command, args []string) error {
-				x, err := exerciseOf(g, args[0])
-				if err != nil {
-					return err
-				}
-				if err := needRoot("exercise " + use); err != nil {
-					return err
-				}
-				return run(c, x)
-			}}
+		return exerciseVerb(g, use, short, run)
 	}
-	var listJSON, checkJSON, yes bool
+	start := one("start", "build the exercise's lab, break it, and tell what users report", func(c *cobra.Command, x workshop.Exercise) error {
+		return startExercise(g, c, x)
+	})
+	reset := one("reset", "remove the exercise's lab and start it again, broken", func(c *cobra.Command, x workshop.Exercise) error {
+		if err := workshop.Stop(x, c.ErrOrStderr()); err != nil {
+			return err
+		}
+		return startExercise(g, c, x)
+	})
+	stop := one("stop", "remove the exercise's lab", func(c *cobra.Command, x workshop.Exercise) error {
+		if !inventory.Running(x.Lab()) {
+			return usagef("exercise %d is not running", x.N)
+		}
+		if err := workshop.Stop(x, c.ErrOrStderr()); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.OutOrStdout(), "Exercise %d stopped: lab %s and everything it made are gone.\n", x.N, x.Lab())
+		fmt.Fprintln(c.OutOrStdout(), "Namespaces you made yourself stay: 'ip netns list' shows them, 'sudo ip netns del NAME' removes one.")
+		return nil
+	})
+	c.AddCommand(exerciseList(), start, exerciseCheck(g), exerciseHint(g), exerciseSolution(g), reset, stop)
+	return c
+}
+
+// exerciseVerb is the verb use of one exercise: exercise use N.
+func exerciseVerb(g *globals, use, short string, run func(c *cobra.Command, x workshop.Exercise) error) *cobra.Command {
+	return &cobra.Command{Use: use + " N", Short: short, Args: exerciseArg,
+		RunE: func(c *cobra.Command, args []string) error {
+			x, err := exerciseOf(g, args[0])
+			if err != nil {
+				return err
+			}
+			if err := needRoot("exercise " + use); err != nil {
+				return err
+			}
+			return run(c, x)
+		}}
+}
+
+func exerciseList() *cobra.Command {
+	var listJSON bool
 	list := &cobra.Command{Use: "list", Short: "every exercise: number, title, model, difficulty, solved", Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := needRoot("exercise list"); err != nil {
@@ -79,6 +108,11 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 			return nil
 		}}
 	list.Flags().BoolVar(&listJSON, "json", false, "print the list as JSON, for scripts")
+	return list
+}
+
+func exerciseCheck(g *globals) *cobra.Command {
+	var checkJSON bool
 	check := &cobra.Command{Use: "check [N]", Short: "check a running exercise (every running one without N): exit 0 solved, 1 not yet",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -143,10 +177,11 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 			return nil
 		}}
 	check.Flags().BoolVar(&checkJSON, "json", false, "print the checks as JSON, for scripts")
-	start := one("start", "build the exercise's lab, break it, and tell what users report", func(c *cobra.Command, x workshop.Exercise) error {
-		return startExercise(g, c, x)
-	})
-	hint := one("hint", "where to look next, from what a check sees now", func(c *cobra.Command, x workshop.Exercise) error {
+	return check
+}
+
+func exerciseHint(g *globals) *cobra.Command {
+	return exerciseVerb(g, "hint", "where to look next, from what a check sees now", func(c *cobra.Command, x workshop.Exercise) error {
 		res, err := checkRunning(x)
 		if err != nil {
 			return err
@@ -160,7 +195,11 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 		fmt.Fprintf(c.OutOrStdout(), "Exercise %d passes every check: it is solved.\n", x.N)
 		return nil
 	})
-	solution := one("solution", "a reference fix, as commands (asks first, unless --yes)", func(c *cobra.Command, x workshop.Exercise) error {
+}
+
+func exerciseSolution(g *globals) *cobra.Command {
+	var yes bool
+	solution := exerciseVerb(g, "solution", "a reference fix, as commands (asks first, unless --yes)", func(c *cobra.Command, x workshop.Exercise) error {
 		s, err := runningState(x)
 		if err != nil {
 			return err
@@ -188,25 +227,7 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 		return nil
 	})
 	solution.Flags().BoolVar(&yes, "yes", false, "show it without asking")
-	reset := one("reset", "remove the exercise's lab and start it again, broken", func(c *cobra.Command, x workshop.Exercise) error {
-		if err := runVerb(g, c.ErrOrStderr(), "down", "--lab", x.Lab()); err != nil {
-			return err
-		}
-		return startExercise(g, c, x)
-	})
-	stop := one("stop", "remove the exercise's lab", func(c *cobra.Command, x workshop.Exercise) error {
-		if !inventory.Running(x.Lab()) {
-			return usagef("exercise %d is not running", x.N)
-		}
-		if err := runVerb(g, c.ErrOrStderr(), "down", "--lab", x.Lab()); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.OutOrStdout(), "Exercise %d stopped: lab %s and everything it made are gone.\n", x.N, x.Lab())
-		fmt.Fprintln(c.OutOrStdout(), "Namespaces you made yourself stay: 'ip netns list' shows them, 'sudo ip netns del NAME' removes one.")
-		return nil
-	})
-	c.AddCommand(list, start, check, hint, solution, reset, stop)
-	return c
+	return solution
 }
 
 func exerciseArg(c *cobra.Command, args []string) error {
@@ -257,63 +278,19 @@ func notRunning(x workshop.Exercise) error {
 	return usagef("exercise %d is not running: start it with 'sudo netlab exercise start %d'", x.N, x.N)
 }
 
-// startExercise builds the exercise's lab, breaks it through netops (so
-// --explain prints what it breaks), and tells the story.
+// startExercise starts x (workshop.Start) and tells its story.
 func startExercise(g *globals, c *cobra.Command, x workshop.Exercise) error {
-	if workshop.HalfStarted(x) {
-		// An interrupted start: the lab is up, its break maybe half done.
-		fmt.Fprintf(c.ErrOrStderr(), "lab %s was left by an interrupted start of exercise %d: removing it, then starting over\n", x.Lab(), x.N)
-		if err := runVerb(g, io.Discard, "down", "--lab", x.Lab()); err != nil {
-			return err
-		}
+	if err := canRunWorkloads(); err != nil {
+		return err
 	}
-	if inventory.Running(x.Lab()) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	env, err := workshop.Start(ctx, x, workshop.StartOptions{Explain: g.explain, Log: c.ErrOrStderr()})
+	if errors.Is(err, workshop.ErrRunning) {
 		return usagef("exercise %d is running already (lab %s): check it with 'sudo netlab exercise check %d', or start over with 'sudo netlab exercise reset %d'", x.N, x.Lab(), x.N, x.N)
 	}
-	m, ok := lab.ModeNamed(x.Mode())
-	if !ok {
-		return fmt.Errorf("exercise %d needs mode %s, which this netlab lacks", x.N, x.Mode())
-	}
-	log := c.ErrOrStderr()
-	fmt.Fprintf(log, "building lab %s (netlab %s --lab %s %s)...\n", x.Lab(), m.Verb, x.Lab(), strings.Join(x.Flags, " "))
-	if err := runVerb(g, log, append([]string{m.Verb, "--lab", x.Lab()}, x.Flags...)...); err != nil {
-		return fmt.Errorf("build lab %s: %w", x.Lab(), err)
-	}
-	fail := func(err error) error {
-		_ = runVerb(g, io.Discard, "down", "--lab", x.Lab())
-		return fmt.Errorf("break lab %s: %w (the lab is removed again)", x.Lab(), err)
-	}
-	if x.Manifests != "" {
-		if err := runVerbIn(g, log, strings.NewReader(x.Manifests), "apply", "--lab", x.Lab(), "-f", "-"); err != nil {
-			return fail(err)
-		}
-	}
-	s, err := state.Load(x.Lab())
 	if err != nil {
-		return fail(err)
-	}
-	env := &workshop.Env{S: s}
-	ops, err := x.Break(env)
-	if err != nil {
-		return fail(err)
-	}
-	lk, err := state.Acquire(x.Lab(), log)
-	if err != nil {
-		return fail(err)
-	}
-	mode := netops.Apply
-	if g.explain {
-		mode = netops.Explain
-	}
-	r := netops.NewRunner(mode, log)
-	err = r.Run(context.Background(), ops)
-	r.Close()
-	if err == nil {
-		err = workshop.SaveProgress(x, workshop.Progress{ID: x.ID, Started: time.Now().UTC().Truncate(time.Second)})
-	}
-	lk.Release()
-	if err != nil {
-		return fail(err)
+		return err
 	}
 	out := c.OutOrStdout()
 	fmt.Fprintf(out, "Exercise %d: %s (%s model, %s)\n\n", x.N, x.Title, map[string]string{"docker": "Docker", "kubernetes": "Kubernetes"}[x.Model], x.Difficulty)

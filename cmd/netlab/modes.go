@@ -12,11 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"netlab/internal/inventory"
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 	"netlab/internal/podruntime/netlabpod"
-	"netlab/internal/state"
 	"netlab/internal/topo"
 )
 
@@ -38,8 +36,7 @@ func envOr(k, def string) string {
 func newModeCmd(g *globals, m lab.Mode) *cobra.Command {
 	var nodes, count decimal
 	var topoFile, node string
-	bools := make([]bool, len(m.Bools))
-	strs := make([]string, len(m.Strings))
+	var setOwn func(*topo.Options)
 	c := &cobra.Command{
 		Use:   m.Verb,
 		Short: m.Short,
@@ -70,39 +67,20 @@ VM's share of the lab (` + identityFile + ` names the node,
 			o := topo.Options{Lab: name, Mode: m.Name, Nodes: int(nodes), Workloads: int(count),
 				File: topoFile, WorkloadsF: "--" + m.Workloads, Node: node,
 				NodesSet: c.Flags().Changed("nodes"), WorkloadsSet: c.Flags().Changed(m.Workloads)}
-			for i, f := range m.Bools {
-				if c.Flags().Changed(f.Name) {
-					f.Set(&o, bools[i])
-				}
-			}
-			for i, f := range m.Strings {
-				if c.Flags().Changed(f.Name) {
-					f.Set(&o, strs[i])
-				}
-			}
-			t, err := topo.Resolve(o)
+			setOwn(&o)
+			t, plan, err := lab.Resolve(o)
 			if err != nil {
 				return err
 			}
-			if !t.Embedded {
-				if err := lab.CheckHost(t); err != nil {
-					return err
-				}
-			}
-			return up(c, t, m.Plan(t), runMode, m.Verb)
+			return up(c, t, plan, runMode, m.Verb)
 		},
 	}
-	nodes, count = 2, 2
+	nodes, count = topo.DefaultNodes, topo.DefaultWorkloads
 	c.Flags().Var(&nodes, "nodes", fmt.Sprintf("number of nodes (1-%d)", topo.MaxNodes))
 	c.Flags().Var(&count, m.Workloads, fmt.Sprintf("%s per node (1-%d)", m.Workloads, topo.MaxWorkloads))
 	c.Flags().StringVar(&topoFile, "topology", "", "topology file (YAML or JSON) instead of --nodes/--"+m.Workloads)
 	c.Flags().StringVar(&node, "node", "", "build only this node's share, on this machine's own network stack (a VM)")
-	for i, f := range m.Bools {
-		c.Flags().BoolVar(&bools[i], f.Name, f.Default, f.Usage)
-	}
-	for i, f := range m.Strings {
-		c.Flags().StringVar(&strs[i], f.Name, f.Default, f.Usage)
-	}
+	setOwn = m.AddFlags(c.Flags())
 	return c
 }
 
@@ -129,38 +107,25 @@ func up(c *cobra.Command, t *topo.Topology, plan lab.Plan, mode netops.Mode, ver
 	if err := needRoot(verb); err != nil {
 		return err
 	}
-	if !netlabpod.Embedded {
-		return fmt.Errorf("this netlab was built without cgo, so it cannot run the containers' processes: install gcc and rebuild (make build)")
-	}
-	exe, err := os.Executable()
-	if err != nil {
+	if err := canRunWorkloads(); err != nil {
 		return err
 	}
-	lk, err := state.Acquire(t.Lab, c.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if !inventory.Running(t.Lab) {
-			lk.Remove() // a failed up rolled back: not even its lock stays
-		}
-		lk.Release()
-	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	// Idle containers and pods hold no neighbour entry; the ones you ping,
-	// curl or publish do: a warning here, a refusal where netlab itself
-	// will talk to every pod (apply, scale).
-	if err := lab.CheckNeigh(len(plan.Workloads)); err != nil {
-		fmt.Fprintf(c.ErrOrStderr(), "Warning: %v\n", err)
-	}
-	r := netops.NewRunner(mode, out)
-	defer r.Close()
 	start := time.Now()
-	s, err := lab.Up(ctx, t, plan, r, exe)
+	s, err := lab.Build(ctx, t, plan, lab.BuildOptions{Mode: mode, Out: out, Log: c.ErrOrStderr()})
 	if err != nil {
 		return err
 	}
 	printUp(out, s, time.Since(start))
+	return nil
+}
+
+// canRunWorkloads says why this netlab cannot start the workloads'
+// processes, if it cannot: it was built without cgo.
+func canRunWorkloads() error {
+	if !netlabpod.Embedded {
+		return fmt.Errorf("this netlab was built without cgo, so it cannot run the containers' processes: install gcc and rebuild (make build)")
+	}
 	return nil
 }

@@ -7,5 +7,7 @@
 // it made when anything fails; Down removes what a lab made, found by its
 // markers, with or without its state, and nothing else. CheckHost looks
 // at a real node before anything is built there; CheckNeigh at the
-// kernel's neighbour table.
+// kernel's neighbour table. Resolve, Build and Remove are the one way
+// any caller (the mode verbs, compare, the workshop) builds and removes a
+// lab.
 package lab

@@ -20,7 +20,7 @@ type Removed struct {
 	// HostObjects are links and rules removed from a real node's own
 	// namespace.
 	HostObjects int
-	// topo.Host says, a line each, what became of the sysctls the lab set on a
+	// Host says, a line each, what became of the sysctls the lab set on a
 	// real node's own stack: put back, or kept for another lab.
 	Host []string
 }

@@ -1,7 +1,12 @@
 package lab
 
 import (
+	"fmt"
+	"io"
 	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"netlab/internal/topo"
 )
@@ -54,4 +59,48 @@ func Modes() []Mode {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Verb < ms[j].Verb })
 	return ms
+}
+
+// AddFlags adds m's own flags to fs; the function it returns sets in o
+// those that were given.
+func (m Mode) AddFlags(fs *pflag.FlagSet) func(o *topo.Options) {
+	bools := make([]bool, len(m.Bools))
+	strs := make([]string, len(m.Strings))
+	for i, f := range m.Bools {
+		fs.BoolVar(&bools[i], f.Name, f.Default, f.Usage)
+	}
+	for i, f := range m.Strings {
+		fs.StringVar(&strs[i], f.Name, f.Default, f.Usage)
+	}
+	return func(o *topo.Options) {
+		for i, f := range m.Bools {
+			if fs.Changed(f.Name) {
+				f.Set(o, bools[i])
+			}
+		}
+		for i, f := range m.Strings {
+			if fs.Changed(f.Name) {
+				f.Set(o, strs[i])
+			}
+		}
+	}
+}
+
+// Options are the options of lab name of m's model with its default size
+// and m's own flags in args, as its verb takes them ("--backend",
+// "host-gw"): what compare and the exercises build, said the way a
+// learner would type it.
+func (m Mode) Options(name string, args []string) (topo.Options, error) {
+	fs := pflag.NewFlagSet(m.Verb, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	set := m.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return topo.Options{}, fmt.Errorf("%s %s: %w", m.Verb, strings.Join(args, " "), err)
+	}
+	if fs.NArg() > 0 {
+		return topo.Options{}, fmt.Errorf("%s takes no arguments, got %q", m.Verb, fs.Args())
+	}
+	o := topo.Options{Lab: name, Mode: m.Name, Nodes: topo.DefaultNodes, Workloads: topo.DefaultWorkloads, WorkloadsF: "--" + m.Workloads}
+	set(&o)
+	return o, nil
 }

@@ -121,9 +121,9 @@ type Model struct {
 	Firewall func(t *topo.Topology, node topo.Node, ws []state.Workload) netops.IPTables
 }
 
-// Build plans topology t with model m: the embedded underlay if any, then
+// PlanWith plans topology t with model m: the embedded underlay if any, then
 // each local node, its workloads side by side, and its firewall.
-func Build(t *topo.Topology, m Model, underlayBridge string) Plan {
+func PlanWith(t *topo.Topology, m Model, underlayBridge string) Plan {
 	var p Plan
 	if t.Embedded {
 		p.Add(Underlay(t, underlayBridge)...)

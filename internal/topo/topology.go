@@ -29,6 +29,12 @@ const (
 	OverlayMode = "overlay" // the Kubernetes model (overlay/)
 )
 
+// A lab's size when nothing says otherwise: two nodes of two workloads.
+const (
+	DefaultNodes     = 2
+	DefaultWorkloads = 2
+)
+
 // Limits of the lab's size.
 const (
 	MaxNodes = 16

@@ -1,0 +1,151 @@
+package workshop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"netlab/internal/inventory"
+	"netlab/internal/lab"
+	"netlab/internal/netops"
+	"netlab/internal/state"
+	"netlab/kube"
+)
+
+// StartOptions say how Start runs.
+type StartOptions struct {
+	// Explain prints every command that builds and breaks the lab to Log.
+	Explain bool
+	// Log gets what Start is doing (nil: nothing is printed).
+	Log io.Writer
+	// Exe is the netlab binary that runs the workloads' processes; empty,
+	// the running one.
+	Exe string
+}
+
+// ErrRunning means the exercise is running already.
+var ErrRunning = errors.New("running already")
+
+// Start builds exercise x's lab as its mode verb would with x.Flags,
+// applies its manifests, breaks it through netops (so Explain prints what
+// it breaks) and records it as running. A lab left by an interrupted
+// start goes first; when anything fails once the lab is up, the lab is
+// removed again. The Env it returns tells x's story.
+func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
+	log := o.Log
+	if log == nil {
+		log = io.Discard
+	}
+	mode := netops.Apply
+	if o.Explain {
+		mode = netops.Explain
+	}
+	if o.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		o.Exe = exe
+	}
+	if HalfStarted(x) {
+		// An interrupted start: the lab is up, its break maybe half done.
+		fmt.Fprintf(log, "lab %s was left by an interrupted start of exercise %d: removing it, then starting over\n", x.Lab(), x.N)
+		if err := Stop(x, log); err != nil {
+			return nil, err
+		}
+	}
+	if inventory.Running(x.Lab()) {
+		return nil, ErrRunning
+	}
+	m, ok := lab.ModeNamed(x.Mode())
+	if !ok {
+		return nil, fmt.Errorf("exercise %d needs mode %s, which this netlab lacks", x.N, x.Mode())
+	}
+	opts, err := m.Options(x.Lab(), x.Flags)
+	if err != nil {
+		return nil, fmt.Errorf("exercise %d: %w", x.N, err)
+	}
+	t, plan, err := lab.Resolve(opts)
+	if err != nil {
+		return nil, fmt.Errorf("exercise %d: %w", x.N, err)
+	}
+	fmt.Fprintf(log, "building lab %s (netlab %s --lab %s %s)...\n", x.Lab(), m.Verb, x.Lab(), strings.Join(x.Flags, " "))
+	s, err := lab.Build(ctx, t, plan, lab.BuildOptions{Mode: mode, Out: log, Log: log, Exe: o.Exe})
+	if err != nil {
+		return nil, fmt.Errorf("build lab %s: %w", x.Lab(), err)
+	}
+	env, err := breakLab(ctx, x, s, mode, log, o.Exe)
+	if err != nil {
+		_ = Stop(x, nil)
+		return nil, fmt.Errorf("break lab %s: %w (the lab is removed again)", x.Lab(), err)
+	}
+	return env, nil
+}
+
+// breakLab applies x's manifests to its fresh lab s, breaks it, and
+// records x as running, holding the lab's lock.
+func breakLab(ctx context.Context, x Exercise, s *state.State, mode netops.Mode, log io.Writer, exe string) (*Env, error) {
+	lk, err := state.Acquire(x.Lab(), log)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Release()
+	r := netops.NewRunner(mode, log)
+	defer r.Close()
+	if x.Manifests != "" {
+		if err := apply(ctx, s, r, log, exe, x.Manifests); err != nil {
+			return nil, err
+		}
+		if s, err = state.Load(x.Lab()); err != nil {
+			return nil, err
+		}
+	}
+	env := &Env{S: s}
+	ops, err := x.Break(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Run(ctx, ops); err != nil {
+		return nil, err
+	}
+	return env, SaveProgress(x, Progress{ID: x.ID, Started: time.Now().UTC().Truncate(time.Second)})
+}
+
+// apply applies manifests to lab s as 'netlab apply -f' does, and starts
+// the lab's controller, which keeps the Services on the Ready pods.
+func apply(ctx context.Context, s *state.State, r *netops.Runner, log io.Writer, exe, manifests string) error {
+	objs, err := kube.Parse([]byte(manifests))
+	if err != nil {
+		return err
+	}
+	cl, err := kube.Open(s, exe, r)
+	if err != nil {
+		return err
+	}
+	cl.Log = log
+	if err := cl.Preflight(); err != nil {
+		return err
+	}
+	if err := cl.Refresh(ctx); err != nil {
+		return err
+	}
+	if objs, err = cl.Plan(objs); err != nil {
+		return err
+	}
+	if _, err := cl.Apply(ctx, objs); err != nil {
+		return err
+	}
+	_, err = kube.EnsureController(exe, s.Lab)
+	return err
+}
+
+// Stop removes exercise x's lab and everything it made (its progress
+// with it).
+func Stop(x Exercise, log io.Writer) error {
+	_, err := lab.Remove(x.Lab(), lab.DownOptions{Mode: netops.Apply}, log)
+	return err
+}
