@@ -19,18 +19,39 @@ import (
 	"netlab/internal/topo"
 )
 
-// Models an exercise is about.
+// Model is the networking model an exercise is about, as the exercise
+// list and its JSON name it.
+type Model string
+
+// The models.
 const (
-	Docker     = "docker"
-	Kubernetes = "kubernetes"
+	Docker     Model = "docker"
+	Kubernetes Model = "kubernetes"
 )
+
+// Mode is the mode of a lab of the model: docker-mode builds the Docker
+// model, overlay-mode the Kubernetes one.
+func (m Model) Mode() string {
+	if m == Kubernetes {
+		return topo.OverlayMode
+	}
+	return topo.DockerMode
+}
+
+// Title is the model's name in a sentence: Docker, Kubernetes.
+func (m Model) Title() string {
+	if m == Kubernetes {
+		return "Kubernetes"
+	}
+	return "Docker"
+}
 
 // Exercise is one broken lab to fix.
 type Exercise struct {
 	N          int
 	ID         string
 	Title      string
-	Model      string
+	Model      Model
 	Difficulty string
 	// Flags are the flags of the model's mode verb for the exercise's lab.
 	Flags []string
@@ -44,15 +65,6 @@ type Exercise struct {
 	Criteria []Criterion
 	// Solution is a reference fix, as commands a learner types.
 	Solution func(e *Env) []string
-}
-
-// Mode is the mode of the exercise's lab: its model's (docker-mode for
-// the Docker model, overlay-mode for the Kubernetes one).
-func (x Exercise) Mode() string {
-	if x.Model == Kubernetes {
-		return topo.OverlayMode
-	}
-	return topo.DockerMode
 }
 
 // Criterion is one thing a fixed lab does, checked for real.

@@ -6,12 +6,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	_ "netlab/bridge"
+	"netlab/internal/lab"
 	"netlab/internal/topo"
+	_ "netlab/overlay"
 )
 
 // TestExercisesAsData: thirteen exercises, numbered 1..13, each found by
 // its number and its id, each with a story, a break, criteria and a fix,
-// and its lab's mode the one of its model.
+// and its lab's mode the one of its model, resolved with its flags.
 func TestExercisesAsData(t *testing.T) {
 	require.Len(t, All, 13)
 	ids := map[string]bool{}
@@ -33,12 +36,20 @@ func TestExercisesAsData(t *testing.T) {
 		assert.NotEmpty(t, x.Criteria, x.ID)
 		switch x.Model {
 		case Docker:
-			assert.Equal(t, topo.DockerMode, x.Mode(), x.ID)
+			assert.Equal(t, topo.DockerMode, x.Model.Mode(), x.ID)
 		case Kubernetes:
-			assert.Equal(t, topo.OverlayMode, x.Mode(), x.ID)
+			assert.Equal(t, topo.OverlayMode, x.Model.Mode(), x.ID)
 		default:
 			t.Errorf("%s: model %q", x.ID, x.Model)
 		}
+		// Its lab is one its model's verb builds, with the flags it names.
+		m, ok := lab.ModeNamed(x.Model.Mode())
+		require.True(t, ok, x.ID)
+		o, err := m.Options(x.Lab(), x.Flags)
+		require.NoError(t, err, x.ID)
+		_, plan, err := lab.Resolve(o)
+		require.NoError(t, err, x.ID)
+		assert.NotEmpty(t, plan.Workloads, x.ID)
 	}
 	_, err := Find("14")
 	assert.ErrorContains(t, err, `no exercise "14": there are 1 (`)

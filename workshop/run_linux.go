@@ -47,7 +47,7 @@ func SaveProgress(x Exercise, p Progress) error {
 
 // Info describes an exercise for list --json.
 func Info(x Exercise) api.Exercise {
-	i := api.Exercise{Version: api.Version, ID: x.ID, Number: x.N, Title: x.Title, Model: x.Model, Difficulty: x.Difficulty, Lab: x.Lab()}
+	i := api.Exercise{Version: api.Version, ID: x.ID, Number: x.N, Title: x.Title, Model: string(x.Model), Difficulty: x.Difficulty, Lab: x.Lab()}
 	if p, ok := LoadProgress(x); ok {
 		i.Running, i.Solved, i.Checks = true, p.Solved, p.Checks
 		started := p.Started

@@ -61,9 +61,9 @@ func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
 	if inventory.Running(x.Lab()) {
 		return nil, ErrRunning
 	}
-	m, ok := lab.ModeNamed(x.Mode())
+	m, ok := lab.ModeNamed(x.Model.Mode())
 	if !ok {
-		return nil, fmt.Errorf("exercise %d needs mode %s, which this netlab lacks", x.N, x.Mode())
+		return nil, fmt.Errorf("exercise %d needs mode %s, which this netlab lacks", x.N, x.Model.Mode())
 	}
 	opts, err := m.Options(x.Lab(), x.Flags)
 	if err != nil {

@@ -293,7 +293,7 @@ func startExercise(g *globals, c *cobra.Command, x workshop.Exercise) error {
 		return err
 	}
 	out := c.OutOrStdout()
-	fmt.Fprintf(out, "Exercise %d: %s (%s model, %s)\n\n", x.N, x.Title, map[string]string{"docker": "Docker", "kubernetes": "Kubernetes"}[x.Model], x.Difficulty)
+	fmt.Fprintf(out, "Exercise %d: %s (%s model, %s)\n\n", x.N, x.Title, x.Model.Title(), x.Difficulty)
 	fmt.Fprintln(out, "What users report:")
 	for _, l := range compare.Wrap(x.Story(env), 76) {
 		fmt.Fprintln(out, "  "+l)
