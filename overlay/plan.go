@@ -29,7 +29,7 @@ func Plan(t *topo.Topology) lab.Plan {
 		Node:     Node,
 		Make:     Pod,
 		Firewall: func(t *topo.Topology, node topo.Node, _ []state.Workload) netops.IPTables {
-			return netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(t.Lab), Rules: Rules(t)}
+			return netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(), Rules: Rules(t, node)}
 		},
 	}, UnderlayBridge)
 }
@@ -57,7 +57,9 @@ func VTEPMAC(underlay netip.Addr) string {
 func Node(t *topo.Topology, node topo.Node) []netops.Op {
 	o, mtu := t.Overlay, t.MTU()
 	ops := []netops.Op{
-		netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv4.ip_forward", Value: "1"}}},
+		// Forwarding, and kube-proxy's route_localnet (it sets it for its
+		// localhost NodePorts: 127.0.0.1:<nodePort> DNATed to a pod).
+		netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv4.ip_forward", Value: "1"}, {Key: "net.ipv4.conf.all.route_localnet", Value: "1"}}},
 		netops.BridgeAdd{NS: node.NS, Name: o.Bridge, Alias: names.Marker(t.Lab, o.Bridge), MTU: mtu},
 		netops.AddrAdd{NS: node.NS, Dev: o.Bridge, CIDR: netip.PrefixFrom(node.Gateway(), node.PodCIDR.Bits()).String()},
 	}
@@ -96,43 +98,81 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 }
 
 // Pod returns the ops that make pod w on node: its namespace, its veth pair
-// into cni0 (at the overlay's MTU), its address and its default route.
+// into cni0 (at the overlay's MTU, in hairpin mode as flannel's CNI config,
+// hairpinMode: true, gives every pod: a pod reaching itself through a
+// Service goes out of its bridge port and back in), its address and its
+// default route.
 func Pod(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 	return []netops.Op{
 		lab.Netns(t.Lab, w.Name),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Overlay.Bridge, Alias: names.Marker(t.Lab, w.Name),
-			PeerNS: w.NS, PeerName: "eth0", MTU: t.MTU()},
+			PeerNS: w.NS, PeerName: "eth0", MTU: t.MTU(), Hairpin: true},
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
 		netops.RouteAdd{NS: w.NS, Dst: "default", Via: node.Gateway().String()},
 	}
 }
 
-// Chains are the lab's own iptables chains on a node.
-func Chains(labName string) []netops.Chain {
+// flannel's chains, as flanneld v0.28.9 names them
+// (pkg/trafficmngr/iptables/iptables.go). netlab's rules in them carry its
+// lab's marker in a second comment, so down finds them on a real node;
+// the chains' names are flannel's, as a learner meets them on a node.
+const (
+	PostroutingChain = "FLANNEL-POSTRTG" // nat: who is masqueraded
+	ForwardChain     = "FLANNEL-FWD"     // filter: pod traffic forwarded
+	// KubeProxyMark is kube-proxy's masquerade mark, which flannel leaves
+	// to kube-proxy's own MASQUERADE (no double NAT).
+	KubeProxyMark = "0x4000/0x4000"
+)
+
+// Chains are flannel's iptables chains on a node.
+func Chains() []netops.Chain {
 	return []netops.Chain{
-		{Table: "nat", Name: names.ChainName(labName, "SNAT")},
-		{Table: "filter", Name: names.ChainName(labName, "FWD")},
+		{Table: "nat", Name: PostroutingChain},
+		{Table: "filter", Name: ForwardChain},
 	}
 }
 
-// Rules returns a node's iptables rules, flannel's in spirit: no NAT
-// inside the cluster CIDR, MASQUERADE for pods leaving it, and forwarding
-// for pod traffic whatever the FORWARD policy.
-func Rules(t *topo.Topology) []netops.Rule {
-	cluster := t.Overlay.ClusterCIDR.String()
-	snat, fwd := names.ChainName(t.Lab, "SNAT"), names.ChainName(t.Lab, "FWD")
-	return []netops.Rule{
-		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
-			Why: "source NAT for pods leaving the cluster"},
-		{Table: "nat", Chain: snat, Spec: []string{"-s", cluster, "-d", cluster, "-j", "RETURN"},
-			Why: "pod to pod: no NAT inside the cluster"},
-		{Table: "nat", Chain: snat, Spec: []string{"-s", cluster, "!", "-d", "224.0.0.0/4", "-j", "MASQUERADE"},
-			Why: "pods leaving the cluster take the node's address"},
-		{Table: "filter", Chain: "FORWARD", Insert: true, Spec: []string{"-j", fwd},
-			Why: "forwarding for pods, whatever the FORWARD policy"},
-		{Table: "filter", Chain: fwd, Spec: []string{"-s", cluster, "-j", "ACCEPT"},
-			Why: "traffic from pods"},
-		{Table: "filter", Chain: fwd, Spec: []string{"-d", cluster, "-j", "ACCEPT"},
-			Why: "traffic to pods"},
+// Rules returns a node's iptables rules, flanneld's (--ip-masq, iptables
+// with --random-fully, v0.28.9's masqRules and forwardRules) for the
+// node's pod CIDR, rule for rule and in flannel's order, each with
+// flannel's comment: no NAT inside the cluster or for what arrives for
+// this node's pods, MASQUERADE for pods leaving the cluster and for
+// anything outside it headed into the cluster through this node, and
+// forwarding for pod traffic whatever the FORWARD policy.
+func Rules(t *topo.Topology, node topo.Node) []netops.Rule {
+	cluster, pods := t.Overlay.ClusterCIDR.String(), node.PodCIDR.String()
+	masq := func(why string, spec ...string) netops.Rule {
+		return netops.Rule{Table: "nat", Chain: PostroutingChain, Spec: flannelSpec("flanneld masq", spec), Why: why}
 	}
+	fwd := func(why string, spec ...string) netops.Rule {
+		return netops.Rule{Table: "filter", Chain: ForwardChain, Spec: flannelSpec("flanneld forward", spec), Why: why}
+	}
+	return []netops.Rule{
+		{Table: "nat", Chain: "POSTROUTING", Spec: flannelSpec("flanneld masq", []string{"-j", PostroutingChain}),
+			Why: "flannel: who is masqueraded"},
+		masq("kube-proxy masquerades what it marked", "-m", "mark", "--mark", KubeProxyMark, "-j", "RETURN"),
+		masq("pods of this node to the cluster: no NAT", "-s", pods, "-d", cluster, "-j", "RETURN"),
+		masq("the cluster to pods of this node: no NAT", "-s", cluster, "-d", pods, "-j", "RETURN"),
+		masq("outside to pods of this node: no NAT", "!", "-s", cluster, "-d", pods, "-j", "RETURN"),
+		masq("pods leaving the cluster take the address of the node", "-s", cluster, "!", "-d", "224.0.0.0/4", "-j", "MASQUERADE", "--random-fully"),
+		masq("outside to pods of another node, through this one: masqueraded", "!", "-s", cluster, "-d", cluster, "-j", "MASQUERADE", "--random-fully"),
+		{Table: "filter", Chain: "FORWARD", Spec: flannelSpec("flanneld forward", []string{"-j", ForwardChain}),
+			Why: "flannel: pod traffic is forwarded"},
+		fwd("traffic from pods", "-s", cluster, "-j", "ACCEPT"),
+		fwd("traffic to pods", "-d", cluster, "-j", "ACCEPT"),
+	}
+}
+
+// flannelSpec is spec with flannel's comment before its jump, where
+// flannel writes it.
+func flannelSpec(comment string, spec []string) []string {
+	j := len(spec)
+	for i, a := range spec {
+		if a == "-j" {
+			j = i
+			break
+		}
+	}
+	out := append(append([]string{}, spec[:j]...), "-m", "comment", "--comment", comment)
+	return append(out, spec[j:]...)
 }

@@ -201,6 +201,25 @@ func TestOverlayModeTruths(t *testing.T) {
 		assert.Equal(t, node2IP, a.Client, "outside sees node2's underlay address")
 	})
 
+	t.Run("6b outside into the cluster through node1: flannel's rules", func(t *testing.T) {
+		// The outside host, given a route to the cluster via node1, reaches
+		// node1's own pods unchanged (flannel's RETURN for this node's pod
+		// CIDR) and node2's masqueraded to node1's flannel.1 address
+		// (flannel's last MASQUERADE), so node2's answer comes back by
+		// node1. The route goes again when the test ends.
+		out, _ := s.node("outside")
+		sh(t, "ip", "-n", string(out), "route", "add", "10.244.0.0/16", "via", node1IP)
+		t.Cleanup(func() { _ = exec.Command("ip", "-n", string(out), "route", "del", "10.244.0.0/16").Run() })
+		a := ask(t, out, pod1IP+":9376")
+		assert.Equal(t, outsideIP, a.Client, "node1's own pod sees the outside host")
+		a = ask(t, out, pod3IP+":9376")
+		assert.Equal(t, "pod3", a.Name)
+		assert.Equal(t, "10.244.1.0", a.Client, "node2's pod sees node1's flannel.1 address")
+		// Every pod's bridge port is in hairpin mode, as flannel's CNI config.
+		links := sh(t, "ip", "-n", string(node1), "-d", "link", "show", "veth-pod1")
+		assert.Contains(t, links, "hairpin on")
+	})
+
 	t.Run("7 containers of a pod share localhost", func(t *testing.T) {
 		r := labtest.MustRun(t, "exec", "--lab", name, "pod1", "-c", "sidecar", "--", "curl", "-s", "localhost:9376")
 		assert.Contains(t, r.Stdout, "name=pod1")

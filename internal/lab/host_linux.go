@@ -95,8 +95,33 @@ func CheckHost(t *topo.Topology) error {
 			return topo.Inputf("this machine already has an interface %q that netlab did not make (Docker or a CNI plugin?): remove it, or rename netlab's in the topology file", name)
 		}
 	}
+	if t.Mode == topo.OverlayMode {
+		if err := noFlannel(); err != nil {
+			return err
+		}
+	}
 	if t.Mode == topo.OverlayMode && t.Overlay.Backend == topo.VXLAN && t.Overlay.TxChecksum == "auto" {
 		t.ChecksumFix = checksumFix(n.Iface, driver(n.Iface))
+	}
+	return nil
+}
+
+// noFlannel refuses a machine whose iptables already have flannel's chains
+// (FLANNEL-POSTRTG, FLANNEL-FWD): a real flanneld's, or another overlay
+// lab's. netlab's overlay lab plays flannel under flannel's names, and a
+// node has one flannel.
+func noFlannel() error {
+	for _, table := range []string{"nat", "filter"} {
+		save, err := netops.IPTablesSave(netops.Host, table)
+		if err != nil {
+			return nil // no iptables to read: up says so, with its command
+		}
+		for _, l := range strings.Split(save, "\n") {
+			if chain, ok := strings.CutPrefix(l, ":FLANNEL-"); ok {
+				return topo.Inputf("this machine already has flannel's chain FLANNEL-%s in its %s table (flanneld runs here, or another overlay lab: sudo netlab status): a node has one flannel; run the lab on a machine without it",
+					strings.Fields(chain)[0], table)
+			}
+		}
 	}
 	return nil
 }
@@ -216,10 +241,10 @@ func opCount(ops []netops.Op) int {
 
 // iptablesCleanup reads this namespace's rules and returns the ops that
 // delete lab's: its rules (found by their comment), then its chains: its
-// own (found by their exact names), and the kube-proxy chains it made for
-// its Services (KUBE-*: chains that hold only its rules, and that only its
-// rules jump to), a table at a time. None when there is nothing of lab's,
-// or no iptables.
+// own (found by their exact names), and the chains it made under the names
+// of the programs it plays, flannel's and kube-proxy's (FLANNEL-*, KUBE-*:
+// chains that hold only its rules, and that only its rules jump to), a
+// table at a time. None when there is nothing of lab's, or no iptables.
 func iptablesCleanup(lab string) []netops.Op {
 	chainPrefix := names.ChainName(lab, "")
 	var ops []netops.Op
@@ -229,23 +254,23 @@ func iptablesCleanup(lab string) []netops.Op {
 			return ops
 		}
 		del := netops.IPTablesDel{NS: netops.Host, Table: table}
-		kube := map[string]bool{}       // KUBE-* chain → still a candidate
-		jumpedByUs := map[string]bool{} // KUBE-* chains the lab's rules jump to
+		kube := map[string]bool{}       // a borrowed chain → still a candidate
+		jumpedByUs := map[string]bool{} // borrowed chains the lab's rules jump to
 		hasRules := map[string]bool{}
 		for _, line := range strings.Split(out, "\n") {
 			f := strings.Fields(line)
 			switch {
 			case strings.HasPrefix(line, ":"+chainPrefix) && ownChain(line[1+len(chainPrefix):]):
 				del.Chains = append(del.Chains, strings.Fields(line[1:])[0])
-			case len(f) > 0 && strings.HasPrefix(f[0], ":KUBE-"):
+			case len(f) > 0 && strings.HasPrefix(f[0], ":") && borrowed(f[0][1:]):
 				kube[f[0][1:]] = true // iptables-save declares every chain before the rules
 			case len(f) > 1 && f[0] == "-A":
 				mine := names.MarkedRule(line, lab)
 				target := ""
-				if i := strings.Index(line, " -j KUBE-"); i >= 0 {
+				if i := strings.Index(line, " -j "); i >= 0 && borrowed(strings.Fields(line[i+4:])[0]) {
 					target = strings.Fields(line[i+4:])[0]
 				}
-				if strings.HasPrefix(f[1], "KUBE-") {
+				if borrowed(f[1]) {
 					hasRules[f[1]] = true
 					kube[f[1]] = kube[f[1]] && mine
 				}
@@ -274,6 +299,12 @@ func iptablesCleanup(lab string) []netops.Op {
 		}
 	}
 	return ops
+}
+
+// borrowed reports whether chain has a name netlab borrows from the
+// program it plays: flannel's FLANNEL-*, kube-proxy's KUBE-*.
+func borrowed(chain string) bool {
+	return strings.HasPrefix(chain, "KUBE-") || strings.HasPrefix(chain, "FLANNEL-")
 }
 
 // ownChain reports whether the rest of a chain line after lab's prefix
