@@ -176,10 +176,17 @@ func comment(s string) string { return commentMark + s }
 
 // Generate writes every service port's rules, as kube-proxy's iptables
 // mode does with clusterCIDR set (traffic to a ClusterIP from outside it
-// is masqueraded).
+// is masqueraded). Each port's endpoints are taken in kube-proxy's order,
+// as strings "ip:port" (its endpoint cache sorts them so: 10.244.1.10
+// before 10.244.1.9), which fixes which rule gets which probability.
 func Generate(ports []ServicePort, clusterCIDR string) Tables {
 	ports = append([]ServicePort{}, ports...)
 	sort.SliceStable(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
+	for i := range ports {
+		eps := append([]Endpoint{}, ports[i].Endpoints...)
+		sort.SliceStable(eps, func(a, b int) bool { return eps[a].String() < eps[b].String() })
+		ports[i].Endpoints = eps
+	}
 	filter := newChains("filter", "KUBE-NODEPORTS", "KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FIREWALL", "KUBE-FORWARD", "KUBE-PROXY-FIREWALL")
 	nat := newChains("nat", "KUBE-NODEPORTS", "KUBE-SERVICES")
 	var svcRules, extRules, sepRules, nodeports []func()
@@ -200,6 +207,11 @@ func Generate(ports []ServicePort, clusterCIDR string) Tables {
 		nat.rule("KUBE-SERVICES", comment(name+" cluster IP"), dst, "-j", svc)
 		if sp.NodePort > 0 {
 			nodeports = append(nodeports, func() {
+				// kube-proxy's localhost NodePorts (on by default, IPv4
+				// only): 127.0.0.1:<nodePort> on the node itself, which
+				// route_localnet (set on every node) lets the DNAT route
+				// out.
+				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s -d 127.0.0.0/8 --dport %d", proto, proto, sp.NodePort), "-j", ext)
 				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s --dport %d", proto, proto, sp.NodePort), "-j", ext)
 			})
 			extRules = append(extRules, func() {
@@ -265,7 +277,7 @@ func Generate(ports []ServicePort, clusterCIDR string) Tables {
 	nat.rule("KUBE-MARK-MASQ", "-j MARK --or-mark "+MasqMark)
 	nat.rule("KUBE-POSTROUTING", "-m mark ! --mark "+MasqMark+"/"+MasqMark, "-j RETURN")
 	nat.rule("KUBE-POSTROUTING", "-j MARK --xor-mark "+MasqMark)
-	nat.rule("KUBE-POSTROUTING", comment("kubernetes service traffic requiring SNAT"), "-j MASQUERADE")
+	nat.rule("KUBE-POSTROUTING", comment("kubernetes service traffic requiring SNAT"), "-j MASQUERADE --random-fully")
 	for _, f := range sepRules {
 		f()
 	}

@@ -65,7 +65,7 @@ func TestOneService(t *testing.T) {
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
 -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
--A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
 -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ
 -A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80
 -A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment "ns1/svc1:p80 cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
@@ -93,6 +93,9 @@ func TestServicesAsKubeProxy(t *testing.T) {
 	s6 := svc("ns6", "svc6", "172.30.0.46")
 	got := Generate([]ServicePort{s6, s4, s3, svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80))}, "10.0.0.0/8")
 	for _, want := range []string{
+		// kube-proxy's localhost NodePort (its golden adds an nfacct
+		// counter match where the kernel has one), then the NodePort.
+		`-A KUBE-NODEPORTS -m comment --comment ns3/svc3:p80 -m tcp -p tcp -d 127.0.0.0/8 --dport 3003 -j KUBE-EXT-X27LE4BHSL4DOUIK`,
 		`-A KUBE-NODEPORTS -m comment --comment ns3/svc3:p80 -m tcp -p tcp --dport 3003 -j KUBE-EXT-X27LE4BHSL4DOUIK`,
 		`-A KUBE-EXT-X27LE4BHSL4DOUIK -m comment --comment "masquerade traffic for ns3/svc3:p80 external destinations" -j KUBE-MARK-MASQ`,
 		`-A KUBE-EXT-X27LE4BHSL4DOUIK -j KUBE-SVC-X27LE4BHSL4DOUIK`,
@@ -145,4 +148,27 @@ func TestSessionAffinity(t *testing.T) {
 	assert.Len(t, svcRules, 5, "masquerade mark, two affinity checks, two balancing rules")
 	assert.Equal(t, "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.0.1:80\" -m recent --name "+sep1+" --rcheck --seconds 10800 --reap -j "+sep1, svcRules[1])
 	assert.Contains(t, got.NAT.Save(), "-A "+sep1+" -m comment --comment ns1/svc1:p80 -m recent --name "+sep1+" --set -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80")
+}
+
+// TestEndpointOrder: endpoints are balanced in kube-proxy's order, as the
+// strings "ip:port" sort (its endpoint cache's byEndpoint), whatever order
+// they come in: 10.180.0.10 before 10.180.0.9, so that each rule's
+// probability is a real node's.
+func TestEndpointOrder(t *testing.T) {
+	for _, eps := range [][]Endpoint{
+		{ep("10.180.0.9", 80), ep("10.180.0.10", 80), ep("10.180.0.100", 80)},
+		{ep("10.180.0.100", 80), ep("10.180.0.9", 80), ep("10.180.0.10", 80)},
+	} {
+		first := eps[0]
+		in := svc("ns1", "svc1", "172.30.0.41", eps...)
+		got := Generate([]ServicePort{in}, "10.0.0.0/8")
+		var order []string
+		for _, l := range got.NAT.Save() {
+			if strings.HasPrefix(l, "-A KUBE-SVC-") && strings.Contains(l, " -> ") {
+				order = append(order, strings.Fields(l[strings.Index(l, " -> ")+4:])[0])
+			}
+		}
+		assert.Equal(t, []string{`10.180.0.100:80"`, `10.180.0.10:80"`, `10.180.0.9:80"`}, order)
+		assert.Equal(t, first, in.Endpoints[0], "the caller's slice is left as it was")
+	}
 }

@@ -51,6 +51,18 @@ func checkNamespace(ns *string) string {
 	return ""
 }
 
+// CheckNamespace reports a namespace name the API server would refuse
+// (kubectl's -n).
+func CheckNamespace(ns string) error {
+	if ns == "" {
+		return fmt.Errorf("a namespace name is not empty")
+	}
+	if why := checkNamespace(&ns); why != "" {
+		return fmt.Errorf("%s", why)
+	}
+	return nil
+}
+
 // checkLabels validates a label map: keys are qualified names, values
 // label values. It returns the bad key's path and why.
 func checkLabels(path string, labels map[string]string) (string, string) {

@@ -38,7 +38,11 @@ func newDelete(g *globals) *cobra.Command {
 				if !ok {
 					return usagef("%q: netlab deletes service, deployment or pod", args[0])
 				}
-				refs = append(refs, kube.Ref{Kind: kind, Namespace: "default", Name: args[1]})
+				ns, err := g.ns()
+				if err != nil {
+					return err
+				}
+				refs = append(refs, kube.Ref{Kind: kind, Namespace: ns, Name: args[1]})
 			}
 			if err := needRoot("delete"); err != nil {
 				return err
@@ -62,5 +66,6 @@ func newDelete(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVarP(&files, "filename", "f", nil, "the manifests whose objects to delete")
+	namespaceFlag(g, c)
 	return c
 }

@@ -68,7 +68,10 @@ func newGet(g *globals) *cobra.Command {
 			if len(args) == 2 {
 				name = args[1]
 			}
-			ns := "default"
+			ns, err := g.ns()
+			if err != nil {
+				return err
+			}
 			if all {
 				ns = ""
 			}
@@ -76,7 +79,8 @@ func newGet(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "wide, json or yaml")
-	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "every namespace (kube-system's cluster DNS too), not only default")
+	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "every namespace (kube-system's cluster DNS too), not only default or -n's")
+	namespaceFlag(g, c)
 	return c
 }
 

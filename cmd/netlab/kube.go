@@ -89,6 +89,23 @@ func openCluster(g *globals, c *cobra.Command, lock bool) (*kube.Cluster, func()
 	return cl, func() { r.Close(); release() }, nil
 }
 
+// namespaceFlag gives c (and its verbs) kubectl's -n/--namespace: the
+// namespace of the objects named, default unless given.
+func namespaceFlag(g *globals, c *cobra.Command) {
+	c.PersistentFlags().StringVarP(&g.namespace, "namespace", "n", "default", "the namespace of the objects named, as kubectl's -n")
+}
+
+// ns is the namespace -n gave, checked as the API server checks one.
+func (g *globals) ns() (string, error) {
+	if g.namespace == "" {
+		return "default", nil
+	}
+	if err := kube.CheckNamespace(g.namespace); err != nil {
+		return "", usagef("--namespace: %v", err)
+	}
+	return g.namespace, nil
+}
+
 // kubeVerb runs f on the lab's cluster, locked, after probing its pods
 // again (so that rules follow pods that turned Ready or unready).
 func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Context, cl *kube.Cluster) (string, error)) error {

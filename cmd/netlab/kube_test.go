@@ -155,6 +155,11 @@ spec:
 		a := ask(t, outside, ip+":30080")
 		assert.Contains(t, ips, a.IP, "NodePort on %s", n)
 		assert.NotEqual(t, "192.168.56.1", a.Client, "the pod does not see the outside host: the node masqueraded")
+		// kube-proxy's localhost NodePort: 127.0.0.1:<nodePort> on the
+		// node itself answers (route_localnet lets the DNAT route out).
+		node, _ := st.node(n)
+		l := ask(t, node, "127.0.0.1:30080")
+		assert.Contains(t, ips, l.IP, "localhost NodePort on %s", n)
 	}
 
 	// No endpoints: refused at once, not a timeout.

@@ -35,7 +35,7 @@ func newRollout(g *globals) *cobra.Command {
 		},
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	one := func(use, short string, f func(ctx context.Context, cl *kube.Cluster, name string) (string, error)) *cobra.Command {
+	one := func(use, short string, f func(ctx context.Context, cl *kube.Cluster, ns, name string) (string, error)) *cobra.Command {
 		return &cobra.Command{Use: use + " deployment/NAME", Short: short,
 			Args: func(c *cobra.Command, args []string) error {
 				if len(args) != 1 {
@@ -46,20 +46,24 @@ func newRollout(g *globals) *cobra.Command {
 			},
 			RunE: func(c *cobra.Command, args []string) error {
 				name, _ := deploymentRef(args[0])
+				ns, err := g.ns()
+				if err != nil {
+					return err
+				}
 				return kubeVerb(g, c, "rollout "+use, func(ctx context.Context, cl *kube.Cluster) (string, error) {
-					return f(ctx, cl, name)
+					return f(ctx, cl, ns, name)
 				})
 			}}
 	}
 	var to int
-	undo := one("undo", "roll back to the revision before (or --to-revision N)", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
-		return cl.Undo(ctx, "default", name, to)
+	undo := one("undo", "roll back to the revision before (or --to-revision N)", func(ctx context.Context, cl *kube.Cluster, ns, name string) (string, error) {
+		return cl.Undo(ctx, ns, name, to)
 	})
 	undo.Flags().IntVar(&to, "to-revision", 0, "the revision to roll back to (default: the one before)")
 	c.AddCommand(
 		newRolloutStatus(g),
-		one("history", "the revisions rolled out", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
-			revs, err := cl.History("default", name)
+		one("history", "the revisions rolled out", func(ctx context.Context, cl *kube.Cluster, ns, name string) (string, error) {
+			revs, err := cl.History(ns, name)
 			if err != nil {
 				return "", err
 			}
@@ -75,13 +79,14 @@ func newRollout(g *globals) *cobra.Command {
 			return strings.TrimRight(b.String(), "\n"), nil
 		}),
 		undo,
-		one("pause", "stop rolling out template changes", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
-			return cl.Pause(ctx, "default", name, true)
+		one("pause", "stop rolling out template changes", func(ctx context.Context, cl *kube.Cluster, ns, name string) (string, error) {
+			return cl.Pause(ctx, ns, name, true)
 		}),
-		one("resume", "roll out what changed while paused", func(ctx context.Context, cl *kube.Cluster, name string) (string, error) {
-			return cl.Pause(ctx, "default", name, false)
+		one("resume", "roll out what changed while paused", func(ctx context.Context, cl *kube.Cluster, ns, name string) (string, error) {
+			return cl.Pause(ctx, ns, name, false)
 		}),
 	)
+	namespaceFlag(g, c)
 	return c
 }
 
@@ -102,6 +107,10 @@ func newRolloutStatus(g *globals) *cobra.Command {
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			name, _ := deploymentRef(args[0])
+			ns, err := g.ns()
+			if err != nil {
+				return err
+			}
 			if err := needRoot("rollout status"); err != nil {
 				return err
 			}
@@ -116,7 +125,7 @@ func newRolloutStatus(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				line, complete, err := cl.Status("default", name)
+				line, complete, err := cl.Status(ns, name)
 				done()
 				if err != nil {
 					return usagef("%v", err)

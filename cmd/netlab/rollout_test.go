@@ -262,3 +262,34 @@ func TestRolloutBadInput(t *testing.T) {
 	after := getPods(t, name)
 	assert.Equal(t, before, after, "nothing changed")
 }
+
+// TestNamespaceFlag: the verbs that name a Deployment take kubectl's
+// -n/--namespace; without it they look in default, as kubectl does.
+func TestNamespaceFlag(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "ns")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1")
+	d := strings.Replace(webDeployment("web", "app: web", "blue", 1, ""), "metadata: {name: web}", "metadata: {name: web, namespace: team}", 1)
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, d))
+
+	r := labtest.Run(t, "scale", "deployment/web", "--replicas", "2", "--lab", name)
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "not found")
+	r = labtest.Run(t, "scale", "deployment/web", "-n", "Team_1", "--replicas", "2", "--lab", name)
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, `--namespace: "Team_1" is not a namespace name`)
+
+	labtest.MustRun(t, "scale", "deployment/web", "-n", "team", "--replicas", "2", "--lab", name)
+	labtest.MustRun(t, "rollout", "status", "deployment/web", "-n", "team", "--lab", name)
+	assert.Empty(t, getPods(t, name), "default has no pods")
+	r = labtest.MustRun(t, "get", "pods", "-n", "team", "--lab", name)
+	assert.Equal(t, 3, len(strings.Split(strings.TrimSpace(r.Stdout), "\n")), "a heading and two pods in team:\n%s", r.Stdout)
+	r = labtest.MustRun(t, "set", "image", "deployment/web", "web=netlab/web:green", "--namespace", "team", "--lab", name)
+	assert.Contains(t, r.Stdout, "deployment.apps/web image updated")
+	labtest.MustRun(t, "rollout", "status", "deployment/web", "-n", "team", "--lab", name)
+	r = labtest.MustRun(t, "rollout", "history", "deployment/web", "-n", "team", "--lab", name)
+	assert.Contains(t, r.Stdout, "web=netlab/web:green")
+	labtest.MustRun(t, "delete", "deployment", "web", "-n", "team", "--lab", name)
+	r = labtest.MustRun(t, "get", "deployments", "-A", "--lab", name)
+	assert.NotContains(t, r.Stdout, "web")
+}

@@ -18,6 +18,8 @@ type globals struct {
 	lab     labValue
 	dryRun  bool
 	explain bool
+	// namespace is kubectl's -n of the verbs that name Kubernetes objects.
+	namespace string
 }
 
 // labValue is --lab: a name, and whether it was given at all, so that

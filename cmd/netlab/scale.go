@@ -26,15 +26,20 @@ func newScale(g *globals) *cobra.Command {
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			name, _ := deploymentRef(args[0])
+			ns, err := g.ns()
+			if err != nil {
+				return err
+			}
 			if replicas < 0 || replicas > 256 {
 				return usagef("--replicas %d: from 0 to 256 in this lab", replicas)
 			}
 			return kubeVerb(g, c, "scale", func(ctx context.Context, cl *kube.Cluster) (string, error) {
-				return cl.Scale(ctx, "default", name, int(replicas))
+				return cl.Scale(ctx, ns, name, int(replicas))
 			})
 		},
 	}
 	c.Flags().Var(&replicas, "replicas", "the number of pods")
+	namespaceFlag(g, c)
 	return c
 }
 
@@ -57,10 +62,15 @@ func newSet(g *globals) *cobra.Command {
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			name, _ := deploymentRef(args[0])
+			ns, err := g.ns()
+			if err != nil {
+				return err
+			}
 			container, img, _ := strings.Cut(args[1], "=")
 			return kubeVerb(g, c, "set image", func(ctx context.Context, cl *kube.Cluster) (string, error) {
-				return cl.SetImage(ctx, "default", name, container, img)
+				return cl.SetImage(ctx, ns, name, container, img)
 			})
 		}})
+	namespaceFlag(g, c)
 	return c
 }
