@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
+	"sort"
 	"sync"
 	"time"
 
@@ -25,16 +26,6 @@ import (
 // behind the Service kube-system/kube-dns at 10.96.0.10, answering as
 // CoreDNS's kubernetes plugin does for the lab's Services.
 
-// DNSIP is the cluster DNS's ClusterIP, kubeadm's default.
-var DNSIP = netip.MustParseAddr("10.96.0.10")
-
-// Domain is the cluster's DNS domain.
-const Domain = "cluster.local."
-
-// DNSTTL is the records' time to live, as CoreDNS's kubernetes plugin
-// gives them.
-const DNSTTL = 5
-
 // ResolvLines are what every pod's resolv.conf says, as the kubelet
 // writes it for a pod of the default namespace.
 func ResolvLines(ns string) []string {
@@ -45,14 +36,14 @@ func ResolvLines(ns string) []string {
 	}
 }
 
-// zone is what the server answers from: the lab's Services and their
-// ready endpoints, read from its store.
-type zone struct {
-	services []Service
-	eps      map[string]map[string][]Endpoint // ns/name -> port name -> endpoints
-}
-
+// loadZone reads lab's store: the zone, with the store's modification
+// time as its serial.
 func loadZone(lab string) (*zone, error) {
+	p := filepath.Join(state.Dir(lab), storeFile)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
 	data, err := state.LoadFile(lab, storeFile)
 	if err != nil {
 		return nil, err
@@ -61,136 +52,26 @@ func loadZone(lab string) (*zone, error) {
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, err
 	}
-	c := &Cluster{Store: st}
-	z := &zone{services: st.Services, eps: map[string]map[string][]Endpoint{}}
-	for _, s := range st.Services {
-		z.eps[s.Namespace+"/"+s.Name] = c.Endpoints(s)
-	}
-	return z, nil
+	return newZone(st, uint32(fi.ModTime().Unix())), nil
 }
 
-// answer builds the reply to one question.
-func (z *zone) answer(q dns.Question) ([]dns.RR, int) {
-	name := strings.ToLower(q.Name)
-	hdr := func(t uint16) dns.RR_Header {
-		return dns.RR_Header{Name: q.Name, Rrtype: t, Class: dns.ClassINET, Ttl: DNSTTL}
+// ServeDNS serves DNS on port 53 (UDP and TCP) of the namespace it runs
+// in, until ctx ends; ready is told once it listens. On the lab's outside
+// host (host names it) it is the outside world's DNS (OutsideDomain);
+// anywhere else, lab's cluster DNS, which reads the lab's Services again
+// whenever they change and forwards what is not the cluster's to the
+// outside host (on a real node, to the first nameserver of the machine's
+// resolv.conf), as the Corefile's forward . /etc/resolv.conf does.
+func ServeDNS(ctx context.Context, lab, host string, ready func(error)) error {
+	s, err := state.Load(lab)
+	if err != nil {
+		ready(err)
+		return err
 	}
-	if strings.HasSuffix(name, ".in-addr.arpa.") && q.Qtype == dns.TypePTR {
-		for _, s := range z.services {
-			if s.ClusterIP.IsValid() {
-				if rev, _ := dns.ReverseAddr(s.ClusterIP.String()); rev == name {
-					return []dns.RR{&dns.PTR{Hdr: hdr(dns.TypePTR), Ptr: s.Name + "." + s.Namespace + ".svc." + Domain}}, dns.RcodeSuccess
-				}
-			}
-		}
-		return nil, dns.RcodeNameError
+	if o := s.Topology.Outside; o != nil && o.Name == host {
+		return serveDNS(ctx, ready, func(r *dns.Msg, udp bool) *dns.Msg { return outsideZone{ip: o.IP}.respond(r, udp) })
 	}
-	if !strings.HasSuffix(name, "."+Domain) {
-		return nil, dns.RcodeRefused // no upstream in a lab
-	}
-	labels := dns.SplitDomainName(strings.TrimSuffix(name, "."+Domain))
-	// svc.ns.svc, or _port._proto.svc.ns.svc for SRV.
-	var port, proto string
-	if len(labels) == 5 && strings.HasPrefix(labels[0], "_") && strings.HasPrefix(labels[1], "_") {
-		port, proto, labels = labels[0][1:], labels[1][1:], labels[2:]
-	}
-	if len(labels) != 3 || labels[2] != "svc" {
-		return nil, dns.RcodeNameError
-	}
-	for _, s := range z.services {
-		if s.Name != labels[0] || s.Namespace != labels[1] {
-			continue
-		}
-		fqdn := s.Name + "." + s.Namespace + ".svc." + Domain
-		eps := z.eps[s.Namespace+"/"+s.Name]
-		var ips []netip.Addr
-		if s.ClusterIP.IsValid() {
-			ips = append(ips, s.ClusterIP)
-		} else {
-			seen := map[netip.Addr]bool{}
-			for _, list := range eps {
-				for _, e := range list {
-					if !seen[e.IP] {
-						seen[e.IP] = true
-						ips = append(ips, e.IP)
-					}
-				}
-			}
-			if len(ips) == 0 {
-				return nil, dns.RcodeNameError // headless, nobody Ready
-			}
-		}
-		var rrs []dns.RR
-		switch {
-		case port != "":
-			if q.Qtype != dns.TypeSRV && q.Qtype != dns.TypeANY {
-				return nil, dns.RcodeSuccess
-			}
-			for _, p := range s.Ports {
-				if p.Name == port && strings.EqualFold(p.Protocol, proto) {
-					rrs = append(rrs, &dns.SRV{Hdr: hdr(dns.TypeSRV), Priority: 0, Weight: 100, Port: uint16(p.Port), Target: fqdn})
-				}
-			}
-			if len(rrs) == 0 {
-				return nil, dns.RcodeNameError
-			}
-		case q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY:
-			for _, ip := range ips {
-				rrs = append(rrs, &dns.A{Hdr: hdr(dns.TypeA), A: net.IP(ip.AsSlice())})
-			}
-		}
-		return rrs, dns.RcodeSuccess
-	}
-	return nil, dns.RcodeNameError
-}
-
-// respond answers r from zone zn (nil: not loaded yet), as CoreDNS does
-// on the wire: an EDNS version above 0 gets BADVERS (with an OPT of
-// version 0, nothing else); an answer larger than the client can take
-// over UDP (512 bytes without EDNS, its buffer size with it) is
-// truncated, with TC set, so that the client asks again over TCP.
-func respond(zn *zone, r *dns.Msg, udp bool) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetReply(r)
-	m.Authoritative = true
-	size := dns.MinMsgSize
-	opt := r.IsEdns0()
-	if opt != nil {
-		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), 4096)
-		if opt.Version() != 0 {
-			m.Authoritative = false
-			m.Rcode = dns.RcodeBadVers
-			m.SetEdns0(uint16(size), opt.Do())
-			return m
-		}
-	}
-	switch {
-	case len(r.Question) != 1:
-		m.Rcode = dns.RcodeFormatError
-	case zn == nil:
-		m.Rcode = dns.RcodeServerFailure
-	default:
-		m.Answer, m.Rcode = zn.answer(r.Question[0])
-		if m.Rcode == dns.RcodeNameError || (m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0) {
-			m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: Domain, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: DNSTTL},
-				Ns: "ns.dns." + Domain, Mbox: "hostmaster." + Domain, Serial: uint32(time.Now().Unix()), Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: DNSTTL}}
-		}
-	}
-	if opt != nil {
-		m.SetEdns0(uint16(size), opt.Do())
-	}
-	if udp {
-		m.Truncate(size)
-	} else {
-		m.Truncate(dns.MaxMsgSize)
-	}
-	return m
-}
-
-// ServeDNS serves lab's cluster DNS on port 53 (UDP and TCP) of the
-// namespace it runs in, until ctx ends; ready is told once it listens. It
-// reads the lab's Services again whenever they change.
-func ServeDNS(ctx context.Context, lab string, ready func(error)) error {
+	up := upstream(s.Topology)
 	var mu sync.Mutex
 	var z *zone
 	var stamp time.Time
@@ -204,9 +85,112 @@ func ServeDNS(ctx context.Context, lab string, ready func(error)) error {
 		}
 		return z
 	}
+	m := newDNSMetrics()
+	ml, err := net.Listen("tcp4", fmt.Sprintf(":%d", MetricsPort))
+	if err != nil {
+		ready(err)
+		return err
+	}
+	hs := &http.Server{Handler: m, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ml) }()
+	defer hs.Close()
+	return serveDNS(ctx, ready, func(r *dns.Msg, udp bool) *dns.Msg {
+		a := respond(current(), r, udp, up)
+		m.count(r, a, udp)
+		return a
+	})
+}
+
+// MetricsPort is where the cluster DNS serves its Prometheus metrics, as
+// CoreDNS's prometheus plugin does (the kube-dns Service's port metrics).
+const MetricsPort = 9153
+
+// dnsMetrics are the cluster DNS's counters, under CoreDNS's names:
+// requests by protocol and type, responses by rcode.
+type dnsMetrics struct {
+	mu        sync.Mutex
+	requests  map[[2]string]int // proto, type
+	responses map[string]int    // rcode
+}
+
+func newDNSMetrics() *dnsMetrics {
+	return &dnsMetrics{requests: map[[2]string]int{}, responses: map[string]int{}}
+}
+
+func (m *dnsMetrics) count(r, a *dns.Msg, udp bool) {
+	proto, qtype := "tcp", "other"
+	if udp {
+		proto = "udp"
+	}
+	if len(r.Question) == 1 {
+		qtype = dns.TypeToString[r.Question[0].Qtype]
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.requests[[2]string{proto, qtype}]++
+	m.responses[dns.RcodeToString[a.Rcode]]++
+}
+
+// ServeHTTP writes the counters in Prometheus' text format.
+func (m *dnsMetrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/metrics" {
+		http.NotFound(w, r)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintln(w, "# HELP coredns_dns_requests_total Counter of DNS requests made per zone, protocol and family.")
+	fmt.Fprintln(w, "# TYPE coredns_dns_requests_total counter")
+	var keys [][2]string
+	for k := range m.requests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	for _, k := range keys {
+		fmt.Fprintf(w, "coredns_dns_requests_total{server=\"dns://:53\",zone=\".\",proto=%q,family=\"1\",type=%q} %d\n", k[0], k[1], m.requests[k])
+	}
+	fmt.Fprintln(w, "# HELP coredns_dns_responses_total Counter of response status codes.")
+	fmt.Fprintln(w, "# TYPE coredns_dns_responses_total counter")
+	var rcodes []string
+	for k := range m.responses {
+		rcodes = append(rcodes, k)
+	}
+	sort.Strings(rcodes)
+	for _, k := range rcodes {
+		fmt.Fprintf(w, "coredns_dns_responses_total{server=\"dns://:53\",zone=\".\",rcode=%q} %d\n", k, m.responses[k])
+	}
+}
+
+// upstream is where the cluster DNS forwards what is not the cluster's:
+// the lab's outside host, or on a real node the machine's first
+// nameserver; nil when there is none.
+func upstream(t *topo.Topology) func(*dns.Msg) (*dns.Msg, error) {
+	var addr string
+	if t.Outside != nil {
+		addr = netip.AddrPortFrom(t.Outside.IP, 53).String()
+	} else if cc, err := dns.ClientConfigFromFile("/etc/resolv.conf"); err == nil && len(cc.Servers) > 0 {
+		addr = net.JoinHostPort(cc.Servers[0], "53")
+	}
+	if addr == "" {
+		return nil
+	}
+	return func(q *dns.Msg) (*dns.Msg, error) {
+		c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+		r, _, err := c.Exchange(q, addr)
+		if err == nil && r.Truncated {
+			c.Net = "tcp"
+			r, _, err = c.Exchange(q, addr)
+		}
+		return r, err
+	}
+}
+
+// serveDNS answers with answer on port 53, UDP and TCP, until ctx ends.
+func serveDNS(ctx context.Context, ready func(error), answer func(r *dns.Msg, udp bool) *dns.Msg) error {
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		_, udp := w.RemoteAddr().(*net.UDPAddr)
-		_ = w.WriteMsg(respond(current(), r, udp))
+		_ = w.WriteMsg(answer(r, udp))
 	})
 	udp, err := net.ListenPacket("udp4", ":53")
 	if err != nil {
@@ -254,12 +238,21 @@ func (c *Cluster) ensureDNS(ctx context.Context) error {
 		ClusterIP: DNSIP, Created: time.Now().UTC(), Ports: []Port{
 			{Name: "dns", Protocol: "UDP", Port: 53, TargetPort: 53},
 			{Name: "dns-tcp", Protocol: "TCP", Port: 53, TargetPort: 53},
+			{Name: "metrics", Protocol: "TCP", Port: MetricsPort, TargetPort: MetricsPort},
 		}})
 	dep := Deployment{Name: "coredns", Hash: "netlab"}
 	p := Pod{Namespace: "kube-system", Name: c.podName(dep), System: "dns",
-		Template: PodTemplate{Labels: labels, Containers: []Container{{Name: "coredns", Ports: []ContainerPort{{Name: "dns-tcp", Port: 53}}}}}}
+		Template: PodTemplate{Labels: labels, Containers: []Container{{Name: "coredns", Ports: []ContainerPort{{Name: "dns-tcp", Port: 53}, {Name: "metrics", Port: MetricsPort}}}}}}
 	if err := c.startPod(ctx, p); err != nil {
 		return fmt.Errorf("cluster DNS: %w", err)
+	}
+	// The outside host's DNS, where the cluster DNS forwards the names
+	// that are not the cluster's (the lab's world: OutsideDomain).
+	if o := c.S.Topology.Outside; o != nil && !c.Dry() {
+		args := []string{names.DNSName, "--lab", c.S.Lab, "--host", o.Name}
+		if err := lab.StartProcess(c.S.Lab, o.NS, c.Exe, args, "", "dns-outside.log"); err != nil {
+			return fmt.Errorf("the outside host's DNS: %w", err)
+		}
 	}
 	var ops []netops.Op
 	for _, w := range c.S.Workloads {

@@ -12,7 +12,7 @@
 //	                              servers, readiness probes, restarts
 //	proxier.go, proxier_linux.go  kube-proxy's iptables rules as data, and
 //	                              their sync onto every node
-//	dns_linux.go                  the cluster DNS (CoreDNS's answers)
+//	dns.go, dns_linux.go          the cluster DNS: its answers (CoreDNS's, record by record), its server
 //	controller_linux.go           the lab's controller process: every second
 //	                              the kubelet's probes, the proxier's sync,
 //	                              rollouts that wait

@@ -57,7 +57,7 @@ func newDNSServer(g *globals) *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			tell := os.NewFile(3, "ready")
-			return kube.ServeDNS(ctx, name, func(err error) {
+			return kube.ServeDNS(ctx, name, host, func(err error) {
 				if err != nil {
 					fmt.Fprintln(tell, err)
 				} else {
@@ -66,6 +66,6 @@ func newDNSServer(g *globals) *cobra.Command {
 				tell.Close()
 			})
 		}}
-	c.Flags().StringVar(&host, "host", "", "the node whose pod it serves in")
+	c.Flags().StringVar(&host, "host", "", "the node whose pod it serves in, or the outside host")
 	return c
 }
