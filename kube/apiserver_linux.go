@@ -103,7 +103,7 @@ func (c *Cluster) save() error {
 // checks in Parse. One refusal refuses them all.
 func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 	type owner struct{ ns, name string }
-	clusterIPs := map[string]owner{}
+	clusterIPs := map[string]owner{DNSIP.String(): {"kube-system", "kube-dns"}} // the cluster DNS's, from the first apply on
 	nodePorts := map[int]owner{}
 	for _, sv := range c.Store.Services {
 		if sv.ClusterIP.IsValid() {

@@ -35,6 +35,7 @@ func TestPlanConflicts(t *testing.T) {
 			"items[1] (Service b): spec.ports[0].nodePort: 30111: provided port is already allocated (to default/a)"},
 		{list(svc("c", "{type: NodePort, ports: [{port: 80, nodePort: 30200}]}")), "spec.ports[0].nodePort: 30200: provided port is already allocated (to default/taken)"},
 		{list(svc("c", "{clusterIP: 10.96.0.50, ports: [{port: 80}]}")), "spec.clusterIP: 10.96.0.50 is already allocated to default/taken"},
+		{list(svc("d", "{clusterIP: 10.96.0.10, ports: [{port: 53}]}")), "spec.clusterIP: 10.96.0.10 is already allocated to kube-system/kube-dns"},
 		{list(svc("taken", "{clusterIP: 10.96.0.51, type: NodePort, ports: [{port: 80}]}")), "spec.clusterIP: field is immutable (it is 10.96.0.50)"},
 		{"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {selector: {matchLabels: {app: web2}}, template: {metadata: {labels: {app: web2}}, spec: {containers: [{name: w, image: 'netlab/web:x'}]}}}\n",
 			"(Deployment web): spec.selector: field is immutable"},

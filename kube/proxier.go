@@ -16,6 +16,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"net/netip"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"sort"
 	"strings"
@@ -179,7 +180,10 @@ func comment(s string) string { return commentMark + s }
 // is masqueraded). Each port's endpoints are taken in kube-proxy's order,
 // as strings "ip:port" (its endpoint cache sorts them so: 10.244.1.10
 // before 10.244.1.9), which fixes which rule gets which probability.
-func Generate(ports []ServicePort, clusterCIDR string) Tables {
+// With nfacct (the node's kernel keeps nfacct counters) the INVALID drop
+// and the localhost NodePorts count into kube-proxy's counters, as it
+// writes them wherever it could make them.
+func Generate(ports []ServicePort, clusterCIDR string, nfacct bool) Tables {
 	ports = append([]ServicePort{}, ports...)
 	sort.SliceStable(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
 	for i := range ports {
@@ -211,7 +215,7 @@ func Generate(ports []ServicePort, clusterCIDR string) Tables {
 				// only): 127.0.0.1:<nodePort> on the node itself, which
 				// route_localnet (set on every node) lets the DNAT route
 				// out.
-				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s -d 127.0.0.0/8 --dport %d", proto, proto, sp.NodePort), "-j", ext)
+				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s -d 127.0.0.0/8 --dport %d", proto, proto, sp.NodePort), count(nfacct, LocalhostNodePortsCounter), "-j", ext)
 				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s --dport %d", proto, proto, sp.NodePort), "-j", ext)
 			})
 			extRules = append(extRules, func() {
@@ -284,18 +288,33 @@ func Generate(ports []ServicePort, clusterCIDR string) Tables {
 	for _, f := range svcRules {
 		f()
 	}
-	fixedFilter(filter)
+	fixedFilter(filter, nfacct)
 	return Tables{Filter: filter.list(filter.order), NAT: nat.natOrdered()}
+}
+
+// kube-proxy's nfacct counters (pkg/proxy/metrics): what the INVALID drop
+// dropped, and what the localhost NodePorts accepted.
+const (
+	InvalidDroppedCounter     = names.InvalidDroppedCounter
+	LocalhostNodePortsCounter = names.LocalhostNodePortsCounter
+)
+
+// count is the nfacct match of counter, if the kernel keeps counters.
+func count(nfacct bool, counter string) string {
+	if !nfacct {
+		return ""
+	}
+	return "-m nfacct --nfacct-name " + counter
 }
 
 // fixedFilter adds the filter rules kube-proxy writes whatever the
 // Services: no localnet connections from outside (route_localnet), no
 // INVALID packets forwarded, and forwarding of the marked and the
 // established.
-func fixedFilter(filter *chains) {
+func fixedFilter(filter *chains, nfacct bool) {
 	filter.rule("KUBE-FIREWALL", comment("block incoming localnet connections"), "-d 127.0.0.0/8 ! -s 127.0.0.0/8",
 		"-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT", "-j DROP")
-	filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID", "-j DROP")
+	filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID", count(nfacct, InvalidDroppedCounter), "-j DROP")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding rules"), "-m mark --mark "+MasqMark+"/"+MasqMark, "-j ACCEPT")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding conntrack rule"), "-m conntrack --ctstate RELATED,ESTABLISHED", "-j ACCEPT")
 }

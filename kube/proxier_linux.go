@@ -69,7 +69,10 @@ func (c *Cluster) ServicePorts() []ServicePort {
 // endpoints now, each rule with netlab's comment beside kube-proxy's.
 func (c *Cluster) Sync(ctx context.Context) error {
 	t := c.S.Topology
-	gen := Generate(c.ServicePorts(), t.Overlay.ClusterCIDR.String())
+	// kube-proxy counts into nfacct counters where it could make them;
+	// netlab looks whether the node's kernel keeps them (a read).
+	nfacct := len(t.LocalNodes()) > 0 && netops.NfacctAvailable(t.LocalNodes()[0].NS)
+	gen := Generate(c.ServicePorts(), t.Overlay.ClusterCIDR.String(), nfacct)
 	marker := names.RuleMarker(c.S.Lab)
 	var ops []netops.Op
 	next := map[string][]string{}
@@ -98,6 +101,9 @@ func (c *Cluster) Sync(ctx context.Context) error {
 				}
 				sort.Strings(next[table])
 			}
+		}
+		if nfacct && !c.Store.Jumps {
+			ops = append(ops, netops.Nfacct{NS: n.NS, Names: names.KubeProxyCounters})
 		}
 		if !c.Store.Jumps {
 			// kube-proxy puts its jumps first in the built-in chains, in

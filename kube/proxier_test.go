@@ -2,10 +2,13 @@ package kube
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The facts below are kube-proxy's, from the golden output of its own
@@ -52,7 +55,7 @@ func TestProbability(t *testing.T) {
 // TestOneService: one ClusterIP service with one endpoint, the whole nat
 // table as kube-proxy writes it.
 func TestOneService(t *testing.T) {
-	got := Generate([]ServicePort{svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80))}, "10.0.0.0/8")
+	got := Generate([]ServicePort{svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80))}, "10.0.0.0/8", false)
 	assert.Equal(t, strings.Split(strings.TrimSpace(`
 :KUBE-NODEPORTS - [0:0]
 :KUBE-SERVICES - [0:0]
@@ -91,7 +94,7 @@ func TestServicesAsKubeProxy(t *testing.T) {
 	s3.NodePort = 3003
 	s4 := svc("ns4", "svc4", "172.30.0.44", ep("10.180.0.4", 80), ep("10.180.0.5", 80))
 	s6 := svc("ns6", "svc6", "172.30.0.46")
-	got := Generate([]ServicePort{s6, s4, s3, svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80))}, "10.0.0.0/8")
+	got := Generate([]ServicePort{s6, s4, s3, svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80))}, "10.0.0.0/8", false)
 	for _, want := range []string{
 		// kube-proxy's localhost NodePort (its golden adds an nfacct
 		// counter match where the kernel has one), then the NodePort.
@@ -137,7 +140,7 @@ func TestServicesAsKubeProxy(t *testing.T) {
 func TestSessionAffinity(t *testing.T) {
 	sp := svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80), ep("10.180.0.2", 80))
 	sp.AffinitySeconds = 10800
-	got := Generate([]ServicePort{sp}, "10.0.0.0/8")
+	got := Generate([]ServicePort{sp}, "10.0.0.0/8", false)
 	sep1 := EndpointChain(sp, sp.Endpoints[0])
 	var svcRules []string
 	for _, l := range got.NAT.Save() {
@@ -161,7 +164,7 @@ func TestEndpointOrder(t *testing.T) {
 	} {
 		first := eps[0]
 		in := svc("ns1", "svc1", "172.30.0.41", eps...)
-		got := Generate([]ServicePort{in}, "10.0.0.0/8")
+		got := Generate([]ServicePort{in}, "10.0.0.0/8", false)
 		var order []string
 		for _, l := range got.NAT.Save() {
 			if strings.HasPrefix(l, "-A KUBE-SVC-") && strings.Contains(l, " -> ") {
@@ -171,4 +174,36 @@ func TestEndpointOrder(t *testing.T) {
 		assert.Equal(t, []string{`10.180.0.100:80"`, `10.180.0.10:80"`, `10.180.0.9:80"`}, order)
 		assert.Equal(t, first, in.Endpoints[0], "the caller's slice is left as it was")
 	}
+}
+
+// TestKubeProxyGolden: the lines of kube-proxy v1.34's own golden test
+// (pkg/proxy/iptables/proxier_test.go, TestOverallIPTablesRules, with its
+// fake proxier's nfacct counters) for the Service shapes netlab has
+// (ClusterIP svc1, NodePort svc3, two endpoints svc4, no endpoints svc6),
+// kept in testdata, are each in netlab's rules for the same input, word
+// for word. The one difference is said in the file: kube-proxy's fake
+// iptables has no --random-fully, which a real node's has.
+func TestKubeProxyGolden(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "kube-proxy-v1.34-overall.rules"))
+	require.NoError(t, err)
+	s3 := svc("ns3", "svc3", "172.30.0.43", ep("10.180.0.3", 80))
+	s3.NodePort = 3003
+	s4 := svc("ns4", "svc4", "172.30.0.44", ep("10.180.0.5", 80), ep("10.180.0.4", 80))
+	got := Generate([]ServicePort{svc("ns6", "svc6", "172.30.0.46"), s4, s3, svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80))}, "10.0.0.0/8", true)
+	have := map[string]bool{}
+	for _, l := range append(got.Filter.Save(), got.NAT.Save()...) {
+		have[l] = true
+	}
+	n := 0
+	for _, l := range strings.Split(string(data), "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		n++
+		if strings.HasSuffix(l, "-j MASQUERADE") {
+			l += " --random-fully"
+		}
+		assert.True(t, have[l], "kube-proxy writes, netlab does not:\n%s", l)
+	}
+	assert.Greater(t, n, 30, "the golden lines were read")
 }

@@ -98,11 +98,11 @@ func parseRule(a []string) rule {
 		case "-m":
 			m := val()
 			switch m {
-			case "comment", "tcp", "udp", "icmp", "addrtype", "conntrack", "mark", "state", "statistic":
+			case "comment", "tcp", "udp", "icmp", "addrtype", "conntrack", "mark", "state", "statistic", "nfacct":
 			default:
 				r.unknown = "-m " + m
 			}
-		case "--comment":
+		case "--comment", "--nfacct-name": // a counter counts, and matches every packet
 			val()
 		case "--state":
 			r.matches = append(r.matches, match{opt: "--ctstate", value: val(), not: not})

@@ -72,6 +72,7 @@ func TestParseSaveAndMatches(t *testing.T) {
 COMMIT
 *filter
 :FORWARD DROP [0:0]
+-A FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP
 -A FORWARD -i veth+ -p udp --dport 30000:32767 -j ACCEPT
 -A FORWARD -j MARK --set-xmark 0x4000/0x4000
 -A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
@@ -89,7 +90,9 @@ COMMIT
 	assert.Equal(t, "-A NETLAB-X-SNAT -m mark --mark 0x4000/0x4000 -j MASQUERADE", tb.Eval("nat", "POSTROUTING", pod).Rule)
 
 	udp := Packet{Proto: "udp", Dport: 30080, In: "veth12"}
-	assert.Equal(t, "-A FORWARD -i veth+ -p udp --dport 30000:32767 -j ACCEPT", tb.Eval("filter", "FORWARD", udp).Rule)
+	v = tb.Eval("filter", "FORWARD", udp)
+	assert.Equal(t, "-A FORWARD -i veth+ -p udp --dport 30000:32767 -j ACCEPT", v.Rule)
+	assert.Empty(t, v.Unknown, "kube-proxy's nfacct counter is a match trace knows: it counts, and matches")
 	udp.Dport = 29999
 	assert.Equal(t, "-A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT", tb.Eval("filter", "FORWARD", udp).Rule, "MARK sets the mark for the rules after it")
 

@@ -161,6 +161,20 @@ spec:
 		l := ask(t, node, "127.0.0.1:30080")
 		assert.Contains(t, ips, l.IP, "localhost NodePort on %s", n)
 	}
+	// kube-proxy's nfacct counters, where the kernel keeps them (this
+	// one does): the rules count into them, and the localhost NodePort
+	// counted the connections above.
+	if netops.NfacctAvailable(n1) {
+		save, err := exec.Command("ip", "netns", "exec", string(n1), "iptables-save").CombinedOutput()
+		require.NoError(t, err)
+		// (iptables-save prints two spaces after --nfacct-name.)
+		assert.Regexp(t, `-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name +ct_state_invalid_dropped_pkts`, string(save))
+		assert.Regexp(t, `--dport 30080 -m nfacct --nfacct-name +localhost_nps_accepted_pkts`, string(save))
+		list, err := exec.Command("ip", "netns", "exec", string(n1), "nfacct", "list").CombinedOutput()
+		require.NoError(t, err, "%s", list)
+		assert.Contains(t, string(list), "ct_state_invalid_dropped_pkts")
+		assert.Regexp(t, `pkts = 0*[1-9][0-9]*, bytes = [0-9]+ } = localhost_nps_accepted_pkts`, string(list))
+	}
 
 	// No endpoints: refused at once, not a timeout.
 	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, `

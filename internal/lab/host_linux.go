@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -185,7 +186,16 @@ func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 	if len(ops) == 0 && !realNode {
 		return nil, nil
 	}
-	return append(ops, iptablesCleanup(lab)...), nil
+	ipt := iptablesCleanup(lab)
+	ops = append(ops, ipt...)
+	// kube-proxy's nfacct counters went with its rules: the lab made them
+	// when it made KUBE-FORWARD, which only the lab's rules used.
+	for _, op := range ipt {
+		if d, ok := op.(netops.IPTablesDel); ok && d.Table == "filter" && slices.Contains(d.Chains, "KUBE-FORWARD") {
+			ops = append(ops, netops.Nfacct{NS: netops.Host, Del: true, Names: names.KubeProxyCounters})
+		}
+	}
+	return ops, nil
 }
 
 // hostRoutes returns the ops that delete the routes lab's plan added on a

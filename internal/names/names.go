@@ -145,3 +145,13 @@ const DNSName = "netlab-dns"
 // (kube/controller_linux.go): it probes the pods every second and keeps
 // the Services' rules on their Ready ones, as the kubelet and kube-proxy do.
 const ControllerName = "netlab-kube"
+
+// kube-proxy's nfacct counters (its pkg/proxy/metrics), which netlab makes
+// on a node where the kernel keeps such counters, and removes on down.
+const (
+	InvalidDroppedCounter     = "ct_state_invalid_dropped_pkts"
+	LocalhostNodePortsCounter = "localhost_nps_accepted_pkts"
+)
+
+// KubeProxyCounters are kube-proxy's nfacct counters.
+var KubeProxyCounters = []string{InvalidDroppedCounter, LocalhostNodePortsCounter}

@@ -203,6 +203,15 @@ func (k *kernel) apply(op Op) error {
 		})
 	case ResolvConf:
 		return writeResolvConf(string(o.NS), o.Text())
+	case Nfacct:
+		return Do(o.NS, func() error {
+			for _, n := range o.Names {
+				if err := nfacct(n, o.Del); err != nil {
+					return fmt.Errorf("nfacct %s: %w", n, err)
+				}
+			}
+			return nil
+		})
 	case ConntrackDel:
 		h, err := k.get(o.NS)
 		if err != nil {

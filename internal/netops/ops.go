@@ -671,6 +671,29 @@ func (o ConntrackDel) Commands() []string {
 	return []string{inNS(o.NS, args...) + " || true"}
 }
 
+// Nfacct makes named packet-and-byte counters of the kernel's
+// nfnetlink_acct in a namespace, or with Del removes them. iptables'
+// nfacct match counts into them (kube-proxy's
+// ct_state_invalid_dropped_pkts and localhost_nps_accepted_pkts; 'nfacct
+// list' shows them). Making one that is there leaves it as it is, with its
+// counts; removing one that is not there, or that a rule still counts
+// into (the kernel keeps it busy), is no error either.
+type Nfacct struct {
+	NS    NS
+	Del   bool
+	Names []string
+}
+
+// Commands implements Op.
+func (o Nfacct) Commands() []string {
+	verb := map[bool]string{false: "nfacct add", true: "nfacct del"}[o.Del]
+	var cmds []string
+	for _, n := range o.Names {
+		cmds = append(cmds, inNS(o.NS, verb, n)+" 2>/dev/null || true")
+	}
+	return cmds
+}
+
 // ResolvConf gives a namespace its own /etc/resolv.conf, the way `ip
 // netns exec` reads it: /etc/netns/NS/resolv.conf, bind-mounted over
 // /etc/resolv.conf for what runs there. Its first line is Marker, so that
