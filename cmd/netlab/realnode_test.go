@@ -281,6 +281,22 @@ func TestRealNodeRestoresSysctls(t *testing.T) {
 	rules = sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save")
 	assert.NotContains(t, rules, "FLANNEL-", "down removes the flannel chains the lab made")
 
+	// The other order: the overlay lab goes first, and puts back
+	// kube-proxy's route_localnet, which the docker lab never set.
+	localnet := func() string {
+		return strings.TrimSpace(sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv4.conf.all.route_localnet"))
+	}
+	require.Equal(t, "0", localnet())
+	overlay.mustNL(t, "overlay-mode", "--lab", overlay.lab, "--node", "node1")
+	assert.Equal(t, "1", localnet(), "kube-proxy sets route_localnet for its localhost NodePorts")
+	docker.mustNL(t, "docker-mode", "--lab", docker.lab, "--node", "node1")
+	r = overlay.mustNL(t, "down", "--lab", overlay.lab)
+	assert.Contains(t, r.Stdout, "net.ipv4.conf.all.route_localnet is back to 0")
+	assert.Contains(t, r.Stdout, "net.ipv4.ip_forward stays 1: lab "+docker.lab+" on this machine still needs it")
+	assert.Equal(t, "0", localnet())
+	docker.mustNL(t, "down", "--lab", docker.lab)
+	assert.Equal(t, "0", forward())
+
 	// A machine that already forwarded keeps forwarding.
 	sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	up = docker.mustNL(t, "docker-mode", "--lab", docker.lab, "--node", "node1")
@@ -387,12 +403,7 @@ func TestRealNodesCompareTrace(t *testing.T) {
 // vmPods are the pods 'netlab get pods -o json' lists on a VM.
 func vmPods(t *testing.T, v vm) []kubePod {
 	t.Helper()
-	var l struct {
-		Items []kubePod `json:"items"`
-	}
-	r := v.mustNL(t, "get", "pods", "-o", "json", "--lab", v.lab)
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
-	return l.Items
+	return podsOf(t, v.mustNL(t, "get", "pods", "-o", "json", "--lab", v.lab).Stdout)
 }
 
 // onBoth runs the same netlab command on both VMs at once, as a workshop
@@ -479,11 +490,7 @@ func TestRealNodesServices(t *testing.T) {
 	b.mustNL(t, "exec", "--lab", b.lab, byNode["node2"][0].Name, "--", "true")
 
 	svc := func(v vm) kubeSvc {
-		var l struct{ Items []kubeSvc }
-		r := v.mustNL(t, "get", "services", "my-service", "-o", "json", "--lab", v.lab)
-		require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
-		require.Len(t, l.Items, 1)
-		return l.Items[0]
+		return serviceOf(t, v.mustNL(t, "get", "services", "my-service", "-o", "json", "--lab", v.lab).Stdout)
 	}
 	require.Equal(t, svc(a).ClusterIP, svc(b).ClusterIP, "the same ClusterIP on both")
 	to := svc(a).ClusterIP + ":80"

@@ -63,15 +63,30 @@ func readSysctl(key string) (string, error) {
 // netlab set goes back to what it was; one changed since is left as its
 // changer wants it.
 func restoreHostSysctls(lab string, hs []state.HostSysctl) ([]string, []netops.Op) {
-	var others []string
+	// The other labs here that set each key (a lab that never set it,
+	// such as a Docker lab for kube-proxy's route_localnet, does not
+	// need it).
+	needs := map[string][]string{}
 	for _, l := range inventory.HostLabs() {
-		if l != lab {
-			others = append(others, l)
+		if l == lab {
+			continue
+		}
+		s, err := state.Load(l)
+		if err != nil {
+			// Unreadable: it may need any of them.
+			for _, h := range hs {
+				needs[h.Key] = append(needs[h.Key], l)
+			}
+			continue
+		}
+		for _, h := range s.HostSysctls {
+			needs[h.Key] = append(needs[h.Key], l)
 		}
 	}
 	var lines []string
 	var back []netops.KV
 	for _, h := range hs {
+		others := needs[h.Key]
 		now, err := readSysctl(h.Key)
 		switch {
 		case err != nil:
