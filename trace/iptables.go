@@ -142,20 +142,29 @@ type Verdict struct {
 	// Unknown lists rules the walk could not judge, which it took as not
 	// matching.
 	Unknown []string
+	// Via are the rules that jumped, chain into chain, to the deciding
+	// rule: a Service's KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-… path.
+	Via []string
+	// Mark is the packet's mark after the chain (MARK rules, such as
+	// KUBE-MARK-MASQ's, set it, and it stays on the packet).
+	Mark uint32
 }
 
 // Eval runs a packet through table's built-in chain and returns the verdict:
 // for nat chains, the first DNAT/SNAT/MASQUERADE/ACCEPT/RETURN at the top;
 // for filter, ACCEPT or DROP (the policy when nothing decides).
 func (t *Tables) Eval(table, chain string, p Packet) Verdict {
-	var v Verdict
+	v := Verdict{Mark: p.Mark}
 	if t == nil || t.chains[table] == nil {
-		return Verdict{Target: "ACCEPT", Rule: "(no " + table + " table)"}
+		return Verdict{Target: "ACCEPT", Rule: "(no " + table + " table)", Mark: p.Mark}
 	}
-	if target, r, to, ok := t.walk(table, chain, p, &v, 0); ok {
+	target, r, to, ok := t.walk(table, chain, &p, &v, 0)
+	v.Mark = p.Mark
+	if ok {
 		v.Target, v.Rule, v.To = target, r, to
 		return v
 	}
+	v.Via = nil
 	pol := t.policies[table][chain]
 	if pol == "" {
 		pol = "ACCEPT"
@@ -164,18 +173,18 @@ func (t *Tables) Eval(table, chain string, p Packet) Verdict {
 	return v
 }
 
-func (t *Tables) walk(table, chain string, p Packet, v *Verdict, depth int) (string, string, string, bool) {
+func (t *Tables) walk(table, chain string, p *Packet, v *Verdict, depth int) (string, string, string, bool) {
 	if depth > 32 {
 		return "", "", "", false
 	}
 	for _, r := range t.chains[table][chain] {
 		if r.unknown != "" {
-			if r.matchesExceptUnknown(p) {
+			if r.matchesExceptUnknown(*p) {
 				v.Unknown = append(v.Unknown, r.text)
 			}
 			continue
 		}
-		if !r.match(p) {
+		if !r.match(*p) {
 			continue
 		}
 		if r.random() {
@@ -202,6 +211,7 @@ func (t *Tables) walk(table, chain string, p Packet, v *Verdict, depth int) (str
 		default: // a user chain
 			target, text, to, ok := t.walk(table, r.target, p, v, depth+1)
 			if ok && target != "RETURN" {
+				v.Via = append([]string{r.text}, v.Via...)
 				return target, text, to, true
 			}
 		}

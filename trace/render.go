@@ -46,17 +46,28 @@ func Text(w io.Writer, t api.Trace) {
 		}
 		line("bridge", h.Bridge)
 		line("packet", h.Packet)
-		for _, r := range h.Rewrite {
-			k := "dnat"
-			if r.Chain == "POSTROUTING" {
-				k = "snat"
+		// In the kernel's order: NAT before routing, the routing
+		// decision, filter FORWARD, NAT after routing.
+		rewrites := func(post bool) {
+			for _, r := range h.Rewrite {
+				if (r.Chain == "POSTROUTING") != post {
+					continue
+				}
+				line(map[bool]string{false: "dnat", true: "snat"}[post], r.What)
+				for _, v := range r.Via {
+					line("", "via "+v)
+				}
+				line("", "by "+r.Rule)
+				line("conntrack", r.Conntrack)
 			}
-			line(k, r.What)
-			line("", "by "+r.Rule)
-			line("conntrack", r.Conntrack)
 		}
+		rewrites(false)
 		line("route", h.Route)
 		line("filter", h.Filter)
+		for _, v := range h.FilterVia {
+			line("", "via "+v)
+		}
+		rewrites(true)
 		line("arp", h.Neighbour)
 		line("fdb", h.FDB)
 		if e := h.Encapsulation; e != nil {
@@ -79,7 +90,7 @@ func Text(w io.Writer, t api.Trace) {
 	}
 	fmt.Fprintf(w, "One real packet: %s.\n", t.Sent)
 	if t.Confirmed {
-		fmt.Fprintln(w, "Confirmed: the interface counters and conntrack agree with every hop.")
+		fmt.Fprintln(w, "Confirmed: the interface counters, the rules' counters and conntrack agree with every hop.")
 	} else {
 		fmt.Fprintln(w, "NOT confirmed: the kernel did otherwise:")
 		for _, d := range t.Disagreements {

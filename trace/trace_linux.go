@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +45,15 @@ func Run(req Request) api.Trace {
 	}
 	before := w.counters()
 	out.Hops, out.Outcome, out.DeliveredTo = w.walk(req.SrcNS, "", frame{p: p})
+	// The rules' counters of the namespaces the walk crosses, read after
+	// the walk (which sends nothing) and before the real packet.
+	var crossed []netops.NS
+	for _, h := range out.Hops {
+		if !slices.Contains(crossed, netops.NS(h.Namespace)) {
+			crossed = append(crossed, netops.NS(h.Namespace))
+		}
+	}
+	rulesBefore := ruleCounters(crossed)
 	if req.DstName != "" && out.Outcome == "delivered" && out.DeliveredTo != req.DstName {
 		out.Dst.Note = fmt.Sprintf("the packet for %s ends in %s: %s is %s's own address there", req.DstName, out.DeliveredTo, req.Dst, out.DeliveredTo)
 	}
@@ -59,6 +71,9 @@ func Run(req Request) api.Trace {
 		out.Dst.Note = joinNote(out.Dst.Note, "kube-proxy sent the real packet to "+took+", one of the Service's endpoints: the walk follows it")
 	}
 	out.Disagreements = w.confirm(&out, before, sport)
+	if len(out.Disagreements) == 0 {
+		out.Disagreements = w.confirmRules(&out, rulesBefore, ruleCounters(crossed), sport)
+	}
 	out.Confirmed = len(out.Disagreements) == 0
 	out.Millis = time.Since(start).Milliseconds()
 	return out
@@ -158,6 +173,140 @@ func lastWords(err error) string {
 }
 
 type counter struct{ rx, tx uint64 }
+
+// ruleCounters reads the packet counter of every iptables rule in
+// namespaces nss: namespace → table → rule (as iptables-save prints it)
+// → packets.
+func ruleCounters(nss []netops.NS) map[string]map[string]map[string]uint64 {
+	m := map[string]map[string]map[string]uint64{}
+	for _, ns := range nss {
+		for _, table := range []string{"nat", "filter"} {
+			save, err := netops.IPTablesSaveCounters(ns, table)
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(save, "\n") {
+				if !strings.HasPrefix(l, "[") {
+					continue
+				}
+				c, rule, ok := strings.Cut(l, "] ")
+				pk, _, _ := strings.Cut(c[1:], ":")
+				n, err := strconv.ParseUint(pk, 10, 64)
+				if !ok || err != nil {
+					continue
+				}
+				if m[string(ns)] == nil {
+					m[string(ns)] = map[string]map[string]uint64{}
+				}
+				if m[string(ns)][table] == nil {
+					m[string(ns)][table] = map[string]uint64{}
+				}
+				m[string(ns)][table][rule] = n
+			}
+		}
+	}
+	return m
+}
+
+// confirmRules checks, hop by hop, that every rule the walk names (each
+// rewrite's, the FORWARD verdict's, and the jumps that led to them) counted
+// the real packet, and that conntrack recorded no address translation the
+// walk does not show.
+func (w *world) confirmRules(t *api.Trace, before, after map[string]map[string]map[string]uint64, sport int) []string {
+	var dis []string
+	check := func(h api.Hop, table string, rules ...string) {
+		for _, r := range rules {
+			if r == "" || strings.HasPrefix(r, "-P ") || strings.HasPrefix(r, "(") || before[h.Namespace] == nil {
+				continue // a policy, no table, or a namespace not read before
+			}
+			if after[h.Namespace][table][r] > before[h.Namespace][table][r] {
+				continue
+			}
+			d := fmt.Sprintf("%s: the walk has this rule take the packet, but its counter did not move: %s", h.Host, r)
+			if moved := movedRules(before, after, h.Namespace, table, chainOf(r)); len(moved) > 0 {
+				d += "; in " + chainOf(r) + " these counted it: " + strings.Join(moved, "; ")
+			}
+			dis = append(dis, d)
+		}
+	}
+	for _, h := range t.Hops {
+		for _, r := range h.Rewrite {
+			check(h, "nat", append(append([]string{}, r.Via...), r.Rule)...)
+		}
+		if rule, ok := strings.CutPrefix(h.Filter, "FORWARD "); ok {
+			if _, text, ok := strings.Cut(rule, ": "); ok {
+				check(h, "filter", append(append([]string{}, h.FilterVia...), text)...)
+			}
+		}
+		if h.Action != "drop" {
+			dis = append(dis, w.unpredictedNAT(h, sport)...)
+		}
+		if len(dis) > 0 {
+			break // what follows a hop that disagrees is moot
+		}
+	}
+	return dis
+}
+
+// chainOf is the chain of a rule as iptables-save prints it.
+func chainOf(rule string) string {
+	f := strings.Fields(rule)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[1]
+}
+
+// movedRules are the rules of chain whose counters moved.
+func movedRules(before, after map[string]map[string]map[string]uint64, ns, table, chain string) []string {
+	var out []string
+	for r, n := range after[ns][table] {
+		if chainOf(r) == chain && n > before[ns][table][r] {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// unpredictedNAT says where conntrack, in hop h's namespace, shows the
+// real packet translated in a way the walk does not: a source or a
+// destination rewritten with no rewrite of that kind in the hop.
+func (w *world) unpredictedNAT(h api.Hop, sport int) []string {
+	v, err := w.view(netops.NS(h.Namespace))
+	if err != nil {
+		return nil
+	}
+	flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	if err != nil {
+		return nil
+	}
+	var f *netlink.ConntrackFlow
+	for _, c := range flows {
+		if flowMatches(c, h.Packet, sport) && (f == nil || c.TimeOut > f.TimeOut) {
+			f = c
+		}
+	}
+	if f == nil {
+		return nil
+	}
+	has := func(post bool) bool {
+		for _, r := range h.Rewrite {
+			if (r.Chain == "POSTROUTING") == post {
+				return true
+			}
+		}
+		return false
+	}
+	var dis []string
+	if !f.Reverse.DstIP.Equal(f.Forward.SrcIP) && !has(true) {
+		dis = append(dis, fmt.Sprintf("%s: conntrack shows the source rewritten to %s here (%s), and the walk has no source NAT", h.Host, f.Reverse.DstIP, flowText(f)))
+	}
+	if !f.Reverse.SrcIP.Equal(f.Forward.DstIP) && !has(false) {
+		dis = append(dis, fmt.Sprintf("%s: conntrack shows the destination rewritten to %s here (%s), and the walk has no destination NAT", h.Host, f.Reverse.SrcIP, flowText(f)))
+	}
+	return dis
+}
 
 // counters reads every interface's packet counters in the lab.
 func (w *world) counters() map[string]counter {

@@ -380,6 +380,7 @@ func (w *world) walk(ns netops.NS, in string, f frame) ([]api.Hop, string, strin
 						return hops, "left", ""
 					}
 					ns, in = pns, peer.Attrs().Name
+					f.p.Mark = 0 // into another namespace: the mark goes
 					continue
 				}
 			}
@@ -389,6 +390,14 @@ func (w *world) walk(ns netops.NS, in string, f frame) ([]api.Hop, string, strin
 		hops, w.trail = append(hops, hop), append(w.trail, arrived)
 		if outcome != "" {
 			return hops, outcome, to
+		}
+		if next.ns != ns {
+			// A packet that crosses into another namespace loses its
+			// mark (skb_scrub_packet), the inner one of a tunnel too.
+			f.p.Mark = 0
+			for in := f.inner; in != nil; in = in.inner {
+				in.p.Mark = 0
+			}
 		}
 		ns, in = next.ns, next.in
 	}
@@ -419,10 +428,12 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 	if terr == nil {
 		q := pk("")
 		q.Choose = w.chooser(t)
-		if vd := t.Eval("nat", chain, q); vd.Target == "DNAT" {
+		vd := t.Eval("nat", chain, q)
+		p.Mark = vd.Mark // KUBE-MARK-MASQ's mark stays on the packet
+		if vd.Target == "DNAT" {
 			before := fmt.Sprintf("%s:%d", p.Dst, p.Dport)
 			applyDNAT(p, vd.To)
-			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: chain, Rule: vd.Rule,
+			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: chain, Rule: vd.Rule, Via: vd.Via,
 				What: fmt.Sprintf("dst %s → %s:%d", before, p.Dst, p.Dport)})
 			if vd.Random {
 				hop.Note = joinNote(hop.Note, "one of the Service's endpoints, picked at random by kube-proxy's -m statistic rules: another packet may take another")
@@ -460,7 +471,8 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 	out := v.byIndex[r.LinkIndex]
 	if in != "" && terr == nil {
 		vd := t.Eval("filter", "FORWARD", pk(out.Attrs().Name))
-		hop.Filter = fmt.Sprintf("FORWARD %s: %s", vd.Target, vd.Rule)
+		p.Mark = vd.Mark
+		hop.Filter, hop.FilterVia = fmt.Sprintf("FORWARD %s: %s", vd.Target, vd.Rule), vd.Via
 		for _, u := range vd.Unknown {
 			hop.Note = joinNote(hop.Note, "a rule the walk cannot judge, taken as not matching: "+u)
 		}
@@ -470,7 +482,9 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 		}
 	}
 	if terr == nil {
-		if vd := t.Eval("nat", "POSTROUTING", pk(out.Attrs().Name)); vd.Target == "MASQUERADE" || vd.Target == "SNAT" {
+		vd := t.Eval("nat", "POSTROUTING", pk(out.Attrs().Name))
+		p.Mark = vd.Mark
+		if vd.Target == "MASQUERADE" || vd.Target == "SNAT" {
 			before := p.Src
 			if vd.Target == "SNAT" {
 				p.Src = addrOf(net.ParseIP(strings.Split(vd.To, ":")[0]))
@@ -479,7 +493,7 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 			} else if src := firstAddr(v, out); src.IsValid() {
 				p.Src = src
 			}
-			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: "POSTROUTING", Rule: vd.Rule,
+			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: "POSTROUTING", Rule: vd.Rule, Via: vd.Via,
 				What: fmt.Sprintf("src %s → %s", before, p.Src)})
 		}
 	}

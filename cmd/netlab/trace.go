@@ -2,12 +2,15 @@ package main
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"netlab/internal/api"
 	"netlab/internal/lab"
 	"netlab/internal/state"
+	"netlab/internal/topo"
+	"netlab/kube"
 	"netlab/trace"
 )
 
@@ -19,19 +22,22 @@ func newTrace(g *globals) *cobra.Command {
 		Use:   "trace SRC DST [--port P] [--proto tcp|icmp|udp]",
 		Short: "Walk a packet hop by hop from the kernel's own tables, then confirm it with one real packet",
 		Long: `Walk a packet from SRC (a container, pod, node or the outside host) to DST
-(an address, or a name), namespace by namespace, as the kernel would:
-the route it picks (ip route get), the netfilter rule that rewrites it
-(DNAT, MASQUERADE) or drops it, the bridge's FDB entry, and on a VXLAN
-device the ARP and FDB entries that pick the remote VTEP and the outer
-header. Then send one real packet (a TCP connection, a ping or a UDP
-datagram) and check the walk: the interface counters on the path moved and
-conntrack shows the predicted translation. Where the kernel differs from
+(an address, a name, or a Service: svc/NAME, NAME.NAMESPACE), namespace
+by namespace, in the kernel's order: NAT before routing, the route it
+picks (ip route get), filter FORWARD, NAT after routing; each rule that
+rewrites, accepts or drops it, with the chain of jumps that led there (a
+Service's KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…); the bridge's FDB
+entry, and on a VXLAN device the ARP and FDB entries that pick the remote
+VTEP and the outer header. Then send one real packet (a TCP connection, a
+ping or a UDP datagram) and check the walk: the interface counters on the
+path moved, every rule it names counted the packet, and conntrack shows
+the translations it predicts and no other. Where the kernel differs from
 what netlab built (a route, an FDB entry or a rule changed by hand), it
 says so.
 
 Without --port and --proto: TCP to a container's or pod's server when DST
 is one, a ping otherwise.`,
-		Example: "  sudo netlab trace pod1 pod3\n  sudo netlab trace c1 192.168.56.12 --port 8080\n  sudo netlab trace outside 192.168.56.11 --port 8080 --lab docker\n  sudo netlab trace node1 10.244.2.2 --proto icmp",
+		Example: "  sudo netlab trace pod1 pod3\n  sudo netlab trace c1 192.168.56.12 --port 8080\n  sudo netlab trace outside 192.168.56.11 --port 8080 --lab docker\n  sudo netlab trace node1 10.244.2.2 --proto icmp\n  sudo netlab trace pod1 svc/my-service",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usagef("trace takes SRC and DST, got %d argument(s) (see 'netlab trace --help')", len(args))
@@ -141,6 +147,9 @@ func traceDst(s *state.State, dst string) (netip.Addr, string, int, error) {
 			return h.IP, h.Name, port, nil
 		}
 	}
+	if a, name, port, ok := traceService(s, dst); ok {
+		return a, name, port, nil
+	}
 	if m, ok := lab.ModeNamed(s.Mode); ok && !s.Topology.Embedded {
 		for _, w := range m.Plan(s.Topology).Peers {
 			if w.Name == dst {
@@ -148,7 +157,34 @@ func traceDst(s *state.State, dst string) (netip.Addr, string, int, error) {
 			}
 		}
 	}
-	return netip.Addr{}, "", 0, usagef("%s is not an IPv4 address, nor a container, pod or host of lab %s ('netlab status --lab %s' lists them)", dst, s.Lab, s.Lab)
+	return netip.Addr{}, "", 0, usagef("%s is not an IPv4 address, nor a container, pod, host or Service of lab %s ('netlab status --lab %s' lists them)", dst, s.Lab, s.Lab)
+}
+
+// traceService resolves a Service of an overlay lab, as svc/NAME (or
+// service/NAME, or NAME alone) in namespace default, or NAME.NAMESPACE:
+// its ClusterIP and its first port.
+func traceService(s *state.State, dst string) (netip.Addr, string, int, bool) {
+	if s.Mode != topo.OverlayMode {
+		return netip.Addr{}, "", 0, false
+	}
+	name := dst
+	for _, p := range []string{"svc/", "service/", "services/"} {
+		name = strings.TrimPrefix(name, p)
+	}
+	ns := "default"
+	if n, space, ok := strings.Cut(name, "."); ok {
+		name, ns = n, space
+	}
+	st, err := kube.LoadStore(s.Lab)
+	if err != nil {
+		return netip.Addr{}, "", 0, false
+	}
+	for _, sv := range st.Services {
+		if sv.Name == name && sv.Namespace == ns && sv.ClusterIP.IsValid() && len(sv.Ports) > 0 {
+			return sv.ClusterIP, "svc/" + sv.Name, sv.Ports[0].Port, true
+		}
+	}
+	return netip.Addr{}, "", 0, false
 }
 
 // countIP is how many of the lab's workloads have address a: in the

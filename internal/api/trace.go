@@ -55,6 +55,9 @@ type Hop struct {
 	Rewrite []Rewrite `json:"rewrite,omitempty"`
 	// Filter is the FORWARD verdict of a routed packet and its rule.
 	Filter string `json:"filter,omitempty"`
+	// FilterVia are the rules that jumped, chain into chain, to Filter's
+	// rule (FORWARD → KUBE-FORWARD, say).
+	FilterVia []string `json:"filter_via,omitempty"`
 	// Bridge is the bridge's decision for a packet that came in on one of
 	// its ports and is for the bridge itself: up to this host's IP stack.
 	Bridge string `json:"bridge,omitempty"`
@@ -78,6 +81,9 @@ type Rewrite struct {
 	Rule  string `json:"rule"`
 	// What says what changed: "dst 192.168.56.12:8080 → 172.17.0.2:80".
 	What string `json:"what"`
+	// Via are the rules that jumped, chain into chain, to Rule: a
+	// Service's KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-….
+	Via []string `json:"via,omitempty"`
 	// Conntrack is the kernel's entry for the real packet, when read.
 	Conntrack string `json:"conntrack,omitempty"`
 }

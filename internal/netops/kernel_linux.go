@@ -482,8 +482,17 @@ func (k *kernel) routeOf(ns NS, dstS, via, dev string) (*handle, *netlink.Route,
 
 // IPTablesSave is what iptables-save prints of table in namespace ns
 // (every table when table is ""), in the C locale: it is parsed.
-func IPTablesSave(ns NS, table string) (string, error) {
+func IPTablesSave(ns NS, table string) (string, error) { return iptablesSave(ns, table, false) }
+
+// IPTablesSaveCounters is IPTablesSave with each rule's counters in
+// front of it ("[packets:bytes] -A ..."), as iptables-save -c prints them.
+func IPTablesSaveCounters(ns NS, table string) (string, error) { return iptablesSave(ns, table, true) }
+
+func iptablesSave(ns NS, table string, counters bool) (string, error) {
 	argv := []string{"iptables-save"}
+	if counters {
+		argv = append(argv, "-c")
+	}
 	if table != "" {
 		argv = append(argv, "-t", table)
 	}
