@@ -45,16 +45,18 @@ spec:
 		b.ReportMetric(time.Since(start).Seconds(), "apply-100-s")
 
 		var svc struct {
-			Items []struct {
-				ClusterIP string `json:"cluster_ip"`
-			} `json:"items"`
+			Spec struct {
+				ClusterIP string `json:"clusterIP"`
+			} `json:"spec"`
 		}
 		if err := json.Unmarshal([]byte(labtest.MustRun(b, "get", "services", "my-service", "-o", "json", "--lab", name).Stdout), &svc); err != nil {
 			b.Fatal(err)
 		}
 		var pods struct {
 			Items []struct {
-				IP string `json:"ip"`
+				Status struct {
+					PodIP string `json:"podIP"`
+				} `json:"status"`
 			} `json:"items"`
 		}
 		if err := json.Unmarshal([]byte(labtest.MustRun(b, "get", "pods", "-o", "json", "--lab", name).Stdout), &pods); err != nil {
@@ -64,12 +66,12 @@ spec:
 			b.Fatalf("%d pods, not 100", len(pods.Items))
 		}
 		from := netops.NS(name + "-pod1")
-		vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Items[0].ClusterIP), 80)
+		vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)
 		// Straight to the pods, each in turn: the same spread over the
 		// nodes as the Service's random choice, without its rules.
 		var direct []netip.AddrPort
 		for _, p := range pods.Items {
-			direct = append(direct, netip.AddrPortFrom(netip.MustParseAddr(p.IP), 9376))
+			direct = append(direct, netip.AddrPortFrom(netip.MustParseAddr(p.Status.PodIP), 9376))
 		}
 		through, straight := latencies(b, from, vip, direct)
 		b.ReportMetric(float64(through.Microseconds()), "clusterip-us")

@@ -15,7 +15,7 @@ echo "\$ netlab get pods -o wide; netlab get services; netlab get endpoints"
 netlab get --lab "$lab" pods -o wide
 netlab get --lab "$lab" services
 netlab get --lab "$lab" endpoints
-ip=$(netlab get --lab "$lab" services my-service -o json | sed -n 's/.*"cluster_ip": "\(.*\)".*/\1/p')
+ip=$(netlab get --lab "$lab" services my-service -o json | sed -n 's/.*"clusterIP": "\(.*\)".*/\1/p')
 printf '\n%s== pod1 asks my-service (%s:80) three times: kube-proxy'"'"'s rules pick a pod each time%s\n' "$bold" "$ip" "$plain"
 for _ in 1 2 3; do
   echo "\$ netlab exec pod1 -- curl -s $ip"

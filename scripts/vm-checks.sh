@@ -154,7 +154,7 @@ services_checks() {
     checkrun "node$i: its rules hold my-service's 3 endpoints, the other VMs' included (each VM's controller probes them)" "^3$" "$i" \
       'for _ in $(seq 40); do n=$(iptables-save -t nat | grep -c "\"default/my-service -> "); [ "$n" = 3 ] && break; sleep 0.5; done; echo "$n"'
   done
-  vip=$(on 1 "netlab get services my-service -o json" 2>/dev/null | sed -n 's/.*"cluster_ip": "\(.*\)".*/\1/p')
+  vip=$(on 1 "netlab get services my-service -o json" 2>/dev/null | sed -n 's/.*"clusterIP": "\(.*\)".*/\1/p')
   checkrun "node1: my-service is kube-proxy's KUBE-SVC-FXIYY6OHUSNBITIX, each of 3 endpoints with 1/3" \
     "-A KUBE-SVC-FXIYY6OHUSNBITIX .*-m statistic --mode random --probability 0\.3333333" 1 'iptables -t nat -S'
   out=$(on 1 "for k in \$(seq 30); do netlab exec pod1 -- curl -s -m 5 $vip; done" 2>&1 || true)

@@ -64,6 +64,10 @@ func newGet(g *globals) *cobra.Command {
 			defer done()
 			cl.Reprobe() // READY as the probes say now
 			kind, _ := kubeKind(args[0])
+			if kind == "endpoints" {
+				// As kubectl 1.33+ says it.
+				fmt.Fprintln(c.ErrOrStderr(), "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
+			}
 			name := ""
 			if len(args) == 2 {
 				name = args[1]
@@ -116,7 +120,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 	var l listing
 	switch kind {
 	case "pod":
-		l = podListing(cl.Store)
+		l = podListing(cl)
 	case "service":
 		l = serviceListing(cl.Store)
 	case "endpoints":
@@ -136,11 +140,17 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 		return usagef("%s %q not found", kind, name)
 	}
 	if output == "json" || output == "yaml" {
-		rows := []any{}
-		for _, it := range items {
-			rows = append(rows, it.obj)
+		// As kubectl: the object itself for KIND NAME, a List for many.
+		var doc any
+		if name != "" {
+			doc = items[0].obj
+		} else {
+			rows := []any{}
+			for _, it := range items {
+				rows = append(rows, it.obj)
+			}
+			doc = map[string]any{"apiVersion": "v1", "kind": "List", "items": rows, "metadata": map[string]any{"resourceVersion": ""}}
 		}
-		doc := map[string]any{"apiVersion": "v1", "kind": "List", "items": rows}
 		if output == "json" {
 			return writeJSON(w, doc)
 		}
@@ -173,9 +183,13 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 	return nil
 }
 
-func podListing(st kube.Store) listing {
+func podListing(cl *kube.Cluster) listing {
 	l := listing{head: []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"}, wide: []string{"IP", "NODE"}}
-	for _, p := range st.Pods {
+	hostIP := map[string]string{}
+	for _, n := range cl.S.Topology.Nodes {
+		hostIP[n.Name] = n.IP.String()
+	}
+	for _, p := range cl.Store.Pods {
 		ready := 0
 		if p.Ready {
 			ready = len(p.Template.Containers)
@@ -192,7 +206,7 @@ func podListing(st kube.Store) listing {
 		if p.Restarts > 0 {
 			restarts += " (" + age(p.Restarted) + " ago)"
 		}
-		l.items = append(l.items, item{ns: p.Namespace, name: p.Name, obj: p,
+		l.items = append(l.items, item{ns: p.Namespace, name: p.Name, obj: kube.PodObject(p, hostIP[p.Node]),
 			cols: []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Template.Containers)), status, restarts, age(p.Created)},
 			wide: []string{p.IP.String(), p.Node}})
 	}
@@ -214,7 +228,7 @@ func serviceListing(st kube.Store) listing {
 		if s.ClusterIP.IsValid() {
 			ip = s.ClusterIP.String()
 		}
-		l.items = append(l.items, item{ns: s.Namespace, name: s.Name, obj: s,
+		l.items = append(l.items, item{ns: s.Namespace, name: s.Name, obj: kube.ServiceObject(s),
 			cols: []string{s.Name, s.Type, ip, "<none>", strings.Join(ports, ","), age(s.Created)},
 			wide: []string{selectorText(s.Selector)}})
 	}
@@ -237,7 +251,7 @@ func endpointsListing(cl *kube.Cluster) listing {
 			text = strings.Join(list, ",")
 		}
 		l.items = append(l.items, item{ns: s.Namespace, name: s.Name,
-			obj:  map[string]any{"namespace": s.Namespace, "name": s.Name, "endpoints": eps},
+			obj:  kube.EndpointsObject(s, eps, cl.Store.Pods),
 			cols: []string{s.Name, text, age(s.Created)}})
 	}
 	return l
@@ -252,7 +266,7 @@ func deploymentListing(st kube.Store) listing {
 				ready++
 			}
 		}
-		l.items = append(l.items, item{ns: d.Namespace, name: d.Name, obj: d,
+		l.items = append(l.items, item{ns: d.Namespace, name: d.Name, obj: kube.DeploymentObject(d, ready),
 			cols: []string{d.Name, fmt.Sprintf("%d/%d", ready, d.Replicas), fmt.Sprint(d.Replicas), fmt.Sprint(ready), age(d.Created)}})
 	}
 	return l
@@ -280,7 +294,7 @@ func replicaSetListing(st kube.Store) listing {
 				}
 			}
 			l.items = append(l.items, item{ns: d.Namespace, name: rs,
-				obj:  map[string]any{"namespace": d.Namespace, "name": rs, "revision": r.Number, "desired": desired, "current": current, "ready": ready, "template": r.Template},
+				obj:  kube.ReplicaSetObject(d, r, desired, current, ready),
 				cols: []string{rs, fmt.Sprint(desired), fmt.Sprint(current), fmt.Sprint(ready), age(d.Created)}})
 		}
 	}

@@ -10,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"sigs.k8s.io/yaml"
+
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,43 +24,66 @@ import (
 	"netlab/kube"
 )
 
-// kubePod is a pod of 'netlab get pods -o json', as a script reads it.
+// kubePod is what the tests read of a pod of 'netlab get pods -o json',
+// a List of Pods as the API shows them.
 type kubePod struct {
-	Name  string    `json:"name"`
-	Node  string    `json:"node"`
-	IP    string    `json:"ip"`
-	NS    netops.NS `json:"netns"`
-	Ready bool      `json:"ready"`
+	Name  string
+	Node  string
+	IP    string
+	NS    netops.NS
+	Ready bool
+}
+
+// podsOf reads the Pods of a List, as 'kubectl get pods -o json' prints it.
+func podsOf(t *testing.T, data string) []kubePod {
+	t.Helper()
+	var l struct {
+		Kind  string       `json:"kind"`
+		Items []corev1.Pod `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(data), &l), data)
+	require.Equal(t, "List", l.Kind)
+	var out []kubePod
+	for _, p := range l.Items {
+		ready := false
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				ready = c.Status == corev1.ConditionTrue
+			}
+		}
+		out = append(out, kubePod{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP, NS: netops.NS(p.Annotations[kube.NetnsAnnotation]), Ready: ready})
+	}
+	return out
 }
 
 func getPods(t *testing.T, labName string) []kubePod {
 	t.Helper()
-	var l struct {
-		Items []kubePod `json:"items"`
-	}
-	r := labtest.MustRun(t, "get", "pods", "-o", "json", "--lab", labName)
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
-	return l.Items
+	return podsOf(t, labtest.MustRun(t, "get", "pods", "-o", "json", "--lab", labName).Stdout)
 }
 
+// kubeSvc is what the tests read of a Service of 'netlab get service NAME
+// -o json', the Service itself as the API shows it.
 type kubeSvc struct {
-	Name      string `json:"name"`
-	ClusterIP string `json:"cluster_ip"`
-	Ports     []struct {
-		Port     int `json:"port"`
-		NodePort int `json:"node_port"`
-	} `json:"ports"`
+	Name      string
+	ClusterIP string
+	Ports     []struct{ Port, NodePort int }
+}
+
+func serviceOf(t *testing.T, data string) kubeSvc {
+	t.Helper()
+	var s corev1.Service
+	require.NoError(t, json.Unmarshal([]byte(data), &s), data)
+	require.Equal(t, "Service", s.Kind)
+	out := kubeSvc{Name: s.Name, ClusterIP: s.Spec.ClusterIP}
+	for _, p := range s.Spec.Ports {
+		out.Ports = append(out.Ports, struct{ Port, NodePort int }{int(p.Port), int(p.NodePort)})
+	}
+	return out
 }
 
 func getService(t *testing.T, labName, name string) kubeSvc {
 	t.Helper()
-	var l struct {
-		Items []kubeSvc `json:"items"`
-	}
-	r := labtest.MustRun(t, "get", "services", name, "-o", "json", "--lab", labName)
-	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &l), r.Stdout)
-	require.Len(t, l.Items, 1)
-	return l.Items[0]
+	return serviceOf(t, labtest.MustRun(t, "get", "services", name, "-o", "json", "--lab", labName).Stdout)
 }
 
 func manifest(t *testing.T, text string) string {
@@ -410,4 +438,65 @@ func TestEndpointsFollowPods(t *testing.T) {
 	labtest.MustRun(t, "delete", "--lab", name, "-f", pod("p2"))
 	assert.Equal(t, 0, endpoints())
 	assert.True(t, refused())
+}
+
+// TestGetAsKubectl: get -o json|yaml prints the objects as the API server
+// shows them (k8s.io/api types), so kubectl and jq habits carry over: the
+// object itself for KIND NAME, a List for many.
+func TestGetAsKubectl(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "ga")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1", "--pods", "1")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	pods := getPods(t, name)
+	require.Len(t, pods, 3)
+	var ips []string
+	for _, p := range pods {
+		assert.True(t, p.Ready, p.Name)
+		assert.Equal(t, "node1", p.Node)
+		assert.NotEmpty(t, p.NS, "the pod's network namespace rides in an annotation")
+		ips = append(ips, p.IP)
+	}
+
+	svc := getService(t, name, "my-service")
+	assert.Regexp(t, `^10\.96\.`, svc.ClusterIP)
+	var one corev1.Pod
+	r := labtest.MustRun(t, "get", "pods", pods[0].Name, "-o", "json", "--lab", name)
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &one))
+	assert.Equal(t, "Pod", one.Kind)
+	assert.Equal(t, pods[0].IP, one.Status.PodIP)
+	assert.Equal(t, "MyApp", one.Labels["app"])
+	require.NotEmpty(t, one.OwnerReferences)
+	assert.Equal(t, "ReplicaSet", one.OwnerReferences[0].Kind)
+
+	var ep corev1.Endpoints //lint:ignore SA1019 get endpoints prints v1 Endpoints, as kubectl does
+	r = labtest.MustRun(t, "get", "endpoints", "my-service", "-o", "json", "--lab", name)
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &ep))
+	assert.Equal(t, "Endpoints", ep.Kind)
+	require.Len(t, ep.Subsets, 1)
+	var got []string
+	for _, a := range ep.Subsets[0].Addresses {
+		got = append(got, a.IP)
+		require.NotNil(t, a.TargetRef)
+		assert.Equal(t, "Pod", a.TargetRef.Kind)
+	}
+	assert.ElementsMatch(t, ips, got)
+	assert.EqualValues(t, 9376, ep.Subsets[0].Ports[0].Port)
+
+	var dep appsv1.Deployment
+	r = labtest.MustRun(t, "get", "deployments", "myapp", "-o", "yaml", "--lab", name)
+	require.NoError(t, yaml.Unmarshal([]byte(r.Stdout), &dep), r.Stdout)
+	assert.Equal(t, "Deployment", dep.Kind)
+	assert.EqualValues(t, 3, *dep.Spec.Replicas)
+	assert.EqualValues(t, 3, dep.Status.ReadyReplicas)
+
+	var rs struct {
+		Kind  string              `json:"kind"`
+		Items []appsv1.ReplicaSet `json:"items"`
+	}
+	r = labtest.MustRun(t, "get", "replicasets", "-o", "json", "--lab", name)
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &rs))
+	assert.Equal(t, "List", rs.Kind)
+	require.Len(t, rs.Items, 1)
+	assert.EqualValues(t, 3, rs.Items[0].Status.ReadyReplicas)
 }

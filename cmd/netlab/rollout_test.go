@@ -133,7 +133,8 @@ func TestRollouts(t *testing.T) {
 	assert.Regexp(t, `(?m)^web-\w+\s+0\s+0\s+0\s`, rs, "the old ReplicaSet, scaled to 0")
 	assert.Regexp(t, `(?m)^web-\w+\s+4\s+4\s+4\s`, rs, "the new one")
 	assert.Regexp(t, `(?m)^web\s+4/4\s+4\s+4\s`, labtest.MustRun(t, "get", "deployments", "--lab", name).Stdout)
-	assert.Contains(t, labtest.MustRun(t, "get", "services", "web", "-o", "yaml", "--lab", name).Stdout, "kind: List")
+	assert.Contains(t, labtest.MustRun(t, "get", "services", "web", "-o", "yaml", "--lab", name).Stdout, "kind: Service\n", "the object itself, as kubectl prints it")
+	assert.Contains(t, labtest.MustRun(t, "get", "services", "-o", "yaml", "--lab", name).Stdout, "kind: List\n")
 
 	// Pods that never turn Ready: the rollout stalls, the old pods serve.
 	r = labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, webDeployment("web", "app: web", "broken", 4, "  progressDeadlineSeconds: 3")))
