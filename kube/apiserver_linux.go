@@ -103,7 +103,8 @@ func (c *Cluster) save() error {
 // checks in Parse. One refusal refuses them all.
 func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 	type owner struct{ ns, name string }
-	clusterIPs := map[string]owner{DNSIP.String(): {"kube-system", "kube-dns"}} // the cluster DNS's, from the first apply on
+	// The cluster's own addresses, taken from the first apply on.
+	clusterIPs := map[string]owner{DNSIP.String(): {"kube-system", "kube-dns"}, KubernetesIP.String(): {"default", "kubernetes"}}
 	nodePorts := map[int]owner{}
 	for _, sv := range c.Store.Services {
 		if sv.ClusterIP.IsValid() {
@@ -151,6 +152,9 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 		case o.Service != nil:
 			s := o.Service
 			me := owner{s.Namespace, s.Name}
+			if me == (owner{"default", "kubernetes"}) {
+				return nil, bad("metadata.name", "default/kubernetes is the API server's own Service, which it keeps: name yours otherwise")
+			}
 			var mine netip.Addr
 			if i := c.findService(s.Namespace, s.Name); i >= 0 {
 				mine = c.Store.Services[i].ClusterIP
@@ -260,6 +264,9 @@ func (c *Cluster) Apply(ctx context.Context, objs []Object) ([]string, error) {
 			return said, err
 		}
 		said = append(said, what)
+	}
+	if err := c.ensureKubernetes(); err != nil {
+		return said, err
 	}
 	if err := c.ensureDNS(ctx); err != nil {
 		return said, err
@@ -453,7 +460,11 @@ func (c *Cluster) Delete(ctx context.Context, refs ...Ref) ([]string, error) {
 		var found bool
 		switch r.Kind {
 		case "service":
-			found = c.findService(r.Namespace, r.Name) >= 0
+			i := c.findService(r.Namespace, r.Name)
+			found = i >= 0
+			if found && c.Store.Services[i].System != "" {
+				return nil, invalidf("service %q is the API server's own, which it keeps as long as the cluster (nothing deleted)", r.Name)
+			}
 		case "deployment":
 			found = c.findDeployment(r.Namespace, r.Name) >= 0
 		case "pod":

@@ -6,13 +6,16 @@
 //	                              each object checked as the API server checks it
 //	apiserver_linux.go            the store (the cluster's objects), Plan (the
 //	                              objects against the cluster), Apply, Delete
+//	objects.go                    the objects as the API shows them (get -o json)
+//	kubernetes_linux.go           default/kubernetes and the stand-in behind it
 //	deployment.go,                the Deployment controller: rollouts step by
 //	deployment_linux.go           step, scale, undo, pause
 //	kubelet_linux.go              the kubelet's part: pod namespaces, addresses,
 //	                              servers, readiness probes, restarts
 //	proxier.go, proxier_linux.go  kube-proxy's iptables rules as data, and
 //	                              their sync onto every node
-//	dns.go, dns_linux.go          the cluster DNS: its answers (CoreDNS's, record by record), its server
+//	dns.go, dns_linux.go          the cluster DNS: its answers (CoreDNS's,
+//	                              record by record), its server
 //	controller_linux.go           the lab's controller process: every second
 //	                              the kubelet's probes, the proxier's sync,
 //	                              rollouts that wait

@@ -20,6 +20,13 @@ import (
 // Endpoints are a Service's ready endpoints per port, in address order.
 func (c *Cluster) Endpoints(s Service) map[string][]Endpoint {
 	out := map[string][]Endpoint{}
+	if len(s.Selector) == 0 {
+		// No selector: the endpoints the cluster keeps itself, if any.
+		for _, sp := range s.Ports {
+			out[sp.Name] = append(out[sp.Name], s.Static...)
+		}
+		return out
+	}
 	var pods []Pod
 	for _, p := range c.Store.Pods {
 		if p.Namespace == s.Namespace && p.Ready && Matches(s.Selector, p.Template.Labels) {

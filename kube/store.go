@@ -49,6 +49,11 @@ type Service struct {
 	Ports           []Port     `json:"ports"`
 	AffinitySeconds int        `json:"affinity_seconds,omitempty"`
 	Created         time.Time  `json:"created"`
+	// Static are the endpoints of a Service without a selector that the
+	// cluster keeps itself (default/kubernetes: the API server's).
+	Static []Endpoint `json:"static,omitempty"`
+	// System says the cluster made it: "apiserver" (default/kubernetes).
+	System string `json:"system,omitempty"`
 }
 
 // Port is one port of a Service.

@@ -39,25 +39,41 @@ func newController(g *globals) *cobra.Command {
 }
 
 // newDNSServer is the cluster DNS's own process (kube.ServeDNS), which
-// netlab apply starts in the DNS pod; it is no command for people.
+// netlab apply starts in the DNS pod (and the outside host's DNS in the
+// outside host); it is no command for people.
 func newDNSServer(g *globals) *cobra.Command {
+	return server(g, names.DNSName, "the node whose pod it serves in, or the outside host", kube.ServeDNS)
+}
+
+// newAPIServer is the listener behind default/kubernetes (kube.ServeAPI),
+// which netlab apply starts on the control-plane node; it is no command
+// for people.
+func newAPIServer(g *globals) *cobra.Command {
+	return server(g, names.APIName, "the control-plane node it listens on", func(ctx context.Context, lab, _ string, ready func(error)) error {
+		return kube.ServeAPI(ctx, lab, ready)
+	})
+}
+
+// server is a lab's server process: it serves until a signal, and tells
+// the netlab that started it (on file 3) that it listens, or why not.
+func server(g *globals, use, hostUsage string, serve func(ctx context.Context, lab, host string, ready func(error)) error) *cobra.Command {
 	var host string
-	c := &cobra.Command{Use: names.DNSName, Hidden: true, Args: noArgs,
+	c := &cobra.Command{Use: use, Hidden: true, Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			name, err := g.chosen()
 			if err != nil || name == "" {
-				return usagef("netlab-dns needs --lab: netlab apply starts it")
+				return usagef("%s needs --lab: netlab apply starts it", use)
 			}
 			if !names.NodeRE.MatchString(host) {
-				return usagef("netlab-dns needs --host NODE")
+				return usagef("%s needs --host NODE", use)
 			}
-			if err := needRoot(names.DNSName); err != nil {
+			if err := needRoot(use); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			tell := os.NewFile(3, "ready")
-			return kube.ServeDNS(ctx, name, host, func(err error) {
+			return serve(ctx, name, host, func(err error) {
 				if err != nil {
 					fmt.Fprintln(tell, err)
 				} else {
@@ -66,6 +82,6 @@ func newDNSServer(g *globals) *cobra.Command {
 				tell.Close()
 			})
 		}}
-	c.Flags().StringVar(&host, "host", "", "the node whose pod it serves in, or the outside host")
+	c.Flags().StringVar(&host, "host", "", hostUsage)
 	return c
 }

@@ -139,6 +139,13 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 	if name != "" && len(items) == 0 {
 		return usagef("%s %q not found", kind, name)
 	}
+	// As kubectl lists them: by namespace, then name.
+	sort.SliceStable(items, func(i, j int) bool {
+		if items[i].ns != items[j].ns {
+			return items[i].ns < items[j].ns
+		}
+		return items[i].name < items[j].name
+	})
 	if output == "json" || output == "yaml" {
 		// As kubectl: the object itself for KIND NAME, a List for many.
 		var doc any

@@ -500,3 +500,50 @@ func TestGetAsKubectl(t *testing.T) {
 	require.Len(t, rs.Items, 1)
 	assert.EqualValues(t, 3, rs.Items[0].Status.ReadyReplicas)
 }
+
+// TestKubernetesService: the Service every cluster has, default/kubernetes
+// at 10.96.0.1:443, leads to an honest stand-in on the control-plane node's
+// port 6443 (TLS, and the Status an unavailable API server gives); it is
+// the API server's own, so neither delete nor apply may take it.
+func TestKubernetesService(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "ks")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/my-service.json")
+	svc := getService(t, name, "kubernetes")
+	assert.Equal(t, "10.96.0.1", svc.ClusterIP)
+	require.Len(t, svc.Ports, 1)
+	assert.Equal(t, 443, svc.Ports[0].Port)
+	r := labtest.MustRun(t, "get", "endpoints", "kubernetes", "--lab", name)
+	on := statusNodes(t, name)
+	assert.Contains(t, r.Stdout, on["node1"].UnderlayIP+":6443")
+	assert.Contains(t, labtest.MustRun(t, "status", "--lab", name).Stdout, "1 Service", "the cluster's own Service is not the user's")
+
+	st := readStatus(t, name)
+	pod3, _ := st.workload("pod3") // on node2: the answer crosses the overlay
+	for _, url := range []string{"https://10.96.0.1/", "https://kubernetes.default.svc.cluster.local/api"} {
+		out, err := exec.Command("ip", "netns", "exec", string(pod3), "curl", "-sk", "-m", "5", url).CombinedOutput()
+		require.NoError(t, err, "%s: %s", url, out)
+		var status struct {
+			Kind, Reason, Message string
+			Code                  int
+		}
+		require.NoError(t, json.Unmarshal(out, &status), "%s", out)
+		assert.Equal(t, "Status", status.Kind)
+		assert.Equal(t, 503, status.Code)
+		assert.Equal(t, "ServiceUnavailable", status.Reason)
+		assert.Contains(t, status.Message, "has no Kubernetes API server")
+	}
+
+	before := labtest.MustRun(t, "get", "services", "-o", "json", "--lab", name).Stdout
+	r = labtest.Run(t, "delete", "service", "kubernetes", "--lab", name)
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, `service "kubernetes" is the API server's own`)
+	r = labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: kubernetes}\nspec: {selector: {app: x}, ports: [{port: 80}]}\n"))
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "default/kubernetes is the API server's own Service")
+	r = labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: mine}\nspec: {clusterIP: 10.96.0.1, selector: {app: x}, ports: [{port: 80}]}\n"))
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "10.96.0.1 is already allocated to default/kubernetes")
+	assert.Equal(t, before, labtest.MustRun(t, "get", "services", "-o", "json", "--lab", name).Stdout, "nothing changed")
+}

@@ -184,7 +184,7 @@ func kubeSummary(s *state.State) string {
 func summarize(st kube.Store, embedded bool) string {
 	var svcs, pods int
 	for _, x := range st.Services {
-		if x.Namespace == "default" {
+		if x.Namespace == "default" && x.System == "" {
 			svcs++
 		}
 	}

@@ -141,6 +141,10 @@ const RuntimeName = "netlab-pod"
 // (kube/dns_linux.go), a runtime of the lab as netlab-pod is.
 const DNSName = "netlab-dns"
 
+// APIName is the argument that makes netlab the listener behind a lab's
+// default/kubernetes Service, on its control-plane node.
+const APIName = "netlab-api"
+
 // ControllerName is the argument that makes netlab a lab's controller
 // (kube/controller_linux.go): it probes the pods every second and keeps
 // the Services' rules on their Ready ones, as the kubelet and kube-proxy do.
