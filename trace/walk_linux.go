@@ -291,6 +291,23 @@ func vxlanFDB(v *nsView, dev netlink.Link, mac net.HardwareAddr) (netip.Addr, st
 			return a, fmt.Sprintf("%s dev %s dst %s self permanent", mac, dev.Attrs().Name, a), true
 		}
 	}
+	// No entry for the MAC: the kernel sends the frame to every all-zero
+	// (default) entry's VTEP, as it floods an unknown MAC.
+	zero := net.HardwareAddr{0, 0, 0, 0, 0, 0}
+	var dsts []netip.Addr
+	for _, n := range fdb {
+		if bytes.Equal(n.HardwareAddr, zero) && n.IP != nil {
+			a, _ := netip.AddrFromSlice(n.IP.To4())
+			dsts = append(dsts, a)
+		}
+	}
+	if len(dsts) > 0 {
+		why := fmt.Sprintf("no entry for %s: the all-zero (default) entry 00:00:00:00:00:00 dev %s dst %s takes it", mac, dev.Attrs().Name, dsts[0])
+		if len(dsts) > 1 {
+			why += fmt.Sprintf(", and a copy goes to each of the %d other all-zero entries' VTEPs (the walk follows the first)", len(dsts)-1)
+		}
+		return dsts[0], why, true
+	}
 	return netip.Addr{}, fmt.Sprintf("no FDB entry for %s on %s: the device has no tunnel to send it into", mac, dev.Attrs().Name), false
 }
 

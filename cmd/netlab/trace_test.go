@@ -213,6 +213,20 @@ func TestTrace(t *testing.T) {
 	require.Len(t, doc.Expected, 1, "%v", doc.Expected)
 	assert.Contains(t, doc.Expected[0], "node1: ")
 	assert.Contains(t, doc.Expected[0], "no FDB entry for "+mac)
+	// An all-zero (default) entry instead: the kernel sends the unknown
+	// MAC's frame to its VTEP, and the walk says so.
+	sh("bridge", "-n", string(on1), "fdb", "append", "00:00:00:00:00:00", "dev", "flannel.1", "dst", on["node2"].UnderlayIP, "self", "permanent")
+	doc = runTrace(t, "--lab", o, "pod1", "pod3")
+	assert.Equal(t, "delivered", doc.Outcome)
+	assert.True(t, doc.Confirmed, "the default entry carries it: %v", doc.Disagreements)
+	var zero bool
+	for _, hop := range doc.Hops {
+		if hop.Encapsulation != nil {
+			zero = strings.Contains(hop.FDB, "the all-zero (default) entry") && hop.Encapsulation.Dst == on["node2"].UnderlayIP
+		}
+	}
+	assert.True(t, zero, "the walk names the default entry")
+	sh("bridge", "-n", string(on1), "fdb", "del", "00:00:00:00:00:00", "dev", "flannel.1", "dst", on["node2"].UnderlayIP, "self")
 	sh("bridge", "-n", string(on1), "fdb", "replace", mac, "dev", "flannel.1", "dst", on["node2"].UnderlayIP, "self", "permanent")
 
 	dn2, _ := ds.node("node2")
