@@ -52,6 +52,19 @@ func (v vm) mustNL(t *testing.T, args ...string) labtest.Result {
 	return r
 }
 
+// savedRules is iptables-save in ns without its comment lines, which say
+// when it ran (two reads a second apart differ there only).
+func savedRules(t *testing.T, ns netops.NS, args ...string) string {
+	t.Helper()
+	var keep []string
+	for _, l := range strings.Split(sh(t, append([]string{"ip", "netns", "exec", string(ns), "iptables-save"}, args...)...), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
 func sh(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
@@ -316,11 +329,11 @@ func TestRealNodesHostGW(t *testing.T) {
 	// A machine with flannel's chains (flanneld, or another overlay lab)
 	// is refused, and nothing changes.
 	sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-t", "filter", "-N", "FLANNEL-FWD")
-	before := sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save")
+	before := savedRules(t, a.ns)
 	r := a.nl(t, "overlay-mode", "--lab", a.lab, "--topology", topo, "--node", "node1")
 	assert.Equal(t, 2, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "this machine already has flannel's chain FLANNEL-FWD in its filter table")
-	assert.Equal(t, before, sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save"), "refused before any change")
+	assert.Equal(t, before, savedRules(t, a.ns), "refused before any change")
 	labtest.AssertGone(t, a.lab)
 	sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-t", "filter", "-X", "FLANNEL-FWD")
 
@@ -452,11 +465,11 @@ func TestRealNodesServices(t *testing.T) {
 	// A machine with kube-proxy's chains (a Kubernetes node) is refused,
 	// and nothing changes.
 	sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-t", "nat", "-N", "KUBE-SERVICES")
-	before := sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save", "-t", "nat")
+	before := savedRules(t, a.ns, "-t", "nat")
 	r := a.nl(t, append(files, "--lab", a.lab)...)
 	assert.Equal(t, 2, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "this machine (node1) already has kube-proxy chains in its nat table that lab "+a.lab+" did not make: KUBE-SERVICES (not netlab's)")
-	assert.Equal(t, before, sh(t, "ip", "netns", "exec", string(a.ns), "iptables-save", "-t", "nat"), "refused before any change")
+	assert.Equal(t, before, savedRules(t, a.ns, "-t", "nat"), "refused before any change")
 	assert.Empty(t, vmPods(t, a))
 	sh(t, "ip", "netns", "exec", string(a.ns), "iptables", "-t", "nat", "-X", "KUBE-SERVICES")
 
