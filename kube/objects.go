@@ -5,6 +5,7 @@ package kube
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -62,7 +63,7 @@ func PodObject(p Pod, hostIP string) corev1.Pod {
 				{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP}}}}
 	}
 	if p.Owner != "" && len(p.Template.Labels["pod-template-hash"]) > 0 {
-		_, dep := splitOwner(p.Owner)
+		_, dep, _ := strings.Cut(p.Owner, "/")
 		o.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: dep + "-" + p.Template.Labels["pod-template-hash"]}}
 	}
 	ready := corev1.ConditionFalse
@@ -90,15 +91,6 @@ func PodObject(p Pod, hostIP string) corev1.Pod {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func splitOwner(owner string) (ns, name string) {
-	for i := range owner {
-		if owner[i] == '/' {
-			return owner[:i], owner[i+1:]
-		}
-	}
-	return "", owner
-}
 
 // ServiceObject is Service s as the API shows it.
 func ServiceObject(s Service) corev1.Service {

@@ -109,8 +109,19 @@ func (c *Cluster) Sync(ctx context.Context) error {
 				sort.Strings(next[table])
 			}
 		}
-		if nfacct && !c.Store.Jumps {
-			ops = append(ops, netops.Nfacct{NS: n.NS, Names: names.KubeProxyCounters})
+		if nfacct {
+			// The counters the rules count into, made where missing (a
+			// first sync, a lab of an older netlab, one deleted by hand).
+			have, _ := netops.NfacctCounters(n.NS)
+			var missing []string
+			for _, name := range names.KubeProxyCounters {
+				if !slices.Contains(have, name) {
+					missing = append(missing, name)
+				}
+			}
+			if len(missing) > 0 {
+				ops = append(ops, netops.Nfacct{NS: n.NS, Names: missing})
+			}
 		}
 		if !c.Store.Jumps {
 			// kube-proxy puts its jumps first in the built-in chains, in

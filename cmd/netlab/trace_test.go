@@ -383,6 +383,8 @@ func TestTraceBadInput(t *testing.T) {
 		{[]string{"pod1", "pod2", "--proto", "icmp", "--port", "80"}, "not icmp"},
 		{[]string{"nosuch", "pod2"}, "no container, pod or host"},
 		{[]string{"pod1", "nosuch"}, "not an IPv4 address"},
+		{[]string{"pod1", "svc/nosuch"}, "nor a container, pod, host or Service"},
+		{[]string{"pod1", "svc/kube-dns.kube-system.extra"}, "nor a container, pod, host or Service"},
 		{[]string{"pod1", "::1"}, "IPv4 only"},
 		{[]string{"pod1", "node1", "--proto", "tcp"}, "give --port"},
 		{[]string{"pod1", "pod2", "--dry-run"}, "no --dry-run"},

@@ -2,6 +2,7 @@ package netops
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -38,10 +39,35 @@ func nfacct(name string, del bool) error {
 // nfacct match of kube-proxy's rules needs them), by listing them, which
 // changes nothing.
 func NfacctAvailable(ns NS) bool {
-	return Do(ns, func() error {
+	_, err := NfacctCounters(ns)
+	return err == nil
+}
+
+// NfacctCounters lists the names of ns's nfacct counters (nfacct list).
+func NfacctCounters(ns NS) ([]string, error) {
+	var names []string
+	err := Do(ns, func() error {
 		req := nl.NewNetlinkRequest(nfnlSubsysAcct<<8|nfnlMsgAcctGet, unix.NLM_F_DUMP)
 		req.AddData(&nl.Nfgenmsg{NfgenFamily: unix.AF_UNSPEC, Version: 0})
-		_, err := req.Execute(unix.NETLINK_NETFILTER, 0)
-		return err
-	}) == nil
+		msgs, err := req.Execute(unix.NETLINK_NETFILTER, 0)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if len(m) < nl.SizeofNfgenmsg {
+				continue
+			}
+			attrs, err := nl.ParseRouteAttr(m[nl.SizeofNfgenmsg:])
+			if err != nil {
+				return err
+			}
+			for _, a := range attrs {
+				if a.Attr.Type == nfacctName {
+					names = append(names, strings.TrimRight(string(a.Value), "\x00"))
+				}
+			}
+		}
+		return nil
+	})
+	return names, err
 }
