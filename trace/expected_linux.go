@@ -205,7 +205,8 @@ func gotRule(h api.Hop, chain string) string {
 // checkDNAT: netlab's own nat rules, run on the packet as it arrived,
 // against what the kernel's rules did.
 func (p *planned) checkDNAT(h api.Hop, pkt Packet, w *world) string {
-	if p.ipt == nil || h.Action == "bridge" {
+	if p.ipt == nil || (h.Action == "bridge" && h.Filter == "") {
+		// A frame bridged without br_netfilter meets no iptables rule.
 		return ""
 	}
 	v, err := w.view(netops.NS(h.Namespace))

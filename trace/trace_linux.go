@@ -54,7 +54,7 @@ func Run(req Request) api.Trace {
 		}
 	}
 	rulesBefore := ruleCounters(crossed)
-	if req.DstName != "" && out.Outcome == "delivered" && out.DeliveredTo != req.DstName {
+	if req.DstName != "" && !strings.HasPrefix(req.DstName, "svc/") && out.Outcome == "delivered" && out.DeliveredTo != req.DstName {
 		out.Dst.Note = fmt.Sprintf("the packet for %s ends in %s: %s is %s's own address there", req.DstName, out.DeliveredTo, req.Dst, out.DeliveredTo)
 	}
 	out.Expected = w.expected(out.Hops)

@@ -45,6 +45,9 @@ type nsView struct {
 	ipt     *Tables
 	iptErr  error
 	iptRead bool
+	// brnf is net.bridge.bridge-nf-call-iptables here, once read: "1"
+	// when br_netfilter hands bridged IPv4 frames to iptables.
+	brnf string
 }
 
 func newWorld(s *state.State) *world {
@@ -135,6 +138,23 @@ func (v *nsView) tables() (*Tables, error) {
 		}
 	}
 	return v.ipt, v.iptErr
+}
+
+func isBridgePort(v *nsView, l netlink.Link) bool {
+	m := v.byIndex[l.Attrs().MasterIndex]
+	return l.Attrs().MasterIndex > 0 && m != nil && m.Type() == "bridge"
+}
+
+// brNetfilter reports whether bridged IPv4 frames pass iptables here
+// (br_netfilter loaded, and its switch on in this namespace).
+func (v *nsView) brNetfilter() bool {
+	if v.brnf == "" {
+		v.brnf, _ = netops.ReadSysctl(v.ns, "net.bridge.bridge-nf-call-iptables")
+		if v.brnf == "" {
+			v.brnf = "absent"
+		}
+	}
+	return v.brnf == "1"
 }
 
 func (v *nsView) local(a netip.Addr) bool { _, ok := v.addrs[a]; return ok }
@@ -372,38 +392,21 @@ func (w *world) walk(ns netops.NS, in string, f frame) ([]api.Hop, string, strin
 			return hops, "dropped", ""
 		}
 		hop := api.Hop{Host: w.name(ns), Namespace: string(ns), In: in, Packet: describe(f.p)}
+		// On a bridge port, the bridge decides first: a frame for its own
+		// MAC goes up to this namespace's IP stack, one for another MAC is
+		// bridged (through iptables too where br_netfilter is on).
+		var port netlink.Link
+		if l := v.byName[in]; in != "" && l != nil && isBridgePort(v, l) {
+			port = l
+			br := v.byIndex[l.Attrs().MasterIndex]
+			if bytes.Equal(br.Attrs().HardwareAddr, f.mac) {
+				hop.Bridge = fmt.Sprintf("%s is %s's own MAC: up to %s's IP stack", f.mac, br.Attrs().Name, w.name(ns))
+			}
+			in = br.Attrs().Name
+		}
 		arrived := f.p
 		arrived.In = in
-		// On a bridge port, the bridge decides first.
-		if in != "" {
-			if l := v.byName[in]; l != nil && l.Attrs().MasterIndex > 0 {
-				br := v.byIndex[l.Attrs().MasterIndex]
-				if bytes.Equal(br.Attrs().HardwareAddr, f.mac) {
-					hop.Bridge = fmt.Sprintf("%s is %s's own MAC: up to %s's IP stack", f.mac, br.Attrs().Name, w.name(ns))
-					in = br.Attrs().Name
-				} else {
-					port, why := w.bridgePort(v, br, f.mac)
-					hop.FDB = why
-					if port == nil {
-						hop.Action = "drop"
-						hops, w.trail = append(hops, hop), append(w.trail, arrived)
-						return hops, "dropped", ""
-					}
-					hop.Action, hop.Out = "bridge", br.Attrs().Name+" → "+port.Attrs().Name
-					hops, w.trail = append(hops, hop), append(w.trail, arrived)
-					pns, peer, ok := w.peerOf(ns, port)
-					if !ok {
-						hops[len(hops)-1].Note = port.Attrs().Name + " leads out of the lab"
-						return hops, "left", ""
-					}
-					ns, in = pns, peer.Attrs().Name
-					f.p.Mark = 0 // into another namespace: the mark goes
-					continue
-				}
-			}
-		}
-		arrived.In = in
-		next, outcome, to := w.route(v, &hop, in, &f)
+		next, outcome, to := w.route(v, &hop, in, port, &f)
 		hops, w.trail = append(hops, hop), append(w.trail, arrived)
 		if outcome != "" {
 			return hops, outcome, to
@@ -428,8 +431,25 @@ type place struct {
 
 // route is the IP layer of one namespace: NAT before routing, the route,
 // the FORWARD verdict, NAT after routing, and how the packet leaves.
-func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, string, string) {
+func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *frame) (place, string, string) {
 	p := &f.p
+	// br is the bridge the frame came in on, if any; l2 says the frame is
+	// for another MAC than br's own: bridged, not routed.
+	var br netlink.Link
+	l2, brnf := false, false
+	if port != nil {
+		br = v.byIndex[port.Attrs().MasterIndex]
+		l2 = !bytes.Equal(br.Attrs().HardwareAddr, f.mac)
+		brnf = v.brNetfilter()
+	}
+	if l2 && !brnf {
+		// A plain bridge: no iptables, no routing.
+		pt, pl, outcome := w.bridgeTo(v, hop, br, port, f.mac)
+		if pt != nil {
+			hop.Action = "bridge"
+		}
+		return pl, outcome, ""
+	}
 	t, terr := v.tables()
 	pk := func(out string) Packet {
 		q := *p
@@ -442,12 +462,27 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 	if in == "" {
 		chain = "OUTPUT"
 	}
+	// bridged takes the frame through br to the port of mac, with the
+	// rules br_netfilter runs once the bridge has found that port.
+	bridged := func(mac net.HardwareAddr, r *netlink.Route) (place, string, string) {
+		pt, pl, outcome := w.bridgeTo(v, hop, br, port, mac)
+		if pt == nil {
+			return pl, outcome, ""
+		}
+		if terr == nil && !w.forwardAndSNAT(v, hop, t, pk(br.Attrs().Name), p, br, r) {
+			return place{}, "dropped", ""
+		}
+		hop.Action = "bridge"
+		return pl, outcome, ""
+	}
+	dnat := false
 	if terr == nil {
 		q := pk("")
 		q.Choose = w.chooser(t)
 		vd := t.Eval("nat", chain, q)
 		p.Mark = vd.Mark // KUBE-MARK-MASQ's mark stays on the packet
 		if vd.Target == "DNAT" {
+			dnat = true
 			before := fmt.Sprintf("%s:%d", p.Dst, p.Dport)
 			applyDNAT(p, vd.To)
 			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: chain, Rule: vd.Rule, Via: vd.Via,
@@ -458,6 +493,12 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 		}
 	} else {
 		hop.Note = terr.Error()
+	}
+	if l2 && !dnat {
+		// br_netfilter: a bridged frame passes filter FORWARD and nat
+		// POSTROUTING as if routed from br to br, once the bridge has
+		// found its port.
+		return bridged(f.mac, nil)
 	}
 	r, err := routeGet(v, *p, in)
 	if err != nil {
@@ -486,39 +527,29 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 		return place{}, "dropped", ""
 	}
 	out := v.byIndex[r.LinkIndex]
-	if in != "" && terr == nil {
-		vd := t.Eval("filter", "FORWARD", pk(out.Attrs().Name))
-		p.Mark = vd.Mark
-		hop.Filter, hop.FilterVia = fmt.Sprintf("FORWARD %s: %s", vd.Target, vd.Rule), vd.Via
-		for _, u := range vd.Unknown {
-			hop.Note = joinNote(hop.Note, "a rule the walk cannot judge, taken as not matching: "+u)
-		}
-		if vd.Target == "DROP" || vd.Target == "REJECT" {
-			hop.Action = "drop"
-			return place{}, "dropped", ""
-		}
-	}
-	if terr == nil {
-		vd := t.Eval("nat", "POSTROUTING", pk(out.Attrs().Name))
-		p.Mark = vd.Mark
-		if vd.Target == "MASQUERADE" || vd.Target == "SNAT" {
-			before := p.Src
-			if vd.Target == "SNAT" {
-				p.Src = addrOf(net.ParseIP(strings.Split(vd.To, ":")[0]))
-			} else if r.Src != nil {
-				p.Src = addrOf(r.Src) // the address the route gives the outgoing interface
-			} else if src := firstAddr(v, out); src.IsValid() {
-				p.Src = src
-			}
-			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: "POSTROUTING", Rule: vd.Rule, Via: vd.Via,
-				What: fmt.Sprintf("src %s → %s", before, p.Src)})
-		}
-	}
-	hop.Action, hop.Out = "route", out.Attrs().Name
 	nh := p.Dst
 	if r.Gw != nil {
 		nh = addrOf(r.Gw)
 	}
+	if brnf && dnat && out.Attrs().Index == br.Attrs().Index {
+		// br_netfilter's bridged DNAT: the new destination is behind the
+		// bridge the frame came in on, so the bridge takes the frame
+		// there itself (the route only gives the MAC): not routed, the
+		// TTL stays.
+		hop.Bridge = fmt.Sprintf("DNAT'd to an address behind %s, the bridge it came in on: %s bridges it there (br_netfilter's bridged DNAT), not routed, so the TTL stays", br.Attrs().Name, br.Attrs().Name)
+		mac, neigh := w.neighbour(v, out, nh)
+		hop.Neighbour = neigh
+		if mac == nil {
+			hop.Action = "drop"
+			return place{}, "dropped", ""
+		}
+		f.mac = mac
+		return bridged(mac, r)
+	}
+	if terr == nil && !w.forwardAndSNAT(v, hop, t, pk(out.Attrs().Name), p, out, r) {
+		return place{}, "dropped", ""
+	}
+	hop.Action, hop.Out = "route", out.Attrs().Name
 	mac, neigh := w.neighbour(v, out, nh)
 	hop.Neighbour = neigh
 	if mac == nil && out.Type() != "vxlan" {
@@ -528,18 +559,8 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 	f.mac = mac
 	switch out.Type() {
 	case "bridge":
-		port, why := w.bridgePort(v, out, mac)
-		hop.FDB = why
-		if port == nil {
-			hop.Action = "drop"
-			return place{}, "dropped", ""
-		}
-		hop.Out = out.Attrs().Name + " → " + port.Attrs().Name
-		pns, peer, ok := w.peerOf(v.ns, port)
-		if !ok {
-			return place{}, "left", ""
-		}
-		return place{pns, peer.Attrs().Name}, "", ""
+		_, pl, outcome := w.bridgeTo(v, hop, out, nil, mac)
+		return pl, outcome, ""
 	case "vxlan":
 		vx := out.(*netlink.Vxlan)
 		if mac == nil {
@@ -575,6 +596,69 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, f *frame) (place, stri
 	}
 	hop.Note = joinNote(hop.Note, fmt.Sprintf("leaves this machine by %s to %s: the walk goes on there", out.Attrs().Name, there))
 	return place{}, "left", there
+}
+
+// forwardAndSNAT runs filter FORWARD (for what arrived from elsewhere)
+// and nat POSTROUTING on p leaving by out, and says whether it goes on.
+func (w *world) forwardAndSNAT(v *nsView, hop *api.Hop, t *Tables, q Packet, p *Packet, out netlink.Link, r *netlink.Route) bool {
+	if q.In != "" {
+		vd := t.Eval("filter", "FORWARD", q)
+		p.Mark = vd.Mark
+		hop.Filter, hop.FilterVia = fmt.Sprintf("FORWARD %s: %s", vd.Target, vd.Rule), vd.Via
+		for _, u := range vd.Unknown {
+			hop.Note = joinNote(hop.Note, "a rule the walk cannot judge, taken as not matching: "+u)
+		}
+		if vd.Target == "DROP" || vd.Target == "REJECT" {
+			hop.Action = "drop"
+			return false
+		}
+		q.Mark = p.Mark
+	}
+	vd := t.Eval("nat", "POSTROUTING", q)
+	p.Mark = vd.Mark
+	if vd.Target == "MASQUERADE" || vd.Target == "SNAT" {
+		before := p.Src
+		if vd.Target == "SNAT" {
+			p.Src = addrOf(net.ParseIP(strings.Split(vd.To, ":")[0]))
+		} else if r != nil && r.Src != nil {
+			p.Src = addrOf(r.Src) // the address the route gives the outgoing interface
+		} else if src := firstAddr(v, out); src.IsValid() {
+			p.Src = src
+		}
+		hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: "POSTROUTING", Rule: vd.Rule, Via: vd.Via,
+			What: fmt.Sprintf("src %s → %s", before, p.Src)})
+	}
+	return true
+}
+
+// bridgeTo finds the port of br that frames for mac leave by, as the
+// bridge does: its FDB entry, never back out the port the frame came in
+// by (ingress, nil for a frame the namespace sends) unless that port is in
+// hairpin mode. It returns the port (nil: dropped) and where the frame
+// goes next.
+func (w *world) bridgeTo(v *nsView, hop *api.Hop, br, ingress netlink.Link, mac net.HardwareAddr) (netlink.Link, place, string) {
+	pt, why := w.bridgePort(v, br, mac)
+	hop.FDB = why
+	if pt == nil {
+		hop.Action = "drop"
+		return nil, place{}, "dropped"
+	}
+	if ingress != nil && pt.Attrs().Index == ingress.Attrs().Index {
+		pi, err := v.h.LinkGetProtinfo(pt)
+		if err != nil || !pi.Hairpin {
+			hop.Action = "drop"
+			hop.Note = joinNote(hop.Note, fmt.Sprintf("%s would send it back out %s, the port it came in by: a bridge does that only through a port in hairpin mode, which %s is not, so the frame is dropped", br.Attrs().Name, pt.Attrs().Name, pt.Attrs().Name))
+			return nil, place{}, "dropped"
+		}
+		hop.Note = joinNote(hop.Note, fmt.Sprintf("hairpin mode is on for %s: %s sends the frame back out the port it came in by", pt.Attrs().Name, br.Attrs().Name))
+	}
+	hop.Out = br.Attrs().Name + " → " + pt.Attrs().Name
+	pns, peer, ok := w.peerOf(v.ns, pt)
+	if !ok {
+		hop.Note = joinNote(hop.Note, pt.Attrs().Name+" leads out of the lab")
+		return pt, place{}, "left"
+	}
+	return pt, place{pns, peer.Attrs().Name}, ""
 }
 
 // deliver ends the walk in v, or decapsulates a VXLAN packet and goes on

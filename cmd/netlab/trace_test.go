@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,8 @@ type traceHop struct {
 		Via                          []string
 	} `json:"rewrite"`
 	Filter        string   `json:"filter"`
+	Bridge        string   `json:"bridge"`
+	Note          string   `json:"note"`
 	FilterVia     []string `json:"filter_via"`
 	FDB           string   `json:"fdb"`
 	Encapsulation *struct {
@@ -246,6 +249,17 @@ func TestTrace(t *testing.T) {
 	assert.Contains(t, doc.Disagreements[0], "node1: the walk has it leave by flannel.1, but flannel.1 sent nothing")
 }
 
+// webNodePort is two pods of web behind NodePort 30003.
+var webNodePort = webDeployment("web", "app: web", "blue", 2, "") + `---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http, nodePort: 30003}]
+`
+
 // TestTraceServices: a Service's packets, walked and confirmed by the
 // kernel's own counters and conntrack: a NodePort from the outside host
 // whose endpoint is on the other node (the mark KUBE-MARK-MASQ sets takes
@@ -257,15 +271,7 @@ func TestTraceServices(t *testing.T) {
 	labtest.Root(t)
 	o := labtest.NewLab(t, "ts")
 	labtest.MustRun(t, "overlay-mode", "--lab", o)
-	labtest.MustRun(t, "apply", "--lab", o, "-f", manifest(t, webDeployment("web", "app: web", "blue", 2, "")), "-f", manifest(t, `
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http, nodePort: 30003}]
----
+	labtest.MustRun(t, "apply", "--lab", o, "-f", manifest(t, webNodePort), "-f", manifest(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: nobody}
@@ -340,8 +346,103 @@ spec:
 		assert.Contains(t, via[3], "-j DNAT --to-destination ")
 	}
 
+	// A ClusterIP whose one endpoint is a pod of the sender's node, of
+	// the other node, and the sender itself (hairpin).
+	labtest.MustRun(t, "apply", "--lab", o, "-f", manifest(t, `
+apiVersion: v1
+kind: Pod
+metadata: {name: solo, labels: {app: solo}}
+spec:
+  containers: [{name: web, image: "netlab/web:blue", ports: [{name: http, containerPort: 9376}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo}
+spec:
+  selector: {app: solo}
+  ports: [{port: 80, targetPort: http}]
+`))
+	var soloNode string
+	require.Eventually(t, func() bool {
+		for _, p := range getPods(t, o) {
+			if p.Name == "solo" && p.Ready {
+				soloNode = p.Node
+			}
+		}
+		return soloNode != ""
+	}, 10*time.Second, 100*time.Millisecond, "solo is Ready")
+	st := readStatus(t, o)
+	var near, far string // lab pods on solo's node, and on the other
+	for _, w := range st.Workloads {
+		if w.Kind != "pod" {
+			continue
+		}
+		if w.Node == soloNode && near == "" {
+			near = w.Name
+		} else if w.Node != soloNode && far == "" {
+			far = w.Name
+		}
+	}
+	require.NotEmpty(t, near)
+	require.NotEmpty(t, far)
+	nodeHop := func(doc traceDoc) traceHop {
+		for _, h := range doc.Hops {
+			if h.Host == soloNode {
+				return h
+			}
+		}
+		t.Fatalf("the walk never crosses %s", soloNode)
+		return traceHop{}
+	}
+	// Local: br_netfilter's bridged DNAT, cni0 takes it from port to
+	// port; no mark (the client is in the cluster), no SNAT.
+	doc := runTrace(t, "--lab", o, near, "svc/solo")
+	require.True(t, doc.Confirmed, "local endpoint: %v", doc.Disagreements)
+	assert.Equal(t, "solo", doc.DeliveredTo)
+	h := nodeHop(doc)
+	assert.Equal(t, "bridge", h.Action, "bridged DNAT, not routed")
+	assert.Contains(t, h.Bridge, "bridged DNAT")
+	assert.Len(t, h.Rewrite, 1, "a DNAT and no SNAT: %+v", h.Rewrite)
+	assert.Contains(t, h.Filter, "FORWARD ACCEPT: ")
+	_, localIP := st.workload(near)
+	assert.Contains(t, doc.Sent, "saw "+localIP)
+	assert.NotContains(t, doc.Dst.Note, "own address", "a Service's address is nobody's own")
+	// Remote: routed into the tunnel on the sender's node, no SNAT either.
+	doc = runTrace(t, "--lab", o, far, "svc/solo")
+	require.True(t, doc.Confirmed, "remote endpoint: %v", doc.Disagreements)
+	assert.Equal(t, "solo", doc.DeliveredTo)
+	assert.Equal(t, "encapsulate", doc.Hops[1].Action, "%+v", doc.Hops[1])
+	_, remoteIP := st.workload(far)
+	assert.Contains(t, doc.Sent, "saw "+remoteIP)
+	// Hairpin: solo to its own Service. KUBE-SEP's hairpin rule marks it,
+	// cni0 sends it back out solo's port (hairpin mode, as flannel's CNI
+	// config sets), and KUBE-POSTROUTING masquerades it to cni0's address.
+	doc = runTrace(t, "--lab", o, "solo", "svc/solo")
+	require.True(t, doc.Confirmed, "hairpin: %v", doc.Disagreements)
+	assert.Equal(t, "solo", doc.DeliveredTo)
+	h = nodeHop(doc)
+	assert.Equal(t, "bridge", h.Action)
+	assert.Equal(t, h.Out, "cni0 → "+h.In, "out the port it came in by")
+	assert.Contains(t, h.Note, "hairpin mode is on for "+h.In)
+	require.Len(t, h.Rewrite, 2, "%+v", h.Rewrite)
+	assert.Contains(t, h.Rewrite[1].Rule, "-A KUBE-POSTROUTING ")
+	assert.Contains(t, doc.Sent, "solo answered and saw "+strings.Split(on[soloNode].BridgeIP, "/")[0])
+	// Hairpin mode off on that port: the bridge drops the frame, where the
+	// walk says, and the counters and conntrack agree.
+	port := h.In
+	sh1(t, "ip", "-n", h.Namespace, "link", "set", port, "type", "bridge_slave", "hairpin", "off")
+	doc = runTrace(t, "--lab", o, "solo", "svc/solo")
+	assert.True(t, doc.Confirmed, "hairpin off: %v", doc.Disagreements)
+	assert.Equal(t, "dropped", doc.Outcome)
+	h = nodeHop(doc)
+	assert.Equal(t, "drop", h.Action)
+	assert.Contains(t, h.Note, "the port it came in by: a bridge does that only through a port in hairpin mode, which "+port+" is not")
+	assert.Empty(t, h.Filter, "the bridge drops it before FORWARD")
+	assert.NotContains(t, doc.Sent, "connected")
+	sh1(t, "ip", "-n", h.Namespace, "link", "set", port, "type", "bridge_slave", "hairpin", "on")
+
 	// No endpoints: kube-proxy's REJECT, where the walk says.
-	doc := runTrace(t, "--lab", o, "pod1", "svc/nobody")
+	doc = runTrace(t, "--lab", o, "pod1", "svc/nobody")
 	assert.Equal(t, "dropped", doc.Outcome)
 	assert.Contains(t, doc.Sent, "refused")
 	assert.True(t, doc.Confirmed, "%v", doc.Disagreements)
@@ -355,6 +456,54 @@ spec:
 	require.NotEmpty(t, doc.Disagreements)
 	assert.Contains(t, doc.Disagreements[0], "node1: the walk has this rule take the packet, but its counter did not move")
 	assert.Contains(t, doc.Disagreements[0], "these counted it: -A FORWARD -m length --length 0:65535 -j ACCEPT")
+}
+
+// TestTraceHostGW: a Service's packets over host-gw, where the nodes
+// route pod CIDRs to each other's underlay address (no tunnel): a NodePort
+// from outside reaching the other node's pod is masqueraded to node1's
+// underlay address, and a ClusterIP from a pod keeps the pod's own; both
+// confirmed by the kernel's counters and conntrack.
+func TestTraceHostGW(t *testing.T) {
+	labtest.Root(t)
+	h := labtest.NewLab(t, "tg")
+	labtest.MustRun(t, "overlay-mode", "--lab", h, "--backend", "host-gw")
+	labtest.MustRun(t, "apply", "--lab", h, "-f", manifest(t, webNodePort))
+	labtest.MustRun(t, "rollout", "status", "deployment/web", "--lab", h)
+	on := statusNodes(t, h)
+	node := map[string]string{}
+	for _, p := range getPods(t, h) {
+		node[p.Name] = p.Node
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 16 && len(seen) < 2; i++ {
+		doc := runTrace(t, "--lab", h, "outside", on["node1"].UnderlayIP, "--port", "30003")
+		require.True(t, doc.Confirmed, "NodePort: %v", doc.Disagreements)
+		require.Equal(t, "delivered", doc.Outcome)
+		seen[node[doc.DeliveredTo]] = true
+		if node[doc.DeliveredTo] != "node2" {
+			continue
+		}
+		var snat string
+		for _, hop := range doc.Hops {
+			for _, r := range hop.Rewrite {
+				if hop.Host == "node1" && r.Chain == "POSTROUTING" {
+					snat = r.What
+				}
+			}
+			assert.Nil(t, hop.Encapsulation, "host-gw has no tunnel")
+		}
+		assert.Equal(t, "src 192.168.56.1 → "+on["node1"].UnderlayIP, snat, "masqueraded to node1's underlay address")
+		assert.Contains(t, doc.Sent, "saw "+on["node1"].UnderlayIP)
+	}
+	assert.True(t, seen["node2"], "no trace of 16 took node2's endpoint")
+
+	st := readStatus(t, h)
+	_, pod1IP := st.workload("pod1")
+	for i := 0; i < 4; i++ {
+		doc := runTrace(t, "--lab", h, "pod1", "svc/web")
+		require.True(t, doc.Confirmed, "ClusterIP: %v", doc.Disagreements)
+		assert.Contains(t, doc.Sent, "saw "+pod1IP, "no NAT but the DNAT")
+	}
 }
 
 func sh1(t *testing.T, args ...string) string {
