@@ -60,7 +60,7 @@ func Run(req Request) api.Trace {
 	out.Expected = w.expected(out.Hops)
 	// Counters before the real packet were read before the walk, whose
 	// reads send nothing.
-	sent, sport := send(req)
+	sent, sport, answer := send(req)
 	out.Sent = sent
 	// A Service's endpoint is a random choice: once conntrack says which
 	// one the real packet took, the walk follows that one.
@@ -70,7 +70,7 @@ func Run(req Request) api.Trace {
 		out.Expected = w.expected(out.Hops)
 		out.Dst.Note = joinNote(out.Dst.Note, "kube-proxy sent the real packet to "+took+", one of the Service's endpoints: the walk follows it")
 	}
-	out.Disagreements = w.confirm(&out, before, sport)
+	out.Disagreements = append(w.confirm(&out, before, sport), confirmEnd(out, answer)...)
 	if len(out.Disagreements) == 0 {
 		out.Disagreements = w.confirmRules(&out, rulesBefore, ruleCounters(crossed), sport)
 	}
@@ -115,7 +115,7 @@ func Path(req Request) []string {
 
 // send sends one real packet the way the walk assumed, and says what came
 // of it; sport is the source port it used (0 for ICMP).
-func send(req Request) (string, int) {
+func send(req Request) (string, int, *who.Answer) {
 	switch req.Proto {
 	case "tcp", "udp":
 		addr := netip.AddrPortFrom(req.Dst, uint16(req.Port))
@@ -136,32 +136,56 @@ func send(req Request) (string, int) {
 		})
 		what := strings.ToUpper(req.Proto) + " " + addr.String()
 		if err != nil {
-			return what + ": " + lastWords(err), sport
+			return what + ": " + lastWords(err), sport, nil
 		}
 		defer c.Close()
 		if req.Proto == "udp" {
 			_, err = c.Write([]byte("netlab trace\n"))
 			time.Sleep(50 * time.Millisecond) // let it cross before the counters are read
 			if err != nil {
-				return what + ": " + lastWords(err), sport
+				return what + ": " + lastWords(err), sport, nil
 			}
-			return what + ": datagram sent", sport
+			return what + ": datagram sent", sport, nil
 		}
 		if a, err := who.AskConn(c, addr.String()); err == nil {
-			return fmt.Sprintf("%s: connected; %s answered and saw %s", what, a.Name, a.Client), sport
+			return fmt.Sprintf("%s: connected; %s answered and saw %s", what, a.Name, a.Client), sport, &a
 		}
-		return what + ": connected", sport
+		return what + ": connected", sport, nil
 	}
 	r, err := probe.Ping(req.SrcNS, req.Dst.String(), 1, time.Second)
 	switch {
 	case err != nil:
-		return "ping could not run: " + err.Error(), 0
+		return "ping could not run: " + err.Error(), 0, nil
 	case r.Received > 0:
-		return "ping: answered", 0
+		return "ping: answered", 0, nil
 	case len(r.Errors) > 0:
-		return "ping: " + r.Errors[0], 0
+		return "ping: " + r.Errors[0], 0, nil
 	}
-	return "ping: no answer", 0
+	return "ping: no answer", 0, nil
+}
+
+// confirmEnd checks the walk's last packet against what the server that
+// answered the real one saw: the client's address (after every NAT on
+// the way) and its own. A server other than the walk's end (docker-proxy
+// passing the connection on, say) is not compared.
+func confirmEnd(t api.Trace, a *who.Answer) []string {
+	if a == nil || t.Outcome != "delivered" || len(t.Hops) == 0 || !strings.HasSuffix(t.DeliveredTo, a.Name) {
+		return nil
+	}
+	f := strings.Fields(t.Hops[len(t.Hops)-1].Packet)
+	if len(f) < 3 {
+		return nil
+	}
+	src, _, _ := strings.Cut(f[0], ":")
+	dst, _, _ := strings.Cut(f[2], ":")
+	var dis []string
+	if a.Client != src {
+		dis = append(dis, fmt.Sprintf("%s: the walk delivers the packet from %s, but %s saw it come from %s", t.DeliveredTo, src, a.Name, a.Client))
+	}
+	if a.IP != "" && a.IP != dst {
+		dis = append(dis, fmt.Sprintf("%s: the walk delivers the packet to %s, but %s answered as %s", t.DeliveredTo, dst, a.Name, a.IP))
+	}
+	return dis
 }
 
 func lastWords(err error) string {

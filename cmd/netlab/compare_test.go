@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -253,7 +254,10 @@ func TestCompareBadInput(t *testing.T) {
 	labtest.Root(t)
 	o := labtest.NewLab(t, "cb")
 	labtest.MustRun(t, "overlay-mode", "--lab", o, "--nodes", "1")
-	before := netnsList(t)
+	cx := labtest.Name("cx")
+	// The labs compare would build: its defaults and those named below.
+	labs := []string{"docker", "overlay", "hostgw", o, cx}
+	before := netnsList(t, labs...)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -263,7 +267,7 @@ func TestCompareBadInput(t *testing.T) {
 		{[]string{"--dry-run"}, "changes nothing"},
 		{[]string{"--docker-lab", "Bad/Name"}, "--docker-lab"},
 		{[]string{"--hostgw-lab", ""}, "--hostgw-lab"},
-		{[]string{"--docker-lab", o, "--overlay-lab", labtest.Name("cx")}, "built by overlay-mode, not docker-mode"},
+		{[]string{"--docker-lab", o, "--overlay-lab", cx}, "built by overlay-mode, not docker-mode"},
 		{[]string{"extra"}, "takes no arguments"},
 	} {
 		r := labtest.Run(t, append([]string{"compare"}, tc.args...)...)
@@ -271,18 +275,27 @@ func TestCompareBadInput(t *testing.T) {
 		assert.Contains(t, r.Stderr, tc.want, tc.args)
 		assert.Empty(t, r.Stdout, tc.args)
 	}
-	assert.Equal(t, before, netnsList(t), "bad input built nothing")
+	assert.Equal(t, before, netnsList(t, labs...), "bad input built nothing")
 }
 
-func netnsList(t *testing.T) []string {
+// netnsList lists the named network namespaces of the labs named (each
+// lab's are "LAB-…"): only those, since the tests of other packages, run
+// at the same time, and a user's own labs make and remove theirs.
+func netnsList(t *testing.T, labs ...string) []string {
 	t.Helper()
+	require.NotEmpty(t, labs, "netnsList needs the labs to look at")
 	ents, err := os.ReadDir("/run/netns")
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, e := range ents {
-		out = append(out, e.Name())
+		for _, l := range labs {
+			if strings.HasPrefix(e.Name(), l+"-") {
+				out = append(out, e.Name())
+				break
+			}
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -222,8 +223,13 @@ func TestExercises(t *testing.T) {
 // TestExerciseBadInput: bad usage exits 2 and changes nothing.
 func TestExerciseBadInput(t *testing.T) {
 	labtest.Root(t)
-	t.Setenv("NETLAB_EXERCISE_PREFIX", labtest.Name("y"))
-	before := netnsList(t)
+	prefix := labtest.Name("y")
+	t.Setenv("NETLAB_EXERCISE_PREFIX", prefix)
+	var labs []string // the exercises' labs, under either prefix
+	for n := 1; n <= 14; n++ {
+		labs = append(labs, prefix+strconv.Itoa(n), "Bad/Prefix"+strconv.Itoa(n))
+	}
+	before := netnsList(t, labs...)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -248,7 +254,7 @@ func TestExerciseBadInput(t *testing.T) {
 	r := labtest.Run(t, "exercise", "start", "1")
 	assert.Equal(t, 2, r.Code)
 	assert.Contains(t, r.Stderr, "NETLAB_EXERCISE_PREFIX")
-	assert.Equal(t, before, netnsList(t), "bad usage built nothing")
+	assert.Equal(t, before, netnsList(t, labs...), "bad usage built nothing")
 }
 
 // TestInterruptedExerciseStart: a start killed after building its lab and

@@ -33,7 +33,7 @@ func TestHostileManifests(t *testing.T) {
 		out, _ := exec.Command("pgrep", "-af", "netlab-pod --lab "+name).Output()
 		ss, _ := exec.Command("ip", "netns", "exec", name+"-node1", "ss", "-Hltn").Output()
 		var mine []string
-		for _, ns := range netnsList(t) {
+		for _, ns := range netnsList(t, name) {
 			if strings.HasPrefix(ns, name+"-") {
 				mine = append(mine, ns)
 			}
@@ -219,7 +219,7 @@ func TestInterruptedScale(t *testing.T) {
 	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml")
 	podNS := func() []string {
 		var out []string
-		for _, ns := range netnsList(t) {
+		for _, ns := range netnsList(t, name) {
 			if strings.HasPrefix(ns, name+"-k-default-") {
 				out = append(out, ns)
 			}
@@ -278,11 +278,11 @@ func TestNeighbourTableRoom(t *testing.T) {
 	for i := 0; i*256 < limit/2; i++ {
 		fmt.Fprintf(&sb, "- {apiVersion: apps/v1, kind: Deployment, metadata: {name: d%d}, spec: {replicas: 256, selector: {matchLabels: {app: d%d}}, template: {metadata: {labels: {app: d%d}}, spec: {containers: [{name: w, image: 'netlab/web:x'}]}}}}\n", i, i, i)
 	}
-	before := netnsList(t)
+	before := netnsList(t, name)
 	r := labtest.Run(t, "apply", "--lab", name, "-f", manifest(t, sb.String()))
 	assert.Equal(t, 2, r.Code, r.Stderr)
 	assert.Contains(t, r.Stderr, "net.ipv4.neigh.default.gc_thresh3")
 	assert.Contains(t, r.Stderr, "sudo sysctl -w")
-	assert.Equal(t, before, netnsList(t), "nothing made")
+	assert.Equal(t, before, netnsList(t, name), "nothing made")
 	assert.Empty(t, getPods(t, name))
 }

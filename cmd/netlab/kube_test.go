@@ -310,12 +310,12 @@ func TestApplyBadManifest(t *testing.T) {
 	assert.NotContains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "ok", "nothing of a refused file is applied")
 	assert.Empty(t, getPods(t, name))
 	// --dry-run prints what apply would run, and changes nothing.
-	before := netnsList(t)
+	before := netnsList(t, name)
 	dry := labtest.MustRun(t, "apply", "--dry-run", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
 	assert.Contains(t, dry.Stdout, "ip netns add "+name+"-k-default-myapp-")
 	assert.Contains(t, dry.Stdout, "KUBE-SVC-FXIYY6OHUSNBITIX")
 	assert.Contains(t, dry.Stdout, "# service/my-service created (dry run)")
-	assert.Equal(t, before, netnsList(t), "a dry run makes no namespace")
+	assert.Equal(t, before, netnsList(t, name), "a dry run makes no namespace")
 	assert.Empty(t, getPods(t, name), "nor a pod")
 	assert.NotContains(t, labtest.MustRun(t, "get", "services", "--lab", name).Stdout, "my-service")
 
