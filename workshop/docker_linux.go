@@ -19,7 +19,7 @@ import (
 
 func init() {
 	register(Exercise{
-		N: 1, ID: "docker-masquerade", Title: "Containers cannot reach the outside world",
+		N: 1, ID: "docker-no-outside", Title: "Containers cannot reach the outside world",
 		Model: Docker, Difficulty: "easy",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Users of c1 and c2 on node1 report that nothing outside their host answers them: "+
@@ -124,6 +124,7 @@ func init() {
 				return Outcome{Pass: a.Err == nil && a.Answer.Name == "c1", Observed: a.Text,
 					Hint: "c1's web server must keep listening on its own port"}
 			}},
+			unpublishedClosed("node1", "c2"),
 		},
 		Solution: func(e *Env) []string {
 			d := e.S.Topology.Docker
@@ -141,7 +142,7 @@ func init() {
 	})
 
 	register(Exercise{
-		N: 3, ID: "docker-ip-forward", Title: "A host stopped forwarding",
+		N: 3, ID: "docker-host-cut-off", Title: "Nothing gets in or out of node2's containers",
 		Model: Docker, Difficulty: "easy",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Since node2's last reboot, nothing reaches its containers from outside "+
@@ -214,7 +215,7 @@ func init() {
 	})
 
 	register(Exercise{
-		N: 5, ID: "docker-hairpin", Title: "A container cannot reach its own published port",
+		N: 5, ID: "docker-call-itself", Title: "A container cannot reach its own published port",
 		Model: Docker, Difficulty: "hard", Flags: []string{"--userland-proxy=false"},
 		Story: func(e *Env) string {
 			pub := published(e, "node1")
@@ -226,11 +227,17 @@ func init() {
 			return []netops.Op{netops.LinkSet{NS: e.NS("node1"), Name: e.W("c1").HostIface, Hairpin: new(false)}}, nil
 		},
 		Criteria: []Criterion{
-			{"c1 reaches itself through node1's published port", func(e *Env) Outcome {
+			{"c1 reaches itself through node1's published port, seen as docker0's address", func(e *Env) Outcome {
 				pub := published(e, "node1")
 				a := e.Ask("c1", pub)
-				o := Outcome{Pass: a.Err == nil && a.Answer.Name == "c1", Observed: a.Text}
-				if !o.Pass {
+				gw := e.S.Topology.Docker.Gateway().String()
+				o := Outcome{Pass: a.Err == nil && a.Answer.Name == "c1" && a.Answer.Client == gw, Observed: a.Text}
+				if a.Err == nil && a.Answer.Name == "c1" && a.Answer.Client != gw {
+					// A rewrite inside c1 (an OUTPUT DNAT to itself) answers
+					// without the call ever leaving c1.
+					o.Hint = fmt.Sprintf("c1 answered, but saw %s, not %s: the call never went through node1, where Docker's rules "+
+						"(DNAT, then the hairpin MASQUERADE) would have sent it back. The fix belongs on node1, not in the container.", a.Answer.Client, gw)
+				} else if !o.Pass {
 					b := e.Ask("c2", pub)
 					o.Hint = fmt.Sprintf("%s, yet %s. The way in works for everybody but c1: node1 rewrites c1's packet to c1's own "+
 						"address, so docker0 must send it back out of the very port it came in by. Look at that port's settings "+
@@ -261,6 +268,28 @@ func init() {
 			return []string{fmt.Sprintf("sudo ip -n %s link set %s type bridge_slave hairpin on", e.NS("node1"), e.W("c1").HostIface)}
 		},
 	})
+}
+
+// unpublishedClosed: a container's port nobody published stays closed to
+// the outside host even when it has a route to the container through its
+// node, as Docker's FORWARD policy DROP keeps it (a fix that opens FORWARD
+// to everything is refused).
+func unpublishedClosed(node, c string) Criterion {
+	return Criterion{fmt.Sprintf("%s's unpublished port stays closed to the outside host, even with a route to it", c), func(e *Env) Outcome {
+		to := e.Server(c)
+		undo, err := e.tempRoute("outside", netip.PrefixFrom(to.Addr(), 32), e.Node(node).IP)
+		if err != nil {
+			return Outcome{Observed: err.Error()}
+		}
+		a := e.Ask("outside", to)
+		undo()
+		o := Outcome{Pass: a.Err != nil, Observed: a.Text + fmt.Sprintf(" (the outside host given a route to %s via %s)", to.Addr(), node)}
+		if !o.Pass {
+			o.Hint = fmt.Sprintf("anyone who can route to %s reaches %s, a port nobody published: what does %s's FORWARD chain do with a packet "+
+				"no rule accepts? (iptables -S FORWARD)", to.Addr(), to, node)
+		}
+		return o
+	}}
 }
 
 // wrongPort is where exercise 2's broken rule sends the published port: a

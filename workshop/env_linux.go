@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -338,4 +339,29 @@ func lastWords(err error) string {
 		return s[i+2:]
 	}
 	return s
+}
+
+// tempRoute adds a route to dst via gw in name's namespace, through the
+// ops layer, and returns what removes it again; a route to dst already
+// there (the learner's) is left as it is, and undo does nothing.
+func (e *Env) tempRoute(name string, dst netip.Prefix, gw netip.Addr) (func(), error) {
+	h, err := netops.Netlink(e.NS(name))
+	if err != nil {
+		return nil, err
+	}
+	rs, _ := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Dst: &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), 32)}}, netlink.RT_FILTER_DST)
+	h.Close()
+	if len(rs) > 0 {
+		return func() {}, nil
+	}
+	r := netops.NewRunner(netops.Apply, io.Discard)
+	add := netops.RouteAdd{NS: e.NS(name), Dst: dst.String(), Via: gw.String()}
+	if err := r.Run(context.Background(), []netops.Op{add}); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return func() {
+		defer r.Close()
+		_ = r.Run(context.Background(), []netops.Op{netops.RouteDel{NS: add.NS, Dst: add.Dst, Via: add.Via}})
+	}, nil
 }

@@ -1,7 +1,9 @@
 package workshop
 
 import (
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,6 +24,12 @@ func TestExercisesAsData(t *testing.T) {
 		assert.Equal(t, i+1, x.N)
 		assert.False(t, ids[x.ID], "id %s twice", x.ID)
 		ids[x.ID] = true
+		// exercise list promises what users report, never the cause.
+		for _, cause := range []string{"masquerade", "snat", "dnat", "nat", "forward", "fdb", "vtep", "mtu", "hairpin", "probability", "reject", "netfilter", "arp", "veth"} {
+			for _, w := range strings.FieldsFunc(strings.ToLower(x.ID+" "+x.Title), func(r rune) bool { return !unicode.IsLetter(r) }) {
+				assert.NotEqual(t, cause, w, "exercise %d's id or title names its cause: %s, %q", x.N, x.ID, x.Title)
+			}
+		}
 		for _, arg := range []string{x.ID, x.Lab()[len(Prefix):]} {
 			got, err := Find(arg)
 			require.NoError(t, err, arg)

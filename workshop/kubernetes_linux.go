@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
@@ -25,7 +26,7 @@ import (
 
 func init() {
 	register(Exercise{
-		N: 6, ID: "k8s-pod-route", Title: "Pods on node1 cannot reach node2's pods",
+		N: 6, ID: "k8s-cross-node", Title: "Pods on node1 cannot reach node2's pods",
 		Model: Kubernetes, Difficulty: "easy",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("pod1 and pod2 on node1 cannot reach any pod of node2 (pod3 is %s): connections time out. "+
@@ -35,10 +36,15 @@ func init() {
 			n2 := e.Node("node2")
 			return []netops.Op{netops.RouteDel{NS: e.NS("node1"), Dst: n2.PodCIDR.String(), Via: n2.VTEP().String(), Dev: e.S.Topology.Overlay.Device}}, nil
 		},
+		// Sound: node1's route back via the tunnel, or host-gw's routes on
+		// both nodes (each pod CIDR via the other node's underlay address).
+		// Refused: node1's route via the underlay alone (the answers still
+		// come back in the tunnel: asymmetric).
 		Criteria: []Criterion{
 			podToPod("pod1", "pod3"),
 			podToPod("pod3", "pod1"),
 			nodeToPod("node1", "pod3"),
+			symmetric("pod1", "pod3"),
 		},
 		Solution: func(e *Env) []string {
 			n2 := e.Node("node2")
@@ -47,7 +53,7 @@ func init() {
 	})
 
 	register(Exercise{
-		N: 7, ID: "k8s-vtep-fdb", Title: "The route is there, but packets vanish",
+		N: 7, ID: "k8s-packets-vanish", Title: "The route is there, but packets vanish",
 		Model: Kubernetes, Difficulty: "medium",
 		Story: func(e *Env) string {
 			n2 := e.Node("node2")
@@ -61,10 +67,17 @@ func init() {
 			}
 			return []netops.Op{netops.FdbDel{NS: e.NS("node1"), MAC: mac, Dev: e.S.Topology.Overlay.Device, Dst: e.Node("node2").IP.String()}}, nil
 		},
+		// Sound: an FDB entry for node2's VTEP MAC (append, add or
+		// replace). Refused: routing node2's pods around the tunnel from
+		// node1 only (the replies still come back in it: asymmetric), and
+		// an all-zero (default) entry, which sends every unknown MAC to
+		// node2 (a third node's pods would vanish into node2).
 		Criteria: []Criterion{
 			podToPod("pod1", "pod3"),
 			podToPod("pod3", "pod1"),
 			nodeToPod("node1", "pod3"),
+			inTunnel("pod1", "pod3"),
+			fdbFor("node1", "node2"),
 		},
 		Solution: func(e *Env) []string {
 			mac, _ := vtepMAC(e, "node1", "node2")
@@ -73,7 +86,7 @@ func init() {
 	})
 
 	register(Exercise{
-		N: 8, ID: "k8s-mtu", Title: "Ping works, large transfers hang",
+		N: 8, ID: "k8s-large-transfers", Title: "Ping works, large transfers hang",
 		Model: Kubernetes, Difficulty: "medium",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Last night the network between the nodes moved onto a VPN link. Since then pod1 pings pod3 (%s) "+
@@ -106,22 +119,8 @@ func init() {
 			}},
 			transfer(false),
 			transfer(true),
-			{"no packet pod1 may send to pod3 is lost in silence", func(e *Env) Outcome {
-				// As big as pod1's eth0 allows: it passes, or comes back
-				// refused; one byte more is refused by pod1 itself.
-				_, mtu := podMTU(e, "pod1")
-				dst := e.W("pod3").IP
-				fits := e.Ping("pod1", dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-28))
-				over := e.Ping("pod1", dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-27))
-				loud := func(r probe.PingResult) bool { return r.Received > 0 || len(r.Errors) > 0 }
-				o := Outcome{Pass: loud(fits) && loud(over) && over.Received == 0,
-					Observed: e.PingText("pod1", dst, fits, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-28)) + "; " +
-						e.PingText("pod1", dst, over, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-27))}
-				if !o.Pass {
-					o.Hint = mtuHint(e)
-				}
-				return o
-			}},
+			noSilentLoss("pod1", "pod3"),
+			noSilentLoss("pod3", "pod1"),
 		},
 		Solution: func(e *Env) []string {
 			t := e.S.Topology
@@ -142,7 +141,7 @@ func init() {
 	})
 
 	register(Exercise{
-		N: 9, ID: "k8s-masquerade", Title: "A node's pods cannot reach the outside world",
+		N: 9, ID: "k8s-no-outside", Title: "A node's pods cannot reach the outside world",
 		Model: Kubernetes, Difficulty: "medium",
 		Story: func(e *Env) string {
 			return fmt.Sprintf("pods on node1 cannot reach the outside host (%s): connections time out. "+
@@ -212,6 +211,13 @@ func init() {
 					return Outcome{Observed: "no new pod yet", Hint: "first the pod's namespace and address"}
 				}
 				return podPort(e, p)
+			}},
+			{"its MTU is the overlay's, as the CNI plugin sets it", func(e *Env) Outcome {
+				p, ok := newPod(e)
+				if !ok {
+					return Outcome{Observed: "no new pod yet", Hint: "first the pod's namespace and address"}
+				}
+				return podLinkMTU(e, p)
 			}},
 			{"pod3 reaches it, and it sees pod3's own address", func(e *Env) Outcome {
 				p, ok := newPod(e)
@@ -297,6 +303,110 @@ func nodeToPod(node, pod string) Criterion {
 	}}
 }
 
+// podRoute is the device a's node routes a packet from pod a to pod b by.
+func podRoute(e *Env, a, b string) (string, error) {
+	node := e.W(a).Node
+	h, err := netops.Netlink(e.NS(node))
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	rs, err := h.RouteGetWithOptions(net.IP(e.W(b).IP.AsSlice()), &netlink.RouteGetOptions{Iif: e.S.Topology.Overlay.Bridge, SrcAddr: net.IP(e.W(a).IP.AsSlice())})
+	if err != nil || len(rs) == 0 {
+		return "", fmt.Errorf("%s has no route from %s to %s: %v", node, e.W(a).IP, e.W(b).IP, err)
+	}
+	l, err := h.LinkByIndex(rs[0].LinkIndex)
+	if err != nil {
+		return "", err
+	}
+	return l.Attrs().Name, nil
+}
+
+// symmetric: pods a and b of two nodes are joined the same way both ways
+// (both nodes route into the tunnel, or both over the underlay).
+func symmetric(a, b string) Criterion {
+	return Criterion{fmt.Sprintf("%s → %s and %s → %s take the same way", a, b, b, a), func(e *Env) Outcome {
+		ab, err := podRoute(e, a, b)
+		if err != nil {
+			return Outcome{Observed: err.Error()}
+		}
+		ba, err := podRoute(e, b, a)
+		if err != nil {
+			return Outcome{Observed: err.Error()}
+		}
+		na, nb := e.W(a).Node, e.W(b).Node
+		o := Outcome{Pass: ab == ba, Observed: fmt.Sprintf("%s sends %s's packets to %s out %s; %s sends the answers out %s", na, a, b, ab, nb, ba)}
+		if !o.Pass {
+			o.Hint = fmt.Sprintf("the packets go one way (%s) and their answers another (%s): a firewall or a tunnel endpoint between them sees "+
+				"only half of each connection. Both nodes must route the other's pods the same way.", ab, ba)
+		}
+		return o
+	}}
+}
+
+// inTunnel: the route a pod's packets to a pod of another node take on
+// their node goes into the overlay's device, as flannel's vxlan backend
+// routes them.
+func inTunnel(from, to string) Criterion {
+	return Criterion{from + "'s packets to " + to + " cross in the tunnel", func(e *Env) Outcome {
+		dev, node := e.S.Topology.Overlay.Device, e.W(from).Node
+		out, err := podRoute(e, from, to)
+		if err != nil {
+			return Outcome{Observed: err.Error()}
+		}
+		o := Outcome{Pass: out == dev, Observed: fmt.Sprintf("%s routes %s → %s out %s", node, e.W(from).IP, e.W(to).IP, out)}
+		if !o.Pass {
+			o.Hint = fmt.Sprintf("the packets leave %s by %s, around the tunnel, while the answers still come back in it: "+
+				"the lab's overlay carries pod traffic in %s both ways. Why did %s stop carrying it?", node, out, dev, dev)
+		}
+		return o
+	}}
+}
+
+// fdbFor: node's overlay device has an FDB entry for peer's VTEP MAC that
+// sends it to peer's address, as flannel writes one per node.
+func fdbFor(node, peer string) Criterion {
+	return Criterion{node + "'s tunnel knows where " + peer + "'s VTEP is", func(e *Env) Outcome {
+		dev := e.S.Topology.Overlay.Device
+		mac, err := vtepMAC(e, node, peer)
+		if err != nil {
+			return Outcome{Observed: err.Error(), Hint: "the overlay's ARP entry for " + peer + "'s VTEP must be there"}
+		}
+		h, err := netops.Netlink(e.NS(node))
+		if err != nil {
+			return Outcome{Observed: err.Error()}
+		}
+		defer h.Close()
+		l, err := h.LinkByName(dev)
+		if err != nil {
+			return Outcome{Observed: err.Error()}
+		}
+		fdb, _ := h.NeighList(l.Attrs().Index, unix.AF_BRIDGE)
+		var entries []string
+		found, zero := false, false
+		for _, n := range fdb {
+			if n.IP == nil {
+				continue
+			}
+			entries = append(entries, n.HardwareAddr.String()+" dst "+n.IP.String())
+			if n.HardwareAddr.String() == mac && n.IP.Equal(net.IP(e.Node(peer).IP.AsSlice())) {
+				found = true
+			}
+			zero = zero || n.HardwareAddr.String() == "00:00:00:00:00:00"
+		}
+		o := Outcome{Pass: found, Observed: fmt.Sprintf("%s's %s FDB: %s", node, dev, strings.Join(entries, ", "))}
+		switch {
+		case found:
+		case zero:
+			o.Hint = "an all-zero entry sends every MAC the device does not know to one node: with a third node, its pods would vanish into " + peer +
+				". flannel writes one entry per node, for that node's VTEP MAC."
+		default:
+			o.Hint = fmt.Sprintf("%s's VTEP MAC is %s (ip -n %s neigh show dev %s). Where does %s send a frame for it?", peer, mac, e.NS(node), dev, dev)
+		}
+		return o
+	}}
+}
+
 // vtepMAC is the MAC that on's ARP entry gives peer's VTEP.
 func vtepMAC(e *Env, on, peer string) (string, error) {
 	h, err := netops.Netlink(e.NS(on))
@@ -331,6 +441,26 @@ func transfer(receive bool) Criterion {
 		ok, what := e.Transfer("pod1", "pod3", "2M", receive)
 		o := Outcome{Pass: ok, Observed: what}
 		if !ok {
+			o.Hint = mtuHint(e)
+		}
+		return o
+	}}
+}
+
+// noSilentLoss: the biggest packet from may send to (its eth0's MTU, don't
+// fragment) passes or comes back refused; one byte more is refused by
+// from itself. Either way, nothing vanishes without a word.
+func noSilentLoss(from, to string) Criterion {
+	return Criterion{"no packet " + from + " may send to " + to + " is lost in silence", func(e *Env) Outcome {
+		_, mtu := podMTU(e, from)
+		dst := e.W(to).IP
+		fits := e.Ping(from, dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-28))
+		over := e.Ping(from, dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-27))
+		loud := func(r probe.PingResult) bool { return r.Received > 0 || len(r.Errors) > 0 }
+		o := Outcome{Pass: loud(fits) && loud(over) && over.Received == 0,
+			Observed: e.PingText(from, dst, fits, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-28)) + "; " +
+				e.PingText(from, dst, over, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-27))}
+		if !o.Pass {
 			o.Hint = mtuHint(e)
 		}
 		return o
@@ -461,6 +591,31 @@ func podPort(e *Env, p pod) Outcome {
 		p.ns, p.dev.Attrs().Name, peer.Attrs().Name, master, strings.ToLower(peer.Attrs().OperState.String()))}
 	if !o.Pass {
 		o.Hint = fmt.Sprintf("node1's end must be an up port of %s (ip link set ... master %s up)", br, br)
+	}
+	return o
+}
+
+// podLinkMTU checks both ends of the new pod's veth against the overlay's
+// MTU: a pod at 1500 behind a 1450 tunnel sends packets that cannot cross
+// it (those over 1450 are fragmented or refused at node1's flannel.1).
+func podLinkMTU(e *Env, p pod) Outcome {
+	want := e.S.Topology.MTU()
+	got := p.dev.Attrs().MTU
+	peerMTU := -1
+	if h, err := netops.Netlink(e.NS("node1")); err == nil {
+		if peer, err := h.LinkByIndex(p.dev.Attrs().ParentIndex); err == nil && peer.Type() == "veth" {
+			peerMTU = peer.Attrs().MTU
+		}
+		h.Close()
+	}
+	o := Outcome{Pass: got == want && (peerMTU == want || peerMTU == -1),
+		Observed: fmt.Sprintf("%s's %s has MTU %d; the overlay's is %d", p.ns, p.dev.Attrs().Name, got, want)}
+	if peerMTU != -1 {
+		o.Observed += fmt.Sprintf(", node1's end %d", peerMTU)
+	}
+	if !o.Pass {
+		o.Hint = fmt.Sprintf("the other pods have %d (ip -n %s link show eth0): the tunnel between the nodes adds %d bytes to every packet. "+
+			"What does a bigger packet from your pod do at node1's %s?", want, e.NS("pod1"), topo.VXLANOverhead, e.S.Topology.Overlay.Device)
 	}
 	return o
 }

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"netlab/internal/netops"
@@ -46,6 +47,27 @@ func (e *Env) service(name string) (kube.Service, bool) {
 	return kube.Service{}, false
 }
 
+// readyPods are the Ready pods a Service of the lab's store selects:
+// its endpoints, as kube-proxy sends to them.
+func (e *Env) readyPods(name string) []kube.Pod {
+	c, err := kube.Open(e.S, "", nil)
+	if err != nil {
+		return nil
+	}
+	s, ok := e.service(name)
+	if !ok {
+		return nil
+	}
+	var out []kube.Pod
+	for _, p := range c.Store.Pods {
+		if p.Namespace == s.Namespace && p.Ready && kube.Matches(s.Selector, p.Template.Labels) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 func (e *Env) vip(name string) netip.AddrPort {
 	s, _ := e.service(name)
 	port := 80
@@ -55,29 +77,47 @@ func (e *Env) vip(name string) netip.AddrPort {
 	return netip.AddrPortFrom(s.ClusterIP, uint16(port))
 }
 
-// spread asks to n times from a workload and counts who answered
-// ("refused", "no answer" for failures).
+// spread asks to n times from a workload, a few at a time, and counts
+// who answered ("refused", "no answer" for failures).
 func (e *Env) spread(from string, to netip.AddrPort, n int) map[string]int {
 	out := map[string]int{}
-	for i := 0; i < n; i++ {
-		c, err := who.Dial(e.NS(from), to, askTimeout)
-		if err != nil {
-			if strings.Contains(err.Error(), "refused") {
-				out["refused"]++
-			} else {
-				out["no answer"]++
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan struct{})
+	for range min(n, 8) {
+		wg.Go(func() {
+			for range next {
+				who := e.askOnce(from, to)
+				mu.Lock()
+				out[who]++
+				mu.Unlock()
 			}
-			continue
-		}
-		a, err := who.AskConn(c, to.String())
-		c.Close()
-		if err != nil {
-			out["no answer"]++
-			continue
-		}
-		out[a.Name]++
+		})
 	}
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
 	return out
+}
+
+// askOnce asks to once from a workload: the name of who answered, or
+// "refused" or "no answer".
+func (e *Env) askOnce(from string, to netip.AddrPort) string {
+	c, err := who.Dial(e.NS(from), to, askTimeout)
+	if err != nil {
+		if strings.Contains(err.Error(), "refused") {
+			return "refused"
+		}
+		return "no answer"
+	}
+	defer c.Close()
+	a, err := who.AskConn(c, to.String())
+	if err != nil {
+		return "no answer"
+	}
+	return a.Name
 }
 
 func counts(m map[string]int) string {
@@ -93,14 +133,25 @@ func counts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// allAnswered: n requests from a workload to a Service, every one answered.
+// allAnswered: n requests from a workload to a Service, every one
+// answered, and every Ready pod of the Service among those answering (with
+// three pods, one of them gets none of 60 requests once in 10^10).
 func allAnswered(from string, n int) Criterion {
-	return Criterion{fmt.Sprintf("%d requests from %s to my-service are all answered", n, from), func(e *Env) Outcome {
+	return Criterion{fmt.Sprintf("%d requests from %s to my-service are all answered, by every pod of the Service", n, from), func(e *Env) Outcome {
 		to := e.vip("my-service")
 		got := e.spread(from, to, n)
 		bad := got["refused"] + got["no answer"]
-		o := Outcome{Pass: bad == 0, Observed: fmt.Sprintf("%s → %s, %d requests: %s", e.label(from), to, n, counts(got))}
-		if !o.Pass {
+		var idle []string
+		for _, p := range e.readyPods("my-service") {
+			if got[p.Name] == 0 {
+				idle = append(idle, p.Name)
+			}
+		}
+		o := Outcome{Pass: bad == 0 && len(idle) == 0, Observed: fmt.Sprintf("%s → %s, %d requests: %s", e.label(from), to, n, counts(got))}
+		if bad == 0 && len(idle) > 0 {
+			o.Hint = fmt.Sprintf("every request was answered, but never by %s, a Ready pod of the Service: a Service sends to all of its pods. "+
+				"Compare node1's rules for my-service with node2's (iptables -t nat -S).", strings.Join(idle, ", "))
+		} else if !o.Pass {
 			o.Hint = fmt.Sprintf("%d of %d were refused at once (a reset: something at the far end has no server on that port), the rest answered by the pods. "+
 				"Where do the refused ones go? Follow a few with 'sudo netlab trace --lab %s %s %s --port %d' and look at each hop's dnat.",
 				got["refused"], n, e.S.Lab, from, to.Addr(), to.Port())
@@ -111,7 +162,7 @@ func allAnswered(from string, n int) Criterion {
 
 func init() {
 	register(Exercise{
-		N: 11, ID: "k8s-service-port", Title: "A Service refuses one request in three",
+		N: 11, ID: "k8s-service-refuses", Title: "A Service refuses one request in three",
 		Model: Kubernetes, Difficulty: "medium", Manifests: myApp,
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Calls from pods on node1 to my-service (%s) fail about one time in three with 'connection refused'; "+
@@ -166,7 +217,9 @@ func init() {
 			}
 			return []netops.Op{netops.IPTablesDel{NS: e.NS("node1"), Table: "filter", Rules: []string{"-D" + r[2:]}}}, nil
 		},
-		Criteria: []Criterion{refusedAtOnce("pod1"), refusedAtOnce("pod3")},
+		// Refused: a REJECT wider than backend's address and port (the
+		// whole Service range, say), which refuses my-service too.
+		Criteria: []Criterion{refusedAtOnce("pod1"), refusedAtOnce("pod3"), allAnswered("pod1", 30)},
 		Solution: func(e *Env) []string {
 			to := e.vip("backend")
 			return []string{fmt.Sprintf(`sudo ip netns exec %s iptables -I KUBE-SERVICES -m comment --comment "default/backend has no endpoints" -d %s/32 -p tcp -m tcp --dport %d -j REJECT`,
@@ -194,7 +247,7 @@ func init() {
 			}
 			return ops, nil
 		},
-		Criteria: []Criterion{evenly("pod1"), evenly("pod3")},
+		Criteria: []Criterion{rulesEven("node1"), rulesEven("node2"), evenly("pod1"), evenly("pod3")},
 		Solution: func(e *Env) []string {
 			var cmds []string
 			for _, n := range []string{"node1", "node2"} {
@@ -235,20 +288,49 @@ func refusedAtOnce(from string) Criterion {
 	}}
 }
 
-// evenly: 300 requests from a workload spread over the three pods, each
-// inside statistical bounds.
+// evenly: evenRequests requests from a workload spread over the three
+// pods, each inside evenBounds (TestEvenlyArithmetic has the odds).
 func evenly(from string) Criterion {
-	return Criterion{"300 requests from " + from + " spread evenly over the three pods", func(e *Env) Outcome {
+	n := evenRequests
+	lo, hi := evenBounds(n, 3)
+	return Criterion{fmt.Sprintf("%d requests from %s spread evenly over the three pods (%d to %d each)", n, from, lo, hi), func(e *Env) Outcome {
 		to := e.vip("my-service")
-		got := e.spread(from, to, 300)
+		got := e.spread(from, to, n)
 		pass := len(got) == 3
 		for _, c := range got {
-			pass = pass && c >= 60 && c <= 140
+			pass = pass && c >= lo && c <= hi
 		}
-		o := Outcome{Pass: pass, Observed: fmt.Sprintf("%s → %s, 300 requests: %s", e.label(from), to, counts(got))}
+		o := Outcome{Pass: pass, Observed: fmt.Sprintf("%s → %s, %d requests: %s", e.label(from), to, n, counts(got))}
 		if !pass {
 			o.Hint = "kube-proxy gives the i-th of N endpoints the probability 1/(N−i) of what the rules before it left over, so that each gets 1/N. " +
 				"Read the --probability of each rule of my-service's KUBE-SVC chain on the node " + from + " is on."
+		}
+		return o
+	}}
+}
+
+// rulesEven: the rules of my-service on a node give each Ready pod a
+// third of the new connections, computed from the rules as the kernel
+// takes them (Shares).
+func rulesEven(node string) Criterion {
+	return Criterion{"my-service's rules on " + node + " give each pod a third", func(e *Env) Outcome {
+		save, err := netops.IPTablesSave(e.NS(node), "nat")
+		if err != nil {
+			return Outcome{Observed: err.Error()}
+		}
+		shares, err := Shares(save, "default/my-service")
+		if err != nil {
+			return Outcome{Observed: node + ": " + err.Error(), Hint: "kube-proxy's rules for my-service must be there: KUBE-SERVICES → KUBE-SVC-… → KUBE-SEP-…"}
+		}
+		var eps []string
+		for _, p := range e.readyPods("my-service") {
+			eps = append(eps, fmt.Sprintf("%s:%d", p.IP, p.Template.Containers[0].ServePort()))
+		}
+		ok, text := even(shares, eps, evenTolerance)
+		o := Outcome{Pass: ok, Observed: node + "'s rules give: " + text}
+		if !ok {
+			o.Hint = "each rule of a KUBE-SVC chain takes its --probability of what the rules before it left over: " +
+				"with p1, p2 and a last rule, the pods get p1, (1−p1)·p2 and (1−p1)·(1−p2). Make each a third."
 		}
 		return o
 	}}

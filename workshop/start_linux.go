@@ -25,6 +25,9 @@ type StartOptions struct {
 	// Exe is the netlab binary that runs the workloads' processes; empty,
 	// the running one.
 	Exe string
+	// HintsAfter: check shows hints by itself once this many checks
+	// failed (0: only when asked).
+	HintsAfter int
 }
 
 // ErrRunning means the exercise is running already.
@@ -78,7 +81,7 @@ func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build lab %s: %w", x.Lab(), err)
 	}
-	env, err := breakLab(ctx, x, s, mode, log, o.Exe)
+	env, err := breakLab(ctx, x, s, mode, log, o)
 	if err != nil {
 		_ = Stop(x, nil)
 		return nil, fmt.Errorf("break lab %s: %w (the lab is removed again)", x.Lab(), err)
@@ -88,7 +91,7 @@ func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
 
 // breakLab applies x's manifests to its fresh lab s, breaks it, and
 // records x as running, holding the lab's lock.
-func breakLab(ctx context.Context, x Exercise, s *state.State, mode netops.Mode, log io.Writer, exe string) (*Env, error) {
+func breakLab(ctx context.Context, x Exercise, s *state.State, mode netops.Mode, log io.Writer, o StartOptions) (*Env, error) {
 	lk, err := state.Acquire(x.Lab(), log)
 	if err != nil {
 		return nil, err
@@ -97,7 +100,7 @@ func breakLab(ctx context.Context, x Exercise, s *state.State, mode netops.Mode,
 	r := netops.NewRunner(mode, log)
 	defer r.Close()
 	if x.Manifests != "" {
-		if err := apply(ctx, s, r, log, exe, x.Manifests); err != nil {
+		if err := apply(ctx, s, r, log, o.Exe, x.Manifests); err != nil {
 			return nil, err
 		}
 		if s, err = state.Load(x.Lab()); err != nil {
@@ -112,7 +115,7 @@ func breakLab(ctx context.Context, x Exercise, s *state.State, mode netops.Mode,
 	if err := r.Run(ctx, ops); err != nil {
 		return nil, err
 	}
-	return env, SaveProgress(x, Progress{ID: x.ID, Started: time.Now().UTC().Truncate(time.Second)})
+	return env, SaveProgress(x, Progress{ID: x.ID, Started: time.Now().UTC().Truncate(time.Second), HintsAfter: o.HintsAfter})
 }
 
 // apply applies manifests to lab s as 'netlab apply -f' does, and starts

@@ -51,26 +51,47 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 	one := func(use, short string, run func(c *cobra.Command, x workshop.Exercise) error) *cobra.Command {
 		return exerciseVerb(g, use, short, run)
 	}
+	var hintsAfter int
+	var forget bool
 	start := one("start", "build the exercise's lab, break it, and tell what users report", func(c *cobra.Command, x workshop.Exercise) error {
-		return startExercise(g, c, x)
+		if hintsAfter < 0 {
+			return usagef("--hints-after %d: give a number of failed checks, 0 (hints only when asked) or more", hintsAfter)
+		}
+		return startExercise(g, c, x, hintsAfter)
 	})
+	start.Flags().IntVar(&hintsAfter, "hints-after", 0, "the teacher's choice: check shows hints by itself after this many failed checks (0: only with --hints or 'exercise hint')")
 	reset := one("reset", "remove the exercise's lab and start it again, broken", func(c *cobra.Command, x workshop.Exercise) error {
+		after := 0 // the teacher's choice stays
+		if p, ok := workshop.LoadProgress(x); ok {
+			after = p.HintsAfter
+		}
 		if err := workshop.Stop(x, c.ErrOrStderr()); err != nil {
 			return err
 		}
-		return startExercise(g, c, x)
+		return startExercise(g, c, x, after)
 	})
-	stop := one("stop", "remove the exercise's lab", func(c *cobra.Command, x workshop.Exercise) error {
-		if !inventory.Running(x.Lab()) {
+	stop := one("stop", "remove the exercise's lab (its record of being solved stays, unless --forget)", func(c *cobra.Command, x workshop.Exercise) error {
+		if !inventory.Running(x.Lab()) && !forget {
 			return usagef("exercise %d is not running", x.N)
 		}
-		if err := workshop.Stop(x, c.ErrOrStderr()); err != nil {
-			return err
+		if inventory.Running(x.Lab()) {
+			if err := workshop.Stop(x, c.ErrOrStderr()); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "Exercise %d stopped: lab %s and everything it made are gone.\n", x.N, x.Lab())
+			fmt.Fprintln(c.OutOrStdout(), "Namespaces you made yourself stay: 'ip netns list' shows them, 'sudo ip netns del NAME' removes one.")
 		}
-		fmt.Fprintf(c.OutOrStdout(), "Exercise %d stopped: lab %s and everything it made are gone.\n", x.N, x.Lab())
-		fmt.Fprintln(c.OutOrStdout(), "Namespaces you made yourself stay: 'ip netns list' shows them, 'sudo ip netns del NAME' removes one.")
+		if forget {
+			if err := workshop.Forget(x); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "Exercise %d's record is forgotten: 'exercise list' shows it as never solved.\n", x.N)
+		} else if r, ok := workshop.LoadRecord(x); ok && r.Solved {
+			fmt.Fprintf(c.OutOrStdout(), "Its record stays: solved at %s ('exercise stop %d --forget' forgets it).\n", r.SolvedAt.Format("15:04"), x.N)
+		}
 		return nil
 	})
+	stop.Flags().BoolVar(&forget, "forget", false, "forget that it was solved, too (its lab may be gone already)")
 	c.AddCommand(exerciseList(), start, exerciseCheck(g), exerciseHint(g), exerciseSolution(g), reset, stop)
 	return c
 }
@@ -112,7 +133,7 @@ func exerciseList() *cobra.Command {
 }
 
 func exerciseCheck(g *globals) *cobra.Command {
-	var checkJSON bool
+	var checkJSON, hints bool
 	check := &cobra.Command{Use: "check [N]", Short: "check a running exercise (every running one without N): exit 0 solved, 1 not yet",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -145,7 +166,7 @@ func exerciseCheck(g *globals) *cobra.Command {
 			var docs []api.Check
 			solved := true
 			for _, x := range xs {
-				res, err := workshop.Check(x)
+				res, err := workshop.Check(x, hints)
 				if errors.Is(err, workshop.ErrNotRunning) {
 					return notRunning(x)
 				}
@@ -177,6 +198,7 @@ func exerciseCheck(g *globals) *cobra.Command {
 			return nil
 		}}
 	check.Flags().BoolVar(&checkJSON, "json", false, "print the checks as JSON, for scripts")
+	check.Flags().BoolVar(&hints, "hints", false, "with each failed criterion, where to look next")
 	return check
 }
 
@@ -262,7 +284,7 @@ func runningState(x workshop.Exercise) (*state.State, error) {
 }
 
 func checkRunning(x workshop.Exercise) (api.Check, error) {
-	res, err := workshop.Check(x)
+	res, err := workshop.Check(x, true)
 	if errors.Is(err, workshop.ErrNotRunning) {
 		return res, notRunning(x)
 	}
@@ -279,13 +301,13 @@ func notRunning(x workshop.Exercise) error {
 }
 
 // startExercise starts x (workshop.Start) and tells its story.
-func startExercise(g *globals, c *cobra.Command, x workshop.Exercise) error {
+func startExercise(g *globals, c *cobra.Command, x workshop.Exercise, hintsAfter int) error {
 	if err := canRunWorkloads(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	env, err := workshop.Start(ctx, x, workshop.StartOptions{Explain: g.explain, Log: c.ErrOrStderr()})
+	env, err := workshop.Start(ctx, x, workshop.StartOptions{Explain: g.explain, Log: c.ErrOrStderr(), HintsAfter: hintsAfter})
 	if errors.Is(err, workshop.ErrRunning) {
 		return usagef("exercise %d is running already (lab %s): check it with 'sudo netlab exercise check %d', or start over with 'sudo netlab exercise reset %d'", x.N, x.Lab(), x.N, x.N)
 	}
@@ -311,6 +333,8 @@ func printList(w io.Writer, all []api.Exercise) {
 		switch {
 		case x.Solved:
 			st = "solved"
+		case x.Running && x.SolvedOnce:
+			st = "running (solved before)"
 		case x.Running:
 			st = "running"
 		case x.Interrupted:
@@ -349,7 +373,11 @@ func printCheck(w io.Writer, d api.Check) {
 		fmt.Fprintf(w, "Solved: every criterion passes (%.1f s). 'sudo netlab exercise stop %d' removes its lab.\n\n", float64(d.Millis)/1000, d.Number)
 		return
 	}
-	fmt.Fprintf(w, "Not yet: %d of %d criteria pass (%.1f s).\n\n", pass, len(d.Criteria), float64(d.Millis)/1000)
+	fmt.Fprintf(w, "Not yet: %d of %d criteria pass (%.1f s).\n", pass, len(d.Criteria), float64(d.Millis)/1000)
+	if d.HintsHidden {
+		fmt.Fprintf(w, "Stuck? 'sudo netlab exercise check %d --hints' (or 'exercise hint %d') says where to look.\n", d.Number, d.Number)
+	}
+	fmt.Fprintln(w)
 }
 
 func isTerminal(f *os.File) bool {

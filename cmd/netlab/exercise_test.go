@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ type checkDoc struct {
 
 func checkExercise(t *testing.T, n int, wantCode int) checkDoc {
 	t.Helper()
-	r := labtest.Run(t, "exercise", "check", fmt.Sprint(n), "--json")
+	r := labtest.Run(t, "exercise", "check", fmt.Sprint(n), "--json", "--hints")
 	require.Equal(t, wantCode, r.Code, "check %d: %s\n%s", n, r.Stderr, r.Stdout)
 	var d checkDoc
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &d), r.Stdout)
@@ -81,11 +82,49 @@ func solution(t *testing.T, n int) []string {
 	return cmds
 }
 
+// wrongFix is a fix a learner tries that the check must refuse: cmds (with
+// %[1]s the exercise's lab) leave criterion at failing, with hint in its
+// hint; undo removes what it made outside the lab.
+type wrongFix struct {
+	cmds []string
+	at   int
+	hint string
+	undo []string
+}
+
+// lab's %[1]s in fix commands.
+func fixCmds(lab string, cmds []string) []string {
+	var out []string
+	for _, c := range cmds {
+		out = append(out, fmt.Sprintf(c, lab))
+	}
+	return out
+}
+
+// The wrong fixes of exercises 11 to 13, as shell: kube-proxy's rules
+// edited with iptables-save and iptables-restore.
+const (
+	svcNS = "ns=%[1]s-node1; nat() { ip netns exec $ns iptables-save -t nat; }; restore() { ip netns exec $ns iptables-restore -T nat; }; "
+	// The KUBE-SEP whose DNAT goes to the wrong port: its jump deleted.
+	dropBrokenJump = svcNS + `sep=$(nat | grep -- '--to-destination [0-9.]*:9377' | awk '{print $2}'); nat | grep -v -- "^-A KUBE-SVC-.* -j $sep\$" | restore`
+	// Its DNAT sent to another pod, on the right port.
+	otherPod = svcNS + `other=$(nat | grep -o -- '--to-destination [0-9.]*:9376' | head -1 | cut -d' ' -f2 | cut -d: -f1); nat | sed "s/--to-destination [0-9.]*:9377/--to-destination $other:9376/" | restore`
+	// kube-proxy's REJECT for backend, as node2 has it, with DROP.
+	dropNoEndpoints = `r=$(ip netns exec %[1]s-node2 iptables -S KUBE-SERVICES | grep 'default/backend has no endpoints' | head -1 | sed -e 's/^-A KUBE-SERVICES //' -e 's/-j REJECT.*/-j DROP/'); eval ip netns exec %[1]s-node1 iptables -I KUBE-SERVICES $r`
+)
+
+// everyProbability sets every --probability of my-service's KUBE-SVC
+// chain, on both nodes, to p.
+func everyProbability(p string) string {
+	return `for n in node1 node2; do ns=%[1]s-$n; ip netns exec $ns iptables-save -t nat | sed -E '/^-A KUBE-SVC-.*default\/my-service/ s/--probability [0-9.]+/--probability ` + p + `/' | ip netns exec $ns iptables-restore -T nat; done`
+}
+
 // TestExercises: each exercise breaks its lab as it says (check fails on
 // the criteria the break touches, passes the others, with a hint naming
-// what it saw), the reference fix makes it pass, a wrong fix is caught
-// where the exercise says so, a different sound fix passes, and stop
-// leaves nothing behind.
+// what it saw), the reference fix makes it pass, the wrong fixes of
+// docs/workshop.md's table are each refused where the exercise says so,
+// a different sound fix passes, and stop leaves nothing behind but the
+// exercise's progress.
 func TestExercises(t *testing.T) {
 	labtest.Root(t)
 	prefix := labtest.Name("x")
@@ -95,40 +134,81 @@ func TestExercises(t *testing.T) {
 		story string
 		fails []int
 		hint  string // in the first failing criterion's hint
-		// wrong is a fix the check must catch, at criterion wrongAt, with
-		// wrongHint in its hint; alt is a different fix that must pass.
-		wrong     []string
-		wrongAt   int
-		wrongHint string
-		alt       []string
+		// wrongs are fixes the check must refuse; alt is a different
+		// fix that must pass.
+		wrongs []wrongFix
+		alt    []string
 	}{
-		{n: 1, story: "192.168.56.1:80", fails: []int{0, 1}, hint: "from 172.17.0.2",
-			wrong: []string{"ip -n %s-outside route add 172.17.0.0/16 via 192.168.56.11"}, wrongAt: 1, wrongHint: "saw 172.17.0.2"},
-		{n: 2, story: "192.168.56.11:8080", fails: []int{0, 1}, hint: "→ 172.17.0.2:8000",
-			wrong:   []string{`ip netns exec %s-node1 sh -c "iptables-save -t nat | grep -v -- '-j DNAT' | iptables-restore"`},
-			wrongAt: 1, wrongHint: "saw 172.17.0.1"},
-		{n: 3, story: "192.168.56.12:8080", fails: []int{0, 1}, hint: "forwarding is off on eth1"},
-		{n: 4, story: "172.17.0.1", fails: []int{0, 1, 2}, hint: "veth-c2 on node1, which is up and on no bridge"},
-		{n: 5, story: "192.168.56.11:8080", fails: []int{0}, hint: "c2 172.17.0.3 → 192.168.56.11:8080: c1 answered",
-			wrong: []string{"ip netns exec %s-node1 sysctl -qw net.bridge.bridge-nf-call-iptables=0"}, wrongAt: 2, wrongHint: "skip Docker's iptables rules"},
-		{n: 6, story: "10.244.2.2", fails: []int{0, 1, 2}, hint: "node1 (via 192.168.56.1 dev eth1",
-			alt: []string{"ip -n %s-node1 route add 10.244.2.0/24 via 192.168.56.12", "ip -n %s-node2 route replace 10.244.1.0/24 via 192.168.56.11"}},
-		{n: 7, story: "10.244.2.2", fails: []int{0, 1, 2}, hint: "no FDB entry for"},
-		{n: 8, story: "10.244.2.2", fails: []int{1, 2, 3}, hint: "1422 bytes vanish without a word",
-			alt: []string{"ip -n %[1]s-node1 link set flannel.1 mtu 1350", "ip -n %[1]s-node2 link set flannel.1 mtu 1350"}},
-		{n: 9, story: "192.168.56.1:80", fails: []int{0}, hint: "from 10.244.1.2",
-			wrong: []string{"ip netns exec %s-node1 iptables -t nat -I POSTROUTING -s 10.244.0.0/16 -j MASQUERADE"}, wrongAt: 1, wrongHint: "saw 10.244.1.0"},
-		{n: 10, story: "10.244.1.0/24", fails: []int{0, 1, 2, 3}, hint: "ip netns add"},
-		{n: 11, story: "connection refused", fails: []int{0}, hint: "refused at once"},
-		{n: 12, story: "has no pods yet", fails: []int{0}, hint: "waited"},
-		{n: 13, story: "runs hot", fails: []int{0, 1}, hint: "--probability"},
+		{n: 1, story: "192.168.56.1:80", fails: []int{0, 1}, hint: "from 172.17.0.2", wrongs: []wrongFix{
+			{cmds: []string{"ip -n %s-outside route add 172.17.0.0/16 via 192.168.56.11"}, at: 1, hint: "saw 172.17.0.2"},
+			{cmds: []string{"ip netns exec %s-node1 iptables -t nat -A POSTROUTING -j MASQUERADE"}, at: 2, hint: "rewriting packets that stay on docker0"},
+		}},
+		{n: 2, story: "192.168.56.11:8080", fails: []int{0, 1}, hint: "→ 172.17.0.2:8000", wrongs: []wrongFix{
+			{cmds: []string{`ip netns exec %s-node1 sh -c "iptables-save -t nat | grep -v -- '-j DNAT' | iptables-restore"`}, at: 1, hint: "saw 172.17.0.1"},
+			{cmds: []string{`ip netns exec %[1]s-node1 sh -c "iptables-save -t nat | sed 's/172.17.0.2:8000/172.17.0.2:80/' | iptables-restore"`,
+				"ip netns exec %s-node1 iptables -P FORWARD ACCEPT"}, at: 3, hint: "no rule accepts"},
+		}},
+		{n: 3, story: "192.168.56.12:8080", fails: []int{0, 1}, hint: "forwarding is off on eth1", wrongs: []wrongFix{
+			{cmds: []string{"ip netns exec %s-node2 sysctl -qw net.ipv4.conf.eth1.forwarding=1"}, at: 1, hint: "forwarding is off on docker0"},
+			{cmds: []string{"ip netns exec %s-node2 sysctl -qw net.ipv4.conf.docker0.forwarding=1"}, at: 0, hint: "forwarding is off on eth1"},
+		}},
+		{n: 4, story: "172.17.0.1", fails: []int{0, 1, 2}, hint: "veth-c2 on node1, which is up and on no bridge", wrongs: []wrongFix{
+			{cmds: []string{"ip -n %s-node1 addr add 172.17.0.1/32 dev veth-c2"}, at: 1, hint: "veth-c2"},
+			{cmds: []string{"ip -n %s-node1 route add 172.17.0.3/32 dev veth-c2", "ip netns exec %s-node1 sysctl -qw net.ipv4.conf.veth-c2.proxy_arp=1"}, at: 2, hint: "on no bridge"},
+		}},
+		{n: 5, story: "192.168.56.11:8080", fails: []int{0}, hint: "c2 172.17.0.3 → 192.168.56.11:8080: c1 answered", wrongs: []wrongFix{
+			{cmds: []string{"ip netns exec %s-node1 sysctl -qw net.bridge.bridge-nf-call-iptables=0"}, at: 2, hint: "skip Docker's iptables rules"},
+			{cmds: []string{"ip netns exec %s-c1 iptables -t nat -A OUTPUT -d 192.168.56.11 -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"}, at: 0, hint: "never went through node1"},
+		}},
+		{n: 6, story: "10.244.2.2", fails: []int{0, 1, 2, 3}, hint: "node1 (via 192.168.56.1 dev eth1", wrongs: []wrongFix{
+			{cmds: []string{"ip -n %s-node1 route add 10.244.2.0/24 via 192.168.56.12"}, at: 3, hint: "answers another"},
+			{cmds: []string{"ip -n %s-node1 route add 10.244.2.0/24 dev flannel.1"}, at: 0, hint: "follow it"},
+		}, alt: []string{"ip -n %s-node1 route add 10.244.2.0/24 via 192.168.56.12", "ip -n %s-node2 route replace 10.244.1.0/24 via 192.168.56.11"}},
+		{n: 7, story: "10.244.2.2", fails: []int{0, 1, 2, 4}, hint: "no FDB entry for", wrongs: []wrongFix{
+			{cmds: []string{"ip -n %s-node1 route replace 10.244.2.0/24 via 192.168.56.12 dev eth1"}, at: 3, hint: "around the tunnel"},
+			{cmds: []string{"bridge -n %s-node1 fdb append 00:00:00:00:00:00 dev flannel.1 dst 192.168.56.12"}, at: 4, hint: "all-zero entry"},
+		}},
+		{n: 8, story: "10.244.2.2", fails: []int{1, 2, 3, 4}, hint: "1422 bytes vanish without a word", wrongs: []wrongFix{
+			{cmds: []string{"ip -n %s-pod1 link set eth0 mtu 1300"}, at: 4, hint: "vanish without a word"},
+			{cmds: []string{"ip netns exec %s-node1 iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200",
+				"ip netns exec %s-node2 iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200"}, at: 3, hint: "vanish without a word"},
+		}, alt: []string{"ip -n %[1]s-node1 link set flannel.1 mtu 1350", "ip -n %[1]s-node2 link set flannel.1 mtu 1350"}},
+		{n: 9, story: "192.168.56.1:80", fails: []int{0}, hint: "from 10.244.1.2", wrongs: []wrongFix{
+			{cmds: []string{"ip netns exec %s-node1 iptables -t nat -I POSTROUTING -s 10.244.0.0/16 -j MASQUERADE"}, at: 1, hint: "saw 10.244.1.0"},
+			{cmds: []string{"ip -n %s-outside route add 10.244.0.0/16 via 192.168.56.11"}, at: 0, hint: "routes the cluster's range"},
+		}},
+		{n: 10, story: "10.244.1.0/24", fails: []int{0, 1, 2, 3, 4}, hint: "ip netns add", wrongs: []wrongFix{
+			{cmds: []string{"SOLUTION WITHOUT MTU"}, at: 2, hint: "adds 50 bytes", undo: []string{"ip netns del pod-%s"}},
+			{cmds: []string{"ip netns add pod-%[1]s",
+				"ip -n %[1]s-node1 link add veth-mypod mtu 1450 up type veth peer name eth0 mtu 1450 netns pod-%[1]s",
+				"ip -n pod-%[1]s link set lo up", "ip -n pod-%[1]s link set eth0 up",
+				"ip -n pod-%[1]s addr add 10.244.1.200/24 dev eth0", "ip -n pod-%[1]s route add default via 10.244.1.1",
+				"ip -n %[1]s-node1 route add 10.244.1.200/32 dev veth-mypod",
+				"ip netns exec %[1]s-node1 sysctl -qw net.ipv4.conf.veth-mypod.proxy_arp=1"}, at: 1, hint: "must be an up port of cni0",
+				undo: []string{"ip netns del pod-%s"}},
+		}},
+		{n: 11, story: "connection refused", fails: []int{0}, hint: "refused at once", wrongs: []wrongFix{
+			{cmds: []string{dropBrokenJump}, at: 0, hint: "never by"},
+			{cmds: []string{otherPod}, at: 0, hint: "never by"},
+		}},
+		{n: 12, story: "has no pods yet", fails: []int{0}, hint: "waited", wrongs: []wrongFix{
+			{cmds: []string{"ip netns exec %s-node1 iptables -I FORWARD -i cni0 -j REJECT"}, at: 2, hint: "refused at once"},
+			{cmds: []string{dropNoEndpoints}, at: 0, hint: "waited"},
+		}},
+		{n: 13, story: "runs hot", fails: []int{0, 1, 2, 3}, hint: "--probability", wrongs: []wrongFix{
+			{cmds: []string{everyProbability("0.3333")}, at: 0, hint: "Make each a third"},
+			{cmds: []string{everyProbability("0.5")}, at: 0, hint: "Make each a third"},
+		}},
 	} {
 		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
 			lab := fmt.Sprintf("%s%d", prefix, tc.n)
 			t.Cleanup(func() {
 				_, _ = exec.Command(labtest.Binary(t), "down", "--lab", lab).CombinedOutput()
 				_ = exec.Command("ip", "netns", "del", "pod-"+lab).Run()
+				_, _ = exec.Command(labtest.Binary(t), "exercise", "stop", fmt.Sprint(tc.n), "--forget").CombinedOutput()
 				labtest.AssertGone(t, lab)
+				_, err := os.Stat(filepath.Join(state.RecordDir(), lab+".json"))
+				assert.True(t, os.IsNotExist(err), "stop --forget leaves no record")
 			})
 			r := labtest.MustRun(t, "exercise", "start", fmt.Sprint(tc.n))
 			assert.Contains(t, r.Stdout, "What users report:")
@@ -178,13 +258,20 @@ func TestExercises(t *testing.T) {
 					assert.NotEmpty(t, c.Hint, c.Name)
 				}
 			}
-			if tc.wrong != nil {
-				for _, w := range tc.wrong {
-					shell(t, fmt.Sprintf(w, lab))
+			require.GreaterOrEqual(t, len(tc.wrongs), 2, "at least two wrong fixes per exercise")
+			for i, w := range tc.wrongs {
+				cmds := fixCmds(lab, w.cmds)
+				if w.cmds[0] == "SOLUTION WITHOUT MTU" {
+					cmds = nil
+					for _, c := range solution(t, tc.n) {
+						cmds = append(cmds, regexp.MustCompile(` mtu \d+`).ReplaceAllString(c, ""))
+					}
 				}
+				shell(t, cmds...)
 				d = checkExercise(t, tc.n, 1)
-				require.False(t, d.Criteria[tc.wrongAt].Pass, "a wrong fix is caught: %+v", d.Criteria)
-				assert.Contains(t, d.Criteria[tc.wrongAt].Hint, tc.wrongHint)
+				require.False(t, d.Criteria[w.at].Pass, "wrong fix %d is refused at %q: %+v", i+1, d.Criteria[w.at].Name, d.Criteria)
+				assert.Contains(t, d.Criteria[w.at].Hint, w.hint, "wrong fix %d", i+1)
+				shell(t, fixCmds(lab, w.undo)...)
 				labtest.MustRun(t, "exercise", "reset", fmt.Sprint(tc.n))
 				require.Equal(t, tc.fails, checkExercise(t, tc.n, 1).failing(), "reset breaks it again, as new")
 			}
@@ -202,20 +289,27 @@ func TestExercises(t *testing.T) {
 			assert.Empty(t, d.failing())
 
 			var list []struct {
-				ID     string `json:"id"`
-				Lab    string `json:"lab"`
-				Solved bool   `json:"solved"`
-				Checks int    `json:"checks"`
+				ID      string `json:"id"`
+				Lab     string `json:"lab"`
+				Solved  bool   `json:"solved"`
+				Running bool   `json:"running"`
+				Checks  int    `json:"checks"`
 			}
 			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
 			require.Len(t, list, 13)
 			assert.Equal(t, lab, list[tc.n-1].Lab)
 			assert.True(t, list[tc.n-1].Solved, "progress survives: solved")
 			assert.GreaterOrEqual(t, list[tc.n-1].Checks, 1)
-			labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n))
+			r = labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n))
+			assert.Contains(t, r.Stdout, "Its record stays: solved at ")
 			labtest.AssertGone(t, lab)
 			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
-			assert.False(t, list[tc.n-1].Solved, "the exercise ends with its lab")
+			assert.True(t, list[tc.n-1].Solved, "solved survives stop")
+			assert.False(t, list[tc.n-1].Running)
+			r = labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n), "--forget")
+			assert.Contains(t, r.Stdout, "record is forgotten")
+			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
+			assert.False(t, list[tc.n-1].Solved, "forgotten")
 		})
 	}
 }
@@ -239,7 +333,7 @@ func TestExerciseBadInput(t *testing.T) {
 		{[]string{"exercise", "start", "1", "2"}, "takes one exercise"},
 		{[]string{"exercise", "check", "1"}, "is not running"},
 		{[]string{"exercise", "check"}, "no exercise is running"},
-		{[]string{"exercise", "hint", "docker-masquerade"}, "is not running"},
+		{[]string{"exercise", "hint", "docker-no-outside"}, "is not running"},
 		{[]string{"exercise", "solution", "1", "--yes"}, "is not running"},
 		{[]string{"exercise", "stop", "1"}, "is not running"},
 		{[]string{"exercise", "start", "1", "--lab", "x"}, "no --lab"},
@@ -287,4 +381,59 @@ func TestInterruptedExerciseStart(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &after))
 	assert.True(t, after[0].Running)
 	assert.False(t, after[0].Interrupted)
+}
+
+// TestExerciseHints: check shows no hint unless asked (--hints, or
+// 'exercise hint'), and by itself once as many checks failed as the
+// teacher chose with start --hints-after; reset keeps that choice.
+func TestExerciseHints(t *testing.T) {
+	labtest.Root(t)
+	prefix := labtest.Name("h")
+	t.Setenv("NETLAB_EXERCISE_PREFIX", prefix)
+	t.Cleanup(func() {
+		_, _ = exec.Command(labtest.Binary(t), "exercise", "stop", "1", "--forget").CombinedOutput()
+		labtest.AssertGone(t, prefix+"1")
+	})
+	hints := func(args ...string) (hidden bool, shown int) {
+		t.Helper()
+		r := labtest.Run(t, append([]string{"exercise", "check", "1", "--json"}, args...)...)
+		require.Equal(t, 1, r.Code, r.Stderr)
+		var d struct {
+			HintsHidden bool `json:"hints_hidden"`
+			Criteria    []struct{ Hint string }
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.Stdout), &d))
+		for _, c := range d.Criteria {
+			if c.Hint != "" {
+				shown++
+			}
+		}
+		return d.HintsHidden, shown
+	}
+	r := labtest.Run(t, "exercise", "start", "1", "--hints-after", "-1")
+	assert.Equal(t, 2, r.Code)
+	assert.Contains(t, r.Stderr, "--hints-after -1")
+
+	labtest.MustRun(t, "exercise", "start", "1", "--hints-after", "2")
+	out := labtest.Run(t, "exercise", "check", "1").Stdout
+	assert.NotContains(t, out, "hint:")
+	assert.Contains(t, out, "Stuck? 'sudo netlab exercise check 1 --hints'")
+	hidden, shown := hints()
+	assert.True(t, hidden, "one failed check before this one: fewer than the teacher's two")
+	assert.Zero(t, shown)
+	hidden, shown = hints("--hints")
+	assert.False(t, hidden)
+	assert.NotZero(t, shown, "asked for")
+	assert.Contains(t, labtest.MustRun(t, "exercise", "hint", "1").Stdout, "hint: ")
+	hidden, shown = hints()
+	assert.False(t, hidden, "four failed checks before this one: the teacher's two are past")
+	assert.NotZero(t, shown)
+
+	labtest.MustRun(t, "exercise", "reset", "1")
+	hidden, _ = hints()
+	assert.True(t, hidden, "reset starts counting again")
+	hidden, _ = hints()
+	assert.True(t, hidden)
+	_, shown = hints()
+	assert.NotZero(t, shown, "reset keeps the teacher's --hints-after 2")
 }

@@ -16,7 +16,12 @@ type Exercise struct {
 	// Interrupted: its lab is up but an earlier start was interrupted
 	// before the exercise was set (not running; start builds it again).
 	Interrupted bool `json:"interrupted,omitempty"`
-	Solved      bool `json:"solved"`
+	// Solved: the running exercise passes its last check; not running,
+	// it was solved before its lab went (its record).
+	Solved bool `json:"solved"`
+	// SolvedOnce: it was solved at some time, kept after its lab is gone
+	// ('exercise stop --forget' forgets it).
+	SolvedOnce bool `json:"solved_once"`
 	// Checks is how many times it was checked since it started.
 	Checks  int        `json:"checks"`
 	Started *time.Time `json:"started,omitempty"`
@@ -26,7 +31,10 @@ type Exercise struct {
 type Check struct {
 	Exercise
 	Criteria []Criterion `json:"criteria"`
-	Millis   int64       `json:"ms"`
+	// HintsHidden: failed criteria have hints this check did not show
+	// (ask with --hints, or 'exercise hint').
+	HintsHidden bool  `json:"hints_hidden,omitempty"`
+	Millis      int64 `json:"ms"`
 }
 
 // Criterion is one criterion of a check: what it probed and saw, and on a

@@ -180,3 +180,41 @@ func LoadFile(lab, name string) ([]byte, error) {
 	}
 	return readOwn(filepath.Join(Dir(lab), name))
 }
+
+// RecordDir holds what outlives a lab: the record of an exercise (solved
+// or not), which stays after the exercise's lab is gone.
+func RecordDir() string { return filepath.Join(RunDir, "_records") } // no lab is called that
+
+// SaveRecord writes lab's record, atomically.
+func SaveRecord(lab string, data []byte) error {
+	if err := names.CheckLabName(lab); err != nil {
+		return err
+	}
+	if err := ensureDir(RunDir); err != nil {
+		return err
+	}
+	if err := ensureDir(RecordDir()); err != nil {
+		return err
+	}
+	return writeOwn(filepath.Join(RecordDir(), lab+".json"), data)
+}
+
+// LoadRecord reads lab's record; os.ErrNotExist when there is none.
+func LoadRecord(lab string) ([]byte, error) {
+	if names.CheckLabName(lab) != nil {
+		return nil, os.ErrNotExist
+	}
+	return readOwn(filepath.Join(RecordDir(), lab+".json"))
+}
+
+// RemoveRecord removes lab's record, if any.
+func RemoveRecord(lab string) error {
+	if err := names.CheckLabName(lab); err != nil {
+		return err
+	}
+	err := os.Remove(filepath.Join(RecordDir(), lab+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
