@@ -12,10 +12,13 @@ import (
 
 // planned is what netlab built in one namespace, from the lab's plan.
 type planned struct {
-	routes []plannedRoute
-	neigh  map[string]netops.NeighReplace // dev/ip -> entry
-	fdb    map[string]netops.FdbReplace   // dev/mac -> entry
-	ipt    *Tables
+	// observe: say what differs, never the command that restores it
+	// (a running exercise's lab).
+	observe bool
+	routes  []plannedRoute
+	neigh   map[string]netops.NeighReplace // dev/ip -> entry
+	fdb     map[string]netops.FdbReplace   // dev/mac -> entry
+	ipt     *Tables
 }
 
 type plannedRoute struct {
@@ -33,7 +36,7 @@ func (w *world) plan() map[netops.NS]*planned {
 	out := map[netops.NS]*planned{}
 	get := func(ns netops.NS) *planned {
 		if out[ns] == nil {
-			out[ns] = &planned{neigh: map[string]netops.NeighReplace{}, fdb: map[string]netops.FdbReplace{}}
+			out[ns] = &planned{observe: w.observe, neigh: map[string]netops.NeighReplace{}, fdb: map[string]netops.FdbReplace{}}
 		}
 		return out[ns]
 	}
@@ -157,9 +160,15 @@ func (p *planned) checkRoute(h api.Hop, pkt Packet) string {
 		}
 	}
 	if h.Action == "drop" && via == "" && dev == "" {
+		if p.observe {
+			return fmt.Sprintf("the kernel has no route for %s; netlab built one for %s here", dst, best.dst)
+		}
 		return fmt.Sprintf("netlab built it with '%s'; the kernel has no route for %s", best.text, dst)
 	}
 	if (best.via != "" && best.via != via) || (best.dev != "" && best.dev != dev) {
+		if p.observe {
+			return fmt.Sprintf("the kernel chose '%s', not the route netlab built for %s", h.Route, best.dst)
+		}
 		return fmt.Sprintf("netlab built it with '%s'; the kernel chose '%s'", best.text, h.Route)
 	}
 	return ""
@@ -182,10 +191,14 @@ func (p *planned) checkFDB(h api.Hop) string {
 		if !ok {
 			continue
 		}
-		if h.Encapsulation == nil {
+		switch {
+		case h.Encapsulation == nil && p.observe:
+			return fmt.Sprintf("the kernel has no FDB entry for %s on %s; netlab built one", want.MAC, dev)
+		case h.Encapsulation == nil:
 			return fmt.Sprintf("netlab built it with '%s'; the kernel has no FDB entry for %s", want.Commands()[0], want.MAC)
-		}
-		if h.Encapsulation.Dst != want.Dst {
+		case h.Encapsulation.Dst != want.Dst && p.observe:
+			return fmt.Sprintf("the kernel's FDB entry for %s sends it to %s, not where netlab's did", want.MAC, h.Encapsulation.Dst)
+		case h.Encapsulation.Dst != want.Dst:
 			return fmt.Sprintf("netlab built it with '%s'; the kernel's entry sends it to %s", want.Commands()[0], h.Encapsulation.Dst)
 		}
 	}
@@ -226,8 +239,12 @@ func (p *planned) checkDNAT(h api.Hop, pkt Packet, w *world) string {
 		}
 	}
 	switch {
+	case want.Target == "DNAT" && got == "" && p.observe:
+		return "the kernel's rules did not rewrite its destination; netlab's did here"
 	case want.Target == "DNAT" && got == "":
 		return fmt.Sprintf("netlab's rule '%s' would send it to %s; the kernel's rules did not rewrite it", want.Rule, want.To)
+	case want.Target == "DNAT" && !strings.HasSuffix(got, "→ "+want.To) && p.observe:
+		return fmt.Sprintf("the kernel's rules did %s, not what netlab's rules did", got)
 	case want.Target == "DNAT" && !strings.HasSuffix(got, "→ "+want.To):
 		return fmt.Sprintf("netlab's rule '%s' sends it to %s; the kernel's rules did: %s", want.Rule, want.To, got)
 	case want.Target != "DNAT" && got != "" && !strings.Contains(gotRule(h, chain), "netlab:"+w.s.Lab):

@@ -29,6 +29,10 @@ type Request struct {
 	DstName string
 	Proto   string
 	Port    int
+	// Observe says where the kernel differs from what netlab built
+	// without the command netlab used: in a running exercise's lab, that
+	// command is the answer.
+	Observe bool
 }
 
 // Run walks the packet from the kernel's tables, then sends one real
@@ -36,6 +40,7 @@ type Request struct {
 func Run(req Request) api.Trace {
 	start := time.Now()
 	w := newWorld(req.State)
+	w.observe = req.Observe
 	defer w.close()
 	out := api.Trace{Version: api.Version, Lab: req.State.Lab, Src: req.Src, Proto: req.Proto, Port: req.Port,
 		Dst: api.TraceEnd{Name: req.DstName, IP: req.Dst.String()}}
@@ -83,6 +88,7 @@ func Run(req Request) api.Trace {
 // nothing is confirmed (Confirmed is false, Sent empty).
 func Walk(req Request) api.Trace {
 	w := newWorld(req.State)
+	w.observe = req.Observe
 	defer w.close()
 	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
 	if a, err := netip.ParseAddr(req.Src.IP); err == nil {

@@ -32,6 +32,9 @@ type world struct {
 	// must take: the one the real packet took. Empty: the first.
 	force string
 	ids   map[string]int
+	// observe: differences from netlab's plan are said as observations,
+	// without the commands that would restore them (Request.Observe).
+	observe bool
 }
 
 // nsView is one namespace as the kernel reports it.

@@ -153,7 +153,7 @@ func (e *Env) Walk(from string, dst netip.Addr, port int) api.Trace {
 	if port == 0 {
 		proto = "icmp"
 	}
-	req := trace.Request{State: e.S, SrcNS: e.NS(from), Src: api.TraceEnd{Name: from}, Dst: dst, Proto: proto, Port: port}
+	req := trace.Request{State: e.S, SrcNS: e.NS(from), Src: api.TraceEnd{Name: from}, Dst: dst, Proto: proto, Port: port, Observe: true}
 	if w := e.S.Workload(from); w != nil {
 		req.Src.IP = w.IP.String()
 	}

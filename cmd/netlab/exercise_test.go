@@ -138,12 +138,15 @@ func TestExercises(t *testing.T) {
 		// fix that must pass.
 		wrongs []wrongFix
 		alt    []string
+		// trace is a trace (SRC DST [flags]) that meets the break: its
+		// "Not as netlab built it" observes, and never gives the fix.
+		trace []string
 	}{
 		{n: 1, story: "192.168.56.1:80", fails: []int{0, 1}, hint: "from 172.17.0.2", wrongs: []wrongFix{
 			{cmds: []string{"ip -n %s-outside route add 172.17.0.0/16 via 192.168.56.11"}, at: 1, hint: "saw 172.17.0.2"},
 			{cmds: []string{"ip netns exec %s-node1 iptables -t nat -A POSTROUTING -j MASQUERADE"}, at: 2, hint: "rewriting packets that stay on docker0"},
 		}},
-		{n: 2, story: "192.168.56.11:8080", fails: []int{0, 1}, hint: "→ 172.17.0.2:8000", wrongs: []wrongFix{
+		{n: 2, story: "192.168.56.11:8080", fails: []int{0, 1}, hint: "→ 172.17.0.2:8000", trace: []string{"outside", "192.168.56.11", "--port", "8080"}, wrongs: []wrongFix{
 			{cmds: []string{`ip netns exec %s-node1 sh -c "iptables-save -t nat | grep -v -- '-j DNAT' | iptables-restore"`}, at: 1, hint: "saw 172.17.0.1"},
 			{cmds: []string{`ip netns exec %[1]s-node1 sh -c "iptables-save -t nat | sed 's/172.17.0.2:8000/172.17.0.2:80/' | iptables-restore"`,
 				"ip netns exec %s-node1 iptables -P FORWARD ACCEPT"}, at: 3, hint: "no rule accepts"},
@@ -160,11 +163,11 @@ func TestExercises(t *testing.T) {
 			{cmds: []string{"ip netns exec %s-node1 sysctl -qw net.bridge.bridge-nf-call-iptables=0"}, at: 2, hint: "skip Docker's iptables rules"},
 			{cmds: []string{"ip netns exec %s-c1 iptables -t nat -A OUTPUT -d 192.168.56.11 -p tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"}, at: 0, hint: "never went through node1"},
 		}},
-		{n: 6, story: "10.244.2.2", fails: []int{0, 1, 2, 3}, hint: "node1 (via 192.168.56.1 dev eth1", wrongs: []wrongFix{
+		{n: 6, story: "10.244.2.2", fails: []int{0, 1, 2, 3}, hint: "node1 (via 192.168.56.1 dev eth1", trace: []string{"pod1", "pod3"}, wrongs: []wrongFix{
 			{cmds: []string{"ip -n %s-node1 route add 10.244.2.0/24 via 192.168.56.12"}, at: 3, hint: "answers another"},
 			{cmds: []string{"ip -n %s-node1 route add 10.244.2.0/24 dev flannel.1"}, at: 0, hint: "follow it"},
 		}, alt: []string{"ip -n %s-node1 route add 10.244.2.0/24 via 192.168.56.12", "ip -n %s-node2 route replace 10.244.1.0/24 via 192.168.56.11"}},
-		{n: 7, story: "10.244.2.2", fails: []int{0, 1, 2, 4}, hint: "no FDB entry for", wrongs: []wrongFix{
+		{n: 7, story: "10.244.2.2", fails: []int{0, 1, 2, 4}, hint: "no FDB entry for", trace: []string{"pod1", "pod3"}, wrongs: []wrongFix{
 			{cmds: []string{"ip -n %s-node1 route replace 10.244.2.0/24 via 192.168.56.12 dev eth1"}, at: 3, hint: "around the tunnel"},
 			{cmds: []string{"bridge -n %s-node1 fdb append 00:00:00:00:00:00 dev flannel.1 dst 192.168.56.12"}, at: 4, hint: "all-zero entry"},
 		}},
@@ -256,6 +259,21 @@ func TestExercises(t *testing.T) {
 				assert.NotEmpty(t, c.Observed, c.Name)
 				if !c.Pass {
 					assert.NotEmpty(t, c.Hint, c.Name)
+				}
+			}
+			if tc.trace != nil {
+				doc := runTrace(t, append([]string{"--lab", lab}, tc.trace...)...)
+				require.NotEmpty(t, doc.Expected, "the trace sees the break")
+				seen := strings.Join(doc.Expected, "\n")
+				assert.NotContains(t, seen, "netlab built it with")
+				assert.NotContains(t, seen, "netlab's rule '")
+				for _, c := range solution(t, tc.n) {
+					fix := strings.TrimPrefix(c, "sudo ")
+					for _, part := range []string{"--to-destination 172.17.0.2:80", "route add", "fdb append", fix} {
+						if strings.Contains(fix, part) {
+							assert.NotContains(t, seen, part, "the trace gives the fix away")
+						}
+					}
 				}
 			}
 			require.GreaterOrEqual(t, len(tc.wrongs), 2, "at least two wrong fixes per exercise")
