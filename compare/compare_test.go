@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -160,4 +161,51 @@ func TestMarkdown(t *testing.T) {
 	assert.Contains(t, md, "| requirement | Docker model | Kubernetes model |\n|---|---|---|\n")
 	assert.Contains(t, md, "| containers can communicate with all other containers without NAT | **FAIL** | **PASS** |")
 	assert.Contains(t, md, "hops 10.244.1.1 › 10.244.2.0 › 10.244.2.2", "a cell's lines joined with <br>")
+}
+
+// TestThroughputNotes: the median of the runs, and a note when two
+// columns' runs overlap (noise, not the model), none when they do not.
+func TestThroughputNotes(t *testing.T) {
+	assert.Equal(t, 9.05, median([]float64{9.31, 9.05, 8.09}))
+	assert.Equal(t, 2.5, median([]float64{3, 2}))
+	cols := []Column{{Key: "kubernetes"}, {Key: "hostgw"}}
+	cell := func(runs ...float64) *api.Cell { return &api.Cell{GbitRuns: runs} }
+	n := notes(Throughput, cols, map[string]*api.Cell{"kubernetes": cell(8.09, 9.05, 9.31), "hostgw": cell(7.55, 16.6, 11.04)})
+	require.Len(t, n, 1)
+	assert.Contains(t, n[0], "Kubernetes model and Kubernetes, host-gw overlap over 3 runs each: the difference is within this machine's noise")
+	assert.Empty(t, notes(Throughput, cols, map[string]*api.Cell{"kubernetes": cell(8.1, 9.0, 9.3), "hostgw": cell(11.0, 16.6, 12.2)}))
+
+	// The note travels in --json and back, and Text prints it.
+	c := sample()
+	c.Rows[len(c.Rows)-1].Notes = n
+	data, err := json.Marshal(c)
+	require.NoError(t, err)
+	var back api.Compare
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, n, back.Rows[len(back.Rows)-1].Notes)
+	var b bytes.Buffer
+	Text(&b, c)
+	assert.Contains(t, b.String(), "  * throughput: Kubernetes model and")
+}
+
+// TestTextFits: with three columns (host-gw beside the two models) no
+// line is wider than a projector's terminal; cells wrap in their column.
+func TestTextFits(t *testing.T) {
+	c := sample()
+	c.Columns = append(c.Columns, "hostgw")
+	c.Labs["hostgw"] = "hostgw"
+	c.Workloads["hostgw"] = c.Workloads["kubernetes"]
+	for i := range c.Rows {
+		c.Rows[i].Cells["hostgw"] = c.Rows[i].Cells["kubernetes"]
+	}
+	for i := range c.Verdicts {
+		c.Verdicts[i].Results["hostgw"] = c.Verdicts[i].Results["kubernetes"]
+		c.Verdicts[i].Evidence["hostgw"] = c.Verdicts[i].Evidence["kubernetes"]
+	}
+	var b bytes.Buffer
+	Text(&b, c)
+	for _, l := range strings.Split(b.String(), "\n") {
+		assert.LessOrEqual(t, utf8.RuneCountInString(l), TextWidth, "%q", l)
+	}
+	assert.Contains(t, b.String(), "10.244.2.0 › 10.244.2.2", "a long cell wraps, nothing is lost")
 }

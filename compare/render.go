@@ -3,6 +3,7 @@ package compare
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -114,6 +115,8 @@ func lines(id string, c *api.Cell, cs api.Cast) []string {
 		return []string{fmt.Sprintf("%d bytes: %s", *c.Overhead, c.Encap)}
 	case Throughput:
 		switch {
+		case c.GbitS != nil && len(c.GbitRuns) > 1:
+			return []string{fmt.Sprintf("%.2f Gbit/s (median)", *c.GbitS), fmt.Sprintf("%d runs: %.2f–%.2f", len(c.GbitRuns), slices.Min(c.GbitRuns), slices.Max(c.GbitRuns))}
 		case c.GbitS != nil:
 			return []string{fmt.Sprintf("%.2f Gbit/s", *c.GbitS)}
 		case c.Error != "":
@@ -182,93 +185,149 @@ func width(s string) int { return utf8.RuneCountInString(s) }
 
 func pad(s string, n int) string { return s + strings.Repeat(" ", max(0, n-width(s))) }
 
+// TextWidth is the widest line Text writes: a projector's terminal.
+const TextWidth = 100
+
 // Text writes the comparison for a terminal: who plays which part, one
-// table with a column per model, the verdicts with their evidence.
+// table with a column per model, the verdicts with their evidence; no
+// line wider than TextWidth (cells wrap within their column).
 func Text(w io.Writer, c api.Compare) {
 	fmt.Fprintln(w, "netlab compare: the same questions to each model, answered by real packets")
 	fmt.Fprintln(w)
 	for _, k := range c.Columns {
 		cs := c.Workloads[k]
-		fmt.Fprintf(w, "  %-20s %s asks; %s is on %s too", Titles[k]+":", nameIP(cs.A, cs.AIP), nameIP(cs.B, cs.BIP), cs.Node)
+		who := fmt.Sprintf("%s asks; %s is on %s too", nameIP(cs.A, cs.AIP), nameIP(cs.B, cs.BIP), cs.Node)
 		if cs.C != "" {
-			fmt.Fprintf(w, "; %s is on %s", nameIP(cs.C, cs.CIP), cs.Remote)
+			who += fmt.Sprintf("; %s is on %s", nameIP(cs.C, cs.CIP), cs.Remote)
 		}
-		fmt.Fprintln(w)
+		for i, l := range Wrap(who, TextWidth-24) {
+			head := ""
+			if i == 0 {
+				head = Titles[k] + ":"
+			}
+			fmt.Fprintf(w, "  %-21s %s\n", head, l)
+		}
 	}
 	fmt.Fprintln(w)
 	labelW := 0
 	for _, q := range Questions {
 		labelW = max(labelW, width(q.Label))
 	}
-	colW := make([]int, len(c.Columns))
-	cells := make([][][]string, len(c.Rows))
+	n := len(c.Columns)
+	// Each column as wide as its widest line, unless the table would be
+	// wider than TextWidth: then each gets its share, and wraps.
+	colW := make([]int, n)
+	raw := make([][][]string, len(c.Rows))
+	heads := make([][]string, n)
 	for i, k := range c.Columns {
 		colW[i] = width(title(c, k))
 	}
 	for r, row := range c.Rows {
-		cells[r] = make([][]string, len(c.Columns))
+		raw[r] = make([][]string, n)
 		for i, k := range c.Columns {
-			cells[r][i] = lines(row.ID, row.Cells[k], c.Workloads[k])
-			for _, l := range cells[r][i] {
+			raw[r][i] = lines(row.ID, row.Cells[k], c.Workloads[k])
+			for _, l := range raw[r][i] {
 				colW[i] = max(colW[i], width(l))
 			}
 		}
 	}
-	head := pad("", labelW)
-	rule := strings.Repeat("─", labelW)
+	share := (TextWidth - labelW - 3*n) / max(n, 1)
+	total := labelW
+	for i := range colW {
+		total += 3 + colW[i]
+	}
+	if total > TextWidth {
+		for i := range colW {
+			colW[i] = min(colW[i], share)
+		}
+	}
+	fit := func(ls []string, w int) []string {
+		var out []string
+		for _, l := range ls {
+			for _, p := range Wrap(l, w) {
+				out = append(out, clip(p, w))
+			}
+		}
+		return out
+	}
 	for i, k := range c.Columns {
-		head += "   " + pad(title(c, k), colW[i])
+		// Too wide for one line: the model, then its lab, on a line each.
+		heads[i] = []string{title(c, k)}
+		if t := title(c, k); width(t) > colW[i] {
+			m := Titles[k]
+			if m == "" {
+				m = k
+			}
+			heads[i] = fit([]string{m, strings.TrimSpace(strings.TrimPrefix(t, m))}, colW[i])
+		}
+	}
+	block(w, "", labelW, heads, colW)
+	rule := strings.Repeat("─", labelW)
+	for i := range c.Columns {
 		rule += "   " + strings.Repeat("─", colW[i])
 	}
-	fmt.Fprintln(w, strings.TrimRight(head, " "))
 	fmt.Fprintln(w, rule)
 	for r, row := range c.Rows {
-		n := 0
-		for _, cl := range cells[r] {
-			n = max(n, len(cl))
+		cells := make([][]string, n)
+		for i := range c.Columns {
+			cells[i] = fit(raw[r][i], colW[i])
 		}
-		for j := 0; j < n; j++ {
-			line := ""
-			if j == 0 {
-				line = labelOf(row.ID)
+		block(w, labelOf(row.ID), labelW, cells, colW)
+	}
+	var ns []string
+	for _, row := range c.Rows {
+		ns = append(ns, row.Notes...)
+	}
+	if len(ns) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range ns {
+			for i, l := range Wrap(n, TextWidth-4) {
+				fmt.Fprintln(w, map[bool]string{true: "  * ", false: "    "}[i == 0]+l)
 			}
-			line = pad(line, labelW)
-			for i := range c.Columns {
-				v := ""
-				if j < len(cells[r][i]) {
-					v = cells[r][i][j]
-				}
-				line += "   " + pad(v, colW[i])
-			}
-			fmt.Fprintln(w, strings.TrimRight(line, " "))
 		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "The seed's Kubernetes requirements, judged from those packets:")
-	fmt.Fprintln(w)
-	reqW := 0
 	for _, v := range c.Verdicts {
-		reqW = max(reqW, width(shortReq(v.ID)))
-	}
-	for _, v := range c.Verdicts {
-		line := "  " + pad(shortReq(v.ID), reqW)
-		for _, k := range c.Columns {
-			line += "   " + pad(Titles[k], 0) + " " + v.Results[k]
-		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "  "+shortReq(v.ID))
 		for _, k := range c.Columns {
 			e := v.Evidence[k]
-			for i, l := range Wrap(e.Sent+": "+e.Reported, 76) {
+			for i, l := range Wrap(e.Sent+": "+e.Reported, TextWidth-32) {
 				if i == 0 {
-					fmt.Fprintf(w, "      %-21s %s\n", Titles[k]+":", l)
+					fmt.Fprintf(w, "    %-21s %-4s  %s\n", Titles[k], v.Results[k], l)
 				} else {
-					fmt.Fprintf(w, "      %-21s   %s\n", "", l)
+					fmt.Fprintf(w, "    %-21s %-4s  %s\n", "", "", l)
 				}
 			}
 		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Took %.1f s. Next: 'sudo netlab trace SRC DST' walks one of these packets hop by hop;\n'sudo netlab compare --json' gives the same for scripts, --markdown for handouts.\n", float64(c.Millis)/1000)
+}
+
+// block writes one row of the table: label, then each column's lines side
+// by side, as many lines as the longest column has.
+func block(w io.Writer, label string, labelW int, cols [][]string, colW []int) {
+	rows := 0
+	for _, c := range cols {
+		rows = max(rows, len(c))
+	}
+	for j := 0; j < rows; j++ {
+		line := ""
+		if j == 0 {
+			line = label
+		}
+		line = pad(line, labelW)
+		for i, c := range cols {
+			v := ""
+			if j < len(c) {
+				v = c[j]
+			}
+			line += "   " + pad(v, colW[i])
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
 }
 
 func nameIP(name, ip string) string {
@@ -327,6 +386,14 @@ func Markdown(w io.Writer, c api.Compare) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+	for _, row := range c.Rows {
+		for _, n := range row.Notes {
+			fmt.Fprintf(w, "- %s\n", mdEscape(n))
+		}
+		if len(row.Notes) > 0 {
+			fmt.Fprintln(w)
+		}
+	}
 	mdHead(w, "requirement", c.Columns)
 	for _, v := range c.Verdicts {
 		fmt.Fprintf(w, "| %s |", mdEscape(v.Requirement))

@@ -35,8 +35,8 @@ Kubernetes requirements, PASS or FAIL for each model, with the evidence.
 
 It uses the running labs docker and overlay (--docker-lab, --overlay-lab
 pick others) and builds whichever is missing, with the default topology,
-leaving it up. A running host-gw overlay lab (or --hostgw-lab NAME) adds a
-third column.`,
+leaving it up. --hostgw-lab NAME adds a third column; with the default labs,
+a running host-gw overlay lab adds it by itself.`,
 		Example: "  sudo netlab compare\n  sudo netlab compare --quick --json\n  sudo netlab overlay-mode --lab hostgw --backend host-gw && sudo netlab compare",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -79,7 +79,9 @@ third column.`,
 					return err
 				}
 				cols = append(cols, compare.Column{Key: "hostgw", State: h})
-			} else if h := runningHostGW(o.Lab); h != nil {
+			} else if h := runningHostGW(o.Lab); h != nil && !c.Flags().Changed("docker-lab") && !c.Flags().Changed("overlay-lab") {
+				// Labs named on the command line are the ones asked: a
+				// host-gw lab joins by itself only the default pair.
 				cols = append(cols, compare.Column{Key: "hostgw", State: h})
 			}
 			for _, col := range cols[2:] {

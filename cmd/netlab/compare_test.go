@@ -7,10 +7,12 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"netlab/compare"
 	"netlab/internal/labtest"
 	"netlab/internal/topo"
 )
@@ -241,9 +243,14 @@ func TestCompare(t *testing.T) {
 
 	// The projector's table and the handout.
 	txt := labtest.MustRun(t, "compare", "--docker-lab", d, "--overlay-lab", o, "--quick").Stdout
-	for _, want := range []string{"Docker model (lab " + d + ")", "Kubernetes model (lab " + o + ", vxlan)", "eth0 1400 · DF payload ≤ 1372", "no: i/o timeout", "no NAT between containers", "FAIL", "PASS"} {
+	// (Cells wrap within their column to keep the table 100 wide.)
+	for _, want := range []string{"Docker model (lab", d + ")", o + ", vxlan)", "eth0 1400 · DF payload ≤", "1372", "no: i/o timeout", "no NAT between containers", "FAIL"} {
 		assert.Contains(t, txt, want)
 	}
+	for _, l := range strings.Split(txt, "\n") {
+		assert.LessOrEqual(t, utf8.RuneCountInString(l), compare.TextWidth, "%q", l)
+	}
+	assert.NotContains(t, txt, "host-gw", "labs named on the command line: no host-gw lab of anybody's joins")
 	md := labtest.MustRun(t, "compare", "--docker-lab", d, "--overlay-lab", o, "--quick", "--markdown").Stdout
 	assert.Contains(t, md, "| question | Docker model | Kubernetes model |")
 	assert.Contains(t, md, "| containers can communicate with all other containers without NAT | **FAIL** | **FAIL** |")

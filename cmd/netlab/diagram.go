@@ -6,12 +6,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"netlab/internal/lab"
 	"netlab/internal/state"
+	"netlab/internal/topo"
+	"netlab/kube"
 )
 
 func newDiagram(g *globals) *cobra.Command {
@@ -94,8 +98,13 @@ its veth pair, its address and its namespace, and the published port.
 }
 
 // dotSource draws lab s in Graphviz's language: a cluster per node with its
-// bridge and workloads, the underlay switch, the outside host, and an edge
-// between nodes that says what joins them.
+// host (its underlay interface and routing table), its bridge and
+// workloads (the lab's own and the pods of applied manifests), the
+// tunnel's device apart from the bridge (it is no port of it), the
+// underlay switch, the outside host, and what joins the nodes: the
+// tunnel between the VXLAN devices, or host-gw's routes, one per
+// direction, via the underlay. Edge labels sit beside their edges
+// (xlabel), never under them.
 func dotSource(s *state.State) string {
 	t := s.Topology
 	v := lab.ViewOf(s)
@@ -104,7 +113,7 @@ func dotSource(s *state.State) string {
 		return `"` + strings.ReplaceAll(strings.ReplaceAll(x, `"`, `\"`), "\n", `\n`) + `"`
 	}
 	fmt.Fprintf(&b, "digraph %s {\n", q(s.Lab))
-	fmt.Fprintf(&b, "  label=%s; labelloc=t; fontsize=20; fontname=\"Helvetica\";\n", q(fmt.Sprintf("netlab lab %s: %s", s.Lab, v.Model())))
+	fmt.Fprintf(&b, "  label=%s; labelloc=t; fontsize=20; fontname=\"Helvetica\"; forcelabels=true;\n", q(fmt.Sprintf("netlab lab %s: %s", s.Lab, v.Model())))
 	b.WriteString("  graph [rankdir=TB, nodesep=0.4, ranksep=0.6]; node [fontname=\"Helvetica\", shape=box, style=rounded]; edge [fontname=\"Helvetica\", dir=none];\n")
 	fmt.Fprintf(&b, "  underlay [label=%s, shape=box, style=\"rounded,filled\", fillcolor=\"#eeeeee\"];\n",
 		q(fmt.Sprintf("underlay %s%s", t.Underlay, v.Underlay(s))))
@@ -112,6 +121,9 @@ func dotSource(s *state.State) string {
 		fmt.Fprintf(&b, "  outside [label=%s];\n", q(fmt.Sprintf("outside\n%s %s\nnetns %s", t.Outside.Iface, t.Outside.IP, t.Outside.NS)))
 		fmt.Fprintf(&b, "  outside -> underlay;\n")
 	}
+	tunnel := s.Mode == topo.OverlayMode && t.Overlay.Backend != topo.HostGW
+	applied := appliedPods(s)
+	var routes []string // host-gw's route boxes, which lead into the underlay
 	for _, n := range t.Nodes {
 		br, brIP := bridgeOf(s, n)
 		ns := string(n.NS)
@@ -126,30 +138,80 @@ func dotSource(s *state.State) string {
 			fmt.Fprintf(&b, "  %s -> underlay;\n", q(n.Name+"/host"))
 			continue
 		}
-		detail := strings.TrimSpace(v.NodeDetail(s, n))
-		fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+br), q(fmt.Sprintf("%s %s\n%s", br, brIP, detail)))
+		detail := ""
+		if !tunnel {
+			detail = "\n" + strings.TrimSpace(v.NodeDetail(s, n))
+		}
+		fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+br), q(fmt.Sprintf("%s %s%s", br, brIP, detail)))
 		fmt.Fprintf(&b, "    %s -> %s;\n", q(n.Name+"/host"), q(n.Name+"/"+br))
+		if tunnel {
+			fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#e6f4e6\"];\n", q(n.Name+"/tunnel"), q(strings.TrimSpace(v.NodeDetail(s, n))))
+			fmt.Fprintf(&b, "    %s -> %s;\n", q(n.Name+"/host"), q(n.Name+"/tunnel"))
+		}
 		for _, w := range s.OnNode(n.Name) {
 			extra := ""
 			if len(w.Containers) > 0 {
 				extra = "\n[" + strings.Join(w.Containers, " ") + "]"
 			}
 			fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\neth0 %s/%d\nnetns %s%s", w.Kind, w.Name, w.IP, w.Prefix, w.NS, extra)))
-			fmt.Fprintf(&b, "    %s -> %s [label=%s, fontsize=10];\n", q(n.Name+"/"+br), q(w.Name), q(w.HostIface+" ↔ eth0"))
+			fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+br), q(w.Name), q(w.HostIface+" ↔ eth0"))
+		}
+		for _, p := range applied {
+			if p.Node != n.Name {
+				continue
+			}
+			id := "pod/" + p.Namespace + "/" + p.Name
+			fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,dashed\"];\n", q(id), q(fmt.Sprintf("pod %s/%s\neth0 %s\nnetns %s", p.Namespace, p.Name, p.IP, p.NS)))
+			fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+br), q(id), q(p.HostIface+" ↔ eth0"))
+		}
+		const blue = `style=dashed, color="#3366cc", fontcolor="#3366cc"`
+		if !tunnel {
+			// host-gw: a route per peer node, to its pods via its
+			// underlay address, out this node's underlay interface.
+			for _, peer := range t.Nodes {
+				if peer.Name == n.Name || !t.IsLocal(peer.Name) || v.Join(s, n, peer) == "" {
+					continue
+				}
+				id := n.Name + "/route/" + peer.Name
+				fmt.Fprintf(&b, "    %s [label=%s, %s];\n", q(id), q(fmt.Sprintf("route to %s's pods\n%s dev %s", peer.Name, v.Join(s, n, peer), n.Iface)), blue)
+				fmt.Fprintf(&b, "    %s -> %s [dir=forward, %s];\n", q(n.Name+"/host"), q(id), blue)
+				routes = append(routes, id)
+			}
 		}
 		b.WriteString("  }\n")
-		fmt.Fprintf(&b, "  %s -> underlay [label=%s];\n", q(n.Name+"/host"), q(n.Iface))
+		fmt.Fprintf(&b, "  %s -> underlay [xlabel=%s];\n", q(n.Name+"/host"), q(n.Iface))
 	}
-	// What joins the nodes' workloads: the tunnel, or the routes.
-	for i, a := range t.Nodes {
-		for _, n := range t.Nodes[i+1:] {
-			if join := v.Join(s, a, n); join != "" && t.IsLocal(a.Name) && t.IsLocal(n.Name) {
-				br, _ := bridgeOf(s, a)
-				fmt.Fprintf(&b, "  %s -> %s [label=%s, style=dashed, color=\"#3366cc\", fontcolor=\"#3366cc\", constraint=false];\n",
-					q(a.Name+"/"+br), q(n.Name+"/"+br), q(join))
+	const blue = `style=dashed, color="#3366cc", fontcolor="#3366cc"`
+	for _, id := range routes {
+		fmt.Fprintf(&b, "  %s -> underlay [dir=forward, %s];\n", q(id), blue)
+	}
+	// The tunnel: every node's VXLAN device into it, over the underlay.
+	if tunnel {
+		o := t.Overlay
+		fmt.Fprintf(&b, "  tunnel [label=%s, %s];\n", q(fmt.Sprintf("VXLAN tunnel: VNI %d, UDP %d,\ncarried over the underlay between the nodes' %s", o.VNI, o.Port, o.Device)), blue)
+		for _, n := range t.Nodes {
+			if t.IsLocal(n.Name) {
+				fmt.Fprintf(&b, "  %s -> tunnel [dir=both, %s];\n", q(n.Name+"/tunnel"), blue)
 			}
 		}
 	}
 	b.WriteString("}\n")
 	return b.String()
+}
+
+// appliedPods are the pods of applied manifests (and the cluster's own,
+// the DNS), which the lab's state does not list.
+func appliedPods(s *state.State) []kube.Pod {
+	if s.Mode != topo.OverlayMode {
+		return nil
+	}
+	c, err := kube.Open(s, "", nil)
+	if err != nil {
+		return nil
+	}
+	pods := slices.Clone(c.Store.Pods)
+	sort.Slice(pods, func(i, j int) bool {
+		return pods[i].Namespace+"/"+pods[i].Name < pods[j].Namespace+"/"+pods[j].Name
+	})
+	return pods
 }

@@ -395,16 +395,31 @@ func TestCapture(t *testing.T) {
 	assert.Contains(t, r.Stderr, "listening on eth0")
 }
 
+// dotEdges are the edges of a Graphviz source, as "from -> to".
+func dotEdges(src string) []string {
+	var out []string
+	re := regexp.MustCompile(`^\s*("[^"]*"|\w+) -> ("[^"]*"|\w+)`)
+	for _, l := range strings.Split(src, "\n") {
+		if m := re.FindStringSubmatch(l); m != nil {
+			out = append(out, strings.Trim(m[1], `"`)+" -> "+strings.Trim(m[2], `"`))
+		}
+	}
+	return out
+}
+
 // TestDiagram: every format renders, and the picture has every namespace,
-// interface and address of the lab, and what joins the nodes.
+// interface and address of the lab (the pods of applied manifests and the
+// cluster's DNS too), and the edges that join the nodes as the kernel
+// does: the VXLAN devices (apart from cni0) into the tunnel, or host-gw's
+// route on each node via the underlay; no label under its own edge.
 func TestDiagram(t *testing.T) {
 	labtest.Root(t)
 	if _, err := exec.LookPath("dot"); err != nil {
 		t.Skip("Graphviz is not installed: make deps installs it")
 	}
-	for _, mode := range []string{"docker-mode", "overlay-mode"} {
+	for _, mode := range [][]string{{"docker-mode"}, {"overlay-mode"}, {"overlay-mode", "--backend", "host-gw"}} {
 		name := labtest.NewLab(t, "d")
-		labtest.MustRun(t, mode, "--lab", name)
+		labtest.MustRun(t, append(mode, "--lab", name)...)
 		st := readStatus(t, name)
 		var want []string
 		for _, n := range st.Nodes {
@@ -413,16 +428,43 @@ func TestDiagram(t *testing.T) {
 		for _, w := range st.Workloads {
 			want = append(want, w.Netns, w.IP, "veth-"+w.Name, "eth0")
 		}
-		if mode == "overlay-mode" {
-			want = append(want, "cni0 10.244.1.1/24", "flannel.1 10.244.1.0", "VXLAN VNI 1, UDP 8472")
-		} else {
+		var edges, notEdges []string
+		switch {
+		case mode[0] == "overlay-mode" && len(mode) == 1:
+			labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml")
+			for _, p := range getPods(t, name) {
+				want = append(want, "pod default/"+p.Name, p.IP, string(p.NS))
+			}
+			want = append(want, "pod kube-system/coredns-", "cni0 10.244.1.1/24", "flannel.1 10.244.1.0", "VXLAN tunnel: VNI 1, UDP 8472")
+			edges = []string{"node1/host -> node1/tunnel", "node2/host -> node2/tunnel", "node1/tunnel -> tunnel", "node2/tunnel -> tunnel", "node1/host -> node1/cni0"}
+			notEdges = []string{"node1/cni0 -> node2/cni0", "node1/cni0 -> node1/tunnel"}
+		case mode[0] == "overlay-mode":
+			want = append(want, "route to node2's pods\\n10.244.2.0/24 via 192.168.56.12 dev eth1", "route to node1's pods\\n10.244.1.0/24 via 192.168.56.11 dev eth1")
+			edges = []string{"node1/host -> node1/route/node2", "node1/route/node2 -> underlay", "node2/host -> node2/route/node1", "node2/route/node1 -> underlay"}
+			notEdges = []string{"node1/cni0 -> node2/cni0"}
+		default:
 			want = append(want, "docker0 172.17.0.1/16", ":8080 → c1:80")
 		}
-		for _, format := range []string{"dot", "svg"} {
-			r := labtest.MustRun(t, "diagram", "--lab", name, "--format", format)
-			text := html.UnescapeString(r.Stdout) // SVG writes - as &#45;
-			for _, w := range want {
-				assert.Contains(t, text, w, "%s %s", mode, format)
+		src := labtest.MustRun(t, "diagram", "--lab", name, "--format", "dot").Stdout
+		for _, w := range want {
+			assert.True(t, strings.Contains(src, w), "%v dot: %q", mode, w)
+		}
+		got := dotEdges(src)
+		for _, e := range edges {
+			assert.Contains(t, got, e, "%v", mode)
+		}
+		for _, e := range notEdges {
+			assert.NotContains(t, got, e, "%v", mode)
+		}
+		for _, l := range strings.Split(src, "\n") {
+			if strings.Contains(l, "->") {
+				assert.NotRegexp(t, `[\[ ,]label=`, l, "an edge's label sits beside it (xlabel), not under it")
+			}
+		}
+		svg := html.UnescapeString(labtest.MustRun(t, "diagram", "--lab", name, "--format", "svg").Stdout) // SVG writes - as &#45;
+		for _, w := range want {
+			for _, part := range strings.Split(w, `\n`) { // a label's lines are texts of their own
+				assert.True(t, strings.Contains(svg, part), "%v svg: %q", mode, part)
 			}
 		}
 		png := filepath.Join(t.TempDir(), "lab.png")

@@ -45,11 +45,17 @@ type Row struct {
 	ID       string
 	Question string
 	Cells    map[string]*Cell
+	// Notes say, in plain words, what a reader could take the row to say
+	// and it does not ("within noise", "flannel masquerades that way").
+	Notes []string
 }
 
 // MarshalJSON writes the cells as keys of the row.
 func (r Row) MarshalJSON() ([]byte, error) {
 	m := map[string]any{"id": r.ID, "question": r.Question}
+	if len(r.Notes) > 0 {
+		m["notes"] = r.Notes
+	}
 	for k, c := range r.Cells {
 		m[k] = c
 	}
@@ -70,6 +76,8 @@ func (r *Row) UnmarshalJSON(b []byte) error {
 			err = json.Unmarshal(v, &r.ID)
 		case "question":
 			err = json.Unmarshal(v, &r.Question)
+		case "notes":
+			err = json.Unmarshal(v, &r.Notes)
 		default:
 			c := &Cell{}
 			err = json.Unmarshal(v, c)
@@ -109,12 +117,14 @@ type Cell struct {
 	OwnNode *Cell `json:"own_node,omitempty"`
 	// Published is the question asked through a published port (Docker)
 	// or a NodePort (Kubernetes).
-	Published    *Cell    `json:"published,omitempty"`
-	MTU          int      `json:"mtu,omitempty"`
-	MaxDFPayload *int     `json:"max_df_payload,omitempty"`
-	Overhead     *int     `json:"overhead_bytes,omitempty"`
-	Encap        string   `json:"encapsulation,omitempty"`
-	GbitS        *float64 `json:"gbit_s,omitempty"`
+	Published    *Cell  `json:"published,omitempty"`
+	MTU          int    `json:"mtu,omitempty"`
+	MaxDFPayload *int   `json:"max_df_payload,omitempty"`
+	Overhead     *int   `json:"overhead_bytes,omitempty"`
+	Encap        string `json:"encapsulation,omitempty"`
+	// GbitS is the median of the runs of GbitRuns, in Gbit/s.
+	GbitS    *float64  `json:"gbit_s,omitempty"`
+	GbitRuns []float64 `json:"gbit_s_runs,omitempty"`
 	// Note says in plain words what the cell means, where that is not
 	// obvious ("answered by c1 itself: the same address on every host").
 	Note string `json:"note,omitempty"`
