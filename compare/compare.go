@@ -51,7 +51,7 @@ var Questions = []struct{ ID, Text, Label string }{
 	{WorkToOutside, "a workload to the outside host, and the address the outside saw", "workload → outside"},
 	{MTU, "the MTU of a workload's eth0, and the largest don't-fragment ping that crosses to the other node", "MTU"},
 	{Encapsulation, "bytes of encapsulation around a packet on the underlay, captured on the node's underlay interface", "encapsulation"},
-	{Throughput, "TCP throughput between workloads on different nodes (iperf3, 1 s)", "throughput"},
+	{Throughput, "TCP throughput between workloads on different nodes (iperf3, 3 runs of 1 s: the median)", "throughput"},
 }
 
 // Requirements are the seed's three, as verdicts.
