@@ -98,6 +98,7 @@ vm-check: ## check the Vagrantfile and the VM provisioning script, offline
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vagrant >/dev/null; }
 	VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 	NETLAB_NODES=3 VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
+	NETLAB_SYNC=default VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 	shellcheck scripts/provision.sh
 
 unit: ## only the pure tests (-short): no root, no kernel changes
