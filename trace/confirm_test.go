@@ -18,6 +18,7 @@ func TestConfirmEnd(t *testing.T) {
 	assert.Empty(t, confirmEnd(tr, &who.Answer{Name: "pod3", IP: "10.244.2.2", Client: "192.168.56.1"}))
 	assert.Empty(t, confirmEnd(tr, nil), "no answer, nothing to compare")
 	assert.Empty(t, confirmEnd(tr, &who.Answer{Name: "c1", IP: "172.17.0.2", Client: "172.17.0.1"}), "another server answered")
+	assert.Empty(t, confirmEnd(tr, &who.Answer{Name: "d3", IP: "10.244.2.9", Client: "10.244.1.0"}), "pod3 is not d3, though it ends so")
 
 	d := confirmEnd(tr, &who.Answer{Name: "pod3", IP: "10.244.2.2", Client: "10.244.1.0"})
 	assert.Equal(t, []string{"pod3: the walk delivers the packet from 192.168.56.1, but pod3 saw it come from 10.244.1.0"}, d)

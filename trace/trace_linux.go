@@ -175,7 +175,8 @@ func send(req Request) (string, int, *who.Answer) {
 // the way) and its own. A server other than the walk's end (docker-proxy
 // passing the connection on, say) is not compared.
 func confirmEnd(t api.Trace, a *who.Answer) []string {
-	if a == nil || t.Outcome != "delivered" || len(t.Hops) == 0 || !strings.HasSuffix(t.DeliveredTo, a.Name) {
+	// An applied pod's hop is named "k-NS-NAME" outside the default namespace.
+	if a == nil || t.Outcome != "delivered" || len(t.Hops) == 0 || (t.DeliveredTo != a.Name && !strings.HasSuffix(t.DeliveredTo, "-"+a.Name)) {
 		return nil
 	}
 	f := strings.Fields(t.Hops[len(t.Hops)-1].Packet)

@@ -97,6 +97,9 @@ its veth pair, its address and its namespace, and the published port.
 	return c
 }
 
+// blue is how what joins the nodes is drawn: the tunnel, host-gw's routes.
+const blue = `style=dashed, color="#3366cc", fontcolor="#3366cc"`
+
 // dotSource draws lab s in Graphviz's language: a cluster per node with its
 // host (its underlay interface and routing table), its bridge and
 // workloads (the lab's own and the pods of applied manifests), the
@@ -164,7 +167,6 @@ func dotSource(s *state.State) string {
 			fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,dashed\"];\n", q(id), q(fmt.Sprintf("pod %s/%s\neth0 %s\nnetns %s", p.Namespace, p.Name, p.IP, p.NS)))
 			fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+br), q(id), q(p.HostIface+" ↔ eth0"))
 		}
-		const blue = `style=dashed, color="#3366cc", fontcolor="#3366cc"`
 		if !tunnel {
 			// host-gw: a route per peer node, to its pods via its
 			// underlay address, out this node's underlay interface.
@@ -181,7 +183,6 @@ func dotSource(s *state.State) string {
 		b.WriteString("  }\n")
 		fmt.Fprintf(&b, "  %s -> underlay [xlabel=%s];\n", q(n.Name+"/host"), q(n.Iface))
 	}
-	const blue = `style=dashed, color="#3366cc", fontcolor="#3366cc"`
 	for _, id := range routes {
 		fmt.Fprintf(&b, "  %s -> underlay [dir=forward, %s];\n", q(id), blue)
 	}
