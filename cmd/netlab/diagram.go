@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,7 +13,6 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/state"
 	"netlab/internal/topo"
-	"netlab/kube"
 )
 
 func newDiagram(g *globals) *cobra.Command {
@@ -198,21 +195,4 @@ func dotSource(s *state.State) string {
 	}
 	b.WriteString("}\n")
 	return b.String()
-}
-
-// appliedPods are the pods of applied manifests (and the cluster's own,
-// the DNS), which the lab's state does not list.
-func appliedPods(s *state.State) []kube.Pod {
-	if s.Mode != topo.OverlayMode {
-		return nil
-	}
-	c, err := kube.Open(s, "", nil)
-	if err != nil {
-		return nil
-	}
-	pods := slices.Clone(c.Store.Pods)
-	sort.Slice(pods, func(i, j int) bool {
-		return pods[i].Namespace+"/"+pods[i].Name < pods[j].Namespace+"/"+pods[j].Name
-	})
-	return pods
 }

@@ -39,6 +39,8 @@ type status struct {
 		Node  string `json:"node"`
 		Netns string `json:"netns"`
 		IP    string `json:"ip"`
+		// Applied: a pod of 'netlab apply' or the cluster DNS.
+		Applied bool `json:"applied"`
 	} `json:"workloads"`
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"netlab/internal/api"
 	"netlab/internal/labtest"
 	"netlab/internal/netops"
 	"netlab/internal/who"
@@ -108,7 +109,39 @@ func TestServices(t *testing.T) {
 	assert.Equal(t, "deployment.apps/myapp created\nservice/my-service created\n", r.Stdout)
 	pods := getPods(t, name)
 	require.Len(t, pods, 3)
-	assert.Contains(t, labtest.MustRun(t, "status", "--lab", name).Stdout, "Applied: 1 Deployment, 1 Service, 3 pods, and the cluster DNS")
+	text := labtest.MustRun(t, "status", "--lab", name).Stdout
+	assert.Contains(t, text, "Applied: 1 Deployment, 1 Service, 3 pods, and the cluster DNS")
+	// status lists the applied pods and the DNS pod beside the topology's,
+	// in its picture, its table and --json.
+	var sj api.Status
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "status", "--json", "--lab", name).Stdout), &sj))
+	listed := map[string]api.Workload{}
+	for _, w := range sj.Workloads {
+		listed[w.Name] = w
+	}
+	for _, p := range pods {
+		w, ok := listed[p.Name]
+		if assert.True(t, ok, "status --json lists %s", p.Name) {
+			assert.Equal(t, api.Workload{Name: p.Name, Kind: "pod", Node: p.Node, Netns: string(p.NS), IP: p.IP, CIDR: w.CIDR,
+				Iface: "eth0", HostIface: w.HostIface, Port: 9376, Containers: w.Containers, Applied: true, Namespace: "default",
+				Owner: "myapp", Ready: w.Ready}, w)
+			assert.True(t, *w.Ready)
+			assert.True(t, strings.HasSuffix(w.CIDR, "/24"), w.CIDR)
+			assert.Contains(t, text, p.Name+" ", "the text status names %s", p.Name)
+		}
+	}
+	dns := 0
+	for _, w := range sj.Workloads {
+		if w.System == "dns" {
+			dns++
+			assert.Equal(t, "kube-system", w.Namespace)
+			assert.Equal(t, 53, w.Port)
+			assert.Contains(t, text, w.Name)
+		}
+	}
+	assert.Equal(t, 1, dns, "the cluster DNS pod is listed")
+	assert.Contains(t, text, "(Deployment myapp)")
+	assert.Contains(t, text, "(cluster DNS, kube-system)")
 	nodes := map[string]int{}
 	ips := map[string]string{}
 	for _, p := range pods {
@@ -128,6 +161,9 @@ func TestServices(t *testing.T) {
 	// From every pod and node: a pod of app: MyApp on 9376 answers, and
 	// from a pod, sees the pod's own address.
 	for _, w := range st.Workloads {
+		if w.Applied {
+			continue // an endpoint itself: the hairpin case, below
+		}
 		a := ask(t, netops.NS(w.Netns), to.String())
 		assert.Contains(t, ips, a.IP, "answered by a pod of the Deployment")
 		assert.Equal(t, w.IP, a.Client, "%s: no SNAT through a ClusterIP", w.Name)

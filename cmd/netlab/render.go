@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,8 +68,82 @@ func statusJSON(s *state.State) api.Status {
 	return d
 }
 
+// appliedPods are the pods of a lab's store on this machine's nodes: what
+// 'netlab apply' made and the cluster DNS, by node then name (none in the
+// Docker model, or before anything was applied).
+func appliedPods(s *state.State) []kube.Pod {
+	if s.Mode != overlay.Mode {
+		return nil
+	}
+	st, err := kube.LoadStore(s.Lab)
+	if err != nil {
+		return nil
+	}
+	var out []kube.Pod
+	for _, p := range st.Pods {
+		if s.Topology.IsLocal(p.Node) {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Node != out[j].Node {
+			return out[i].Node < out[j].Node
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// addPods lists applied pods among a status's workloads, after the
+// topology's.
+func addPods(d *api.Status, s *state.State, pods []kube.Pod) {
+	for _, p := range pods {
+		ready := p.Ready
+		w := api.Workload{Name: p.Name, Kind: "pod", Node: p.Node, Netns: string(p.NS), IP: p.IP.String(), CIDR: podCIDROf(s, p),
+			Iface: "eth0", HostIface: p.HostIface, Applied: true, Namespace: p.Namespace, Owner: ownerName(p), System: p.System, Ready: &ready}
+		for i, c := range p.Template.Containers {
+			if i == 0 {
+				w.Port = c.ServePort()
+			}
+			w.Containers = append(w.Containers, c.Name)
+		}
+		d.Workloads = append(d.Workloads, w)
+	}
+}
+
+// podCIDROf is an applied pod's address with its node's pod prefix.
+func podCIDROf(s *state.State, p kube.Pod) string {
+	for _, n := range s.Topology.Nodes {
+		if n.Name == p.Node {
+			_, br := lab.ViewOf(s).Bridge(s, n)
+			return netip.PrefixFrom(p.IP, br.Bits()).String()
+		}
+	}
+	return p.IP.String() + "/32"
+}
+
+// ownerName is the name of a pod's Deployment, in the pod's namespace.
+func ownerName(p kube.Pod) string {
+	_, name, ok := strings.Cut(p.Owner, "/")
+	if !ok {
+		return p.Owner
+	}
+	return name
+}
+
+// podWhat says whose an applied pod is, for the picture and the table.
+func podWhat(p kube.Pod) string {
+	switch {
+	case p.System == "dns":
+		return "cluster DNS, " + p.Namespace
+	case p.Owner != "":
+		return "Deployment " + ownerName(p)
+	}
+	return "Pod, " + p.Namespace
+}
+
 // picture draws the lab as a small tree, the way the packets see it.
-func picture(w io.Writer, s *state.State) {
+func picture(w io.Writer, s *state.State, pods []kube.Pod) {
 	t := s.Topology
 	if t.Outside != nil {
 		fmt.Fprintf(w, "  outside %s  (plays the rest of the world)\n", t.Outside.IP)
@@ -94,29 +169,41 @@ func picture(w io.Writer, s *state.State) {
 			continue
 		}
 		fmt.Fprintln(w, lab.ViewOf(s).NodeDetail(s, n))
-		shown := ws
-		if len(shown) > maxPictured {
-			shown = shown[:maxPictured-1]
-		}
-		for j, c := range shown {
-			b := "├──"
-			if j == len(shown)-1 && len(shown) == len(ws) {
-				b = "└──"
-			}
+		type row struct{ name, ip, extra string }
+		var rows []row
+		for _, c := range ws {
 			extra := ""
 			if len(c.Containers) > 0 {
 				extra = "  [" + strings.Join(c.Containers, " ") + "]"
 			}
-			fmt.Fprintf(w, "     %s   %s %-6s %s%s\n", stem, b, c.Name, c.IP, extra)
+			rows = append(rows, row{c.Name, c.IP.String(), extra})
 		}
-		if len(shown) < len(ws) {
-			fmt.Fprintf(w, "     %s   └── … %d more %ss, up to %s %s\n", stem, len(ws)-len(shown), ws[0].Kind, ws[len(ws)-1].Name, ws[len(ws)-1].IP)
+		for _, p := range pods {
+			if p.Node == n.Name {
+				rows = append(rows, row{p.Name, p.IP.String(), "  (" + podWhat(p) + ")"})
+			}
+		}
+		shown := rows
+		if len(shown) > maxPictured {
+			shown = shown[:maxPictured-1]
+		}
+		for j, r := range shown {
+			b := "├──"
+			if j == len(shown)-1 && len(shown) == len(rows) {
+				b = "└──"
+			}
+			fmt.Fprintf(w, "     %s   %s %-6s %s%s\n", stem, b, r.name, r.ip, r.extra)
+		}
+		if len(shown) < len(rows) {
+			last := rows[len(rows)-1]
+			fmt.Fprintf(w, "     %s   └── … %d more %ss, up to %s %s\n", stem, len(rows)-len(shown), kindOf(s), last.name, last.ip)
 		}
 	}
 }
 
-// table lists hosts and workloads, at most max workload rows (0: all).
-func table(w io.Writer, s *state.State, max int) {
+// table lists hosts and workloads, then applied pods, at most max
+// workload rows (0: all).
+func table(w io.Writer, s *state.State, pods []kube.Pod, max int) {
 	t := s.Topology
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tKIND\tON\tADDRESS\tINTERFACES\tNETNS")
@@ -143,6 +230,12 @@ func table(w io.Writer, s *state.State, max int) {
 		br, _ := bridgeOf(s, t.Nodes[0])
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s/%d\teth0 ↔ %s on %s\t%s\n", c.Name, c.Kind, c.Node, c.IP, c.Prefix, c.HostIface, br, c.NS)
 	}
+	if max == 0 || len(s.Workloads) < max {
+		for _, p := range pods {
+			br, _ := bridgeOf(s, t.Nodes[0])
+			fmt.Fprintf(tw, "  %s\tpod (%s)\t%s\t%s\teth0 ↔ %s on %s\t%s\n", p.Name, podWhat(p), p.Node, podCIDROf(s, p), p.HostIface, br, p.NS)
+		}
+	}
 	tw.Flush()
 }
 
@@ -154,12 +247,12 @@ func modelName(s *state.State) string { return lab.ViewOf(s).Model() }
 // printStatus prints a lab's picture and table; summary (kubeSummary's
 // line, or "") is passed in, so that printing never reads the run
 // directory and a golden test of it never meets a lab a user has up.
-func printStatus(w io.Writer, s *state.State, status, summary string) {
+func printStatus(w io.Writer, s *state.State, status, summary string, pods []kube.Pod) {
 	fmt.Fprintf(w, "Lab %q (%s-mode, %s): %s since %s, %s, %s\n\n", s.Lab, s.Mode, modelName(s), status,
 		s.Created.Local().Format("15:04:05"), plural(len(s.Topology.Nodes), "node"), plural(len(s.Workloads), kindOf(s)))
-	picture(w, s)
+	picture(w, s, pods)
 	fmt.Fprintln(w)
-	table(w, s, 0)
+	table(w, s, pods, 0)
 	if summary != "" {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, summary)
@@ -212,9 +305,9 @@ func printUp(w io.Writer, s *state.State, took time.Duration) {
 	}
 	fmt.Fprintf(w, "Lab %q is up: %s on %s, %s%s (%.1fs).\n\n", s.Lab, modelName(s), plural(len(t.Nodes), "node"),
 		plural(len(s.Workloads), kindOf(s)), where, took.Seconds())
-	picture(w, s)
+	picture(w, s, nil)
 	fmt.Fprintln(w)
-	table(w, s, maxUpRows)
+	table(w, s, nil, maxUpRows)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "What was built, on every node:")
 	for _, l := range built(s) {

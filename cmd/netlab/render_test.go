@@ -95,7 +95,7 @@ func TestRender(t *testing.T) {
 			var up, st bytes.Buffer
 			printUp(&up, s, 1500*time.Millisecond)
 			golden(t, c.name+".up.golden", up.Bytes())
-			printStatus(&st, s, s.Status, "")
+			printStatus(&st, s, s.Status, "", nil)
 			golden(t, c.name+".status.golden", st.Bytes())
 			js, err := json.MarshalIndent(statusJSON(s), "", "  ")
 			require.NoError(t, err)

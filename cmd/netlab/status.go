@@ -32,6 +32,7 @@ func labDocs(labs []string) ([]api.Status, []*state.State) {
 			continue
 		}
 		d := statusJSON(s)
+		addPods(&d, s, appliedPods(s))
 		h := inventory.Check(s)
 		d.Status, d.Hint = h.Status, h.Hint
 		for _, ns := range h.Missing {
@@ -92,7 +93,7 @@ func newStatus(g *globals) *cobra.Command {
 					fmt.Fprintf(out, "Lab %q: damaged: %s.\n", d.Lab, d.Hint)
 					continue
 				}
-				printStatus(out, states[i], d.Status, kubeSummary(states[i]))
+				printStatus(out, states[i], d.Status, kubeSummary(states[i]), appliedPods(states[i]))
 				if states[i].Mode == overlay.Mode {
 					if st, err := kube.LoadStore(d.Lab); err == nil {
 						if exe, err := os.Executable(); err == nil {

@@ -62,6 +62,14 @@ type Workload struct {
 	HostIface  string   `json:"host_iface"`
 	Port       int      `json:"port"`
 	Containers []string `json:"containers,omitempty"`
+	// Applied: a pod of 'netlab apply' (a Deployment's or a Pod's) or of
+	// the cluster itself (System "dns"), not of the lab's topology. Its
+	// Namespace is the Kubernetes one; Owner, the Deployment that made it.
+	Applied   bool   `json:"applied,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Owner     string `json:"owner,omitempty"`
+	System    string `json:"system,omitempty"`
+	Ready     *bool  `json:"ready,omitempty"`
 }
 
 // Published is a published port of the Docker model.
