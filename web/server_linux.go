@@ -74,6 +74,8 @@ type Server struct {
 	// Hosts are the names (besides IP addresses and localhost) a request's
 	// Host header may give: --allow-host.
 	Hosts []string
+	// Room, when set (--room), takes learners' reports of their checks.
+	Room *Room
 
 	hub hub
 	// probes serialises what sends packets: one trace or compare at a
@@ -146,13 +148,21 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/exercises", s.guard(func(w http.ResponseWriter, r *http.Request) {
 		s.run(w, r, s.B.Exercises)
 	}))
+	mux.HandleFunc("POST /api/room", s.report)
+	mux.HandleFunc("GET /api/room", s.guard(func(w http.ResponseWriter, r *http.Request) {
+		if s.Room == nil {
+			writeJSON(w, http.StatusOK, RoomView{Exercises: []RoomExercise{}, Learners: []Learner{}})
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Room.View())
+	}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if m, ok := apiMethods[r.URL.Path]; ok {
 			w.Header().Set("Allow", m)
 			fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, m, r.Method))
 			return
 		}
-		fail(w, http.StatusNotFound, "no such API: GET /api/labs, /api/graph, /api/events, /api/compare, /api/exercises; POST /api/trace")
+		fail(w, http.StatusNotFound, "no such API: GET /api/labs, /api/graph, /api/events, /api/compare, /api/exercises, /api/room; POST /api/trace, /api/room")
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A Host this server is not known by is a page of another site
@@ -169,7 +179,7 @@ func (s *Server) Handler() http.Handler {
 
 // apiMethods is each API's method, for a 405 that says which.
 var apiMethods = map[string]string{"/api/labs": "GET", "/api/graph": "GET", "/api/events": "GET",
-	"/api/compare": "GET", "/api/exercises": "GET", "/api/trace": "POST"}
+	"/api/compare": "GET", "/api/exercises": "GET", "/api/trace": "POST", "/api/room": "GET, POST"}
 
 func states(labs []Lab) []*state.State {
 	var out []*state.State

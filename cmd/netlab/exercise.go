@@ -134,6 +134,7 @@ func exerciseList() *cobra.Command {
 
 func exerciseCheck(g *globals) *cobra.Command {
 	var checkJSON, hints bool
+	var to reportTo
 	check := &cobra.Command{Use: "check [N]", Short: "check a running exercise (every running one without N): exit 0 solved, 1 not yet",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -142,6 +143,9 @@ func exerciseCheck(g *globals) *cobra.Command {
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := to.validate(); err != nil {
+				return err
+			}
 			var xs []workshop.Exercise
 			if len(args) == 1 {
 				x, err := exerciseOf(g, args[0])
@@ -192,11 +196,22 @@ func exerciseCheck(g *globals) *cobra.Command {
 					printCheck(out, d)
 				}
 			}
+			if to.url != "" {
+				if err := to.send(docs); err != nil {
+					return err
+				}
+				if !checkJSON {
+					fmt.Fprintf(out, "Reported to the room at %s as %q.\n", to.url, to.as)
+				}
+			}
 			if !solved {
 				return &exitError{code: exitFailed}
 			}
 			return nil
 		}}
+	check.Flags().StringVar(&to.url, "report", "", "also send the checks to the teacher's 'netlab web --room' at this address (http://HOST:PORT)")
+	check.Flags().StringVar(&to.token, "room-token", "", "the room token the teacher's netlab web printed (with --report)")
+	check.Flags().StringVar(&to.as, "as", "", "your name in the room (with --report)")
 	check.Flags().BoolVar(&checkJSON, "json", false, "print the checks as JSON, for scripts")
 	check.Flags().BoolVar(&hints, "hints", false, "with each failed criterion, where to look next")
 	return check

@@ -357,6 +357,12 @@ func TestExerciseBadInput(t *testing.T) {
 		{[]string{"exercise", "start", "1", "--lab", "x"}, "no --lab"},
 		{[]string{"exercise", "start", "1", "--dry-run"}, "no --dry-run"},
 		{[]string{"exercise", "frob"}, "unknown exercise verb"},
+		{[]string{"exercise", "check", "1", "--as", "alice"}, "--room-token and --as go with --report"},
+		{[]string{"exercise", "check", "1", "--report", "ftp://teacher:8088", "--room-token", "t", "--as", "a"}, "the teacher's netlab web as http://HOST:PORT"},
+		{[]string{"exercise", "check", "1", "--report", "http://teacher:8088/api/room", "--room-token", "t", "--as", "a"}, "(no path)"},
+		{[]string{"exercise", "check", "1", "--report", "http://teacher:8088", "--as", "a"}, "--report needs --room-token"},
+		{[]string{"exercise", "check", "1", "--report", "http://teacher:8088", "--room-token", "t"}, `--as: learner ""`},
+		{[]string{"exercise", "check", "1", "--report", "http://teacher:8088", "--room-token", "t", "--as", "<b>"}, `--as: learner "<b>"`},
 	} {
 		r := labtest.Run(t, tc.args...)
 		assert.Equal(t, 2, r.Code, "%v: %s", tc.args, r.Stderr)

@@ -28,6 +28,7 @@ import (
 func newWeb(g *globals) *cobra.Command {
 	var listen string
 	var hosts []string
+	var room bool
 	var b webBackend
 	c := &cobra.Command{
 		Use:   "web [--listen 127.0.0.1:8088]",
@@ -65,6 +66,9 @@ prints, which the printed address carries. It never changes a lab.`,
 				}
 			}
 			srv := &web.Server{B: b, Token: web.NewToken(), Hosts: hosts}
+			if room {
+				srv.Room = newRoom()
+			}
 			out := c.OutOrStdout()
 			// The address as given, with the port the kernel chose for :0.
 			h, _, _ := net.SplitHostPort(listen)
@@ -78,6 +82,19 @@ prints, which the printed address carries. It never changes a lab.`,
 			}
 			fmt.Fprintf(out, "netlab web: open http://%s/?token=%s\n", host, srv.Token)
 			fmt.Fprintln(out, "(the token lets the page run trace and compare; Ctrl-C stops)")
+			if room {
+				at := host
+				if h == "" || h == "0.0.0.0" || h == "::" {
+					at = net.JoinHostPort("THIS-MACHINE", port)
+				}
+				fmt.Fprintf(out, "\nThe room is open: learners report their checks with (the Exercises tab shows them)\n")
+				fmt.Fprintf(out, "  sudo netlab exercise check --report http://%s --room-token %s --as \"THEIR NAME\"\n", at, srv.Room.Token)
+				if web.Loopback(listen) {
+					fmt.Fprintln(out, "(only from this machine: --listen 0.0.0.0:8088 lets the room's machines in)")
+				} else if at != host {
+					fmt.Fprintf(out, "(THIS-MACHINE: an address of this machine the room reaches: %s)\n", strings.Join(ownAddrs(), ", "))
+				}
+			}
 			hs := web.HTTPServer(srv.Handler())
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -95,9 +112,35 @@ prints, which the printed address carries. It never changes a lab.`,
 	}
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8088", "address and port to listen on (0.0.0.0:8088: every interface)")
 	c.Flags().StringArrayVar(&hosts, "allow-host", nil, "a host name the page is opened by, besides its address and localhost (again for more)")
+	c.Flags().BoolVar(&room, "room", false, "take learners' reports ('exercise check --report'): the Exercises tab shows who solved what")
 	c.Flags().StringVar(&b.dockerLab, "docker-lab", "docker", "the Docker-model lab the Compare tab asks")
 	c.Flags().StringVar(&b.overlayLab, "overlay-lab", "overlay", "the Kubernetes-model lab the Compare tab asks")
 	return c
+}
+
+// ownAddrs are this machine's global unicast IPv4 addresses, for the
+// room's command.
+func ownAddrs() []string {
+	var out []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			out = append(out, n.IP.String())
+		}
+	}
+	if len(out) == 0 {
+		return []string{"none found"}
+	}
+	return out
+}
+
+// newRoom is a room for the workshop's exercises, with a fresh token.
+func newRoom() *web.Room {
+	r := &web.Room{Token: web.NewToken()}
+	for _, x := range workshop.All {
+		r.Exercises = append(r.Exercises, web.RoomExercise{Number: x.N, ID: x.ID, Title: x.Title})
+	}
+	return r
 }
 
 // webBackend answers the page with the verbs' own code.

@@ -27,6 +27,16 @@ import (
 
 const webToken = "test-token"
 
+// webRoomServer is webServer with a room for the workshop's exercises.
+func webRoomServer(t *testing.T, dockerLab, overlayLab string) (*httptest.Server, *web.Room) {
+	t.Helper()
+	room := newRoom()
+	srv := &web.Server{B: webBackend{dockerLab: dockerLab, overlayLab: overlayLab}, Token: webToken, Period: 250 * time.Millisecond, Room: room}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts, room
+}
+
 // webServer serves netlab web over httptest, with the verbs' own backend
 // and the labs given for the Compare tab.
 func webServer(t *testing.T, dockerLab, overlayLab string) *httptest.Server {
@@ -259,7 +269,15 @@ func TestWebBrowser(t *testing.T) {
 	t.Cleanup(func() { workshop.Prefix = old })
 	t.Cleanup(func() { _ = exec.Command(labtest.Binary(t), "down", "--lab", prefix+"1").Run() })
 	labtest.MustRun(t, "exercise", "start", "1")
-	ts := webServer(t, dk, ov)
+	ts, room := webRoomServer(t, dk, ov)
+	// A learner reports their check to the room: not solved yet.
+	r := labtest.Run(t, "exercise", "check", "1", "--report", ts.URL, "--room-token", room.Token, "--as", "Ada L")
+	require.Equal(t, 1, r.Code, "not solved yet: %s", r.Stderr)
+	assert.Contains(t, r.Stdout, fmt.Sprintf("Reported to the room at %s as \"Ada L\".", ts.URL))
+	r = labtest.Run(t, "exercise", "check", "1", "--report", ts.URL, "--room-token", "wrong", "--as", "Ada L")
+	assert.Equal(t, 1, r.Code)
+	assert.Contains(t, r.Stderr, "the room at "+ts.URL+" refused the report (403 Forbidden): a report needs the room token")
+	require.Len(t, room.View().Learners, 1, "the refused report kept nothing")
 	dir := os.Getenv("NETLAB_ARTIFACTS")
 	if dir == "" {
 		// A directory of the test's own, never a fixed name another user
@@ -370,6 +388,14 @@ func TestWebBrowser(t *testing.T) {
 	solved, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.netlab.exercises[0].solved`))
 	require.NoError(t, err)
 	assert.False(t, solved, "exercise 1 is broken as it starts")
+	// The room: Ada's report, a row with exercise 1 tried and not solved.
+	waitFor(`window.netlab.room && window.netlab.room.learners.length === 1 && document.querySelector('#room-out table.room')`)
+	row, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#room-out table.room tr')[1].children].slice(0, 3).map(c => c.className + ':' + c.textContent)`))
+	require.NoError(t, err)
+	ada := room.View().Learners[0].Exercises[1]
+	require.NotNil(t, ada)
+	assert.Less(t, ada.Passed, len(ada.Criteria))
+	assert.Equal(t, []string{":Ada L", fmt.Sprintf("fail:%d/%d", ada.Passed, len(ada.Criteria)), ":"}, row, "Ada tried exercise 1, and not 2")
 	shot("exercises")
 
 	errs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.errors`))

@@ -5,7 +5,7 @@
 
 const nl = {
   ready: false, graphLoaded: false, nodes: 0, edgesDrawn: 0, events: 0, lastEvent: null,
-  edges: {}, lit: [], litDone: false, trace: null, compare: null, exercises: null,
+  edges: {}, lit: [], litDone: false, trace: null, compare: null, exercises: null, room: null,
   theme: 'light', errors: [],
 };
 window.netlab = nl;
@@ -256,8 +256,36 @@ async function runCompare() {
   }
 }
 
+// The room: who solved what, from the learners' reports
+// ('netlab exercise check --report'), one row a learner.
+async function loadRoom() {
+  const doc = await getJSON('/api/room', { headers: { 'X-Netlab-Token': token } });
+  nl.room = doc;
+  if (!doc.learners.length) {
+    $('room-out').innerHTML = '<p class="hint">No learner has reported yet. Start <code>netlab web --room</code>: it prints the command learners run.</p>';
+    return;
+  }
+  const xs = doc.exercises;
+  let html = `<table class="room"><tr><th>learner</th>${xs.map((x) => `<th title="${esc(x.title)}">${x.number}</th>`).join('')}<th>solved</th></tr>`;
+  for (const l of doc.learners) {
+    let n = 0;
+    html += `<tr><th>${esc(l.name)}</th>`;
+    for (const x of xs) {
+      const a = l.exercises[x.number];
+      if (!a) { html += '<td></td>'; continue; }
+      if (a.solved) n++;
+      const tip = `${x.title}: ${a.passed}/${a.criteria.length} criteria, ${a.reports} report(s)`;
+      html += a.solved ? `<td class="pass" title="${esc(tip)}">✓</td>` : `<td class="fail" title="${esc(tip)}">${a.passed}/${a.criteria.length}</td>`;
+    }
+    html += `<td>${n}</td></tr>`;
+  }
+  html += `<tr><th>solved by</th>${xs.map((x) => `<td>${doc.learners.filter((l) => l.exercises[x.number] && l.exercises[x.number].solved).length}</td>`).join('')}<td></td></tr>`;
+  $('room-out').innerHTML = html + '</table>';
+}
+
 async function loadExercises() {
   if (!document.getElementById('exercises').classList.contains('active')) return;
+  loadRoom().catch((e) => { nl.errors.push(String(e.message)); $('room-out').innerHTML = `<p class="bad">${esc(e.message)}</p>`; });
   try {
     const doc = await getJSON('/api/exercises', { headers: { 'X-Netlab-Token': token } });
     nl.exercises = doc;
