@@ -18,7 +18,7 @@ export GOTOOLCHAIN ?= auto
 # Tests build netlab with the same go, whatever PATH sudo left.
 GOPATH_ = PATH="$(dir $(GO)):$$PATH"
 
-.PHONY: help deps test-deps vm-deps build install lab test vm-check vm-test vagrant-test docker-reference reliability unit lint bench clean
+.PHONY: help deps test-deps vm-deps build install lab test vm-check vm-test vagrant-test docker-reference reliability unit lint bench screenshots clean
 
 help: ## show this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ lint: ## gofmt, go vet, staticcheck and shellcheck
 	$(GOPATH_) $(GO) vet ./...
 	$(GOPATH_) $(GO) run $(STATICCHECK) ./...
 	shellcheck -x scripts/*.sh .ci/run
+
+screenshots: deps test-deps build ## rewrite docs/img/web-*.png from the browser test, against real labs (needs root)
+	$(GOPATH_) NETLAB_DOCS_IMG=1 $(GO) test ./cmd/netlab -run 'TestWebBrowser$$' -count=1 -v
 
 bench: deps build ## lab up/down times (vs the shell script) and data-plane throughput, as tables (needs root)
 	$(GOPATH_) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/ | scripts/bench-table.sh

@@ -1,6 +1,7 @@
 // Package web serves 'netlab web': a live view of the running labs for a
-// projector. The page draws each lab as a graph (positions computed here,
-// from the topology, so that it reads like the terminal picture), colours
+// projector. The page draws one lab at a time as a graph (its elements
+// come from here, with the node each belongs to; the page lays them out
+// in columns to fit its screen), colours
 // every link by the traffic it carries (read from the kernel's counters,
 // once a second, sent as server-sent events), and runs trace and compare
 // on request.
@@ -17,11 +18,11 @@ import (
 )
 
 // Element is a node or an edge of the graph, as Cytoscape.js takes it.
+// The page lays the elements out itself, to fit the screen it is on.
 type Element struct {
-	Group    string    `json:"group"` // nodes or edges
-	Data     Data      `json:"data"`
-	Position *Position `json:"position,omitempty"`
-	Classes  string    `json:"classes,omitempty"`
+	Group   string `json:"group"` // nodes or edges
+	Data    Data   `json:"data"`
+	Classes string `json:"classes,omitempty"`
 }
 
 // Data is an element's data: what it is, and for a link, whose counters
@@ -29,7 +30,7 @@ type Element struct {
 type Data struct {
 	ID     string `json:"id"`
 	Label  string `json:"label,omitempty"`
-	Kind   string `json:"kind"` // lab, underlay, outside, node, peer, bridge, vtep, workload; link, tunnel, route
+	Kind   string `json:"kind"` // underlay, outside, node, peer, bridge, vtep, workload, port; link, tunnel, route
 	Lab    string `json:"lab"`
 	Netns  string `json:"netns,omitempty"`
 	Iface  string `json:"iface,omitempty"`
@@ -38,114 +39,106 @@ type Data struct {
 	// Name is what trace takes for a workload, node or the outside host.
 	Name string `json:"name,omitempty"`
 	IP   string `json:"ip,omitempty"`
+	// Node is the node a bridge, device, port or workload is on: its
+	// column in the picture.
+	Node string `json:"node,omitempty"`
+	// Group is a workload's group, which the picture may draw as one box
+	// with a count when there is no room: "" for the lab's own containers
+	// or pods, "deployment/NAME", "pod" (applied Pods), "dns".
+	Group string `json:"group,omitempty"`
 }
 
-// Position is where an element sits, in the page's units.
-type Position struct {
-	X float64 `json:"x"`
-	Y float64 `json:"y"`
-}
-
-// Layout sizes: a lab is a band this tall, nodes this far apart.
-const (
-	bandHeight = 560.0
-	nodeGap    = 440.0
-	podGap     = 150.0
-)
-
-// Graph draws every lab, one band each, top to bottom: the underlay (or
-// the wire, on a real node) and the outside host on top, each node below
-// it with its bridge (and flannel.1), its workloads under the bridge.
-// Every link element names the counters (namespace, interface) that tell
-// its traffic.
+// Graph draws every lab: the underlay (or the wire, on a real node) and
+// the outside host, each node with its bridge (and flannel.1), its
+// workloads on the bridge, and what joins the nodes (the VXLAN tunnel, or
+// host-gw's routes). Every link element names the counters (namespace,
+// interface) that tell its traffic.
 func Graph(states []*state.State) []Element {
 	out := []Element{}
-	for i, s := range states {
-		out = append(out, labGraph(s, float64(i)*bandHeight)...)
+	for _, s := range states {
+		out = append(out, labGraph(s)...)
 	}
 	return out
 }
 
-func labGraph(s *state.State, top float64) []Element {
+func labGraph(s *state.State) []Element {
 	t := s.Topology
 	v := lab.ViewOf(s)
 	id := func(parts ...string) string { return s.Lab + "/" + strings.Join(parts, "/") }
 	var els []Element
-	node := func(d Data, x, y float64, classes string) {
+	node := func(d Data, classes string) {
 		d.Lab = s.Lab
-		els = append(els, Element{Group: "nodes", Data: d, Position: &Position{X: x, Y: y}, Classes: classes})
+		els = append(els, Element{Group: "nodes", Data: d, Classes: classes})
 	}
 	edge := func(d Data, classes string) {
 		d.Lab = s.Lab
 		d.ID = d.Source + "--" + d.Target
 		els = append(els, Element{Group: "edges", Data: d, Classes: classes})
 	}
-	width := nodeGap * float64(len(t.Nodes)-1)
-	node(Data{ID: id("title"), Kind: "lab", Label: fmt.Sprintf("lab %s: %s", s.Lab, v.Model())}, width/2, top-30, "title")
 	underlay := id("underlay")
 	label := "underlay " + t.Underlay.String()
 	if !t.Embedded {
 		label = "the VMs' network " + t.Underlay.String()
 	}
-	node(Data{ID: underlay, Kind: "underlay", Label: label}, width/2, top+40, "underlay")
+	node(Data{ID: underlay, Kind: "underlay", Label: label}, "underlay")
 	if o := t.Outside; o != nil && t.Embedded {
 		node(Data{ID: id("outside"), Kind: "outside", Name: o.Name, Netns: string(o.NS), IP: o.IP.String(),
-			Label: fmt.Sprintf("outside\n%s %s", o.Iface, o.IP)}, width/2+370, top+40, "host")
+			Label: fmt.Sprintf("outside %s %s", o.Iface, o.IP)}, "host")
 		edge(Data{Kind: "link", Source: id("outside"), Target: underlay, Netns: string(o.NS), Iface: o.Iface}, "")
 	}
 	pods := kubePods(s)
-	for i, n := range t.Nodes {
-		x := float64(i) * nodeGap
+	vxlan := s.Mode == topo.OverlayMode && t.Overlay.Backend == topo.VXLAN
+	for _, n := range t.Nodes {
 		host := id(n.Name)
-		local := t.IsLocal(n.Name)
-		if !local {
-			node(Data{ID: host, Kind: "peer", Name: n.Name, IP: n.IP.String(),
-				Label: fmt.Sprintf("%s\n%s %s\nanother machine", n.Name, n.Iface, n.IP)}, x, top+140, "peer")
+		if !t.IsLocal(n.Name) {
+			node(Data{ID: host, Kind: "peer", Name: n.Name, IP: n.IP.String(), Node: n.Name,
+				Label: fmt.Sprintf("%s · %s %s · another machine", n.Name, n.Iface, n.IP)}, "peer")
 			edge(Data{Kind: "link", Source: host, Target: underlay}, "")
 			continue
 		}
-		node(Data{ID: host, Kind: "node", Name: n.Name, Netns: string(n.NS), IP: n.IP.String(),
-			Label: fmt.Sprintf("%s\n%s %s", n.Name, n.Iface, n.IP)}, x, top+140, "host")
+		node(Data{ID: host, Kind: "node", Name: n.Name, Netns: string(n.NS), IP: n.IP.String(), Node: n.Name,
+			Label: fmt.Sprintf("%s · %s %s", n.Name, n.Iface, n.IP)}, "host")
 		edge(Data{Kind: "link", Source: host, Target: underlay, Netns: string(n.NS), Iface: n.Iface}, "")
 		br, brIP := v.Bridge(s, n)
 		bridge := id(n.Name, br)
-		bx := x
-		if s.Mode == topo.OverlayMode && t.Overlay.Backend == topo.VXLAN {
-			bx = x - 85
+		if vxlan {
 			vtep := id(n.Name, "flannel.1")
-			node(Data{ID: vtep, Kind: "vtep", Netns: string(n.NS), Iface: "flannel.1", Label: fmt.Sprintf("flannel.1\n%s", n.VTEP())}, x+125, top+250, "vtep")
+			node(Data{ID: vtep, Kind: "vtep", Netns: string(n.NS), Iface: "flannel.1", Node: n.Name, Label: fmt.Sprintf("flannel.1 %s", n.VTEP())}, "vtep")
 			edge(Data{Kind: "link", Source: host, Target: vtep, Netns: string(n.NS), Iface: "flannel.1"}, "")
 		}
-		node(Data{ID: bridge, Kind: "bridge", Netns: string(n.NS), Iface: br, Label: fmt.Sprintf("%s %s", br, brIP)}, bx, top+250, "bridge")
+		node(Data{ID: bridge, Kind: "bridge", Netns: string(n.NS), Iface: br, Node: n.Name, Label: fmt.Sprintf("%s %s", br, brIP)}, "bridge")
 		edge(Data{Kind: "link", Source: host, Target: bridge, Netns: string(n.NS), Iface: br}, "")
-		type wl struct{ name, ns, ip, label, veth string }
+		type wl struct{ name, ns, ip, label, veth, group string }
 		var ws []wl
 		for _, w := range s.OnNode(n.Name) {
-			ws = append(ws, wl{w.Name, string(w.NS), w.IP.String(), fmt.Sprintf("%s\n%s", w.Name, w.IP), w.HostIface})
+			ws = append(ws, wl{w.Name, string(w.NS), w.IP.String(), fmt.Sprintf("%s\n%s", w.Name, w.IP), w.HostIface, ""})
 		}
 		for _, p := range pods[n.Name] {
-			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface})
-		}
-		for k, w := range ws {
-			wx := bx + (float64(k)-float64(len(ws)-1)/2)*podGap
-			wy := top + 380
-			if len(ws) > 3 { // two rows, so that pods of neighbours do not overlap
-				wx = bx + (float64(k/2)-float64((len(ws)-1)/2)/2)*podGap
-				wy += float64(k%2) * 70
+			group := "pod"
+			switch {
+			case p.System != "":
+				group = p.System
+			case p.Owner != "":
+				_, name, _ := strings.Cut(p.Owner, "/")
+				group = "deployment/" + name
 			}
+			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface, group})
+		}
+		for _, w := range ws {
 			wid := id("w", w.name)
-			node(Data{ID: wid, Kind: "workload", Name: w.name, Netns: w.ns, IP: w.ip, Label: w.label}, wx, wy, "workload")
+			node(Data{ID: wid, Kind: "workload", Name: w.name, Netns: w.ns, IP: w.ip, Label: w.label, Node: n.Name, Group: w.group}, "workload")
 			// The veth pair: its end on the bridge, and eth0 in the workload.
-			edge(Data{Kind: "link", Source: bridge, Target: wid, Netns: w.ns, Iface: "eth0", Label: w.veth + " ↔ eth0"}, "veth")
+			edge(Data{Kind: "link", Source: bridge, Target: wid, Netns: w.ns, Iface: "eth0", Label: w.veth + " ↔ eth0", Node: n.Name}, "veth")
 		}
 		for _, p := range s.Proxies {
 			if p.Node == n.Name {
-				node(Data{ID: id(n.Name, "port", fmt.Sprint(p.HostPort)), Kind: "port",
-					Label: fmt.Sprintf(":%d → %s:%d", p.HostPort, p.Target, p.TargetPort)}, x-205, top+140, "port")
+				node(Data{ID: id(n.Name, "port", fmt.Sprint(p.HostPort)), Kind: "port", Node: n.Name,
+					Label: fmt.Sprintf(":%d → %s:%d", p.HostPort, p.Target, p.TargetPort)}, "port")
 			}
 		}
 	}
-	// What joins the nodes' workloads: the VXLAN tunnel, or host-gw's routes.
+	// What joins the nodes' workloads: the VXLAN tunnel, or host-gw's routes
+	// (each node's route to the other's pods).
 	for i, a := range t.Nodes {
 		for _, b := range t.Nodes[i+1:] {
 			if !t.IsLocal(a.Name) && !t.IsLocal(b.Name) {
@@ -155,20 +148,25 @@ func labGraph(s *state.State, top float64) []Element {
 			if join == "" {
 				continue
 			}
-			d := Data{Kind: "route", Source: id(a.Name), Target: id(b.Name), Label: join}
-			if s.Mode == topo.OverlayMode && t.Overlay.Backend == topo.VXLAN && t.IsLocal(a.Name) && t.IsLocal(b.Name) {
+			if vxlan && t.IsLocal(a.Name) && t.IsLocal(b.Name) {
 				// The tunnel's traffic is what a's flannel.1 counts.
 				short, _, _ := strings.Cut(join, ":") // "VXLAN VNI 1, UDP 8472"
-				d = Data{Kind: "tunnel", Source: id(a.Name, "flannel.1"), Target: id(b.Name, "flannel.1"), Label: short, Netns: string(a.NS), Iface: "flannel.1"}
+				d := Data{Kind: "tunnel", Source: id(a.Name, "flannel.1"), Target: id(b.Name, "flannel.1"), Label: short, Netns: string(a.NS), Iface: "flannel.1"}
+				edge(d, "tunnel")
+				continue
 			}
-			edge(d, d.Kind)
+			label := join
+			if back := v.Join(s, b, a); !vxlan && back != "" {
+				label = fmt.Sprintf("%s: %s\n%s: %s", a.Name, join, b.Name, back)
+			}
+			edge(Data{Kind: "route", Source: id(a.Name), Target: id(b.Name), Label: label}, "route")
 		}
 	}
 	return els
 }
 
-// kubePods are the lab's pods of Deployments and Pods (netlab apply) on
-// this machine, per node.
+// kubePods are the lab's pods of Deployments and Pods (netlab apply) and
+// the cluster DNS on this machine, per node.
 func kubePods(s *state.State) map[string][]kube.Pod {
 	out := map[string][]kube.Pod{}
 	st, err := kube.LoadStore(s.Lab)
@@ -176,7 +174,7 @@ func kubePods(s *state.State) map[string][]kube.Pod {
 		return out
 	}
 	for _, p := range st.Pods {
-		if p.System == "" && s.Topology.IsLocal(p.Node) {
+		if s.Topology.IsLocal(p.Node) {
 			out[p.Node] = append(out[p.Node], p)
 		}
 	}

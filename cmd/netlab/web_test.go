@@ -119,7 +119,7 @@ func TestWebAPI(t *testing.T) {
 	assert.Equal(t, ov+"-node1", edge[ov+"/node1/flannel.1--"+ov+"/node2/flannel.1"].Netns, "the tunnel, counted by node1's flannel.1")
 
 	// A Deployment's pods are drawn under their nodes too, each link
-	// named by its pod's own namespace (the cluster DNS pod is not).
+	// named by its pod's own namespace, and the cluster DNS pod.
 	labtest.MustRun(t, "apply", "--lab", ov, "-f", "../../examples/myapp.yaml")
 	code, body = webDo(t, "GET", ts.URL+"/api/graph", "", "")
 	require.Equal(t, 200, code)
@@ -137,8 +137,15 @@ func TestWebAPI(t *testing.T) {
 			assert.Equal(t, p.IP, d.IP)
 		}
 	}
-	for name := range drawn {
-		assert.NotContains(t, name, "coredns", "the cluster's own DNS pod is not a workload of the picture")
+	dns := 0
+	for _, d := range drawn {
+		if d.Group == "dns" {
+			dns++
+		}
+	}
+	assert.Equal(t, 1, dns, "the cluster's own DNS pod is drawn too, in its group")
+	for _, p := range getPods(t, ov) {
+		assert.Equal(t, "deployment/myapp", drawn[p.Name].Group)
 	}
 	labtest.MustRun(t, "delete", "--lab", ov, "-f", "../../examples/myapp.yaml")
 
@@ -315,17 +322,45 @@ func TestWebBrowser(t *testing.T) {
 	}
 	_, err := chromedp.Run(ctx, chromedp.EmulateViewport(1280, 720))
 	require.NoError(t, err)
-	_, err = chromedp.Run(ctx, chromedp.Navigate(ts.URL+"/?token="+webToken))
+	// The seed's Deployment on the Kubernetes lab: its pods and the DNS pod
+	// are drawn under their nodes, overlapping nothing.
+	labtest.MustRun(t, "apply", "--lab", ov, "-f", "../../examples/myapp.yaml")
+	_, err = chromedp.Run(ctx, chromedp.Navigate(ts.URL+"/?token="+webToken+"&lab="+hg))
 	require.NoError(t, err)
 	waitFor(`window.netlab && window.netlab.graphLoaded && window.netlab.events > 0`)
-	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.cy.elements().filter(e => !e.visible()).map(e => e.id())`))
+	labs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#lab-pick option')].map(o => o.value)`))
 	require.NoError(t, err)
-	assert.Empty(t, hidden, "every box and link of every lab is drawn")
-	routes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`window.netlab.cy.edges('.route').filter(e => e.data('lab') === %q).map(e => e.data('label'))`, hg)))
+	for _, l := range []string{ov, dk, hg} {
+		assert.Contains(t, labs, l, "the lab picker offers every running lab")
+	}
+	pickLab := func(l string) {
+		t.Helper()
+		do(fmt.Sprintf(`document.querySelector('[data-tab=labs]').click(); ((p) => { p.value = %q; p.dispatchEvent(new Event('change')); })(document.getElementById('lab-pick')); true`, l))
+		waitFor(fmt.Sprintf(`window.netlab.lab === %q && window.netlab.cy.nodes().every(n => n.data('lab') === %q)`, l, l))
+	}
+	// One lab at a time: the one in the address first, then each picked.
+	routes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.cy.edges('.route').map(e => e.data('label'))`))
 	require.NoError(t, err)
 	require.Len(t, routes, 1, "host-gw: the routes between the two nodes")
 	assert.Contains(t, routes[0], "10.244.2.0/24 via 192.168.56.12", "as host-gw's view says")
-	assert.GreaterOrEqual(t, evalInt(`window.netlab.nodes`), 11.0, "title, underlay, outside, 2 nodes with a bridge and flannel.1 each, 4 pods")
+	for _, l := range []string{dk, hg, ov} {
+		pickLab(l)
+		_, err := chromedp.Run(ctx, chromedp.Sleep(300*time.Millisecond))
+		require.NoError(t, err)
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[layoutReport](measureLayout))
+		require.NoError(t, err)
+		assert.Empty(t, r.Hidden, "%s: every box and link drawn", l)
+		assert.Empty(t, r.Overlaps, "%s: no box or label over another", l)
+		assert.GreaterOrEqual(t, r.MinFont, 16.0, "%s: the picture's smallest text on screen", l)
+		assert.Empty(t, r.SmallText, "%s: the page's text under 16 px", l)
+		assert.Empty(t, r.Outside, "%s: all of it on the screen", l)
+	}
+	drawnPods, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.cy.nodes('[kind = "workload"]').map(n => n.data('name'))`))
+	require.NoError(t, err)
+	for _, p := range getPods(t, ov) {
+		assert.Contains(t, drawnPods, p.Name, "the Deployment's pods are drawn")
+	}
+	assert.GreaterOrEqual(t, evalInt(`window.netlab.nodes`), 16.0, "underlay, outside, 2 nodes with a bridge and flannel.1 each, 4 pods, 3 of the Deployment, the DNS pod")
 
 	// Traffic pod1 → pod3: the drawn link of pod3 counts it.
 	pod3 := fmt.Sprintf("%s/node2/cni0--%s/w/pod3", ov, ov)
@@ -339,8 +374,8 @@ func TestWebBrowser(t *testing.T) {
 	waitFor(`document.getElementById('link-out').textContent.includes('eth0 in ` + ov + `-pod3') && document.getElementById('link-out').textContent.includes('pkt/s')`)
 
 	// A trace from the page lights the hops.
-	do(fmt.Sprintf(`document.getElementById('trace-src').value='pod1 → 10.244.2.2'; document.getElementById('trace-dst').value='';
-		document.getElementById('trace-lab').value=%q; document.getElementById('trace-run').click(); true`, ov))
+	do(`document.getElementById('trace-src').value='pod1 → 10.244.2.2'; document.getElementById('trace-dst').value='';
+		document.getElementById('trace-run').click(); true`)
 	waitFor(`window.netlab.litDone === true`)
 	lit, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.lit`))
 	require.NoError(t, err)
@@ -352,6 +387,28 @@ func TestWebBrowser(t *testing.T) {
 	}
 	assert.NotContains(t, lit, ov+"/w/pod2", "pod2 is not on the way")
 
+	// The screenshots of docs/web.md: 1280×720 and 1920×1080, with the
+	// seed's Deployment and pod1's pings (NETLAB_DOCS_IMG=1 writes them
+	// into docs/img: 'make screenshots').
+	for _, size := range [][2]int64{{1920, 1080}, {1280, 720}} {
+		_, err := chromedp.Run(ctx, chromedp.EmulateViewport(size[0], size[1]))
+		require.NoError(t, err)
+		waitFor(fmt.Sprintf(`window.innerWidth === %d && window.netlab.cy.width() > 0`, size[0]))
+		_, err = chromedp.Run(ctx, chromedp.Sleep(600*time.Millisecond))
+		require.NoError(t, err)
+		r, err := chromedp.Run(ctx, chromedp.Evaluate[layoutReport](measureLayout))
+		require.NoError(t, err)
+		assert.Empty(t, r.Overlaps, "%dx%d: no box or label over another", size[0], size[1])
+		assert.GreaterOrEqual(t, r.MinFont, 16.0)
+		assert.Empty(t, r.Outside, "%dx%d: all of it on the screen", size[0], size[1])
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		name := fmt.Sprintf("web-%dx%d.png", size[0], size[1])
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
+		if os.Getenv("NETLAB_DOCS_IMG") == "1" {
+			require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "img", name), png, 0o644))
+		}
+	}
 	for _, theme := range []string{"light", "dark"} {
 		do(fmt.Sprintf(`document.querySelector('[data-tab=labs]').click(); window.netlab.theme !== %q && document.getElementById('theme').click(); true`, theme))
 		waitFor(fmt.Sprintf(`window.netlab.theme === %q`, theme))
@@ -362,6 +419,9 @@ func TestWebBrowser(t *testing.T) {
 		p := filepath.Join(dir, "web-"+theme+".png")
 		require.NoError(t, os.WriteFile(p, png, 0o644))
 		t.Logf("screenshot: %s", p)
+		if os.Getenv("NETLAB_DOCS_IMG") == "1" && theme == "dark" {
+			require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "img", "web-"+theme+".png"), png, 0o644))
+		}
 	}
 	shot := func(name string) {
 		t.Helper()
@@ -370,6 +430,9 @@ func TestWebBrowser(t *testing.T) {
 		p := filepath.Join(dir, "web-"+name+".png")
 		require.NoError(t, os.WriteFile(p, png, 0o644))
 		t.Logf("screenshot: %s", p)
+		if os.Getenv("NETLAB_DOCS_IMG") == "1" {
+			require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "img", "web-"+name+".png"), png, 0o644))
+		}
 	}
 
 	// The Compare tab: compare's table and the seed's three requirements,
