@@ -69,7 +69,7 @@ vm-deps: ## install what vm-test needs on this machine: QEMU, debootstrap (needs
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-VAGRANT_DEBS := vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync
+VAGRANT_DEBS := vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync tinyproxy socat
 
 vagrant-test: vm-deps build ## the Vagrantfile itself, brought up by Vagrant (vagrant-libvirt, emulated), then vm-test's checks
 	@missing=$$(for p in $(VAGRANT_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -99,6 +99,11 @@ vm-check: ## check the Vagrantfile and the VM provisioning script, offline
 	VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 	NETLAB_NODES=3 VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 	NETLAB_SYNC=default VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
+	NETLAB_PROXY=http://192.168.1.10:3142 VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
+	@out=$$(NETLAB_PROXY='192.168.1.10; rm -rf /' VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider 2>&1) && \
+	  { echo "vm-check: a malformed NETLAB_PROXY was accepted"; exit 1; } || \
+	  { echo "$$out" | grep -q "NETLAB_PROXY must be an HTTP proxy as http://HOST:PORT" || { echo "$$out"; exit 1; }; \
+	    echo "a malformed NETLAB_PROXY is refused"; }
 	shellcheck scripts/provision.sh
 
 unit: ## only the pure tests (-short): no root, no kernel changes

@@ -3,7 +3,10 @@
 #  1. install the tools the labs use, and a Go to build netlab with;
 #  2. build and install netlab from /vagrant;
 #     (with NETLAB_OFFLINE=1, neither: the tools must be there already and
-#     netlab built on the host, as make vm-test does;)
+#     netlab built on the host, as make vm-test does, or in the box, as a
+#     box made with 'vagrant package' has it;)
+#     (with NETLAB_PROXY=http://HOST:PORT, every download goes through that
+#     HTTP proxy: apt's, and Go's modules and toolchain;)
 #  3. load br_netfilter, as a Kubernetes node does (netlab's Services need it);
 #  4. record which node this VM is, and the topology every node reads:
 #     the nodes, their underlay addresses and the underlay interface, which
@@ -30,10 +33,23 @@ if [ "${NETLAB_OFFLINE:-0}" = 1 ]; then
     exit 1
   fi
   if [ ! -x "$src/bin/netlab" ]; then
-    echo "provision: offline, but $src/bin/netlab is missing: run 'make build' on the host first" >&2
-    exit 1
+    if [ -x /usr/local/bin/netlab ]; then
+      # A box made from a provisioned VM ('vagrant package'): its netlab.
+      echo "provision: offline: the netlab in the box (/usr/local/bin/netlab, built when the box was made)"
+    else
+      echo "provision: offline, but $src/bin/netlab is missing: run 'make build' on the host first, or use a box with netlab in it" >&2
+      exit 1
+    fi
   fi
 else
+  if [ -n "${NETLAB_PROXY:-}" ]; then
+    # A room's cache or proxy: apt's downloads, and Go's (which read the
+    # environment), go through it.
+    printf 'Acquire::http::Proxy "%s";\nAcquire::https::Proxy "%s";\n' "$NETLAB_PROXY" "$NETLAB_PROXY" >/etc/apt/apt.conf.d/90netlab-proxy
+    export http_proxy=$NETLAB_PROXY https_proxy=$NETLAB_PROXY HTTP_PROXY=$NETLAB_PROXY HTTPS_PROXY=$NETLAB_PROXY
+    echo "provision: downloading through $NETLAB_PROXY"
+  fi
+  t0=$SECONDS
   # 1. Tools.
   apt-get update -qq
   apt-get install -y -qq iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 \
@@ -45,8 +61,11 @@ else
 
   # 2. netlab itself.
   make -C "$src" build GO="$go"
+  echo "provision: tools installed and netlab built online in $((SECONDS - t0)) s"
 fi
-install -m 0755 "$src/bin/netlab" /usr/local/bin/
+if [ -x "$src/bin/netlab" ]; then
+  install -m 0755 "$src/bin/netlab" /usr/local/bin/
+fi
 
 # 3. Bridged traffic meets iptables, as on every Kubernetes node (kubeadm's
 #    prerequisites; Docker loads it too): a pod's request to a Service that

@@ -13,6 +13,15 @@
 #
 # Not part of make test (it takes minutes more than vm-test, for the same
 # VMs); run it with `sudo make vagrant-test`. VMS=3 for three VMs.
+#
+# NETLAB_ONLINE=1 provisions online instead, as a laptop does: each VM
+# installs its packages and a Go, and builds netlab itself. Its downloads go
+# through NETLAB_PROXY (the Vagrantfile's setting), here a tinyproxy on this
+# machine that lets through only the package registries this machine
+# reaches (Debian's, the Go module proxy); the VMs reach it on the private
+# network's host address, bridged into the test's namespace by socat over a
+# Unix socket (nothing is added to this machine's network). The time it
+# takes is printed.
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -29,12 +38,14 @@ source scripts/vm-checks.sh
 # outer: on the machine: the image, the box, the namespaces; then inner in them.
 outer() {
   preflight vagrant-test vagrant libvirtd virtlogd virsh qemu-img qemu-system-x86_64 rsync unshare debootstrap
+  if [ "${NETLAB_ONLINE:-0}" = 1 ]; then preflight vagrant-test tinyproxy socat; fi
   if pgrep -x libvirtd >/dev/null || pgrep -x virtqemud >/dev/null; then
     echo "vagrant-test: a libvirtd already runs on this machine; this test runs its own: stop that one first" >&2
     exit 1
   fi
   ns=nlvag-$$
   made=()
+  proxy_pids=()
   run=$(mktemp -d /tmp/netlab-vagrant-test.XXXXXX)
   cleanup() {
     # The inner part destroys the VMs and stops its daemons; this is for
@@ -44,6 +55,7 @@ outer() {
     sleep 1
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
+    for p in "${proxy_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     rm -rf "$run"
     for p in "${made[@]}"; do rmdir "$p" 2>/dev/null || true; done
   }
@@ -84,6 +96,20 @@ EOF
 
   ip netns add "$ns"
   ip -n "$ns" link set lo up
+  if [ "${NETLAB_ONLINE:-0}" = 1 ]; then
+    # The registries' proxy: tinyproxy on this machine's loopback, on a
+    # free port, refusing every host but the registries'; socat makes it a
+    # Unix socket, which the inner part serves in the test's namespace.
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf '%s\n' '^deb\.debian\.org$' '^security\.debian\.org$' '^proxy\.golang\.org$' '^sum\.golang\.org$' >"$run/registries"
+    printf '%s\n' "Port $port" "Listen 127.0.0.1" "Timeout 600" "MaxClients 40" "Allow 127.0.0.1" \
+      "Filter \"$run/registries\"" "FilterDefaultDeny Yes" "FilterExtended Yes" "ConnectPort 443" "LogLevel Connect" >"$run/tinyproxy.conf"
+    tinyproxy -d -c "$run/tinyproxy.conf" >"$run/proxy.log" 2>&1 &
+    proxy_pids+=("$!")
+    socat "UNIX-LISTEN:$run/proxy.sock,fork" "TCP:127.0.0.1:$port" &
+    proxy_pids+=("$!")
+    say "online: downloads through tinyproxy 127.0.0.1:$port, which lets through only: $(tr '\n' ' ' <"$run/registries")"
+  fi
   # Where libvirt keeps its state, tmpfs will be mounted in the inner mount
   # namespace; a mount point that is not there yet is made, and removed
   # again at the end.
@@ -130,6 +156,12 @@ EOF
   export VAGRANT_HOME=$run/vagrant.d VAGRANT_DOTFILE_PATH=$run/dot VAGRANT_CHECKPOINT_DISABLE=1
   export VAGRANT_DEFAULT_PROVIDER=libvirt VAGRANT_NO_PARALLEL=1
   export NETLAB_BOX=netlab/bookworm-local NETLAB_OFFLINE=1 NETLAB_NODES=$vms
+  if [ "${NETLAB_ONLINE:-0}" = 1 ]; then
+    # The VMs' proxy: the private network's host address, in this
+    # namespace, to the Unix socket of the outer part's tinyproxy.
+    export NETLAB_OFFLINE=0 NETLAB_PROXY=http://$subnet.1:3128
+    socat TCP-LISTEN:3128,fork,reuseaddr "UNIX-CONNECT:$run/proxy.sock" &
+  fi
   vagrant box add -f --name "$NETLAB_BOX" "$run/netlab.box" >"$run/box-add.log" 2>&1 || {
     cat "$run/box-add.log" >&2; exit 1; }
 
@@ -140,6 +172,7 @@ EOF
     pkill -x libvirtd 2>/dev/null || true
     pkill -x virtlogd 2>/dev/null || true
     pkill -x dnsmasq 2>/dev/null || true
+    pkill -f "TCP-LISTEN:3128,fork" 2>/dev/null || true
     return $rc
   }
   trap finish EXIT
@@ -151,8 +184,12 @@ EOF
     echo "vagrant-test: vagrant up failed" >&2
     exit 1
   fi
-  grep -E "provision: this VM is|Machine booted|Rsyncing" "$run/up.log" | sed 's/^/  /'
+  grep -E "provision: this VM is|provision: tools installed|provision: downloading|Machine booted|Rsyncing" "$run/up.log" | sed 's/^/  /'
   say "vagrant up took $((SECONDS - up_start)) s"
+  if [ "${NETLAB_ONLINE:-0}" = 1 ]; then
+    say "online: $(grep -c 'Established connection' "$run/proxy.log" || true) connections through the proxy, $(grep -c 'Proxying refused' "$run/proxy.log" || true) refused"
+    { grep 'Proxying refused' "$run/proxy.log" || true; } | sed 's/.*: //' | sort | uniq -c | head -5
+  fi
   (cd "$top" && vagrant ssh-config) >"$run/ssh-config"
 
   on() {

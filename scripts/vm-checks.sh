@@ -210,6 +210,63 @@ web_checks() {
   on 1 'pkill -f "^netlab web" || true' >/dev/null 2>&1 || true
 }
 
+# guide_checks FILE: run the ```vm blocks of the workshop guide as a learner
+# types them on the laptop: "vagrant ssh nodeK -c 'CMD'" runs CMD on VM K
+# (as root: the guide's sudo is kept), any other "laptop$ " command on the
+# host at $subnet.1 (outside). Each line under a command is a line its
+# output must have, "…" standing for anything.
+guide_checks() {
+  local file=$1 line cmd="" want=() n=0
+  run_step() {
+    [ -n "$cmd" ] || return 0
+    local out re w ok=1 missing=""
+    if [[ "$cmd" =~ ^vagrant\ ssh\ node([0-9]+)\ -c\ \'(.*)\'$ ]]; then
+      out=$(on "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" 2>&1 || true)
+    else
+      out=$(outside bash -c "$cmd" 2>&1 || true)
+    fi
+    # Columns' padding is not the point: runs of spaces count as one.
+    out=$(tr -s ' ' <<<"$out")
+    for w in "${want[@]}"; do
+      w=$(tr -s ' ' <<<"$w")
+      # The line as a regex: its special characters literal, "…" anything.
+      # shellcheck disable=SC2016 # sed's own $, not the shell's
+      re=$(printf '%s' "$w" | sed -e 's#[][\.*^$(){}+?|/]#\\&#g' -e 's#…#.*#g')
+      if ! grep -Eq -- "^$re$" <<<"$out"; then ok=0; missing+="$w"$'\n'; fi
+    done
+    n=$((n + 1))
+    if [ "$ok" = 1 ]; then
+      printf '  PASS  guide: %s\n' "$cmd"
+      pass=$((pass + 1))
+    else
+      printf '  FAIL  guide: %s\n' "$cmd"
+      printf '%s' "$missing" | sed 's/^/        wanted: /'
+      tail -12 <<<"$out" | sed 's/^/        got: /'
+      fail=$((fail + 1))
+    fi
+  }
+  local in=0
+  while IFS= read -r line; do
+    if [ "$in" = 0 ]; then
+      [[ "$line" == '```vm' ]] && in=1
+      continue
+    fi
+    if [[ "$line" == '```' ]]; then
+      run_step
+      cmd="" want=() in=0
+    elif [[ "$line" == 'laptop$ '* ]]; then
+      run_step
+      cmd=${line#laptop\$ } want=()
+    elif [ -n "$line" ]; then
+      want+=("$line")
+    fi
+  done <"$file"
+  if [ "$n" = 0 ]; then
+    printf '  FAIL  guide: no ```vm block in %s\n' "$file"
+    fail=$((fail + 1))
+  fi
+}
+
 vm_checks() {
   local i out client before last lastip lastpod lastc
   before=()
@@ -330,6 +387,9 @@ vm_checks() {
 
   phase "netlab down on every VM (docker)"
   down_all docker
+
+  phase "the workshop guide's commands on the VMs (docs/workshop.md, On the Vagrant VMs)"
+  guide_checks docs/workshop.md
 
   phase "done"
   echo "$1, $((SECONDS - started)) s"
