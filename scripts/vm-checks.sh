@@ -221,12 +221,13 @@ guide_checks() {
     [ -n "$cmd" ] || return 0
     local out re w ok=1 missing=""
     if [[ "$cmd" =~ ^vagrant\ ssh\ node([0-9]+)\ -c\ \'(.*)\'$ ]]; then
-      out=$(on "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" 2>&1 || true)
+      out=$(on "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" </dev/null 2>&1 || true)
     else
-      out=$(outside bash -c "$cmd" 2>&1 || true)
+      out=$(outside bash -c "$cmd" </dev/null 2>&1 || true)
     fi
-    # Columns' padding is not the point: runs of spaces count as one.
-    out=$(tr -s ' ' <<<"$out")
+    # Columns' padding is not the point: runs of spaces count as one, and
+    # spaces at the end of a line as none.
+    out=$(tr -s ' ' <<<"$out" | sed 's/ *$//')
     for w in "${want[@]}"; do
       w=$(tr -s ' ' <<<"$w")
       # The line as a regex: its special characters literal, "…" anything.
@@ -261,10 +262,12 @@ guide_checks() {
       want+=("$line")
     fi
   done <"$file"
-  if [ "$n" = 0 ]; then
-    printf '  FAIL  guide: no ```vm block in %s\n' "$file"
-    fail=$((fail + 1))
-  fi
+  # Every command of the blocks ran (ssh must not eat the guide as its
+  # stdin), and there were some.
+  local want_n
+  want_n=$(awk '/^```vm$/ {inb = 1; next} /^```/ {inb = 0} inb && /^laptop\$ / {n++} END {print n + 0}' "$file")
+  [ "$want_n" -gt 0 ] || want_n="no command"
+  check "guide: every command of its vm blocks ran ($n of $want_n)" "^$want_n $want_n$" "$n $want_n"
 }
 
 vm_checks() {

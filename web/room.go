@@ -27,10 +27,13 @@ const (
 	// MaxLearners is the most names a room keeps; past it, a new name is
 	// refused (a name already in the room still reports).
 	MaxLearners = 300
-	// MaxCriteria is the most criteria one exercise's report may hold.
-	MaxCriteria = 64
-	// maxText is the longest criterion name or observation kept.
-	maxText = 400
+	// MaxCriteria is the most criteria one exercise's report may hold
+	// (the workshop's checks have at most 6).
+	MaxCriteria = 16
+	// maxText is the longest criterion name or observation kept. With the
+	// limits above, a full room holds at most 300 names × 13 exercises × 16
+	// criteria × 2 × 240 characters (30 MB, at 4 bytes a character).
+	maxText = 240
 )
 
 // learnerName is what a learner may call themselves: letters, digits,

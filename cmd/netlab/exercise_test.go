@@ -17,6 +17,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/labtest"
 	"netlab/internal/state"
+	"netlab/web"
 )
 
 // checkDoc is 'netlab exercise check N --json' as a script reads it.
@@ -220,6 +221,7 @@ func TestExercises(t *testing.T) {
 			assert.Equal(t, lab, d.Lab)
 			assert.False(t, d.Solved)
 			require.Equal(t, tc.fails, d.failing(), "%+v", d.Criteria)
+			assert.LessOrEqual(t, len(d.Criteria), web.MaxCriteria, "a room takes this exercise's report")
 			if tc.n == 1 {
 				// solution asks first: y on its input shows it, anything
 				// else does not, and no input at all says how to skip asking.
