@@ -9,7 +9,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 ok() { [ -x "$1" ] && "$1" version 2>/dev/null | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'; }
 found() {
-  for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/local/bin/go; do
+  # Debian's golang-1.2x-go installs into /usr/lib/go-1.2x;
+  # its go finds its GOROOT from there, not through a symbolic link.
+  for g in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/local/bin/go /usr/lib/go-1.*/bin/go; do
     if [ -n "$g" ] && ok "$g"; then echo "$g"; return 0; fi
   done
   return 1
@@ -28,7 +30,6 @@ if [ "${ID:-}" = debian ]; then
   pkg=$(apt-cache search --names-only '^golang-1\.[2-9][0-9]-go$' | awk '{print $1}' | sort -V | tail -n1)
   if [ -n "$pkg" ]; then
     apt-get install -y -qq -t "${VERSION_CODENAME}-backports" "$pkg" >/dev/null
-    ln -sf "/usr/lib/${pkg%-go}/bin/go" /usr/local/bin/go
   fi
 fi
 if found; then exit 0; fi
