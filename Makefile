@@ -99,7 +99,7 @@ vm-check: ## check the Vagrantfile and the VM provisioning script, offline
 	VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 	NETLAB_NODES=3 VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 	NETLAB_SYNC=default VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
-	NETLAB_PROXY=http://192.168.1.10:3142 VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
+	NETLAB_PROXY=http://192.168.1.10:3142 NETLAB_PROXY_CA=/etc/ssl/certs/ca-certificates.crt VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider
 	@out=$$(NETLAB_PROXY='192.168.1.10; rm -rf /' VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate --ignore-provider 2>&1) && \
 	  { echo "vm-check: a malformed NETLAB_PROXY was accepted"; exit 1; } || \
 	  { echo "$$out" | grep -q "NETLAB_PROXY must be an HTTP proxy as http://HOST:PORT" || { echo "$$out"; exit 1; }; \

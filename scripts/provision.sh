@@ -49,6 +49,13 @@ else
     export http_proxy=$NETLAB_PROXY https_proxy=$NETLAB_PROXY HTTP_PROXY=$NETLAB_PROXY HTTPS_PROXY=$NETLAB_PROXY
     echo "provision: downloading through $NETLAB_PROXY"
   fi
+  if [ -s /tmp/netlab-proxy-ca.crt ]; then
+    # NETLAB_PROXY_CA: the CA of a proxy that inspects TLS, trusted by apt,
+    # curl and Go alike.
+    install -m 0644 /tmp/netlab-proxy-ca.crt /usr/local/share/ca-certificates/netlab-proxy-ca.crt
+    update-ca-certificates >/dev/null
+    echo "provision: trusting the proxy's CA (NETLAB_PROXY_CA)"
+  fi
   t0=$SECONDS
   # 1. Tools.
   apt-get update -qq

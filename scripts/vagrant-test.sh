@@ -160,6 +160,12 @@ EOF
     # The VMs' proxy: the private network's host address, in this
     # namespace, to the Unix socket of the outer part's tinyproxy.
     export NETLAB_OFFLINE=0 NETLAB_PROXY=http://$subnet.1:3128
+    # This machine's own extra CAs (an egress that inspects TLS signs with
+    # one), for the VMs to trust as it does: NETLAB_PROXY_CA.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+      cat /usr/local/share/ca-certificates/*.crt >"$run/proxy-ca.crt"
+      export NETLAB_PROXY_CA=$run/proxy-ca.crt
+    fi
     socat TCP-LISTEN:3128,fork,reuseaddr "UNIX-CONNECT:$run/proxy.sock" &
   fi
   vagrant box add -f --name "$NETLAB_BOX" "$run/netlab.box" >"$run/box-add.log" 2>&1 || {
