@@ -69,6 +69,8 @@ vm-deps: ## install what vm-test needs on this machine: QEMU, debootstrap (needs
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# Where make docker-reference unpacks the real Dockers it records.
+DOCKER_ROOT ?= /var/cache/netlab/docker
 VAGRANT_DEBS := vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base qemu-utils rsync tinyproxy socat
 
 vagrant-test: vm-deps build ## the Vagrantfile itself, brought up by Vagrant (vagrant-libvirt, emulated), then vm-test's checks
@@ -79,13 +81,16 @@ vagrant-test: vm-deps build ## the Vagrantfile itself, brought up by Vagrant (va
 	fi
 	scripts/vagrant-test.sh
 
-docker-reference: ## record what real Docker (Debian's docker.io 20.10) answers, in namespaces, into bridge/testdata/docker-20.10
-	@missing=$$(for p in docker.io busybox-static; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+docker-reference: ## record what real Docker answers (Debian's 20.10 and unstable's 28.5, fetched and unpacked, never installed), in namespaces, into bridge/testdata/docker-*
+	@missing=$$(for p in busybox-static curl conntrack iproute2 iptables; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
-	scripts/docker-reference.sh bridge/testdata/docker-20.10
+	scripts/docker-fetch.sh 20.10 $(DOCKER_ROOT)/20.10
+	scripts/docker-fetch.sh 28.5 $(DOCKER_ROOT)/28.5
+	scripts/docker-reference.sh --root $(DOCKER_ROOT)/20.10 bridge/testdata/docker-20.10 userland-proxy-true userland-proxy-false
+	scripts/docker-reference.sh --root $(DOCKER_ROOT)/28.5 bridge/testdata/docker-28.5 userland-proxy-true userland-proxy-false allow-direct-routing
 
 reliability: deps build ## crash safety in figures: kill -9 during up, up/down cycles, labs in parallel (needs root)
 	scripts/reliability.sh

@@ -16,6 +16,12 @@ the host's first container:80.`,
 		Plan: Plan,
 		Bools: []lab.BoolFlag{{Name: "userland-proxy", Default: true,
 			Usage: "Docker's userland-proxy: true (its default) runs docker-proxy on the published port; false catches everything with rules (hairpin, route_localnet)",
-			Set:   func(o *topo.Options, v bool) { o.UserlandProxy = &v }}},
+			Set:   func(o *topo.Options, v bool) { o.UserlandProxy = &v }},
+			{Name: "allow-direct-routing",
+				Usage: "Docker 28's allow-direct-routing: let packets routed to a container's address from outside its bridge through (28 drops them in the raw table)",
+				Set:   func(o *topo.Options, v bool) { o.AllowDirectRouting = &v }}},
+		Strings: []lab.StringFlag{{Name: "docker-version", Default: topo.Docker28,
+			Usage: "the Docker whose rules to build: 28 (as 28.5.2 writes them: routed access to containers dropped in the raw table, FORWARD through DOCKER-FORWARD) or 20.10 (as 20.10 and 26.1 write them)",
+			Set:   func(o *topo.Options, v string) { o.DockerVersion = &v }}},
 	})
 }

@@ -1,7 +1,10 @@
 package bridge
 
 import (
+	"crypto/rand"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 
 	"netlab/internal/ipam"
@@ -30,14 +33,14 @@ func Plan(t *topo.Topology) lab.Plan {
 	// Docker's default, the userland proxy: a process of the node listens
 	// on the published port too, for what the DNAT rules do not catch
 	// (the node's own 127.0.0.1:8080, containers of the same bridge, a
-	// container to its own published port).
+	// container to its own published port). Without it, dockerd still
+	// holds the port (listening, never accepting), so that nothing else
+	// takes it.
 	for _, node := range t.LocalNodes() {
-		if !t.Docker.UserlandProxy {
-			break
-		}
 		for _, w := range p.Workloads {
 			if w.Node == node.Name {
-				p.Proxies = append(p.Proxies, state.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: w.IP, TargetPort: t.Docker.TargetPort})
+				p.Proxies = append(p.Proxies, state.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: w.IP,
+					TargetPort: t.Docker.TargetPort, Reserve: !t.Docker.UserlandProxy})
 				break
 			}
 		}
@@ -45,14 +48,45 @@ func Plan(t *topo.Topology) lab.Plan {
 	return p
 }
 
-// MAC is the MAC Docker gives an address on its bridge: 02:42 (locally
-// administered, unicast) and the four bytes of the IPv4 address, so
-// 172.17.0.2 is 02:42:ac:11:00:02, recognisable in ip neigh and tcpdump.
-// Docker does so for containers; netlab gives docker0 its gateway's too,
-// where Docker picks a random 02:42 one, so that it never changes.
+// MAC is the MAC Docker 20.10 gives a container on its bridge: 02:42
+// (locally administered, unicast) and the four bytes of the IPv4 address,
+// so 172.17.0.2 is 02:42:ac:11:00:02, recognisable in ip neigh and tcpdump.
+// Docker 28 gives containers random MACs instead (RandomMAC).
 func MAC(ip netip.Addr) string {
 	b := ip.As4()
 	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// macRand is where random MACs come from (a test makes it repeatable).
+var macRand io.Reader = rand.Reader
+
+// RandomMAC is a random locally administered unicast MAC, as Docker 28
+// gives docker0 and every container.
+func RandomMAC() string {
+	var b [6]byte
+	if _, err := io.ReadFull(macRand, b[:]); err != nil {
+		panic("bridge: no randomness for a MAC: " + err.Error())
+	}
+	b[0] = b[0]&0xfe | 0x02
+	return net.HardwareAddr(b[:]).String()
+}
+
+// BridgeMAC is the MAC Docker gives its bridge: 02:42 and four random bytes
+// (20.10), or six random ones (28). Either way it is set, so the bridge
+// keeps it rather than take its lowest port's.
+func BridgeMAC(d topo.Docker) string {
+	if d.Is28() {
+		return RandomMAC()
+	}
+	return "02:42" + RandomMAC()[5:]
+}
+
+// containerMAC is the MAC of container w's eth0, as d's Docker chooses it.
+func containerMAC(d topo.Docker, w state.Workload) string {
+	if d.Is28() {
+		return RandomMAC()
+	}
+	return MAC(w.IP)
 }
 
 func container(t *topo.Topology, node topo.Node, n, i int) state.Workload {
@@ -64,17 +98,26 @@ func container(t *topo.Topology, node topo.Node, n, i int) state.Workload {
 }
 
 // Node returns the ops that give a node its docker0 network: forwarding on,
-// IPv6 off (Docker's choice on IPv4-only networks; it also keeps bridge
-// ports from flooding each other with IPv6 autoconf) and the bridge.
+// the bridge with Docker's MAC and the gateway address. An embedded node's
+// IPv6 is as a Docker host has it: on (lo has ::1, docker0 and the
+// containers' veths their link-local addresses), and docker-proxy listens
+// on [::] too; a real node's is the machine's own.
 func Node(t *topo.Topology, node topo.Node) []netops.Op {
-	ops := []netops.Op{
+	var ops []netops.Op
+	if t.Embedded {
+		ops = append(ops, netops.Sysctl{NS: node.NS, Settings: []netops.KV{
+			{Key: "net.ipv6.conf.all.disable_ipv6", Value: "0"},
+			{Key: "net.ipv6.conf.default.disable_ipv6", Value: "0"},
+		}})
+	}
+	ops = append(ops,
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{
 			{Key: "net.ipv4.ip_forward", Value: "1"},
 		}},
-		netops.BridgeAdd{NS: node.NS, Name: t.Docker.Bridge, Alias: names.Marker(t.Lab, t.Docker.Bridge), MAC: MAC(t.Docker.Gateway())},
+		netops.BridgeAdd{NS: node.NS, Name: t.Docker.Bridge, Alias: names.Marker(t.Lab, t.Docker.Bridge), MAC: BridgeMAC(t.Docker)},
 		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
 			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
-	}
+	)
 	if !t.Docker.UserlandProxy {
 		// Without docker-proxy, the node's own 127.0.0.1:8080 is DNATed
 		// too, into docker0: the kernel routes a 127/8 source there only
@@ -87,34 +130,58 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 }
 
 // Container returns the ops that make container w on node: its namespace,
-// its veth pair into docker0, its address and its default route.
+// its veth pair into docker0, its address and its default route. IPv6 in
+// the container is as its Docker leaves it on an IPv4 network: all off
+// (20.10), or on but for eth0 (28: lo has ::1).
 func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
-	return []netops.Op{
-		lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...),
+	sysctls := lab.ContainerSysctls
+	if t.Docker.Is28() {
+		// all on (which sets default and lo too), then default off again:
+		// eth0 arrives with IPv6 off, as Docker 28 sets it; then default
+		// on, as Docker leaves it.
+		sysctls = append(append([]netops.KV{}, sysctls...),
+			netops.KV{Key: "net.ipv6.conf.all.disable_ipv6", Value: "0"},
+			netops.KV{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"})
+	}
+	ops := []netops.Op{
+		lab.Netns(t.Lab, w.Name, sysctls...),
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
-			Alias: names.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: MAC(w.IP),
+			Alias: names.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: containerMAC(t.Docker, w),
 			// Without docker-proxy, a container reaches its own published
 			// port through docker0 and back out of the same port.
 			Hairpin: !t.Docker.UserlandProxy},
+	}
+	if t.Docker.Is28() {
+		ops = append(ops, netops.Sysctl{NS: w.NS, Settings: []netops.KV{{Key: "net.ipv6.conf.default.disable_ipv6", Value: "0"}}})
+	}
+	return append(ops,
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
 		netops.RouteAdd{NS: w.NS, Dst: "default", Via: t.Docker.Gateway().String()},
-	}
+	)
 }
 
 // Firewall returns a node's iptables. On an embedded node, a namespace
-// netlab made that plays a Docker host, they are Docker 20.10's own, chain
-// for chain and rule for rule (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-
-// 1/2, the FORWARD policy DROP: bridge/testdata/docker-20.10 is what dockerd
-// wrote), each with netlab's comment. On a real node, where Docker itself may
-// run, netlab writes into no chain of Docker's: its own chains play them.
-func Firewall(t *topo.Topology, node topo.Node, cs []state.Workload) netops.IPTables {
+// netlab made that plays a Docker host, they are Docker's own, chain for
+// chain and rule for rule, in the layout of the lab's Docker version
+// (bridge/testdata/docker-20.10 and docker-28.5 are what dockerd wrote),
+// each with netlab's comment, and Docker 28's ip6tables too. On a real
+// node, where Docker itself may run, netlab writes into no chain of
+// Docker's: its own chains play them.
+func Firewall(t *topo.Topology, node topo.Node, cs []state.Workload) []netops.Op {
 	ipt := netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab)}
-	if t.Embedded {
-		ipt.Chains, ipt.Policies, ipt.Rules = DockerChains, []netops.Policy{{Table: "filter", Chain: "FORWARD", Target: "DROP"}}, DockerRules(t, cs[0])
-	} else {
-		ipt.Chains, ipt.Rules = Chains(t.Lab), Rules(t, cs[0])
+	if !t.Embedded {
+		ipt.Chains, ipt.Rules = Chains(t), Rules(t, cs)
+		return []netops.Op{ipt}
 	}
-	return ipt
+	ipt.Policies = []netops.Policy{{Table: "filter", Chain: "FORWARD", Target: "DROP"}}
+	if !t.Docker.Is28() {
+		ipt.Chains, ipt.Rules = DockerChains, DockerRules(t, cs[0])
+		return []netops.Op{ipt}
+	}
+	ipt.Chains, ipt.Rules = Docker28Chains, Docker28Rules(t, cs)
+	ip6 := netops.IPTables{NS: node.NS, IPv6: true, Marker: names.RuleMarker(t.Lab),
+		Chains: Docker28Chains, Rules: Docker28IPv6Rules(t)}
+	return []netops.Op{ipt, ip6}
 }
 
 // DockerChains are the chains dockerd makes.
@@ -158,6 +225,90 @@ func DockerRules(t *topo.Topology, published state.Workload) []netops.Rule {
 	}...)
 }
 
+// Docker28Chains are the chains dockerd 28 makes, in iptables and
+// ip6tables alike.
+var Docker28Chains = []netops.Chain{
+	{Table: "nat", Name: "DOCKER"},
+	{Table: "filter", Name: "DOCKER"},
+	{Table: "filter", Name: "DOCKER-BRIDGE"},
+	{Table: "filter", Name: "DOCKER-CT"},
+	{Table: "filter", Name: "DOCKER-FORWARD"},
+	{Table: "filter", Name: "DOCKER-ISOLATION-STAGE-1"},
+	{Table: "filter", Name: "DOCKER-ISOLATION-STAGE-2"},
+	{Table: "filter", Name: "DOCKER-USER"},
+}
+
+// Docker28Rules are the rules dockerd 28 writes for one bridge, its
+// containers cs (the first published), in its order, in either layout:
+// FORWARD hands everything to DOCKER-USER (empty) and DOCKER-FORWARD, which
+// splits it into replies (DOCKER-CT), isolation, packets into the bridge
+// (DOCKER-BRIDGE, then DOCKER: the published port, or the drop at its end)
+// and packets out of it; the raw table drops, before any NAT, a packet for a
+// container's address that did not come from its bridge (unless
+// allow-direct-routing), which 20.10 let through to a published port.
+func Docker28Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
+	br := t.Docker.Bridge
+	published := cs[0]
+	target := fmt.Sprint(t.Docker.TargetPort)
+	var rules []netops.Rule
+	if !t.Docker.AllowDirectRouting {
+		for _, c := range cs {
+			rules = append(rules, netops.Rule{Table: "raw", Chain: "PREROUTING",
+				Spec: []string{"-d", c.IP.String() + "/32", "!", "-i", br, "-j", "DROP"},
+				Why:  "no way into " + c.Name + " but through " + br + ": routed from elsewhere, dropped"})
+		}
+	}
+	rules = append(rules, natRules(t, published, "DOCKER", "POSTROUTING")...)
+	return append(rules, []netops.Rule{
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
+			Why: "the place for the user's own rules, first"},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-FORWARD"},
+			Why: "Docker's forwarding rules"},
+		{Table: "filter", Chain: "DOCKER", Spec: []string{"-d", published.IP.String() + "/32", "!", "-i", br, "-o", br, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
+			Why: "the published port"},
+		{Table: "filter", Chain: "DOCKER", Spec: []string{"!", "-i", br, "-o", br, "-j", "DROP"},
+			Why: "nothing else into " + br + " from outside it"},
+		{Table: "filter", Chain: "DOCKER-BRIDGE", Spec: []string{"-o", br, "-j", "DOCKER"},
+			Why: "into " + br + ": its published ports"},
+		{Table: "filter", Chain: "DOCKER-CT", Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+			Why: "replies to containers"},
+		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-CT"}, Why: "replies first"},
+		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-ISOLATION-STAGE-1"},
+			Why: "Docker networks do not reach each other"},
+		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-BRIDGE"}, Why: "into a bridge"},
+		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-i", br, "-j", "ACCEPT"},
+			Why: "containers may go anywhere"},
+		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"-i", br, "!", "-o", br, "-j", "DOCKER-ISOLATION-STAGE-2"},
+			Why: "leaving " + br + " for another interface"},
+		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-2", Spec: []string{"-o", br, "-j", "DROP"},
+			Why: "not into another Docker network"},
+	}...)
+}
+
+// Docker28IPv6Rules are the ip6tables rules dockerd 28 writes on a host
+// with IPv6 (ip6tables is on by default since 27) when its bridge has no
+// IPv6: the chains and their jumps, nothing for docker0.
+func Docker28IPv6Rules(t *topo.Topology) []netops.Rule {
+	output := netops.Rule{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "::1/128", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
+		Why: "published ports, for packets from this host itself (::1 is docker-proxy's)"}
+	if !t.Docker.UserlandProxy {
+		output.Spec, output.Why = output.Spec[3:], "published ports, for packets from this host itself"
+	}
+	return []netops.Rule{
+		{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
+			Why: "published ports, for packets arriving at this host"},
+		output,
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
+			Why: "the place for the user's own rules, first"},
+		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-FORWARD"},
+			Why: "Docker's forwarding rules"},
+		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-CT"}, Why: "replies first"},
+		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-ISOLATION-STAGE-1"},
+			Why: "Docker networks do not reach each other"},
+		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-BRIDGE"}, Why: "into a bridge"},
+	}
+}
+
 // natRules are Docker's nat rules for one bridge and one published port,
 // in the layout t says: dnat is the chain of the published ports (DOCKER,
 // or a real node's own), masq where MASQUERADE rules go (POSTROUTING, or a
@@ -176,16 +327,21 @@ func natRules(t *topo.Topology, published state.Workload, dnat, masq string) []n
 	publish := fmt.Sprintf("publish %s:%s on port %s", published.Name, target, pub)
 	to := published.IP.String() + ":" + target
 	if t.Docker.UserlandProxy {
-		return []netops.Rule{
+		rules := []netops.Rule{
 			prerouting,
 			{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
 				Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"},
-			masquerade, hairpin,
-			{Table: "nat", Chain: dnat, Spec: []string{"-i", br, "-j", "RETURN"},
-				Why: "containers do not go through published ports: docker-proxy serves them"},
-			{Table: "nat", Chain: dnat, Spec: []string{"!", "-i", br, "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", to},
-				Why: publish},
+			masquerade,
 		}
+		if !t.Docker.Is28() {
+			// 28 leaves the hairpin to docker-proxy.
+			rules = append(rules, hairpin)
+		}
+		return append(rules,
+			netops.Rule{Table: "nat", Chain: dnat, Spec: []string{"-i", br, "-j", "RETURN"},
+				Why: "containers do not go through published ports: docker-proxy serves them"},
+			netops.Rule{Table: "nat", Chain: dnat, Spec: []string{"!", "-i", br, "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", to},
+				Why: publish})
 	}
 	return []netops.Rule{
 		prerouting,
@@ -202,27 +358,49 @@ func natRules(t *topo.Topology, published state.Workload, dnat, masq string) []n
 // Chains are the lab's own iptables chains on a real node, where they play
 // Docker's: NETLAB-<LAB>-DNAT plays nat DOCKER, NETLAB-<LAB>-SNAT Docker's
 // MASQUERADE in POSTROUTING, NETLAB-<LAB>-FWD filter DOCKER and Docker's
-// FORWARD rules.
-func Chains(labName string) []netops.Chain {
-	return []netops.Chain{
-		{Table: "nat", Name: names.ChainName(labName, "DNAT")},
-		{Table: "nat", Name: names.ChainName(labName, "SNAT")},
-		{Table: "filter", Name: names.ChainName(labName, "FWD")},
+// FORWARD rules, and with Docker 28, NETLAB-<LAB>-RAW its drops in raw
+// PREROUTING.
+func Chains(t *topo.Topology) []netops.Chain {
+	cs := []netops.Chain{
+		{Table: "nat", Name: names.ChainName(t.Lab, "DNAT")},
+		{Table: "nat", Name: names.ChainName(t.Lab, "SNAT")},
+		{Table: "filter", Name: names.ChainName(t.Lab, "FWD")},
 	}
+	if rawDrops(t.Docker) {
+		cs = append(cs, netops.Chain{Table: "raw", Name: names.ChainName(t.Lab, "RAW")})
+	}
+	return cs
 }
 
-// Rules returns a real node's iptables rules, Docker's own set in spirit:
-// masquerade on the way out, DNAT for the published port on the way in,
-// and forwarding that works even under a FORWARD policy of DROP.
-func Rules(t *topo.Topology, published state.Workload) []netops.Rule {
+// rawDrops says Docker drops packets routed to its containers in raw.
+func rawDrops(d topo.Docker) bool { return d.Is28() && !d.AllowDirectRouting }
+
+// Rules returns a real node's iptables rules for its containers cs (the
+// first published), Docker's own set in spirit: masquerade on the way out,
+// DNAT for the published port on the way in, forwarding that works even
+// under a FORWARD policy of DROP, and Docker 28's drop of what is routed to
+// a container from elsewhere.
+func Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 	br := t.Docker.Bridge
+	published := cs[0]
 	dnat, snat, fwd := names.ChainName(t.Lab, "DNAT"), names.ChainName(t.Lab, "SNAT"), names.ChainName(t.Lab, "FWD")
 	target := fmt.Sprint(t.Docker.TargetPort)
 	dest := published.IP.String()
-	return append(append([]netops.Rule{
-		{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
-			Why: "source NAT for containers"},
-	}, natRules(t, published, dnat, snat)...), []netops.Rule{
+	var rules []netops.Rule
+	if rawDrops(t.Docker) {
+		raw := names.ChainName(t.Lab, "RAW")
+		rules = append(rules, netops.Rule{Table: "raw", Chain: "PREROUTING", Spec: []string{"-j", raw},
+			Why: "Docker 28: containers are reached through their bridge only"})
+		for _, c := range cs {
+			rules = append(rules, netops.Rule{Table: "raw", Chain: raw,
+				Spec: []string{"-d", c.IP.String() + "/32", "!", "-i", br, "-j", "DROP"},
+				Why:  "no way into " + c.Name + " but through " + br + ": routed from elsewhere, dropped"})
+		}
+	}
+	rules = append(rules, netops.Rule{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
+		Why: "source NAT for containers"})
+	rules = append(rules, natRules(t, published, dnat, snat)...)
+	return append(rules, []netops.Rule{
 		{Table: "filter", Chain: "FORWARD", Insert: true, Spec: []string{"-j", fwd},
 			Why: "forwarding for containers, whatever the FORWARD policy"},
 		{Table: "filter", Chain: fwd, Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},

@@ -46,6 +46,7 @@ func (view) Built(s *state.State) []string {
 		fmt.Sprintf("per container: a network namespace, a veth pair (eth0 inside, veth-cN on %s), an address, a default route via %s.", d.Bridge, d.Gateway()),
 		fmt.Sprintf("iptables: MASQUERADE for %s leaving the host; DNAT host:%d → first container:%d.", d.Subnet, d.PublishPort, d.TargetPort),
 		chainsLine(t),
+		routedLine(t),
 		proxyLine(t),
 		"every container runs a web server on :80 that says who it is and who asked.",
 	}
@@ -58,18 +59,38 @@ func proxyLine(t *topo.Topology) string {
 		return fmt.Sprintf("docker-proxy, Docker's userland proxy, listens on host:%d too: for the host's own 127.0.0.1 and containers of %s (they see %s).",
 			d.PublishPort, d.Bridge, d.Gateway())
 	}
-	return fmt.Sprintf("no docker-proxy (--userland-proxy=false): rules catch it all, with hairpin on %s's ports and route_localnet; containers see their real clients, the host and a container to its own port see %s.",
-		d.Bridge, d.Gateway())
+	return fmt.Sprintf("no docker-proxy (--userland-proxy=false): rules catch it all, with hairpin on %s's ports and route_localnet; containers see their real clients, the host and a container to its own port see %s. dockerd still holds host:%d (listening, never accepting).",
+		d.Bridge, d.Gateway(), d.PublishPort)
 }
 
 // chainsLine says whose chains hold the rules.
 func chainsLine(t *topo.Topology) string {
+	if t.Embedded && t.Docker.Is28() {
+		return "the chains and rules are dockerd 28's own (FORWARD → DOCKER-USER, DOCKER-FORWARD → DOCKER-CT, DOCKER-ISOLATION-STAGE-1/2, DOCKER-BRIDGE → DOCKER), with its FORWARD policy DROP, and its ip6tables chains."
+	}
 	if t.Embedded {
-		return "the chains and rules are dockerd's own (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2), with its FORWARD policy DROP."
+		return "the chains and rules are dockerd 20.10's own (DOCKER, DOCKER-USER, DOCKER-ISOLATION-STAGE-1/2), with its FORWARD policy DROP."
 	}
 	c := func(s string) string { return names.ChainName(t.Lab, s) }
-	return fmt.Sprintf("this machine's Docker chains are left alone: %s plays nat DOCKER, %s Docker's MASQUERADE, %s filter DOCKER and its FORWARD rules.",
+	line := fmt.Sprintf("this machine's Docker chains are left alone: %s plays nat DOCKER, %s Docker's MASQUERADE, %s filter DOCKER and its FORWARD rules",
 		c("DNAT"), c("SNAT"), c("FWD"))
+	if rawDrops(t.Docker) {
+		line += fmt.Sprintf(", %s Docker 28's drops in raw PREROUTING", c("RAW"))
+	}
+	return line + "."
+}
+
+// routedLine says what becomes of a packet routed to a container's address
+// from outside its host.
+func routedLine(t *topo.Topology) string {
+	d := t.Docker
+	switch {
+	case rawDrops(d):
+		return fmt.Sprintf("Docker 28: a packet routed to a container's address from outside %s is dropped (raw PREROUTING), published port or not; --allow-direct-routing lets it through.", d.Bridge)
+	case d.Is28():
+		return fmt.Sprintf("--allow-direct-routing: a packet routed to a container's address from outside %s reaches its published port (DOCKER accepts it), nothing else.", d.Bridge)
+	}
+	return fmt.Sprintf("Docker %s: a packet routed to a container's address from outside %s reaches its published port (Docker 28 drops it).", d.Release(), d.Bridge)
 }
 
 func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
@@ -117,7 +138,7 @@ func (view) Status(s *state.State, d *api.Status) {
 		}
 		proxied := false
 		for _, p := range s.Proxies {
-			proxied = proxied || (p.Node == n.Name && p.HostPort == t.Docker.PublishPort)
+			proxied = proxied || (p.Node == n.Name && p.HostPort == t.Docker.PublishPort && !p.Reserve)
 		}
 		d.Published = append(d.Published, api.Published{Node: n.Name, HostPort: t.Docker.PublishPort,
 			Workload: ws[0].Name, TargetIP: ws[0].IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied})

@@ -6,7 +6,9 @@
 package compare
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -28,6 +30,7 @@ const (
 	SourceSeen    = "source_seen"
 	NodeToRemote  = "node_to_remote_workload"
 	OutsideToWork = "outside_to_workload"
+	RoutedToWork  = "routed_to_workload"
 	WorkToOutside = "workload_to_outside"
 	MTU           = "mtu"
 	Encapsulation = "encapsulation"
@@ -48,6 +51,7 @@ var Questions = []struct{ ID, Text, Label string }{
 	{SourceSeen, "the source address the workload on the other node saw, and whether it was translated", "source seen"},
 	{NodeToRemote, "a node to a workload on another node (and that workload back to the node)", "node → workload"},
 	{OutsideToWork, "the outside host to a workload: by its address, and by a published port or NodePort", "outside → workload"},
+	{RoutedToWork, "the outside host, given a route to a workload's address via its node, to that address (the port it serves)", "routed → workload"},
 	{WorkToOutside, "a workload to the outside host, and the address the outside saw", "workload → outside"},
 	{MTU, "the MTU of a workload's eth0, and the largest don't-fragment ping that crosses to the other node", "MTU"},
 	{Encapsulation, "bytes of encapsulation around a packet on the underlay, captured on the node's underlay interface", "encapsulation"},
@@ -239,6 +243,9 @@ func (sub *subject) ask() map[string]*api.Cell {
 	do(SourceSeen, func() *api.Cell { return sub.sourceSeen(cross) })
 	do(MTU, func() *api.Cell { return sub.mtu(cross) })
 	wg.Wait()
+	// Alone: the route it adds for a moment would send the other
+	// questions' packets its way.
+	cells[RoutedToWork] = sub.routedToWorkload()
 	// The capture last: the other questions' packets would cross it too.
 	cells[Encapsulation] = sub.encapsulation(cross)
 	return cells
@@ -429,6 +436,66 @@ func (sub *subject) outsideToWorkload() *api.Cell {
 	p.AnsweredBy, p.SeenSource, p.Reachable = a.Name, a.Client, a.Name == sub.c.Name
 	p.Translated, p.Error = translated(sub.outsideNS, pub.Addr(), a.Client)
 	return c
+}
+
+// routedToWorkload asks a (on the asking node) by its own address from the
+// outside host, given for the moment the route a learner would add: via
+// a's node. A Kubernetes pod answers (its address is routable); Docker
+// 20.10 lets it through to a published port; Docker 28 drops it in the
+// raw table, which the drop rule's counter confirms.
+func (sub *subject) routedToWorkload() *api.Cell {
+	if sub.outside == nil {
+		return &api.Cell{Error: "the lab has no outside host"}
+	}
+	c := &api.Cell{From: sub.outside.Name + " " + sub.outside.IP.String(), To: server(sub.a).String()}
+	if sub.outsideNS == "" {
+		c.Error = fmt.Sprintf("the outside host %s is another machine: ask from there", sub.outside.IP)
+		return c
+	}
+	dst := sub.a.IP.String() + "/32"
+	add := netops.RouteAdd{NS: sub.outsideNS, Dst: dst, Via: sub.node.IP.String()}
+	r := netops.NewRunner(netops.Apply, io.Discard)
+	defer r.Close()
+	if err := r.Run(context.Background(), []netops.Op{add}); err != nil {
+		c.Error = err.Error()
+		return c
+	}
+	defer func() {
+		_ = r.Run(context.Background(), []netops.Op{netops.RouteDel{NS: sub.outsideNS, Dst: dst, Via: add.Via}})
+	}()
+	before := rawDrops(sub.node.NS, sub.a.IP)
+	a, err := ask(sub.outsideNS, server(sub.a))
+	if err == nil {
+		c.AnsweredBy, c.SeenSource, c.Reachable = a.Name, a.Client, a.Name == sub.a.Name
+		c.Translated, c.Error = translated(sub.outsideNS, sub.a.IP, a.Client)
+		return c
+	}
+	c.Note = "no answer: " + short(err)
+	if rawDrops(sub.node.NS, sub.a.IP) > before {
+		c.Note = fmt.Sprintf("dropped on %s in raw PREROUTING (-d %s ! -i %s -j DROP): Docker 28 lets nothing in but through its bridge",
+			sub.node.Name, dst, sub.s.Topology.Docker.Bridge)
+	}
+	return c
+}
+
+// rawDrops counts the packets a raw-table DROP rule for ip has dropped in
+// namespace ns (Docker 28's, or netlab's on a real node).
+func rawDrops(ns netops.NS, ip netip.Addr) int {
+	save, err := netops.IPTablesSaveCounters(ns, "raw")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, l := range strings.Split(save, "\n") {
+		if !strings.Contains(l, " -d "+ip.String()+"/32 ") || !strings.HasSuffix(l, "-j DROP") {
+			continue
+		}
+		var p, b int
+		if _, err := fmt.Sscanf(l, "[%d:%d]", &p, &b); err == nil {
+			n += p
+		}
+	}
+	return n
 }
 
 func (sub *subject) workloadToOutside() *api.Cell {

@@ -97,6 +97,14 @@ func lines(id string, c *api.Cell, cs api.Cast) []string {
 			}
 		}
 		return l
+	case RoutedToWork:
+		switch {
+		case c.Reachable:
+			return []string{"yes · saw " + c.SeenSource + nat(c.Translated)}
+		case strings.HasPrefix(c.Note, "dropped"):
+			return []string{"no: dropped (raw PREROUTING)"}
+		}
+		return []string{miss(c)}
 	case MTU:
 		s := fmt.Sprintf("eth0 %d", c.MTU)
 		if c.MaxDFPayload != nil {

@@ -28,8 +28,8 @@ func Plan(t *topo.Topology) lab.Plan {
 		Workload: pod,
 		Node:     Node,
 		Make:     Pod,
-		Firewall: func(t *topo.Topology, node topo.Node, _ []state.Workload) netops.IPTables {
-			return netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(), Rules: Rules(t, node)}
+		Firewall: func(t *topo.Topology, node topo.Node, _ []state.Workload) []netops.Op {
+			return []netops.Op{netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(), Rules: Rules(t, node)}}
 		},
 	}, UnderlayBridge)
 }

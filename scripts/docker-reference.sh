@@ -1,30 +1,60 @@
 #!/usr/bin/env bash
-# docker-reference.sh OUTDIR: record what real Docker does, for netlab's
-# tests to compare its Docker model with (bridge/testdata/docker-20.10).
+# docker-reference.sh [--root DIR] OUTDIR [LAYOUT...]: record what real
+# Docker does, for netlab's tests to compare its Docker model with
+# (bridge/testdata/docker-20.10 and docker-28.5; `make docker-reference`
+# fetches both daemons with scripts/docker-fetch.sh and records both).
 #
-# Debian 12's docker.io (dockerd 20.10) runs in network namespaces of this
-# script's own, never in the machine's: a "node" namespace holds dockerd,
-# docker0 and the containers (eth1 192.168.56.11), an "outside" one plays
-# the rest of the world (eth1 192.168.56.1). For each of Docker's two
-# layouts of a published port (userland-proxy true, Docker's default, and
-# false) it starts dockerd, runs c1 (published 8080:80) and c2 from an image
-# imported from busybox-static, whose httpd answers "client=<address>", and
-# records in OUTDIR/<layout>/:
-#   answers.txt   each probe of netlab's docker tests: who asked what, whom c1 saw
-#   iptables.txt  iptables-save of the node, counters and docker's random names out
-#   links.txt     ip -d link of docker0, c1's eth0 and its veth, MACs kept
-#   sysctls.txt   the sysctls Docker sets in the node and in a container
-# Needs root, docker.io and busybox-static (apt-get install docker.io
-# busybox-static); no registry: the image is imported from a directory.
+# The daemon runs in network namespaces of this script's own, never in the
+# machine's: a "node" namespace holds dockerd, docker0 and the containers
+# (eth1 192.168.56.11), an "outside" one plays the rest of the world (eth1
+# 192.168.56.1, with a route to 172.17.0.0/16 via the node, as a learner
+# adds one to try to reach a container directly). --root DIR takes dockerd,
+# docker-proxy, docker, containerd and runc from DIR/usr/sbin and
+# DIR/usr/bin (unpacked by docker-fetch.sh), else from the PATH.
+#
+# LAYOUTs (userland-proxy-true and userland-proxy-false unless named):
+#   userland-proxy-true    Docker's default: docker-proxy on the published port
+#   userland-proxy-false   rules only (hairpin, route_localnet)
+#   allow-direct-routing   28's --allow-direct-routing, userland-proxy on
+# For each, it starts dockerd, runs c1 (published 8080:80) and c2 from an
+# image imported from busybox-static, whose httpd answers
+# "client=<address>", and records in OUTDIR/<layout>/:
+#   answers.txt    each probe: who asked what, whom c1 (or c2) saw, or no answer
+#   conntrack.txt  the node's connection tracking after each probe (DNAT or proxy)
+#   iptables.txt   iptables-save of the node, every table, counters out
+#   ip6tables.txt  ip6tables-save of the node
+#   links.txt      ip -d link of docker0, c1's eth0, timers out
+#   macs.txt       how Docker chose docker0's and c1's MACs
+#   addrs.txt      the addresses of the node and of c1, link-local ones by kind
+#   listeners.txt  what listens on the node (docker-proxy's addresses)
+#   sysctls.txt    the sysctls Docker sets in the node and in a container
+#   version.txt    dockerd --version
+# Needs root, busybox-static, curl, conntrack and the daemon; no registry:
+# the image is imported from a directory.
 set -euo pipefail
 export LC_ALL=C
-out=${1:?usage: docker-reference.sh OUTDIR}
+root=
+if [ "${1:-}" = --root ]; then
+  root=$(cd "${2:?--root needs a directory}" && pwd)
+  shift 2
+  export PATH=$root/usr/sbin:$root/usr/bin:$PATH
+fi
+out=${1:?usage: docker-reference.sh [--root DIR] OUTDIR [LAYOUT...]}
+shift
+layouts=("$@")
+[ ${#layouts[@]} -gt 0 ] || layouts=(userland-proxy-true userland-proxy-false)
+for layout in "${layouts[@]}"; do
+  case $layout in
+    userland-proxy-true | userland-proxy-false | allow-direct-routing) ;;
+    *) echo "docker-reference: no such layout: $layout (userland-proxy-true, userland-proxy-false, allow-direct-routing)" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-for tool in dockerd containerd runc busybox ip curl; do
-  command -v "$tool" >/dev/null || { echo "docker-reference: $tool is missing (apt-get install docker.io busybox-static)" >&2; exit 1; }
+for tool in dockerd docker docker-proxy containerd containerd-shim-runc-v2 runc busybox ip curl conntrack ss; do
+  command -v "$tool" >/dev/null || { echo "docker-reference: $tool is missing (scripts/docker-fetch.sh, apt-get install busybox-static curl conntrack)" >&2; exit 1; }
 done
-DOCKER=/usr/bin/docker # Debian's client, of the same version as dockerd
+DOCKER=$(command -v docker) # the client of the same version as dockerd
 tmp=$(mktemp -d /tmp/netlab-docker-ref.XXXXXX)
 node=dref-$$-node
 outside=dref-$$-outside
@@ -42,6 +72,7 @@ cleanup() {
   rm -rf --one-file-system "$tmp" 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'echo "docker-reference: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
 
 # machines: the node and the outside host, and the wire between them (a
@@ -59,6 +90,8 @@ machines() {
   ip -n "$node" link set eth1 up
   ip -n "$outside" link set eth1 up
   ip -n "$node" route add default via 192.168.56.1
+  # The learner's way to a container without a published port: a route.
+  ip -n "$outside" route add 172.17.0.0/16 via 192.168.56.11
 }
 
 # The image: busybox-static's httpd, with a CGI that says whom it saw.
@@ -83,8 +116,9 @@ done
 # Whatever dockerd writes of its own in /etc/docker (its key) stays in
 # this mount namespace.
 [ -d /etc/docker ] && mount -t tmpfs etc_docker /etc/docker
+# shellcheck disable=SC2086 # $FLAGS are words
 exec dockerd --data-root "$TMP/data" --exec-root "$TMP/exec" --pidfile "$TMP/dockerd.pid" \
-  -H "unix://$TMP/docker.sock" --userland-proxy="$PROXY" --ip-masq=true --iptables=true \
+  -H "unix://$TMP/docker.sock" $FLAGS --ip-masq=true --iptables=true \
   --storage-driver=vfs --log-level=warn
 EOF
 
@@ -93,35 +127,86 @@ d() { "$DOCKER" -H "unix://$tmp/docker.sock" "$@"; }
 # busybox nc (its wget crashes in Docker's seccomp sandbox here).
 ask() { d exec "$1" sh -c "printf 'GET /cgi-bin/who HTTP/1.0\r\n\r\n' | nc -w 5 $2 $3"; }
 
+# track: the node's connection tracking after a probe, one line per
+# connection, ephemeral ports and timers out: "tcp 192.168.56.1 ->
+# 192.168.56.11:8080 | reply 172.17.0.2:80" is a DNAT, a reply from the
+# address asked is a connection docker-proxy took.
+track() {
+  echo "## $1"
+  { ip netns exec "$node" conntrack -L -f ipv4 2>/dev/null; ip netns exec "$node" conntrack -L -f ipv6 2>/dev/null; } | awk '{
+    proto = $1; n = 0; delete f
+    for (i = 2; i <= NF; i++) if (split($i, kv, "=") == 2) { n++; f[n] = $i }
+    # f: src dst [sport dport | type code id] then the reply direction
+    split(f[1], a, "="); src = a[2]; split(f[2], a, "="); dst = a[2]
+    if (proto == "icmp" || proto == "icmpv6") {
+      split(f[7], a, "="); rsrc = a[2]
+      print proto " " src " -> " dst " | reply " rsrc
+    } else {
+      split(f[4], a, "="); dport = a[2]
+      split(f[5], a, "="); rsrc = a[2]; split(f[7], a, "="); rsport = a[2]
+      print proto " " src " -> " dst ":" dport " | reply " rsrc ":" rsport
+    }
+  }' | sed -E 's/([0-9a-f:]+)%[a-z0-9]+/\1/g' | sort
+}
+
 probe() { # probe FROM-DESCRIPTION COMMAND...: one line of answers.txt
   local what=$1 got
   shift
+  ip netns exec "$node" conntrack -F -f ipv4 >/dev/null 2>&1 || true
+  ip netns exec "$node" conntrack -F -f ipv6 >/dev/null 2>&1 || true
   echo "## $what" >>"$tmp/probes.log"
   got=$({ "$@"; echo "exit=$?"; } 2>&1 | tr -d "\r" | tee -a "$tmp/probes.log" | grep -o "client=[^ ]*" | sed "s/::ffff://; s/[][]//g" || true)
-  if [ -z "$got" ]; then
-    echo "docker-reference: no answer to $what:" >&2
-    tail -5 "$tmp/probes.log" >&2
-  fi
   echo "$what: ${got:-no answer}"
+  track "$what" >>"$tmp/conntrack.txt"
 }
 
-for proxy in true false; do
+# ping_probe FROM-DESCRIPTION NETNS ADDRESS: does a ping get its reply?
+ping_probe() {
+  local what=$1 got="no answer"
+  ip netns exec "$node" conntrack -F -f ipv4 >/dev/null 2>&1 || true
+  ip netns exec "$node" conntrack -F -f ipv6 >/dev/null 2>&1 || true
+  ip netns exec "$2" ping -c 1 -W 2 "$3" >>"$tmp/probes.log" 2>&1 && got=reply
+  echo "$what: $got"
+  track "$what" >>"$tmp/conntrack.txt"
+}
+
+# mac_kind MAC IPV4: how a MAC was chosen, "02:42 + the address" (Docker
+# 20.10's containers), "02:42 + random" (its bridge), or "random".
+mac_kind() {
+  local want
+  IFS=. read -r -a octets <<<"$2"
+  want=$(printf '02:42:%02x:%02x:%02x:%02x' "${octets[@]}")
+  case $1 in
+    "$want") echo "02:42 + the address" ;;
+    02:42:*) echo "02:42 + random" ;;
+    *) echo "random" ;;
+  esac
+}
+
+for layout in "${layouts[@]}"; do
+  case $layout in
+    userland-proxy-true) flags="--userland-proxy=true" ;;
+    userland-proxy-false) flags="--userland-proxy=false" ;;
+    allow-direct-routing) flags="--userland-proxy=true --allow-direct-routing" ;;
+  esac
   machines
-  layout=userland-proxy-$proxy
   mkdir -p "$out/$layout"
-  rm -rf "${tmp:?}/data" "$tmp/exec"
-  TMP=$tmp PROXY=$proxy ip netns exec "$node" unshare --mount --propagation private bash "$tmp/dockerd.sh" \
-    >"$tmp/dockerd-$proxy.log" 2>&1 &
+  rm -rf "${tmp:?}/data" "$tmp/exec" "$tmp/conntrack.txt"
+  TMP=$tmp FLAGS=$flags ip netns exec "$node" unshare --mount --propagation private bash "$tmp/dockerd.sh" \
+    >"$tmp/dockerd-$layout.log" 2>&1 &
   for _ in $(seq 100); do d version >/dev/null 2>&1 && break; sleep 0.2; done
-  d version >/dev/null 2>&1 || { cat "$tmp/dockerd-$proxy.log" >&2; exit 1; }
+  d version >/dev/null 2>&1 || { cat "$tmp/dockerd-$layout.log" >&2; exit 1; }
+  dockerd --version >"$out/$layout/version.txt"
   d import "$tmp/image.tar" netlab/ref:latest >/dev/null
   d run -d --name c1 -p 8080:80 netlab/ref httpd -f -p 80 -h /www >/dev/null
   d run -d --name c2 netlab/ref httpd -f -p 80 -h /www >/dev/null
   sleep 1
   c1=$(d inspect -f '{{.NetworkSettings.IPAddress}}' c1)
+  c2=$(d inspect -f '{{.NetworkSettings.IPAddress}}' c2)
   url=cgi-bin/who
   {
     probe "node -> 127.0.0.1:8080" ip netns exec "$node" curl -s -m 5 "127.0.0.1:8080/$url"
+    probe "node -> [::1]:8080" ip netns exec "$node" curl -g -s -m 5 "http://[::1]:8080/$url"
     probe "node -> NODE:8080" ip netns exec "$node" curl -s -m 5 "192.168.56.11:8080/$url"
     probe "outside -> NODE:8080" ip netns exec "$outside" curl -s -m 5 "192.168.56.11:8080/$url"
     probe "c2 -> NODE:8080" ask c2 192.168.56.11 8080
@@ -129,22 +214,44 @@ for proxy in true false; do
     probe "c1 -> NODE:8080 (hairpin)" ask c1 192.168.56.11 8080
     probe "c2 -> c1:80" ask c2 "$c1" 80
     probe "node -> c1:80" ip netns exec "$node" curl -s -m 5 "$c1:80/$url"
+    probe "outside -> c1:80 (routed via NODE)" ip netns exec "$outside" curl -s -m 3 "$c1:80/$url"
+    probe "outside -> c2:80 (routed via NODE)" ip netns exec "$outside" curl -s -m 3 "$c2:80/$url"
+    ping_probe "outside -> ping c1 (routed via NODE)" "$outside" "$c1"
   } >"$out/$layout/answers.txt"
-  ip netns exec "$node" iptables-save | grep -v '^#' | sed -E 's/\[[0-9]+:[0-9]+\]//' >"$out/$layout/iptables.txt"
+  cp "$tmp/conntrack.txt" "$out/$layout/conntrack.txt"
+  ip netns exec "$node" iptables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' >"$out/$layout/iptables.txt"
+  ip netns exec "$node" ip6tables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' >"$out/$layout/ip6tables.txt"
   c1pid=$(d inspect -f '{{.State.Pid}}' c1)
-  # docker0's MAC is random (02:42 and four random bytes), c1's is not.
   {
-    ip -n "$node" -d link show docker0 | sed -E 's/link\/ether [0-9a-f:]+/link\/ether 02:42:(random)/; s/(bridge_id|designated_root) [0-9a-f.:]+/\1 (from the MAC)/g'
-    nsenter --target "$c1pid" --net ip -d link show eth0
-  } | sed -E 's/^[0-9]+: //; s/@if[0-9]+//; s/ link-netns [^ ]+//; s/(hello|tcn|topology_change|gc|hold|message_age|forward_delay)_timer +[0-9.]+/\1_timer T/g' >"$out/$layout/links.txt"
+    ip -n "$node" -d link show docker0 | sed -E 's/link\/ether [0-9a-f:]+/link\/ether (MAC)/; s/(bridge_id|designated_root) [0-9a-f.:]+/\1 (from the MAC)/g'
+    nsenter --target "$c1pid" --net ip -d link show eth0 | sed -E 's/link\/ether [0-9a-f:]+/link\/ether (MAC)/'
+  } | sed -E 's/^[0-9]+: //; s/@if[0-9]+//; s/ link-netns [^ ]+//; s/ link-netnsid [0-9]+//; s/(hello|tcn|topology_change|gc|hold|message_age|forward_delay)_timer +[0-9.]+/\1_timer T/g' >"$out/$layout/links.txt"
   {
-    for k in net.ipv4.ip_forward net.ipv4.conf.docker0.route_localnet net.bridge.bridge-nf-call-iptables; do
+    echo "docker0: $(mac_kind "$(ip netns exec "$node" cat /sys/class/net/docker0/address)" 172.17.0.1)"
+    echo "c1 eth0: $(mac_kind "$(nsenter --target "$c1pid" --net ip -o link show eth0 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)" "$c1")"
+  } >"$out/$layout/macs.txt"
+  # Addresses, IPv6 link-local ones (from a random MAC) by kind only.
+  {
+    ip -n "$node" -br addr show | sed 's/^/node /'
+    nsenter --target "$c1pid" --net ip -br addr show | sed 's/^/c1 /'
+  } | grep -v -E '^node (eth1|veth)' | sed -E 's/@[^ ]+//; s/ +/ /g; s/ $//; s/fe80::[0-9a-f:]+\/64/fe80::(link-local)\/64/g' >"$out/$layout/addrs.txt"
+  ip netns exec "$node" ss -ltnH | awk '{print "tcp listen " $4}' | sort -u >"$out/$layout/listeners.txt"
+  {
+    for k in net.ipv4.ip_forward net.ipv4.conf.docker0.route_localnet net.bridge.bridge-nf-call-iptables \
+      net.ipv6.conf.all.disable_ipv6 net.ipv6.conf.default.disable_ipv6 net.ipv6.conf.lo.disable_ipv6 \
+      net.ipv6.conf.docker0.disable_ipv6 net.ipv6.conf.all.forwarding; do
       echo "node $(ip netns exec "$node" sysctl "$k" 2>&1)"
     done
     for k in net.ipv4.ip_unprivileged_port_start net.ipv4.ping_group_range net.ipv4.conf.all.rp_filter \
-      net.ipv6.conf.all.disable_ipv6; do
+      net.ipv6.conf.all.disable_ipv6 net.ipv6.conf.default.disable_ipv6 net.ipv6.conf.lo.disable_ipv6 \
+      net.ipv6.conf.eth0.disable_ipv6; do
       echo "container $(nsenter --target "$c1pid" --net sysctl "$k" 2>&1)"
     done
+    # c1's veth on the node: its peer's ifindex is c1's eth0's iflink.
+    peer=$(nsenter --target "$c1pid" --net ip -o link show eth0 | sed -E 's/^[0-9]+: eth0@if([0-9]+):.*/\1/')
+    veth=$(ip -n "$node" -o link show | awk -F': ' -v i="$peer" '$1 == i {sub(/@.*/, "", $2); print $2}')
+    echo "c1-veth net.ipv6.conf.VETH.disable_ipv6 = $(ip netns exec "$node" sysctl -n "net.ipv6.conf.$veth.disable_ipv6")"
+    echo "c1-veth addresses: $(ip -n "$node" -br addr show dev "$veth" | awk '{$1 = ""; $2 = ""; print}' | sed -E 's/fe80::[0-9a-f:]+\/64/fe80::(link-local)\/64/g; s/^ +//')"
     echo "docker0 hairpin: $(ip -n "$node" -d link show master docker0 | grep -o 'hairpin [a-z]*' | sort -u | tr '\n' ' ')"
   } | tr '\t' ' ' >"$out/$layout/sysctls.txt"
   d rm -f c1 c2 >/dev/null

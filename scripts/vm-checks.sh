@@ -367,6 +367,13 @@ vm_checks() {
   check "$last -> node1:8080: c1 saw $last's address (DNAT, no source NAT)" "client=$lastip$" "$out"
   out=$(outside curl -s -m 10 "$subnet.11:8080" 2>&1 || true)
   check "the outside host ($subnet.1) -> node1:8080: c1 saw the outside's address" "name=c1 .*client=$subnet\.1$" "$out"
+  # Docker 28 (the default): what is routed to a container's own address
+  # from outside its host is dropped in raw PREROUTING (netlab's own chain
+  # on a real node), the published container's port too.
+  out=$(outside bash -c "ip route add 172.17.0.2/32 via $subnet.11; curl -s -m 3 172.17.0.2:80; echo rc=\$?; ip route del 172.17.0.2/32 via $subnet.11" 2>&1 || true)
+  check "the outside host, with a route to c1's own address via node1: no answer (curl times out)" "^rc=28$" "$out"
+  checkrun "node1: the drop is Docker 28's, in raw PREROUTING (NETLAB-DOCKER-RAW counted it)" "^[1-9][0-9]* 172\.17\.0\.2$" 1 \
+    "iptables -t raw -nvxL NETLAB-DOCKER-RAW | awk '\$3 == \"DROP\" && \$9 == \"172.17.0.2\" {print \$1, \$9}'"
   out=$(on 1 "netlab exec c1 -- curl -s -m 10 $lastip:8080" 2>&1 || true)
   check "c1 (node1) -> $last:8080: answered by $lastc" "name=$lastc .*node=$last" "$out"
   check "c1 -> $last:8080: $lastc saw node1's address: c1 was masqueraded" "client=$subnet\.11$" "$out"

@@ -67,7 +67,9 @@ func (w *world) plan() map[netops.NS]*planned {
 			case netops.FdbReplace:
 				get(o.NS).fdb[o.Dev+"/"+strings.ToLower(o.MAC)] = o
 			case netops.IPTables:
-				get(o.NS).ipt = planTables(o)
+				if !o.IPv6 { // the walk is IPv4's
+					get(o.NS).ipt = planTables(o)
+				}
 			}
 		}
 	}

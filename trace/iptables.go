@@ -150,6 +150,9 @@ type Verdict struct {
 	Mark uint32
 }
 
+// Has says the namespace has table (iptables-save printed it).
+func (t *Tables) Has(table string) bool { return t != nil && t.chains[table] != nil }
+
 // Eval runs a packet through table's built-in chain and returns the verdict:
 // for nat chains, the first DNAT/SNAT/MASQUERADE/ACCEPT/RETURN at the top;
 // for filter, ACCEPT or DROP (the policy when nothing decides).

@@ -63,7 +63,11 @@ func Text(w io.Writer, t api.Trace) {
 		}
 		rewrites(false)
 		line("route", h.Route)
-		line("filter", h.Filter)
+		if raw, ok := strings.CutPrefix(h.Filter, "raw "); ok {
+			line("raw", raw) // before the route: the raw table drops it first
+		} else {
+			line("filter", h.Filter)
+		}
 		for _, v := range h.FilterVia {
 			line("", "via "+v)
 		}

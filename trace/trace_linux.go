@@ -211,7 +211,7 @@ type counter struct{ rx, tx uint64 }
 func ruleCounters(nss []netops.NS) map[string]map[string]map[string]uint64 {
 	m := map[string]map[string]map[string]uint64{}
 	for _, ns := range nss {
-		for _, table := range []string{"nat", "filter"} {
+		for _, table := range []string{"raw", "nat", "filter"} {
 			save, err := netops.IPTablesSaveCounters(ns, table)
 			if err != nil {
 				continue
@@ -267,6 +267,11 @@ func (w *world) confirmRules(t *api.Trace, before, after map[string]map[string]m
 		if rule, ok := strings.CutPrefix(h.Filter, "FORWARD "); ok {
 			if _, text, ok := strings.Cut(rule, ": "); ok {
 				check(h, "filter", append(append([]string{}, h.FilterVia...), text)...)
+			}
+		}
+		if rule, ok := strings.CutPrefix(h.Filter, "raw "); ok {
+			if _, text, ok := strings.Cut(rule, ": "); ok {
+				check(h, "raw", append(append([]string{}, h.FilterVia...), text)...)
 			}
 		}
 		if h.Action != "drop" {

@@ -227,23 +227,6 @@ func (w *world) nsid(from, to netops.NS) int {
 	return id
 }
 
-// owner finds the namespace and interface that hold address a.
-func (w *world) owner(a netip.Addr, skip netops.NS) (netops.NS, netlink.Link, bool) {
-	for _, ns := range w.nss {
-		if ns == skip {
-			continue
-		}
-		v, err := w.view(ns)
-		if err != nil {
-			continue
-		}
-		if l, ok := v.addrs[a]; ok {
-			return ns, l, true
-		}
-	}
-	return "", nil, false
-}
-
 // neighbour returns the MAC the kernel of v would send to for next hop nh
 // on dev: its ARP entry, or (not resolved yet) the MAC of whoever owns nh.
 func (w *world) neighbour(v *nsView, dev netlink.Link, nh netip.Addr) (net.HardwareAddr, string) {
@@ -253,10 +236,35 @@ func (w *world) neighbour(v *nsView, dev netlink.Link, nh netip.Addr) (net.Hardw
 			return n.HardwareAddr, fmt.Sprintf("%s lladdr %s %s", nh, n.HardwareAddr, nudName(n.State))
 		}
 	}
-	if _, l, ok := w.owner(nh, ""); ok {
+	if l, ok := w.neighbourOwner(v, dev, nh); ok {
 		return l.Attrs().HardwareAddr, fmt.Sprintf("%s: not in the ARP cache yet; ARP finds it at %s (%s)", nh, l.Attrs().HardwareAddr, l.Attrs().Name)
 	}
 	return nil, fmt.Sprintf("%s: no ARP entry, and nobody in the lab has that address", nh)
+}
+
+// neighbourOwner finds the interface that answers ARP for nh on dev: of
+// those holding nh (in the Docker model every host has a 172.17.0.2), the
+// one whose veth peer is dev or a port of dev, else the first.
+func (w *world) neighbourOwner(v *nsView, dev netlink.Link, nh netip.Addr) (netlink.Link, bool) {
+	var first netlink.Link
+	for _, ns := range w.nss {
+		o, err := w.view(ns)
+		if err != nil {
+			continue
+		}
+		l, ok := o.addrs[nh]
+		if !ok {
+			continue
+		}
+		if first == nil {
+			first = l
+		}
+		if pns, peer, ok := w.peerOf(ns, l); ok && pns == v.ns &&
+			(peer.Attrs().Index == dev.Attrs().Index || peer.Attrs().MasterIndex == dev.Attrs().Index) {
+			return l, true
+		}
+	}
+	return first, first != nil
 }
 
 func nudName(s int) string {
@@ -477,6 +485,16 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 		}
 		hop.Action = "bridge"
 		return pl, outcome, ""
+	}
+	// The raw table comes first, before conntrack and NAT: Docker 28
+	// drops there what is routed to a container from outside its bridge.
+	if terr == nil && t.Has("raw") {
+		if vd := t.Eval("raw", chain, pk("")); vd.Target == "DROP" {
+			hop.Action = "drop"
+			hop.Filter, hop.FilterVia = fmt.Sprintf("raw %s DROP: %s", chain, vd.Rule), vd.Via
+			hop.Note = joinNote(hop.Note, "dropped in the raw table, before any NAT or routing")
+			return place{}, "dropped", ""
+		}
 	}
 	dnat := false
 	if terr == nil {

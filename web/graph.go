@@ -131,7 +131,7 @@ func labGraph(s *state.State) []Element {
 			edge(Data{Kind: "link", Source: bridge, Target: wid, Netns: w.ns, Iface: "eth0", Label: w.veth + " ↔ eth0", Node: n.Name}, "veth")
 		}
 		for _, p := range s.Proxies {
-			if p.Node == n.Name {
+			if p.Node == n.Name && !p.Reserve {
 				node(Data{ID: id(n.Name, "port", fmt.Sprint(p.HostPort)), Kind: "port", Node: n.Name,
 					Label: fmt.Sprintf(":%d → %s:%d", p.HostPort, p.Target, p.TargetPort)}, "port")
 			}

@@ -31,7 +31,7 @@ const (
 	// (the workshop's checks have at most 6).
 	MaxCriteria = 16
 	// maxText is the longest criterion name or observation kept. With the
-	// limits above, a full room holds at most 300 names × 13 exercises × 16
+	// limits above, a full room holds at most 300 names × 14 exercises × 16
 	// criteria × 2 × 240 characters (30 MB, at 4 bytes a character).
 	maxText = 240
 )

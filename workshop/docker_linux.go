@@ -270,6 +270,91 @@ func init() {
 	})
 }
 
+// exposePort is the port exercise 14 asks c2 to be published on: the one
+// after node1's published port.
+func exposePort(e *Env) netip.AddrPort {
+	return netip.AddrPortFrom(e.Node("node1").IP, uint16(e.S.Topology.Docker.PublishPort+1))
+}
+
+func init() {
+	register(Exercise{
+		N: 14, ID: "docker-reach-a-container", Title: "A developer cannot reach a container",
+		Model: Docker, Difficulty: "medium", Flags: []string{"--docker-version", topo.Docker28},
+		Story: func(e *Env) string {
+			d := e.S.Topology.Docker
+			return fmt.Sprintf("A developer on the outside host needs c2's web server (%s on node1), which nobody published. "+
+				"They added a route to %s via node1 on the outside host, and c2 still does not answer them. "+
+				"Make c2's server answer the outside host at %s, as Docker publishes a port (this host runs Docker 28), "+
+				"and keep the rest as it is: node1's published port %s still leads to c1, and nothing reaches a container "+
+				"by its own address from outside its host.", e.Server("c2"), d.Subnet, exposePort(e), published(e, "node1"))
+		},
+		Break: func(e *Env) ([]netops.Op, error) {
+			// The developer's attempt: a route to the containers.
+			return []netops.Op{netops.RouteAdd{NS: e.NS("outside"), Dst: e.S.Topology.Docker.Subnet.String(), Via: e.Node("node1").IP.String()}}, nil
+		},
+		Criteria: []Criterion{
+			{"the outside host reaches c2 at node1's new published port", func(e *Env) Outcome {
+				pub := exposePort(e)
+				a := e.Ask("outside", pub)
+				o := Outcome{Pass: a.Err == nil && a.Answer.Name == "c2", Observed: a.Text}
+				if !o.Pass {
+					o.Hint = "follow it: " + EndOf(e.Walk("outside", pub.Addr(), int(pub.Port()))) +
+						". Compare with how node1 publishes c1's port, table by table (iptables -t nat -S, iptables -S), and mind the order of a chain's rules."
+				}
+				return o
+			}},
+			{"c2 sees the outside host's own address, as through a published port", func(e *Env) Outcome {
+				a := e.Ask("outside", exposePort(e))
+				o := Outcome{Pass: a.Err == nil && a.Answer.Name == "c2" && a.Answer.Client == e.Outside().IP.String(), Observed: a.Text}
+				switch {
+				case a.Err == nil && a.Answer.Client != e.Outside().IP.String():
+					o.Hint = fmt.Sprintf("c2 saw %s: the connection was relayed or its source rewritten. A published port rewrites only the destination.", a.Answer.Client)
+				case !o.Pass:
+					o.Hint = "the new published port does not lead to c2 yet"
+				}
+				return o
+			}},
+			{"node1's published port still leads to c1", func(e *Env) Outcome {
+				a := e.Ask("outside", published(e, "node1"))
+				return Outcome{Pass: a.Err == nil && a.Answer.Name == "c1" && a.Answer.Client == e.Outside().IP.String(), Observed: a.Text,
+					Hint: "c1's published port must keep working as it did"}
+			}},
+			{"no container answers the outside host by its own address, even with a route to it", func(e *Env) Outcome {
+				var seen []string
+				pass := true
+				for _, c := range []string{"c1", "c2"} {
+					to := e.Server(c)
+					undo, err := e.tempRoute("outside", netip.PrefixFrom(to.Addr(), 32), e.Node("node1").IP)
+					if err != nil {
+						return Outcome{Observed: err.Error()}
+					}
+					a := e.Ask("outside", to)
+					undo()
+					seen = append(seen, a.Text)
+					pass = pass && a.Err != nil
+				}
+				o := Outcome{Pass: pass, Observed: strings.Join(seen, "; ") + " (the outside host given a route via node1)"}
+				if !pass {
+					o.Hint = "a packet routed to a container's own address from outside its host got in: Docker 28 drops such packets " +
+						"before any NAT or routing. Which table holds those drops? (iptables -t raw -S)"
+				}
+				return o
+			}},
+		},
+		Solution: func(e *Env) []string {
+			d := e.S.Topology.Docker
+			ns, c2, pub := e.NS("node1"), e.Server("c2"), exposePort(e)
+			return []string{
+				fmt.Sprintf("sudo ip netns exec %s iptables -t nat -A DOCKER ! -i %s -p tcp -m tcp --dport %d -j DNAT --to-destination %s",
+					ns, d.Bridge, pub.Port(), c2),
+				// Before DOCKER's last rule, Docker 28's DROP of the rest.
+				fmt.Sprintf("sudo ip netns exec %s iptables -I DOCKER -d %s/32 ! -i %s -o %s -p tcp -m tcp --dport %d -j ACCEPT",
+					ns, c2.Addr(), d.Bridge, d.Bridge, c2.Port()),
+			}
+		},
+	})
+}
+
 // unpublishedClosed: a container's port nobody published stays closed to
 // the outside host even when it has a route to the container through its
 // node, as Docker's FORWARD policy DROP keeps it (a fix that opens FORWARD
@@ -284,7 +369,12 @@ func unpublishedClosed(node, c string) Criterion {
 		a := e.Ask("outside", to)
 		undo()
 		o := Outcome{Pass: a.Err != nil, Observed: a.Text + fmt.Sprintf(" (the outside host given a route to %s via %s)", to.Addr(), node)}
-		if !o.Pass {
+		switch {
+		case !o.Pass && e.S.Topology.Docker.Is28():
+			o.Hint = fmt.Sprintf("anyone who can route to %s reaches %s, a port nobody published: Docker 28 drops such packets on %s before "+
+				"any NAT or routing, and its DOCKER chain drops what else comes into the bridge. Are those rules still there? (iptables -t raw -S, iptables -S DOCKER)",
+				to.Addr(), to, node)
+		case !o.Pass:
 			o.Hint = fmt.Sprintf("anyone who can route to %s reaches %s, a port nobody published: what does %s's FORWARD chain do with a packet "+
 				"no rule accepts? (iptables -S FORWARD)", to.Addr(), to, node)
 		}

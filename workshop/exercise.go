@@ -11,6 +11,7 @@ package workshop
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -105,10 +106,15 @@ func CheckPrefix() error {
 // other labs.
 func (x Exercise) Lab() string { return Prefix + strconv.Itoa(x.N) }
 
-// All are the exercises, from easy to hard.
+// All are the exercises, by number.
 var All []Exercise
 
-func register(x Exercise) { All = append(All, x) }
+// register adds x to All, which stays in the exercises' order whatever
+// file registers which first.
+func register(x Exercise) {
+	All = append(All, x)
+	slices.SortFunc(All, func(a, b Exercise) int { return a.N - b.N })
+}
 
 // Find returns the exercise numbered or called arg.
 func Find(arg string) (Exercise, error) {

@@ -14,11 +14,11 @@ import (
 	_ "netlab/overlay"
 )
 
-// TestExercisesAsData: thirteen exercises, numbered 1..13, each found by
+// TestExercisesAsData: fourteen exercises, numbered 1..14, each found by
 // its number and its id, each with a story, a break, criteria and a fix,
 // and its lab's mode the one of its model, resolved with its flags.
 func TestExercisesAsData(t *testing.T) {
-	require.Len(t, All, 13)
+	require.Len(t, All, 14)
 	ids := map[string]bool{}
 	for i, x := range All {
 		assert.Equal(t, i+1, x.N)
@@ -59,8 +59,8 @@ func TestExercisesAsData(t *testing.T) {
 		require.NoError(t, err, x.ID)
 		assert.NotEmpty(t, plan.Workloads, x.ID)
 	}
-	_, err := Find("14")
-	assert.ErrorContains(t, err, `no exercise "14": there are 1 (`)
+	_, err := Find("15")
+	assert.ErrorContains(t, err, `no exercise "15": there are 1 (`)
 	_, ok := FromLab("overlay")
 	assert.False(t, ok)
 }

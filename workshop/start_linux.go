@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"netlab/internal/lab"
 	"netlab/internal/netops"
 	"netlab/internal/state"
+	"netlab/internal/topo"
 	"netlab/kube"
 )
 
@@ -28,6 +30,9 @@ type StartOptions struct {
 	// HintsAfter: check shows hints by itself once this many checks
 	// failed (0: only when asked).
 	HintsAfter int
+	// DockerVersion builds a Docker exercise's lab as that Docker does
+	// (topo.DockerVersions; empty: the default, 28).
+	DockerVersion string
 }
 
 // ErrRunning means the exercise is running already.
@@ -68,7 +73,19 @@ func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
 	if !ok {
 		return nil, fmt.Errorf("exercise %d needs mode %s, which this netlab lacks", x.N, x.Model.Mode())
 	}
-	opts, err := m.Options(x.Lab(), x.Flags)
+	flags := x.Flags
+	if own := slices.Index(x.Flags, "--docker-version"); o.DockerVersion != "" && own >= 0 {
+		if o.DockerVersion != x.Flags[own+1] {
+			return nil, &topo.InputError{Msg: fmt.Sprintf("--docker-version %s: exercise %d is about Docker %s's rules, and runs on Docker %s only",
+				o.DockerVersion, x.N, x.Flags[own+1], x.Flags[own+1])}
+		}
+	} else if o.DockerVersion != "" {
+		if x.Model != Docker {
+			return nil, &topo.InputError{Msg: fmt.Sprintf("--docker-version: exercise %d is on the %s model, which has no Docker", x.N, x.Model.Title())}
+		}
+		flags = append(append([]string{}, x.Flags...), "--docker-version", o.DockerVersion)
+	}
+	opts, err := m.Options(x.Lab(), flags)
 	if err != nil {
 		return nil, fmt.Errorf("exercise %d: %w", x.N, err)
 	}
@@ -76,7 +93,7 @@ func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exercise %d: %w", x.N, err)
 	}
-	fmt.Fprintf(log, "building lab %s (netlab %s --lab %s %s)...\n", x.Lab(), m.Verb, x.Lab(), strings.Join(x.Flags, " "))
+	fmt.Fprintf(log, "building lab %s (netlab %s --lab %s %s)...\n", x.Lab(), m.Verb, x.Lab(), strings.Join(flags, " "))
 	s, err := lab.Build(ctx, t, plan, lab.BuildOptions{Mode: mode, Out: log, Log: log, Exe: o.Exe})
 	if err != nil {
 		return nil, fmt.Errorf("build lab %s: %w", x.Lab(), err)

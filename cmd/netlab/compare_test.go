@@ -39,6 +39,7 @@ type cell struct {
 	Overhead     *int     `json:"overhead_bytes"`
 	GbitS        *float64 `json:"gbit_s"`
 	Error        string   `json:"error"`
+	Note         string   `json:"note"`
 	Back         *cell    `json:"back"`
 	OwnNode      *cell    `json:"own_node"`
 	Published    *cell    `json:"published"`
@@ -125,7 +126,7 @@ func TestCompare(t *testing.T) {
 		ids = append(ids, id)
 		assert.Contains(t, row, "question")
 	}
-	assert.Equal(t, []string{"same_node", "cross_node", "source_seen", "node_to_remote_workload", "outside_to_workload", "workload_to_outside", "mtu", "encapsulation", "throughput"}, ids)
+	assert.Equal(t, []string{"same_node", "cross_node", "source_seen", "node_to_remote_workload", "outside_to_workload", "routed_to_workload", "workload_to_outside", "mtu", "encapsulation", "throughput"}, ids)
 
 	ds, ost := readStatus(t, d), readStatus(t, o)
 	_, dNode1 := ds.node("node1")
@@ -193,6 +194,23 @@ func TestCompare(t *testing.T) {
 	assert.Equal(t, "c3", c.Published.AnsweredBy)
 	assert.Equal(t, outsideIP, c.Published.SeenSource, "DNAT only: c3 sees the outside host")
 	assert.False(t, doc.cell(t, "outside_to_workload", "kubernetes").Reachable)
+	// Routed to a workload's own address: Docker 28 drops it in raw (the
+	// drop rule's counter says so), a pod answers and sees the outside
+	// host; the outside host keeps no route afterwards.
+	c = doc.cell(t, "routed_to_workload", "docker")
+	assert.False(t, c.Reachable)
+	assert.Contains(t, c.Note, "dropped on node1 in raw PREROUTING (-d 172.17.0.2/32 ! -i docker0 -j DROP)")
+	for _, col := range []string{"kubernetes", "hostgw"} {
+		c = doc.cell(t, "routed_to_workload", col)
+		assert.True(t, c.Reachable, col)
+		assert.Equal(t, "pod1", c.AnsweredBy, col)
+		assert.Equal(t, outsideIP, c.SeenSource, "%s: no NAT on the way in", col)
+	}
+	for _, l := range []string{d, o, h} {
+		out, err := exec.Command("ip", "-n", l+"-outside", "route", "show").Output()
+		require.NoError(t, err)
+		assert.NotContains(t, string(out), " via ", "%s: the outside host keeps no route of compare's", l)
+	}
 	for _, col := range []string{"docker", "kubernetes", "hostgw"} {
 		c = doc.cell(t, "workload_to_outside", col)
 		assert.True(t, c.Reachable, col)

@@ -18,6 +18,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/inventory"
 	"netlab/internal/state"
+	"netlab/internal/topo"
 	"netlab/workshop"
 )
 
@@ -53,22 +54,28 @@ N is the exercise's number or its id. The guide is docs/workshop.md.`,
 	}
 	var hintsAfter int
 	var forget bool
+	var dockerVersion string
 	start := one("start", "build the exercise's lab, break it, and tell what users report", func(c *cobra.Command, x workshop.Exercise) error {
 		if hintsAfter < 0 {
 			return usagef("--hints-after %d: give a number of failed checks, 0 (hints only when asked) or more", hintsAfter)
 		}
-		return startExercise(g, c, x, hintsAfter)
+		return startExercise(g, c, x, hintsAfter, dockerVersion)
 	})
 	start.Flags().IntVar(&hintsAfter, "hints-after", 0, "the teacher's choice: check shows hints by itself after this many failed checks (0: only with --hints or 'exercise hint')")
+	start.Flags().StringVar(&dockerVersion, "docker-version", "", "a Docker exercise's Docker: "+strings.Join(topo.DockerVersions, " (the default) or "))
 	reset := one("reset", "remove the exercise's lab and start it again, broken", func(c *cobra.Command, x workshop.Exercise) error {
 		after := 0 // the teacher's choice stays
 		if p, ok := workshop.LoadProgress(x); ok {
 			after = p.HintsAfter
 		}
+		version := "" // and the lab's Docker
+		if s, err := state.Load(x.Lab()); err == nil && x.Model == workshop.Docker {
+			version = s.Topology.Docker.Release()
+		}
 		if err := workshop.Stop(x, c.ErrOrStderr()); err != nil {
 			return err
 		}
-		return startExercise(g, c, x, after)
+		return startExercise(g, c, x, after, version)
 	})
 	stop := one("stop", "remove the exercise's lab (its record of being solved stays, unless --forget)", func(c *cobra.Command, x workshop.Exercise) error {
 		if !inventory.Running(x.Lab()) && !forget {
@@ -316,13 +323,13 @@ func notRunning(x workshop.Exercise) error {
 }
 
 // startExercise starts x (workshop.Start) and tells its story.
-func startExercise(g *globals, c *cobra.Command, x workshop.Exercise, hintsAfter int) error {
+func startExercise(g *globals, c *cobra.Command, x workshop.Exercise, hintsAfter int, dockerVersion string) error {
 	if err := canRunWorkloads(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	env, err := workshop.Start(ctx, x, workshop.StartOptions{Explain: g.explain, Log: c.ErrOrStderr(), HintsAfter: hintsAfter})
+	env, err := workshop.Start(ctx, x, workshop.StartOptions{Explain: g.explain, Log: c.ErrOrStderr(), HintsAfter: hintsAfter, DockerVersion: dockerVersion})
 	if errors.Is(err, workshop.ErrRunning) {
 		return usagef("exercise %d is running already (lab %s): check it with 'sudo netlab exercise check %d', or start over with 'sudo netlab exercise reset %d'", x.N, x.Lab(), x.N, x.N)
 	}

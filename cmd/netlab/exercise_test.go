@@ -17,6 +17,7 @@ import (
 	"netlab/internal/api"
 	"netlab/internal/labtest"
 	"netlab/internal/state"
+	"netlab/internal/topo"
 	"netlab/web"
 )
 
@@ -91,6 +92,9 @@ type wrongFix struct {
 	at   int
 	hint string
 	undo []string
+	// docker is the only Docker version the wrong fix is refused so on
+	// ("": every version, and every other model).
+	docker string
 }
 
 // lab's %[1]s in fix commands.
@@ -114,10 +118,34 @@ const (
 	dropNoEndpoints = `r=$(ip netns exec %[1]s-node2 iptables -S KUBE-SERVICES | grep 'default/backend has no endpoints' | head -1 | sed -e 's/^-A KUBE-SERVICES //' -e 's/-j REJECT.*/-j DROP/'); eval ip netns exec %[1]s-node1 iptables -I KUBE-SERVICES $r`
 )
 
+// Exercise 14's pieces: c2 published on node1:8081 in nat DOCKER, and
+// filter DOCKER's ACCEPT for it, appended (after Docker 28's final DROP) or
+// inserted.
+const publishC2 = "ip netns exec %s-node1 iptables -t nat -A DOCKER ! -i docker0 -p tcp --dport 8081 -j DNAT --to-destination 172.17.0.3:80"
+
+func acceptC2(verb string) string {
+	return "ip netns exec %s-node1 iptables " + verb + " DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p tcp --dport 80 -j ACCEPT"
+}
+
 // everyProbability sets every --probability of my-service's KUBE-SVC
 // chain, on both nodes, to p.
 func everyProbability(p string) string {
 	return `for n in node1 node2; do ns=%[1]s-$n; ip netns exec $ns iptables-save -t nat | sed -E '/^-A KUBE-SVC-.*default\/my-service/ s/--probability [0-9.]+/--probability ` + p + `/' | ip netns exec $ns iptables-restore -T nat; done`
+}
+
+// exerciseCase is one exercise as TestExercises runs it.
+type exerciseCase struct {
+	n     int
+	story string
+	fails []int
+	hint  string // in the first failing criterion's hint
+	// wrongs are fixes the check must refuse; alt is a different
+	// fix that must pass.
+	wrongs []wrongFix
+	alt    []string
+	// trace is a trace (SRC DST [flags]) that meets the break: its
+	// "Not as netlab built it" observes, and never gives the fix.
+	trace []string
 }
 
 // TestExercises: each exercise breaks its lab as it says (check fails on
@@ -130,27 +158,23 @@ func TestExercises(t *testing.T) {
 	labtest.Root(t)
 	prefix := labtest.Name("x")
 	t.Setenv("NETLAB_EXERCISE_PREFIX", prefix)
-	for _, tc := range []struct {
-		n     int
-		story string
-		fails []int
-		hint  string // in the first failing criterion's hint
-		// wrongs are fixes the check must refuse; alt is a different
-		// fix that must pass.
-		wrongs []wrongFix
-		alt    []string
-		// trace is a trace (SRC DST [flags]) that meets the break: its
-		// "Not as netlab built it" observes, and never gives the fix.
-		trace []string
-	}{
+	for _, tc := range []exerciseCase{
 		{n: 1, story: "192.168.56.1:80", fails: []int{0, 1}, hint: "from 172.17.0.2", wrongs: []wrongFix{
-			{cmds: []string{"ip -n %s-outside route add 172.17.0.0/16 via 192.168.56.11"}, at: 1, hint: "saw 172.17.0.2"},
+			// A route back to the containers: on 20.10 the outside host
+			// answers and sees c1's own address; on 28 node1 drops the
+			// answer in raw PREROUTING.
+			{cmds: []string{"ip -n %s-outside route add 172.17.0.0/16 via 192.168.56.11"}, at: 1, hint: "saw 172.17.0.2", docker: "20.10"},
+			{cmds: []string{"ip -n %s-outside route add 172.17.0.0/16 via 192.168.56.11"}, at: 0, hint: "from 172.17.0.2", docker: "28"},
 			{cmds: []string{"ip netns exec %s-node1 iptables -t nat -A POSTROUTING -j MASQUERADE"}, at: 2, hint: "rewriting packets that stay on docker0"},
 		}},
 		{n: 2, story: "192.168.56.11:8080", fails: []int{0, 1}, hint: "→ 172.17.0.2:8000", trace: []string{"outside", "192.168.56.11", "--port", "8080"}, wrongs: []wrongFix{
 			{cmds: []string{`ip netns exec %s-node1 sh -c "iptables-save -t nat | grep -v -- '-j DNAT' | iptables-restore"`}, at: 1, hint: "saw 172.17.0.1"},
+			// On 20.10 the FORWARD policy is all that keeps c2:80 closed;
+			// on 28 the raw drops and DOCKER's own DROP still do.
 			{cmds: []string{`ip netns exec %[1]s-node1 sh -c "iptables-save -t nat | sed 's/172.17.0.2:8000/172.17.0.2:80/' | iptables-restore"`,
-				"ip netns exec %s-node1 iptables -P FORWARD ACCEPT"}, at: 3, hint: "no rule accepts"},
+				"ip netns exec %s-node1 iptables -P FORWARD ACCEPT"}, at: 3, hint: "no rule accepts", docker: "20.10"},
+			{cmds: []string{`ip netns exec %[1]s-node1 sh -c "iptables-save -t nat | sed 's/172.17.0.2:8000/172.17.0.2:80/' | iptables-restore"`,
+				"ip netns exec %s-node1 iptables -t nat -I POSTROUTING -o docker0 -j MASQUERADE"}, at: 1, hint: "saw 172.17.0.1"},
 		}},
 		{n: 3, story: "192.168.56.12:8080", fails: []int{0, 1}, hint: "forwarding is off on eth1", wrongs: []wrongFix{
 			{cmds: []string{"ip netns exec %s-node2 sysctl -qw net.ipv4.conf.eth1.forwarding=1"}, at: 1, hint: "forwarding is off on docker0"},
@@ -203,135 +227,169 @@ func TestExercises(t *testing.T) {
 			{cmds: []string{everyProbability("0.3333")}, at: 0, hint: "Make each a third"},
 			{cmds: []string{everyProbability("0.5")}, at: 0, hint: "Make each a third"},
 		}},
+		{n: 14, story: "192.168.56.11:8081", fails: []int{0, 1}, hint: "follow it", wrongs: []wrongFix{
+			{cmds: []string{publishC2}, at: 0, hint: "-j DROP"},
+			{cmds: []string{publishC2, acceptC2("-A")}, at: 0, hint: "-j DROP"},
+			{cmds: []string{publishC2, acceptC2("-I"), `ip netns exec %s-node1 sh -c "iptables-save -t raw | grep -v -- '-d 172.17.0.3/32' | iptables-restore -T raw"`},
+				at: 3, hint: "iptables -t raw -S"},
+			{cmds: []string{publishC2, acceptC2("-I"), "ip netns exec %s-node1 iptables -t nat -I POSTROUTING -o docker0 -j MASQUERADE"}, at: 1, hint: "c2 saw 172.17.0.1"},
+		}, alt: []string{publishC2, "ip netns exec %s-node1 iptables -I DOCKER-USER -i eth1 -o docker0 -d 172.17.0.3/32 -p tcp --dport 80 -j ACCEPT"}},
 	} {
-		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
-			lab := fmt.Sprintf("%s%d", prefix, tc.n)
-			t.Cleanup(func() {
-				_, _ = exec.Command(labtest.Binary(t), "down", "--lab", lab).CombinedOutput()
-				_ = exec.Command("ip", "netns", "del", "pod-"+lab).Run()
-				_, _ = exec.Command(labtest.Binary(t), "exercise", "stop", fmt.Sprint(tc.n), "--forget").CombinedOutput()
-				labtest.AssertGone(t, lab)
-				_, err := os.Stat(filepath.Join(state.RecordDir(), lab+".json"))
-				assert.True(t, os.IsNotExist(err), "stop --forget leaves no record")
+		// The Docker exercises on both Dockers' layouts.
+		versions := []string{""}
+		if tc.n <= 5 {
+			versions = topo.DockerVersions
+		}
+		for _, version := range versions {
+			t.Run(strings.TrimSuffix(fmt.Sprint(tc.n)+"/"+version, "/"), func(t *testing.T) {
+				runExercise(t, prefix, tc, version)
 			})
-			r := labtest.MustRun(t, "exercise", "start", fmt.Sprint(tc.n))
-			assert.Contains(t, r.Stdout, "What users report:")
-			assert.Contains(t, r.Stdout, tc.story)
-			d := checkExercise(t, tc.n, 1)
-			assert.Equal(t, lab, d.Lab)
-			assert.False(t, d.Solved)
-			require.Equal(t, tc.fails, d.failing(), "%+v", d.Criteria)
-			assert.LessOrEqual(t, len(d.Criteria), web.MaxCriteria, "a room takes this exercise's report")
-			if tc.n == 1 {
-				// solution asks first: y on its input shows it, anything
-				// else does not, and no input at all says how to skip asking.
-				ask := func(input string) (string, int) {
-					cmd := exec.Command(labtest.Binary(t), "exercise", "solution", "1")
-					cmd.Stdin = strings.NewReader(input)
-					out, err := cmd.CombinedOutput()
-					code := 0
-					if ee, ok := err.(*exec.ExitError); ok {
-						code = ee.ExitCode()
-					}
-					return string(out), code
-				}
-				out, code := ask("y\n")
-				assert.Equal(t, 0, code, out)
-				assert.Contains(t, out, "MASQUERADE")
-				out, code = ask("n\n")
-				assert.Equal(t, 0, code, out)
-				assert.Contains(t, out, "Not shown")
-				assert.NotContains(t, out, "MASQUERADE")
-				out, code = ask("")
-				assert.Equal(t, 2, code, out)
-				assert.Contains(t, out, "add --yes")
-			}
-			if tc.n == 10 {
-				// Another lab's pods share node1's pod CIDR: none of them
-				// is the learner's pod.
-				other := labtest.NewLab(t, "xd")
-				labtest.MustRun(t, "overlay-mode", "--lab", other)
-				labtest.MustRun(t, "apply", "--lab", other, "-f", "../../examples/myapp.yaml")
-				require.Equal(t, tc.fails, checkExercise(t, tc.n, 1).failing(), "another lab's pods are not the learner's")
-				labtest.MustRun(t, "down", "--lab", other)
-			}
-			first := d.Criteria[tc.fails[0]]
-			assert.Contains(t, first.Hint, tc.hint, "the hint names what the check saw")
-			for _, c := range d.Criteria {
-				assert.NotEmpty(t, c.Observed, c.Name)
-				if !c.Pass {
-					assert.NotEmpty(t, c.Hint, c.Name)
-				}
-			}
-			if tc.trace != nil {
-				doc := runTrace(t, append([]string{"--lab", lab}, tc.trace...)...)
-				require.NotEmpty(t, doc.Expected, "the trace sees the break")
-				seen := strings.Join(doc.Expected, "\n")
-				assert.NotContains(t, seen, "netlab built it with")
-				assert.NotContains(t, seen, "netlab's rule '")
-				for _, c := range solution(t, tc.n) {
-					fix := strings.TrimPrefix(c, "sudo ")
-					for _, part := range []string{"--to-destination 172.17.0.2:80", "route add", "fdb append", fix} {
-						if strings.Contains(fix, part) {
-							assert.NotContains(t, seen, part, "the trace gives the fix away")
-						}
-					}
-				}
-			}
-			require.GreaterOrEqual(t, len(tc.wrongs), 2, "at least two wrong fixes per exercise")
-			for i, w := range tc.wrongs {
-				cmds := fixCmds(lab, w.cmds)
-				if w.cmds[0] == "SOLUTION WITHOUT MTU" {
-					cmds = nil
-					for _, c := range solution(t, tc.n) {
-						cmds = append(cmds, regexp.MustCompile(` mtu \d+`).ReplaceAllString(c, ""))
-					}
-				}
-				shell(t, cmds...)
-				d = checkExercise(t, tc.n, 1)
-				require.False(t, d.Criteria[w.at].Pass, "wrong fix %d is refused at %q: %+v", i+1, d.Criteria[w.at].Name, d.Criteria)
-				assert.Contains(t, d.Criteria[w.at].Hint, w.hint, "wrong fix %d", i+1)
-				shell(t, fixCmds(lab, w.undo)...)
-				labtest.MustRun(t, "exercise", "reset", fmt.Sprint(tc.n))
-				require.Equal(t, tc.fails, checkExercise(t, tc.n, 1).failing(), "reset breaks it again, as new")
-			}
-			if tc.alt != nil {
-				for _, a := range tc.alt {
-					shell(t, fmt.Sprintf(a, lab))
-				}
-				d = checkExercise(t, tc.n, 0)
-				assert.True(t, d.Solved, "a different sound fix passes")
-				labtest.MustRun(t, "exercise", "reset", fmt.Sprint(tc.n))
-			}
-			shell(t, solution(t, tc.n)...)
-			d = checkExercise(t, tc.n, 0)
-			assert.True(t, d.Solved, "%+v", d.Criteria)
-			assert.Empty(t, d.failing())
-
-			var list []struct {
-				ID      string `json:"id"`
-				Lab     string `json:"lab"`
-				Solved  bool   `json:"solved"`
-				Running bool   `json:"running"`
-				Checks  int    `json:"checks"`
-			}
-			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
-			require.Len(t, list, 13)
-			assert.Equal(t, lab, list[tc.n-1].Lab)
-			assert.True(t, list[tc.n-1].Solved, "progress survives: solved")
-			assert.GreaterOrEqual(t, list[tc.n-1].Checks, 1)
-			r = labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n))
-			assert.Contains(t, r.Stdout, "Its record stays: solved at ")
-			labtest.AssertGone(t, lab)
-			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
-			assert.True(t, list[tc.n-1].Solved, "solved survives stop")
-			assert.False(t, list[tc.n-1].Running)
-			r = labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n), "--forget")
-			assert.Contains(t, r.Stdout, "record is forgotten")
-			require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
-			assert.False(t, list[tc.n-1].Solved, "forgotten")
-		})
+		}
 	}
+}
+
+// runExercise is TestExercises for exercise n, on a Docker exercise's
+// Docker version (empty: the default).
+func runExercise(t *testing.T, prefix string, tc exerciseCase, version string) {
+	var wrongs []wrongFix
+	for _, w := range tc.wrongs {
+		if w.docker == "" || version == "" || w.docker == version {
+			wrongs = append(wrongs, w)
+		}
+	}
+	tc.wrongs = wrongs
+	lab := fmt.Sprintf("%s%d", prefix, tc.n)
+	t.Cleanup(func() {
+		_, _ = exec.Command(labtest.Binary(t), "down", "--lab", lab).CombinedOutput()
+		_ = exec.Command("ip", "netns", "del", "pod-"+lab).Run()
+		_, _ = exec.Command(labtest.Binary(t), "exercise", "stop", fmt.Sprint(tc.n), "--forget").CombinedOutput()
+		labtest.AssertGone(t, lab)
+		_, err := os.Stat(filepath.Join(state.RecordDir(), lab+".json"))
+		assert.True(t, os.IsNotExist(err), "stop --forget leaves no record")
+	})
+	start := []string{"exercise", "start", fmt.Sprint(tc.n)}
+	if version != "" {
+		start = append(start, "--docker-version", version)
+	}
+	r := labtest.MustRun(t, start...)
+	if version != "" {
+		assert.Contains(t, r.Stderr, "--docker-version "+version, "the lab is built as Docker "+version+" does")
+	}
+	assert.Contains(t, r.Stdout, "What users report:")
+	assert.Contains(t, r.Stdout, tc.story)
+	d := checkExercise(t, tc.n, 1)
+	assert.Equal(t, lab, d.Lab)
+	assert.False(t, d.Solved)
+	require.Equal(t, tc.fails, d.failing(), "%+v", d.Criteria)
+	assert.LessOrEqual(t, len(d.Criteria), web.MaxCriteria, "a room takes this exercise's report")
+	if tc.n == 1 {
+		// solution asks first: y on its input shows it, anything
+		// else does not, and no input at all says how to skip asking.
+		ask := func(input string) (string, int) {
+			cmd := exec.Command(labtest.Binary(t), "exercise", "solution", "1")
+			cmd.Stdin = strings.NewReader(input)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			return string(out), code
+		}
+		out, code := ask("y\n")
+		assert.Equal(t, 0, code, out)
+		assert.Contains(t, out, "MASQUERADE")
+		out, code = ask("n\n")
+		assert.Equal(t, 0, code, out)
+		assert.Contains(t, out, "Not shown")
+		assert.NotContains(t, out, "MASQUERADE")
+		out, code = ask("")
+		assert.Equal(t, 2, code, out)
+		assert.Contains(t, out, "add --yes")
+	}
+	if tc.n == 10 {
+		// Another lab's pods share node1's pod CIDR: none of them
+		// is the learner's pod.
+		other := labtest.NewLab(t, "xd")
+		labtest.MustRun(t, "overlay-mode", "--lab", other)
+		labtest.MustRun(t, "apply", "--lab", other, "-f", "../../examples/myapp.yaml")
+		require.Equal(t, tc.fails, checkExercise(t, tc.n, 1).failing(), "another lab's pods are not the learner's")
+		labtest.MustRun(t, "down", "--lab", other)
+	}
+	first := d.Criteria[tc.fails[0]]
+	assert.Contains(t, first.Hint, tc.hint, "the hint names what the check saw")
+	for _, c := range d.Criteria {
+		assert.NotEmpty(t, c.Observed, c.Name)
+		if !c.Pass {
+			assert.NotEmpty(t, c.Hint, c.Name)
+		}
+	}
+	if tc.trace != nil {
+		doc := runTrace(t, append([]string{"--lab", lab}, tc.trace...)...)
+		require.NotEmpty(t, doc.Expected, "the trace sees the break")
+		seen := strings.Join(doc.Expected, "\n")
+		assert.NotContains(t, seen, "netlab built it with")
+		assert.NotContains(t, seen, "netlab's rule '")
+		for _, c := range solution(t, tc.n) {
+			fix := strings.TrimPrefix(c, "sudo ")
+			for _, part := range []string{"--to-destination 172.17.0.2:80", "route add", "fdb append", fix} {
+				if strings.Contains(fix, part) {
+					assert.NotContains(t, seen, part, "the trace gives the fix away")
+				}
+			}
+		}
+	}
+	require.GreaterOrEqual(t, len(tc.wrongs), 2, "at least two wrong fixes per exercise")
+	for i, w := range tc.wrongs {
+		cmds := fixCmds(lab, w.cmds)
+		if w.cmds[0] == "SOLUTION WITHOUT MTU" {
+			cmds = nil
+			for _, c := range solution(t, tc.n) {
+				cmds = append(cmds, regexp.MustCompile(` mtu \d+`).ReplaceAllString(c, ""))
+			}
+		}
+		shell(t, cmds...)
+		d = checkExercise(t, tc.n, 1)
+		require.False(t, d.Criteria[w.at].Pass, "wrong fix %d is refused at %q: %+v", i+1, d.Criteria[w.at].Name, d.Criteria)
+		assert.Contains(t, d.Criteria[w.at].Hint, w.hint, "wrong fix %d", i+1)
+		shell(t, fixCmds(lab, w.undo)...)
+		labtest.MustRun(t, "exercise", "reset", fmt.Sprint(tc.n))
+		require.Equal(t, tc.fails, checkExercise(t, tc.n, 1).failing(), "reset breaks it again, as new")
+	}
+	if tc.alt != nil {
+		for _, a := range tc.alt {
+			shell(t, fmt.Sprintf(a, lab))
+		}
+		d = checkExercise(t, tc.n, 0)
+		assert.True(t, d.Solved, "a different sound fix passes")
+		labtest.MustRun(t, "exercise", "reset", fmt.Sprint(tc.n))
+	}
+	shell(t, solution(t, tc.n)...)
+	d = checkExercise(t, tc.n, 0)
+	assert.True(t, d.Solved, "%+v", d.Criteria)
+	assert.Empty(t, d.failing())
+
+	var list []struct {
+		ID      string `json:"id"`
+		Lab     string `json:"lab"`
+		Solved  bool   `json:"solved"`
+		Running bool   `json:"running"`
+		Checks  int    `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
+	require.Len(t, list, 14)
+	assert.Equal(t, lab, list[tc.n-1].Lab)
+	assert.True(t, list[tc.n-1].Solved, "progress survives: solved")
+	assert.GreaterOrEqual(t, list[tc.n-1].Checks, 1)
+	r = labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n))
+	assert.Contains(t, r.Stdout, "Its record stays: solved at ")
+	labtest.AssertGone(t, lab)
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
+	assert.True(t, list[tc.n-1].Solved, "solved survives stop")
+	assert.False(t, list[tc.n-1].Running)
+	r = labtest.MustRun(t, "exercise", "stop", fmt.Sprint(tc.n), "--forget")
+	assert.Contains(t, r.Stdout, "record is forgotten")
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
+	assert.False(t, list[tc.n-1].Solved, "forgotten")
 }
 
 // TestExerciseBadInput: bad usage exits 2 and changes nothing.
@@ -340,7 +398,7 @@ func TestExerciseBadInput(t *testing.T) {
 	prefix := labtest.Name("y")
 	t.Setenv("NETLAB_EXERCISE_PREFIX", prefix)
 	var labs []string // the exercises' labs, under either prefix
-	for n := 1; n <= 14; n++ {
+	for n := 1; n <= 15; n++ {
 		labs = append(labs, prefix+strconv.Itoa(n), "Bad/Prefix"+strconv.Itoa(n))
 	}
 	before := netnsList(t, labs...)
@@ -349,7 +407,10 @@ func TestExerciseBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"exercise", "start"}, "takes one exercise"},
-		{[]string{"exercise", "start", "14"}, "no exercise \"14\""},
+		{[]string{"exercise", "start", "15"}, "no exercise \"15\""},
+		{[]string{"exercise", "start", "1", "--docker-version", "19.03"}, "netlab builds Docker 28 or 20.10"},
+		{[]string{"exercise", "start", "6", "--docker-version", "28"}, "which has no Docker"},
+		{[]string{"exercise", "start", "14", "--docker-version", "20.10"}, "runs on Docker 28 only"},
 		{[]string{"exercise", "start", "1", "2"}, "takes one exercise"},
 		{[]string{"exercise", "check", "1"}, "is not running"},
 		{[]string{"exercise", "check"}, "no exercise is running"},

@@ -25,6 +25,7 @@ import (
 	"netlab/internal/labtest"
 	"netlab/internal/netops"
 	"netlab/internal/state"
+	"netlab/internal/topo"
 )
 
 // netnsNames lists /run/netns.
@@ -77,6 +78,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"docker-mode", "--lab", name, "--topology", empty}, "the file is empty"},
 		{[]string{"docker-mode", "--lab", name, "--topology", nodeC1}, `"c1" is how netlab names a container or pod`},
 		{[]string{"docker-mode", "--lab", name, "--topology", bridgeLo}, `"lo" is the loopback interface`},
+		{[]string{"docker-mode", "--lab", name, "--docker-version", "27"}, `--docker-version "27": netlab builds Docker 28 or 20.10`},
+		{[]string{"docker-mode", "--lab", name, "--docker-version", "20.10", "--allow-direct-routing"}, "--allow-direct-routing: Docker 20.10 has no such option"},
+		{[]string{"docker-mode", "--lab", name, "--allow-direct-routing=maybe"}, "--allow-direct-routing"},
 		{[]string{"exec", "c1", "--bogus", "--", "true"}, "unknown flag --bogus before the command"},
 		{[]string{"docker-mode", "--lab", name, "--containers", "many"}, "--containers"},
 		{[]string{"docker-mode", "--lab", "Bad_Name"}, `--lab "Bad_Name"`},
@@ -282,7 +286,7 @@ func TestInterruptRollsBack(t *testing.T) {
 func TestExplain(t *testing.T) {
 	labtest.Root(t)
 	name := labtest.NewLab(t, "e")
-	r := labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1", "--explain")
+	r := labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "1", "--explain", "--docker-version", "20.10")
 	assert.Contains(t, r.Stdout, "+ ip netns add "+name+"-node1\n")
 	assert.Contains(t, r.Stdout, "+ ip -n "+name+"-node1 link add veth-c1 master docker0 up type veth peer name eth0 address 02:42:ac:11:00:02 netns "+name+"-c1\n")
 	assert.Contains(t, r.Stdout, "Lab \""+name+"\" is up")
@@ -302,7 +306,7 @@ var etherMAC = regexp.MustCompile(`link/ether ([0-9a-f:]{17})`)
 func maskMACs(s string) string {
 	return etherMAC.ReplaceAllStringFunc(s, func(m string) string {
 		mac := m[len("link/ether "):]
-		if strings.HasPrefix(mac, "02:42:ac:1") || strings.HasPrefix(mac, "0e:6c:c0:a8") {
+		if strings.HasPrefix(mac, "02:42:ac:11:") || strings.HasPrefix(mac, "0e:6c:c0:a8") {
 			return m
 		}
 		return "link/ether (random)"
@@ -343,10 +347,14 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 				lines = append(lines, fmt.Sprintf("neigh %s %s lladdr %s state %d", a.Name, n.IP, n.HardwareAddr, n.State))
 			}
 		}
-		addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
+		addrs, err := nl.AddrList(l, netlink.FAMILY_ALL)
 		require.NoError(t, err)
 		for _, ad := range addrs {
-			lines = append(lines, fmt.Sprintf("addr %s %s", a.Name, ad.IPNet))
+			addr := ad.IPNet.String()
+			if ad.IP.IsLinkLocalUnicast() && ad.IP.To4() == nil {
+				addr = "fe80::(from the MAC)" // a random MAC's
+			}
+			lines = append(lines, fmt.Sprintf("addr %s %s", a.Name, addr))
 		}
 	}
 	routes, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 0}, 0)
@@ -365,7 +373,8 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 		}
 	}
 	require.NoError(t, netops.Do(ns, func() error {
-		keys := []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"}
+		keys := []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6",
+			"net/ipv6/conf/lo/disable_ipv6", "net/ipv6/conf/eth0/disable_ipv6", "net/ipv6/conf/docker0/disable_ipv6"}
 		for _, kv := range append(append([]netops.KV{}, lab.Pinned...), lab.ContainerSysctls...) {
 			keys = append(keys, strings.ReplaceAll(kv.Key, ".", "/"))
 		}
@@ -381,11 +390,13 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 		}
 		return nil
 	}))
-	save, err := exec.Command("ip", "netns", "exec", string(ns), "iptables-save").Output()
-	require.NoError(t, err)
-	for _, l := range strings.Split(string(save), "\n") {
-		if l != "" && !strings.HasPrefix(l, "#") {
-			lines = append(lines, "iptables "+strings.Split(l, " [")[0])
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		save, err := exec.Command("ip", "netns", "exec", string(ns), tool+"-save").Output()
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(save), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				lines = append(lines, tool+" "+strings.Split(l, " [")[0])
+			}
 		}
 	}
 	sort.Strings(lines)
@@ -442,16 +453,23 @@ func TestDryRunReplay(t *testing.T) {
 }
 
 // TestShellScriptMatches: scripts/docker-mode.sh, the teaching version,
-// builds the same kernel state as netlab, and its down removes it.
+// builds the same kernel state as netlab, for both Docker versions, and its
+// down removes it.
 func TestShellScriptMatches(t *testing.T) {
 	labtest.Root(t)
+	for _, v := range topo.DockerVersions {
+		t.Run(v, func(t *testing.T) { shellScriptMatches(t, v) })
+	}
+}
+
+func shellScriptMatches(t *testing.T, version string) {
 	viaNetlab := labtest.NewLab(t, "n")
 	viaShell := labtest.NewLab(t, "s")
 	script, err := filepath.Abs("../../scripts/docker-mode.sh")
 	require.NoError(t, err)
-	out, err := exec.Command("bash", script, "up", viaShell, "2", "3").CombinedOutput()
+	out, err := exec.Command("bash", script, "up", viaShell, "2", "3", version).CombinedOutput()
 	require.NoError(t, err, string(out))
-	labtest.MustRun(t, "docker-mode", "--lab", viaNetlab, "--containers", "3")
+	labtest.MustRun(t, "docker-mode", "--lab", viaNetlab, "--containers", "3", "--docker-version", version)
 	s := readStatus(t, viaNetlab)
 	var all []netops.NS
 	for _, n := range s.Nodes {

@@ -2,12 +2,16 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,95 +19,276 @@ import (
 	"netlab/internal/labtest"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/probe"
+	"netlab/internal/who"
 )
 
-// realDockerDir holds what scripts/docker-reference.sh recorded of Debian
-// 12's dockerd 20.10, run in namespaces on a machine like this one, in
-// each of its two layouts: the answers of the probes below, and more.
-const realDockerDir = "../../bridge/testdata/docker-20.10"
+// realDockerDir holds what scripts/docker-reference.sh recorded of real
+// dockerd, run in namespaces on a machine like this one: Debian 12's 20.10
+// in docker-20.10, Debian unstable's 28.5.2 in docker-28.5, each in its
+// layouts (userland-proxy on, Docker's default, and off; 28's
+// allow-direct-routing): the answers of the probes below, and more.
+const realDockerDir = "../../bridge/testdata"
 
 // TestDockerMatchesRealDocker asks netlab's Docker model the questions the
-// recording asked real Docker, from the same places to the same addresses,
-// in both layouts (userland-proxy on, Docker's default, and off), and
-// expects the same answers, client address for client address, the same
-// tables and the same sysctls.
+// recordings asked real Docker, from the same places to the same addresses,
+// for both versions in every layout recorded, and expects the same answers
+// (client address for client address, and no answer where Docker gave
+// none), the same connection tracking (a DNAT or a proxy's two
+// connections), the same iptables and ip6tables in every table, the same
+// sysctls, addresses and listeners, and MACs chosen by the same rule.
 func TestDockerMatchesRealDocker(t *testing.T) {
 	labtest.Root(t)
-	for _, proxy := range []string{"true", "false"} {
-		t.Run("userland-proxy="+proxy, func(t *testing.T) {
-			matchRealDocker(t, proxy)
-		})
+	for _, version := range []string{"20.10", "28.5"} {
+		dirs, err := filepath.Glob(filepath.Join(realDockerDir, "docker-"+version, "*"))
+		require.NoError(t, err)
+		require.NotEmpty(t, dirs, "no recording of Docker %s", version)
+		for _, dir := range dirs {
+			t.Run(version+"/"+filepath.Base(dir), func(t *testing.T) {
+				matchRealDocker(t, version, dir)
+			})
+		}
 	}
 }
 
-func matchRealDocker(t *testing.T, proxy string) {
-	realDocker := filepath.Join(realDockerDir, "userland-proxy-"+proxy)
-	want, err := os.ReadFile(filepath.Join(realDocker, "answers.txt"))
-	require.NoError(t, err)
-	name := labtest.NewLab(t, "r")
-	labtest.MustRun(t, "docker-mode", "--lab", name, "--nodes", "1", "--containers", "2", "--userland-proxy="+proxy)
-	ns := func(obj string) netops.NS { return names.NetnsName(name, obj) }
-	probes := []struct {
-		what string
-		from netops.NS
-		to   string
-	}{
-		{"node -> 127.0.0.1:8080", ns("node1"), "127.0.0.1:8080"},
-		{"node -> NODE:8080", ns("node1"), "192.168.56.11:8080"},
-		{"outside -> NODE:8080", ns("outside"), "192.168.56.11:8080"},
-		{"c2 -> NODE:8080", ns("c2"), "192.168.56.11:8080"},
-		{"c2 -> GATEWAY:8080", ns("c2"), "172.17.0.1:8080"},
-		{"c1 -> NODE:8080 (hairpin)", ns("c1"), "192.168.56.11:8080"},
-		{"c2 -> c1:80", ns("c2"), "172.17.0.2:80"},
-		{"node -> c1:80", ns("node1"), "172.17.0.2:80"},
-	}
-	var got strings.Builder
-	for _, p := range probes {
-		a := ask(t, p.from, p.to)
-		require.Equal(t, "c1", a.Name, p.what)
-		fmt.Fprintf(&got, "%s: client=%s\n", p.what, a.Client)
-	}
-	assert.Equal(t, string(want), got.String(), "netlab answers as real Docker 20.10 does")
+// dockerProbe is one question of the recordings: from a namespace of the
+// lab, to an address, and who should answer (when anyone does).
+type dockerProbe struct {
+	from, to, who string
+	ping          bool
+}
 
-	// What Docker sets in a container and on its node, and its MACs.
-	recorded, err := os.ReadFile(filepath.Join(realDocker, "sysctls.txt"))
-	require.NoError(t, err)
-	for _, line := range strings.Split(strings.TrimSpace(string(recorded)), "\n") {
+func matchRealDocker(t *testing.T, version, dir string) {
+	layout := filepath.Base(dir)
+	args := []string{"docker-mode", "--nodes", "1", "--containers", "2", "--docker-version", strings.TrimSuffix(version, ".5")}
+	switch layout {
+	case "userland-proxy-true":
+		args = append(args, "--userland-proxy=true")
+	case "userland-proxy-false":
+		args = append(args, "--userland-proxy=false")
+	case "allow-direct-routing":
+		args = append(args, "--allow-direct-routing")
+	default:
+		t.Fatalf("%s: a layout this test does not know", dir)
+	}
+	read := func(file string) string {
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		require.NoError(t, err)
+		return string(data)
+	}
+	name := labtest.NewLab(t, "r")
+	labtest.MustRun(t, append(args, "--lab", name)...)
+	ns := func(obj string) netops.NS { return names.NetnsName(name, obj) }
+	node, c1 := ns("node1"), ns("c1")
+	// The recording's outside host has a route to the containers via the
+	// node, as a learner adds one.
+	out, err := exec.Command("ip", "-n", string(ns("outside")), "route", "add", "172.17.0.0/16", "via", "192.168.56.11").CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	probes := map[string]dockerProbe{
+		"node -> 127.0.0.1:8080":               {"node1", "127.0.0.1:8080", "c1", false},
+		"node -> [::1]:8080":                   {"node1", "[::1]:8080", "c1", false},
+		"node -> NODE:8080":                    {"node1", "192.168.56.11:8080", "c1", false},
+		"outside -> NODE:8080":                 {"outside", "192.168.56.11:8080", "c1", false},
+		"c2 -> NODE:8080":                      {"c2", "192.168.56.11:8080", "c1", false},
+		"c2 -> GATEWAY:8080":                   {"c2", "172.17.0.1:8080", "c1", false},
+		"c1 -> NODE:8080 (hairpin)":            {"c1", "192.168.56.11:8080", "c1", false},
+		"c2 -> c1:80":                          {"c2", "172.17.0.2:80", "c1", false},
+		"node -> c1:80":                        {"node1", "172.17.0.2:80", "c1", false},
+		"outside -> c1:80 (routed via NODE)":   {"outside", "172.17.0.2:80", "c1", false},
+		"outside -> c2:80 (routed via NODE)":   {"outside", "172.17.0.3:80", "c2", false},
+		"outside -> ping c1 (routed via NODE)": {"outside", "172.17.0.2", "", true},
+	}
+	var answers, tracked strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(read("answers.txt")), "\n") {
+		what, _, _ := strings.Cut(line, ": ")
+		p, ok := probes[what]
+		require.True(t, ok, "%s: the recording asks %q, which this test does not", dir, what)
+		conntrack(t, node, "-F")
+		fmt.Fprintf(&answers, "%s: %s\n", what, askOrNot(t, ns(p.from), p))
+		fmt.Fprintf(&tracked, "## %s\n%s", what, conntrackList(t, node))
+	}
+	assert.Equal(t, read("answers.txt"), answers.String(), "netlab answers as real Docker %s does (%s)", version, layout)
+	assert.Equal(t, read("conntrack.txt"), tracked.String(), "the node tracks each probe's connections as Docker %s's does: DNAT or proxy", version)
+
+	// The node's tables, every table, chain for chain and rule for rule,
+	// less netlab's comments: what iptables-save shows a learner.
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		save, err := exec.Command("ip", "netns", "exec", string(node), tool+"-save").Output()
+		require.NoError(t, err)
+		assert.Equal(t, iptablesByChain(read(tool+".txt")), iptablesByChain(string(save)), "node1's %s are dockerd %s's", tool, version)
+	}
+
+	// What Docker sets in a container and on its node.
+	for _, line := range strings.Split(strings.TrimSpace(read("sysctls.txt")), "\n") {
 		where, kv, _ := strings.Cut(line, " ")
-		if where == "docker0" { // "docker0 hairpin: hairpin on": its ports'
-			out, err := exec.Command("ip", "-n", string(ns("node1")), "-d", "link", "show", "master", "docker0").Output()
+		switch where {
+		case "docker0": // "docker0 hairpin: hairpin on": its ports'
+			out, err := exec.Command("ip", "-n", string(node), "-d", "link", "show", "master", "docker0").Output()
 			require.NoError(t, err)
 			mode := strings.TrimSpace(strings.TrimPrefix(kv, "hairpin:"))
 			assert.Contains(t, string(out), " "+mode+" ", "docker0's ports: %s, as Docker sets them", mode)
 			continue
+		case "c1-veth":
+			if rest, ok := strings.CutPrefix(kv, "addresses: "); ok {
+				assert.Equal(t, rest, brief(t, node, "veth-c1"), "c1's veth's addresses, as Docker %s leaves them", version)
+				continue
+			}
+			kv = strings.Replace(kv, "VETH", "veth-c1", 1)
 		}
 		key, value, ok := strings.Cut(kv, " = ")
 		require.True(t, ok, line)
 		if _, err := os.Stat("/proc/sys/net/bridge"); err != nil && strings.HasPrefix(key, "net.bridge.") {
 			continue // no br_netfilter on this machine: Docker's host had it
 		}
-		target := ns("c1")
-		if where == "node" {
-			target = ns("node1")
+		target := c1
+		if where != "container" {
+			target = node
 		}
 		out, err := exec.Command("ip", "netns", "exec", string(target), "sysctl", "-n", key).Output()
 		require.NoError(t, err, key)
-		assert.Equal(t, value, strings.Join(strings.Fields(string(out)), " "), "%s %s, as Docker sets it", where, key)
+		assert.Equal(t, value, strings.Join(strings.Fields(string(out)), " "), "%s %s, as Docker %s sets it", where, key, version)
 	}
-	// The node's tables, chain for chain and rule for rule, less netlab's
-	// comments: what iptables-save shows a learner on a Docker host.
-	recordedRules, err := os.ReadFile(filepath.Join(realDocker, "iptables.txt"))
-	require.NoError(t, err)
-	save, err := exec.Command("ip", "netns", "exec", string(ns("node1")), "iptables-save").Output()
-	require.NoError(t, err)
-	assert.Equal(t, iptablesByChain(string(recordedRules)), iptablesByChain(string(save)), "node1's iptables are dockerd's")
 
-	links, err := os.ReadFile(filepath.Join(realDocker, "links.txt"))
+	// MACs, by how they were chosen, not by value.
+	assert.Equal(t, read("macs.txt"), fmt.Sprintf("docker0: %s\nc1 eth0: %s\n",
+		macKind(t, node, "docker0", "172.17.0.1"), macKind(t, c1, "eth0", "172.17.0.2")), "MACs as Docker %s chooses them", version)
+
+	// Addresses (link-local ones by kind), and what listens on the node.
+	var addrs strings.Builder
+	for _, w := range []struct {
+		who string
+		ns  netops.NS
+	}{{"node", node}, {"c1", c1}} {
+		out, err := exec.Command("ip", "-n", string(w.ns), "-br", "addr", "show").Output()
+		require.NoError(t, err)
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(l)
+			dev, _, _ := strings.Cut(f[0], "@")
+			if w.who == "node" && (dev == "eth1" || strings.HasPrefix(dev, "veth")) {
+				continue
+			}
+			fmt.Fprintf(&addrs, "%s %s\n", w.who, strings.Join(append([]string{dev}, linkLocal(f[1:])...), " "))
+		}
+	}
+	assert.Equal(t, read("addrs.txt"), addrs.String(), "addresses as Docker %s leaves them", version)
+	ss, err := exec.Command("ip", "netns", "exec", string(node), "ss", "-ltnH").Output()
 	require.NoError(t, err)
-	assert.Contains(t, string(links), "link/ether 02:42:ac:11:00:02 ")
-	out, err := exec.Command("ip", "-n", string(ns("c1")), "link", "show", "eth0").Output()
+	var listen []string
+	for _, l := range strings.Split(strings.TrimSpace(string(ss)), "\n") {
+		if f := strings.Fields(l); len(f) >= 4 {
+			listen = append(listen, "tcp listen "+f[3])
+		}
+	}
+	sort.Strings(listen)
+	assert.Equal(t, read("listeners.txt"), strings.Join(listen, "\n")+"\n", "the node listens where Docker %s's does (docker-proxy)", version)
+}
+
+// askOrNot asks p and says what the recording says: "client=ADDRESS", or
+// "no answer"; a ping probe says "reply".
+func askOrNot(t *testing.T, from netops.NS, p dockerProbe) string {
+	t.Helper()
+	if p.ping {
+		r, _ := probe.Ping(from, p.to, 1, 2*time.Second)
+		if r.OK() {
+			return "reply"
+		}
+		return "no answer"
+	}
+	ap := netip.MustParseAddrPort(p.to)
+	conn, err := who.Dial(from, ap, 3*time.Second)
+	if err != nil {
+		return "no answer"
+	}
+	defer conn.Close()
+	a, err := who.AskConn(conn, ap.String())
+	if err != nil {
+		return "no answer"
+	}
+	require.Equal(t, p.who, a.Name, "%s answered %s", a.Name, p.to)
+	return "client=" + a.Client
+}
+
+func conntrack(t *testing.T, ns netops.NS, args ...string) string {
+	t.Helper()
+	var all strings.Builder
+	for _, family := range []string{"ipv4", "ipv6"} {
+		out, _ := exec.Command("ip", append([]string{"netns", "exec", string(ns), "conntrack"}, append(args, "-f", family)...)...).Output()
+		all.Write(out)
+	}
+	return all.String()
+}
+
+// conntrackList is the node's connection tracking as the recorder writes
+// it: "tcp SRC -> DST:PORT | reply RSRC:RPORT", ephemeral ports and timers
+// out, sorted.
+func conntrackList(t *testing.T, ns netops.NS) string {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(conntrack(t, ns, "-L"), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		var kv []string
+		for _, w := range f[1:] {
+			if k, v, ok := strings.Cut(w, "="); ok && k != "mark" && k != "use" && k != "zone" {
+				kv = append(kv, v)
+			}
+		}
+		switch {
+		case (f[0] == "icmp" || f[0] == "icmpv6") && len(kv) >= 7:
+			lines = append(lines, fmt.Sprintf("%s %s -> %s | reply %s", f[0], kv[0], kv[1], kv[6]))
+		case len(kv) >= 7:
+			lines = append(lines, fmt.Sprintf("%s %s -> %s:%s | reply %s:%s", f[0], kv[0], kv[1], kv[3], kv[4], kv[6]))
+		}
+	}
+	sort.Strings(lines)
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// macKind says how a MAC was chosen, as the recorder does: "02:42 + the
+// address", "02:42 + random" or "random".
+func macKind(t *testing.T, ns netops.NS, dev, ip string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", string(ns), "-o", "link", "show", dev).Output()
 	require.NoError(t, err)
-	assert.Contains(t, string(out), "link/ether 02:42:ac:11:00:02 ", "c1's MAC is Docker's")
+	m := regexp.MustCompile(`link/ether ([0-9a-f:]+)`).FindStringSubmatch(string(out))
+	require.NotNil(t, m, string(out))
+	b := netip.MustParseAddr(ip).As4()
+	switch {
+	case m[1] == net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}.String():
+		return "02:42 + the address"
+	case strings.HasPrefix(m[1], "02:42:"):
+		return "02:42 + random"
+	}
+	return "random"
+}
+
+var linkLocalAddr = regexp.MustCompile(`^fe80::[0-9a-f:]+/64$`)
+
+func linkLocal(addrs []string) []string {
+	out := append([]string(nil), addrs...)
+	for i, a := range out {
+		if linkLocalAddr.MatchString(a) {
+			out[i] = "fe80::(link-local)/64"
+		}
+	}
+	return out
+}
+
+// brief is one interface's addresses as `ip -br addr` prints them, link-
+// local ones by kind.
+func brief(t *testing.T, ns netops.NS, dev string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", string(ns), "-br", "addr", "show", "dev", dev).Output()
+	require.NoError(t, err)
+	f := strings.Fields(string(out))
+	require.GreaterOrEqual(t, len(f), 2, string(out))
+	return strings.Join(linkLocal(f[2:]), " ")
 }
 
 var (
@@ -111,10 +296,12 @@ var (
 	counters    = regexp.MustCompile(` ?\[\d+:\d+\]`)
 )
 
-// iptablesByChain reads iptables-save output of the filter and nat tables
-// as table -> chain -> its policy and rules in order, without comments and
-// counters: two rule sets that read the same to a learner compare equal,
-// whatever order the chains were made in.
+// iptablesByChain reads iptables-save output as table -> chain -> its
+// policy and rules in order, without comments and counters: two rule sets
+// that read the same to a learner compare equal, whatever order the chains
+// were made in. A table with nothing in it (built-in chains only, all
+// ACCEPT, no rules), which iptables-save prints once anything has looked
+// at it, counts as absent.
 func iptablesByChain(save string) map[string]map[string][]string {
 	out := map[string]map[string][]string{}
 	table := ""
@@ -132,9 +319,15 @@ func iptablesByChain(save string) map[string]map[string][]string {
 			out[table][chain] = append(out[table][chain], l)
 		}
 	}
-	for t := range out {
-		if t != "filter" && t != "nat" {
-			delete(out, t) // Docker writes only these two
+	for t, chains := range out {
+		empty := true
+		for _, c := range chains {
+			if len(c) != 1 || c[0] != "policy ACCEPT" {
+				empty = false
+			}
+		}
+		if empty {
+			delete(out, t)
 		}
 	}
 	return out

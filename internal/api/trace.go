@@ -53,7 +53,8 @@ type Hop struct {
 	Route string `json:"route,omitempty"`
 	// Rewrite is each netfilter rule that rewrote the packet here.
 	Rewrite []Rewrite `json:"rewrite,omitempty"`
-	// Filter is the FORWARD verdict of a routed packet and its rule.
+	// Filter is the FORWARD verdict of a routed packet and its rule ("FORWARD
+	// ACCEPT: -A ..."), or the raw table's drop ("raw PREROUTING DROP: -A ...").
 	Filter string `json:"filter,omitempty"`
 	// FilterVia are the rules that jumped, chain into chain, to Filter's
 	// rule (FORWARD → KUBE-FORWARD, say).

@@ -258,9 +258,12 @@ func opCount(ops []netops.Op) int {
 func iptablesCleanup(lab string) []netops.Op {
 	chainPrefix := names.ChainName(lab, "")
 	var ops []netops.Op
-	for _, table := range []string{"nat", "filter"} {
+	for _, table := range []string{"raw", "nat", "filter"} {
 		out, err := netops.IPTablesSave(netops.Host, table)
 		if err != nil {
+			if table == "raw" {
+				continue // no raw table here: nothing of the lab's in it
+			}
 			return ops
 		}
 		del := netops.IPTablesDel{NS: netops.Host, Table: table}

@@ -117,8 +117,9 @@ type Model struct {
 	Node func(t *topo.Topology, node topo.Node) []netops.Op
 	// Make returns the ops that make one workload on node.
 	Make func(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op
-	// Firewall returns a node's iptables, after its workloads.
-	Firewall func(t *topo.Topology, node topo.Node, ws []state.Workload) netops.IPTables
+	// Firewall returns a node's iptables (and ip6tables), after its
+	// workloads.
+	Firewall func(t *topo.Topology, node topo.Node, ws []state.Workload) []netops.Op
 }
 
 // PlanWith plans topology t with model m: the embedded underlay if any, then
@@ -149,7 +150,7 @@ func PlanWith(t *topo.Topology, m Model, underlayBridge string) Plan {
 		p.Add(m.Node(t, node)...)
 		// Workloads do not depend on each other: build them side by side.
 		p.Add(netops.Parallel{Groups: groups})
-		p.Add(m.Firewall(t, node, ws))
+		p.Add(m.Firewall(t, node, ws)...)
 		p.Workloads = append(p.Workloads, ws...)
 		p.Runtimes = append(p.Runtimes, node.Host)
 	}

@@ -107,7 +107,12 @@ func Spec(s *state.State, host string) (string, error) {
 		lines = append(lines, podruntime.Line{Netns: netops.Path(w.NS), Name: w.Name, IP: w.IP, Node: host, Kind: kind, Port: w.Port})
 	}
 	for _, p := range s.Proxies {
-		if p.Node == host {
+		switch {
+		case p.Node != host:
+		case p.Reserve:
+			lines = append(lines, podruntime.Line{Netns: "-", Name: "dockerd", IP: p.Target, Node: host, Kind: podruntime.Reserve,
+				Port: p.HostPort})
+		default:
 			// "-": in the runtime's own namespace, the node's.
 			lines = append(lines, podruntime.Line{Netns: "-", Name: "docker-proxy", IP: p.Target, Node: host, Kind: podruntime.Proxy,
 				Port: p.HostPort, Seventh: strconv.Itoa(p.TargetPort)})

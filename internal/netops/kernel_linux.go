@@ -188,9 +188,9 @@ func (k *kernel) apply(op Op) error {
 		}
 		return err
 	case IPTables:
-		return restore(o.NS, o.Restore())
+		return restore(o.NS, o.Tool()+"-restore", o.Restore())
 	case IPTablesDel:
-		return restore(o.NS, o.Restore())
+		return restore(o.NS, "iptables-restore", o.Restore())
 	case LinkSet:
 		return k.linkSet(o)
 	case IPTablesRaw:
@@ -272,14 +272,14 @@ func (k *kernel) apply(op Op) error {
 
 // restore loads iptables-restore --noflush input in ns, one transaction
 // per table.
-func restore(ns NS, input string) error {
+func restore(ns NS, tool, input string) error {
 	return Do(ns, func() error {
-		cmd := exec.Command("iptables-restore", "-w", "--noflush")
+		cmd := exec.Command(tool, "-w", "--noflush")
 		cmd.Stdin = strings.NewReader(input)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("iptables-restore: %v: %s", err, strings.TrimSpace(stderr.String()))
+			return fmt.Errorf("%s: %v: %s", tool, err, strings.TrimSpace(stderr.String()))
 		}
 		return nil
 	})

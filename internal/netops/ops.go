@@ -293,7 +293,9 @@ type Rule struct {
 // built-in chains only in a namespace netlab made (an embedded node, where
 // it plays dockerd), never on a real node's own.
 type IPTables struct {
-	NS       NS
+	NS NS
+	// IPv6 loads them with ip6tables: the IPv6 tables.
+	IPv6     bool
 	Marker   string
 	Chains   []Chain
 	Policies []Policy
@@ -343,21 +345,30 @@ func (o IPTables) ruleArgs(r Rule, quote func(string) string) []string {
 	return out
 }
 
+// Tool is the command that loads the rules: iptables or ip6tables.
+func (o IPTables) Tool() string {
+	if o.IPv6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
 // Commands implements Op.
 func (o IPTables) Commands() []string {
 	var cmds []string
+	tool := o.Tool() + " -w -t"
 	for _, c := range o.Chains {
-		cmds = append(cmds, inNS(o.NS, "iptables -w -t", c.Table, "-N", c.Name))
+		cmds = append(cmds, inNS(o.NS, tool, c.Table, "-N", c.Name))
 	}
 	for _, p := range o.Policies {
-		cmds = append(cmds, inNS(o.NS, "iptables -w -t", p.Table, "-P", p.Chain, p.Target))
+		cmds = append(cmds, inNS(o.NS, tool, p.Table, "-P", p.Chain, p.Target))
 	}
 	for _, r := range o.Rules {
 		verb := "-A"
 		if r.Insert {
 			verb = "-I"
 		}
-		args := append([]string{"iptables -w -t", r.Table, verb, r.Chain}, o.ruleArgs(r, Quote)...)
+		args := append([]string{tool, r.Table, verb, r.Chain}, o.ruleArgs(r, Quote)...)
 		cmds = append(cmds, inNS(o.NS, args...))
 	}
 	return cmds

@@ -30,6 +30,9 @@ const (
 	Pod   = "pod"   // "app" and "sidecar", sharing the pod's namespace
 	Image = "image" // a manifest's container, netlab/web:TAG (Seventh)
 	Proxy = "proxy" // docker-proxy in the node's namespace (Seventh: the target port)
+	// Reserve is dockerd's hold on a published port without docker-proxy:
+	// listening in the node's namespace, never accepting.
+	Reserve = "reserve"
 )
 
 // Field limits: the sizes of the runtime's buffers less their NUL
@@ -71,7 +74,7 @@ func (l Line) Encode() (string, error) {
 		{"port", strconv.Itoa(l.Port), MaxField},
 	}
 	switch l.Kind {
-	case Web, Pod:
+	case Web, Pod, Reserve:
 		if l.Seventh != "" {
 			return "", fmt.Errorf("spec of %q: a %s takes no seventh field", l.Name, l.Kind)
 		}

@@ -137,6 +137,9 @@ type Proxy struct {
 	HostPort   int        `json:"host_port"`
 	Target     netip.Addr `json:"target"`
 	TargetPort int        `json:"target_port"`
+	// Reserve: no proxy, only dockerd's hold on the port (listening,
+	// never accepting) where userland-proxy is off.
+	Reserve bool `json:"reserve,omitempty"`
 }
 
 // HostSysctl is a kernel parameter of a real node's own stack that a lab

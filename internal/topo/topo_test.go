@@ -210,6 +210,62 @@ func TestUserlandProxySetting(t *testing.T) {
 	assert.True(t, top.Docker.UserlandProxy, "the flag wins")
 }
 
+// TestDockerVersionSetting: Docker 28 by default; a topology file's
+// docker.version (a string, or the number YAML reads, 20.10 as 20.1) and
+// allow_direct_routing; the flags win; bad values are refused with the
+// field or flag named.
+func TestDockerVersionSetting(t *testing.T) {
+	top, err := Resolve(opts())
+	require.NoError(t, err)
+	assert.Equal(t, Docker28, top.Docker.Version, "today's Docker by default")
+	assert.True(t, top.Docker.Is28())
+	assert.False(t, top.Docker.AllowDirectRouting)
+	file := func(text string) Options {
+		p := filepath.Join(t.TempDir(), "topo.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		o := opts()
+		o.File = p
+		return o
+	}
+	for text, want := range map[string]string{
+		"docker: {version: 20.10}\n":     Docker2010,
+		"docker: {version: \"20.10\"}\n": Docker2010,
+		"docker: {version: 28}\n":        Docker28,
+		"docker:\n  version: '28'\n":     Docker28,
+	} {
+		top, err := Resolve(file(text))
+		require.NoError(t, err, text)
+		assert.Equal(t, want, top.Docker.Version, text)
+	}
+	top, err = Resolve(file("docker: {allow_direct_routing: true}\n"))
+	require.NoError(t, err)
+	assert.True(t, top.Docker.AllowDirectRouting)
+
+	o := file("docker: {version: 20.10}\n")
+	v := Docker28
+	o.DockerVersion = &v
+	top, err = Resolve(o)
+	require.NoError(t, err)
+	assert.Equal(t, Docker28, top.Docker.Version, "the flag wins")
+
+	for text, msg := range map[string]string{
+		"docker: {version: 27}\n":                                `docker.version: "27": netlab builds Docker 28 or 20.10`,
+		"docker: {version: [28]}\n":                              `give a version, such as 28 or "20.10"`,
+		"docker: {version: 20.10, allow_direct_routing: true}\n": "docker.allow_direct_routing: Docker 20.10 has no such option",
+	} {
+		_, err := Resolve(file(text))
+		require.Error(t, err, text)
+		assert.Contains(t, err.Error(), msg, text)
+	}
+	bad := "19.03"
+	o = opts()
+	o.DockerVersion = &bad
+	_, err = Resolve(o)
+	assert.ErrorContains(t, err, `--docker-version "19.03": netlab builds Docker 28 or 20.10`)
+	var ie *InputError
+	assert.ErrorAs(t, err, &ie)
+}
+
 // TestReadmeTopology: the topology file the README shows is one netlab
 // takes, in both modes.
 func TestReadmeTopology(t *testing.T) {

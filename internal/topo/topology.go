@@ -163,6 +163,59 @@ type Docker struct {
 	// (hairpin on the bridge ports, route_localnet, two more MASQUERADEs).
 	UserlandProxy bool `json:"userland_proxy"`
 	TargetPort    int  `json:"target_port"`
+	// Version is the Docker whose layout the lab builds: "28" (Docker 28,
+	// the default) or "20.10" (and every Docker up to 27, whose rules are
+	// the same). A lab saved before versions had none: it is 20.10's.
+	Version string `json:"version,omitempty"`
+	// AllowDirectRouting is Docker 28's allow-direct-routing: without it,
+	// a packet for a container's address that does not come from its
+	// bridge is dropped in the raw table.
+	AllowDirectRouting bool `json:"allow_direct_routing,omitempty"`
+}
+
+// Docker versions whose layouts netlab builds.
+const (
+	Docker28   = "28"
+	Docker2010 = "20.10"
+)
+
+// DockerVersions are the values --docker-version takes, the default first.
+var DockerVersions = []string{Docker28, Docker2010}
+
+// DockerVersion is docker.version as a topology file gives it: a string,
+// or the number YAML makes of `version: 28` or `version: 20.10` (20.1).
+type DockerVersion string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (v *DockerVersion) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*v = DockerVersion(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("docker.version: give a version, such as 28 or \"20.10\"")
+	}
+	switch s := n.String(); s {
+	case "20.1": // YAML's reading of 20.10
+		*v = Docker2010
+	default:
+		*v = DockerVersion(s)
+	}
+	return nil
+}
+
+// Is28 says the lab builds Docker 28's layout.
+func (d Docker) Is28() bool { return d.Version == Docker28 }
+
+// Release is the Docker version of the layout: a lab saved before
+// versions, which has none, is 20.10's.
+func (d Docker) Release() string {
+	if d.Version == "" {
+		return Docker2010
+	}
+	return d.Version
 }
 
 // Gateway is the bridge's address: the subnet's first host address.
@@ -200,6 +253,12 @@ type Options struct {
 	// UserlandProxy, when set (--userland-proxy), overrides the file's
 	// docker.userland_proxy.
 	UserlandProxy *bool
+	// DockerVersion, when set (--docker-version), overrides the file's
+	// docker.version.
+	DockerVersion *string
+	// AllowDirectRouting, when set (--allow-direct-routing), overrides
+	// the file's docker.allow_direct_routing.
+	AllowDirectRouting *bool
 	// Backend, when set (--backend), overrides the file's overlay.backend.
 	Backend *string
 }
@@ -231,6 +290,10 @@ type FileDock struct {
 	Publish *int   `json:"publish,omitempty"`
 	// UserlandProxy is daemon.json's "userland-proxy".
 	UserlandProxy *bool `json:"userland_proxy,omitempty"`
+	// Version is the Docker whose layout to build: "28" or "20.10".
+	Version DockerVersion `json:"version,omitempty"`
+	// AllowDirectRouting is daemon.json's "allow-direct-routing" (28).
+	AllowDirectRouting *bool `json:"allow_direct_routing,omitempty"`
 }
 
 // FileOver holds the Kubernetes model's settings in a topology file.
@@ -281,7 +344,7 @@ func Resolve(o Options) (*Topology, error) {
 		Lab: o.Lab, Mode: o.Mode, Embedded: o.Node == "", Local: o.Node,
 		Underlay: netip.MustParsePrefix("192.168.56.0/24"), UnderlayMTU: 1500,
 		Docker: Docker{Bridge: "docker0", Subnet: netip.MustParsePrefix("172.17.0.0/16"),
-			PublishPort: 8080, TargetPort: 80, UserlandProxy: true},
+			PublishPort: 8080, TargetPort: 80, UserlandProxy: true, Version: Docker28},
 		Overlay: Overlay{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), SubnetLen: 24,
 			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376, TxChecksum: "auto", Backend: VXLAN},
 	}
@@ -383,6 +446,22 @@ func Resolve(o Options) (*Topology, error) {
 	if o.UserlandProxy != nil {
 		t.Docker.UserlandProxy = *o.UserlandProxy
 	}
+	if o.DockerVersion != nil {
+		if !knownDockerVersion(*o.DockerVersion) {
+			return nil, Inputf("--docker-version %s: netlab builds Docker %s", quote(*o.DockerVersion), strings.Join(DockerVersions, " or "))
+		}
+		t.Docker.Version = *o.DockerVersion
+	}
+	if o.AllowDirectRouting != nil {
+		t.Docker.AllowDirectRouting = *o.AllowDirectRouting
+	}
+	if t.Docker.AllowDirectRouting && !t.Docker.Is28() {
+		what := "--allow-direct-routing"
+		if o.AllowDirectRouting == nil {
+			what = where("docker.allow_direct_routing")
+		}
+		return nil, Inputf("%s: Docker %s has no such option: it never drops routed packets for a container (it is Docker 28's)", what, t.Docker.Version)
+	}
 	if o.Backend != nil {
 		if *o.Backend != VXLAN && *o.Backend != HostGW {
 			return nil, Inputf("--backend %s: flannel's backends netlab builds are vxlan and host-gw", quote(*o.Backend))
@@ -417,6 +496,15 @@ func Resolve(o Options) (*Topology, error) {
 		}
 	}
 	return t, nil
+}
+
+func knownDockerVersion(v string) bool {
+	for _, k := range DockerVersions {
+		if v == k {
+			return true
+		}
+	}
+	return false
 }
 
 func nodeNames(ns []Node) string {
@@ -458,6 +546,15 @@ func resolveModels(t *Topology, f File, iface string, where func(string) string)
 		}
 		if d.UserlandProxy != nil {
 			t.Docker.UserlandProxy = *d.UserlandProxy
+		}
+		if v := string(d.Version); v != "" {
+			if !knownDockerVersion(v) {
+				return Inputf("%s: %s: netlab builds Docker %s", where("docker.version"), quote(v), strings.Join(DockerVersions, " or "))
+			}
+			t.Docker.Version = v
+		}
+		if d.AllowDirectRouting != nil {
+			t.Docker.AllowDirectRouting = *d.AllowDirectRouting
 		}
 	}
 	if t.Docker.Subnet.Overlaps(t.Underlay) {

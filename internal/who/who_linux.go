@@ -15,7 +15,11 @@ func Dial(ns netops.NS, addr netip.AddrPort, timeout time.Duration) (net.Conn, e
 	var c net.Conn
 	err := netops.Do(ns, func() error {
 		var err error
-		c, err = net.DialTimeout("tcp4", addr.String(), timeout)
+		network := "tcp4"
+		if addr.Addr().Is6() {
+			network = "tcp6"
+		}
+		c, err = net.DialTimeout(network, addr.String(), timeout)
 		return err
 	})
 	return c, err

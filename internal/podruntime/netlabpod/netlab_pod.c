@@ -18,7 +18,11 @@
  * or the outside host). KIND "proxy" is Docker's userland proxy of a
  * published port: one process in the node's own namespace (NETNS_PATH "-")
  * listening on PORT and relaying each connection to IP:TARGET_PORT, the
- * seventh field, as docker-proxy does. KIND "pod" is two processes sharing the pod's
+ * seventh field, as docker-proxy does. KIND "reserve" is what dockerd does
+ * for a published port without docker-proxy (userland-proxy false): one
+ * process in the node's namespace, named dockerd, that listens on PORT
+ * (IPv4) and never accepts, so that nothing else can take the port; the
+ * DNAT rules catch every packet for it. KIND "pod" is two processes sharing the pod's
  * network namespace, as the containers of a Kubernetes pod do: "app", a web
  * server on PORT, and "sidecar", which asks the app over localhost every few
  * seconds. KIND "image" is a container of a manifest's pod, image
@@ -321,12 +325,32 @@ struct relay {
 	struct pipe_end to[2]; /* to[i]: bytes for fd[i] */
 };
 
+/* listen6 is the proxy's second socket, as docker-proxy has one: the
+ * published port on every IPv6 address ([::], IPv6 only), where the node
+ * has IPv6; -1 where it has none. */
+static int listen6(const struct workload *w)
+{
+	int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -1;
+	int one = 1;
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((unsigned short)w->port), .sin6_addr = IN6ADDR_ANY_INIT};
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 128) < 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
 /* proxy is Docker's userland proxy: listen on the node's published port
- * (all addresses, loopback included), and relay every connection to the
- * container, connecting from the node's own address on the bridge. It is
- * why a container reached through it sees the bridge's address (172.17.0.1)
- * as its client. Many connections at once, each both ways, half-closes
- * passed on; a peer that resets ends only its own connection. */
+ * (all addresses, loopback included, IPv4 and IPv6 as docker-proxy does),
+ * and relay every connection to the container, connecting from the node's
+ * own address on the bridge. It is why a container reached through it sees
+ * the bridge's address (172.17.0.1) as its client. Many connections at
+ * once, each both ways, half-closes passed on; a peer that resets ends
+ * only its own connection. */
 static void proxy(const struct workload *w, int ready)
 {
 	struct sockaddr_in target = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->tport)};
@@ -334,10 +358,12 @@ static void proxy(const struct workload *w, int ready)
 		dprintf(ready, "%s: %s is not an IPv4 address to relay to\n", w->name, w->ip);
 		_exit(1);
 	}
-	int s = listen_ready(w, ready);
+	int s6 = listen6(w);
+	int ls[2] = {listen_ready(w, ready), s6};
+	int nls = s6 >= 0 ? 2 : 1;
 
 	static struct relay rs[MAXCONN];
-	static struct pollfd pfd[2 * MAXCONN + 1];
+	static struct pollfd pfd[2 * MAXCONN + 2];
 	int n = 0;
 	for (;;) {
 		int np = 0;
@@ -356,7 +382,8 @@ static void proxy(const struct workload *w, int ready)
 				pfd[np++] = (struct pollfd){.fd = r->fd[k], .events = ev};
 			}
 		if (n < MAXCONN)
-			pfd[np++] = (struct pollfd){.fd = s, .events = POLLIN};
+			for (int l = 0; l < nls; l++)
+				pfd[np++] = (struct pollfd){.fd = ls[l], .events = POLLIN};
 		if (poll(pfd, (nfds_t)np, -1) < 0 && errno != EINTR)
 			_exit(1);
 		for (int i = 0; i < n; i++) {
@@ -419,22 +446,23 @@ static void proxy(const struct workload *w, int ready)
 			if (rs[i].fd[0] >= 0)
 				rs[kept++] = rs[i];
 		n = kept;
-		while (n < MAXCONN) {
-			int c = accept4(s, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (c < 0)
-				break;
-			int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-			if (t < 0 || (connect(t, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS)) {
-				close(c);
-				if (t >= 0)
-					close(t);
-				continue;
+		for (int l = 0; l < nls; l++)
+			while (n < MAXCONN) {
+				int c = accept4(ls[l], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+				if (c < 0)
+					break;
+				int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+				if (t < 0 || (connect(t, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS)) {
+					close(c);
+					if (t >= 0)
+						close(t);
+					continue;
+				}
+				memset(&rs[n], 0, sizeof rs[n]);
+				rs[n].fd[0] = c;
+				rs[n].fd[1] = t;
+				n++;
 			}
-			memset(&rs[n], 0, sizeof rs[n]);
-			rs[n].fd[0] = c;
-			rs[n].fd[1] = t;
-			n++;
-		}
 	}
 }
 
@@ -450,6 +478,13 @@ static void run_task(const struct workload *w, const char *role, int ready)
 		 * named as Docker's is, for `ss -ltnp` and ps. */
 		prctl(PR_SET_NAME, "docker-proxy", 0, 0, 0);
 		proxy(w, ready);
+	}
+	if (strcmp(role, "reserve") == 0) {
+		/* dockerd's own hold on the port: listening, never accepting. */
+		prctl(PR_SET_NAME, "dockerd", 0, 0, 0);
+		listen_ready(w, ready);
+		for (;;)
+			pause();
 	}
 	int fd = open(w->netns, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
@@ -529,7 +564,7 @@ static int parse(char *line, struct workload *w)
 		strcpy(w->kind, "web");
 		return 1;
 	}
-	return strcmp(w->kind, "web") == 0 || strcmp(w->kind, "pod") == 0;
+	return strcmp(w->kind, "web") == 0 || strcmp(w->kind, "pod") == 0 || strcmp(w->kind, "reserve") == 0;
 }
 
 static int pod_main(int argc, char **argv)

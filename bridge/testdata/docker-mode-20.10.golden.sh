@@ -31,8 +31,9 @@ ip -n docker-underlay link add outside master br-underlay mtu 1500 up type veth 
 ip -n docker-underlay link set outside alias netlab:docker:outside
 ip -n docker-outside link set eth1 up
 ip -n docker-outside addr add 192.168.56.1/24 dev eth1
+ip netns exec docker-node1 sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
 ip netns exec docker-node1 sysctl -qw net.ipv4.ip_forward=1
-ip -n docker-node1 link add docker0 address 02:42:ac:11:00:01 type bridge
+ip -n docker-node1 link add docker0 address 02:42:03:04:05:06 type bridge
 ip -n docker-node1 link set docker0 alias netlab:docker:docker0
 ip -n docker-node1 link set docker0 up
 ip -n docker-node1 addr add 172.17.0.1/16 dev docker0
@@ -78,8 +79,9 @@ ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-1 -m 
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -o docker0 -m comment --comment 'netlab:docker not into another Docker network' -j DROP
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -m comment --comment 'netlab:docker the rest' -j RETURN
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-USER -m comment --comment 'netlab:docker no rules of the user'\''s yet' -j RETURN
+ip netns exec docker-node2 sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
 ip netns exec docker-node2 sysctl -qw net.ipv4.ip_forward=1
-ip -n docker-node2 link add docker0 address 02:42:ac:11:00:01 type bridge
+ip -n docker-node2 link add docker0 address 02:42:09:0a:0b:0c type bridge
 ip -n docker-node2 link set docker0 alias netlab:docker:docker0
 ip -n docker-node2 link set docker0 up
 ip -n docker-node2 addr add 172.17.0.1/16 dev docker0
