@@ -131,6 +131,7 @@ func (view) Join(*state.State, topo.Node, topo.Node) string { return "" }
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.Subnet = t.Docker.Subnet.String()
+	d.Docker = &api.DockerSettings{Version: t.Docker.Release(), UserlandProxy: t.Docker.UserlandProxy, AllowDirectRouting: t.Docker.AllowDirectRouting}
 	for _, n := range t.Nodes {
 		ws := s.OnNode(n.Name)
 		if len(ws) == 0 {

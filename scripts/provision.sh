@@ -51,8 +51,10 @@ else
   fi
   if [ -s /tmp/netlab-proxy-ca.crt ]; then
     # NETLAB_PROXY_CA: the CA of a proxy that inspects TLS, trusted by apt,
-    # curl and Go alike.
-    install -m 0644 /tmp/netlab-proxy-ca.crt /usr/local/share/ca-certificates/netlab-proxy-ca.crt
+    # curl and Go alike; one file a certificate, as update-ca-certificates
+    # wants them (the file may hold several).
+    (umask 022 && awk '/-----BEGIN CERTIFICATE-----/ { n++; f = sprintf("/usr/local/share/ca-certificates/netlab-proxy-ca-%d.crt", n) }
+      f { print > f } /-----END CERTIFICATE-----/ { close(f); f = "" }' /tmp/netlab-proxy-ca.crt)
     update-ca-certificates >/dev/null
     echo "provision: trusting the proxy's CA (NETLAB_PROXY_CA)"
   fi

@@ -42,6 +42,11 @@ type status struct {
 		// Applied: a pod of 'netlab apply' or the cluster DNS.
 		Applied bool `json:"applied"`
 	} `json:"workloads"`
+	Docker *struct {
+		Version            string `json:"version"`
+		UserlandProxy      bool   `json:"userland_proxy"`
+		AllowDirectRouting bool   `json:"allow_direct_routing"`
+	} `json:"docker"`
 }
 
 func readStatus(t *testing.T, labName string) status {

@@ -78,6 +78,11 @@ func matchRealDocker(t *testing.T, version, dir string) {
 	}
 	name := labtest.NewLab(t, "r")
 	labtest.MustRun(t, append(args, "--lab", name)...)
+	st := readStatus(t, name)
+	require.NotNil(t, st.Docker, "status --json says which Docker")
+	assert.Equal(t, strings.TrimSuffix(version, ".5"), st.Docker.Version)
+	assert.Equal(t, layout != "userland-proxy-false", st.Docker.UserlandProxy)
+	assert.Equal(t, layout == "allow-direct-routing", st.Docker.AllowDirectRouting)
 	ns := func(obj string) netops.NS { return names.NetnsName(name, obj) }
 	node, c1 := ns("node1"), ns("c1")
 	// The recording's outside host has a route to the containers via the

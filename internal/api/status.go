@@ -19,6 +19,9 @@ type Status struct {
 	Underlay    string    `json:"underlay"`
 	Subnet      string    `json:"subnet,omitempty"`
 	ClusterCIDR string    `json:"cluster_cidr,omitempty"`
+	// Docker is the Docker model's version ("28" or "20.10") and its
+	// options, as the lab builds them.
+	Docker *DockerSettings `json:"docker,omitempty"`
 	// Backend is the Kubernetes model's flannel backend: vxlan or host-gw.
 	Backend   string      `json:"backend,omitempty"`
 	MTU       int         `json:"mtu,omitempty"`
@@ -70,6 +73,13 @@ type Workload struct {
 	Owner     string `json:"owner,omitempty"`
 	System    string `json:"system,omitempty"`
 	Ready     *bool  `json:"ready,omitempty"`
+}
+
+// DockerSettings are the Docker model's: whose rules, and how.
+type DockerSettings struct {
+	Version            string `json:"version"`
+	UserlandProxy      bool   `json:"userland_proxy"`
+	AllowDirectRouting bool   `json:"allow_direct_routing"`
 }
 
 // Published is a published port of the Docker model.
