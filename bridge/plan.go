@@ -134,17 +134,15 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 // the container is as its Docker leaves it on an IPv4 network: all off
 // (20.10), or on but for eth0 (28: lo has ::1).
 func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
-	sysctls := lab.ContainerSysctls
+	ns := lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...)
 	if t.Docker.Is28() {
-		// all on (which sets default and lo too), then default off again:
-		// eth0 arrives with IPv6 off, as Docker 28 sets it; then default
-		// on, as Docker leaves it.
-		sysctls = append(append([]netops.KV{}, sysctls...),
-			netops.KV{Key: "net.ipv6.conf.all.disable_ipv6", Value: "0"},
-			netops.KV{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"})
+		// IPv6 on (lo gets ::1), default off: eth0 arrives with IPv6 off,
+		// as Docker 28 sets it; then default on, as Docker leaves it.
+		ns = lab.NetnsIPv6(t.Lab, w.Name, append(append([]netops.KV{}, lab.ContainerSysctls...),
+			netops.KV{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"})...)
 	}
 	ops := []netops.Op{
-		lab.Netns(t.Lab, w.Name, sysctls...),
+		ns,
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
 			Alias: names.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: containerMAC(t.Docker, w),
 			// Without docker-proxy, a container reaches its own published

@@ -38,7 +38,7 @@ ip -n docker-node1 link set docker0 alias netlab:docker:docker0
 ip -n docker-node1 link set docker0 up
 ip -n docker-node1 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c1
-ip netns exec docker-c1 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c1 sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.default.disable_ipv6=1
 ip netns exec docker-c1 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c1 link set lo up alias netlab:docker:c1
 ip -n docker-node1 link add veth-c1 master docker0 up type veth peer name eth0 address 02:02:03:04:05:06 netns docker-c1
@@ -48,7 +48,7 @@ ip netns exec docker-c1 sysctl -qw net.ipv6.conf.default.disable_ipv6=0
 ip -n docker-c1 addr add 172.17.0.2/16 dev eth0
 ip -n docker-c1 route add default via 172.17.0.1
 ip netns add docker-c2
-ip netns exec docker-c2 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c2 sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.default.disable_ipv6=1
 ip netns exec docker-c2 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c2 link set lo up alias netlab:docker:c2
 ip -n docker-node1 link add veth-c2 master docker0 up type veth peer name eth0 address 06:08:09:0a:0b:0c netns docker-c2
@@ -107,7 +107,7 @@ ip -n docker-node2 link set docker0 alias netlab:docker:docker0
 ip -n docker-node2 link set docker0 up
 ip -n docker-node2 addr add 172.17.0.1/16 dev docker0
 ip netns add docker-c3
-ip netns exec docker-c3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c3 sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.default.disable_ipv6=1
 ip netns exec docker-c3 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c3 link set lo up alias netlab:docker:c3
 ip -n docker-node2 link add veth-c3 master docker0 up type veth peer name eth0 address 12:14:15:16:17:18 netns docker-c3
@@ -117,7 +117,7 @@ ip netns exec docker-c3 sysctl -qw net.ipv6.conf.default.disable_ipv6=0
 ip -n docker-c3 addr add 172.17.0.2/16 dev eth0
 ip -n docker-c3 route add default via 172.17.0.1
 ip netns add docker-c4
-ip netns exec docker-c4 sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec docker-c4 sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 net.ipv4.conf.default.arp_announce=0 net.ipv4.conf.all.accept_redirects=1 net.ipv4.conf.default.accept_redirects=1 net.ipv4.conf.all.send_redirects=1 net.ipv4.conf.default.send_redirects=1 net.ipv4.ip_unprivileged_port_start=0 'net.ipv4.ping_group_range=0 2147483647' net.ipv6.conf.default.disable_ipv6=1
 ip netns exec docker-c4 sysctl -qew net.bridge.bridge-nf-call-iptables=1
 ip -n docker-c4 link set lo up alias netlab:docker:c4
 ip -n docker-node2 link add veth-c4 master docker0 up type veth peer name eth0 address 1a:1a:1b:1c:1d:1e netns docker-c4

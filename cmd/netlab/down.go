@@ -25,9 +25,9 @@ func newDown(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			labs := inventory.Labs()
-			if chosen != "" {
-				labs = []string{chosen}
+			labs := []string{chosen}
+			if chosen == "" {
+				labs = inventory.Labs() // a scan of every namespace: only when asked for all
 			}
 			if mode != netops.DryRun {
 				if err := needRoot("down"); err != nil {

@@ -63,6 +63,12 @@ func readSysctl(key string) (string, error) {
 // netlab set goes back to what it was; one changed since is left as its
 // changer wants it.
 func restoreHostSysctls(lab string, hs []state.HostSysctl) ([]string, []netops.Op) {
+	if len(hs) == 0 {
+		// Nothing to put back (an embedded lab sets none of this
+		// machine's): no need to list its links, which would wait for
+		// the kernel to finish tearing down the lab's namespaces.
+		return nil, nil
+	}
 	// The other labs here that set each key (a lab that never set it,
 	// such as a Docker lab for kube-proxy's route_localnet, does not
 	// need it).

@@ -78,7 +78,18 @@ var ContainerSysctls = []netops.KV{
 // Netns is the op that creates the namespace of lab's object obj, marked as
 // lab's, IPv4 only, with the pinned sysctls and any more given.
 func Netns(lab, obj string, more ...netops.KV) netops.NetnsAdd {
-	kvs := append(append(append([]netops.KV{}, NoIPv6...), Pinned...), more...)
+	return netnsWith(lab, obj, NoIPv6, more)
+}
+
+// NetnsIPv6 is Netns with IPv6 on (all.disable_ipv6 = 0, which sets default
+// too, whatever this machine's are): more may turn it off for what comes
+// later (default.disable_ipv6 = 1).
+func NetnsIPv6(lab, obj string, more ...netops.KV) netops.NetnsAdd {
+	return netnsWith(lab, obj, []netops.KV{{Key: "net.ipv6.conf.all.disable_ipv6", Value: "0"}}, more)
+}
+
+func netnsWith(lab, obj string, ipv6, more []netops.KV) netops.NetnsAdd {
+	kvs := append(append(append([]netops.KV{}, ipv6...), Pinned...), more...)
 	return netops.NetnsAdd{Name: string(names.NetnsName(lab, obj)), Marker: names.Marker(lab, obj), Sysctls: kvs}
 }
 
