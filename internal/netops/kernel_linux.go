@@ -1001,12 +1001,18 @@ func IsNetns(p string) bool {
 // LoAlias returns the alias of the loopback device in the named namespace:
 // netlab's marker, if the namespace is netlab's.
 func LoAlias(name string) (string, error) {
-	h, err := Open(NS(name))
+	// One route socket, no more: inventory reads a thousand of these.
+	nsh, err := netns.GetFromPath(Path(NS(name)))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("open network namespace %q: %w", name, err)
 	}
-	defer h.close()
-	lo, err := h.nl.LinkByName("lo")
+	defer nsh.Close()
+	nl, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
+	if err != nil {
+		return "", fmt.Errorf("netlink socket in %q: %w", name, err)
+	}
+	defer nl.Close()
+	lo, err := nl.LinkByName("lo")
 	if err != nil {
 		return "", err
 	}
