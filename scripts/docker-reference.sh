@@ -16,6 +16,9 @@
 #   userland-proxy-true    Docker's default: docker-proxy on the published port
 #   userland-proxy-false   rules only (hairpin, route_localnet)
 #   allow-direct-routing   28's --allow-direct-routing, userland-proxy on
+#   user-defined-networks  two user-defined bridge networks (app: c1 published
+#                          and c2; other: c3) with Docker's embedded DNS, for
+#                          issue 21 (its own files, listed in record_networks)
 # For each, it starts dockerd, runs c1 (published 8080:80) and c2 from an
 # image imported from busybox-static, whose httpd answers
 # "client=<address>", and records in OUTDIR/<layout>/:
@@ -45,8 +48,8 @@ layouts=("$@")
 [ ${#layouts[@]} -gt 0 ] || layouts=(userland-proxy-true userland-proxy-false)
 for layout in "${layouts[@]}"; do
   case $layout in
-    userland-proxy-true | userland-proxy-false | allow-direct-routing) ;;
-    *) echo "docker-reference: no such layout: $layout (userland-proxy-true, userland-proxy-false, allow-direct-routing)" >&2; exit 2 ;;
+    userland-proxy-true | userland-proxy-false | allow-direct-routing | user-defined-networks) ;;
+    *) echo "docker-reference: no such layout: $layout (userland-proxy-true, userland-proxy-false, allow-direct-routing, user-defined-networks)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$out"
@@ -98,7 +101,7 @@ machines() {
 rootfs=$tmp/rootfs
 mkdir -p "$rootfs/bin" "$rootfs/www/cgi-bin" "$rootfs/tmp"
 cp "$(command -v busybox)" "$rootfs/bin/busybox"
-for applet in sh httpd nc printf cat echo sleep; do ln -s busybox "$rootfs/bin/$applet"; done
+for applet in sh httpd nc printf cat echo sleep nslookup; do ln -s busybox "$rootfs/bin/$applet"; done
 # shellcheck disable=SC2016 # $REMOTE_ADDR is the CGI's, in the container
 printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "client=$REMOTE_ADDR"\n' >"$rootfs/www/cgi-bin/who"
 chmod 0755 "$rootfs/www/cgi-bin/who"
@@ -116,6 +119,10 @@ done
 # Whatever dockerd writes of its own in /etc/docker (its key) stays in
 # this mount namespace.
 [ -d /etc/docker ] && mount -t tmpfs etc_docker /etc/docker
+# The node's resolver is the outside host, not this machine's: what
+# Docker's embedded DNS forwards stays in the lab's namespaces.
+printf 'nameserver 192.168.56.1\n' >"$TMP/resolv.conf"
+mount --bind "$TMP/resolv.conf" /etc/resolv.conf
 # shellcheck disable=SC2086 # $FLAGS are words
 exec dockerd --data-root "$TMP/data" --exec-root "$TMP/exec" --pidfile "$TMP/dockerd.pid" \
   -H "unix://$TMP/docker.sock" $FLAGS --ip-masq=true --iptables=true \
@@ -183,11 +190,93 @@ mac_kind() {
   esac
 }
 
+# stop_dockerd: remove the containers and networks, stop dockerd.
+stop_dockerd() {
+  d rm -f c1 c2 c3 >/dev/null 2>&1 || true
+  d network rm app other >/dev/null 2>&1 || true
+  kill "$(cat "$tmp/dockerd.pid")"
+  for _ in $(seq 50); do [ -S "$tmp/docker.sock" ] || break; sleep 0.2; done
+  wait || true
+}
+
+# record_networks DIR: user-defined bridge networks, as Compose makes them:
+# app (c1, published 8080:80, and c2) and other (c3). It records in DIR:
+#   answers.txt   the probes between them by address and by name
+#   dns.txt       what Docker's embedded DNS (127.0.0.11) answers in c1 and c3
+#   iptables.txt  iptables-save of the node, and of c1 (DOCKER_OUTPUT, DOCKER_POSTROUTING)
+#   ip6tables.txt ip6tables-save of the node
+#   links.txt     the node's links (br-<id> per network) and c1's
+#   resolv.txt    c1's /etc/resolv.conf
+#   networks.txt  each network's subnet, gateway and bridge name
+record_networks() {
+  local dir=$1 c1 c2 c3 pid1 pid3 id n
+  d network create app >/dev/null
+  d network create other >/dev/null
+  d run -d --name c1 --network app -p 8080:80 netlab/ref httpd -f -p 80 -h /www >/dev/null
+  d run -d --name c2 --network app netlab/ref httpd -f -p 80 -h /www >/dev/null
+  d run -d --name c3 --network other netlab/ref httpd -f -p 80 -h /www >/dev/null
+  sleep 1
+  ip_of() { d inspect -f "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}" "$1"; }
+  c1=$(ip_of c1)
+  c2=$(ip_of c2)
+  c3=$(ip_of c3)
+  {
+    probe "c2 -> c1:80 (same network, by address)" ask c2 "$c1" 80
+    probe "c2 -> c1:80 (same network, by name)" ask c2 c1 80
+    probe "c3 -> c1:80 (another network, by address)" ask c3 "$c1" 80
+    probe "outside -> NODE:8080" ip netns exec "$outside" curl -s -m 5 "192.168.56.11:8080/cgi-bin/who"
+    probe "node -> 127.0.0.1:8080" ip netns exec "$node" curl -s -m 5 "127.0.0.1:8080/cgi-bin/who"
+    probe "c3 -> NODE:8080 (published, from another network)" ask c3 192.168.56.11 8080
+  } | sed -e "s/$c1/C1/g; s/$c2/C2/g; s/$c3/C3/g" >"$dir/answers.txt"
+  {
+    for q in c2 c3 app; do
+      echo "## c1: nslookup $q"
+      d exec c1 nslookup "$q" 2>&1 | grep -v -e '^$' -e '^Non-authoritative answer:' || true
+    done
+    echo "## c3: nslookup c1"
+    d exec c3 nslookup c1 2>&1 | grep -v -e '^$' -e '^Non-authoritative answer:' || true
+  } | sed -e "s/$c1/C1/g; s/$c2/C2/g; s/$c3/C3/g; s/#53\b//" >"$dir/dns.txt"
+  pid1=$(d inspect -f '{{.State.Pid}}' c1)
+  pid3=$(d inspect -f '{{.State.Pid}}' c3)
+  {
+    echo "# node"
+    ip netns exec "$node" iptables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//'
+    echo "# c1"
+    nsenter --target "$pid1" --net iptables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//; s/--to-source 127.0.0.11:[0-9]+/--to-source 127.0.0.11:(port)/; s/--to-destination 127.0.0.11:[0-9]+/--to-destination 127.0.0.11:(port)/; s/--sport [0-9]+ -j SNAT/--sport (port) -j SNAT/'
+  } >"$dir/iptables.txt"
+  ip netns exec "$node" ip6tables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' >"$dir/ip6tables.txt"
+  d exec c1 cat /etc/resolv.conf >"$dir/resolv.txt"
+  {
+    for n in bridge app other; do
+      id=$(d network inspect -f '{{.Id}}' "$n")
+      echo "$n: $(d network inspect -f '{{range .IPAM.Config}}{{.Subnet}} gateway {{.Gateway}}{{end}}' "$n") bridge $(d network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' "$n") id ${id:0:12}"
+    done
+  } >"$dir/networks.txt"
+  # Docker's random names: a network's bridge is br- and its id's first
+  # 12 hex digits; veths are veth and 7 random ones.
+  local app other
+  app=$(d network inspect -f '{{.Id}}' app | cut -c1-12)
+  other=$(d network inspect -f '{{.Id}}' other | cut -c1-12)
+  {
+    echo "# node"
+    ip -n "$node" -br link | awk '{print $1, $2}' | sed -E 's/@[^ ]+//'
+    echo "# c1"
+    nsenter --target "$pid1" --net ip -br addr | sed -E 's/@[^ ]+//; s/ +/ /g'
+    echo "# c3"
+    nsenter --target "$pid3" --net ip -br addr | sed -E 's/@[^ ]+//; s/ +/ /g'
+  } >"$dir/links.txt"
+  sed -i -E "s/$app/(app's id)/g; s/$other/(other's id)/g; s/ id [0-9a-f]{12}$/ id (random)/; s/veth[0-9a-f]{7}/veth(random)/g" \
+    "$dir/networks.txt" "$dir/links.txt" "$dir/iptables.txt"
+  stop_dockerd
+  echo "docker-reference: user-defined-networks recorded in $dir"
+}
+
 for layout in "${layouts[@]}"; do
   case $layout in
     userland-proxy-true) flags="--userland-proxy=true" ;;
     userland-proxy-false) flags="--userland-proxy=false" ;;
     allow-direct-routing) flags="--userland-proxy=true --allow-direct-routing" ;;
+    user-defined-networks) flags="--userland-proxy=true" ;;
   esac
   machines
   mkdir -p "$out/$layout"
@@ -198,6 +287,10 @@ for layout in "${layouts[@]}"; do
   d version >/dev/null 2>&1 || { cat "$tmp/dockerd-$layout.log" >&2; exit 1; }
   dockerd --version >"$out/$layout/version.txt"
   d import "$tmp/image.tar" netlab/ref:latest >/dev/null
+  if [ "$layout" = user-defined-networks ]; then
+    record_networks "$out/$layout"
+    continue
+  fi
   d run -d --name c1 -p 8080:80 netlab/ref httpd -f -p 80 -h /www >/dev/null
   d run -d --name c2 netlab/ref httpd -f -p 80 -h /www >/dev/null
   sleep 1
