@@ -248,20 +248,9 @@ func Docker28Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 	br := t.Docker.Bridge
 	published := cs[0]
 	target := fmt.Sprint(t.Docker.TargetPort)
-	var rules []netops.Rule
-	if !t.Docker.AllowDirectRouting {
-		for _, c := range cs {
-			rules = append(rules, netops.Rule{Table: "raw", Chain: "PREROUTING",
-				Spec: []string{"-d", c.IP.String() + "/32", "!", "-i", br, "-j", "DROP"},
-				Why:  "no way into " + c.Name + " but through " + br + ": routed from elsewhere, dropped"})
-		}
-	}
-	rules = append(rules, natRules(t, published, "DOCKER", "POSTROUTING")...)
+	rules := append(rawDropRules(t, cs, "PREROUTING"), natRules(t, published, "DOCKER", "POSTROUTING")...)
+	rules = append(rules, docker28Jumps...)
 	return append(rules, []netops.Rule{
-		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
-			Why: "the place for the user's own rules, first"},
-		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-FORWARD"},
-			Why: "Docker's forwarding rules"},
 		{Table: "filter", Chain: "DOCKER", Spec: []string{"-d", published.IP.String() + "/32", "!", "-i", br, "-o", br, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
 			Why: "the published port"},
 		{Table: "filter", Chain: "DOCKER", Spec: []string{"!", "-i", br, "-o", br, "-j", "DROP"},
@@ -270,10 +259,6 @@ func Docker28Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 			Why: "into " + br + ": its published ports"},
 		{Table: "filter", Chain: "DOCKER-CT", Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 			Why: "replies to containers"},
-		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-CT"}, Why: "replies first"},
-		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-ISOLATION-STAGE-1"},
-			Why: "Docker networks do not reach each other"},
-		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-BRIDGE"}, Why: "into a bridge"},
 		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-i", br, "-j", "ACCEPT"},
 			Why: "containers may go anywhere"},
 		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"-i", br, "!", "-o", br, "-j", "DOCKER-ISOLATION-STAGE-2"},
@@ -292,19 +277,43 @@ func Docker28IPv6Rules(t *topo.Topology) []netops.Rule {
 	if !t.Docker.UserlandProxy {
 		output.Spec, output.Why = output.Spec[3:], "published ports, for packets from this host itself"
 	}
-	return []netops.Rule{
+	return append([]netops.Rule{
 		{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
 			Why: "published ports, for packets arriving at this host"},
 		output,
-		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
-			Why: "the place for the user's own rules, first"},
-		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-FORWARD"},
-			Why: "Docker's forwarding rules"},
-		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-CT"}, Why: "replies first"},
-		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-ISOLATION-STAGE-1"},
-			Why: "Docker networks do not reach each other"},
-		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-BRIDGE"}, Why: "into a bridge"},
+	}, docker28Jumps...)
+}
+
+// docker28Jumps are the jumps dockerd 28 writes in iptables and ip6tables
+// alike: FORWARD to DOCKER-USER and DOCKER-FORWARD, and DOCKER-FORWARD's
+// own, before any rule of a bridge.
+var docker28Jumps = []netops.Rule{
+	{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
+		Why: "the place for the user's own rules, first"},
+	{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-FORWARD"},
+		Why: "Docker's forwarding rules"},
+	{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-CT"}, Why: "replies first"},
+	{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-ISOLATION-STAGE-1"},
+		Why: "Docker networks do not reach each other"},
+	{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-j", "DOCKER-BRIDGE"}, Why: "into a bridge"},
+}
+
+// rawDropRules are Docker 28's drops in the raw table, one per container
+// of cs, in chain (PREROUTING, or a real node's own chain): a packet for a
+// container's address that did not come in on its bridge. None with
+// allow-direct-routing, or before 28.
+func rawDropRules(t *topo.Topology, cs []state.Workload, chain string) []netops.Rule {
+	if !rawDrops(t.Docker) {
+		return nil
 	}
+	br := t.Docker.Bridge
+	var rules []netops.Rule
+	for _, c := range cs {
+		rules = append(rules, netops.Rule{Table: "raw", Chain: chain,
+			Spec: []string{"-d", c.IP.String() + "/32", "!", "-i", br, "-j", "DROP"},
+			Why:  "no way into " + c.Name + " but through " + br + ": routed from elsewhere, dropped"})
+	}
+	return rules
 }
 
 // natRules are Docker's nat rules for one bridge and one published port,
@@ -387,13 +396,8 @@ func Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 	var rules []netops.Rule
 	if rawDrops(t.Docker) {
 		raw := names.ChainName(t.Lab, "RAW")
-		rules = append(rules, netops.Rule{Table: "raw", Chain: "PREROUTING", Spec: []string{"-j", raw},
-			Why: "Docker 28: containers are reached through their bridge only"})
-		for _, c := range cs {
-			rules = append(rules, netops.Rule{Table: "raw", Chain: raw,
-				Spec: []string{"-d", c.IP.String() + "/32", "!", "-i", br, "-j", "DROP"},
-				Why:  "no way into " + c.Name + " but through " + br + ": routed from elsewhere, dropped"})
-		}
+		rules = append(append(rules, netops.Rule{Table: "raw", Chain: "PREROUTING", Spec: []string{"-j", raw},
+			Why: "Docker 28: containers are reached through their bridge only"}), rawDropRules(t, cs, raw)...)
 	}
 	rules = append(rules, netops.Rule{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
 		Why: "source NAT for containers"})

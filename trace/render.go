@@ -64,7 +64,7 @@ func Text(w io.Writer, t api.Trace) {
 		rewrites(false)
 		line("route", h.Route)
 		if raw, ok := strings.CutPrefix(h.Filter, "raw "); ok {
-			line("raw", raw) // before the route: the raw table drops it first
+			line("raw", raw) // a drop in the raw table, before any routing
 		} else {
 			line("filter", h.Filter)
 		}

@@ -264,14 +264,12 @@ func (w *world) confirmRules(t *api.Trace, before, after map[string]map[string]m
 		for _, r := range h.Rewrite {
 			check(h, "nat", append(append([]string{}, r.Via...), r.Rule)...)
 		}
-		if rule, ok := strings.CutPrefix(h.Filter, "FORWARD "); ok {
-			if _, text, ok := strings.Cut(rule, ": "); ok {
-				check(h, "filter", append(append([]string{}, h.FilterVia...), text)...)
-			}
-		}
-		if rule, ok := strings.CutPrefix(h.Filter, "raw "); ok {
-			if _, text, ok := strings.Cut(rule, ": "); ok {
-				check(h, "raw", append(append([]string{}, h.FilterVia...), text)...)
+		// The verdict's table: FORWARD's is filter's, a raw drop raw's.
+		for prefix, table := range map[string]string{"FORWARD ": "filter", "raw ": "raw"} {
+			if rule, ok := strings.CutPrefix(h.Filter, prefix); ok {
+				if _, text, ok := strings.Cut(rule, ": "); ok {
+					check(h, table, append(append([]string{}, h.FilterVia...), text)...)
+				}
 			}
 		}
 		if h.Action != "drop" {

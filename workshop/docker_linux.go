@@ -320,21 +320,8 @@ func init() {
 					Hint: "c1's published port must keep working as it did"}
 			}},
 			{"no container answers the outside host by its own address, even with a route to it", func(e *Env) Outcome {
-				var seen []string
-				pass := true
-				for _, c := range []string{"c1", "c2"} {
-					to := e.Server(c)
-					undo, err := e.tempRoute("outside", netip.PrefixFrom(to.Addr(), 32), e.Node("node1").IP)
-					if err != nil {
-						return Outcome{Observed: err.Error()}
-					}
-					a := e.Ask("outside", to)
-					undo()
-					seen = append(seen, a.Text)
-					pass = pass && a.Err != nil
-				}
-				o := Outcome{Pass: pass, Observed: strings.Join(seen, "; ") + " (the outside host given a route via node1)"}
-				if !pass {
+				o := routedClosed(e, "node1", "c1", "c2")
+				if !o.Pass && o.Hint == "" {
 					o.Hint = "a packet routed to a container's own address from outside its host got in: Docker 28 drops such packets " +
 						"before any NAT or routing. Which table holds those drops? (iptables -t raw -S)"
 				}
@@ -362,14 +349,9 @@ func init() {
 func unpublishedClosed(node, c string) Criterion {
 	return Criterion{fmt.Sprintf("%s's unpublished port stays closed to the outside host, even with a route to it", c), func(e *Env) Outcome {
 		to := e.Server(c)
-		undo, err := e.tempRoute("outside", netip.PrefixFrom(to.Addr(), 32), e.Node(node).IP)
-		if err != nil {
-			return Outcome{Observed: err.Error()}
-		}
-		a := e.Ask("outside", to)
-		undo()
-		o := Outcome{Pass: a.Err != nil, Observed: a.Text + fmt.Sprintf(" (the outside host given a route to %s via %s)", to.Addr(), node)}
+		o := routedClosed(e, node, c)
 		switch {
+		case o.Hint != "": // the route could not be added
 		case !o.Pass && e.S.Topology.Docker.Is28():
 			o.Hint = fmt.Sprintf("anyone who can route to %s reaches %s, a port nobody published: Docker 28 drops such packets on %s before "+
 				"any NAT or routing, and its DOCKER chain drops what else comes into the bridge. Are those rules still there? (iptables -t raw -S, iptables -S DOCKER)",
@@ -380,6 +362,27 @@ func unpublishedClosed(node, c string) Criterion {
 		}
 		return o
 	}}
+}
+
+// routedClosed asks containers cs by their own addresses from the outside
+// host, given for each question a route to it via node, and passes when
+// none answers. Observed says what each question got; a Hint only when a
+// route could not be added.
+func routedClosed(e *Env, node string, cs ...string) Outcome {
+	var seen []string
+	pass := true
+	for _, c := range cs {
+		to := e.Server(c)
+		undo, err := e.tempRoute("outside", netip.PrefixFrom(to.Addr(), 32), e.Node(node).IP)
+		if err != nil {
+			return Outcome{Observed: err.Error(), Hint: "netlab could not add its route on the outside host for the check: " + err.Error()}
+		}
+		a := e.Ask("outside", to)
+		undo()
+		seen = append(seen, a.Text)
+		pass = pass && a.Err != nil
+	}
+	return Outcome{Pass: pass, Observed: strings.Join(seen, "; ") + " (the outside host given a route via " + node + ")"}
 }
 
 // wrongPort is where exercise 2's broken rule sends the published port: a

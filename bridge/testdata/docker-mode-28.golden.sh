@@ -75,13 +75,13 @@ ip netns exec docker-node1 iptables -w -t nat -A DOCKER -i docker0 -m comment --
 ip netns exec docker-node1 iptables -w -t nat -A DOCKER ! -i docker0 -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c1:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
 ip netns exec docker-node1 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker the place for the user'\''s own rules, first' -j DOCKER-USER
 ip netns exec docker-node1 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker Docker'\''s forwarding rules' -j DOCKER-FORWARD
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker replies first' -j DOCKER-CT
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker Docker networks do not reach each other' -j DOCKER-ISOLATION-STAGE-1
+ip netns exec docker-node1 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker into a bridge' -j DOCKER-BRIDGE
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER ! -i docker0 -o docker0 -m comment --comment 'netlab:docker nothing else into docker0 from outside it' -j DROP
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-BRIDGE -o docker0 -m comment --comment 'netlab:docker into docker0: its published ports' -j DOCKER
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-CT -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
-ip netns exec docker-node1 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker replies first' -j DOCKER-CT
-ip netns exec docker-node1 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker Docker networks do not reach each other' -j DOCKER-ISOLATION-STAGE-1
-ip netns exec docker-node1 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker into a bridge' -j DOCKER-BRIDGE
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-FORWARD -i docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -m comment --comment 'netlab:docker leaving docker0 for another interface' -j DOCKER-ISOLATION-STAGE-2
 ip netns exec docker-node1 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -o docker0 -m comment --comment 'netlab:docker not into another Docker network' -j DROP
@@ -144,13 +144,13 @@ ip netns exec docker-node2 iptables -w -t nat -A DOCKER -i docker0 -m comment --
 ip netns exec docker-node2 iptables -w -t nat -A DOCKER ! -i docker0 -p tcp --dport 8080 -m comment --comment 'netlab:docker publish c3:80 on port 8080' -j DNAT --to-destination 172.17.0.2:80
 ip netns exec docker-node2 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker the place for the user'\''s own rules, first' -j DOCKER-USER
 ip netns exec docker-node2 iptables -w -t filter -A FORWARD -m comment --comment 'netlab:docker Docker'\''s forwarding rules' -j DOCKER-FORWARD
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker replies first' -j DOCKER-CT
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker Docker networks do not reach each other' -j DOCKER-ISOLATION-STAGE-1
+ip netns exec docker-node2 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker into a bridge' -j DOCKER-BRIDGE
 ip netns exec docker-node2 iptables -w -t filter -A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp --dport 80 -m comment --comment 'netlab:docker the published port' -j ACCEPT
 ip netns exec docker-node2 iptables -w -t filter -A DOCKER ! -i docker0 -o docker0 -m comment --comment 'netlab:docker nothing else into docker0 from outside it' -j DROP
 ip netns exec docker-node2 iptables -w -t filter -A DOCKER-BRIDGE -o docker0 -m comment --comment 'netlab:docker into docker0: its published ports' -j DOCKER
 ip netns exec docker-node2 iptables -w -t filter -A DOCKER-CT -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment 'netlab:docker replies to containers' -j ACCEPT
-ip netns exec docker-node2 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker replies first' -j DOCKER-CT
-ip netns exec docker-node2 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker Docker networks do not reach each other' -j DOCKER-ISOLATION-STAGE-1
-ip netns exec docker-node2 iptables -w -t filter -A DOCKER-FORWARD -m comment --comment 'netlab:docker into a bridge' -j DOCKER-BRIDGE
 ip netns exec docker-node2 iptables -w -t filter -A DOCKER-FORWARD -i docker0 -m comment --comment 'netlab:docker containers may go anywhere' -j ACCEPT
 ip netns exec docker-node2 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-1 -i docker0 ! -o docker0 -m comment --comment 'netlab:docker leaving docker0 for another interface' -j DOCKER-ISOLATION-STAGE-2
 ip netns exec docker-node2 iptables -w -t filter -A DOCKER-ISOLATION-STAGE-2 -o docker0 -m comment --comment 'netlab:docker not into another Docker network' -j DROP

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -164,8 +165,8 @@ type Docker struct {
 	UserlandProxy bool `json:"userland_proxy"`
 	TargetPort    int  `json:"target_port"`
 	// Version is the Docker whose layout the lab builds: "28" (Docker 28,
-	// the default) or "20.10" (and every Docker up to 27, whose rules are
-	// the same). A lab saved before versions had none: it is 20.10's.
+	// the default) or "20.10" (whose rules 26.1 writes too). A lab saved
+	// before versions had none: it is 20.10's.
 	Version string `json:"version,omitempty"`
 	// AllowDirectRouting is Docker 28's allow-direct-routing: without it,
 	// a packet for a container's address that does not come from its
@@ -498,14 +499,7 @@ func Resolve(o Options) (*Topology, error) {
 	return t, nil
 }
 
-func knownDockerVersion(v string) bool {
-	for _, k := range DockerVersions {
-		if v == k {
-			return true
-		}
-	}
-	return false
-}
+func knownDockerVersion(v string) bool { return slices.Contains(DockerVersions, v) }
 
 func nodeNames(ns []Node) string {
 	s := ""
