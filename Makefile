@@ -82,7 +82,7 @@ vagrant-test: vm-deps build ## the Vagrantfile itself, brought up by Vagrant (va
 	scripts/vagrant-test.sh
 
 docker-reference: ## record what real Docker answers (Debian's 20.10 and unstable's 28.5, fetched and unpacked, never installed), in namespaces, into bridge/testdata/docker-*
-	@missing=$$(for p in busybox-static curl conntrack iproute2 iptables; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing=$$(for p in busybox-static curl conntrack dnsmasq-base iproute2 iptables; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

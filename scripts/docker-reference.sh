@@ -16,9 +16,10 @@
 #   userland-proxy-true    Docker's default: docker-proxy on the published port
 #   userland-proxy-false   rules only (hairpin, route_localnet)
 #   allow-direct-routing   28's --allow-direct-routing, userland-proxy on
-#   user-defined-networks  two user-defined bridge networks (app: c1 published
-#                          and c2; other: c3) with Docker's embedded DNS, for
-#                          issue 21 (its own files, listed in record_networks)
+#   user-defined-networks  user-defined bridge networks (app, other, an internal
+#                          one) with Docker's embedded DNS, and the network
+#                          modes host, none and container:NAME (its own
+#                          files, listed in record_networks)
 # For each, it starts dockerd, runs c1 (published 8080:80) and c2 from an
 # image imported from busybox-static, whose httpd answers
 # "client=<address>", and records in OUTDIR/<layout>/:
@@ -54,8 +55,8 @@ for layout in "${layouts[@]}"; do
 done
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-for tool in dockerd docker docker-proxy containerd containerd-shim-runc-v2 runc busybox ip curl conntrack ss; do
-  command -v "$tool" >/dev/null || { echo "docker-reference: $tool is missing (scripts/docker-fetch.sh, apt-get install busybox-static curl conntrack)" >&2; exit 1; }
+for tool in dockerd docker docker-proxy containerd containerd-shim-runc-v2 runc busybox ip curl conntrack ss dnsmasq; do
+  command -v "$tool" >/dev/null || { echo "docker-reference: $tool is missing (scripts/docker-fetch.sh, apt-get install busybox-static curl conntrack dnsmasq-base)" >&2; exit 1; }
 done
 DOCKER=$(command -v docker) # the client of the same version as dockerd
 tmp=$(mktemp -d /tmp/netlab-docker-ref.XXXXXX)
@@ -66,7 +67,7 @@ cleanup() {
   if [ -S "$tmp/docker.sock" ]; then
     "$DOCKER" -H "unix://$tmp/docker.sock" rm -f c1 c2 >/dev/null 2>&1 || true
   fi
-  for p in $(ip netns pids "$node" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  for p in $(ip netns pids "$node" 2>/dev/null) $(ip netns pids "$outside" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   sleep 1
   for p in $(ip netns pids "$node" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
   ip netns del "$node" 2>/dev/null || true
@@ -153,7 +154,7 @@ track() {
       split(f[5], a, "="); rsrc = a[2]; split(f[7], a, "="); rsport = a[2]
       print proto " " src " -> " dst ":" dport " | reply " rsrc ":" rsport
     }
-  }' | sed -E 's/([0-9a-f:]+)%[a-z0-9]+/\1/g' | sort
+  }' | sed -E 's/([0-9a-f:]+)%[a-z0-9]+/\1/g' | sort -u
 }
 
 probe() { # probe FROM-DESCRIPTION COMMAND...: one line of answers.txt
@@ -192,81 +193,149 @@ mac_kind() {
 
 # stop_dockerd: remove the containers and networks, stop dockerd.
 stop_dockerd() {
-  d rm -f c1 c2 c3 >/dev/null 2>&1 || true
-  d network rm app other >/dev/null 2>&1 || true
+  d rm -f c0 c1 c2 c3 c4 c5 c6 c7 c8 >/dev/null 2>&1 || true
+  d network rm app other back >/dev/null 2>&1 || true
   kill "$(cat "$tmp/dockerd.pid")"
   for _ in $(seq 50); do [ -S "$tmp/docker.sock" ] || break; sleep 0.2; done
   wait || true
 }
 
-# record_networks DIR: user-defined bridge networks, as Compose makes them:
-# app (c1, published 8080:80, and c2) and other (c3). It records in DIR:
-#   answers.txt   the probes between them by address and by name
-#   dns.txt       what Docker's embedded DNS (127.0.0.11) answers in c1 and c3
-#   iptables.txt  iptables-save of the node, and of c1 (DOCKER_OUTPUT, DOCKER_POSTROUTING)
-#   ip6tables.txt ip6tables-save of the node
-#   links.txt     the node's links (br-<id> per network) and c1's
-#   resolv.txt    c1's /etc/resolv.conf
-#   networks.txt  each network's subnet, gateway and bridge name
+# record_networks DIR: user-defined bridge networks, as Compose makes them,
+# and the network modes. Networks: app (c1, published 8080:80; c2 with the
+# alias web), other (c3), back (--internal: c4), and c5 on both app and
+# other; c6 shares c1's namespace (--network container:c1, httpd on 81), c7
+# has none (--network none), c8 the node's (--network host, httpd on
+# 8081), c0 is on the default bridge. The outside host runs a web server
+# (port 80) and a DNS server (dnsmasq: www.example.test is 192.168.56.1,
+# the rest of example.test does not exist, other names are refused), the node's resolver. Records
+# in DIR:
+#   answers.txt    the probes between them by address and by name
+#   conntrack.txt  the node's connection tracking after each probe and DNS query
+#   dns.txt        what each container's resolver answers (nslookup)
+#   iptables.txt   iptables-save of the node, of c1 (DOCKER_OUTPUT,
+#                  DOCKER_POSTROUTING) and of c4, c0 (the order of c5's two
+#                  raw drops varies from one run to the next)
+#   ip6tables.txt  ip6tables-save of the node
+#   links.txt      the node's links (br-<id> per network), each container's addresses
+#   routes.txt     each container's routes
+#   resolv.txt     each container's /etc/resolv.conf
+#   networks.txt   each network's subnet, gateway and bridge name
 record_networks() {
-  local dir=$1 c1 c2 c3 pid1 pid3 id n
+  local dir=$1 n id c
+  declare -A ip pids
+  : >"$tmp/conntrack.txt"
+  ip netns exec "$outside" dnsmasq --keep-in-foreground --no-resolv --no-hosts --host-record=www.example.test,192.168.56.1 \
+    --local=/example.test/ --listen-address=192.168.56.1 --bind-interfaces --pid-file="$tmp/dnsmasq.pid" \
+    --user=root >"$tmp/dnsmasq.log" 2>&1 &
+  ip netns exec "$outside" busybox httpd -f -p 80 -h "$rootfs/www" &
   d network create app >/dev/null
   d network create other >/dev/null
-  d run -d --name c1 --network app -p 8080:80 netlab/ref httpd -f -p 80 -h /www >/dev/null
-  d run -d --name c2 --network app netlab/ref httpd -f -p 80 -h /www >/dev/null
-  d run -d --name c3 --network other netlab/ref httpd -f -p 80 -h /www >/dev/null
+  d network create --internal back >/dev/null
+  local run=(netlab/ref httpd -f -p 80 -h /www)
+  d run -d --name c0 "${run[@]}" >/dev/null
+  d run -d --name c1 --network app -p 8080:80 "${run[@]}" >/dev/null
+  d run -d --name c2 --network app --network-alias web "${run[@]}" >/dev/null
+  d run -d --name c3 --network other "${run[@]}" >/dev/null
+  d run -d --name c4 --network back "${run[@]}" >/dev/null
+  d create --name c5 --network app "${run[@]}" >/dev/null
+  d network connect other c5
+  d start c5 >/dev/null
+  d run -d --name c6 --network container:c1 netlab/ref httpd -f -p 81 -h /www >/dev/null
+  d run -d --name c7 --network none "${run[@]}" >/dev/null
+  d run -d --name c8 --network host netlab/ref httpd -f -p 8081 -h /www >/dev/null
   sleep 1
-  ip_of() { d inspect -f "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}" "$1"; }
-  c1=$(ip_of c1)
-  c2=$(ip_of c2)
-  c3=$(ip_of c3)
+  for c in c0 c1 c2 c3 c4 c5; do
+    ip[$c]=$(d inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$c" | awk '{print $1}')
+  done
+  ip[c5b]=$(d inspect -f '{{(index .NetworkSettings.Networks "other").IPAddress}}' c5)
+  for c in c0 c1 c2 c3 c4 c5 c6 c7 c8; do pids[$c]=$(d inspect -f '{{.State.Pid}}' "$c"); done
+  # names: the addresses as the names of their containers (c5 has two)
+  names() { sed -e "s/${ip[c5b]}\b/C5-OTHER/g; s/${ip[c0]}\b/C0/g; s/${ip[c1]}\b/C1/g; s/${ip[c2]}\b/C2/g; s/${ip[c3]}\b/C3/g; s/${ip[c4]}\b/C4/g; s/${ip[c5]}\b/C5/g"; }
   {
-    probe "c2 -> c1:80 (same network, by address)" ask c2 "$c1" 80
+    probe "c2 -> c1:80 (same network, by address)" ask c2 "${ip[c1]}" 80
     probe "c2 -> c1:80 (same network, by name)" ask c2 c1 80
-    probe "c3 -> c1:80 (another network, by address)" ask c3 "$c1" 80
+    probe "c1 -> web:80 (c2's alias)" ask c1 web 80
+    probe "c3 -> c1:80 (another network, by address)" ask c3 "${ip[c1]}" 80
+    probe "c3 -> c1:80 (another network, by name)" ask c3 c1 80
+    probe "c5 -> c1:80 (on app and other, by name)" ask c5 c1 80
+    probe "c5 -> c3:80 (on app and other, by name)" ask c5 c3 80
+    probe "c1 -> c5:80 (by name)" ask c1 c5 80
+    probe "c3 -> c5:80 (by name)" ask c3 c5 80
+    probe "c0 -> c1:80 (default bridge, by name)" ask c0 c1 80
+    probe "c0 -> c1:80 (default bridge, by address)" ask c0 "${ip[c1]}" 80
+    probe "c1 -> outside:80" ask c1 192.168.56.1 80
+    probe "c4 -> outside:80 (internal network)" ask c4 192.168.56.1 80
+    probe "c4 -> c1:80 (internal network, by address)" ask c4 "${ip[c1]}" 80
+    probe "c2 -> C1:81 (c6, in c1's namespace)" ask c2 "${ip[c1]}" 81
+    probe "c6 -> 127.0.0.1:80 (c1's server, same namespace)" ask c6 127.0.0.1 80
+    probe "c7 -> c1:80 (network none)" ask c7 "${ip[c1]}" 80
+    probe "outside -> NODE:8081 (c8, network host)" ip netns exec "$outside" curl -s -m 5 "192.168.56.11:8081/cgi-bin/who"
     probe "outside -> NODE:8080" ip netns exec "$outside" curl -s -m 5 "192.168.56.11:8080/cgi-bin/who"
     probe "node -> 127.0.0.1:8080" ip netns exec "$node" curl -s -m 5 "127.0.0.1:8080/cgi-bin/who"
     probe "c3 -> NODE:8080 (published, from another network)" ask c3 192.168.56.11 8080
-  } | sed -e "s/$c1/C1/g; s/$c2/C2/g; s/$c3/C3/g" >"$dir/answers.txt"
+  } | names >"$dir/answers.txt"
   {
-    for q in c2 c3 app; do
-      echo "## c1: nslookup $q"
-      d exec c1 nslookup "$q" 2>&1 | grep -v -e '^$' -e '^Non-authoritative answer:' || true
+    for q in "c1 c2" "c1 web" "c1 c5" "c1 c3" "c1 app" "c1 www.example.test" "c1 nope.example.test" \
+      "c3 c1" "c3 c5" "c5 c1" "c5 c3" "c6 c2" "c4 c1" "c4 www.example.test" "c0 c1" "c0 www.example.test" "c8 www.example.test"; do
+      read -r c n <<<"$q"
+      echo "## $c: nslookup $n"
+      ip netns exec "$node" conntrack -F -f ipv4 >/dev/null 2>&1 || true
+      d exec "$c" nslookup "$n" 2>&1 | grep -v -e '^$' -e '^Non-authoritative answer:' || true
+      track "$c: nslookup $n" >>"$tmp/conntrack.txt"
     done
-    echo "## c3: nslookup c1"
-    d exec c3 nslookup c1 2>&1 | grep -v -e '^$' -e '^Non-authoritative answer:' || true
-  } | sed -e "s/$c1/C1/g; s/$c2/C2/g; s/$c3/C3/g; s/#53\b//" >"$dir/dns.txt"
-  pid1=$(d inspect -f '{{.State.Pid}}' c1)
-  pid3=$(d inspect -f '{{.State.Pid}}' c3)
+  } | names | sed -e "s/#53\b//" >"$dir/dns.txt"
+  names <"$tmp/conntrack.txt" >"$dir/conntrack.txt"
   {
     echo "# node"
     ip netns exec "$node" iptables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//'
-    echo "# c1"
-    nsenter --target "$pid1" --net iptables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//; s/--to-source 127.0.0.11:[0-9]+/--to-source 127.0.0.11:(port)/; s/--to-destination 127.0.0.11:[0-9]+/--to-destination 127.0.0.11:(port)/; s/--sport [0-9]+ -j SNAT/--sport (port) -j SNAT/'
+    for c in c1 c4 c0; do
+      echo "# $c"
+      nsenter --target "${pids[$c]}" --net iptables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//; s/--to-source 127.0.0.11:[0-9]+/--to-source 127.0.0.11:(port)/; s/--to-destination 127.0.0.11:[0-9]+/--to-destination 127.0.0.11:(port)/; s/--sport [0-9]+ -j SNAT/--sport (port) -j SNAT/'
+    done
   } >"$dir/iptables.txt"
   ip netns exec "$node" ip6tables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' >"$dir/ip6tables.txt"
-  d exec c1 cat /etc/resolv.conf >"$dir/resolv.txt"
+  for c in c0 c1 c4 c5 c6 c7 c8; do
+    echo "# $c"
+    d exec "$c" cat /etc/resolv.conf
+  done >"$dir/resolv.txt"
   {
-    for n in bridge app other; do
+    for n in bridge app other back; do
       id=$(d network inspect -f '{{.Id}}' "$n")
-      echo "$n: $(d network inspect -f '{{range .IPAM.Config}}{{.Subnet}} gateway {{.Gateway}}{{end}}' "$n") bridge $(d network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' "$n") id ${id:0:12}"
+      echo "$n: $(d network inspect -f '{{range .IPAM.Config}}{{.Subnet}} gateway {{.Gateway}}{{end}} internal {{.Internal}}' "$n") bridge $(d network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' "$n") id ${id:0:12}"
     done
   } >"$dir/networks.txt"
   # Docker's random names: a network's bridge is br- and its id's first
   # 12 hex digits; veths are veth and 7 random ones.
-  local app other
+  local app other back
   app=$(d network inspect -f '{{.Id}}' app | cut -c1-12)
   other=$(d network inspect -f '{{.Id}}' other | cut -c1-12)
+  back=$(d network inspect -f '{{.Id}}' back | cut -c1-12)
+  # c5's interfaces come in either order from one run to the next (its
+  # default route is app's either way): named by their network, sorted.
+  local on_app
+  on_app=$(nsenter --target "${pids[c5]}" --net ip -o -4 addr show | awk -v a="${ip[c5]}/" 'index($4, a) == 1 {print $2}')
+  by_network() { if [ "$1" = c5 ]; then sed -E "s/\b$on_app\b/eth(app)/g; s/\beth[0-9]\b/eth(other)/g" | sort; else cat; fi; }
   {
     echo "# node"
     ip -n "$node" -br link | awk '{print $1, $2}' | sed -E 's/@[^ ]+//'
-    echo "# c1"
-    nsenter --target "$pid1" --net ip -br addr | sed -E 's/@[^ ]+//; s/ +/ /g'
-    echo "# c3"
-    nsenter --target "$pid3" --net ip -br addr | sed -E 's/@[^ ]+//; s/ +/ /g'
-  } >"$dir/links.txt"
-  sed -i -E "s/$app/(app's id)/g; s/$other/(other's id)/g; s/ id [0-9a-f]{12}$/ id (random)/; s/veth[0-9a-f]{7}/veth(random)/g" \
-    "$dir/networks.txt" "$dir/links.txt" "$dir/iptables.txt"
+    for c in c0 c1 c3 c4 c5 c6 c7; do
+      echo "# $c"
+      nsenter --target "${pids[$c]}" --net ip -br addr | sed -E 's/@[^ ]+//; s/ +/ /g' | by_network "$c"
+    done
+  } | names >"$dir/links.txt"
+  for c in c0 c1 c4 c5 c6 c7; do
+    echo "# $c"
+    nsenter --target "${pids[$c]}" --net ip route | by_network "$c"
+  done | names >"$dir/routes.txt"
+  if [ "$(readlink "/proc/${pids[c8]}/ns/net")" = "$(ip netns exec "$node" readlink /proc/self/ns/net)" ]; then
+    echo "# c8 (network host): the node's own namespace"
+  else
+    echo "# c8 (network host): a namespace of its own"
+  fi >>"$dir/routes.txt"
+  sed -i -E "s/$app/(app's id)/g; s/$other/(other's id)/g; s/$back/(back's id)/g; s/ id [0-9a-f]{12}$/ id (random)/; s/veth[0-9a-f]{7}/veth(random)/g" \
+    "$dir/networks.txt" "$dir/links.txt" "$dir/iptables.txt" "$dir/routes.txt"
+  # The outside host's servers go with its namespace.
+  for p in $(ip netns pids "$outside"); do kill "$p" 2>/dev/null || true; done
   stop_dockerd
   echo "docker-reference: user-defined-networks recorded in $dir"
 }
