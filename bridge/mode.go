@@ -22,6 +22,9 @@ the host's first container:80.`,
 				Set:   func(o *topo.Options, v bool) { o.AllowDirectRouting = &v }}},
 		Strings: []lab.StringFlag{{Name: "docker-version", Default: topo.Docker28,
 			Usage: "the Docker whose rules to build: 28 (as 28.5.2 writes them: routed access to containers dropped in the raw table, FORWARD through DOCKER-FORWARD) or 20.10 (as 20.10 and 26.1 write them)",
-			Set:   func(o *topo.Options, v string) { o.DockerVersion = &v }}},
+			Set:   func(o *topo.Options, v string) { o.DockerVersion = &v }},
+			{Name: "network", Default: topo.DefaultNetwork,
+				Usage: "the network of every container (docker run --network): bridge (the default bridge, docker0) or the name of a user-defined network (created as 'docker network create NAME' makes it, if the topology file has none of that name), whose containers find each other by name",
+				Set:   func(o *topo.Options, v string) { o.Network = &v }}},
 	})
 }

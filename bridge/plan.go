@@ -24,25 +24,43 @@ const UnderlayBridge = "br-underlay"
 // Plan returns the ops that build topology t's local hosts (all of them
 // when embedded), the containers they run, and every namespace they name.
 func Plan(t *topo.Topology) lab.Plan {
+	a := addresser{}
 	p := lab.PlanWith(t, lab.Model{
-		Workload: container,
+		Workload: a.container,
 		Node:     Node,
 		Make:     Container,
 		Firewall: Firewall,
 	}, UnderlayBridge)
+	shareNamespaces(p.Workloads)
+	shareNamespaces(p.Peers)
 	// Docker's default, the userland proxy: a process of the node listens
 	// on the published port too, for what the DNAT rules do not catch
 	// (the node's own 127.0.0.1:8080, containers of the same bridge, a
 	// container to its own published port). Without it, dockerd still
 	// holds the port (listening, never accepting), so that nothing else
 	// takes it.
+	if t.Docker.UserNetworks() {
+		// Docker's embedded DNS on each node, and the outside host's DNS,
+		// the nodes' nameserver, where it forwards other names.
+		for _, node := range t.LocalNodes() {
+			p.Daemons = append(p.Daemons, lab.Daemon{Host: node.Host, Args: names.DaemonArgs(names.DockerDNSName, t.Lab, node.Name),
+				Log: "dockerdns-" + node.Name + ".log"})
+		}
+		if t.Outside != nil {
+			p.Daemons = append(p.Daemons, lab.Daemon{Host: *t.Outside, Args: names.DaemonArgs(names.DNSName, t.Lab, t.Outside.Name),
+				Log: "dns-outside.log"})
+		}
+	}
 	for _, node := range t.LocalNodes() {
+		var ws []state.Workload
 		for _, w := range p.Workloads {
 			if w.Node == node.Name {
-				p.Proxies = append(p.Proxies, state.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: w.IP,
-					TargetPort: t.Docker.TargetPort, Reserve: !t.Docker.UserlandProxy})
-				break
+				ws = append(ws, w)
 			}
+		}
+		if _, at, ok := Published(t, ws); ok {
+			p.Proxies = append(p.Proxies, state.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: at.IP,
+				TargetPort: t.Docker.TargetPort, Reserve: !t.Docker.UserlandProxy})
 		}
 	}
 	return p
@@ -89,14 +107,6 @@ func containerMAC(d topo.Docker, w state.Workload) string {
 	return MAC(w.IP)
 }
 
-func container(t *topo.Topology, node topo.Node, n, i int) state.Workload {
-	name := fmt.Sprintf("c%d", n)
-	ip, _ := ipam.Nth(t.Docker.Subnet, uint64(i+2)) // .1 is docker0
-	return state.Workload{Name: name, Kind: "container", Node: node.Name,
-		NS: names.NetnsName(t.Lab, name), IP: ip, Prefix: t.Docker.Subnet.Bits(),
-		HostIface: "veth-" + name, Port: t.Docker.TargetPort}
-}
-
 // Node returns the ops that give a node its docker0 network: forwarding on,
 // the bridge with Docker's MAC and the gateway address. An embedded node's
 // IPv6 is as a Docker host has it: on (lo has ::1, docker0 and the
@@ -118,6 +128,20 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
 			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
 	)
+	if t.Docker.UserNetworks() && t.Outside != nil {
+		// The node's own resolver is the outside host, the lab's world:
+		// what Docker's embedded DNS forwards goes there, and a container
+		// of network host reads this file.
+		ops = append(ops, netops.ResolvConf{NS: node.NS, Marker: names.RuleMarker(t.Lab), Lines: []string{"nameserver " + t.Outside.IP.String()}})
+	}
+	// `docker network create`: a bridge br-<id> per user-defined network,
+	// with its gateway address (an internal network's too: it is the
+	// containers' way to the node, not out of it).
+	for _, n := range t.Docker.Networks {
+		ops = append(ops,
+			netops.BridgeAdd{NS: node.NS, Name: n.Bridge, Alias: names.Marker(t.Lab, n.Bridge), MAC: BridgeMAC(t.Docker)},
+			netops.AddrAdd{NS: node.NS, Dev: n.Bridge, CIDR: netip.PrefixFrom(n.Gateway(), n.Subnet.Bits()).String()})
+	}
 	if !t.Docker.UserlandProxy {
 		// Without docker-proxy, the node's own 127.0.0.1:8080 is DNATed
 		// too, into docker0: the kernel routes a 127/8 source there only
@@ -134,6 +158,9 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 // the container is as its Docker leaves it on an IPv4 network: all off
 // (20.10), or on but for eth0 (28: lo has ::1).
 func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
+	if w.Mode != "" && w.Mode != topo.ModeNone {
+		return nil // the node's namespace, or another container's
+	}
 	ns := lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...)
 	if t.Docker.Is28() {
 		// IPv6 on (lo gets ::1), default off: eth0 arrives with IPv6 off,
@@ -141,21 +168,41 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 		ns = lab.NetnsIPv6(t.Lab, w.Name, append(append([]netops.KV{}, lab.ContainerSysctls...),
 			netops.KV{Key: "net.ipv6.conf.default.disable_ipv6", Value: "1"})...)
 	}
-	ops := []netops.Op{
-		ns,
-		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Docker.Bridge,
-			Alias: names.Marker(t.Lab, w.Name), PeerNS: w.NS, PeerName: "eth0", PeerMAC: containerMAC(t.Docker, w),
+	ops := []netops.Op{ns}
+	as := Attachments(t, w)
+	for k, a := range as {
+		alias := names.Marker(t.Lab, w.Name)
+		if k > 0 {
+			alias += "/" + a.Dev
+		}
+		ops = append(ops, netops.VethAdd{NS: node.NS, Name: a.HostIface, Master: a.Bridge,
+			Alias: alias, PeerNS: w.NS, PeerName: a.Dev, PeerMAC: containerMAC(t.Docker, w),
 			// Without docker-proxy, a container reaches its own published
 			// port through docker0 and back out of the same port.
-			Hairpin: !t.Docker.UserlandProxy},
+			Hairpin: !t.Docker.UserlandProxy})
 	}
 	if t.Docker.Is28() {
 		ops = append(ops, netops.Sysctl{NS: w.NS, Settings: []netops.KV{{Key: "net.ipv6.conf.default.disable_ipv6", Value: "0"}}})
 	}
-	return append(ops,
-		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
-		netops.RouteAdd{NS: w.NS, Dst: "default", Via: t.Docker.Gateway().String()},
-	)
+	for _, a := range as {
+		ops = append(ops, netops.AddrAdd{NS: w.NS, Dev: a.Dev, CIDR: netip.PrefixFrom(a.IP, a.Prefix).String()})
+	}
+	// The default route is the first network's with a way out: an
+	// internal network has none.
+	for _, a := range as {
+		if n := networkOf(t.Docker, a.Network); !n.Internal {
+			gw, _ := ipam.Nth(n.Subnet, 1)
+			ops = append(ops, netops.RouteAdd{NS: w.NS, Dst: "default", Via: gw.String()})
+			break
+		}
+	}
+	if t.Docker.UserNetworks() {
+		if w.DNSPort != 0 {
+			ops = append(ops, netops.IPTables{NS: w.NS, Marker: names.RuleMarker(t.Lab), Chains: DNSChains, Rules: DNSRules(w.DNSPort)})
+		}
+		ops = append(ops, resolvConf(t, w))
+	}
+	return ops
 }
 
 // Firewall returns a node's iptables. On an embedded node, a namespace
@@ -245,27 +292,78 @@ var Docker28Chains = []netops.Chain{
 // container's address that did not come from its bridge (unless
 // allow-direct-routing), which 20.10 let through to a published port.
 func Docker28Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
-	br := t.Docker.Bridge
-	published := cs[0]
+	nets := networks(t.Docker)
+	rules := rawDropRules(t, cs, "PREROUTING")
+	var masq, returns, drops, toBridge, replies, out, iso1, iso2 []netops.Rule
+	for _, n := range nets {
+		br := n.Bridge
+		if n.Internal {
+			// Nothing in or out but between its own containers; these come
+			// first in STAGE-1, the newest network's at the top.
+			sub := n.Subnet.String()
+			iso1 = append([]netops.Rule{
+				{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"!", "-s", sub, "-o", br, "-j", "DROP"},
+					Why: "internal network " + n.Name + ": nothing in from elsewhere"},
+				{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"!", "-d", sub, "-i", br, "-j", "DROP"},
+					Why: "internal network " + n.Name + ": nothing out"},
+			}, iso1...)
+			out = append(out, netops.Rule{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-i", br, "-o", br, "-j", "ACCEPT"},
+				Why: "containers of internal network " + n.Name + " talk to each other"})
+			continue
+		}
+		// Rules Docker inserts (-I) come out newest first.
+		masq = append([]netops.Rule{{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-s", n.Subnet.String(), "!", "-o", br, "-j", "MASQUERADE"},
+			Why: "containers leaving the host take its address"}}, masq...)
+		returns = append([]netops.Rule{{Table: "nat", Chain: "DOCKER", Spec: []string{"-i", br, "-j", "RETURN"},
+			Why: "containers do not go through published ports: docker-proxy serves them"}}, returns...)
+		iso2 = append([]netops.Rule{{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-2", Spec: []string{"-o", br, "-j", "DROP"},
+			Why: "not into another Docker network"}}, iso2...)
+		drops = append(drops, netops.Rule{Table: "filter", Chain: "DOCKER", Spec: []string{"!", "-i", br, "-o", br, "-j", "DROP"},
+			Why: "nothing else into " + br + " from outside it"})
+		toBridge = append(toBridge, netops.Rule{Table: "filter", Chain: "DOCKER-BRIDGE", Spec: []string{"-o", br, "-j", "DOCKER"},
+			Why: "into " + br + ": its published ports"})
+		replies = append(replies, netops.Rule{Table: "filter", Chain: "DOCKER-CT", Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+			Why: "replies to containers"})
+		out = append(out, netops.Rule{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-i", br, "-j", "ACCEPT"},
+			Why: "containers may go anywhere"})
+	}
+	for _, n := range nets {
+		if !n.Internal {
+			iso1 = append(iso1, netops.Rule{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"-i", n.Bridge, "!", "-o", n.Bridge, "-j", "DOCKER-ISOLATION-STAGE-2"},
+				Why: "leaving " + n.Bridge + " for another interface"})
+		}
+	}
+	pub, at, published := Published(t, cs)
 	target := fmt.Sprint(t.Docker.TargetPort)
-	rules := append(rawDropRules(t, cs, "PREROUTING"), natRules(t, published, "DOCKER", "POSTROUTING")...)
+	if t.Docker.UserlandProxy {
+		rules = append(rules,
+			netops.Rule{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
+				Why: "published ports, for packets arriving at this host"},
+			netops.Rule{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
+				Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"})
+		rules = append(append(rules, masq...), returns...)
+		if published {
+			rules = append(rules, netops.Rule{Table: "nat", Chain: "DOCKER",
+				Spec: []string{"!", "-i", at.Bridge, "-p", "tcp", "--dport", fmt.Sprint(t.Docker.PublishPort), "-j", "DNAT", "--to-destination", at.IP.String() + ":" + target},
+				Why:  fmt.Sprintf("publish %s:%s on port %d", pub.Name, target, t.Docker.PublishPort)})
+		}
+	} else {
+		// Without docker-proxy, rules catch what it would serve (a lab of
+		// the default bridge alone: Resolve refuses user-defined networks
+		// without the proxy, whose layout is not recorded).
+		rules = append(rules, natRules(t, pub, "DOCKER", "POSTROUTING")...)
+	}
+	var accept []netops.Rule
+	if published {
+		accept = append(accept, netops.Rule{Table: "filter", Chain: "DOCKER",
+			Spec: []string{"-d", at.IP.String() + "/32", "!", "-i", at.Bridge, "-o", at.Bridge, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
+			Why:  "the published port"})
+	}
 	rules = append(rules, docker28Jumps...)
-	return append(rules, []netops.Rule{
-		{Table: "filter", Chain: "DOCKER", Spec: []string{"-d", published.IP.String() + "/32", "!", "-i", br, "-o", br, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
-			Why: "the published port"},
-		{Table: "filter", Chain: "DOCKER", Spec: []string{"!", "-i", br, "-o", br, "-j", "DROP"},
-			Why: "nothing else into " + br + " from outside it"},
-		{Table: "filter", Chain: "DOCKER-BRIDGE", Spec: []string{"-o", br, "-j", "DOCKER"},
-			Why: "into " + br + ": its published ports"},
-		{Table: "filter", Chain: "DOCKER-CT", Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
-			Why: "replies to containers"},
-		{Table: "filter", Chain: "DOCKER-FORWARD", Spec: []string{"-i", br, "-j", "ACCEPT"},
-			Why: "containers may go anywhere"},
-		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-1", Spec: []string{"-i", br, "!", "-o", br, "-j", "DOCKER-ISOLATION-STAGE-2"},
-			Why: "leaving " + br + " for another interface"},
-		{Table: "filter", Chain: "DOCKER-ISOLATION-STAGE-2", Spec: []string{"-o", br, "-j", "DROP"},
-			Why: "not into another Docker network"},
-	}...)
+	for _, part := range [][]netops.Rule{accept, drops, toBridge, replies, out, iso1, iso2} {
+		rules = append(rules, part...)
+	}
+	return rules
 }
 
 // Docker28IPv6Rules are the ip6tables rules dockerd 28 writes on a host
@@ -306,12 +404,16 @@ func rawDropRules(t *topo.Topology, cs []state.Workload, chain string) []netops.
 	if !rawDrops(t.Docker) {
 		return nil
 	}
-	br := t.Docker.Bridge
 	var rules []netops.Rule
 	for _, c := range cs {
-		rules = append(rules, netops.Rule{Table: "raw", Chain: chain,
-			Spec: []string{"-d", c.IP.String() + "/32", "!", "-i", br, "-j", "DROP"},
-			Why:  "no way into " + c.Name + " but through " + br + ": routed from elsewhere, dropped"})
+		for _, a := range Attachments(t, c) {
+			if networkOf(t.Docker, a.Network).Internal {
+				continue // nothing is routed into an internal network anyway
+			}
+			rules = append(rules, netops.Rule{Table: "raw", Chain: chain,
+				Spec: []string{"-d", a.IP.String() + "/32", "!", "-i", a.Bridge, "-j", "DROP"},
+				Why:  "no way into " + c.Name + " but through " + a.Bridge + ": routed from elsewhere, dropped"})
+		}
 	}
 	return rules
 }

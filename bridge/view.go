@@ -3,6 +3,7 @@ package bridge
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"netlab/internal/api"
 	"netlab/internal/ipam"
@@ -41,7 +42,21 @@ func (view) NodeInterfaces(*state.State, topo.Node) string { return "" }
 func (view) Built(s *state.State) []string {
 	t := s.Topology
 	d := t.Docker
-	return []string{
+	var nets []string
+	if len(d.Networks) > 0 {
+		var each []string
+		for _, n := range d.Networks {
+			w := fmt.Sprintf("%s %s on %s", n.Name, n.Subnet, n.Bridge)
+			if n.Internal {
+				w += " (internal: no way out)"
+			}
+			each = append(each, w)
+		}
+		nets = append(nets,
+			"user-defined networks (docker network create), each a bridge of its own, isolated from the others: "+strings.Join(each, "; ")+".",
+			"Docker's embedded DNS: nameserver 127.0.0.11 in each of their containers, DNATed to dockerd's resolver, which answers the names and aliases of the containers of the same networks and forwards other names from the node.")
+	}
+	return append(nets,
 		fmt.Sprintf("%s, a Linux bridge with %s/%d: the same subnet on every host, as in Docker.", d.Bridge, d.Gateway(), d.Subnet.Bits()),
 		fmt.Sprintf("per container: a network namespace, a veth pair (eth0 inside, veth-cN on %s), an address, a default route via %s.", d.Bridge, d.Gateway()),
 		fmt.Sprintf("iptables: MASQUERADE for %s leaving the host; DNAT host:%d → first container:%d.", d.Subnet, d.PublishPort, d.TargetPort),
@@ -49,7 +64,7 @@ func (view) Built(s *state.State) []string {
 		routedLine(t),
 		proxyLine(t),
 		"every container runs a web server on :80 that says who it is and who asked.",
-	}
+	)
 }
 
 // proxyLine says how the published port serves what DNAT does not catch.
@@ -98,16 +113,36 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 	d := t.Docker
 	local := t.LocalNodes()[0]
 	n1 := s.OnNode(local.Name)
+	// The first container's own network (the default bridge, unless the
+	// topology puts it on another).
+	br, gw := d.Bridge, d.Gateway()
+	if as := Attachments(t, n1[0]); len(as) > 0 {
+		n := networkOf(d, as[0].Network)
+		br, gw = n.Bridge, netip.PrefixFrom(n.Subnet.Addr(), 32).Addr().Next()
+	}
 	var steps []lab.Step
+	for _, a := range n1 {
+		if a.DNSPort == 0 {
+			continue
+		}
+		for _, b := range n1 {
+			if b.Name != a.Name && len(b.Networks) > 0 && b.Networks[0].Network == a.Networks[0].Network {
+				steps = append(steps, lab.Step{Cmd: cmd("exec %s -- getent hosts %s", a.Name, b.Name),
+					Why: fmt.Sprintf("%s's address, from Docker's embedded DNS (both on %s)", b.Name, a.Networks[0].Network)})
+				break
+			}
+		}
+		break
+	}
 	if len(n1) > 1 {
 		steps = append(steps, lab.Step{Cmd: cmd("exec %s -- ping -c1 %s", n1[0].Name, n1[1].IP),
-			Why: fmt.Sprintf("%s → %s on one host, straight across %s", n1[0].Name, n1[1].Name, d.Bridge)})
+			Why: fmt.Sprintf("%s → %s on one host, straight across %s", n1[0].Name, n1[1].Name, br)})
 	}
 	if t.Outside != nil {
 		steps = append(steps,
 			lab.Step{Cmd: cmd("exec %s -- curl -s %s", n1[0].Name, t.Outside.IP), Why: fmt.Sprintf("outside sees %s, not %s (MASQUERADE)", local.IP, n1[0].IP)},
 			lab.Step{Cmd: cmd("exec outside -- curl -s %s:%d", local.IP, d.PublishPort), Why: fmt.Sprintf("published port → %s:%d (DNAT)", n1[0].Name, d.TargetPort)},
-			lab.Step{Cmd: cmd("exec %s -- traceroute -n %s", n1[0].Name, t.Outside.IP), Why: fmt.Sprintf("first hop: %s", d.Gateway())})
+			lab.Step{Cmd: cmd("exec %s -- traceroute -n %s", n1[0].Name, t.Outside.IP), Why: fmt.Sprintf("first hop: %s", gw)})
 	}
 	if !t.Embedded {
 		return steps
@@ -132,9 +167,18 @@ func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.Subnet = t.Docker.Subnet.String()
 	d.Docker = &api.DockerSettings{Version: t.Docker.Release(), UserlandProxy: t.Docker.UserlandProxy, AllowDirectRouting: t.Docker.AllowDirectRouting}
+	for _, n := range networks(t.Docker) {
+		dn := api.DockerNetwork{Name: n.Name, Subnet: n.Subnet.String(), Bridge: n.Bridge, Internal: n.Internal}
+		gw, _ := ipam.Nth(n.Subnet, 1)
+		dn.Gateway = gw.String()
+		if u := t.Docker.Network(n.Name); u != nil {
+			dn.ID = u.ID
+		}
+		d.Docker.Networks = append(d.Docker.Networks, dn)
+	}
 	for _, n := range t.Nodes {
-		ws := s.OnNode(n.Name)
-		if len(ws) == 0 {
+		pub, at, ok := Published(t, s.OnNode(n.Name))
+		if !ok {
 			continue
 		}
 		proxied := false
@@ -142,19 +186,30 @@ func (view) Status(s *state.State, d *api.Status) {
 			proxied = proxied || (p.Node == n.Name && p.HostPort == t.Docker.PublishPort && !p.Reserve)
 		}
 		d.Published = append(d.Published, api.Published{Node: n.Name, HostPort: t.Docker.PublishPort,
-			Workload: ws[0].Name, TargetIP: ws[0].IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied})
+			Workload: pub.Name, TargetIP: at.IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied})
 	}
 }
 
 // Published is w's node's published port, when w is the container it
-// leads to: the first of each node, at the subnet's first free address
-// (the same on every host).
+// leads to: the first of each node on a network (the default bridge's
+// first free address, the same on every host, unless the topology puts
+// containers elsewhere).
 func (view) Published(s *state.State, w state.Workload) (netip.AddrPort, bool) {
 	t := s.Topology
-	first, _ := ipam.Nth(t.Docker.Subnet, 2)
+	k := 0
 	for _, n := range t.Nodes {
-		if n.Name == w.Node && w.IP == first {
-			return netip.AddrPortFrom(n.IP, uint16(t.Docker.PublishPort)), true
+		for i := 0; i < n.Workloads; i++ {
+			k++
+			// The node's first container on a network of its own (this
+			// machine's or a peer's, whose workloads the state does not
+			// hold: the topology says it alike).
+			if name := fmt.Sprintf("c%d", k); t.Docker.Container(name).Mode == "" {
+				if n.Name == w.Node && name == w.Name {
+					return netip.AddrPortFrom(n.IP, uint16(t.Docker.PublishPort)), true
+				}
+				k += n.Workloads - i - 1
+				break
+			}
 		}
 	}
 	return netip.AddrPort{}, false

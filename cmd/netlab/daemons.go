@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"netlab/bridge"
 	"netlab/internal/names"
 	"netlab/kube"
 )
@@ -43,6 +44,13 @@ func newController(g *globals) *cobra.Command {
 // outside host); it is no command for people.
 func newDNSServer(g *globals) *cobra.Command {
 	return server(g, names.DNSName, "the node whose pod it serves in, or the outside host", kube.ServeDNS)
+}
+
+// newDockerDNS is Docker's embedded DNS on one node of a docker-mode lab
+// (bridge.ServeEmbeddedDNS), which docker-mode starts when the lab has
+// user-defined networks; it is no command for people.
+func newDockerDNS(g *globals) *cobra.Command {
+	return server(g, names.DockerDNSName, "the node whose containers it serves", bridge.ServeEmbeddedDNS)
 }
 
 // newAPIServer is the listener behind default/kubernetes (kube.ServeAPI),

@@ -60,9 +60,16 @@ func statusJSON(s *state.State) api.Status {
 			UnderlayIP: t.Outside.IP.String(), Iface: t.Outside.Iface, Local: true})
 	}
 	for _, w := range s.Workloads {
-		d.Workloads = append(d.Workloads, api.Workload{Name: w.Name, Kind: w.Kind, Node: w.Node, Netns: string(w.NS),
-			IP: w.IP.String(), CIDR: netip.PrefixFrom(w.IP, w.Prefix).String(), Iface: "eth0", HostIface: w.HostIface,
-			Port: w.Port, Containers: w.Containers})
+		aw := api.Workload{Name: w.Name, Kind: w.Kind, Node: w.Node, Netns: string(w.NS),
+			Iface: "eth0", HostIface: w.HostIface, Port: w.Port, Containers: w.Containers, NetworkMode: w.Mode, Aliases: w.Aliases}
+		if w.IP.IsValid() { // a Docker container of network none has no address
+			aw.IP, aw.CIDR = w.IP.String(), netip.PrefixFrom(w.IP, w.Prefix).String()
+		}
+		for _, a := range w.Networks {
+			aw.Networks = append(aw.Networks, api.Attachment{Network: a.Network, Iface: a.Dev, IP: a.IP.String(),
+				CIDR: netip.PrefixFrom(a.IP, a.Prefix).String(), Bridge: a.Bridge, HostIface: a.HostIface})
+		}
+		d.Workloads = append(d.Workloads, aw)
 	}
 	lab.ViewOf(s).Status(s, &d)
 	return d
@@ -228,7 +235,22 @@ func table(w io.Writer, s *state.State, pods []kube.Pod, max int) {
 			break
 		}
 		br, _ := bridgeOf(s, t.Nodes[0])
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s/%d\teth0 ↔ %s on %s\t%s\n", c.Name, c.Kind, c.Node, c.IP, c.Prefix, c.HostIface, br, c.NS)
+		addr, ifs := fmt.Sprintf("%s/%d", c.IP, c.Prefix), fmt.Sprintf("eth0 ↔ %s on %s", c.HostIface, br)
+		switch {
+		case c.Mode == "host":
+			ifs = "network host: " + c.Node + "'s own"
+		case c.Mode == "none":
+			addr, ifs = "-", "network none: lo alone"
+		case c.Mode != "":
+			ifs = "network " + c.Mode + ": its namespace"
+		case len(c.Networks) > 0:
+			var each []string
+			for _, a := range c.Networks {
+				each = append(each, fmt.Sprintf("%s ↔ %s on %s (%s)", a.Dev, a.HostIface, a.Bridge, a.Network))
+			}
+			ifs = strings.Join(each, ", ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Kind, c.Node, addr, ifs, c.NS)
 	}
 	if max == 0 || len(s.Workloads) < max {
 		for _, p := range pods {

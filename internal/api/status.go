@@ -65,6 +65,14 @@ type Workload struct {
 	HostIface  string   `json:"host_iface"`
 	Port       int      `json:"port"`
 	Containers []string `json:"containers,omitempty"`
+	// Networks are a Docker container's interfaces on its networks, when
+	// it is on a user-defined one (eth0's first); NetworkMode is its mode
+	// when it has none of its own: host (ip is the node's), none (ip is
+	// empty), container:NAME (netns and ip are NAME's). Aliases are its
+	// other names in Docker's embedded DNS.
+	Networks    []Attachment `json:"networks,omitempty"`
+	NetworkMode string       `json:"network_mode,omitempty"`
+	Aliases     []string     `json:"aliases,omitempty"`
 	// Applied: a pod of 'netlab apply' (a Deployment's or a Pod's) or of
 	// the cluster itself (System "dns"), not of the lab's topology. Its
 	// Namespace is the Kubernetes one; Owner, the Deployment that made it.
@@ -80,6 +88,29 @@ type DockerSettings struct {
 	Version            string `json:"version"`
 	UserlandProxy      bool   `json:"userland_proxy"`
 	AllowDirectRouting bool   `json:"allow_direct_routing"`
+	// Networks are the node's Docker networks, the default bridge first,
+	// as `docker network ls` lists them (on every node alike).
+	Networks []DockerNetwork `json:"networks"`
+}
+
+// DockerNetwork is one of Docker's bridge networks.
+type DockerNetwork struct {
+	Name     string `json:"name"`
+	ID       string `json:"id,omitempty"`
+	Subnet   string `json:"subnet"`
+	Gateway  string `json:"gateway"`
+	Bridge   string `json:"bridge"`
+	Internal bool   `json:"internal"`
+}
+
+// Attachment is a container's interface on one Docker network.
+type Attachment struct {
+	Network   string `json:"network"`
+	Iface     string `json:"iface"`
+	IP        string `json:"ip"`
+	CIDR      string `json:"cidr"`
+	Bridge    string `json:"bridge"`
+	HostIface string `json:"host_iface"`
 }
 
 // Published is a published port of the Docker model.

@@ -207,7 +207,7 @@ func runtimeLab(dir string) string {
 		return ""
 	}
 	args := strings.Split(string(bytes.TrimRight(data, "\x00")), "\x00")
-	if len(args) != 6 || (args[1] != names.RuntimeName && args[1] != names.DNSName && args[1] != names.ControllerName && args[1] != names.APIName) || args[2] != "--lab" || args[4] != "--host" {
+	if len(args) != 6 || (args[1] != names.RuntimeName && args[1] != names.DNSName && args[1] != names.DockerDNSName && args[1] != names.ControllerName && args[1] != names.APIName) || args[2] != "--lab" || args[4] != "--host" {
 		return ""
 	}
 	if names.CheckLabName(args[3]) != nil || !names.NodeRE.MatchString(args[5]) || !rootsNetlab(dir) {

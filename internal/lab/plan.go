@@ -20,10 +20,21 @@ type Plan struct {
 	// Proxies are the userland proxies of published ports (Docker's
 	// docker-proxy), run by their node's runtime.
 	Proxies []state.Proxy
+	// Daemons are the lab's servers beside the runtimes (netlab run with
+	// Args, in Host's namespace), started after them.
+	Daemons []Daemon
 	// Peers are the workloads of the nodes this machine does not build (a
 	// real node's peers): their names and addresses, which every machine
 	// of the lab computes alike.
 	Peers []state.Workload
+}
+
+// Daemon is one of a lab's servers: netlab with Args, in Host's
+// namespace, logging to Log in the lab's directory.
+type Daemon struct {
+	Host topo.Host
+	Args []string
+	Log  string
 }
 
 // Add appends ops and records the namespaces they create.

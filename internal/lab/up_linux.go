@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +75,11 @@ func Up(ctx context.Context, t *topo.Topology, plan Plan, r *netops.Runner, exe 
 			return fail("start workloads on "+h.Name, err)
 		}
 	}
+	for _, d := range plan.Daemons {
+		if err := StartProcess(t.Lab, d.Host.NS, exe, d.Args, "", d.Log); err != nil {
+			return fail(d.Args[0]+" on "+d.Host.Name, err)
+		}
+	}
 	s.Status = state.StatusUp
 	if err := state.Save(s); err != nil {
 		return fail("write state", err)
@@ -104,7 +110,11 @@ func Spec(s *state.State, host string) (string, error) {
 		if w.Kind == "pod" {
 			kind = podruntime.Pod
 		}
-		lines = append(lines, podruntime.Line{Netns: netops.Path(w.NS), Name: w.Name, IP: w.IP, Node: host, Kind: kind, Port: w.Port})
+		ip := w.IP
+		if !ip.IsValid() {
+			ip = netip.MustParseAddr("127.0.0.1") // Docker's network none: lo alone
+		}
+		lines = append(lines, podruntime.Line{Netns: netops.Path(w.NS), Name: w.Name, IP: ip, Node: host, Kind: kind, Port: w.Port})
 	}
 	for _, p := range s.Proxies {
 		switch {

@@ -118,6 +118,12 @@ func RuntimeArgs(lab, host string) []string {
 	return []string{RuntimeName, "--lab", lab, "--host", host}
 }
 
+// DaemonArgs are the arguments of one of lab's servers (DNSName,
+// DockerDNSName, APIName) on host.
+func DaemonArgs(server, lab, host string) []string {
+	return []string{server, "--lab", lab, "--host", host}
+}
+
 // WorkloadUIDBase is where the uids of labs' workloads start.
 const WorkloadUIDBase = 1850000000
 
@@ -140,6 +146,11 @@ const RuntimeName = "netlab-pod"
 // DNSName is the argument that makes netlab a lab's cluster DNS server
 // (kube/dns_linux.go), a runtime of the lab as netlab-pod is.
 const DNSName = "netlab-dns"
+
+// DockerDNSName is the argument that makes netlab a lab's Docker
+// embedded DNS on one node (bridge/dns_linux.go), a runtime of the lab as
+// netlab-pod is.
+const DockerDNSName = "netlab-dockerdns"
 
 // APIName is the argument that makes netlab the listener behind a lab's
 // default/kubernetes Service, on its control-plane node.

@@ -63,6 +63,29 @@ type Workload struct {
 	Port int `json:"port"`
 	// Containers are a pod's containers (processes sharing its namespace).
 	Containers []string `json:"containers,omitempty"`
+	// Networks are a Docker container's networks when it is on a
+	// user-defined one, eth0's first (IP, Prefix and HostIface are
+	// eth0's); absent, it is on the default bridge alone.
+	Networks []Attachment `json:"networks,omitempty"`
+	// Aliases are the other names Docker's embedded DNS answers for it.
+	Aliases []string `json:"aliases,omitempty"`
+	// Mode is a Docker container's network mode, when not a network's:
+	// host (NS is the node's, IP its address), none (IP absent) or
+	// container:NAME (NS and IP are NAME's).
+	Mode string `json:"network_mode,omitempty"`
+	// DNSPort is where Docker's embedded DNS listens for it, on
+	// 127.0.0.11 in its namespace (UDP and TCP), behind port 53's DNAT.
+	DNSPort int `json:"dns_port,omitempty"`
+}
+
+// Attachment is a Docker container's interface on one network.
+type Attachment struct {
+	Network   string     `json:"network"`
+	Dev       string     `json:"dev"`
+	IP        netip.Addr `json:"ip"`
+	Prefix    int        `json:"prefix"`
+	Bridge    string     `json:"bridge"`
+	HostIface string     `json:"host_iface"`
 }
 
 // Dir is where lab keeps its state.

@@ -172,6 +172,15 @@ type Docker struct {
 	// a packet for a container's address that does not come from its
 	// bridge is dropped in the raw table.
 	AllowDirectRouting bool `json:"allow_direct_routing,omitempty"`
+	// Networks are the user-defined bridge networks, on every node, in the
+	// order they are created (docker0, Docker's default bridge, is first).
+	Networks []DockerNetwork `json:"networks,omitempty"`
+	// Containers are the containers a topology file attaches otherwise
+	// than to the default network (Container tells any container's).
+	Containers []DockerContainer `json:"containers,omitempty"`
+	// DefaultNet is --network: the network of every container the file
+	// does not attach ("" or "bridge": the default bridge).
+	DefaultNet string `json:"network,omitempty"`
 }
 
 // Docker versions whose layouts netlab builds.
@@ -262,6 +271,9 @@ type Options struct {
 	AllowDirectRouting *bool
 	// Backend, when set (--backend), overrides the file's overlay.backend.
 	Backend *string
+	// Network, when set (--network), is the network of every container
+	// the file does not attach.
+	Network *string
 }
 
 // File is a topology file as written: every field optional.
@@ -273,6 +285,10 @@ type File struct {
 	Nodes       []FileNode `json:"nodes,omitempty"`
 	Docker      *FileDock  `json:"docker,omitempty"`
 	Overlay     *FileOver  `json:"overlay,omitempty"`
+	// Networks and Containers are docker-mode's user-defined networks and
+	// how containers are attached, in Compose's words.
+	Networks   []FileNetwork   `json:"networks,omitempty"`
+	Containers []FileContainer `json:"containers,omitempty"`
 }
 
 // FileNode is one node in a topology file.
@@ -462,6 +478,9 @@ func Resolve(o Options) (*Topology, error) {
 			what = where("docker.allow_direct_routing")
 		}
 		return nil, Inputf("%s: Docker %s has no such option: it never drops routed packets for a container (it is Docker 28's)", what, t.Docker.Version)
+	}
+	if err := resolveNetworks(t, f, o.Network, where); err != nil {
+		return nil, err
 	}
 	if o.Backend != nil {
 		if *o.Backend != VXLAN && *o.Backend != HostGW {
