@@ -1,7 +1,7 @@
 package bridge
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -106,7 +106,7 @@ func (a addresser) container(t *topo.Topology, node topo.Node, n, i int) state.W
 	}
 	w.Aliases = c.Aliases
 	if onUserNetwork(w) {
-		w.DNSPort = dnsPort()
+		w.DNSPort = dnsPort(t.Lab, name)
 	}
 	return w
 }
@@ -122,15 +122,14 @@ func onUserNetwork(w state.Workload) bool {
 	return false
 }
 
-// dnsPort is a random port for the embedded DNS in a container, from the
-// kernel's default ephemeral range, as Docker's is the one the kernel
-// gave its socket.
-func dnsPort() int {
-	var b [2]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("bridge: no randomness for a port: " + err.Error())
-	}
-	return 32768 + int(binary.BigEndian.Uint16(b[:]))%(60999-32768+1)
+// dnsPort is the port of the embedded DNS in container name of lab, in
+// the kernel's default ephemeral range (32768-60999), where the kernel
+// picked Docker's. Docker's is random; netlab's is a hash of the lab and
+// the container, so that a plan made again (trace's check of what netlab
+// built) names the same port.
+func dnsPort(lab, name string) int {
+	sum := sha256.Sum256([]byte("netlab dns " + lab + "/" + name))
+	return 32768 + int(binary.BigEndian.Uint16(sum[:2]))%(60999-32768+1)
 }
 
 // shareNamespaces gives every container in mode container:NAME NAME's

@@ -33,24 +33,24 @@ func Plan(t *topo.Topology) lab.Plan {
 	}, UnderlayBridge)
 	shareNamespaces(p.Workloads)
 	shareNamespaces(p.Peers)
+	if t.Docker.UserNetworks() {
+		// Docker's embedded DNS on each node.
+		for _, node := range t.LocalNodes() {
+			p.Daemons = append(p.Daemons, lab.Daemon{Host: node.Host, Args: names.DaemonArgs(names.DockerDNSName, t.Lab, node.Name),
+				Log: "dockerdns-" + node.Name + ".log"})
+		}
+	}
+	if resolvers(t) {
+		// The outside host's DNS: the nodes' nameserver, the lab's world.
+		p.Daemons = append(p.Daemons, lab.Daemon{Host: *t.Outside, Args: names.DaemonArgs(names.DNSName, t.Lab, t.Outside.Name),
+			Log: "dns-outside.log"})
+	}
 	// Docker's default, the userland proxy: a process of the node listens
 	// on the published port too, for what the DNAT rules do not catch
 	// (the node's own 127.0.0.1:8080, containers of the same bridge, a
 	// container to its own published port). Without it, dockerd still
 	// holds the port (listening, never accepting), so that nothing else
 	// takes it.
-	if t.Docker.UserNetworks() {
-		// Docker's embedded DNS on each node, and the outside host's DNS,
-		// the nodes' nameserver, where it forwards other names.
-		for _, node := range t.LocalNodes() {
-			p.Daemons = append(p.Daemons, lab.Daemon{Host: node.Host, Args: names.DaemonArgs(names.DockerDNSName, t.Lab, node.Name),
-				Log: "dockerdns-" + node.Name + ".log"})
-		}
-		if t.Outside != nil {
-			p.Daemons = append(p.Daemons, lab.Daemon{Host: *t.Outside, Args: names.DaemonArgs(names.DNSName, t.Lab, t.Outside.Name),
-				Log: "dns-outside.log"})
-		}
-	}
 	for _, node := range t.LocalNodes() {
 		var ws []state.Workload
 		for _, w := range p.Workloads {
@@ -128,10 +128,11 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
 			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
 	)
-	if t.Docker.UserNetworks() && t.Outside != nil {
+	if resolvers(t) {
 		// The node's own resolver is the outside host, the lab's world:
-		// what Docker's embedded DNS forwards goes there, and a container
-		// of network host reads this file.
+		// what Docker's embedded DNS forwards goes there, a container on
+		// the default bridge has it in its resolv.conf, and a container of
+		// network host reads this file.
 		ops = append(ops, netops.ResolvConf{NS: node.NS, Marker: names.RuleMarker(t.Lab), Lines: []string{"nameserver " + t.Outside.IP.String()}})
 	}
 	// `docker network create`: a bridge br-<id> per user-defined network,
@@ -196,14 +197,21 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 			break
 		}
 	}
-	if t.Docker.UserNetworks() {
-		if w.DNSPort != 0 {
-			ops = append(ops, netops.IPTables{NS: w.NS, Marker: names.RuleMarker(t.Lab), Chains: DNSChains, Rules: DNSRules(w.DNSPort)})
-		}
+	if w.DNSPort != 0 {
+		ops = append(ops, netops.IPTables{NS: w.NS, Marker: names.RuleMarker(t.Lab), Chains: DNSChains, Rules: DNSRules(w.DNSPort)})
+	}
+	if resolvers(t) {
 		ops = append(ops, resolvConf(t, w))
 	}
 	return ops
 }
+
+// resolvers says the lab gives its nodes and containers resolv.conf files
+// as a Docker 28 host has them (recorded: the embedded DNS's, or the
+// node's nameserver, each with Docker's comments), and the outside host
+// a DNS server: an embedded lab of Docker 28. A real node's resolver is
+// the machine's own.
+func resolvers(t *topo.Topology) bool { return t.Embedded && t.Docker.Is28() && t.Outside != nil }
 
 // Firewall returns a node's iptables. On an embedded node, a namespace
 // netlab made that plays a Docker host, they are Docker's own, chain for

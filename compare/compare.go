@@ -32,6 +32,8 @@ const (
 	OutsideToWork = "outside_to_workload"
 	RoutedToWork  = "routed_to_workload"
 	WorkToOutside = "workload_to_outside"
+	NameLookup    = "name_lookup"
+	SharedNetns   = "shared_namespace"
 	MTU           = "mtu"
 	Encapsulation = "encapsulation"
 	Throughput    = "throughput"
@@ -53,6 +55,8 @@ var Questions = []struct{ ID, Text, Label string }{
 	{OutsideToWork, "the outside host to a workload: by its address, and by a published port or NodePort", "outside → workload"},
 	{RoutedToWork, "the outside host, given a route to a workload's address via its node, to that address (the port it serves)", "routed → workload"},
 	{WorkToOutside, "a workload to the outside host, and the address the outside saw", "workload → outside"},
+	{NameLookup, "a workload looks a name up with the resolver its resolv.conf names: another container of its node (Docker), the Service kubernetes.default (Kubernetes)", "name lookup"},
+	{SharedNetns, "two containers in one network namespace (Docker's --network container:NAME, a pod's containers): one's server at 127.0.0.1, and the processes there", "shared netns"},
 	{MTU, "the MTU of a workload's eth0, and the largest don't-fragment ping that crosses to the other node", "MTU"},
 	{Encapsulation, "bytes of encapsulation around a packet on the underlay, captured on the node's underlay interface", "encapsulation"},
 	{Throughput, "TCP throughput between workloads on different nodes (iperf3, 3 runs of 1 s: the median)", "throughput"},
@@ -234,6 +238,8 @@ func (sub *subject) ask() map[string]*api.Cell {
 	do(NodeToRemote, sub.nodeToRemote)
 	do(OutsideToWork, sub.outsideToWorkload)
 	do(WorkToOutside, sub.workloadToOutside)
+	do(NameLookup, sub.nameLookup)
+	do(SharedNetns, sub.sharedNamespace)
 	// The other node's workload first by its own address: what follows
 	// depends on whether that reaches it.
 	cross := sub.crossNode()

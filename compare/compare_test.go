@@ -119,7 +119,7 @@ func TestTextAligned(t *testing.T) {
 			table = append(table, l)
 		}
 	}
-	require.Len(t, table, 11) // 10 rows, the cross-node one on two lines
+	require.Len(t, table, 16) // 12 rows: the cross-node one on three lines, a name lookup and a shared namespace on two
 	col := strings.Index(string([]rune(table[0])), "no: c1")
 	for _, l := range table {
 		r := []rune(l)

@@ -9,9 +9,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -300,4 +304,47 @@ func throughput(srcNS, dstNS netops.NS, dst netip.Addr) (float64, error) {
 		return 0, fmt.Errorf("iperf3 from %s to %s: %s", srcNS, dst, r.Error)
 	}
 	return r.End.Received.BPS / 1e9, nil
+}
+
+// lookup asks server (port 53, UDP) for name's A records from inside ns,
+// as the workload's resolver would: the addresses and the rcode.
+func lookup(ns netops.NS, server, name string) ([]string, string, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	var r *dns.Msg
+	err := netops.Do(ns, func() error {
+		var err error
+		r, _, err = (&dns.Client{Timeout: askTimeout}).Exchange(m, net.JoinHostPort(server, "53"))
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	var ips []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			ips = append(ips, a.A.String())
+		}
+	}
+	return ips, dns.RcodeToString[r.Rcode], nil
+}
+
+// pidsIn counts the programs in namespace ns: its processes by name
+// (a server's short-lived children share its name), this one aside
+// (whose probes enter namespaces from its threads, the main one too).
+func pidsIn(ns netops.NS) int {
+	out, err := exec.Command("ip", "netns", "pids", string(ns)).Output()
+	if err != nil {
+		return 0
+	}
+	seen := map[string]bool{}
+	for _, p := range strings.Fields(string(out)) {
+		if p == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		if comm, err := os.ReadFile("/proc/" + p + "/comm"); err == nil {
+			seen[strings.TrimSpace(string(comm))] = true
+		}
+	}
+	return len(seen)
 }

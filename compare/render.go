@@ -105,6 +105,24 @@ func lines(id string, c *api.Cell, cs api.Cast) []string {
 			return []string{"no: dropped (raw PREROUTING)"}
 		}
 		return []string{miss(c)}
+	case NameLookup:
+		switch {
+		case c.Reachable:
+			return []string{strings.TrimSuffix(c.To, ".svc.cluster.local") + " → " + strings.Join(c.Resolved, ", "), "from " + c.Server}
+		case c.Rcode != "":
+			return []string{"no: " + c.Rcode + " from " + c.Server}
+		case c.Server == "":
+			return []string{clip(c.Note, 44)}
+		}
+		return []string{"no: " + clip(c.Note, 40)}
+	case SharedNetns:
+		if c.Reachable {
+			return []string{c.From, fmt.Sprintf("%s: %s · %d processes", c.To, c.AnsweredBy, c.Processes)}
+		}
+		if c.To == "" {
+			return []string{"none in this lab", "(docker run --network container:NAME)"}
+		}
+		return []string{"no: " + clip(c.Note, 40)}
 	case MTU:
 		s := fmt.Sprintf("eth0 %d", c.MTU)
 		if c.MaxDFPayload != nil {

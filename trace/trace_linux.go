@@ -17,6 +17,7 @@ import (
 	"netlab/internal/netops"
 	"netlab/internal/probe"
 	"netlab/internal/state"
+	"netlab/internal/topo"
 	"netlab/internal/who"
 )
 
@@ -44,10 +45,7 @@ func Run(req Request) api.Trace {
 	defer w.close()
 	out := api.Trace{Version: api.Version, Lab: req.State.Lab, Src: req.Src, Proto: req.Proto, Port: req.Port,
 		Dst: api.TraceEnd{Name: req.DstName, IP: req.Dst.String()}}
-	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
-	if a, err := netip.ParseAddr(req.Src.IP); err == nil {
-		p.Src = a
-	}
+	p := firstPacket(req)
 	before := w.counters()
 	out.Hops, out.Outcome, out.DeliveredTo = w.walk(req.SrcNS, "", frame{p: p})
 	// The rules' counters of the namespaces the walk crosses, read after
@@ -61,6 +59,10 @@ func Run(req Request) api.Trace {
 	rulesBefore := ruleCounters(crossed)
 	if req.DstName != "" && !strings.HasPrefix(req.DstName, "svc/") && out.Outcome == "delivered" && out.DeliveredTo != req.DstName {
 		out.Dst.Note = fmt.Sprintf("the packet for %s ends in %s: %s is %s's own address there", req.DstName, out.DeliveredTo, req.Dst, out.DeliveredTo)
+	}
+	if req.Dst == netip.MustParseAddr("127.0.0.11") && req.State.Mode == topo.DockerMode {
+		out.Dst.Note = joinNote(out.Dst.Note, "127.0.0.11 is Docker's embedded DNS, in the container's own namespace: "+
+			"its DOCKER_OUTPUT rules send port 53 to where dockerd listens (ss -lunp there)")
 	}
 	out.Expected = w.expected(out.Hops)
 	// Counters before the real packet were read before the walk, whose
@@ -84,16 +86,27 @@ func Run(req Request) api.Trace {
 	return out
 }
 
+// firstPacket is the packet as the sender's kernel makes it: from the
+// sender's address, or from 127.0.0.1 to a loopback address (Docker's
+// embedded DNS at 127.0.0.11), as the route through lo picks.
+func firstPacket(req Request) Packet {
+	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
+	if a, err := netip.ParseAddr(req.Src.IP); err == nil {
+		p.Src = a
+	}
+	if req.Dst.IsLoopback() {
+		p.Src = netip.MustParseAddr("127.0.0.1")
+	}
+	return p
+}
+
 // Walk is the walk alone, from the kernel's tables: no packet is sent, so
 // nothing is confirmed (Confirmed is false, Sent empty).
 func Walk(req Request) api.Trace {
 	w := newWorld(req.State)
 	w.observe = req.Observe
 	defer w.close()
-	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
-	if a, err := netip.ParseAddr(req.Src.IP); err == nil {
-		p.Src = a
-	}
+	p := firstPacket(req)
 	t := api.Trace{Version: api.Version, Lab: req.State.Lab, Src: req.Src, Proto: req.Proto, Port: req.Port,
 		Dst: api.TraceEnd{Name: req.DstName, IP: req.Dst.String()}}
 	t.Hops, t.Outcome, t.DeliveredTo = w.walk(req.SrcNS, "", frame{p: p})

@@ -78,7 +78,11 @@ func newWorld(s *state.State) *world {
 		}
 	}
 	for _, wl := range s.Workloads {
-		w.names[wl.NS] = wl.Name
+		// A Docker container in another's namespace, or the node's
+		// (network container:NAME, host), does not name it.
+		if wl.Mode == "" || wl.Mode == "none" {
+			w.names[wl.NS] = wl.Name
+		}
 	}
 	if s.Topology.Embedded {
 		w.names[s.Topology.UnderlayNetns()] = "underlay"

@@ -56,6 +56,8 @@ type Exercise struct {
 	Difficulty string
 	// Flags are the flags of the model's mode verb for the exercise's lab.
 	Flags []string
+	// Topology, if any, is the topology file of the exercise's lab (YAML).
+	Topology string
 	// Manifests, if any, are applied to the lab before it is broken.
 	Manifests string
 	// Story is what users report: the symptom, never the cause.

@@ -14,11 +14,11 @@ import (
 	_ "netlab/overlay"
 )
 
-// TestExercisesAsData: fourteen exercises, numbered 1..14, each found by
+// TestExercisesAsData: sixteen exercises, numbered 1..16, each found by
 // its number and its id, each with a story, a break, criteria and a fix,
 // and its lab's mode the one of its model, resolved with its flags.
 func TestExercisesAsData(t *testing.T) {
-	require.Len(t, All, 14)
+	require.Len(t, All, 16)
 	ids := map[string]bool{}
 	for i, x := range All {
 		assert.Equal(t, i+1, x.N)
@@ -53,14 +53,12 @@ func TestExercisesAsData(t *testing.T) {
 		// Its lab is one its model's verb builds, with the flags it names.
 		m, ok := lab.ModeNamed(x.Model.Mode())
 		require.True(t, ok, x.ID)
-		o, err := m.Options(x.Lab(), x.Flags)
-		require.NoError(t, err, x.ID)
-		_, plan, err := lab.Resolve(o)
+		_, plan, err := x.Resolve(m, x.Flags)
 		require.NoError(t, err, x.ID)
 		assert.NotEmpty(t, plan.Workloads, x.ID)
 	}
-	_, err := Find("15")
-	assert.ErrorContains(t, err, `no exercise "15": there are 1 (`)
+	_, err := Find("17")
+	assert.ErrorContains(t, err, `no exercise "17": there are 1 (`)
 	_, ok := FromLab("overlay")
 	assert.False(t, ok)
 }

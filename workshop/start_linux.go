@@ -85,11 +85,7 @@ func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
 		}
 		flags = append(append([]string{}, x.Flags...), "--docker-version", o.DockerVersion)
 	}
-	opts, err := m.Options(x.Lab(), flags)
-	if err != nil {
-		return nil, fmt.Errorf("exercise %d: %w", x.N, err)
-	}
-	t, plan, err := lab.Resolve(opts)
+	t, plan, err := x.Resolve(m, flags)
 	if err != nil {
 		return nil, fmt.Errorf("exercise %d: %w", x.N, err)
 	}
@@ -104,6 +100,31 @@ func Start(ctx context.Context, x Exercise, o StartOptions) (*Env, error) {
 		return nil, fmt.Errorf("break lab %s: %w (the lab is removed again)", x.Lab(), err)
 	}
 	return env, nil
+}
+
+// Resolve resolves x's lab as m's verb would with flags (and x's topology
+// file, written for the moment to a file of its own).
+func (x Exercise) Resolve(m lab.Mode, flags []string) (*topo.Topology, lab.Plan, error) {
+	opts, err := m.Options(x.Lab(), flags)
+	if err != nil {
+		return nil, lab.Plan{}, err
+	}
+	if x.Topology != "" {
+		f, err := os.CreateTemp("", "netlab-exercise-*.yaml")
+		if err != nil {
+			return nil, lab.Plan{}, err
+		}
+		defer os.Remove(f.Name())
+		_, err = f.WriteString(x.Topology)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, lab.Plan{}, err
+		}
+		opts.File = f.Name()
+	}
+	return lab.Resolve(opts)
 }
 
 // breakLab applies x's manifests to its fresh lab s, breaks it, and

@@ -40,6 +40,10 @@ type cell struct {
 	GbitS        *float64 `json:"gbit_s"`
 	Error        string   `json:"error"`
 	Note         string   `json:"note"`
+	Server       string   `json:"server"`
+	Rcode        string   `json:"rcode"`
+	Resolved     []string `json:"resolved"`
+	Processes    int      `json:"processes"`
 	Back         *cell    `json:"back"`
 	OwnNode      *cell    `json:"own_node"`
 	Published    *cell    `json:"published"`
@@ -126,7 +130,7 @@ func TestCompare(t *testing.T) {
 		ids = append(ids, id)
 		assert.Contains(t, row, "question")
 	}
-	assert.Equal(t, []string{"same_node", "cross_node", "source_seen", "node_to_remote_workload", "outside_to_workload", "routed_to_workload", "workload_to_outside", "mtu", "encapsulation", "throughput"}, ids)
+	assert.Equal(t, []string{"same_node", "cross_node", "source_seen", "node_to_remote_workload", "outside_to_workload", "routed_to_workload", "workload_to_outside", "name_lookup", "shared_namespace", "mtu", "encapsulation", "throughput"}, ids)
 
 	ds, ost := readStatus(t, d), readStatus(t, o)
 	_, dNode1 := ds.node("node1")
@@ -217,6 +221,20 @@ func TestCompare(t *testing.T) {
 		assert.Equal(t, map[string]string{"docker": dNode1, "kubernetes": on["node1"].UnderlayIP, "hostgw": hn["node1"].UnderlayIP}[col], c.SeenSource, col)
 		assert.True(t, *c.Translated, col)
 	}
+	// Names: the default bridge has none (its resolver is the node's, the
+	// outside host, which does not know c2); no cluster DNS before apply.
+	c = doc.cell(t, "name_lookup", "docker")
+	assert.False(t, c.Reachable)
+	assert.Equal(t, "c2", c.To)
+	assert.Equal(t, outsideIP, c.Server)
+	assert.Equal(t, "SERVFAIL", c.Rcode)
+	assert.Contains(t, doc.cell(t, "name_lookup", "kubernetes").Note, "no cluster DNS yet")
+	// One namespace, several containers: a pod's, none of Docker's here.
+	assert.Contains(t, doc.cell(t, "shared_namespace", "docker").Note, "no container of this lab shares another's namespace")
+	c = doc.cell(t, "shared_namespace", "kubernetes")
+	assert.True(t, c.Reachable)
+	assert.Equal(t, "pod1/app", c.AnsweredBy)
+	assert.GreaterOrEqual(t, c.Processes, 2)
 	// MTU and encapsulation, measured.
 	for col, want := range map[string][2]int{"docker": {1500, 0}, "kubernetes": {1500 - topo.VXLANOverhead, topo.VXLANOverhead}, "hostgw": {1500, 0}} {
 		c = doc.cell(t, "mtu", col)
@@ -272,6 +290,34 @@ func TestCompare(t *testing.T) {
 	md := labtest.MustRun(t, "compare", "--docker-lab", d, "--overlay-lab", o, "--quick", "--markdown").Stdout
 	assert.Contains(t, md, "| question | Docker model | Kubernetes model |")
 	assert.Contains(t, md, "| containers can communicate with all other containers without NAT | **FAIL** | **FAIL** |")
+}
+
+// TestCompareNamesAndSharing: with user-defined networks, a container
+// finds another by name through Docker's embedded DNS, and c6 lives in c1's
+// namespace; after apply, a pod finds kubernetes.default through the
+// cluster DNS.
+func TestCompareNamesAndSharing(t *testing.T) {
+	labtest.Root(t)
+	d, o := labtest.NewLab(t, "cn"), labtest.NewLab(t, "cm")
+	labtest.MustRun(t, "docker-mode", "--lab", d, "--topology", "../../examples/docker-networks.yaml")
+	labtest.MustRun(t, "overlay-mode", "--lab", o, "--nodes", "1")
+	labtest.MustRun(t, "apply", "--lab", o, "-f", "../../examples/my-service.json")
+	doc, _ := runCompare(t, "--docker-lab", d, "--overlay-lab", o, "--quick")
+	ds := readStatus(t, d)
+	_, c2IP := ds.workload("c2")
+	c := doc.cell(t, "name_lookup", "docker")
+	assert.True(t, c.Reachable, c.Note)
+	assert.Equal(t, "127.0.0.11", c.Server)
+	assert.Equal(t, []string{c2IP}, c.Resolved)
+	c = doc.cell(t, "name_lookup", "kubernetes")
+	assert.True(t, c.Reachable, c.Note)
+	assert.Equal(t, "10.96.0.10", c.Server)
+	assert.Equal(t, []string{"10.96.0.1"}, c.Resolved, "kubernetes.default's ClusterIP")
+	c = doc.cell(t, "shared_namespace", "docker")
+	assert.True(t, c.Reachable, c.Note)
+	assert.Equal(t, "c1", c.AnsweredBy, "127.0.0.1:80 in c6's namespace is c1's server")
+	assert.Equal(t, 2, c.Processes, "c1's server and c6's")
+	assert.Contains(t, c.Note, "c6 has no namespace of its own")
 }
 
 // TestCompareBadInput: bad usage exits 2, builds nothing and says why.

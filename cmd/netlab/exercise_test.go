@@ -19,6 +19,7 @@ import (
 	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/web"
+	"netlab/workshop"
 )
 
 // checkDoc is 'netlab exercise check N --json' as a script reads it.
@@ -127,6 +128,13 @@ func acceptC2(verb string) string {
 	return "ip netns exec %s-node1 iptables " + verb + " DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p tcp --dport 80 -j ACCEPT"
 }
 
+// dnsPortOf sets $p to the port c1's embedded DNS listens on (exercise 15).
+const dnsPortOf = "p=$(ip netns exec %[1]s-c1 ss -Hlun src 127.0.0.11 | awk '{print $4}' | cut -d: -f2); "
+
+// backBridge is the bridge of exercise 16's network back, found by its
+// address.
+const backBridge = "$(ip -n %[1]s-node1 -br -4 addr | awk '$3 == \"172.19.0.1/16\" {print $1}')"
+
 // everyProbability sets every --probability of my-service's KUBE-SVC
 // chain, on both nodes, to p.
 func everyProbability(p string) string {
@@ -234,6 +242,19 @@ func TestExercises(t *testing.T) {
 				at: 3, hint: "iptables -t raw -S"},
 			{cmds: []string{publishC2, acceptC2("-I"), "ip netns exec %s-node1 iptables -t nat -I POSTROUTING -o docker0 -j MASQUERADE"}, at: 1, hint: "c2 saw 172.17.0.1"},
 		}, alt: []string{publishC2, "ip netns exec %s-node1 iptables -I DOCKER-USER -i eth1 -o docker0 -d 172.17.0.3/32 -p tcp --dport 80 -j ACCEPT"}},
+		{n: 15, story: "Temporary failure in name resolution", fails: []int{0}, hint: "the embedded DNS listens on UDP 127.0.0.11:", wrongs: []wrongFix{
+			{cmds: []string{"printf 'nameserver 192.168.56.1\\n' > /etc/netns/%[1]s-c1/resolv.conf"}, at: 0, hint: "c1's nameserver is 192.168.56.1"},
+			{cmds: []string{dnsPortOf + "ip netns exec %[1]s-c1 iptables -t nat -A DOCKER_OUTPUT -d 127.0.0.11/32 -p udp --dport 53 -j REDIRECT --to-ports $p"}, at: 0, hint: "listens on UDP"},
+		}, alt: []string{dnsPortOf + "ip netns exec %[1]s-c1 iptables -t nat -I OUTPUT -d 127.0.0.11/32 -p udp --dport 53 -j DNAT --to-destination 127.0.0.11:$p"}},
+		{n: 16, story: "trusts clients of its own network only", fails: []int{0, 1}, hint: "raw PREROUTING DROP", wrongs: []wrongFix{
+			{cmds: []string{"ip netns exec %[1]s-node1 iptables -I DOCKER-USER -s 172.18.0.2 -d 172.19.0.2 -j ACCEPT"}, at: 0, hint: "raw PREROUTING DROP"},
+			{cmds: []string{"ip netns exec %[1]s-node1 sh -c \"iptables-save -t raw | grep -v -- '-d 172.19.0.2/32' | iptables-restore -T raw\"",
+				"ip netns exec %[1]s-node1 iptables -I DOCKER-USER -s 172.18.0.2 -d 172.19.0.2 -j ACCEPT"}, at: 1, hint: "back's gateway"},
+			{cmds: []string{"ip netns exec %[1]s-node1 sh -c \"iptables-save -t raw | grep -v -e '-d 172.19.0.2/32' -e '-d 172.18.0.2/32' | iptables-restore -T raw\"",
+				"ip netns exec %[1]s-node1 iptables -I DOCKER-USER -s 172.18.0.0/16 -d 172.19.0.0/16 -j ACCEPT",
+				"ip netns exec %[1]s-node1 iptables -t nat -I POSTROUTING -s 172.18.0.0/16 -o " + backBridge + " -j RETURN"}, at: 1, hint: "came through the node from another network"},
+		}, alt: []string{"ip -n %[1]s-node1 link add c1-back master " + backBridge + " up type veth peer name back0 netns %[1]s-c1",
+			"ip -n %[1]s-c1 link set back0 up", "ip -n %[1]s-c1 addr add 172.19.0.200/16 dev back0"}},
 	} {
 		// The Docker exercises on both Dockers' layouts.
 		versions := []string{""}
@@ -376,7 +397,7 @@ func runExercise(t *testing.T, prefix string, tc exerciseCase, version string) {
 		Checks  int    `json:"checks"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "exercise", "list", "--json").Stdout), &list))
-	require.Len(t, list, 14)
+	require.Len(t, list, len(workshop.All))
 	assert.Equal(t, lab, list[tc.n-1].Lab)
 	assert.True(t, list[tc.n-1].Solved, "progress survives: solved")
 	assert.GreaterOrEqual(t, list[tc.n-1].Checks, 1)
@@ -407,7 +428,7 @@ func TestExerciseBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"exercise", "start"}, "takes one exercise"},
-		{[]string{"exercise", "start", "15"}, "no exercise \"15\""},
+		{[]string{"exercise", "start", "99"}, "no exercise \"99\""},
 		{[]string{"exercise", "start", "1", "--docker-version", "19.03"}, "netlab builds Docker 28 or 20.10"},
 		{[]string{"exercise", "start", "6", "--docker-version", "28"}, "which has no Docker"},
 		{[]string{"exercise", "start", "14", "--docker-version", "20.10"}, "runs on Docker 28 only"},

@@ -291,15 +291,9 @@ func lookup(t *testing.T, from, ns netops.NS, name string, qtype uint16) ([]stri
 // nameserver is the first nameserver of ns's resolv.conf.
 func nameserver(t *testing.T, ns netops.NS) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(netops.EtcNetns, string(ns), "resolv.conf"))
-	require.NoError(t, err, "%s has a resolv.conf", ns)
-	for _, l := range strings.Split(string(data), "\n") {
-		if s, ok := strings.CutPrefix(l, "nameserver "); ok {
-			return strings.TrimSpace(s)
-		}
-	}
-	t.Fatalf("%s's resolv.conf names no nameserver", ns)
-	return ""
+	s := netops.Nameserver(ns)
+	require.NotEmpty(t, s, "%s's resolv.conf names a nameserver", ns)
+	return s
 }
 
 // splitSections reads "# NAME" headed sections.

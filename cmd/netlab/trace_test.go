@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -543,4 +544,38 @@ func TestTraceBadInput(t *testing.T) {
 		assert.Contains(t, r.Stderr, tc.want, tc.args)
 		assert.Empty(t, r.Stdout, tc.args)
 	}
+}
+
+// TestTraceEmbeddedDNS: a container's query to Docker's embedded DNS
+// never leaves its namespace: the walk takes the DNAT of its own
+// DOCKER_OUTPUT chain to the port where dockerd listens, and the real
+// datagram confirms it (conntrack in the container). A container of
+// network host is its node; one of another network is dropped in raw.
+func TestTraceEmbeddedDNS(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "td")
+	labtest.MustRun(t, "docker-mode", "--lab", name, "--topology", "../../examples/docker-networks.yaml")
+	d := runTrace(t, "--lab", name, "c1", "127.0.0.11", "--port", "53", "--proto", "udp")
+	assert.True(t, d.Confirmed, "%v", d.Disagreements)
+	assert.Empty(t, d.Expected)
+	assert.Equal(t, "delivered", d.Outcome)
+	assert.Equal(t, "c1", d.DeliveredTo)
+	require.Len(t, d.Hops, 1, "it never leaves c1's namespace")
+	h := d.Hops[0]
+	assert.Equal(t, "127.0.0.1 → 127.0.0.11:53 udp", h.Packet, "from lo's address, as the route through lo picks")
+	require.Len(t, h.Rewrite, 1)
+	assert.Contains(t, h.Rewrite[0].Rule, "-A DOCKER_OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53")
+	port := regexp.MustCompile(`→ 127\.0\.0\.11:(\d+)$`).FindStringSubmatch(h.Rewrite[0].What)
+	require.NotNil(t, port, h.Rewrite[0].What)
+	ss, err := exec.Command("ip", "netns", "exec", name+"-c1", "ss", "-Hlunp", "src", "127.0.0.11:"+port[1]).Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(ss), `"dockerd"`, "dockerd's resolver listens where the DNAT sends port 53")
+	assert.Contains(t, d.Dst.Note, "Docker's embedded DNS")
+
+	d = runTrace(t, "--lab", name, "c8", "192.168.56.1", "--port", "80")
+	assert.Equal(t, "node1", d.Hops[0].Host, "c8 (network host) sends from node1's own stack")
+	d = runTrace(t, "--lab", name, "c3", "172.18.0.2", "--port", "80")
+	assert.Equal(t, "dropped", d.Outcome)
+	assert.Contains(t, d.Hops[len(d.Hops)-1].Filter, "raw PREROUTING DROP", "another network's container is dropped before any routing")
+	assert.True(t, d.Confirmed, "%v", d.Disagreements)
 }

@@ -125,6 +125,13 @@ type Cell struct {
 	// GbitS is the median of the runs of GbitRuns, in Gbit/s.
 	GbitS    *float64  `json:"gbit_s,omitempty"`
 	GbitRuns []float64 `json:"gbit_s_runs,omitempty"`
+	// Server, Rcode and Resolved are a name lookup's: the nameserver the
+	// workload's resolv.conf names, its answer's rcode and addresses.
+	Server   string   `json:"server,omitempty"`
+	Rcode    string   `json:"rcode,omitempty"`
+	Resolved []string `json:"resolved,omitempty"`
+	// Processes are those in a shared network namespace.
+	Processes int `json:"processes,omitempty"`
 	// Note says in plain words what the cell means, where that is not
 	// obvious ("answered by c1 itself: the same address on every host").
 	Note string `json:"note,omitempty"`

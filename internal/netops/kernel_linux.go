@@ -1053,3 +1053,19 @@ func Dump[T any](f func() (T, error)) (T, error) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Nameserver is the first nameserver of ns's resolv.conf, the one
+// `ip netns exec` shows its processes (EtcNetns/ns/resolv.conf), or ""
+// when it has none.
+func Nameserver(ns NS) string {
+	data, err := os.ReadFile(filepath.Join(EtcNetns, string(ns), "resolv.conf"))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(l), "nameserver "); ok {
+			return strings.TrimSpace(s)
+		}
+	}
+	return ""
+}
