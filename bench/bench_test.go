@@ -101,4 +101,31 @@ func BenchmarkDockerMode(b *testing.B) {
 	}
 }
 
+// BenchmarkDockerNetworks: up and down of --nodes 1 --containers N on a
+// user-defined network (--network app): each container also gets the
+// embedded DNS's rules in its own namespace and Docker's resolv.conf, and
+// the node a resolver with a socket in each. Against the default bridge's
+// figures of BenchmarkDockerMode.
+func BenchmarkDockerNetworks(b *testing.B) {
+	labtest.Root(b)
+	labtest.Binary(b)
+	settle()
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			var up, down time.Duration
+			for i := 0; i < b.N; i++ {
+				name := labtest.Name("b")
+				up += timed(b, "docker-mode", "--lab", name, "--nodes", "1", "--containers", fmt.Sprint(n), "--network", "app")
+				down += timed(b, "down", "--lab", name)
+				labtest.AssertGone(b, name)
+				settle()
+			}
+			per := float64(b.N)
+			b.ReportMetric(up.Seconds()/per, "up-s")
+			b.ReportMetric(down.Seconds()/per, "down-s")
+			b.ReportMetric(up.Seconds()*1000/per/float64(n), "ms/container")
+		})
+	}
+}
+
 func TestMain(m *testing.M) { os.Exit(m.Run()) }

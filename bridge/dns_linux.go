@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -31,8 +30,8 @@ func ServeEmbeddedDNS(ctx context.Context, lab, host string, ready func(error)) 
 	_ = os.WriteFile("/proc/self/comm", []byte("dockerd"), 0)
 	book := NewBook(t, host, s.Workloads)
 	var forward func(*dns.Msg) (*dns.Msg, error)
-	if t.Outside != nil {
-		up := netip.AddrPortFrom(t.Outside.IP, 53).String()
+	if host := HostNameserver(t); host != "" {
+		up := net.JoinHostPort(host, "53")
 		forward = func(q *dns.Msg) (*dns.Msg, error) {
 			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
 			r, _, err := c.Exchange(q, up)

@@ -200,7 +200,7 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 	if w.DNSPort != 0 {
 		ops = append(ops, netops.IPTables{NS: w.NS, Marker: names.RuleMarker(t.Lab), Chains: DNSChains, Rules: DNSRules(w.DNSPort)})
 	}
-	if resolvers(t) {
+	if w.DNSPort != 0 || resolvers(t) {
 		ops = append(ops, resolvConf(t, w))
 	}
 	return ops
@@ -486,7 +486,70 @@ func Chains(t *topo.Topology) []netops.Chain {
 	if rawDrops(t.Docker) {
 		cs = append(cs, netops.Chain{Table: "raw", Name: names.ChainName(t.Lab, "RAW")})
 	}
+	if t.Docker.UserNetworks() {
+		cs = append(cs, netops.Chain{Table: "filter", Name: names.ChainName(t.Lab, "ISO")})
+	}
 	return cs
+}
+
+// networkRules are a real node's rules, in netlab's own chains, for
+// Docker's networks (the default bridge and the user-defined ones), as
+// Docker 28 has them with its userland proxy: each network masqueraded on
+// its way out and its containers' way through published ports left to
+// docker-proxy, the published port DNATed, and the networks apart
+// (NETLAB-<LAB>-ISO plays DOCKER-ISOLATION-STAGE-2), an internal one
+// closed both ways.
+func networkRules(t *topo.Topology, cs []state.Workload, dnat, snat, fwd string) []netops.Rule {
+	iso := names.ChainName(t.Lab, "ISO")
+	rules := []netops.Rule{
+		{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+			Why: "published ports, for packets arriving at this host"},
+		{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+			Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"},
+		{Table: "filter", Chain: "FORWARD", Insert: true, Spec: []string{"-j", fwd},
+			Why: "forwarding for containers, whatever the FORWARD policy"},
+	}
+	var inner, replies, apart, out, closed []netops.Rule
+	for _, n := range networks(t.Docker) {
+		br := n.Bridge
+		if n.Internal {
+			sub := n.Subnet.String()
+			inner = append(inner,
+				netops.Rule{Table: "filter", Chain: fwd, Spec: []string{"!", "-s", sub, "-o", br, "-j", "DROP"}, Why: "internal network " + n.Name + ": nothing in from elsewhere"},
+				netops.Rule{Table: "filter", Chain: fwd, Spec: []string{"!", "-d", sub, "-i", br, "-j", "DROP"}, Why: "internal network " + n.Name + ": nothing out"})
+			out = append(out, netops.Rule{Table: "filter", Chain: fwd, Spec: []string{"-i", br, "-o", br, "-j", "ACCEPT"},
+				Why: "containers of internal network " + n.Name + " talk to each other"})
+			continue
+		}
+		rules = append(rules,
+			netops.Rule{Table: "nat", Chain: snat, Spec: []string{"-s", n.Subnet.String(), "!", "-o", br, "-j", "MASQUERADE"},
+				Why: "containers leaving the host take its address"},
+			netops.Rule{Table: "nat", Chain: dnat, Spec: []string{"-i", br, "-j", "RETURN"},
+				Why: "containers do not go through published ports: docker-proxy serves them"},
+			netops.Rule{Table: "filter", Chain: iso, Spec: []string{"-o", br, "-j", "DROP"}, Why: "not into another Docker network"})
+		replies = append(replies, netops.Rule{Table: "filter", Chain: fwd, Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+			Why: "replies to containers"})
+		apart = append(apart, netops.Rule{Table: "filter", Chain: fwd, Spec: []string{"-i", br, "!", "-o", br, "-j", iso},
+			Why: "leaving " + br + " for another interface"})
+		out = append(out, netops.Rule{Table: "filter", Chain: fwd, Spec: []string{"-i", br, "-j", "ACCEPT"}, Why: "containers may go anywhere"})
+		closed = append(closed, netops.Rule{Table: "filter", Chain: fwd, Spec: []string{"!", "-i", br, "-o", br, "-j", "DROP"},
+			Why: "container addresses are private to this host"})
+	}
+	rules = append(rules, netops.Rule{Table: "filter", Chain: iso, Spec: []string{"-j", "RETURN"}, Why: "the rest"})
+	var pub []netops.Rule
+	if w, at, ok := Published(t, cs); ok {
+		target := fmt.Sprint(t.Docker.TargetPort)
+		rules = append(rules, netops.Rule{Table: "nat", Chain: dnat,
+			Spec: []string{"!", "-i", at.Bridge, "-p", "tcp", "--dport", fmt.Sprint(t.Docker.PublishPort), "-j", "DNAT", "--to-destination", at.IP.String() + ":" + target},
+			Why:  fmt.Sprintf("publish %s:%s on port %d", w.Name, target, t.Docker.PublishPort)})
+		pub = append(pub, netops.Rule{Table: "filter", Chain: fwd,
+			Spec: []string{"-d", at.IP.String() + "/32", "!", "-i", at.Bridge, "-o", at.Bridge, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
+			Why:  "the published port"})
+	}
+	for _, part := range [][]netops.Rule{inner, replies, apart, pub, out, closed} {
+		rules = append(rules, part...)
+	}
+	return rules
 }
 
 // rawDrops says Docker drops packets routed to its containers in raw.
@@ -511,6 +574,9 @@ func Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 	}
 	rules = append(rules, netops.Rule{Table: "nat", Chain: "POSTROUTING", Spec: []string{"-j", snat},
 		Why: "source NAT for containers"})
+	if t.Docker.UserNetworks() {
+		return append(rules, networkRules(t, cs, dnat, snat, fwd)...)
+	}
 	rules = append(rules, natRules(t, published, dnat, snat)...)
 	return append(rules, []netops.Rule{
 		{Table: "filter", Chain: "FORWARD", Insert: true, Spec: []string{"-j", fwd},

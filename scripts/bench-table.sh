@@ -3,7 +3,7 @@
 # Lines it does not know pass through unchanged.
 awk '
 function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
-/^Benchmark(DockerMode|OverlayMode)\// {
+/^Benchmark(DockerMode|DockerNetworks|OverlayMode)\// {
   metrics()
   split($1, a, "/"); sub(/-[0-9]+$/, "", a[2])
   if (!upHeader) {

@@ -398,6 +398,16 @@ vm_checks() {
   phase "netlab down on every VM (docker)"
   down_all docker
 
+  phase "docker-mode --network app on node1: a user-defined network, names from Docker's embedded DNS"
+  checkrun "node1: docker-mode --network app builds it" 'Lab "apps" is up' 1 'netlab docker-mode --lab apps --network app 2>&1'
+  checkrun "node1: c2 finds c1 by name (nameserver 127.0.0.11, c1's address on app)" "^172\.18\.0\.2 +c1$" 1 \
+    "netlab exec --lab apps c2 -- getent hosts c1"
+  checkrun "node1: the resolver listens in c1's namespace, a process of the VM's named dockerd" '"dockerd"' 1 \
+    "ip netns exec apps-c1 ss -lunp"
+  checkrun "$last -> node1:8080: the published port leads to c1 on app" "name=c1 .*client=$lastip$" "$vms" \
+    "curl -s -m 10 $subnet.11:8080"
+  checkrun "node1: down removes it, the resolver too" 'Removed lab "apps"' 1 'netlab down --lab apps 2>&1'
+
   phase "the workshop guide's commands on the VMs (docs/workshop.md, On the Vagrant VMs)"
   guide_checks docs/workshop.md
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,6 +20,7 @@ import (
 	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/probe"
+	"netlab/internal/who"
 )
 
 // vm is a namespace that plays a Vagrant VM: netlab runs in it with only
@@ -595,4 +597,51 @@ func TestRealNodesServices(t *testing.T) {
 	assert.Contains(t, left, ":KUBE-KEEP-ME ")
 	assert.Contains(t, left, ":KUBE-EMPTY ")
 	assert.Equal(t, 2, strings.Count(left, ":KUBE-"), "only the chains that are not the lab's are left:\n%s", left)
+}
+
+// TestRealNodesDockerNetworks: user-defined networks on a "VM", in
+// netlab's own chains there: names from the embedded DNS (a process of
+// the VM's own stack), an internal network closed both ways, networks
+// apart, and the other VM reaching the published port on app.
+func TestRealNodesDockerNetworks(t *testing.T) {
+	labtest.Root(t)
+	a, b := twoVMs(t)
+	topo := filepath.Join(t.TempDir(), "topology.yaml")
+	require.NoError(t, os.WriteFile(topo, []byte(`
+nodes:
+  - {name: node1, ip: 192.168.56.11, containers: 3}
+  - {name: node2, ip: 192.168.56.12, containers: 2}
+networks: [{name: app}, {name: back, internal: true}]
+containers:
+  - {name: c1, networks: [app]}
+  - {name: c2, networks: [app, back]}
+  - {name: c3, networks: [back]}
+  - {name: c4, networks: [app]}
+`), 0o644))
+	a.mustNL(t, "docker-mode", "--lab", a.lab, "--node", "node1", "--topology", topo)
+	b.mustNL(t, "docker-mode", "--lab", b.lab, "--node", "node2", "--topology", topo)
+	ns := func(v vm, c string) netops.NS { return netops.NS(v.lab + "-" + c) }
+
+	r := a.mustNL(t, "exec", "--lab", a.lab, "c1", "--", "getent", "hosts", "c2")
+	assert.Contains(t, r.Stdout, "172.18.0.3", "c2's address on app, from the embedded DNS")
+	ips, rcode := lookup(t, ns(a, "c3"), ns(a, "c3"), "c2", dns.TypeA)
+	assert.Equal(t, []string{"172.19.0.2"}, ips, "c3 finds c2 on back, at its address there")
+	assert.Equal(t, dns.RcodeSuccess, rcode)
+	_, rcode = lookup(t, ns(a, "c3"), ns(a, "c3"), "c1", dns.TypeA)
+	assert.Equal(t, dns.RcodeServerFailure, rcode, "c1 is not on back, and an internal network forwards nothing")
+	assert.Contains(t, sh(t, "ip", "netns", "exec", string(ns(a, "c1")), "ss", "-Hlunp"), `"dockerd"`,
+		"the resolver holds its socket in c1, as dockerd does")
+
+	ans := ask(t, ns(a, "c2"), "172.18.0.2:80")
+	assert.Equal(t, "c1", ans.Name, "app's containers talk, under the VM's own rules")
+	_, err := who.Dial(ns(a, "c1"), netip.MustParseAddrPort("172.19.0.2:80"), time.Second)
+	assert.Error(t, err, "c1 is not on back: the networks stay apart")
+	_, err = who.Dial(ns(a, "c3"), netip.MustParseAddrPort("192.168.56.12:8080"), time.Second)
+	assert.Error(t, err, "an internal network has no way out")
+	ans = ask(t, ns(b, "c4"), "192.168.56.11:8080")
+	assert.Equal(t, "c1", ans.Name, "VM1's published port leads to c1 on app")
+	assert.Equal(t, "192.168.56.12", ans.Client)
+
+	downOnVM(t, a)
+	downOnVM(t, b)
 }

@@ -59,13 +59,22 @@ func CheckHost(t *topo.Topology) error {
 	if !have {
 		return topo.Inputf("%s is %s's address in the topology, but %s here does not have it: is this machine %s? (ip -4 addr show %s)", n.IP, n.Name, n.Iface, n.Name, n.Iface)
 	}
-	mine, hint := t.Docker.Subnet, "docker.subnet, e.g. 172.18.0.0/16"
+	type ours struct {
+		p    netip.Prefix
+		hint string
+	}
+	mine := []ours{{t.Docker.Subnet, "docker.subnet, e.g. 172.18.0.0/16"}}
 	names := []string{t.Docker.Bridge}
 	if t.Mode == topo.OverlayMode {
-		mine, hint = t.Overlay.ClusterCIDR, "overlay.cluster_cidr"
+		mine = []ours{{t.Overlay.ClusterCIDR, "overlay.cluster_cidr"}}
 		names = []string{t.Overlay.Bridge}
 		if t.Overlay.Backend == topo.VXLAN {
 			names = append(names, t.Overlay.Device)
+		}
+	} else {
+		for i, n := range t.Docker.Networks {
+			mine = append(mine, ours{n.Subnet, fmt.Sprintf("networks[%d].subnet (the network %s)", i, n.Name)})
+			names = append(names, n.Bridge)
 		}
 	}
 	routes, err := netops.Dump(func() ([]netlink.Route, error) { return nl.RouteList(nil, netlink.FAMILY_V4) })
@@ -78,7 +87,8 @@ func CheckHost(t *topo.Topology) error {
 		}
 		p, ok := netip.AddrFromSlice(r.Dst.IP.To4())
 		bits, _ := r.Dst.Mask.Size()
-		if !ok || !topo.Collides(netip.PrefixFrom(p, bits), mine) {
+		k := slices.IndexFunc(mine, func(m ours) bool { return ok && topo.Collides(netip.PrefixFrom(p, bits), m.p) })
+		if k < 0 {
 			continue
 		}
 		via := ""
@@ -89,7 +99,7 @@ func CheckHost(t *topo.Topology) error {
 			via = " dev " + l.Attrs().Name
 		}
 		return topo.Inputf("%s collides with the route %s%s on this machine (Docker installed?): pick a free range with %s in the topology file",
-			mine, r.Dst, via, hint)
+			mine[k].p, r.Dst, via, mine[k].hint)
 	}
 	for _, name := range names {
 		if l, err := nl.LinkByName(name); err == nil && !strings.HasPrefix(l.Attrs().Alias, "netlab:") {

@@ -868,21 +868,36 @@ func rootsAlone(fd int, path string) error {
 	return nil
 }
 
-// writeResolvConf writes EtcNetns/name/resolv.conf, following no symlink.
+// resolvTemp is where writeResolvConf writes a resolv.conf before it
+// renames it into place: a netlab killed half-way leaves this name, which
+// SweepResolvConf knows, never a resolv.conf without its marker line.
+const resolvTemp = ".resolv.conf.netlab"
+
+// writeResolvConf writes EtcNetns/name/resolv.conf, following no symlink,
+// whole or not at all (written aside, then renamed into place).
 func writeResolvConf(name, text string) error {
 	d, err := etcNetnsDir(name, true)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(d)
-	fd, err := unix.Openat(d, "resolv.conf", unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	fd, err := unix.Openat(d, resolvTemp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
-		return fmt.Errorf("open %s/%s/resolv.conf: %w (netlab follows no symlink there)", EtcNetns, name, err)
+		return fmt.Errorf("open %s/%s/%s: %w (netlab follows no symlink there)", EtcNetns, name, resolvTemp, err)
 	}
-	f := os.NewFile(uintptr(fd), "resolv.conf")
-	defer f.Close()
+	f := os.NewFile(uintptr(fd), resolvTemp)
 	_, err = f.WriteString(text)
-	return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = unix.Renameat(d, resolvTemp, d, "resolv.conf")
+	}
+	if err != nil {
+		_ = unix.Unlinkat(d, resolvTemp, 0)
+		return fmt.Errorf("write %s/%s/resolv.conf: %w", EtcNetns, name, err)
+	}
+	return nil
 }
 
 // readResolvConf reads EtcNetns/name/resolv.conf, following no symlink.
@@ -932,6 +947,18 @@ func SweepResolvConf(lab string) []string {
 		name := e.Name()
 		if !strings.HasPrefix(name, lab+"-") || IsNetns(Path(NS(name))) {
 			continue
+		}
+		// A write that a kill cut short: its temporary file, and the
+		// directory it made, if nothing else is in it.
+		if d, err := etcNetnsDir(name, false); err == nil {
+			half := unix.Unlinkat(d, resolvTemp, 0) == nil
+			unix.Close(d)
+			if top, err := unix.Open(EtcNetns, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+				if unix.Unlinkat(top, name, unix.AT_REMOVEDIR) == nil || half {
+					gone = append(gone, filepath.Join(EtcNetns, name))
+				}
+				unix.Close(top)
+			}
 		}
 		data, err := readResolvConf(name)
 		if err != nil || !strings.HasPrefix(string(data), "# netlab:"+lab+"\n") {

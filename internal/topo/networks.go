@@ -314,8 +314,6 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 			return Inputf("%s: user-defined networks and network modes are built as Docker 28 writes them (recorded from 28.5.2): use docker.version 28", where("networks"))
 		case !t.Docker.UserlandProxy:
 			return Inputf("%s: user-defined networks are built as Docker 28 writes them with its userland proxy (the layout recorded): leave userland_proxy on", where("networks"))
-		case !t.Embedded:
-			return Inputf("%s: user-defined networks and network modes are built in an embedded lab (netlab docker-mode without --node) for now", where("networks"))
 		}
 	}
 	return assignPorts(t, node)
