@@ -29,12 +29,12 @@ func (view) Bridge(s *state.State, _ topo.Node) (string, netip.Prefix) {
 func (view) Underlay(*state.State) string { return "" }
 
 func (view) NodeDetail(s *state.State, n topo.Node) string {
-	ws := s.OnNode(n.Name)
-	if len(ws) == 0 {
+	pub, _, ok := Published(s.Topology, s.OnNode(n.Name))
+	if !ok {
 		return ""
 	}
 	d := s.Topology.Docker
-	return fmt.Sprintf("   :%d → %s:%d", d.PublishPort, ws[0].Name, d.TargetPort)
+	return fmt.Sprintf("   :%d → %s:%d", d.PublishPort, pub.Name, d.TargetPort)
 }
 
 func (view) NodeInterfaces(*state.State, topo.Node) string { return "" }

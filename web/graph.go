@@ -108,9 +108,24 @@ func labGraph(s *state.State) []Element {
 		}
 		node(Data{ID: bridge, Kind: "bridge", Netns: string(n.NS), Iface: br, Node: n.Name, Label: fmt.Sprintf("%s %s", br, brIP)}, "bridge")
 		edge(Data{Kind: "link", Source: host, Target: bridge, Netns: string(n.NS), Iface: br}, "")
+		// Docker's user-defined networks: a bridge each.
+		bridges := map[string]string{br: bridge}
+		if s.Mode == topo.DockerMode {
+			for _, nw := range t.Docker.Networks {
+				b := id(n.Name, nw.Bridge)
+				bridges[nw.Bridge] = b
+				node(Data{ID: b, Kind: "bridge", Netns: string(n.NS), Iface: nw.Bridge, Node: n.Name,
+					Label: fmt.Sprintf("%s %s/%d (%s)", nw.Bridge, nw.Gateway(), nw.Subnet.Bits(), nw.Name)}, "bridge")
+				edge(Data{Kind: "link", Source: host, Target: b, Netns: string(n.NS), Iface: nw.Bridge}, "")
+			}
+		}
 		type wl struct{ name, ns, ip, label, veth, group string }
 		var ws []wl
 		for _, w := range s.OnNode(n.Name) {
+			if w.Mode != "" || len(w.Networks) > 0 {
+				dockerWorkload(node, edge, id, host, bridges, n.Name, w)
+				continue
+			}
 			ws = append(ws, wl{w.Name, string(w.NS), w.IP.String(), fmt.Sprintf("%s\n%s", w.Name, w.IP), w.HostIface, ""})
 		}
 		for _, p := range pods[n.Name] {
@@ -189,4 +204,38 @@ func shortPod(name string) string {
 		return name
 	}
 	return strings.Join(parts[:len(parts)-2], "-") + "-…-" + parts[len(parts)-1]
+}
+
+// dockerWorkload draws a Docker container on user-defined networks (a
+// veth from each network's bridge) or in a network mode: host (its node's
+// stack), none (alone), container:NAME (NAME's namespace).
+func dockerWorkload(node func(Data, string), edge func(Data, string), id func(...string) string, host string, bridges map[string]string, nodeName string, w state.Workload) {
+	wid := id("w", w.Name)
+	d := Data{ID: wid, Kind: "workload", Name: w.Name, Netns: string(w.NS), Node: nodeName}
+	if w.IP.IsValid() {
+		d.IP = w.IP.String()
+	}
+	switch owner, shared := strings.CutPrefix(w.Mode, topo.ModeContainer); {
+	case w.Mode == topo.ModeHost:
+		d.Label = w.Name + "\nnetwork host"
+		node(d, "workload")
+		edge(Data{Kind: "link", Source: host, Target: wid, Label: "its stack", Node: nodeName}, "")
+	case w.Mode == topo.ModeNone:
+		d.Label = w.Name + "\nnetwork none"
+		node(d, "workload")
+	case shared:
+		d.Label = fmt.Sprintf("%s\nin %s's netns", w.Name, owner)
+		node(d, "workload")
+		edge(Data{Kind: "link", Source: id("w", owner), Target: wid, Label: "shares its netns", Node: nodeName}, "")
+	default:
+		var ips []string
+		for _, a := range w.Networks {
+			ips = append(ips, a.IP.String())
+		}
+		d.Label = w.Name + "\n" + strings.Join(ips, "\n")
+		node(d, "workload")
+		for _, a := range w.Networks {
+			edge(Data{Kind: "link", Source: bridges[a.Bridge], Target: wid, Netns: string(w.NS), Iface: a.Dev, Label: a.HostIface + " ↔ " + a.Dev, Node: nodeName}, "veth")
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"netlab/bridge"
 	"netlab/internal/lab"
 	"netlab/internal/state"
 	"netlab/internal/topo"
@@ -142,19 +143,62 @@ func dotSource(s *state.State) string {
 		if !tunnel {
 			detail = "\n" + strings.TrimSpace(v.NodeDetail(s, n))
 		}
-		fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+br), q(fmt.Sprintf("%s %s%s", br, brIP, detail)))
+		// Docker's published port, on the bridge of the network it leads to.
+		pubBridge := br
+		if _, at, ok := bridge.Published(t, s.OnNode(n.Name)); s.Mode == topo.DockerMode && ok {
+			pubBridge = at.Bridge
+		}
+		brDetail := detail
+		if pubBridge != br {
+			brDetail = ""
+		}
+		fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+br), q(fmt.Sprintf("%s %s%s", br, brIP, brDetail)))
 		fmt.Fprintf(&b, "    %s -> %s;\n", q(n.Name+"/host"), q(n.Name+"/"+br))
 		if tunnel {
 			fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#e6f4e6\"];\n", q(n.Name+"/tunnel"), q(strings.TrimSpace(v.NodeDetail(s, n))))
 			fmt.Fprintf(&b, "    %s -> %s;\n", q(n.Name+"/host"), q(n.Name+"/tunnel"))
+		}
+		if s.Mode == topo.DockerMode {
+			// Docker's user-defined networks: a bridge each.
+			for _, nw := range t.Docker.Networks {
+				label := fmt.Sprintf("%s (%s)\n%s/%d", nw.Bridge, nw.Name, nw.Gateway(), nw.Subnet.Bits())
+				if nw.Internal {
+					label += "\ninternal: no way out"
+				}
+				if nw.Bridge == pubBridge {
+					label += detail
+				}
+				fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+nw.Bridge), q(label))
+				fmt.Fprintf(&b, "    %s -> %s;\n", q(n.Name+"/host"), q(n.Name+"/"+nw.Bridge))
+			}
 		}
 		for _, w := range s.OnNode(n.Name) {
 			extra := ""
 			if len(w.Containers) > 0 {
 				extra = "\n[" + strings.Join(w.Containers, " ") + "]"
 			}
-			fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\neth0 %s/%d\nnetns %s%s", w.Kind, w.Name, w.IP, w.Prefix, w.NS, extra)))
-			fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+br), q(w.Name), q(w.HostIface+" ↔ eth0"))
+			switch owner, shared := strings.CutPrefix(w.Mode, topo.ModeContainer); {
+			case w.Mode == topo.ModeHost:
+				fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\nnetwork host: %s's own stack\nport %d", w.Kind, w.Name, n.Name, w.Port)))
+				fmt.Fprintf(&b, "    %s -> %s [style=dashed, xlabel=\"its namespace\", fontsize=10];\n", q(n.Name+"/host"), q(w.Name))
+			case w.Mode == topo.ModeNone:
+				fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\nnetwork none: lo alone\nnetns %s", w.Kind, w.Name, w.NS)))
+			case shared:
+				fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\nin %s's namespace\nport %d", w.Kind, w.Name, owner, w.Port)))
+				fmt.Fprintf(&b, "    %s -> %s [style=dashed, xlabel=\"shares its netns\", fontsize=10];\n", q(owner), q(w.Name))
+			case len(w.Networks) > 0:
+				var ifs []string
+				for _, a := range w.Networks {
+					ifs = append(ifs, fmt.Sprintf("%s %s/%d (%s)", a.Dev, a.IP, a.Prefix, a.Network))
+				}
+				fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\n%s\nnetns %s", w.Kind, w.Name, strings.Join(ifs, "\n"), w.NS)))
+				for _, a := range w.Networks {
+					fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+a.Bridge), q(w.Name), q(a.HostIface+" ↔ "+a.Dev))
+				}
+			default:
+				fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\neth0 %s/%d\nnetns %s%s", w.Kind, w.Name, w.IP, w.Prefix, w.NS, extra)))
+				fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+br), q(w.Name), q(w.HostIface+" ↔ eth0"))
+			}
 		}
 		for _, p := range applied {
 			if p.Node != n.Name {

@@ -245,6 +245,20 @@ func TestDockerNetworksMatchRealDocker(t *testing.T) {
 	assert.Equal(t, trimLines(read("links.txt")), trimLines(links.String()), "links and addresses as Docker 28.5.2 leaves them")
 	assert.Equal(t, trimLines(read("routes.txt")), trimLines(routes.String()), "routes as Docker 28.5.2 gives them")
 
+	// The diagram draws each network's bridge, each container where it
+	// hangs, and the modes for what they are.
+	dot := labtest.MustRun(t, "diagram", "--lab", name, "--format", "dot").Stdout
+	for _, n := range st.Docker.Networks[1:] {
+		assert.Contains(t, dot, n.Bridge+" ("+n.Name+")")
+	}
+	app := st.Docker.Networks[1].Bridge
+	assert.Contains(t, dot, app+" (app)\\n172.18.0.1/16\\n:8080 → c1:80", "the published port, on app's bridge")
+	assert.Contains(t, dot, `"node1/`+app+`" -> "c5"`)
+	assert.Contains(t, dot, `"c1" -> "c6" [style=dashed`)
+	assert.Contains(t, dot, "network none: lo alone")
+	assert.Contains(t, dot, "network host: node1's own stack")
+	assert.NotContains(t, dot, "invalid IP")
+
 	// resolv.conf, as Docker writes it (netlab's marker line aside); c8's
 	// is the node's nameserver.
 	for c, want := range splitSections(read("resolv.txt")) {

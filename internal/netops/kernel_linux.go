@@ -881,6 +881,11 @@ func writeResolvConf(name, text string) error {
 		return err
 	}
 	defer unix.Close(d)
+	// Something planted in place of the file is refused, not replaced.
+	var st unix.Stat_t
+	if err := unix.Fstatat(d, "resolv.conf", &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s/%s/resolv.conf is not a plain file (a symlink?): netlab follows no symlink there", EtcNetns, name)
+	}
 	fd, err := unix.Openat(d, resolvTemp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return fmt.Errorf("open %s/%s/%s: %w (netlab follows no symlink there)", EtcNetns, name, resolvTemp, err)
