@@ -114,9 +114,11 @@ type FileContainer struct {
 }
 
 var (
-	networkNameRE = names.MustRE(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-	// aliasRE is a DNS label, lowercase: what the embedded DNS answers.
-	aliasRE = names.MustRE(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// networkNameRE is Docker's rule for a network's name, at most 63 bytes.
+	networkNameRE = names.MustRE(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+	// aliasRE is a DNS name, lowercase (the embedded DNS answers any case
+	// of it): labels of letters, digits and '-', joined by dots.
+	aliasRE = names.MustRE(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 )
 
 // networkID is the id netlab gives lab's network name: 12 hex digits.
@@ -158,7 +160,7 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 		w := func(field string) string { return where(fmt.Sprintf("networks[%d].%s", i, field)) }
 		switch {
 		case !networkNameRE.MatchString(fn.Name):
-			return Inputf("%s: %s must be lowercase letters, digits, '_', '.' or '-', starting with a letter or digit, at most 63 bytes", w("name"), quote(fn.Name))
+			return Inputf("%s: %s must be letters, digits, '_', '.' or '-', starting with a letter or digit, at most 63 bytes (Docker's rule)", w("name"), quote(fn.Name))
 		case fn.Name == DefaultNetwork || fn.Name == ModeHost || fn.Name == ModeNone || fn.Name == "default":
 			return Inputf("%s: %s is Docker's own (the default bridge, and the network modes host and none): pick another name", w("name"), quote(fn.Name))
 		case seen[fn.Name]:
@@ -206,7 +208,7 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 		case n == ModeHost || n == ModeNone || strings.HasPrefix(n, ModeContainer):
 			return Inputf("--network %s: give a network mode per container, in a topology file (containers: [{name: c1, network_mode: %s}])", quote(n), n)
 		case !networkNameRE.MatchString(n):
-			return Inputf("--network %s: a network's name is lowercase letters, digits, '_', '.' or '-', starting with a letter or digit, at most 63 bytes", quote(n))
+			return Inputf("--network %s: a network's name is letters, digits, '_', '.' or '-', starting with a letter or digit, at most 63 bytes (Docker's rule)", quote(n))
 		case t.Docker.Network(n) == nil:
 			// Created as `docker network create NAME` would: the next free
 			// subnet of the pools.
@@ -276,8 +278,8 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 		}
 		for j, a := range fc.Aliases {
 			switch {
-			case !aliasRE.MatchString(a):
-				return Inputf("%s: %s is not a DNS name's label (lowercase letters, digits and '-', at most 63 bytes)", w(fmt.Sprintf("aliases[%d]", j)), quote(a))
+			case !aliasRE.MatchString(a) || len(a) > 253:
+				return Inputf("%s: %s is not a DNS name in lowercase (labels of letters, digits and '-', joined by dots)", w(fmt.Sprintf("aliases[%d]", j)), quote(a))
 			case !onUser:
 				return Inputf("%s: an alias is answered by Docker's embedded DNS, on a user-defined network: %s is on none", w("aliases"), fc.Name)
 			}

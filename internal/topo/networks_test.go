@@ -13,9 +13,9 @@ func TestNetworks(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "topo.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(`
 nodes: [{name: node1, ip: 192.168.56.11, containers: 4}]
-networks: [{name: app}, {name: db, subnet: 172.18.0.0/16}, {name: back, internal: true}]
+networks: [{name: app}, {name: db, subnet: 172.18.0.0/16}, {name: back, internal: true}, {name: My_Net.1}]
 containers:
-  - {name: c1, networks: [app, db], aliases: [web]}
+  - {name: c1, networks: [app, db], aliases: [web, api.internal]}
   - {name: c2, network_mode: "container:c1"}
   - {name: c3, network_mode: host}
 `), 0o644))
@@ -30,7 +30,8 @@ containers:
 	}
 	app, db, back := networkID("docker", "app"), networkID("docker", "db"), networkID("docker", "back")
 	// Docker's pools, the first free one: db took 172.18.
-	assert.Equal(t, []string{"app 172.19.0.0/16 br-" + app, "db 172.18.0.0/16 br-" + db, "back 172.20.0.0/16 br-" + back}, got)
+	assert.Equal(t, []string{"app 172.19.0.0/16 br-" + app, "db 172.18.0.0/16 br-" + db, "back 172.20.0.0/16 br-" + back,
+		"My_Net.1 172.21.0.0/16 br-" + networkID("docker", "My_Net.1")}, got, "Docker's names, upper case and dots too")
 	assert.Equal(t, []string{"app", "db"}, top.Docker.Container("c1").Networks)
 	assert.Equal(t, []string{"bridge"}, top.Docker.Container("c4").Networks, "a container the file does not name is on the default bridge")
 	assert.Equal(t, 81, top.Docker.Container("c2").Port, "c2 shares c1's namespace, where c1 holds port 80")
@@ -59,7 +60,7 @@ func TestNetworksReject(t *testing.T) {
 		mod        func(*Options)
 		want       string
 	}{
-		{"bad name", "networks: [{name: App!}]", nil, `networks[0].name: "App!" must be lowercase`},
+		{"bad name", "networks: [{name: App!}]", nil, `networks[0].name: "App!" must be letters, digits`},
 		{"docker's own", "networks: [{name: bridge}]", nil, `networks[0].name: "bridge" is Docker's own`},
 		{"twice", "networks: [{name: a}, {name: a}]", nil, `networks[1].name: "a" is already networks[0]'s name`},
 		{"bad subnet", "networks: [{name: a, subnet: banana}]", nil, `networks[0].subnet: "banana" is not an IPv4 prefix`},
@@ -73,7 +74,7 @@ func TestNetworksReject(t *testing.T) {
 		{"bad mode", two + "containers: [{name: c1, network_mode: bogus}]", nil, `containers[0].network_mode: "bogus" is not a network mode`},
 		{"mode and networks", two + "networks: [{name: a}]\ncontainers: [{name: c1, network_mode: host, networks: [a]}]", nil, "takes no networks or aliases"},
 		{"alias on the default bridge", two + "containers: [{name: c1, aliases: [web]}]", nil, "an alias is answered by Docker's embedded DNS, on a user-defined network: c1 is on none"},
-		{"bad alias", two + "networks: [{name: a}]\ncontainers: [{name: c1, networks: [a], aliases: [Web_1]}]", nil, `containers[0].aliases[0]: "Web_1" is not a DNS name's label`},
+		{"bad alias", two + "networks: [{name: a}]\ncontainers: [{name: c1, networks: [a], aliases: [Web_1]}]", nil, `containers[0].aliases[0]: "Web_1" is not a DNS name in lowercase`},
 		{"share itself", two + "containers: [{name: c1, network_mode: 'container:c1'}]", nil, "c1 cannot share its own namespace"},
 		{"share across nodes", two + "containers: [{name: c1, network_mode: 'container:c3'}]", nil, "c1 runs on node1 and c3 on node2: containers share a namespace on one host only"},
 		{"share a sharer", two + "containers: [{name: c1, network_mode: 'container:c2'}, {name: c2, network_mode: 'container:c1'}]", nil, "c2 itself shares c1's namespace"},
@@ -82,7 +83,7 @@ func TestNetworksReject(t *testing.T) {
 		{"20.10", "docker: {version: '20.10'}\nnetworks: [{name: a}]", nil, "built as Docker 28 writes them"},
 		{"no proxy", "docker: {userland_proxy: false}\nnetworks: [{name: a}]", nil, "leave userland_proxy on"},
 		{"--network host", "", func(o *Options) { h := "host"; o.Network = &h }, `--network "host": give a network mode per container, in a topology file`},
-		{"--network bad", "", func(o *Options) { h := "Bad!"; o.Network = &h }, `--network "Bad!": a network's name is lowercase`},
+		{"--network bad", "", func(o *Options) { h := "Bad!"; o.Network = &h }, `--network "Bad!": a network's name is letters`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := opts()
