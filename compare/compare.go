@@ -239,7 +239,6 @@ func (sub *subject) ask() map[string]*api.Cell {
 	do(OutsideToWork, sub.outsideToWorkload)
 	do(WorkToOutside, sub.workloadToOutside)
 	do(NameLookup, sub.nameLookup)
-	do(SharedNetns, sub.sharedNamespace)
 	// The other node's workload first by its own address: what follows
 	// depends on whether that reaches it.
 	cross := sub.crossNode()
@@ -249,6 +248,9 @@ func (sub *subject) ask() map[string]*api.Cell {
 	do(SourceSeen, func() *api.Cell { return sub.sourceSeen(cross) })
 	do(MTU, func() *api.Cell { return sub.mtu(cross) })
 	wg.Wait()
+	// Alone: it counts the programs in a namespace, where the other
+	// questions' pings and traceroutes would count too.
+	cells[SharedNetns] = sub.sharedNamespace()
 	// Alone: the route it adds for a moment would send the other
 	// questions' packets its way.
 	cells[RoutedToWork] = sub.routedToWorkload()
