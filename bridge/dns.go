@@ -26,15 +26,16 @@ const respTTL = 600
 // Book is what the embedded DNS of one node knows: who is on which
 // network.
 type Book struct {
-	// on: network -> name or alias -> the address there.
-	on map[string]map[string]net.IP
+	// on: network -> name or alias -> the addresses there (an alias
+	// several containers share names each of them).
+	on map[string]map[string][]net.IP
 	// internalOnly: containers on internal networks alone.
 	internalOnly map[string]bool
 }
 
 // NewBook reads the containers of node from ws.
 func NewBook(t *topo.Topology, node string, ws []state.Workload) *Book {
-	b := &Book{on: map[string]map[string]net.IP{}, internalOnly: map[string]bool{}}
+	b := &Book{on: map[string]map[string][]net.IP{}, internalOnly: map[string]bool{}}
 	for _, w := range ws {
 		if w.Node != node || w.Kind != "container" {
 			continue
@@ -48,12 +49,10 @@ func NewBook(t *topo.Topology, node string, ws []state.Workload) *Book {
 			n := t.Docker.Network(a.Network)
 			internal = internal && n != nil && n.Internal
 			if b.on[a.Network] == nil {
-				b.on[a.Network] = map[string]net.IP{}
+				b.on[a.Network] = map[string][]net.IP{}
 			}
 			for _, name := range append([]string{w.Name}, w.Aliases...) {
-				if _, ok := b.on[a.Network][name]; !ok {
-					b.on[a.Network][name] = net.IP(a.IP.AsSlice())
-				}
+				b.on[a.Network][name] = append(b.on[a.Network][name], net.IP(a.IP.AsSlice()))
 			}
 		}
 		b.internalOnly[w.Name] = internal && len(w.Networks) > 0
@@ -61,13 +60,15 @@ func NewBook(t *topo.Topology, node string, ws []state.Workload) *Book {
 	return b
 }
 
-// Lookup is the address of name (a container's or an alias) on one of
-// the networks of asker, the first one asker is on that knows it.
-func (b *Book) Lookup(asker state.Workload, name string) (net.IP, bool) {
+// Lookup is the addresses of name (a container's, or an alias, which
+// several containers may share) on the first network of asker's that
+// knows it. Docker shuffles an alias's addresses; netlab gives them in
+// the order the containers were made.
+func (b *Book) Lookup(asker state.Workload, name string) ([]net.IP, bool) {
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
 	for _, a := range asker.Networks {
-		if ip, ok := b.on[a.Network][name]; ok {
-			return ip, true
+		if ips, ok := b.on[a.Network][name]; ok {
+			return ips, true
 		}
 	}
 	return nil, false
@@ -86,9 +87,11 @@ func (b *Book) Answer(asker state.Workload, q *dns.Msg, forward func(*dns.Msg) (
 		return m
 	}
 	qq := q.Question[0]
-	if ip, ok := b.Lookup(asker, qq.Name); ok && qq.Qclass == dns.ClassINET {
-		if qq.Qtype == dns.TypeA {
-			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: respTTL}, A: ip}}
+	if ips, ok := b.Lookup(asker, qq.Name); ok && qq.Qclass == dns.ClassINET {
+		for _, ip := range ips {
+			if qq.Qtype == dns.TypeA {
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: respTTL}, A: ip})
+			}
 		}
 		return m // a name it knows: any other type has no record (NOERROR)
 	}

@@ -72,4 +72,19 @@ func TestEmbeddedDNSAnswers(t *testing.T) {
 	assert.Equal(t, "SERVFAIL", addr(ask("c4", "www.example.test", dns.TypeA, nx)))
 	assert.Equal(t, 2, forwarded, "c4's questions stayed in")
 	assert.Equal(t, "SERVFAIL", addr(ask("c1", "www.example.test", dns.TypeA, nil)), "no nameserver to forward to")
+
+	// An alias that c2 and c5 share answers both, on the asker's network.
+	for i := range ws {
+		if ws[i].Name == "c5" {
+			ws[i].Aliases = []string{"web"}
+		}
+	}
+	book = NewBook(top, "node1", ws)
+	m := ask("c1", "web", dns.TypeA, nx)
+	var got []string
+	for _, rr := range m.Answer {
+		got = append(got, rr.(*dns.A).A.String())
+	}
+	assert.Equal(t, []string{w("c2").IP.String(), "172.18.0.4"}, got)
+	assert.Equal(t, "172.19.0.3", addr(ask("c3", "web", dns.TypeA, nx)), "from other, only c5 is web")
 }

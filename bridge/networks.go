@@ -38,6 +38,9 @@ func networks(d topo.Docker) []network {
 	return ns
 }
 
+// Gateway is the network's bridge address: the subnet's first host address.
+func (n network) Gateway() netip.Addr { a, _ := ipam.Nth(n.Subnet, 1); return a }
+
 func networkOf(d topo.Docker, name string) network {
 	for _, n := range networks(d) {
 		if n.Name == name {
@@ -142,15 +145,11 @@ func shareNamespaces(ws []state.Workload) {
 		by[w.Name] = i
 	}
 	for i := range ws {
-		if other, ok := sharedWith(ws[i]); ok {
+		if other := (topo.DockerContainer{Mode: ws[i].Mode}).SharedWith(); other != "" {
 			o := ws[by[other]]
 			ws[i].NS, ws[i].IP, ws[i].Prefix = o.NS, o.IP, o.Prefix
 		}
 	}
-}
-
-func sharedWith(w state.Workload) (string, bool) {
-	return topo.DockerContainer{Mode: w.Mode}.SharedWith(), topo.DockerContainer{Mode: w.Mode}.SharedWith() != ""
 }
 
 // Published is the container whose port the node publishes (the first

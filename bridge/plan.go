@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 
-	"netlab/internal/ipam"
 	"netlab/internal/lab"
 	"netlab/internal/names"
 	"netlab/internal/netops"
@@ -192,8 +191,7 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 	// internal network has none.
 	for _, a := range as {
 		if n := networkOf(t.Docker, a.Network); !n.Internal {
-			gw, _ := ipam.Nth(n.Subnet, 1)
-			ops = append(ops, netops.RouteAdd{NS: w.NS, Dst: "default", Via: gw.String()})
+			ops = append(ops, netops.RouteAdd{NS: w.NS, Dst: "default", Via: n.Gateway().String()})
 			break
 		}
 	}

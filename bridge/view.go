@@ -118,7 +118,7 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 	br, gw := d.Bridge, d.Gateway()
 	if as := Attachments(t, n1[0]); len(as) > 0 {
 		n := networkOf(d, as[0].Network)
-		br, gw = n.Bridge, netip.PrefixFrom(n.Subnet.Addr(), 32).Addr().Next()
+		br, gw = n.Bridge, n.Gateway()
 	}
 	var steps []lab.Step
 	for _, a := range n1 {

@@ -306,27 +306,11 @@ func throughput(srcNS, dstNS netops.NS, dst netip.Addr) (float64, error) {
 	return r.End.Received.BPS / 1e9, nil
 }
 
-// lookup asks server (port 53, UDP) for name's A records from inside ns,
-// as the workload's resolver would: the addresses and the rcode.
+// lookup asks server (port 53, UDP) for name's A records from inside
+// ns, as the workload's resolver would: the addresses and the rcode.
 func lookup(ns netops.NS, server, name string) ([]string, string, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
-	var r *dns.Msg
-	err := netops.Do(ns, func() error {
-		var err error
-		r, _, err = (&dns.Client{Timeout: askTimeout}).Exchange(m, net.JoinHostPort(server, "53"))
-		return err
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	var ips []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			ips = append(ips, a.A.String())
-		}
-	}
-	return ips, dns.RcodeToString[r.Rcode], nil
+	ips, rcode, err := probe.Lookup(ns, server, name, dns.TypeA, false, askTimeout)
+	return ips, dns.RcodeToString[rcode], err
 }
 
 // pidsIn counts the programs in namespace ns: its processes by name

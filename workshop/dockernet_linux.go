@@ -2,7 +2,6 @@ package workshop
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"netlab/internal/ipam"
 	"netlab/internal/netops"
+	"netlab/internal/probe"
 	"netlab/internal/topo"
 )
 
@@ -39,28 +39,17 @@ func (e *Env) Lookup(name, host string, tcp bool) Looked {
 		l.Text = fmt.Sprintf("%s: no nameserver in its resolv.conf", name)
 		return l
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(host), dns.TypeA)
-	var r *dns.Msg
-	err := netops.Do(e.NS(name), func() error {
-		var err error
-		r, _, err = (&dns.Client{Net: proto, Timeout: time.Second}).Exchange(m, net.JoinHostPort(server, "53"))
-		return err
-	})
+	ips, rcode, err := probe.Lookup(e.NS(name), server, host, dns.TypeA, tcp, time.Second)
 	switch {
 	case err != nil:
 		l.Err = err
 		l.Text = fmt.Sprintf("%s asked %s:53 (%s) for %s: no answer (%s)", name, server, proto, host, lastWords(err))
-	case r.Rcode != dns.RcodeSuccess:
-		l.Err = fmt.Errorf("%s", dns.RcodeToString[r.Rcode])
-		l.Text = fmt.Sprintf("%s asked %s:53 (%s) for %s: %s", name, server, proto, host, dns.RcodeToString[r.Rcode])
+	case rcode != dns.RcodeSuccess:
+		l.Err = fmt.Errorf("%s", dns.RcodeToString[rcode])
+		l.Text = fmt.Sprintf("%s asked %s:53 (%s) for %s: %s", name, server, proto, host, dns.RcodeToString[rcode])
 	default:
-		for _, rr := range r.Answer {
-			if a, ok := rr.(*dns.A); ok {
-				l.Addrs = append(l.Addrs, a.A.String())
-			}
-		}
-		l.Text = fmt.Sprintf("%s asked %s:53 (%s) for %s: %s", name, server, proto, host, strings.Join(l.Addrs, ", "))
+		l.Addrs = ips
+		l.Text = fmt.Sprintf("%s asked %s:53 (%s) for %s: %s", name, server, proto, host, strings.Join(ips, ", "))
 	}
 	return l
 }

@@ -56,6 +56,8 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	huge := filepath.Join(t.TempDir(), "huge.yaml")
 	require.NoError(t, os.WriteFile(huge, bytes.Repeat([]byte("# padding\n"), 200000), 0o644))
+	badNet := filepath.Join(t.TempDir(), "badnet.yaml")
+	require.NoError(t, os.WriteFile(badNet, []byte("networks: [{name: app}]\ncontainers: [{name: c1, networks: [app]}, {name: c2, network_mode: 'container:c3'}]\n"), 0o644))
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	require.NoError(t, unix.Mkfifo(fifo, 0o644))
 	before := netnsNames(t)
@@ -81,6 +83,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"docker-mode", "--lab", name, "--docker-version", "27"}, `--docker-version "27": netlab builds Docker 28 or 20.10`},
 		{[]string{"docker-mode", "--lab", name, "--docker-version", "20.10", "--allow-direct-routing"}, "--allow-direct-routing: Docker 20.10 has no such option"},
 		{[]string{"docker-mode", "--lab", name, "--allow-direct-routing=maybe"}, "--allow-direct-routing"},
+		{[]string{"docker-mode", "--lab", name, "--network", "host"}, `--network "host": give a network mode per container, in a topology file`},
+		{[]string{"docker-mode", "--lab", name, "--network", "a b"}, `--network "a b": a network's name is letters, digits`},
+		{[]string{"docker-mode", "--lab", name, "--network", "app", "--docker-version", "20.10"}, "built as Docker 28 writes them"},
+		{[]string{"docker-mode", "--lab", name, "--network", "app", "--userland-proxy=false"}, "--network app: user-defined networks are built as Docker 28 writes them with its userland proxy"},
+		{[]string{"docker-mode", "--lab", name, "--topology", badNet}, badNet + ": containers[1].network_mode: c2 runs on node1 and c3 on node2"},
 		{[]string{"exec", "c1", "--bogus", "--", "true"}, "unknown flag --bogus before the command"},
 		{[]string{"docker-mode", "--lab", name, "--containers", "many"}, "--containers"},
 		{[]string{"docker-mode", "--lab", "Bad_Name"}, `--lab "Bad_Name"`},

@@ -22,6 +22,7 @@ import (
 	"netlab/internal/labtest"
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/probe"
 )
 
 // networksRecording is what Docker 28.5.2 did with user-defined networks
@@ -278,28 +279,15 @@ type replacer []string
 func (r replacer) Replace(s string) string { return strings.NewReplacer(r...).Replace(s) }
 
 // lookup asks ns's nameserver (its resolv.conf's) about name, from
-// inside namespace from, and returns the addresses and the rcode.
+// inside namespace from, and returns the addresses and the rcode
+// (SERVFAIL when no answer came).
 func lookup(t *testing.T, from, ns netops.NS, name string, qtype uint16) ([]string, int) {
 	t.Helper()
-	server := nameserver(t, ns)
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), qtype)
-	var r *dns.Msg
-	err := netops.Do(from, func() error {
-		var err error
-		r, _, err = (&dns.Client{Timeout: 3 * time.Second}).Exchange(m, net.JoinHostPort(server, "53"))
-		return err
-	})
-	if err != nil || r == nil {
+	ips, rcode, err := probe.Lookup(from, nameserver(t, ns), name, qtype, false, 3*time.Second)
+	if err != nil {
 		return nil, dns.RcodeServerFailure
 	}
-	var ips []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			ips = append(ips, a.A.String())
-		}
-	}
-	return ips, r.Rcode
+	return ips, rcode
 }
 
 // nameserver is the first nameserver of ns's resolv.conf.

@@ -141,6 +141,17 @@ func defaultPools() []netip.Prefix {
 	return ps
 }
 
+// freePool is the first subnet of Docker's pools that overlaps none of
+// taken (none: the zero prefix).
+func freePool(taken []netip.Prefix) netip.Prefix {
+	for _, p := range defaultPools() {
+		if !slices.ContainsFunc(taken, func(q netip.Prefix) bool { return q.IsValid() && q.Overlaps(p) }) {
+			return p
+		}
+	}
+	return netip.Prefix{}
+}
+
 // resolveNetworks applies the file's networks and containers, and
 // --network (net, nil when not given), after the nodes are known.
 func resolveNetworks(t *Topology, f File, net *string, where func(string) string) error {
@@ -192,13 +203,8 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 		if n.Subnet.IsValid() {
 			continue
 		}
-		for _, p := range defaultPools() {
-			if !slices.ContainsFunc(taken, func(q netip.Prefix) bool { return q.IsValid() && q.Overlaps(p) }) {
-				n.Subnet = p
-				taken = append(taken, p)
-				break
-			}
-		}
+		n.Subnet = freePool(taken)
+		taken = append(taken, n.Subnet)
 		if !n.Subnet.IsValid() {
 			return Inputf("%s: no subnet of Docker's pools (172.17-31.0.0/16, 192.168.0-240.0/20) is free: give one", where(fmt.Sprintf("networks[%d].subnet", i)))
 		}
@@ -212,14 +218,8 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 		case t.Docker.Network(n) == nil:
 			// Created as `docker network create NAME` would: the next free
 			// subnet of the pools.
-			d := DockerNetwork{Name: n, ID: networkID(t.Lab, n)}
+			d := DockerNetwork{Name: n, ID: networkID(t.Lab, n), Subnet: freePool(taken)}
 			d.Bridge = "br-" + d.ID
-			for _, p := range defaultPools() {
-				if !slices.ContainsFunc(taken, func(q netip.Prefix) bool { return q.Overlaps(p) }) {
-					d.Subnet = p
-					break
-				}
-			}
 			if !d.Subnet.IsValid() {
 				return Inputf("--network %s: no subnet of Docker's pools is free", quote(n))
 			}
@@ -245,16 +245,16 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 			return Inputf("%s: %s is already containers[%d]", w("name"), quote(fc.Name), j)
 		}
 		byName[fc.Name] = i
-		c := DockerContainer{Name: fc.Name, Mode: fc.NetworkMode, Aliases: fc.Aliases}
+		c := DockerContainer{Name: fc.Name, Mode: fc.NetworkMode, Networks: fc.Networks, Aliases: fc.Aliases}
 		switch {
-		case fc.NetworkMode == "" || fc.NetworkMode == DefaultNetwork:
-			c.Mode = ""
-			c.Networks = fc.Networks
+		case fc.NetworkMode == DefaultNetwork:
+			if len(fc.Networks) > 0 {
+				return Inputf("%s: network_mode bridge and networks: give one or the other", w("network_mode"))
+			}
+			c.Mode, c.Networks = "", []string{DefaultNetwork}
+		case fc.NetworkMode == "":
 			if len(c.Networks) == 0 {
 				c.Networks = t.Docker.Container(fc.Name).Networks
-			}
-			if fc.NetworkMode == DefaultNetwork && len(fc.Networks) > 0 {
-				return Inputf("%s: network_mode bridge and networks: give one or the other", w("network_mode"))
 			}
 		case fc.NetworkMode == ModeHost || fc.NetworkMode == ModeNone || strings.HasPrefix(fc.NetworkMode, ModeContainer):
 			if len(fc.Networks) > 0 || len(fc.Aliases) > 0 {
@@ -262,9 +262,6 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 			}
 		default:
 			return Inputf("%s: %s is not a network mode: bridge, host, none or container:NAME", w("network_mode"), quote(fc.NetworkMode))
-		}
-		if fc.NetworkMode == DefaultNetwork {
-			c.Networks = []string{DefaultNetwork}
 		}
 		onUser := false
 		for j, name := range c.Networks {
@@ -292,8 +289,7 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 		}
 		t.Docker.Containers = append(t.Docker.Containers, c)
 	}
-	// What names a container answers to (its own, its aliases) must be one
-	// container's on each network and node.
+	// A namespace to share is another container's own, on the same node.
 	for i := range t.Docker.Containers {
 		c := &t.Docker.Containers[i]
 		w := func(field string) string { return where(fmt.Sprintf("containers[%d].%s", byName[c.Name], field)) }
@@ -306,16 +302,21 @@ func resolveNetworks(t *Topology, f File, net *string, where func(string) string
 			case node[other] != node[c.Name]:
 				return Inputf("%s: %s runs on %s and %s on %s: containers share a namespace on one host only", w("network_mode"), c.Name, node[c.Name], other, node[other])
 			case t.Docker.Container(other).SharedWith() != "":
-				return Inputf("%s: %s itself shares %s's namespace: name %s", w("network_mode"), other, t.Docker.Container(other).SharedWith(), t.Docker.Container(other).SharedWith())
+				owner := t.Docker.Container(other).SharedWith()
+				return Inputf("%s: %s itself shares %s's namespace: name %s", w("network_mode"), other, owner, owner)
 			}
 		}
 	}
 	if t.Docker.UserNetworks() {
+		what := where("networks")
+		if len(f.Networks) == 0 && len(f.Containers) == 0 {
+			what = "--network " + *net
+		}
 		switch {
 		case !t.Docker.Is28():
-			return Inputf("%s: user-defined networks and network modes are built as Docker 28 writes them (recorded from 28.5.2): use docker.version 28", where("networks"))
+			return Inputf("%s: user-defined networks and network modes are built as Docker 28 writes them (recorded from 28.5.2): use --docker-version 28 (docker.version in a topology file)", what)
 		case !t.Docker.UserlandProxy:
-			return Inputf("%s: user-defined networks are built as Docker 28 writes them with its userland proxy (the layout recorded): leave userland_proxy on", where("networks"))
+			return Inputf("%s: user-defined networks are built as Docker 28 writes them with its userland proxy (the layout recorded): leave --userland-proxy (userland_proxy in a topology file) on", what)
 		}
 	}
 	return assignPorts(t, node)

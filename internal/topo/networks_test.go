@@ -81,7 +81,7 @@ func TestNetworksReject(t *testing.T) {
 		{"port twice", two + "containers: [{name: c1, port: 90}, {name: c2, network_mode: 'container:c1', port: 90}]", nil, "both listen on port 90 in one namespace"},
 		{"bad port", two + "containers: [{name: c1, port: 0}]", nil, "containers[0].port: 0 is not a TCP port"},
 		{"20.10", "docker: {version: '20.10'}\nnetworks: [{name: a}]", nil, "built as Docker 28 writes them"},
-		{"no proxy", "docker: {userland_proxy: false}\nnetworks: [{name: a}]", nil, "leave userland_proxy on"},
+		{"no proxy", "docker: {userland_proxy: false}\nnetworks: [{name: a}]", nil, "leave --userland-proxy (userland_proxy in a topology file) on"},
 		{"--network host", "", func(o *Options) { h := "host"; o.Network = &h }, `--network "host": give a network mode per container, in a topology file`},
 		{"--network bad", "", func(o *Options) { h := "Bad!"; o.Network = &h }, `--network "Bad!": a network's name is letters`},
 	} {
