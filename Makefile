@@ -90,7 +90,7 @@ docker-reference: ## record what real Docker answers (Debian's 20.10 and unstabl
 	scripts/docker-fetch.sh 20.10 $(DOCKER_ROOT)/20.10
 	scripts/docker-fetch.sh 28.5 $(DOCKER_ROOT)/28.5
 	scripts/docker-reference.sh --root $(DOCKER_ROOT)/20.10 bridge/testdata/docker-20.10 userland-proxy-true userland-proxy-false
-	scripts/docker-reference.sh --root $(DOCKER_ROOT)/28.5 bridge/testdata/docker-28.5 userland-proxy-true userland-proxy-false allow-direct-routing
+	scripts/docker-reference.sh --root $(DOCKER_ROOT)/28.5 bridge/testdata/docker-28.5 userland-proxy-true userland-proxy-false allow-direct-routing ipv6 ipv6-userland-proxy-false
 	scripts/docker-reference.sh --root $(DOCKER_ROOT)/28.5 bridge/testdata/docker-28.5-networks user-defined-networks
 
 reliability: deps build ## crash safety in figures: kill -9 during up, up/down cycles, labs in parallel (needs root)

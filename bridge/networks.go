@@ -66,13 +66,23 @@ func Attachments(t *topo.Topology, w state.Workload) []state.Attachment {
 type addresser map[string]uint64 // node/network -> the last host number
 
 func (a addresser) next(node string, n network) netip.Addr {
-	k := node + "/" + n.Name
+	return a.nextIn(node+"/"+n.Name, n.Subnet)
+}
+
+// nextIn is the next address of subnet under key k.
+func (a addresser) nextIn(k string, subnet netip.Prefix) netip.Addr {
 	if a[k] == 0 {
 		a[k] = 1
 	}
 	a[k]++
-	ip, _ := ipam.Nth(n.Subnet, a[k])
+	ip, _ := ipam.Nth(subnet, a[k])
 	return ip
+}
+
+// next6 is the next IPv6 address of subnet on node, ::2 on (::1 is the
+// bridge's).
+func (a addresser) next6(node string, subnet netip.Prefix) netip.Addr {
+	return a.nextIn(node+"/"+subnet.String(), subnet)
 }
 
 // container names and addresses the n-th container of the lab, the i-th
@@ -106,6 +116,11 @@ func (a addresser) container(t *topo.Topology, node topo.Node, n, i int) state.W
 		w.Networks = append(w.Networks, at)
 	}
 	w.IP, w.Prefix, w.HostIface = w.Networks[0].IP, w.Networks[0].Prefix, w.Networks[0].HostIface
+	if t.IPv6 {
+		// The same host number in the bridge's IPv6 subnet: Docker's IPAM
+		// hands out both in order (fd00:172:17::2 beside 172.17.0.2).
+		w.IP6, w.Prefix6 = a.next6(node.Name, t.Docker.Subnet6), t.Docker.Subnet6.Bits()
+	}
 	if !t.Docker.UserNetworks() || len(c.Networks) == 1 && c.Networks[0] == topo.DefaultNetwork {
 		w.Networks = nil // the default bridge alone: as every lab had it
 	}

@@ -57,12 +57,33 @@ func Plan(t *topo.Topology) lab.Plan {
 				ws = append(ws, w)
 			}
 		}
-		if _, at, ok := Published(t, ws); ok {
-			p.Proxies = append(p.Proxies, state.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: at.IP,
-				TargetPort: t.Docker.TargetPort, Reserve: !t.Docker.UserlandProxy})
+		if w, at, ok := Published(t, ws); ok {
+			p.Proxies = append(p.Proxies, Proxies(t, node, w, at)...)
 		}
 	}
 	return p
+}
+
+// Proxies are Docker's userland proxies of node's published port, whose
+// container is w (at: its attachment), one per address family it listens
+// on, as Docker runs one docker-proxy each: IPv4's, relaying to the
+// container's IPv4 address, and IPv6's ([::], where the node has IPv6),
+// relaying to its IPv6 address in a dual-stack lab, else to its IPv4 one.
+// Without the userland proxy, dockerd's hold on the port instead (IPv6's
+// only in a dual-stack lab, as recorded), so that nothing else takes it.
+func Proxies(t *topo.Topology, node topo.Node, w state.Workload, at state.Attachment) []state.Proxy {
+	p := state.Proxy{Node: node.Name, HostPort: t.Docker.PublishPort, Target: at.IP,
+		TargetPort: t.Docker.TargetPort, Reserve: !t.Docker.UserlandProxy}
+	ps := []state.Proxy{p}
+	switch {
+	case t.IPv6:
+		p.Listen6, p.Target = true, w.IP6
+		ps = append(ps, p)
+	case t.Docker.UserlandProxy:
+		p.Listen6 = true
+		ps = append(ps, p)
+	}
+	return ps
 }
 
 // MAC is the MAC Docker 20.10 gives a container on its bridge: 02:42
@@ -127,6 +148,13 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge,
 			CIDR: netip.PrefixFrom(t.Docker.Gateway(), t.Docker.Subnet.Bits()).String()},
 	)
+	if t.IPv6 {
+		// Docker's --ipv6: the bridge's IPv6 gateway (no DAD, as Docker
+		// adds it), and IPv6 forwarding on.
+		ops = append(ops,
+			netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv6.conf.all.forwarding", Value: "1"}}},
+			netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge, CIDR: netip.PrefixFrom(t.Docker.Gateway6(), t.Docker.Subnet6.Bits()).String(), NoDAD: true})
+	}
 	if resolvers(t) {
 		// The node's own resolver is the outside host, the lab's world:
 		// what Docker's embedded DNS forwards goes there, a container on
@@ -162,7 +190,11 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 		return nil // the node's namespace, or another container's
 	}
 	ns := lab.Netns(t.Lab, w.Name, lab.ContainerSysctls...)
-	if t.Docker.Is28() {
+	dualStack := t.IPv6 && w.IP6.IsValid()
+	if dualStack {
+		// IPv6 on, eth0's too.
+		ns = lab.NetnsIPv6(t.Lab, w.Name, lab.ContainerSysctls...)
+	} else if t.Docker.Is28() {
 		// IPv6 on (lo gets ::1), default off: eth0 arrives with IPv6 off,
 		// as Docker 28 sets it; then default on, as Docker leaves it.
 		ns = lab.NetnsIPv6(t.Lab, w.Name, append(append([]netops.KV{}, lab.ContainerSysctls...),
@@ -181,11 +213,14 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 			// port through docker0 and back out of the same port.
 			Hairpin: !t.Docker.UserlandProxy})
 	}
-	if t.Docker.Is28() {
+	if t.Docker.Is28() && !dualStack {
 		ops = append(ops, netops.Sysctl{NS: w.NS, Settings: []netops.KV{{Key: "net.ipv6.conf.default.disable_ipv6", Value: "0"}}})
 	}
 	for _, a := range as {
 		ops = append(ops, netops.AddrAdd{NS: w.NS, Dev: a.Dev, CIDR: netip.PrefixFrom(a.IP, a.Prefix).String()})
+	}
+	if dualStack {
+		ops = append(ops, netops.AddrAdd{NS: w.NS, Dev: as[0].Dev, CIDR: netip.PrefixFrom(w.IP6, w.Prefix6).String(), NoDAD: true})
 	}
 	// The default route is the first network's with a way out: an
 	// internal network has none.
@@ -194,6 +229,9 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 			ops = append(ops, netops.RouteAdd{NS: w.NS, Dst: "default", Via: n.Gateway().String()})
 			break
 		}
+	}
+	if dualStack {
+		ops = append(ops, netops.RouteAdd{NS: w.NS, Dst: "default", Via: t.Docker.Gateway6().String()})
 	}
 	if w.DNSPort != 0 {
 		ops = append(ops, netops.IPTables{NS: w.NS, Marker: names.RuleMarker(t.Lab), Chains: DNSChains, Rules: DNSRules(w.DNSPort)})
@@ -231,7 +269,11 @@ func Firewall(t *topo.Topology, node topo.Node, cs []state.Workload) []netops.Op
 	}
 	ipt.Chains, ipt.Rules = Docker28Chains, Docker28Rules(t, cs)
 	ip6 := netops.IPTables{NS: node.NS, IPv6: true, Marker: names.RuleMarker(t.Lab),
-		Chains: Docker28Chains, Rules: Docker28IPv6Rules(t)}
+		Chains: Docker28Chains, Rules: Docker28IPv6Rules(t, cs)}
+	if t.IPv6 {
+		// Docker turned IPv6 forwarding on, and so set FORWARD's policy.
+		ip6.Policies = ipt.Policies
+	}
 	return []netops.Op{ipt, ip6}
 }
 
@@ -250,7 +292,7 @@ var DockerChains = []netops.Chain{
 func DockerRules(t *topo.Topology, published state.Workload) []netops.Rule {
 	br := t.Docker.Bridge
 	target := fmt.Sprint(t.Docker.TargetPort)
-	dest := published.IP.String() + "/32"
+	dest := host(published.IP)
 	return append(natRules(t, published, "DOCKER", "POSTROUTING"), []netops.Rule{
 		{Table: "filter", Chain: "FORWARD", Spec: []string{"-j", "DOCKER-USER"},
 			Why: "the place for the user's own rules, first"},
@@ -345,12 +387,12 @@ func Docker28Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 		rules = append(rules,
 			netops.Rule{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
 				Why: "published ports, for packets arriving at this host"},
-			netops.Rule{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
-				Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"})
+			netops.Rule{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", loopback(t.Docker), "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
+				Why: "published ports, for packets from this host itself (" + lo(t.Docker) + " is docker-proxy's)"})
 		rules = append(append(rules, masq...), returns...)
 		if published {
 			rules = append(rules, netops.Rule{Table: "nat", Chain: "DOCKER",
-				Spec: []string{"!", "-i", at.Bridge, "-p", "tcp", "--dport", fmt.Sprint(t.Docker.PublishPort), "-j", "DNAT", "--to-destination", at.IP.String() + ":" + target},
+				Spec: append(fromLinkLocal(t.Docker), "!", "-i", at.Bridge, "-p", "tcp", "--dport", fmt.Sprint(t.Docker.PublishPort), "-j", "DNAT", "--to-destination", to(at.IP, t.Docker.TargetPort)),
 				Why:  fmt.Sprintf("publish %s:%s on port %d", pub.Name, target, t.Docker.PublishPort)})
 		}
 	} else {
@@ -362,7 +404,7 @@ func Docker28Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 	var accept []netops.Rule
 	if published {
 		accept = append(accept, netops.Rule{Table: "filter", Chain: "DOCKER",
-			Spec: []string{"-d", at.IP.String() + "/32", "!", "-i", at.Bridge, "-o", at.Bridge, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
+			Spec: []string{"-d", host(at.IP), "!", "-i", at.Bridge, "-o", at.Bridge, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
 			Why:  "the published port"})
 	}
 	rules = append(rules, docker28Jumps...)
@@ -373,9 +415,15 @@ func Docker28Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 }
 
 // Docker28IPv6Rules are the ip6tables rules dockerd 28 writes on a host
-// with IPv6 (ip6tables is on by default since 27) when its bridge has no
-// IPv6: the chains and their jumps, nothing for docker0.
-func Docker28IPv6Rules(t *topo.Topology) []netops.Rule {
+// with IPv6 (ip6tables is on by default since 27): in a dual-stack lab
+// (--ipv6, Docker's --ipv6 --fixed-cidr-v6), the same rules as in
+// iptables with the IPv6 addresses (bridge/testdata/docker-28.5/ipv6);
+// else, its bridge having no IPv6, the chains and their jumps, nothing for
+// docker0.
+func Docker28IPv6Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
+	if t.IPv6 {
+		return Docker28Rules(ipv6View(t, cs))
+	}
 	output := netops.Rule{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "::1/128", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER"},
 		Why: "published ports, for packets from this host itself (::1 is docker-proxy's)"}
 	if !t.Docker.UserlandProxy {
@@ -417,7 +465,7 @@ func rawDropRules(t *topo.Topology, cs []state.Workload, chain string) []netops.
 				continue // nothing is routed into an internal network anyway
 			}
 			rules = append(rules, netops.Rule{Table: "raw", Chain: chain,
-				Spec: []string{"-d", a.IP.String() + "/32", "!", "-i", a.Bridge, "-j", "DROP"},
+				Spec: []string{"-d", host(a.IP), "!", "-i", a.Bridge, "-j", "DROP"},
 				Why:  "no way into " + c.Name + " but through " + a.Bridge + ": routed from elsewhere, dropped"})
 		}
 	}
@@ -432,7 +480,7 @@ func natRules(t *topo.Topology, published state.Workload, dnat, masq string) []n
 	br := t.Docker.Bridge
 	subnet := t.Docker.Subnet.String()
 	pub, target := fmt.Sprint(t.Docker.PublishPort), fmt.Sprint(t.Docker.TargetPort)
-	dest := published.IP.String() + "/32"
+	dest := host(published.IP)
 	prerouting := netops.Rule{Table: "nat", Chain: "PREROUTING", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
 		Why: "published ports, for packets arriving at this host"}
 	masquerade := netops.Rule{Table: "nat", Chain: masq, Spec: []string{"-s", subnet, "!", "-o", br, "-j", "MASQUERADE"},
@@ -440,11 +488,11 @@ func natRules(t *topo.Topology, published state.Workload, dnat, masq string) []n
 	hairpin := netops.Rule{Table: "nat", Chain: masq, Spec: []string{"-s", dest, "-d", dest, "-p", "tcp", "--dport", target, "-j", "MASQUERADE"},
 		Why: "a container to its own published port (hairpin)"}
 	publish := fmt.Sprintf("publish %s:%s on port %s", published.Name, target, pub)
-	to := published.IP.String() + ":" + target
+	dnatTo := to(published.IP, t.Docker.TargetPort)
 	if t.Docker.UserlandProxy {
 		rules := []netops.Rule{
 			prerouting,
-			{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
+			{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", loopback(t.Docker), "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
 				Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"},
 			masquerade,
 		}
@@ -455,17 +503,17 @@ func natRules(t *topo.Topology, published state.Workload, dnat, masq string) []n
 		return append(rules,
 			netops.Rule{Table: "nat", Chain: dnat, Spec: []string{"-i", br, "-j", "RETURN"},
 				Why: "containers do not go through published ports: docker-proxy serves them"},
-			netops.Rule{Table: "nat", Chain: dnat, Spec: []string{"!", "-i", br, "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", to},
+			netops.Rule{Table: "nat", Chain: dnat, Spec: append(fromLinkLocal(t.Docker), "!", "-i", br, "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", dnatTo),
 				Why: publish})
 	}
 	return []netops.Rule{
 		prerouting,
 		{Table: "nat", Chain: "OUTPUT", Spec: []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
-			Why: "published ports, for packets from this host itself, 127.0.0.1 too"},
+			Why: "published ports, for packets from this host itself, " + lo(t.Docker) + " too"},
 		{Table: "nat", Chain: masq, Spec: []string{"-o", br, "-m", "addrtype", "--src-type", "LOCAL", "-j", "MASQUERADE"},
-			Why: "this host's own packets into " + br + " (from 127.0.0.1 too) take its address there"},
+			Why: "this host's own packets into " + br + " (from " + lo(t.Docker) + " too) take its address there"},
 		masquerade, hairpin,
-		{Table: "nat", Chain: dnat, Spec: []string{"-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", to},
+		{Table: "nat", Chain: dnat, Spec: append(fromLinkLocal(t.Docker), "-p", "tcp", "--dport", pub, "-j", "DNAT", "--to-destination", dnatTo),
 			Why: publish + ", for containers too"},
 	}
 }
@@ -548,6 +596,53 @@ func networkRules(t *topo.Topology, cs []state.Workload, dnat, snat, fwd string)
 		rules = append(rules, part...)
 	}
 	return rules
+}
+
+// host is address a as one host's prefix in a rule: a/32, or a/128.
+func host(a netip.Addr) string { return netip.PrefixFrom(a, a.BitLen()).String() }
+
+// to is a DNAT's --to-destination: 172.17.0.2:80, or [fd00:172:17::2]:80.
+func to(a netip.Addr, port int) string { return netip.AddrPortFrom(a, uint16(port)).String() }
+
+// loopback is the family's loopback prefix, which docker-proxy serves:
+// 127.0.0.0/8, or ::1/128.
+func loopback(d topo.Docker) string {
+	if d.Subnet.Addr().Is6() {
+		return "::1/128"
+	}
+	return "127.0.0.0/8"
+}
+
+// lo is the family's loopback address, for the rules' comments.
+func lo(d topo.Docker) string {
+	if d.Subnet.Addr().Is6() {
+		return "::1"
+	}
+	return "127.0.0.1"
+}
+
+// fromLinkLocal is what Docker adds to an IPv6 DNAT: not from a link-local
+// address (a DNAT would send its replies off the link it came from).
+func fromLinkLocal(d topo.Docker) []string {
+	if d.Subnet.Addr().Is6() {
+		return []string{"!", "-s", "fe80::/10"}
+	}
+	return nil
+}
+
+// ipv6View is topology t and its containers cs as the IPv6 rules see them
+// in a dual-stack lab: the bridge's subnet is its IPv6 one, and each
+// container's address its IPv6 one. The rules are then written by the
+// same code as IPv4's: Docker writes ip6tables as it writes iptables.
+func ipv6View(t *topo.Topology, cs []state.Workload) (*topo.Topology, []state.Workload) {
+	t6 := *t
+	t6.Docker.Subnet = t.Docker.Subnet6
+	cs6 := make([]state.Workload, len(cs))
+	for i, c := range cs {
+		c.IP, c.Prefix = c.IP6, c.Prefix6
+		cs6[i] = c
+	}
+	return &t6, cs6
 }
 
 // rawDrops says Docker drops packets routed to its containers in raw.

@@ -56,6 +56,10 @@ func (view) Built(s *state.State) []string {
 			"user-defined networks (docker network create), each a bridge of its own, isolated from the others: "+strings.Join(each, "; ")+".",
 			"Docker's embedded DNS: nameserver 127.0.0.11 in each of their containers, DNATed to dockerd's resolver, which answers the names and aliases of the containers of the same networks and forwards other names from the node.")
 	}
+	if t.IPv6 {
+		nets = append(nets, fmt.Sprintf("dual-stack (--ipv6, Docker's --ipv6 --fixed-cidr-v6 %s): %s also has %s/%d, each container an IPv6 address beside its IPv4 one and a default route via %s; ip6tables: NAT66 (MASQUERADE) for %s leaving the host, DNAT [host]:%d → first container; docker-proxy on [::]:%d too. The underlay: %s.",
+			d.Subnet6, d.Bridge, d.Gateway6(), d.Subnet6.Bits(), d.Gateway6(), d.Subnet6, d.PublishPort, d.PublishPort, t.Underlay6))
+	}
 	return append(nets,
 		fmt.Sprintf("%s, a Linux bridge with %s/%d: the same subnet on every host, as in Docker.", d.Bridge, d.Gateway(), d.Subnet.Bits()),
 		fmt.Sprintf("per container: a network namespace, a veth pair (eth0 inside, veth-cN on %s), an address, a default route via %s.", d.Bridge, d.Gateway()),
@@ -143,6 +147,11 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 			lab.Step{Cmd: cmd("exec %s -- curl -s %s", n1[0].Name, t.Outside.IP), Why: fmt.Sprintf("outside sees %s, not %s (MASQUERADE)", local.IP, n1[0].IP)},
 			lab.Step{Cmd: cmd("exec outside -- curl -s %s:%d", local.IP, d.PublishPort), Why: fmt.Sprintf("published port → %s:%d (DNAT)", n1[0].Name, d.TargetPort)},
 			lab.Step{Cmd: cmd("exec %s -- traceroute -n %s", n1[0].Name, t.Outside.IP), Why: fmt.Sprintf("first hop: %s", gw)})
+		if t.IPv6 && n1[0].IP6.IsValid() {
+			steps = append(steps,
+				lab.Step{Cmd: cmd("exec %s -- curl -s '[%s]'", n1[0].Name, t.Outside.IP6), Why: fmt.Sprintf("IPv6: outside sees %s, not %s (NAT66)", local.IP6, n1[0].IP6)},
+				lab.Step{Cmd: cmd("exec outside -- curl -s '[%s]:%d'", local.IP6, d.PublishPort), Why: fmt.Sprintf("IPv6: published port → %s:%d", n1[0].Name, d.TargetPort)})
+		}
 	}
 	if !t.Embedded {
 		return steps
@@ -166,6 +175,14 @@ func (view) Join(*state.State, topo.Node, topo.Node) string { return "" }
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.Subnet = t.Docker.Subnet.String()
+	if t.IPv6 {
+		d.Subnet6 = t.Docker.Subnet6.String()
+		for i := range d.Nodes {
+			if d.Nodes[i].Role == "node" {
+				d.Nodes[i].BridgeIP6 = t.Docker.Gateway6().String()
+			}
+		}
+	}
 	d.Docker = &api.DockerSettings{Version: t.Docker.Release(), UserlandProxy: t.Docker.UserlandProxy, AllowDirectRouting: t.Docker.AllowDirectRouting}
 	for _, n := range networks(t.Docker) {
 		dn := api.DockerNetwork{Name: n.Name, Subnet: n.Subnet.String(), Bridge: n.Bridge, Internal: n.Internal}
@@ -185,8 +202,12 @@ func (view) Status(s *state.State, d *api.Status) {
 		for _, p := range s.Proxies {
 			proxied = proxied || (p.Node == n.Name && p.HostPort == t.Docker.PublishPort && !p.Reserve)
 		}
-		d.Published = append(d.Published, api.Published{Node: n.Name, HostPort: t.Docker.PublishPort,
-			Workload: pub.Name, TargetIP: at.IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied})
+		ap := api.Published{Node: n.Name, HostPort: t.Docker.PublishPort,
+			Workload: pub.Name, TargetIP: at.IP.String(), TargetPort: t.Docker.TargetPort, UserlandProxy: proxied}
+		if pub.IP6.IsValid() {
+			ap.TargetIP6 = pub.IP6.String()
+		}
+		d.Published = append(d.Published, ap)
 	}
 }
 

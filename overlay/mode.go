@@ -15,6 +15,9 @@ namespace shared by an app and a sidecar container), and flannel.1, a VXLAN
 device (VNI 1, UDP 8472) with a route, ARP and FDB entry per peer node. No NAT
 between pods or between nodes and pods; MASQUERADE only out of the cluster.`,
 		Plan: Plan,
+		Bools: []lab.BoolFlag{{Name: "ipv6",
+			Usage: "dual-stack, as flannel's EnableIPv6 makes it: every pod gets an IPv6 address from its node's /64 of fd00:10:244::/56 beside its IPv4 one, flannel-v6.1 joins the nodes over the underlay's IPv6, still without NAT between pods",
+			Set:   func(o *topo.Options, v bool) { o.IPv6 = &v }}},
 		Strings: []lab.StringFlag{{Name: "backend", Default: topo.VXLAN,
 			Usage: "flannel's backend: vxlan (an overlay, VXLAN between nodes) or host-gw (no encapsulation: a route per peer node, on one L2 segment)",
 			Set:   func(o *topo.Options, v string) { o.Backend = &v }}},

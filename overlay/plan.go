@@ -29,7 +29,11 @@ func Plan(t *topo.Topology) lab.Plan {
 		Node:     Node,
 		Make:     Pod,
 		Firewall: func(t *topo.Topology, node topo.Node, _ []state.Workload) []netops.Op {
-			return []netops.Op{netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(), Rules: Rules(t, node)}}
+			ops := []netops.Op{netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab), Chains: Chains(), Rules: Rules(t, node)}}
+			if t.IPv6 {
+				ops = append(ops, netops.IPTables{NS: node.NS, IPv6: true, Marker: names.RuleMarker(t.Lab), Chains: Chains(), Rules: Rules6(t, node)})
+			}
+			return ops
 		},
 	}, UnderlayBridge)
 }
@@ -37,9 +41,15 @@ func Plan(t *topo.Topology) lab.Plan {
 func pod(t *topo.Topology, node topo.Node, n, i int) state.Workload {
 	name := fmt.Sprintf("pod%d", n)
 	ip, _ := ipam.Nth(node.PodCIDR, uint64(i+2)) // .1 is cni0
-	return state.Workload{Name: name, Kind: "pod", Node: node.Name, NS: names.NetnsName(t.Lab, name),
+	w := state.Workload{Name: name, Kind: "pod", Node: node.Name, NS: names.NetnsName(t.Lab, name),
 		IP: ip, Prefix: node.PodCIDR.Bits(), HostIface: "veth-" + name, Port: t.Overlay.AppPort,
 		Containers: Containers}
+	if t.IPv6 {
+		// host-local's IPv6 range, in the same order (::1 is cni0).
+		w.IP6, _ = ipam.Nth(node.PodCIDR6, uint64(i+2))
+		w.Prefix6 = node.PodCIDR6.Bits()
+	}
+	return w
 }
 
 // VTEPMAC is the MAC of a node's flannel.1. flannel picks one at random and
@@ -50,6 +60,16 @@ func VTEPMAC(underlay netip.Addr) string {
 	b := underlay.As4()
 	return fmt.Sprintf("0e:6c:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
+
+// VTEPMAC6 is the MAC of a node's flannel-v6.1 in a dual-stack lab, from
+// its IPv4 underlay address too: 0e:66 (6 for IPv6) and its four bytes.
+func VTEPMAC6(underlay netip.Addr) string {
+	b := underlay.As4()
+	return fmt.Sprintf("0e:66:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// Device6 is flannel's IPv6 VXLAN device: flannel-v6.<VNI>.
+func Device6(o topo.Overlay) string { return fmt.Sprintf("flannel-v6.%d", o.VNI) }
 
 // Node returns the ops that make a node's share of the cluster network:
 // forwarding, cni0 with the node's pod CIDR, flannel.1 and, per peer node,
@@ -63,6 +83,13 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		netops.BridgeAdd{NS: node.NS, Name: o.Bridge, Alias: names.Marker(t.Lab, o.Bridge), MTU: mtu},
 		netops.AddrAdd{NS: node.NS, Dev: o.Bridge, CIDR: netip.PrefixFrom(node.Gateway(), node.PodCIDR.Bits()).String()},
 	}
+	if t.IPv6 {
+		// Dual-stack: IPv6 forwarding, and cni0's IPv6 gateway (no DAD:
+		// the pods' first packets need it at once).
+		ops = append(ops,
+			netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv6.conf.all.forwarding", Value: "1"}}},
+			netops.AddrAdd{NS: node.NS, Dev: o.Bridge, CIDR: netip.PrefixFrom(node.Gateway6(), node.PodCIDR6.Bits()).String(), NoDAD: true})
+	}
 	if o.Backend == topo.HostGW {
 		// flannel's host-gw: no tunnel, no encapsulation. Each peer's pod
 		// CIDR is routed via that peer's own underlay address, which the
@@ -71,12 +98,15 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		for _, peer := range t.Nodes {
 			if peer.Name != node.Name {
 				ops = append(ops, netops.RouteAdd{NS: node.NS, Dst: peer.PodCIDR.String(), Via: peer.IP.String(), Dev: node.Iface})
+				if t.IPv6 {
+					ops = append(ops, netops.RouteAdd{NS: node.NS, Dst: peer.PodCIDR6.String(), Via: peer.IP6.String(), Dev: node.Iface})
+				}
 			}
 		}
 		return ops
 	}
 	ops = append(ops, netops.VxlanAdd{NS: node.NS, Name: o.Device, Alias: names.Marker(t.Lab, o.Device), VNI: o.VNI,
-		MAC: VTEPMAC(node.IP), Local: node.IP.String(), Dev: node.Iface, Port: o.Port, MTU: mtu,
+		MAC: VTEPMAC(node.IP), Local: node.IP.String(), Dev: node.Iface, Port: o.Port, MTU: t.MTU4(),
 		Addr: netip.PrefixFrom(node.VTEP(), 32).String()})
 	if t.ChecksumFix != "" {
 		// flannel#1279: on some virtual NICs and kernels the checksums of
@@ -94,6 +124,40 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 			netops.RouteAdd{NS: node.NS, Dst: peer.PodCIDR.String(), Via: peer.VTEP().String(), Dev: o.Device, Onlink: true},
 		)
 	}
+	if t.IPv6 {
+		ops = append(ops, vxlan6(t, node)...)
+	}
+	return ops
+}
+
+// vxlan6 is flannel's IPv6 overlay on a node of a dual-stack lab (flannel's
+// EnableIPv6): flannel-v6.1, the same VNI and port, over the underlay's
+// IPv6 addresses, with the node's IPv6 pod CIDR's network address as a
+// /128 (no DAD: it is the node's source address towards other nodes' pods
+// at once; router advertisements are not heeded, as flannel sets it, by
+// the node's default accept_ra=0);
+// per peer, the neighbour entry of its VTEP, the FDB entry to its IPv6
+// underlay address and the route to its IPv6 pod CIDR. Its MTU is what
+// fits VXLAN over IPv6 (70 bytes less than the underlay's, where flannel
+// v0.28 takes 50 for both devices).
+func vxlan6(t *topo.Topology, node topo.Node) []netops.Op {
+	o, dev := t.Overlay, Device6(t.Overlay)
+	ops := []netops.Op{
+		netops.VxlanAdd{NS: node.NS, Name: dev, Alias: names.Marker(t.Lab, dev), VNI: o.VNI,
+			MAC: VTEPMAC6(node.IP), Local: node.IP6.String(), Dev: node.Iface, Port: o.Port, MTU: t.MTU6(),
+			Addr: netip.PrefixFrom(node.VTEP6(), 128).String(), NoDAD: true},
+	}
+	for _, peer := range t.Nodes {
+		if peer.Name == node.Name {
+			continue
+		}
+		mac := VTEPMAC6(peer.IP)
+		ops = append(ops,
+			netops.NeighReplace{NS: node.NS, IP: peer.VTEP6().String(), MAC: mac, Dev: dev},
+			netops.FdbReplace{NS: node.NS, MAC: mac, Dev: dev, Dst: peer.IP6.String()},
+			netops.RouteAdd{NS: node.NS, Dst: peer.PodCIDR6.String(), Via: peer.VTEP6().String(), Dev: dev, Onlink: true},
+		)
+	}
 	return ops
 }
 
@@ -103,13 +167,26 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 // Service goes out of its bridge port and back in), its address and its
 // default route.
 func Pod(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
-	return []netops.Op{
-		lab.Netns(t.Lab, w.Name),
+	ns := lab.Netns(t.Lab, w.Name)
+	if t.IPv6 {
+		// Dual-stack: IPv6 on, and eth0 without DAD, as the CNI bridge
+		// plugin leaves it (accept_dad=0: hairpin mode would echo its
+		// probes back and fail them).
+		ns = lab.NetnsIPv6(t.Lab, w.Name, netops.KV{Key: "net.ipv6.conf.default.accept_dad", Value: "0"})
+	}
+	ops := []netops.Op{
+		ns,
 		netops.VethAdd{NS: node.NS, Name: w.HostIface, Master: t.Overlay.Bridge, Alias: names.Marker(t.Lab, w.Name),
 			PeerNS: w.NS, PeerName: "eth0", MTU: t.MTU(), Hairpin: true},
 		netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP, w.Prefix).String()},
 		netops.RouteAdd{NS: w.NS, Dst: "default", Via: node.Gateway().String()},
 	}
+	if w.IP6.IsValid() {
+		ops = append(ops,
+			netops.AddrAdd{NS: w.NS, Dev: "eth0", CIDR: netip.PrefixFrom(w.IP6, w.Prefix6).String()},
+			netops.RouteAdd{NS: w.NS, Dst: "default", Via: node.Gateway6().String()})
+	}
+	return ops
 }
 
 // flannel's chains, as flanneld v0.28.9 names them
@@ -140,7 +217,20 @@ func Chains() []netops.Chain {
 // anything outside it headed into the cluster through this node, and
 // forwarding for pod traffic whatever the FORWARD policy.
 func Rules(t *topo.Topology, node topo.Node) []netops.Rule {
-	cluster, pods := t.Overlay.ClusterCIDR.String(), node.PodCIDR.String()
+	return rules(t.Overlay.ClusterCIDR, node.PodCIDR, "224.0.0.0/4")
+}
+
+// Rules6 are a dual-stack node's ip6tables rules, flanneld's masqIP6Rules
+// and forward rules for its IPv6 network: the same as IPv4's, with the
+// IPv6 CIDRs and IPv6's multicast (ff00::/8).
+func Rules6(t *topo.Topology, node topo.Node) []netops.Rule {
+	return rules(t.Overlay.ClusterCIDR6, node.PodCIDR6, "ff00::/8")
+}
+
+// rules are flannel's rules of one family: the cluster's CIDR, the node's
+// pod CIDR, and the family's multicast range (never masqueraded).
+func rules(clusterCIDR, podCIDR netip.Prefix, multicast string) []netops.Rule {
+	cluster, pods := clusterCIDR.String(), podCIDR.String()
 	masq := func(why string, spec ...string) netops.Rule {
 		return netops.Rule{Table: "nat", Chain: PostroutingChain, Spec: flannelSpec("flanneld masq", spec), Why: why}
 	}
@@ -154,7 +244,7 @@ func Rules(t *topo.Topology, node topo.Node) []netops.Rule {
 		masq("pods of this node to the cluster: no NAT", "-s", pods, "-d", cluster, "-j", "RETURN"),
 		masq("the cluster to pods of this node: no NAT", "-s", cluster, "-d", pods, "-j", "RETURN"),
 		masq("outside to pods of this node: no NAT", "!", "-s", cluster, "-d", pods, "-j", "RETURN"),
-		masq("pods leaving the cluster take the address of the node", "-s", cluster, "!", "-d", "224.0.0.0/4", "-j", "MASQUERADE", "--random-fully"),
+		masq("pods leaving the cluster take the address of the node", "-s", cluster, "!", "-d", multicast, "-j", "MASQUERADE", "--random-fully"),
 		masq("outside to pods of another node, through this one: masqueraded", "!", "-s", cluster, "-d", cluster, "-j", "MASQUERADE", "--random-fully"),
 		{Table: "filter", Chain: "FORWARD", Spec: flannelSpec("flanneld forward", []string{"-j", ForwardChain}),
 			Why: "flannel: pod traffic is forwarded"},

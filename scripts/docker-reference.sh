@@ -20,6 +20,14 @@
 #                          one) with Docker's embedded DNS, and the network
 #                          modes host, none and container:NAME (its own
 #                          files, listed in record_networks)
+#   ipv6                   dual-stack: --ipv6 --fixed-cidr-v6 fd00:172:17::/64,
+#                          userland-proxy on; the wire between the node and
+#                          the outside host has fd00:56::11 and fd00:56::1
+#                          beside its IPv4 addresses, and the probes are
+#                          asked in both families (routes.txt holds c1's and
+#                          the node's IPv6 routes, neigh.txt how they found
+#                          each other)
+#   ipv6-userland-proxy-false  the same, with the rules only
 # For each, it starts dockerd, runs c1 (published 8080:80) and c2 from an
 # image imported from busybox-static, whose httpd answers
 # "client=<address>", and records in OUTDIR/<layout>/:
@@ -49,8 +57,8 @@ layouts=("$@")
 [ ${#layouts[@]} -gt 0 ] || layouts=(userland-proxy-true userland-proxy-false)
 for layout in "${layouts[@]}"; do
   case $layout in
-    userland-proxy-true | userland-proxy-false | allow-direct-routing | user-defined-networks) ;;
-    *) echo "docker-reference: no such layout: $layout (userland-proxy-true, userland-proxy-false, allow-direct-routing, user-defined-networks)" >&2; exit 2 ;;
+    userland-proxy-true | userland-proxy-false | allow-direct-routing | user-defined-networks | ipv6 | ipv6-userland-proxy-false) ;;
+    *) echo "docker-reference: no such layout: $layout (userland-proxy-true, userland-proxy-false, allow-direct-routing, user-defined-networks, ipv6, ipv6-userland-proxy-false)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$out"
@@ -96,6 +104,16 @@ machines() {
   ip -n "$node" route add default via 192.168.56.1
   # The learner's way to a container without a published port: a route.
   ip -n "$outside" route add 172.17.0.0/16 via 192.168.56.11
+  # The IPv6 wire, for the ipv6 layouts (no DAD: the addresses are ours
+  # and usable at once).
+  if [ "$v6" = 1 ]; then
+    ip netns exec "$node" sysctl -qw net.ipv6.conf.eth1.accept_ra=0
+    ip netns exec "$outside" sysctl -qw net.ipv6.conf.eth1.accept_ra=0
+    ip -n "$node" addr add fd00:56::11/64 dev eth1 nodad
+    ip -n "$outside" addr add fd00:56::1/64 dev eth1 nodad
+    ip -n "$node" -6 route add default via fd00:56::1
+    ip -n "$outside" -6 route add fd00:172:17::/64 via fd00:56::11
+  fi
 }
 
 # The image: busybox-static's httpd, with a CGI that says whom it saw.
@@ -168,12 +186,13 @@ probe() { # probe FROM-DESCRIPTION COMMAND...: one line of answers.txt
   track "$what" >>"$tmp/conntrack.txt"
 }
 
-# ping_probe FROM-DESCRIPTION NETNS ADDRESS: does a ping get its reply?
+# ping_probe FROM-DESCRIPTION NETNS|pid:PID ADDRESS: does a ping get its reply?
 ping_probe() {
-  local what=$1 got="no answer"
+  local what=$1 got="no answer" in=(ip netns exec "$2")
+  case $2 in pid:*) in=(nsenter --target "${2#pid:}" --net) ;; esac
   ip netns exec "$node" conntrack -F -f ipv4 >/dev/null 2>&1 || true
   ip netns exec "$node" conntrack -F -f ipv6 >/dev/null 2>&1 || true
-  ip netns exec "$2" ping -c 1 -W 2 "$3" >>"$tmp/probes.log" 2>&1 && got=reply
+  "${in[@]}" ping -c 1 -W 2 "$3" >>"$tmp/probes.log" 2>&1 && got=reply
   echo "$what: $got"
   track "$what" >>"$tmp/conntrack.txt"
 }
@@ -346,7 +365,11 @@ for layout in "${layouts[@]}"; do
     userland-proxy-false) flags="--userland-proxy=false" ;;
     allow-direct-routing) flags="--userland-proxy=true --allow-direct-routing" ;;
     user-defined-networks) flags="--userland-proxy=true" ;;
+    ipv6) flags="--userland-proxy=true --ipv6 --fixed-cidr-v6 fd00:172:17::/64" ;;
+    ipv6-userland-proxy-false) flags="--userland-proxy=false --ipv6 --fixed-cidr-v6 fd00:172:17::/64" ;;
   esac
+  v6=0
+  case $layout in ipv6*) v6=1 ;; esac
   machines
   mkdir -p "$out/$layout"
   rm -rf "${tmp:?}/data" "$tmp/exec" "$tmp/conntrack.txt"
@@ -365,6 +388,17 @@ for layout in "${layouts[@]}"; do
   sleep 1
   c1=$(d inspect -f '{{.NetworkSettings.IPAddress}}' c1)
   c2=$(d inspect -f '{{.NetworkSettings.IPAddress}}' c2)
+  # IPv6: the addresses Docker gave (none without --ipv6), named in the
+  # answers as C1-6 and C2-6; the outside host serves too, for NAT66.
+  c16=$(d inspect -f '{{.NetworkSettings.GlobalIPv6Address}}' c1)
+  c26=$(d inspect -f '{{.NetworkSettings.GlobalIPv6Address}}' c2)
+  gw6=$(d inspect -f '{{.NetworkSettings.IPv6Gateway}}' c1)
+  [ -n "$c16" ] || c16=NONE
+  [ -n "$c26" ] || c26=NONE
+  if [ "$v6" = 1 ]; then
+    ip netns exec "$outside" busybox httpd -f -p 80 -h "$rootfs/www" &
+    echo "c1: $c16 c2: $c26 gateway: $gw6" >"$out/$layout/ipv6.txt"
+  fi
   url=cgi-bin/who
   {
     probe "node -> 127.0.0.1:8080" ip netns exec "$node" curl -s -m 5 "127.0.0.1:8080/$url"
@@ -379,7 +413,20 @@ for layout in "${layouts[@]}"; do
     probe "outside -> c1:80 (routed via NODE)" ip netns exec "$outside" curl -s -m 3 "$c1:80/$url"
     probe "outside -> c2:80 (routed via NODE)" ip netns exec "$outside" curl -s -m 3 "$c2:80/$url"
     ping_probe "outside -> ping c1 (routed via NODE)" "$outside" "$c1"
-  } >"$out/$layout/answers.txt"
+    if [ "$v6" = 1 ]; then
+      probe "node -> [NODE6]:8080" ip netns exec "$node" curl -g -s -m 5 "http://[fd00:56::11]:8080/$url"
+      probe "outside -> [NODE6]:8080" ip netns exec "$outside" curl -g -s -m 5 "http://[fd00:56::11]:8080/$url"
+      probe "c2 -> [NODE6]:8080" ask c2 fd00:56::11 8080
+      probe "c2 -> [GATEWAY6]:8080" ask c2 "$gw6" 8080
+      probe "c1 -> [NODE6]:8080 (hairpin)" ask c1 fd00:56::11 8080
+      probe "c2 -> [c1]:80" ask c2 "$c16" 80
+      probe "node -> [c1]:80" ip netns exec "$node" curl -g -s -m 5 "http://[$c16]:80/$url"
+      probe "c1 -> [OUTSIDE6]:80" ask c1 fd00:56::1 80
+      probe "outside -> [c1]:80 (routed via NODE6)" ip netns exec "$outside" curl -g -s -m 3 "http://[$c16]:80/$url"
+      ping_probe "outside -> ping [c1] (routed via NODE6)" "$outside" "$c16"
+      ping_probe "c1 -> ping [OUTSIDE6]" "pid:$(d inspect -f '{{.State.Pid}}' c1)" fd00:56::1
+    fi
+  } | sed -E "s/\b$c16\b/C1-6/g; s/\b$c26\b/C2-6/g" >"$out/$layout/answers.txt"
   cp "$tmp/conntrack.txt" "$out/$layout/conntrack.txt"
   ip netns exec "$node" iptables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' >"$out/$layout/iptables.txt"
   ip netns exec "$node" ip6tables-save | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]//' >"$out/$layout/ip6tables.txt"
@@ -416,6 +463,31 @@ for layout in "${layouts[@]}"; do
     echo "c1-veth addresses: $(ip -n "$node" -br addr show dev "$veth" | awk '{$1 = ""; $2 = ""; print}' | sed -E 's/fe80::[0-9a-f:]+\/64/fe80::(link-local)\/64/g; s/^ +//')"
     echo "docker0 hairpin: $(ip -n "$node" -d link show master docker0 | grep -o 'hairpin [a-z]*' | sort -u | tr '\n' ' ')"
   } | tr '\t' ' ' >"$out/$layout/sysctls.txt"
+  if [ "$v6" = 1 ]; then
+    # IPv6 routes of c1 and of the node (the kernel's own fe80::/64 and
+    # multicast ones out), and the neighbours they learned by NDP.
+    {
+      echo "# node"
+      ip -n "$node" -6 route | grep -v -E '^(fe80::/64|multicast|ff00::/8)' | sed -E 's/ +$//; s/veth[0-9a-f]{7}/veth(random)/g'
+      echo "# c1"
+      nsenter --target "$c1pid" --net ip -6 route | grep -v -E '^(fe80::/64|multicast|ff00::/8)' | sed -E 's/ +$//'
+    } >"$out/$layout/routes.txt"
+    # Which global neighbours NDP found (states and link-local ones vary
+    # from run to run).
+    {
+      echo "# node"
+      ip -n "$node" -6 neigh | awk '$1 !~ /^fe80/ && $NF != "FAILED" {print $1, $2, $3}' | sed -E "s/^$c16 /C1-6 /; s/^$c26 /C2-6 /" | sort -u
+      echo "# c1"
+      nsenter --target "$c1pid" --net ip -6 neigh | awk '$1 !~ /^fe80/ && $NF != "FAILED" {print $1, $2, $3}' | sort -u
+    } >"$out/$layout/neigh.txt"
+    # How the global addresses were added: their flags (nodad: no
+    # duplicate address detection, usable at once).
+    {
+      ip -n "$node" -6 -o addr show dev docker0 scope global | sed -E 's/^[0-9]+: //; s/ +/ /g; s/ *\\?\s*valid_lft.*//; s/ +$//'
+      nsenter --target "$c1pid" --net ip -6 -o addr show dev eth0 scope global | sed -E 's/^[0-9]+: //; s/ +/ /g; s/ *\\?\s*valid_lft.*//; s/ +$//'
+    } >"$out/$layout/addrflags.txt"
+    for p in $(ip netns pids "$outside"); do kill "$p" 2>/dev/null || true; done
+  fi
   d rm -f c1 c2 >/dev/null
   kill "$(cat "$tmp/dockerd.pid")"
   for _ in $(seq 50); do [ -S "$tmp/docker.sock" ] || break; sleep 0.2; done

@@ -32,6 +32,9 @@ type status struct {
 		Role       string `json:"role"`
 		Netns      string `json:"netns"`
 		UnderlayIP string `json:"underlay_ip"`
+		// Dual-stack labs' IPv6 addresses.
+		UnderlayIP6 string `json:"underlay_ip6"`
+		BridgeIP6   string `json:"bridge_ip6"`
 	} `json:"nodes"`
 	Workloads []struct {
 		Name  string `json:"name"`
@@ -39,9 +42,11 @@ type status struct {
 		Node  string `json:"node"`
 		Netns string `json:"netns"`
 		IP    string `json:"ip"`
+		IP6   string `json:"ip6"`
 		// Applied: a pod of 'netlab apply' or the cluster DNS.
 		Applied bool `json:"applied"`
 	} `json:"workloads"`
+	IPv6   bool `json:"ipv6"`
 	Docker *struct {
 		Version            string `json:"version"`
 		UserlandProxy      bool   `json:"userland_proxy"`
@@ -64,6 +69,26 @@ func (s status) node(name string) (netops.NS, string) {
 		}
 	}
 	return "", ""
+}
+
+// node6 is node name's namespace and IPv6 underlay address.
+func (s status) node6(name string) (netops.NS, string) {
+	for _, n := range s.Nodes {
+		if n.Name == name {
+			return netops.NS(n.Netns), n.UnderlayIP6
+		}
+	}
+	return "", ""
+}
+
+// ip6 is workload name's IPv6 address, "" when it has none.
+func (s status) ip6(name string) string {
+	for _, w := range s.Workloads {
+		if w.Name == name {
+			return w.IP6
+		}
+	}
+	return ""
 }
 
 func (s status) workload(name string) (netops.NS, string) {
@@ -309,8 +334,8 @@ nodes:
 			comms = append(comms, strings.TrimSpace(string(c)))
 		}
 		sort.Strings(comms)
-		assert.Equal(t, []string{"docker-proxy", "netlab"}, comms,
-			"node1 runs the runtime that forked its containers' processes, and docker-proxy")
+		assert.Equal(t, []string{"docker-proxy", "docker-proxy", "netlab"}, comms,
+			"node1 runs the runtime that forked its containers' processes, and docker-proxy, one per address family (0.0.0.0 and [::]) as Docker runs it")
 	})
 	fmt.Fprintln(os.Stderr, "docker-mode truths checked in lab", name)
 }

@@ -350,7 +350,12 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 			}
 			arp, err := nl.NeighList(a.Index, netlink.FAMILY_V4)
 			require.NoError(t, err)
-			for _, n := range arp {
+			nd, err := nl.NeighList(a.Index, netlink.FAMILY_V6)
+			require.NoError(t, err)
+			for _, n := range append(arp, nd...) {
+				if n.IP.IsLinkLocalMulticast() || n.IP.IsLinkLocalUnicast() {
+					continue // the kernel's own (NDP of its link-local address)
+				}
 				lines = append(lines, fmt.Sprintf("neigh %s %s lladdr %s state %d", a.Name, n.IP, n.HardwareAddr, n.State))
 			}
 		}
@@ -361,12 +366,14 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 			if ad.IP.IsLinkLocalUnicast() && ad.IP.To4() == nil {
 				addr = "fe80::(from the MAC)" // a random MAC's
 			}
-			lines = append(lines, fmt.Sprintf("addr %s %s", a.Name, addr))
+			lines = append(lines, fmt.Sprintf("addr %s %s nodad=%v", a.Name, addr, ad.Flags&unix.IFA_F_NODAD != 0))
 		}
 	}
 	routes, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 0}, 0)
 	require.NoError(t, err)
-	for _, r := range routes {
+	routes6, err := nl.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: 0}, 0)
+	require.NoError(t, err)
+	for _, r := range append(routes, routes6...) {
 		lines = append(lines, fmt.Sprintf("route table=%d dst=%v gw=%v dev=%s scope=%d proto=%d", r.Table, r.Dst, r.Gw, names[r.LinkIndex], r.Scope, r.Protocol))
 	}
 	// Every attribute `ip -d link` shows (txqlen, queues, offload sizes,
@@ -381,7 +388,8 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 	}
 	require.NoError(t, netops.Do(ns, func() error {
 		keys := []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6",
-			"net/ipv6/conf/lo/disable_ipv6", "net/ipv6/conf/eth0/disable_ipv6", "net/ipv6/conf/docker0/disable_ipv6"}
+			"net/ipv6/conf/lo/disable_ipv6", "net/ipv6/conf/eth0/disable_ipv6", "net/ipv6/conf/docker0/disable_ipv6",
+			"net/ipv6/conf/all/forwarding", "net/ipv6/conf/default/accept_ra", "net/ipv6/conf/eth1/accept_ra"}
 		for _, kv := range append(append([]netops.KV{}, lab.Pinned...), lab.ContainerSysctls...) {
 			keys = append(keys, strings.ReplaceAll(kv.Key, ".", "/"))
 		}
@@ -417,7 +425,7 @@ func snapshot(t *testing.T, ns netops.NS, labName string) string {
 // FDB entries, sysctls and rules as netlab itself.
 func TestDryRunReplay(t *testing.T) {
 	labtest.Root(t)
-	for _, args := range [][]string{{"docker-mode"}, {"overlay-mode"}, {"overlay-mode", "--backend", "host-gw"}} {
+	for _, args := range [][]string{{"docker-mode"}, {"docker-mode", "--ipv6"}, {"overlay-mode"}, {"overlay-mode", "--backend", "host-gw"}, {"overlay-mode", "--ipv6"}, {"overlay-mode", "--ipv6", "--backend", "host-gw"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			viaNetlab := labtest.NewLab(t, "n")
 			viaShell := labtest.NewLab(t, "s")

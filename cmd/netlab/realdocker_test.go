@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -68,6 +69,10 @@ func matchRealDocker(t *testing.T, version, dir string) {
 		args = append(args, "--userland-proxy=false")
 	case "allow-direct-routing":
 		args = append(args, "--allow-direct-routing")
+	case "ipv6":
+		args = append(args, "--userland-proxy=true", "--ipv6")
+	case "ipv6-userland-proxy-false":
+		args = append(args, "--userland-proxy=false", "--ipv6")
 	default:
 		t.Fatalf("%s: a layout this test does not know", dir)
 	}
@@ -81,7 +86,9 @@ func matchRealDocker(t *testing.T, version, dir string) {
 	st := readStatus(t, name)
 	require.NotNil(t, st.Docker, "status --json says which Docker")
 	assert.Equal(t, strings.TrimSuffix(version, ".5"), st.Docker.Version)
-	assert.Equal(t, layout != "userland-proxy-false", st.Docker.UserlandProxy)
+	dualStack := strings.HasPrefix(layout, "ipv6")
+	assert.Equal(t, !strings.HasSuffix(layout, "userland-proxy-false"), st.Docker.UserlandProxy)
+	assert.Equal(t, dualStack, st.IPv6, "status --json says the lab is dual-stack")
 	assert.Equal(t, layout == "allow-direct-routing", st.Docker.AllowDirectRouting)
 	ns := func(obj string) netops.NS { return names.NetnsName(name, obj) }
 	node, c1 := ns("node1"), ns("c1")
@@ -89,6 +96,10 @@ func matchRealDocker(t *testing.T, version, dir string) {
 	// node, as a learner adds one.
 	out, err := exec.Command("ip", "-n", string(ns("outside")), "route", "add", "172.17.0.0/16", "via", "192.168.56.11").CombinedOutput()
 	require.NoError(t, err, string(out))
+	if dualStack {
+		out, err := exec.Command("ip", "-n", string(ns("outside")), "-6", "route", "add", "fd00:172:17::/64", "via", "fd00:56::11").CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
 
 	probes := map[string]dockerProbe{
 		"node -> 127.0.0.1:8080":               {"node1", "127.0.0.1:8080", "c1", false},
@@ -103,6 +114,19 @@ func matchRealDocker(t *testing.T, version, dir string) {
 		"outside -> c1:80 (routed via NODE)":   {"outside", "172.17.0.2:80", "c1", false},
 		"outside -> c2:80 (routed via NODE)":   {"outside", "172.17.0.3:80", "c2", false},
 		"outside -> ping c1 (routed via NODE)": {"outside", "172.17.0.2", "", true},
+		// Dual-stack: the same questions over IPv6 (NODE6 fd00:56::11,
+		// GATEWAY6 fd00:172:17::1, OUTSIDE6 fd00:56::1), and NAT66 out.
+		"node -> [NODE6]:8080":                    {"node1", "[fd00:56::11]:8080", "c1", false},
+		"outside -> [NODE6]:8080":                 {"outside", "[fd00:56::11]:8080", "c1", false},
+		"c2 -> [NODE6]:8080":                      {"c2", "[fd00:56::11]:8080", "c1", false},
+		"c2 -> [GATEWAY6]:8080":                   {"c2", "[fd00:172:17::1]:8080", "c1", false},
+		"c1 -> [NODE6]:8080 (hairpin)":            {"c1", "[fd00:56::11]:8080", "c1", false},
+		"c2 -> [c1]:80":                           {"c2", "[fd00:172:17::2]:80", "c1", false},
+		"node -> [c1]:80":                         {"node1", "[fd00:172:17::2]:80", "c1", false},
+		"c1 -> [OUTSIDE6]:80":                     {"c1", "[fd00:56::1]:80", "outside", false},
+		"outside -> [c1]:80 (routed via NODE6)":   {"outside", "[fd00:172:17::2]:80", "c1", false},
+		"outside -> ping [c1] (routed via NODE6)": {"outside", "fd00:172:17::2", "", true},
+		"c1 -> ping [OUTSIDE6]":                   {"c1", "fd00:56::1", "", true},
 	}
 	var answers, tracked strings.Builder
 	for _, line := range strings.Split(strings.TrimSpace(read("answers.txt")), "\n") {
@@ -113,7 +137,15 @@ func matchRealDocker(t *testing.T, version, dir string) {
 		fmt.Fprintf(&answers, "%s: %s\n", what, askOrNot(t, ns(p.from), p))
 		fmt.Fprintf(&tracked, "## %s\n%s", what, conntrackList(t, node))
 	}
-	assert.Equal(t, read("answers.txt"), answers.String(), "netlab answers as real Docker %s does (%s)", version, layout)
+	// The recording names the containers' IPv6 addresses as C1-6 and C2-6.
+	sixes := strings.NewReplacer()
+	if dualStack {
+		c16, c26 := st.ip6("c1"), st.ip6("c2")
+		assert.Equal(t, read("ipv6.txt"), fmt.Sprintf("c1: %s c2: %s gateway: %s\n", c16, c26, st.Nodes[0].BridgeIP6),
+			"status --json: the containers' and the bridge's IPv6 addresses are Docker's")
+		sixes = strings.NewReplacer("client="+c16+"\n", "client=C1-6\n", "client="+c26+"\n", "client=C2-6\n")
+	}
+	assert.Equal(t, read("answers.txt"), sixes.Replace(answers.String()), "netlab answers as real Docker %s does (%s)", version, layout)
 	assert.Equal(t, read("conntrack.txt"), tracked.String(), "the node tracks each probe's connections as Docker %s's does: DNAT or proxy", version)
 
 	// The node's tables, every table, chain for chain and rule for rule,
@@ -187,6 +219,55 @@ func matchRealDocker(t *testing.T, version, dir string) {
 	}
 	sort.Strings(listen)
 	assert.Equal(t, read("listeners.txt"), strings.Join(listen, "\n")+"\n", "the node listens where Docker %s's does (docker-proxy)", version)
+	if dualStack {
+		matchIPv6(t, read, node, c1, st.ip6("c1"), st.ip6("c2"))
+	}
+}
+
+// matchIPv6 compares what a dual-stack recording holds beside the IPv4
+// layout's: the node's and c1's IPv6 routes, the neighbours NDP found in
+// the probes, and how the global addresses were added (nodad).
+func matchIPv6(t *testing.T, read func(string) string, node, c1 netops.NS, c16, c26 string) {
+	t.Helper()
+	kernelRoute := regexp.MustCompile(`^(fe80::/64|multicast|ff00::/8)`)
+	var routes, neigh, flags strings.Builder
+	for _, w := range []struct {
+		who string
+		ns  netops.NS
+	}{{"node", node}, {"c1", c1}} {
+		out, err := exec.Command("ip", "-n", string(w.ns), "-6", "route").Output()
+		require.NoError(t, err)
+		fmt.Fprintf(&routes, "# %s\n", w.who)
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !kernelRoute.MatchString(l) {
+				fmt.Fprintln(&routes, l)
+			}
+		}
+		out, err = exec.Command("ip", "-n", string(w.ns), "-6", "neigh").Output()
+		require.NoError(t, err)
+		var ns []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 3 || strings.HasPrefix(f[0], "fe80") || f[len(f)-1] == "FAILED" {
+				continue
+			}
+			if w.who == "node" {
+				f[0] = strings.NewReplacer(c16, "C1-6", c26, "C2-6").Replace(f[0])
+			}
+			ns = append(ns, strings.Join(f[:3], " "))
+		}
+		sort.Strings(ns)
+		fmt.Fprintf(&neigh, "# %s\n%s\n", w.who, strings.Join(slices.Compact(ns), "\n"))
+		dev := map[string]string{"node": "docker0", "c1": "eth0"}[w.who]
+		out, err = exec.Command("ip", "-n", string(w.ns), "-6", "-o", "addr", "show", "dev", dev, "scope", "global").Output()
+		require.NoError(t, err)
+		l := strings.Join(strings.Fields(string(out))[1:], " ")
+		l, _, _ = strings.Cut(l, " valid_lft")
+		fmt.Fprintln(&flags, strings.TrimSuffix(l, " \\"))
+	}
+	assert.Equal(t, read("routes.txt"), routes.String(), "IPv6 routes as Docker leaves them")
+	assert.Equal(t, read("neigh.txt"), neigh.String(), "the neighbours NDP found, as with Docker")
+	assert.Equal(t, read("addrflags.txt"), flags.String(), "IPv6 addresses added without DAD, as Docker adds them")
 }
 
 // askOrNot asks p and says what the recording says: "client=ADDRESS", or

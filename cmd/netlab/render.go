@@ -43,7 +43,10 @@ func bridgeOf(s *state.State, n topo.Node) (string, string) {
 func statusJSON(s *state.State) api.Status {
 	t := s.Topology
 	d := api.Status{Version: api.Version, Lab: s.Lab, Mode: s.Mode, Status: s.Status, Created: s.Created, Embedded: t.Embedded, BrNetfilter: s.BrNetfilter,
-		Underlay: t.Underlay.String(), Nodes: []api.Node{}, Workloads: []api.Workload{}}
+		Underlay: t.Underlay.String(), Nodes: []api.Node{}, Workloads: []api.Workload{}, IPv6: t.IPv6}
+	if t.IPv6 {
+		d.Underlay6 = t.Underlay6.String()
+	}
 	for _, n := range t.Nodes {
 		br, brIP := bridgeOf(s, n)
 		sn := api.Node{Name: n.Name, Role: "node", UnderlayIP: n.IP.String(), Iface: n.Iface,
@@ -52,18 +55,28 @@ func statusJSON(s *state.State) api.Status {
 			ns := string(n.NS)
 			sn.Netns = &ns
 		}
+		if n.IP6.IsValid() {
+			sn.UnderlayIP6 = n.IP6.String()
+		}
 		d.Nodes = append(d.Nodes, sn)
 	}
 	if t.Outside != nil {
 		ns := string(t.Outside.NS)
-		d.Nodes = append(d.Nodes, api.Node{Name: t.Outside.Name, Role: "outside", Netns: &ns,
-			UnderlayIP: t.Outside.IP.String(), Iface: t.Outside.Iface, Local: true})
+		o := api.Node{Name: t.Outside.Name, Role: "outside", Netns: &ns,
+			UnderlayIP: t.Outside.IP.String(), Iface: t.Outside.Iface, Local: true}
+		if t.Outside.IP6.IsValid() {
+			o.UnderlayIP6 = t.Outside.IP6.String()
+		}
+		d.Nodes = append(d.Nodes, o)
 	}
 	for _, w := range s.Workloads {
 		aw := api.Workload{Name: w.Name, Kind: w.Kind, Node: w.Node, Netns: string(w.NS),
 			Iface: "eth0", HostIface: w.HostIface, Port: w.Port, Containers: w.Containers, NetworkMode: w.Mode, Aliases: w.Aliases}
 		if w.IP.IsValid() { // a Docker container of network none has no address
 			aw.IP, aw.CIDR = w.IP.String(), netip.PrefixFrom(w.IP, w.Prefix).String()
+		}
+		if w.IP6.IsValid() {
+			aw.IP6, aw.CIDR6 = w.IP6.String(), netip.PrefixFrom(w.IP6, w.Prefix6).String()
 		}
 		for _, a := range w.Networks {
 			aw.Networks = append(aw.Networks, api.Attachment{Network: a.Network, Iface: a.Dev, IP: a.IP.String(),

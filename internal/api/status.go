@@ -10,15 +10,20 @@ const Version = 1
 
 // Status is one lab in 'netlab status --json'.
 type Status struct {
-	Version     int       `json:"version"`
-	Lab         string    `json:"lab"`
-	Mode        string    `json:"mode"`
-	Status      string    `json:"status"`
-	Created     time.Time `json:"created"`
-	Embedded    bool      `json:"embedded"`
-	Underlay    string    `json:"underlay"`
-	Subnet      string    `json:"subnet,omitempty"`
-	ClusterCIDR string    `json:"cluster_cidr,omitempty"`
+	Version  int       `json:"version"`
+	Lab      string    `json:"lab"`
+	Mode     string    `json:"mode"`
+	Status   string    `json:"status"`
+	Created  time.Time `json:"created"`
+	Embedded bool      `json:"embedded"`
+	Underlay string    `json:"underlay"`
+	Subnet   string    `json:"subnet,omitempty"`
+	// IPv6 says the lab is dual-stack; Underlay6 and Subnet6 are its IPv6
+	// prefixes.
+	IPv6        bool   `json:"ipv6"`
+	Underlay6   string `json:"underlay6,omitempty"`
+	Subnet6     string `json:"subnet6,omitempty"`
+	ClusterCIDR string `json:"cluster_cidr,omitempty"`
 	// Docker is the Docker model's version ("28" or "20.10") and its
 	// options, as the lab builds them.
 	Docker *DockerSettings `json:"docker,omitempty"`
@@ -51,6 +56,10 @@ type Node struct {
 	PodCIDR    string  `json:"pod_cidr,omitempty"`
 	VTEP       string  `json:"vtep_ip,omitempty"`
 	VTEPMAC    string  `json:"vtep_mac,omitempty"`
+	// UnderlayIP6 and BridgeIP6 are its IPv6 addresses, in a dual-stack
+	// lab.
+	UnderlayIP6 string `json:"underlay_ip6,omitempty"`
+	BridgeIP6   string `json:"bridge_ip6,omitempty"`
 }
 
 // Workload is a container or a pod.
@@ -81,6 +90,9 @@ type Workload struct {
 	Owner     string `json:"owner,omitempty"`
 	System    string `json:"system,omitempty"`
 	Ready     *bool  `json:"ready,omitempty"`
+	// IP6 and CIDR6 are its IPv6 address, in a dual-stack lab.
+	IP6   string `json:"ip6,omitempty"`
+	CIDR6 string `json:"cidr6,omitempty"`
 }
 
 // DockerSettings are the Docker model's: whose rules, and how.
@@ -120,6 +132,9 @@ type Published struct {
 	Workload   string `json:"workload"`
 	TargetIP   string `json:"target_ip"`
 	TargetPort int    `json:"target_port"`
+	// TargetIP6 is the IPv6 address the port leads to (node:8080 over
+	// IPv6), in a dual-stack lab.
+	TargetIP6 string `json:"target_ip6,omitempty"`
 	// UserlandProxy says docker-proxy listens on the port, as by Docker's
 	// default.
 	UserlandProxy bool `json:"userland_proxy"`

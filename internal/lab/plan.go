@@ -115,14 +115,26 @@ func Underlay(t *topo.Topology, bridge string) []netops.Op {
 		netops.BridgeAdd{NS: ul, Name: bridge, Alias: names.Marker(t.Lab, bridge)},
 	}
 	for _, h := range t.Hosts() {
+		ns := Netns(t.Lab, h.Name)
+		if t.IPv6 {
+			// Dual-stack: IPv6 on, and no router advertisements heeded:
+			// the lab's addresses and routes are its own.
+			ns = NetnsIPv6(t.Lab, h.Name, netops.KV{Key: "net.ipv6.conf.default.accept_ra", Value: "0"})
+		}
 		ops = append(ops,
-			Netns(t.Lab, h.Name),
+			ns,
 			netops.VethAdd{NS: ul, Name: h.Name, Master: bridge, Alias: names.Marker(t.Lab, h.Name),
 				PeerNS: h.NS, PeerName: h.Iface, MTU: t.UnderlayMTU},
 			netops.AddrAdd{NS: h.NS, Dev: h.Iface, CIDR: netip.PrefixFrom(h.IP, t.Underlay.Bits()).String()},
 		)
+		if t.IPv6 {
+			ops = append(ops, netops.AddrAdd{NS: h.NS, Dev: h.Iface, CIDR: netip.PrefixFrom(h.IP6, t.Underlay6.Bits()).String(), NoDAD: true})
+		}
 		if t.Outside != nil && h.Name != t.Outside.Name {
 			ops = append(ops, netops.RouteAdd{NS: h.NS, Dst: "default", Via: t.Outside.IP.String()})
+			if t.IPv6 {
+				ops = append(ops, netops.RouteAdd{NS: h.NS, Dst: "default", Via: t.Outside.IP6.String()})
+			}
 		}
 	}
 	return ops

@@ -120,11 +120,19 @@ func Spec(s *state.State, host string) (string, error) {
 		switch {
 		case p.Node != host:
 		case p.Reserve:
-			lines = append(lines, podruntime.Line{Netns: "-", Name: "dockerd", IP: p.Target, Node: host, Kind: podruntime.Reserve,
+			kind := podruntime.Reserve
+			if p.Listen6 {
+				kind = podruntime.Reserve6
+			}
+			lines = append(lines, podruntime.Line{Netns: "-", Name: "dockerd", IP: p.Target, Node: host, Kind: kind,
 				Port: p.HostPort})
 		default:
+			kind := podruntime.Proxy
+			if p.Listen6 {
+				kind = podruntime.Proxy6
+			}
 			// "-": in the runtime's own namespace, the node's.
-			lines = append(lines, podruntime.Line{Netns: "-", Name: "docker-proxy", IP: p.Target, Node: host, Kind: podruntime.Proxy,
+			lines = append(lines, podruntime.Line{Netns: "-", Name: "docker-proxy", IP: p.Target, Node: host, Kind: kind,
 				Port: p.HostPort, Seventh: strconv.Itoa(p.TargetPort)})
 		}
 	}

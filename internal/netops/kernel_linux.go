@@ -160,7 +160,11 @@ func (k *kernel) apply(op Op) error {
 	case VxlanAdd:
 		return k.vxlan(o)
 	case NeighReplace:
-		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: net.ParseIP(o.IP), State: netlink.NUD_PERMANENT, Family: netlink.FAMILY_V4}, o.MAC)
+		family := netlink.FAMILY_V4
+		if strings.Contains(o.IP, ":") {
+			family = netlink.FAMILY_V6
+		}
+		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: net.ParseIP(o.IP), State: netlink.NUD_PERMANENT, Family: family}, o.MAC)
 	case FdbReplace:
 		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: net.ParseIP(o.Dst), State: netlink.NUD_PERMANENT,
 			Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF}, o.MAC)
@@ -180,6 +184,9 @@ func (k *kernel) apply(op Op) error {
 		a, err := netlink.ParseAddr(o.CIDR)
 		if err != nil {
 			return err
+		}
+		if o.NoDAD {
+			a.Flags |= unix.IFA_F_NODAD
 		}
 		return h.nl.AddrAdd(l, a)
 	case RouteAdd:
@@ -368,6 +375,9 @@ func (k *kernel) vxlan(o VxlanAdd) error {
 	a, err := netlink.ParseAddr(o.Addr)
 	if err != nil {
 		return err
+	}
+	if o.NoDAD {
+		a.Flags |= unix.IFA_F_NODAD
 	}
 	if err := h.nl.AddrAdd(v, a); err != nil {
 		return fmt.Errorf("address %s on %q: %w", o.Addr, o.Name, err)

@@ -136,6 +136,8 @@ type VxlanAdd struct {
 	Port  int
 	MTU   int
 	Addr  string
+	// NoDAD adds an IPv6 Addr without duplicate address detection.
+	NoDAD bool
 }
 
 // Commands implements Op.
@@ -144,7 +146,7 @@ func (o VxlanAdd) Commands() []string {
 		ip(o.NS, "link add", o.Name, "address", o.MAC, "mtu", fmt.Sprint(o.MTU), "type vxlan id", fmt.Sprint(o.VNI),
 			"local", o.Local, "dev", o.Dev, "dstport", fmt.Sprint(o.Port), "nolearning"),
 		ip(o.NS, "link set", o.Name, "alias", Quote(o.Alias)),
-		ip(o.NS, "addr add", o.Addr, "dev", o.Name),
+		AddrAdd{NS: o.NS, Dev: o.Name, CIDR: o.Addr, NoDAD: o.NoDAD}.Commands()[0],
 		ip(o.NS, "link set", o.Name, "up"),
 	}
 }
@@ -240,16 +242,23 @@ func (o VethAdd) Commands() []string {
 	return append(cmds, ip(o.PeerNS, "link set", o.PeerName, "up"))
 }
 
-// AddrAdd adds an address (CIDR notation) to a device.
+// AddrAdd adds an address (CIDR notation) to a device. NoDAD adds an IPv6
+// one without duplicate address detection, usable at once (as Docker adds
+// its bridge's and containers').
 type AddrAdd struct {
-	NS   NS
-	Dev  string
-	CIDR string
+	NS    NS
+	Dev   string
+	CIDR  string
+	NoDAD bool
 }
 
 // Commands implements Op.
 func (o AddrAdd) Commands() []string {
-	return []string{ip(o.NS, "addr add", o.CIDR, "dev", o.Dev)}
+	args := []string{"addr add", o.CIDR, "dev", o.Dev}
+	if o.NoDAD {
+		args = append(args, "nodad")
+	}
+	return []string{ip(o.NS, args...)}
 }
 
 // RouteAdd adds a route. Dst is a CIDR or "default".

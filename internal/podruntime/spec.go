@@ -29,10 +29,16 @@ const (
 	Web   = "web"   // one web server (a container, the outside host)
 	Pod   = "pod"   // "app" and "sidecar", sharing the pod's namespace
 	Image = "image" // a manifest's container, netlab/web:TAG (Seventh)
-	Proxy = "proxy" // docker-proxy in the node's namespace (Seventh: the target port)
+	Proxy = "proxy" // docker-proxy in the node's namespace on 0.0.0.0 (Seventh: the target port)
+	// Proxy6 is docker-proxy on the node's IPv6 addresses ([::]), relaying
+	// to IP of either family; none where the node has no IPv6 and IP is
+	// IPv4.
+	Proxy6 = "proxy6"
 	// Reserve is dockerd's hold on a published port without docker-proxy:
-	// listening in the node's namespace, never accepting.
-	Reserve = "reserve"
+	// listening in the node's namespace (0.0.0.0), never accepting;
+	// Reserve6 on [::].
+	Reserve  = "reserve"
+	Reserve6 = "reserve6"
 )
 
 // Field limits: the sizes of the runtime's buffers less their NUL
@@ -74,15 +80,15 @@ func (l Line) Encode() (string, error) {
 		{"port", strconv.Itoa(l.Port), MaxField},
 	}
 	switch l.Kind {
-	case Web, Pod, Reserve:
+	case Web, Pod, Reserve, Reserve6:
 		if l.Seventh != "" {
 			return "", fmt.Errorf("spec of %q: a %s takes no seventh field", l.Name, l.Kind)
 		}
-	case Image, Proxy:
+	case Image, Proxy, Proxy6:
 		fields = append(fields, struct {
 			what, v string
 			max     int
-		}{map[string]string{Image: "image tag", Proxy: "target port"}[l.Kind], l.Seventh, MaxField})
+		}{map[string]string{Image: "image tag", Proxy: "target port", Proxy6: "target port"}[l.Kind], l.Seventh, MaxField})
 	default:
 		return "", fmt.Errorf("spec of %q: unknown kind %q", l.Name, l.Kind)
 	}

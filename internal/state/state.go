@@ -76,6 +76,10 @@ type Workload struct {
 	// DNSPort is where Docker's embedded DNS listens for it, on
 	// 127.0.0.11 in its namespace (UDP and TCP), behind port 53's DNAT.
 	DNSPort int `json:"dns_port,omitempty"`
+	// IP6 is its IPv6 address (on eth0, beside IP) in a dual-stack lab,
+	// and Prefix6 that subnet's length.
+	IP6     netip.Addr `json:"ip6,omitempty"`
+	Prefix6 int        `json:"prefix6,omitempty"`
 }
 
 // Attachment is a Docker container's interface on one network.
@@ -163,6 +167,10 @@ type Proxy struct {
 	// Reserve: no proxy, only dockerd's hold on the port (listening,
 	// never accepting) where userland-proxy is off.
 	Reserve bool `json:"reserve,omitempty"`
+	// Listen6: it listens on the node's IPv6 addresses ([::], IPv6 only),
+	// as Docker runs one docker-proxy per address family; else on IPv4's
+	// (0.0.0.0). Target is of either family.
+	Listen6 bool `json:"listen6,omitempty"`
 }
 
 // HostSysctl is a kernel parameter of a real node's own stack that a lab

@@ -55,11 +55,7 @@ func TestNetworksReject(t *testing.T) {
 		return p
 	}
 	two := "nodes: [{name: node1, ip: 192.168.56.11, containers: 2}, {name: node2, ip: 192.168.56.12, containers: 2}]\n"
-	for _, tc := range []struct {
-		name, text string
-		mod        func(*Options)
-		want       string
-	}{
+	checkRejects(t, []rejectCase{
 		{"bad name", "networks: [{name: App!}]", nil, `networks[0].name: "App!" must be letters, digits`},
 		{"docker's own", "networks: [{name: bridge}]", nil, `networks[0].name: "bridge" is Docker's own`},
 		{"twice", "networks: [{name: a}, {name: a}]", nil, `networks[1].name: "a" is already networks[0]'s name`},
@@ -84,11 +80,32 @@ func TestNetworksReject(t *testing.T) {
 		{"no proxy", "docker: {userland_proxy: false}\nnetworks: [{name: a}]", nil, "leave --userland-proxy (userland_proxy in a topology file) on"},
 		{"--network host", "", func(o *Options) { h := "host"; o.Network = &h }, `--network "host": give a network mode per container, in a topology file`},
 		{"--network bad", "", func(o *Options) { h := "Bad!"; o.Network = &h }, `--network "Bad!": a network's name is letters`},
-	} {
+	})
+	o := opts()
+	o.Mode = OverlayMode
+	o.File = file("networks: [{name: a}]")
+	_, err := Resolve(o)
+	assert.ErrorContains(t, err, "networks: Docker networks are docker-mode's")
+}
+
+// rejectCase is a topology Resolve must refuse: a file's text (none when
+// empty), changes to the options, and what the error must say.
+type rejectCase struct {
+	name, text string
+	mod        func(*Options)
+	want       string
+}
+
+// checkRejects resolves each case and expects an InputError saying want.
+func checkRejects(t *testing.T, cases []rejectCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := opts()
 			if tc.text != "" {
-				o.File = file(tc.text)
+				p := filepath.Join(t.TempDir(), "topo.yaml")
+				require.NoError(t, os.WriteFile(p, []byte(tc.text), 0o644))
+				o.File = p
 			}
 			if tc.mod != nil {
 				tc.mod(&o)
@@ -99,9 +116,4 @@ func TestNetworksReject(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
-	o := opts()
-	o.Mode = OverlayMode
-	o.File = file("networks: [{name: a}]")
-	_, err := Resolve(o)
-	assert.ErrorContains(t, err, "networks: Docker networks are docker-mode's")
 }

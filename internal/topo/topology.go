@@ -72,6 +72,12 @@ type Topology struct {
 	// ChecksumFix, when set, says why flannel.1 gets its TX checksum
 	// offload turned off (flannel#1279).
 	ChecksumFix string `json:"checksum_fix,omitempty"`
+	// IPv6 makes the lab dual-stack (--ipv6): IPv6 beside IPv4 on the
+	// underlay (Underlay6), and in the model (Docker.Subnet6).
+	IPv6 bool `json:"ipv6,omitempty"`
+	// Underlay6 is the underlay's IPv6 prefix in a dual-stack lab: each
+	// host's IP6 is in it.
+	Underlay6 netip.Prefix `json:"underlay6,omitempty"`
 }
 
 // Overlay holds the Kubernetes model's settings: flannel's and the CNI
@@ -89,6 +95,10 @@ type Overlay struct {
 	// between nodes) or "host-gw" (no encapsulation: each node routes a
 	// peer's pod CIDR via that peer's underlay address, on one L2 segment).
 	Backend string `json:"backend"`
+	// ClusterCIDR6 is flannel's IPv6Network in a dual-stack lab, of
+	// which each node gets a /SubnetLen6 (its PodCIDR6).
+	ClusterCIDR6 netip.Prefix `json:"cluster_cidr6,omitempty"`
+	SubnetLen6   int          `json:"subnet_len6,omitempty"`
 }
 
 // Backends are flannel's backends netlab builds.
@@ -102,13 +112,38 @@ const (
 // IPv4 header (20).
 const VXLANOverhead = 14 + 8 + 8 + 20
 
+// VXLANOverhead6 is what VXLAN adds over an IPv6 underlay: the outer IPv6
+// header is 40 bytes, not 20.
+const VXLANOverhead6 = 14 + 8 + 8 + 40
+
 // MTU is the MTU of the overlay: the underlay's, less what VXLAN adds.
-// With host-gw, nothing is added: the pods have the underlay's MTU.
+// With host-gw, nothing is added: the pods have the underlay's MTU. In a
+// dual-stack lab, IPv6 pod traffic crosses flannel-v6.1, over the IPv6
+// underlay, which costs 20 bytes more: a pod's eth0 has one MTU for both
+// families, so it is the smaller one (MTU6).
 func (t *Topology) MTU() int {
+	if t.IPv6 {
+		return t.MTU6()
+	}
+	return t.MTU4()
+}
+
+// MTU4 is what fits flannel.1, the IPv4 overlay: the underlay's MTU less
+// VXLAN over IPv4 (or all of it, with host-gw).
+func (t *Topology) MTU4() int {
 	if t.Overlay.Backend == HostGW {
 		return t.UnderlayMTU
 	}
 	return t.UnderlayMTU - VXLANOverhead
+}
+
+// MTU6 is what fits flannel-v6.1, the IPv6 overlay of a dual-stack lab:
+// the underlay's MTU less VXLAN over IPv6 (or all of it, with host-gw).
+func (t *Topology) MTU6() int {
+	if t.Overlay.Backend == HostGW {
+		return t.UnderlayMTU
+	}
+	return t.UnderlayMTU - VXLANOverhead6
 }
 
 // LocalNodes are the nodes this netlab builds: all of them when embedded,
@@ -133,6 +168,8 @@ type Host struct {
 	NS netns.NS `json:"netns"`
 	// Iface is the host's interface on the underlay (eth1, as in a VM).
 	Iface string `json:"iface"`
+	// IP6 is the host's IPv6 address on the underlay, in a dual-stack lab.
+	IP6 netip.Addr `json:"ip6,omitempty"`
 }
 
 // Node is a host that runs workloads.
@@ -143,10 +180,19 @@ type Node struct {
 	Workloads int `json:"workloads"`
 	// PodCIDR is the node's share of the cluster CIDR (overlay-mode).
 	PodCIDR netip.Prefix `json:"pod_cidr"`
+	// PodCIDR6 is its share of the IPv6 cluster CIDR, in a dual-stack lab.
+	PodCIDR6 netip.Prefix `json:"pod_cidr6,omitempty"`
 }
 
 // Gateway is the address of the node's cni0: the pod CIDR's first.
 func (n Node) Gateway() netip.Addr { a, _ := ipam.Nth(n.PodCIDR, 1); return a }
+
+// Gateway6 is cni0's IPv6 address in a dual-stack lab: PodCIDR6's ::1.
+func (n Node) Gateway6() netip.Addr { return n.PodCIDR6.Masked().Addr().Next() }
+
+// VTEP6 is flannel-v6.1's address: PodCIDR6's network address (a /128),
+// as flannel gives it.
+func (n Node) VTEP6() netip.Addr { return n.PodCIDR6.Masked().Addr() }
 
 // VTEP is the address of the node's flannel.1: the pod CIDR's network
 // address, as flannel gives it (a /32 that names the node's end of the
@@ -181,6 +227,9 @@ type Docker struct {
 	// DefaultNet is --network: the network of every container the file
 	// does not attach ("" or "bridge": the default bridge).
 	DefaultNet string `json:"network,omitempty"`
+	// Subnet6 is the default bridge's IPv6 subnet in a dual-stack lab,
+	// daemon.json's fixed-cidr-v6 (a /64 of a ULA prefix).
+	Subnet6 netip.Prefix `json:"subnet6,omitempty"`
 }
 
 // Docker versions whose layouts netlab builds.
@@ -231,6 +280,15 @@ func (d Docker) Release() string {
 // Gateway is the bridge's address: the subnet's first host address.
 func (d Docker) Gateway() netip.Addr { a, _ := ipam.Nth(d.Subnet, 1); return a }
 
+// Gateway6 is the bridge's IPv6 address in a dual-stack lab: Subnet6's
+// first (::1), as Docker gives it; the zero Addr in an IPv4-only lab.
+func (d Docker) Gateway6() netip.Addr {
+	if !d.Subnet6.IsValid() {
+		return netip.Addr{}
+	}
+	return d.Subnet6.Addr().Next()
+}
+
 // UnderlayNetns is the namespace of the embedded underlay switch.
 func (t *Topology) UnderlayNetns() netns.NS { return names.NetnsName(t.Lab, "underlay") }
 
@@ -274,6 +332,8 @@ type Options struct {
 	// Network, when set (--network), is the network of every container
 	// the file does not attach.
 	Network *string
+	// IPv6, when set (--ipv6), overrides the file's ipv6.
+	IPv6 *bool
 }
 
 // File is a topology file as written: every field optional.
@@ -289,12 +349,17 @@ type File struct {
 	// how containers are attached, in Compose's words.
 	Networks   []FileNetwork   `json:"networks,omitempty"`
 	Containers []FileContainer `json:"containers,omitempty"`
+	// IPv6 makes the lab dual-stack; Underlay6 is the underlay's IPv6
+	// prefix (a /64).
+	IPv6      *bool  `json:"ipv6,omitempty"`
+	Underlay6 string `json:"underlay6,omitempty"`
 }
 
 // FileNode is one node in a topology file.
 type FileNode struct {
 	Name       string `json:"name"`
 	IP         string `json:"ip"`
+	IP6        string `json:"ip6,omitempty"`
 	Containers *int   `json:"containers,omitempty"`
 	Pods       *int   `json:"pods,omitempty"`
 	PodCIDR    string `json:"pod_cidr,omitempty"`
@@ -311,6 +376,9 @@ type FileDock struct {
 	Version DockerVersion `json:"version,omitempty"`
 	// AllowDirectRouting is daemon.json's "allow-direct-routing" (28).
 	AllowDirectRouting *bool `json:"allow_direct_routing,omitempty"`
+	// FixedCIDRv6 is daemon.json's "fixed-cidr-v6": docker0's IPv6
+	// subnet in a dual-stack lab.
+	FixedCIDRv6 string `json:"fixed_cidr_v6,omitempty"`
 }
 
 // FileOver holds the Kubernetes model's settings in a topology file.
@@ -325,6 +393,8 @@ type FileOver struct {
 	// node, whatever its NIC: flannel#1279; on in an embedded lab, whose
 	// underlay is veth pairs), "off" or "on".
 	TxChecksum OnOff `json:"tx_checksum,omitempty"`
+	// ClusterCIDRv6 is flannel's IPv6Network, in a dual-stack lab.
+	ClusterCIDRv6 string `json:"cluster_cidr_v6,omitempty"`
 }
 
 // OnOff is a setting that YAML may write as on/off (which YAML 1.1 reads
@@ -482,6 +552,9 @@ func Resolve(o Options) (*Topology, error) {
 	if err := resolveNetworks(t, f, o.Network, where); err != nil {
 		return nil, err
 	}
+	if err := resolveIPv6(t, f, o, where); err != nil {
+		return nil, err
+	}
 	if o.Backend != nil {
 		if *o.Backend != VXLAN && *o.Backend != HostGW {
 			return nil, Inputf("--backend %s: flannel's backends netlab builds are vxlan and host-gw", quote(*o.Backend))
@@ -569,6 +642,13 @@ func resolveModels(t *Topology, f File, iface string, where func(string) string)
 		if d.AllowDirectRouting != nil {
 			t.Docker.AllowDirectRouting = *d.AllowDirectRouting
 		}
+		if d.FixedCIDRv6 != "" {
+			p, err := netip.ParsePrefix(d.FixedCIDRv6)
+			if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() > 120 {
+				return Inputf("%s: %s is not an IPv6 prefix such as fd00:172:17::/64", where("docker.fixed_cidr_v6"), quote(d.FixedCIDRv6))
+			}
+			t.Docker.Subnet6 = p.Masked()
+		}
 	}
 	if t.Docker.Subnet.Overlaps(t.Underlay) {
 		return Inputf("%s: %s overlaps the underlay %s", where("docker.subnet"), t.Docker.Subnet, t.Underlay)
@@ -633,10 +713,16 @@ func resolveNode(t *Topology, i int, fn FileNode, w func(string) string) (Node, 
 	if err != nil || !ip.Is4() {
 		return Node{}, Inputf("%s: %s is not an IPv4 address", w("ip"), quote(fn.IP))
 	}
+	var ip6 netip.Addr
+	if fn.IP6 != "" {
+		if ip6, err = netip.ParseAddr(fn.IP6); err != nil || !ip6.Is6() || ip6.Is4In6() || ip6.Zone() != "" {
+			return Node{}, Inputf("%s: %s is not an IPv6 address", w("ip6"), quote(fn.IP6))
+		}
+	}
 	if !hostOf(t.Underlay, ip) {
 		return Node{}, Inputf("%s: %s is not a host address in the underlay %s (not its network or broadcast address)", w("ip"), ip, t.Underlay)
 	}
-	n := Node{Host: Host{Name: fn.Name, IP: ip, NS: names.NetnsName(t.Lab, fn.Name), Iface: "eth1"}, Workloads: 2}
+	n := Node{Host: Host{Name: fn.Name, IP: ip, IP6: ip6, NS: names.NetnsName(t.Lab, fn.Name), Iface: "eth1"}, Workloads: 2}
 	count, field := fn.Containers, "containers"
 	if t.Mode == OverlayMode {
 		count, field = fn.Pods, "pods"

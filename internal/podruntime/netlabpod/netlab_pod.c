@@ -18,10 +18,11 @@
  * or the outside host). KIND "proxy" is Docker's userland proxy of a
  * published port: one process in the node's own namespace (NETNS_PATH "-")
  * listening on PORT and relaying each connection to IP:TARGET_PORT, the
- * seventh field, as docker-proxy does. KIND "reserve" is what dockerd does
+ * seventh field, as docker-proxy does, on IPv4 (KIND "proxy6": on IPv6,
+ * [::]; IP is of either family). KIND "reserve" is what dockerd does
  * for a published port without docker-proxy (userland-proxy false): one
  * process in the node's namespace, named dockerd, that listens on PORT
- * (IPv4) and never accepts, so that nothing else can take the port; the
+ * (IPv4; "reserve6": IPv6) and never accepts, so that nothing else can take the port; the
  * DNAT rules catch every packet for it. KIND "pod" is two processes sharing the pod's
  * network namespace, as the containers of a Kubernetes pod do: "app", a web
  * server on PORT, and "sidecar", which asks the app over localhost every few
@@ -151,21 +152,30 @@ static void answer(int c, const struct workload *w, const char *container, const
 		(void)!send(c, no, sizeof no - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		return;
 	}
-	char body[512], resp[1024], client[INET6_ADDRSTRLEN] = "?";
-	struct sockaddr_in peer;
-	socklen_t plen = sizeof peer;
-	if (getpeername(c, (struct sockaddr *)&peer, &plen) == 0)
-		inet_ntop(AF_INET, &peer.sin_addr, client, sizeof client);
+	char body[512], resp[1024], client[INET6_ADDRSTRLEN] = "?", self6[INET6_ADDRSTRLEN];
+	const char *ip = w->ip;
+	struct sockaddr_storage peer, me;
+	socklen_t plen = sizeof peer, mlen = sizeof me;
+	if (getpeername(c, (struct sockaddr *)&peer, &plen) == 0) {
+		if (peer.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, client, sizeof client);
+		else
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, client, sizeof client);
+	}
+	/* Asked over IPv6: ip= is the IPv6 address it was asked at. */
+	if (getsockname(c, (struct sockaddr *)&me, &mlen) == 0 && me.ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&me)->sin6_addr, self6, sizeof self6))
+		ip = self6;
 	int blen;
 	if (container)
 		blen = snprintf(body, sizeof body, "name=%s ip=%s node=%s container=%s client=%s\n",
-				w->name, w->ip, w->node, container, client);
+				w->name, ip, w->node, container, client);
 	else if (w->tag[0])
 		blen = snprintf(body, sizeof body, "name=%s ip=%s node=%s client=%s\nthe color is %s\n",
-				w->name, w->ip, w->node, client, w->tag);
+				w->name, ip, w->node, client, w->tag);
 	else
 		blen = snprintf(body, sizeof body, "name=%s ip=%s node=%s client=%s\n",
-				w->name, w->ip, w->node, client);
+				w->name, ip, w->node, client);
 	int rlen = snprintf(resp, sizeof resp,
 			    "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
 			    "Connection: close\r\n\r\n%s", blen, body);
@@ -201,35 +211,77 @@ static int ends_request(struct conn *c, const char *buf, ssize_t n)
 	return 0;
 }
 
-/* serve listens on the workload's port, reports to ready (one byte, or an
- * error line), becomes nobody, and answers every client, many at a time. */
-/* listen_ready listens on the workload's port (every address, non-blocking),
- * reports to ready (one byte, or a line saying why it could not), becomes
- * nobody, and returns the socket. */
-static int listen_ready(const struct workload *w, int ready)
+/* listen_on listens on the workload's port on every address of one family
+ * (IPv4, or IPv6 only), non-blocking: the socket, or -1 with errno set. */
+static int listen_on(const struct workload *w, int v6)
 {
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->port)};
-	char msg[256];
+	int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -1;
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 128) < 0) {
-		int n = snprintf(msg, sizeof msg, "%s: listen on port %d: %s\n", w->name, w->port, strerror(errno));
-		(void)!write(ready, msg, (size_t)n);
+	struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->port)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((unsigned short)w->port), .sin6_addr = IN6ADDR_ANY_INIT};
+	if (v6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	int r = v6 ? bind(s, (struct sockaddr *)&a6, sizeof a6) : bind(s, (struct sockaddr *)&a4, sizeof a4);
+	if (r < 0 || listen(s, 128) < 0) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
+}
+
+/* has_ipv6 says the namespace the process is in has IPv6 on (its lo has
+ * ::1): /proc/sys/net is the reader's namespace's. */
+static int has_ipv6(void)
+{
+	char c = '1';
+	int fd = open("/proc/sys/net/ipv6/conf/lo/disable_ipv6", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)!read(fd, &c, 1);
+		close(fd);
+	}
+	return c == '0';
+}
+
+/* ready_or_die reports a listening socket s to ready (one byte), or why
+ * there is none (a line), and dies. */
+static void ready_or_die(const struct workload *w, int s, int ready)
+{
+	if (s < 0) {
+		dprintf(ready, "%s: listen on port %d: %s\n", w->name, w->port, strerror(errno));
 		_exit(1);
 	}
 	(void)!write(ready, "+", 1);
 	close(ready);
+}
+
+/* listen_ready listens on the workload's port (every IPv4 address,
+ * non-blocking), reports to ready (one byte, or a line saying why it could
+ * not), becomes nobody, and returns the socket. */
+static int listen_ready(const struct workload *w, int ready)
+{
+	int s = listen_on(w, 0);
+	ready_or_die(w, s, ready);
 	become_nobody();
 	return s;
 }
 
+/* serve listens on the workload's port (IPv4, and IPv6 where the namespace
+ * has it, as a server of a dual-stack host does), reports to ready (one
+ * byte, or an error line), becomes nobody, and answers every client, many
+ * at a time. */
 static void serve(const struct workload *w, const char *container, int ready)
 {
-	int s = listen_ready(w, ready);
+	int s6 = has_ipv6() ? listen_on(w, 1) : -1;
+	int ls[2] = {listen_ready(w, ready), s6};
+	int nls = s6 >= 0 ? 2 : 1;
 
 	static struct conn conns[MAXCONN];
-	static struct pollfd pfd[MAXCONN + 1];
+	static struct pollfd pfd[MAXCONN + 2];
 	int n = 0;
 	for (;;) {
 		long long now = now_ms();
@@ -244,7 +296,8 @@ static void serve(const struct workload *w, const char *container, int ready)
 		}
 		int np = n;
 		if (n < MAXCONN)
-			pfd[np++] = (struct pollfd){.fd = s, .events = POLLIN};
+			for (int l = 0; l < nls; l++)
+				pfd[np++] = (struct pollfd){.fd = ls[l], .events = POLLIN};
 		if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR)
 			_exit(1);
 		now = now_ms();
@@ -274,12 +327,13 @@ static void serve(const struct workload *w, const char *container, int ready)
 			if (conns[i].fd >= 0)
 				conns[kept++] = conns[i];
 		n = kept;
-		while (n < MAXCONN) {
-			int c = accept4(s, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (c < 0)
-				break;
-			conns[n++] = (struct conn){.fd = c, .deadline = now + DEADLINE_MS};
-		}
+		for (int l = 0; l < nls; l++)
+			while (n < MAXCONN) {
+				int c = accept4(ls[l], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+				if (c < 0)
+					break;
+				conns[n++] = (struct conn){.fd = c, .deadline = now + DEADLINE_MS};
+			}
 	}
 }
 
@@ -325,42 +379,42 @@ struct relay {
 	struct pipe_end to[2]; /* to[i]: bytes for fd[i] */
 };
 
-/* listen6 is the proxy's second socket, as docker-proxy has one: the
- * published port on every IPv6 address ([::], IPv6 only), where the node
- * has IPv6; -1 where it has none. */
-static int listen6(const struct workload *w)
+/* proxy is Docker's userland proxy: listen on the node's published port on
+ * every address of one family (v6: IPv6's, [::]; else IPv4's, loopback
+ * included), as each docker-proxy does, and relay every connection to the
+ * container's address of either family, connecting from the node's own
+ * address on the bridge. It is why a container reached through it sees the
+ * bridge's address (172.17.0.1) as its client. Many connections at once,
+ * each both ways, half-closes passed on; a peer that resets ends only its
+ * own connection. An IPv6 proxy to an IPv4 address on a node without IPv6
+ * has nothing to listen on: it says it is ready, and ends. */
+static void proxy(const struct workload *w, int v6, int ready)
 {
-	int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s < 0)
-		return -1;
-	int one = 1;
-	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((unsigned short)w->port), .sin6_addr = IN6ADDR_ANY_INIT};
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 128) < 0) {
-		close(s);
-		return -1;
-	}
-	return s;
-}
-
-/* proxy is Docker's userland proxy: listen on the node's published port
- * (all addresses, loopback included, IPv4 and IPv6 as docker-proxy does),
- * and relay every connection to the container, connecting from the node's
- * own address on the bridge. It is why a container reached through it sees
- * the bridge's address (172.17.0.1) as its client. Many connections at
- * once, each both ways, half-closes passed on; a peer that resets ends
- * only its own connection. */
-static void proxy(const struct workload *w, int ready)
-{
-	struct sockaddr_in target = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->tport)};
-	if (inet_pton(AF_INET, w->ip, &target.sin_addr) != 1) {
-		dprintf(ready, "%s: %s is not an IPv4 address to relay to\n", w->name, w->ip);
+	struct sockaddr_storage target = {0};
+	socklen_t tlen;
+	struct sockaddr_in *t4 = (struct sockaddr_in *)&target;
+	struct sockaddr_in6 *t6 = (struct sockaddr_in6 *)&target;
+	if (inet_pton(AF_INET, w->ip, &t4->sin_addr) == 1) {
+		t4->sin_family = AF_INET;
+		t4->sin_port = htons((unsigned short)w->tport);
+		tlen = sizeof *t4;
+	} else if (inet_pton(AF_INET6, w->ip, &t6->sin6_addr) == 1) {
+		t6->sin6_family = AF_INET6;
+		t6->sin6_port = htons((unsigned short)w->tport);
+		tlen = sizeof *t6;
+	} else {
+		dprintf(ready, "%s: %s is not an address to relay to\n", w->name, w->ip);
 		_exit(1);
 	}
-	int s6 = listen6(w);
-	int ls[2] = {listen_ready(w, ready), s6};
-	int nls = s6 >= 0 ? 2 : 1;
+	int s = listen_on(w, v6);
+	if (s < 0 && v6 && target.ss_family == AF_INET && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+		(void)!write(ready, "+", 1);
+		_exit(0);
+	}
+	ready_or_die(w, s, ready);
+	become_nobody();
+	int ls[1] = {s};
+	int nls = 1;
 
 	static struct relay rs[MAXCONN];
 	static struct pollfd pfd[2 * MAXCONN + 2];
@@ -451,8 +505,8 @@ static void proxy(const struct workload *w, int ready)
 				int c = accept4(ls[l], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 				if (c < 0)
 					break;
-				int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-				if (t < 0 || (connect(t, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS)) {
+				int t = socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+				if (t < 0 || (connect(t, (struct sockaddr *)&target, tlen) < 0 && errno != EINPROGRESS)) {
 					close(c);
 					if (t >= 0)
 						close(t);
@@ -473,16 +527,17 @@ static void run_task(const struct workload *w, const char *role, int ready)
 	/* Keep only the pipe it reports on, so that netlab sees fd 3 close
 	 * when netlab-pod itself ends. */
 	close(3);
-	if (strcmp(role, "proxy") == 0) {
+	if (strcmp(role, "proxy") == 0 || strcmp(role, "proxy6") == 0) {
 		/* In the node's own namespace, where netlab-pod was started, and
 		 * named as Docker's is, for `ss -ltnp` and ps. */
 		prctl(PR_SET_NAME, "docker-proxy", 0, 0, 0);
-		proxy(w, ready);
+		proxy(w, role[5] == '6', ready);
 	}
-	if (strcmp(role, "reserve") == 0) {
+	if (strcmp(role, "reserve") == 0 || strcmp(role, "reserve6") == 0) {
 		/* dockerd's own hold on the port: listening, never accepting. */
 		prctl(PR_SET_NAME, "dockerd", 0, 0, 0);
-		listen_ready(w, ready);
+		ready_or_die(w, listen_on(w, role[7] == '6'), ready);
+		become_nobody();
 		for (;;)
 			pause();
 	}
@@ -548,12 +603,13 @@ static int parse(char *line, struct workload *w)
 	    !field(&p, w->node, sizeof w->node) || !field(&p, w->kind, sizeof w->kind) || !field(&p, port, sizeof port) ||
 	    !number(port, &w->port))
 		return 0;
-	int seven = strcmp(w->kind, "proxy") == 0 || strcmp(w->kind, "image") == 0;
+	int proxy = strcmp(w->kind, "proxy") == 0 || strcmp(w->kind, "proxy6") == 0;
+	int seven = proxy || strcmp(w->kind, "image") == 0;
 	if (seven && !field(&p, seventh, sizeof seventh))
 		return 0;
 	if (*p != '\n' || p[1])
 		return 0; /* a field too many, or two spaces */
-	if (strcmp(w->kind, "proxy") == 0)
+	if (proxy)
 		return number(seventh, &w->tport);
 	if (strcmp(w->kind, "image") == 0) {
 		/* an image tag: letters, digits, '_', '.', '-' (at most 63) */
@@ -564,7 +620,8 @@ static int parse(char *line, struct workload *w)
 		strcpy(w->kind, "web");
 		return 1;
 	}
-	return strcmp(w->kind, "web") == 0 || strcmp(w->kind, "pod") == 0 || strcmp(w->kind, "reserve") == 0;
+	return strcmp(w->kind, "web") == 0 || strcmp(w->kind, "pod") == 0 || strcmp(w->kind, "reserve") == 0 ||
+	       strcmp(w->kind, "reserve6") == 0;
 }
 
 static int pod_main(int argc, char **argv)
