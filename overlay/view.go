@@ -36,14 +36,23 @@ func (view) NodeDetail(s *state.State, n topo.Node) string {
 	if hostGW(s) {
 		return fmt.Sprintf("   host-gw mtu %d", s.Topology.MTU())
 	}
-	return fmt.Sprintf("   %s %s mtu %d", s.Topology.Overlay.Device, n.VTEP(), s.Topology.MTU())
+	t := s.Topology
+	d := fmt.Sprintf("   %s %s mtu %d", t.Overlay.Device, n.VTEP(), t.MTU4())
+	if t.IPv6 {
+		d += fmt.Sprintf(", %s %s mtu %d", Device6(t.Overlay), n.VTEP6(), t.MTU6())
+	}
+	return d
 }
 
 func (view) NodeInterfaces(s *state.State, n topo.Node) string {
 	if hostGW(s) {
 		return ""
 	}
-	return fmt.Sprintf(", %s %s", s.Topology.Overlay.Device, n.VTEP())
+	i := fmt.Sprintf(", %s %s", s.Topology.Overlay.Device, n.VTEP())
+	if s.Topology.IPv6 {
+		i += fmt.Sprintf(", %s %s", Device6(s.Topology.Overlay), n.VTEP6())
+	}
+	return i
 }
 
 func (view) Built(s *state.State) []string {
@@ -60,13 +69,37 @@ func (view) Built(s *state.State) []string {
 	} else {
 		ls = append(ls,
 			fmt.Sprintf("%s: VXLAN, VNI %d, UDP %d on the underlay, learning off; per peer node a route, a permanent ARP and a permanent FDB entry.", o.Device, o.VNI, o.Port),
-			fmt.Sprintf("MTU %d on %s and every pod: the underlay's %d less the 50 bytes of VXLAN headers.", t.MTU(), o.Device, t.UnderlayMTU))
+			mtuLine(t))
+	}
+	if t.IPv6 {
+		ls = append(ls, dualStackLine(t))
 	}
 	ls = append(ls, fmt.Sprintf("iptables: no NAT inside %s; MASQUERADE only for pods leaving it.", o.ClusterCIDR))
 	if t.ChecksumFix != "" {
 		ls = append(ls, "TX checksum offload is off on "+o.Device+" ("+t.ChecksumFix+": flannel#1279 drops such packets there).")
 	}
 	return ls
+}
+
+// mtuLine says where the IPv4 overlay's MTU comes from.
+func mtuLine(t *topo.Topology) string {
+	o := t.Overlay
+	if t.IPv6 {
+		return fmt.Sprintf("MTU %d on %s: the underlay's %d less the 50 bytes of VXLAN headers over IPv4.", t.MTU4(), o.Device, t.UnderlayMTU)
+	}
+	return fmt.Sprintf("MTU %d on %s and every pod: the underlay's %d less the 50 bytes of VXLAN headers.", t.MTU4(), o.Device, t.UnderlayMTU)
+}
+
+// dualStackLine says what a dual-stack lab adds: flannel's EnableIPv6.
+func dualStackLine(t *topo.Topology) string {
+	o := t.Overlay
+	line := fmt.Sprintf("dual-stack (--ipv6, flannel's EnableIPv6): every node also has a /%d of %s on %s (node1's %s) and every pod an IPv6 address; the underlay is also %s; ip6tables: flannel's NAT66 rules, no NAT inside %s.",
+		o.SubnetLen6, o.ClusterCIDR6, o.Bridge, t.Nodes[0].PodCIDR6, t.Underlay6, o.ClusterCIDR6)
+	if o.Backend == topo.HostGW {
+		return line + " Per peer node, an IPv6 route to its /64 via its IPv6 underlay address."
+	}
+	return line + fmt.Sprintf(" %s: VXLAN VNI %d over the underlay's IPv6, with a route, a neighbour and an FDB entry per peer; MTU %d (VXLAN over IPv6 costs 70 bytes), which is then every pod's MTU, a pod's eth0 having one for both families.",
+		Device6(o), o.VNI, t.MTU6())
 }
 
 func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
@@ -96,6 +129,13 @@ func (view) Steps(s *state.State, cmd func(string, ...any) string) []lab.Step {
 			wireStep(s, cmd, local),
 			lab.Step{Cmd: cmd("exec %s -- curl -s %s:%d", local.Name, p.IP, o.AppPort), Why: "a node reaches any pod, untranslated"})
 		break
+	}
+	if t.IPv6 && len(t.Nodes) > 1 && t.Embedded {
+		if peer := s.OnNode(t.Nodes[1].Name); len(peer) > 0 && peer[0].IP6.IsValid() && t.Nodes[1].Name != local.Name {
+			steps = append(steps,
+				lab.Step{Cmd: cmd("exec %s -- curl -s '[%s]:%d'", n1[0].Name, peer[0].IP6, o.AppPort), Why: fmt.Sprintf("IPv6 too: %s sees %s's own IPv6 address", peer[0].Name, n1[0].Name)},
+				lab.Step{Cmd: cmd("exec %s -- ping -6 -c1 -M do -s %d %s", n1[0].Name, t.MTU6()-48, peer[0].IP6), Why: fmt.Sprintf("%d bytes with IPv6's headers: the most that fits", t.MTU6())})
+		}
 	}
 	steps = append(steps, lab.Step{Cmd: cmd("exec %s -c sidecar -- curl -s localhost:%d", n1[0].Name, o.AppPort), Why: "two containers of a pod share localhost"})
 	if t.Outside != nil {
@@ -141,6 +181,7 @@ func (view) Decode(s *state.State) []string {
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
 	d.ClusterCIDR, d.MTU, d.Backend = t.Overlay.ClusterCIDR.String(), t.MTU(), t.Overlay.Backend
+	status6(t, d)
 	if hostGW(s) {
 		for i := range d.Nodes {
 			for _, n := range t.Nodes {
@@ -155,6 +196,25 @@ func (view) Status(s *state.State, d *api.Status) {
 		for _, n := range t.Nodes {
 			if d.Nodes[i].Role == "node" && d.Nodes[i].Name == n.Name {
 				d.Nodes[i].PodCIDR, d.Nodes[i].VTEP, d.Nodes[i].VTEPMAC = n.PodCIDR.String(), n.VTEP().String(), VTEPMAC(n.IP)
+				if t.IPv6 {
+					d.Nodes[i].VTEP6, d.Nodes[i].VTEPMAC6 = n.VTEP6().String(), VTEPMAC6(n.IP)
+				}
+			}
+		}
+	}
+}
+
+// status6 fills in a dual-stack lab's IPv6 prefixes: the cluster's, and
+// each node's pod CIDR and cni0 address.
+func status6(t *topo.Topology, d *api.Status) {
+	if !t.IPv6 {
+		return
+	}
+	d.ClusterCIDR6 = t.Overlay.ClusterCIDR6.String()
+	for i := range d.Nodes {
+		for _, n := range t.Nodes {
+			if d.Nodes[i].Role == "node" && d.Nodes[i].Name == n.Name {
+				d.Nodes[i].PodCIDR6, d.Nodes[i].BridgeIP6 = n.PodCIDR6.String(), n.Gateway6().String()
 			}
 		}
 	}

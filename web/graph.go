@@ -9,6 +9,8 @@ package web
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 
 	"netlab/internal/lab"
@@ -39,6 +41,8 @@ type Data struct {
 	// Name is what trace takes for a workload, node or the outside host.
 	Name string `json:"name,omitempty"`
 	IP   string `json:"ip,omitempty"`
+	// IP6 is its IPv6 address, in a dual-stack lab.
+	IP6 string `json:"ip6,omitempty"`
 	// Node is the node a bridge, device, port or workload is on: its
 	// column in the picture.
 	Node string `json:"node,omitempty"`
@@ -61,6 +65,30 @@ func Graph(states []*state.State) []Element {
 	return out
 }
 
+// str6 is an IPv6 address for Data.IP6: "" when there is none.
+func str6(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// sp6 and line6 are an IPv6 address after an IPv4 one in a label: after a
+// space, or on a line of its own; "" when there is none.
+func sp6(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return " " + a.String()
+}
+
+func line6(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return "\n" + a.String()
+}
+
 func labGraph(s *state.State) []Element {
 	t := s.Topology
 	v := lab.ViewOf(s)
@@ -80,10 +108,13 @@ func labGraph(s *state.State) []Element {
 	if !t.Embedded {
 		label = "the VMs' network " + t.Underlay.String()
 	}
+	if t.IPv6 {
+		label += " " + t.Underlay6.String()
+	}
 	node(Data{ID: underlay, Kind: "underlay", Label: label}, "underlay")
 	if o := t.Outside; o != nil && t.Embedded {
-		node(Data{ID: id("outside"), Kind: "outside", Name: o.Name, Netns: string(o.NS), IP: o.IP.String(),
-			Label: fmt.Sprintf("outside %s %s", o.Iface, o.IP)}, "host")
+		node(Data{ID: id("outside"), Kind: "outside", Name: o.Name, Netns: string(o.NS), IP: o.IP.String(), IP6: str6(o.IP6),
+			Label: fmt.Sprintf("outside %s %s%s", o.Iface, o.IP, sp6(o.IP6))}, "host")
 		edge(Data{Kind: "link", Source: id("outside"), Target: underlay, Netns: string(o.NS), Iface: o.Iface}, "")
 	}
 	pods := kubePods(s)
@@ -96,8 +127,8 @@ func labGraph(s *state.State) []Element {
 			edge(Data{Kind: "link", Source: host, Target: underlay}, "")
 			continue
 		}
-		node(Data{ID: host, Kind: "node", Name: n.Name, Netns: string(n.NS), IP: n.IP.String(), Node: n.Name,
-			Label: fmt.Sprintf("%s · %s %s", n.Name, n.Iface, n.IP)}, "host")
+		node(Data{ID: host, Kind: "node", Name: n.Name, Netns: string(n.NS), IP: n.IP.String(), IP6: str6(n.IP6), Node: n.Name,
+			Label: fmt.Sprintf("%s · %s %s%s", n.Name, n.Iface, n.IP, sp6(n.IP6))}, "host")
 		edge(Data{Kind: "link", Source: host, Target: underlay, Netns: string(n.NS), Iface: n.Iface}, "")
 		br, brIP := v.Bridge(s, n)
 		bridge := id(n.Name, br)
@@ -105,6 +136,11 @@ func labGraph(s *state.State) []Element {
 			vtep := id(n.Name, "flannel.1")
 			node(Data{ID: vtep, Kind: "vtep", Netns: string(n.NS), Iface: "flannel.1", Node: n.Name, Label: fmt.Sprintf("flannel.1 %s", n.VTEP())}, "vtep")
 			edge(Data{Kind: "link", Source: host, Target: vtep, Netns: string(n.NS), Iface: "flannel.1"}, "")
+			if t.IPv6 {
+				vtep6 := id(n.Name, "flannel-v6.1")
+				node(Data{ID: vtep6, Kind: "vtep", Netns: string(n.NS), Iface: "flannel-v6.1", Node: n.Name, Label: fmt.Sprintf("flannel-v6.1 %s", n.VTEP6())}, "vtep")
+				edge(Data{Kind: "link", Source: host, Target: vtep6, Netns: string(n.NS), Iface: "flannel-v6.1"}, "")
+			}
 		}
 		node(Data{ID: bridge, Kind: "bridge", Netns: string(n.NS), Iface: br, Node: n.Name, Label: fmt.Sprintf("%s %s", br, brIP)}, "bridge")
 		edge(Data{Kind: "link", Source: host, Target: bridge, Netns: string(n.NS), Iface: br}, "")
@@ -119,14 +155,14 @@ func labGraph(s *state.State) []Element {
 				edge(Data{Kind: "link", Source: host, Target: b, Netns: string(n.NS), Iface: nw.Bridge}, "")
 			}
 		}
-		type wl struct{ name, ns, ip, label, veth, group string }
+		type wl struct{ name, ns, ip, label, veth, group, ip6 string }
 		var ws []wl
 		for _, w := range s.OnNode(n.Name) {
 			if w.Mode != "" || len(w.Networks) > 0 {
 				dockerWorkload(node, edge, id, host, bridges, n.Name, w)
 				continue
 			}
-			ws = append(ws, wl{w.Name, string(w.NS), w.IP.String(), fmt.Sprintf("%s\n%s", w.Name, w.IP), w.HostIface, ""})
+			ws = append(ws, wl{w.Name, string(w.NS), w.IP.String(), fmt.Sprintf("%s\n%s%s", w.Name, w.IP, line6(w.IP6)), w.HostIface, "", str6(w.IP6)})
 		}
 		for _, p := range pods[n.Name] {
 			group := "pod"
@@ -137,19 +173,33 @@ func labGraph(s *state.State) []Element {
 				_, name, _ := strings.Cut(p.Owner, "/")
 				group = "deployment/" + name
 			}
-			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface, group})
+			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface, group, ""})
 		}
 		for _, w := range ws {
 			wid := id("w", w.name)
-			node(Data{ID: wid, Kind: "workload", Name: w.name, Netns: w.ns, IP: w.ip, Label: w.label, Node: n.Name, Group: w.group}, "workload")
+			node(Data{ID: wid, Kind: "workload", Name: w.name, Netns: w.ns, IP: w.ip, IP6: w.ip6, Label: w.label, Node: n.Name, Group: w.group}, "workload")
 			// The veth pair: its end on the bridge, and eth0 in the workload.
 			edge(Data{Kind: "link", Source: bridge, Target: wid, Netns: w.ns, Iface: "eth0", Label: w.veth + " ↔ eth0", Node: n.Name}, "veth")
 		}
+		// The published port: one box, whether docker-proxy listens on it
+		// once per address family or not (its IPv6 target, if any, too).
+		ports := map[int][]string{}
+		var order []int
 		for _, p := range s.Proxies {
-			if p.Node == n.Name && !p.Reserve {
-				node(Data{ID: id(n.Name, "port", fmt.Sprint(p.HostPort)), Kind: "port", Node: n.Name,
-					Label: fmt.Sprintf(":%d → %s:%d", p.HostPort, p.Target, p.TargetPort)}, "port")
+			if p.Node != n.Name || p.Reserve {
+				continue
 			}
+			if _, seen := ports[p.HostPort]; !seen {
+				order = append(order, p.HostPort)
+			}
+			to := netip.AddrPortFrom(p.Target, uint16(p.TargetPort)).String()
+			if !slices.Contains(ports[p.HostPort], to) {
+				ports[p.HostPort] = append(ports[p.HostPort], to)
+			}
+		}
+		for _, hp := range order {
+			node(Data{ID: id(n.Name, "port", fmt.Sprint(hp)), Kind: "port", Node: n.Name,
+				Label: fmt.Sprintf(":%d → %s", hp, strings.Join(ports[hp], ", "))}, "port")
 		}
 	}
 	// What joins the nodes' workloads: the VXLAN tunnel, or host-gw's routes

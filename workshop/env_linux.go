@@ -85,13 +85,23 @@ func (e *Env) Server(name string) netip.AddrPort {
 }
 
 // label names a sender with its address: "c1 172.17.0.2".
-func (e *Env) label(name string) string {
+func (e *Env) label(name string) string { return e.labelIn(name, false) }
+
+// labelIn is label with the sender's IPv6 address when v6 (in a dual-stack
+// lab: what it sends from to an IPv6 address).
+func (e *Env) labelIn(name string, v6 bool) string {
+	pick := func(a, a6 netip.Addr) string {
+		if v6 && a6.IsValid() {
+			return name + " " + a6.String()
+		}
+		return name + " " + a.String()
+	}
 	if w := e.S.Workload(name); w != nil {
-		return name + " " + w.IP.String()
+		return pick(w.IP, w.IP6)
 	}
 	for _, h := range e.S.Topology.Hosts() {
 		if h.Name == name {
-			return name + " " + h.IP.String()
+			return pick(h.IP, h.IP6)
 		}
 	}
 	return name
@@ -118,10 +128,11 @@ func (e *Env) Ask(from string, to netip.AddrPort) Asked {
 		c.Close()
 	}
 	a.Err = err
+	who := e.labelIn(from, to.Addr().Is6())
 	if err != nil {
-		a.Text = fmt.Sprintf("%s → %s: no answer (%s)", e.label(from), to, lastWords(err))
+		a.Text = fmt.Sprintf("%s → %s: no answer (%s)", who, to, lastWords(err))
 	} else {
-		a.Text = fmt.Sprintf("%s → %s: %s answered, and saw %s", e.label(from), to, a.Answer.Name, a.Answer.Client)
+		a.Text = fmt.Sprintf("%s → %s: %s answered, and saw %s", who, to, a.Answer.Name, a.Answer.Client)
 	}
 	return a
 }
@@ -138,7 +149,7 @@ func (e *Env) Ping(from string, dst netip.Addr, count int, extra ...string) prob
 
 // PingText says what a ping did.
 func (e *Env) PingText(from string, dst netip.Addr, r probe.PingResult, what string) string {
-	s := fmt.Sprintf("%s → %s%s: %d of %d answered", e.label(from), dst, what, r.Received, r.Sent)
+	s := fmt.Sprintf("%s → %s%s: %d of %d answered", e.labelIn(from, dst.Is6()), dst, what, r.Received, r.Sent)
 	if len(r.Errors) > 0 {
 		s += " (" + r.Errors[0] + ")"
 	}
@@ -313,6 +324,12 @@ func (e *Env) SynSources(name, dev string, port int, fn func()) []string {
 // sends, or receives when reverse), and says how long it took or that it
 // hung.
 func (e *Env) Transfer(from, to string, size string, reverse bool) (bool, string) {
+	return e.TransferAt(from, to, e.W(to).IP, size, reverse)
+}
+
+// TransferAt is Transfer to workload to at its address dst (its IPv4 or
+// its IPv6 one).
+func (e *Env) TransferAt(from, to string, dst netip.Addr, size string, reverse bool) (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	dir, args := "sends", []string{"-n", size, "--snd-timeout", "700"}
@@ -320,8 +337,11 @@ func (e *Env) Transfer(from, to string, size string, reverse bool) (bool, string
 		dir, args = "receives", []string{"-n", size, "-R", "--rcv-timeout", "700"}
 	}
 	start := time.Now()
-	r := probe.IPerf3(ctx, e.NS(from), e.NS(to), e.W(to).IP, 5202, args...)
+	r := probe.IPerf3(ctx, e.NS(from), e.NS(to), dst, 5202, args...)
 	what := fmt.Sprintf("%s %s %sB of TCP with %s", e.label(from), dir, size, e.label(to))
+	if dst != e.W(to).IP {
+		what = fmt.Sprintf("%s %s %sB of TCP with %s %s", e.labelIn(from, dst.Is6()), dir, size, to, dst)
+	}
 	if r.Error != "" || r.End.Received.Bytes == 0 {
 		if ctx.Err() != nil || time.Since(start) > 600*time.Millisecond {
 			return false, what + ": it hung"

@@ -16,8 +16,10 @@ import (
 	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/probe"
+	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/internal/who"
+	"netlab/overlay"
 )
 
 // The Kubernetes model's exercises, on an overlay lab of two nodes with
@@ -96,21 +98,8 @@ func init() {
 		Break: func(e *Env) ([]netops.Op, error) {
 			// The link between the nodes carries less than their eth1
 			// say, and drops what is bigger without a word, as a VPN or a
-			// cloud network may. Bridged packets pass iptables there.
-			u := e.S.Topology.UnderlayNetns()
-			var ops []netops.Op
-			// The nodes hand the link real packets, not offloaded
-			// bundles of them, as a VPN's tunnel device would take them.
-			for _, n := range []string{"node1", "node2"} {
-				ops = append(ops, netops.Ethtool{NS: e.NS(n), Dev: e.Node(n).Iface,
-					Settings: []string{"tso", "off", "gso", "off", "tx-udp_tnl-segmentation", "off", "tx-udp_tnl-csum-segmentation", "off"}})
-			}
-			return append(ops,
-				netops.Sysctl{NS: u, Settings: []netops.KV{{Key: "net.bridge.bridge-nf-call-iptables", Value: "1"}}},
-				netops.IPTables{NS: u, Marker: names.RuleMarker(e.S.Lab), Rules: []netops.Rule{{Table: "filter", Chain: "FORWARD",
-					Spec: []string{"-m", "length", "--length", fmt.Sprintf("%d:65535", vpnMTU(e)+1), "-j", "DROP"},
-					Why:  fmt.Sprintf("the link between the nodes carries %d bytes at most", vpnMTU(e))}}},
-			), nil
+			// cloud network may.
+			return narrowLink(e, v4, vpnMTU(e), fmt.Sprintf("the link between the nodes carries %d bytes at most", vpnMTU(e))), nil
 		},
 		Criteria: []Criterion{
 			{"pod1 pings pod3", func(e *Env) Outcome {
@@ -304,16 +293,20 @@ func nodeToPod(node, pod string) Criterion {
 }
 
 // podRoute is the device a's node routes a packet from pod a to pod b by.
-func podRoute(e *Env, a, b string) (string, error) {
+func podRoute(e *Env, a, b string) (string, error) { return podRouteOf(e, a, b, v4) }
+
+// podRouteOf is podRoute in family f: between the pods' addresses of it.
+func podRouteOf(e *Env, a, b string, f family) (string, error) {
 	node := e.W(a).Node
 	h, err := netops.Netlink(e.NS(node))
 	if err != nil {
 		return "", err
 	}
 	defer h.Close()
-	rs, err := h.RouteGetWithOptions(net.IP(e.W(b).IP.AsSlice()), &netlink.RouteGetOptions{Iif: e.S.Topology.Overlay.Bridge, SrcAddr: net.IP(e.W(a).IP.AsSlice())})
+	src, dst := f.ip(e.W(a)), f.ip(e.W(b))
+	rs, err := h.RouteGetWithOptions(net.IP(dst.AsSlice()), &netlink.RouteGetOptions{Iif: e.S.Topology.Overlay.Bridge, SrcAddr: net.IP(src.AsSlice())})
 	if err != nil || len(rs) == 0 {
-		return "", fmt.Errorf("%s has no route from %s to %s: %v", node, e.W(a).IP, e.W(b).IP, err)
+		return "", fmt.Errorf("%s has no route from %s to %s: %v", node, src, dst, err)
 	}
 	l, err := h.LinkByIndex(rs[0].LinkIndex)
 	if err != nil {
@@ -321,6 +314,27 @@ func podRoute(e *Env, a, b string) (string, error) {
 	}
 	return l.Attrs().Name, nil
 }
+
+// family is what an overlay exercise checks in one address family: the
+// VXLAN device (flannel.1, flannel-v6.1), its neighbour table's family,
+// and a node's VTEP and underlay addresses and a pod's address in it.
+type family struct {
+	dev    func(topo.Overlay) string
+	nl     int
+	vtep   func(topo.Node) netip.Addr
+	node   func(topo.Node) netip.Addr
+	ip     func(state.Workload) netip.Addr
+	neigh  string // what the neighbour entry is called: ARP, NDP
+	prefix string // "" or "IPv6 ", in the criteria's names
+	hdr    int    // an ICMP echo's headers: 28 (IPv4), 48 (IPv6)
+}
+
+var (
+	v4 = family{dev: func(o topo.Overlay) string { return o.Device }, nl: netlink.FAMILY_V4, vtep: topo.Node.VTEP,
+		node: func(n topo.Node) netip.Addr { return n.IP }, ip: func(w state.Workload) netip.Addr { return w.IP }, neigh: "ARP", hdr: 28}
+	v6 = family{dev: overlay.Device6, nl: netlink.FAMILY_V6, vtep: topo.Node.VTEP6,
+		node: func(n topo.Node) netip.Addr { return n.IP6 }, ip: func(w state.Workload) netip.Addr { return w.IP6 }, neigh: "neighbour", prefix: "IPv6 ", hdr: 48}
+)
 
 // symmetric: pods a and b of two nodes are joined the same way both ways
 // (both nodes route into the tunnel, or both over the underlay).
@@ -347,14 +361,17 @@ func symmetric(a, b string) Criterion {
 // inTunnel: the route a pod's packets to a pod of another node take on
 // their node goes into the overlay's device, as flannel's vxlan backend
 // routes them.
-func inTunnel(from, to string) Criterion {
-	return Criterion{from + "'s packets to " + to + " cross in the tunnel", func(e *Env) Outcome {
-		dev, node := e.S.Topology.Overlay.Device, e.W(from).Node
-		out, err := podRoute(e, from, to)
+func inTunnel(from, to string) Criterion { return inTunnelOf(from, to, v4) }
+
+// inTunnelOf is inTunnel in family f, through f's VXLAN device.
+func inTunnelOf(from, to string, f family) Criterion {
+	return Criterion{from + "'s " + f.prefix + "packets to " + to + " cross in the tunnel", func(e *Env) Outcome {
+		dev, node := f.dev(e.S.Topology.Overlay), e.W(from).Node
+		out, err := podRouteOf(e, from, to, f)
 		if err != nil {
 			return Outcome{Observed: err.Error()}
 		}
-		o := Outcome{Pass: out == dev, Observed: fmt.Sprintf("%s routes %s → %s out %s", node, e.W(from).IP, e.W(to).IP, out)}
+		o := Outcome{Pass: out == dev, Observed: fmt.Sprintf("%s routes %s → %s out %s", node, f.ip(e.W(from)), f.ip(e.W(to)), out)}
 		if !o.Pass {
 			o.Hint = fmt.Sprintf("the packets leave %s by %s, around the tunnel, while the answers still come back in it: "+
 				"the lab's overlay carries pod traffic in %s both ways. Why did %s stop carrying it?", node, out, dev, dev)
@@ -365,12 +382,16 @@ func inTunnel(from, to string) Criterion {
 
 // fdbFor: node's overlay device has an FDB entry for peer's VTEP MAC that
 // sends it to peer's address, as flannel writes one per node.
-func fdbFor(node, peer string) Criterion {
-	return Criterion{node + "'s tunnel knows where " + peer + "'s VTEP is", func(e *Env) Outcome {
-		dev := e.S.Topology.Overlay.Device
-		mac, err := vtepMAC(e, node, peer)
+func fdbFor(node, peer string) Criterion { return fdbForOf(node, peer, v4) }
+
+// fdbForOf is fdbFor in family f: f's VXLAN device, and the peer's
+// underlay address of f.
+func fdbForOf(node, peer string, f family) Criterion {
+	return Criterion{node + "'s " + f.prefix + "tunnel knows where " + peer + "'s VTEP is", func(e *Env) Outcome {
+		dev := f.dev(e.S.Topology.Overlay)
+		mac, err := vtepMACOf(e, node, peer, f)
 		if err != nil {
-			return Outcome{Observed: err.Error(), Hint: "the overlay's ARP entry for " + peer + "'s VTEP must be there"}
+			return Outcome{Observed: err.Error(), Hint: "the overlay's " + f.neigh + " entry for " + peer + "'s VTEP must be there"}
 		}
 		h, err := netops.Netlink(e.NS(node))
 		if err != nil {
@@ -389,7 +410,7 @@ func fdbFor(node, peer string) Criterion {
 				continue
 			}
 			entries = append(entries, n.HardwareAddr.String()+" dst "+n.IP.String())
-			if n.HardwareAddr.String() == mac && n.IP.Equal(net.IP(e.Node(peer).IP.AsSlice())) {
+			if n.HardwareAddr.String() == mac && n.IP.Equal(net.IP(f.node(e.Node(peer)).AsSlice())) {
 				found = true
 			}
 			zero = zero || n.HardwareAddr.String() == "00:00:00:00:00:00"
@@ -408,40 +429,50 @@ func fdbFor(node, peer string) Criterion {
 }
 
 // vtepMAC is the MAC that on's ARP entry gives peer's VTEP.
-func vtepMAC(e *Env, on, peer string) (string, error) {
+func vtepMAC(e *Env, on, peer string) (string, error) { return vtepMACOf(e, on, peer, v4) }
+
+// vtepMACOf is vtepMAC in family f: from f's VXLAN device's neighbour
+// entry for the peer's VTEP address of f.
+func vtepMACOf(e *Env, on, peer string, f family) (string, error) {
 	h, err := netops.Netlink(e.NS(on))
 	if err != nil {
 		return "", err
 	}
 	defer h.Close()
-	l, err := h.LinkByName(e.S.Topology.Overlay.Device)
+	l, err := h.LinkByName(f.dev(e.S.Topology.Overlay))
 	if err != nil {
 		return "", err
 	}
-	ns, err := h.NeighList(l.Attrs().Index, netlink.FAMILY_V4)
+	ns, err := h.NeighList(l.Attrs().Index, f.nl)
 	if err != nil {
 		return "", err
 	}
-	vtep := e.Node(peer).VTEP()
+	vtep := f.vtep(e.Node(peer))
 	for _, n := range ns {
-		if a, ok := netip.AddrFromSlice(n.IP.To4()); ok && a == vtep {
+		if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == vtep {
 			return n.HardwareAddr.String(), nil
 		}
 	}
-	return "", fmt.Errorf("%s has no ARP entry for %s's VTEP %s", on, peer, vtep)
+	return "", fmt.Errorf("%s has no %s entry for %s's VTEP %s", on, f.neigh, peer, vtep)
 }
 
 // transfer: pod1 sends (or receives) 2 MB of TCP with pod3.
-func transfer(receive bool) Criterion {
+func transfer(receive bool) Criterion { return transferOf(receive, v4) }
+
+// transferOf is transfer in family f: to pod3's address of f.
+func transferOf(receive bool, f family) Criterion {
 	name := "pod1 sends 2 MB to pod3"
 	if receive {
 		name = "pod1 receives 2 MB from pod3"
 	}
+	if f.prefix != "" {
+		name += " over " + strings.TrimSpace(f.prefix)
+	}
 	return Criterion{name, func(e *Env) Outcome {
-		ok, what := e.Transfer("pod1", "pod3", "2M", receive)
+		ok, what := e.TransferAt("pod1", "pod3", f.ip(e.W("pod3")), "2M", receive)
 		o := Outcome{Pass: ok, Observed: what}
 		if !ok {
-			o.Hint = mtuHint(e)
+			o.Hint = mtuHintOf(e, f)
 		}
 		return o
 	}}
@@ -450,21 +481,48 @@ func transfer(receive bool) Criterion {
 // noSilentLoss: the biggest packet from may send to (its eth0's MTU, don't
 // fragment) passes or comes back refused; one byte more is refused by
 // from itself. Either way, nothing vanishes without a word.
-func noSilentLoss(from, to string) Criterion {
-	return Criterion{"no packet " + from + " may send to " + to + " is lost in silence", func(e *Env) Outcome {
+func noSilentLoss(from, to string) Criterion { return noSilentLossOf(from, to, v4) }
+
+// noSilentLossOf is noSilentLoss in family f: over IPv6, which no router
+// fragments, the biggest packet (the MTU less 48 bytes of IPv6 and ICMPv6
+// headers) arrives or comes back refused (Packet Too Big).
+func noSilentLossOf(from, to string, f family) Criterion {
+	return Criterion{"no " + f.prefix + "packet " + from + " may send to " + to + " is lost in silence", func(e *Env) Outcome {
 		_, mtu := podMTU(e, from)
-		dst := e.W(to).IP
-		fits := e.Ping(from, dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-28))
-		over := e.Ping(from, dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-27))
+		dst := f.ip(e.W(to))
+		fits := e.Ping(from, dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-f.hdr))
+		over := e.Ping(from, dst, 1, "-M", "do", "-s", fmt.Sprint(mtu-f.hdr+1))
 		loud := func(r probe.PingResult) bool { return r.Received > 0 || len(r.Errors) > 0 }
 		o := Outcome{Pass: loud(fits) && loud(over) && over.Received == 0,
-			Observed: e.PingText(from, dst, fits, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-28)) + "; " +
-				e.PingText(from, dst, over, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-27))}
+			Observed: e.PingText(from, dst, fits, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-f.hdr)) + "; " +
+				e.PingText(from, dst, over, fmt.Sprintf(" (%d bytes, don't fragment)", mtu-f.hdr+1))}
 		if !o.Pass {
-			o.Hint = mtuHint(e)
+			o.Hint = mtuHintOf(e, f)
 		}
 		return o
 	}}
+}
+
+// narrowLink makes the underlay carry at most mtu bytes of family f's
+// packets and drop what is bigger without a word (why says so in the
+// rule's comment): bridged packets pass ip(6)tables there. The nodes hand
+// the link real packets, not offloaded bundles of them, as a VPN's or a
+// tunnel's device would take them.
+func narrowLink(e *Env, f family, mtu int, why string) []netops.Op {
+	u := e.S.Topology.UnderlayNetns()
+	var ops []netops.Op
+	for _, n := range []string{"node1", "node2"} {
+		ops = append(ops, netops.Ethtool{NS: e.NS(n), Dev: e.Node(n).Iface,
+			Settings: []string{"tso", "off", "gso", "off", "tx-udp_tnl-segmentation", "off", "tx-udp_tnl-csum-segmentation", "off"}})
+	}
+	key := "net.bridge.bridge-nf-call-iptables"
+	if f.prefix != "" {
+		key = "net.bridge.bridge-nf-call-ip6tables"
+	}
+	return append(ops,
+		netops.Sysctl{NS: u, Settings: []netops.KV{{Key: key, Value: "1"}}},
+		netops.IPTables{NS: u, IPv6: f.prefix != "", Marker: names.RuleMarker(e.S.Lab), Rules: []netops.Rule{{Table: "filter", Chain: "FORWARD",
+			Spec: []string{"-m", "length", "--length", fmt.Sprintf("%d:65535", mtu+1), "-j", "DROP"}, Why: why}}})
 }
 
 // vpnMTU is what exercise 8's underlay carries: 100 less than the nodes
@@ -480,11 +538,13 @@ func podMTU(e *Env, name string) (string, int) {
 	return fmt.Sprintf("%s's eth0 has MTU %d", name, l.Attrs().MTU), l.Attrs().MTU
 }
 
-// mtuHint says what don't-fragment pings of several sizes did, pod to pod
-// and node to node, and where to look.
-func mtuHint(e *Env) string { return e.Once("mtu", func() string { return mtuSeen(e) }) }
+// mtuHintOf says what don't-fragment pings of several sizes did in family
+// f, pod to pod and node to node, and where to look.
+func mtuHintOf(e *Env, f family) string {
+	return e.Once("mtu"+f.prefix, func() string { return mtuSeen(e, f) })
+}
 
-func mtuSeen(e *Env) string {
+func mtuSeen(e *Env, f family) string {
 	what := func(r probe.PingResult) string {
 		switch {
 		case r.Received > 0:
@@ -496,13 +556,17 @@ func mtuSeen(e *Env) string {
 	}
 	_, mtu := podMTU(e, "pod1")
 	var seen []string
-	for _, size := range []int{56, mtu - 28} {
-		seen = append(seen, fmt.Sprintf("%d bytes %s", size, what(e.Ping("pod1", e.W("pod3").IP, 1, "-M", "do", "-s", fmt.Sprint(size)))))
+	for _, size := range []int{56, mtu - f.hdr} {
+		seen = append(seen, fmt.Sprintf("%d bytes %s", size, what(e.Ping("pod1", f.ip(e.W("pod3")), 1, "-M", "do", "-s", fmt.Sprint(size)))))
 	}
 	under := e.S.Topology.UnderlayMTU
 	var nodes []string
-	for _, size := range []int{under - 28, under - 128} {
-		nodes = append(nodes, fmt.Sprintf("%d bytes %s", size, what(e.Ping("node1", e.Node("node2").IP, 1, "-M", "do", "-s", fmt.Sprint(size)))))
+	for _, size := range []int{under - f.hdr, under - 100 - f.hdr} {
+		nodes = append(nodes, fmt.Sprintf("%d bytes %s", size, what(e.Ping("node1", f.node(e.Node("node2")), 1, "-M", "do", "-s", fmt.Sprint(size)))))
+	}
+	if f.prefix != "" {
+		return "pings over IPv6 (never fragmented by a router) pod1 → pod3: " + strings.Join(seen, ", ") + "; node1 → node2: " + strings.Join(nodes, ", ") +
+			". Big IPv6 packets are lost without a word somewhere: what does a pod's IPv6 packet become between the nodes, how big may it be there, and who should say so?"
 	}
 	return "don't-fragment pings pod1 → pod3: " + strings.Join(seen, ", ") + "; node1 → node2: " + strings.Join(nodes, ", ") +
 		". Big packets are lost without a word somewhere: what does a pod's packet become on the wire between the nodes, and how big may it be there?"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -98,6 +99,18 @@ its veth pair, its address and its namespace, and the published port.
 // blue is how what joins the nodes is drawn: the tunnel, host-gw's routes.
 const blue = `style=dashed, color="#3366cc", fontcolor="#3366cc"`
 
+// line6 is an IPv6 address or prefix on a line of its own under the IPv4
+// one, in a dual-stack lab; "" else.
+func line6[T interface {
+	IsValid() bool
+	String() string
+}](a T) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return "\n" + a.String()
+}
+
 // dotSource draws lab s in Graphviz's language: a cluster per node with its
 // host (its underlay interface and routing table), its bridge and
 // workloads (the lab's own and the pods of applied manifests), the
@@ -117,9 +130,9 @@ func dotSource(s *state.State) string {
 	fmt.Fprintf(&b, "  label=%s; labelloc=t; fontsize=20; fontname=\"Helvetica\"; forcelabels=true;\n", q(fmt.Sprintf("netlab lab %s: %s", s.Lab, v.Model())))
 	b.WriteString("  graph [rankdir=TB, nodesep=0.4, ranksep=0.6]; node [fontname=\"Helvetica\", shape=box, style=rounded]; edge [fontname=\"Helvetica\", dir=none];\n")
 	fmt.Fprintf(&b, "  underlay [label=%s, shape=box, style=\"rounded,filled\", fillcolor=\"#eeeeee\"];\n",
-		q(fmt.Sprintf("underlay %s%s", t.Underlay, v.Underlay(s))))
+		q(fmt.Sprintf("underlay %s%s%s", t.Underlay, line6(t.Underlay6), v.Underlay(s))))
 	if t.Outside != nil {
-		fmt.Fprintf(&b, "  outside [label=%s];\n", q(fmt.Sprintf("outside\n%s %s\nnetns %s", t.Outside.Iface, t.Outside.IP, t.Outside.NS)))
+		fmt.Fprintf(&b, "  outside [label=%s];\n", q(fmt.Sprintf("outside\n%s %s%s\nnetns %s", t.Outside.Iface, t.Outside.IP, line6(t.Outside.IP6), t.Outside.NS)))
 		fmt.Fprintf(&b, "  outside -> underlay;\n")
 	}
 	tunnel := s.Mode == topo.OverlayMode && t.Overlay.Backend != topo.HostGW
@@ -132,7 +145,7 @@ func dotSource(s *state.State) string {
 			ns = "this machine"
 		}
 		fmt.Fprintf(&b, "  subgraph %s {\n    label=%s; style=rounded;\n", q("cluster_"+n.Name), q(n.Name))
-		fmt.Fprintf(&b, "    %s [label=%s];\n", q(n.Name+"/host"), q(fmt.Sprintf("%s\n%s %s\nnetns %s", n.Name, n.Iface, n.IP, ns)))
+		fmt.Fprintf(&b, "    %s [label=%s];\n", q(n.Name+"/host"), q(fmt.Sprintf("%s\n%s %s%s\nnetns %s", n.Name, n.Iface, n.IP, line6(n.IP6), ns)))
 		if !t.IsLocal(n.Name) {
 			fmt.Fprintf(&b, "    %s [label=%s, style=dashed];\n", q(n.Name+"/peer"), q("a peer: another machine"))
 			b.WriteString("  }\n")
@@ -152,7 +165,7 @@ func dotSource(s *state.State) string {
 		if pubBridge != br {
 			brDetail = ""
 		}
-		fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+br), q(fmt.Sprintf("%s %s%s", br, brIP, brDetail)))
+		fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#dde8ff\"];\n", q(n.Name+"/"+br), q(fmt.Sprintf("%s %s%s%s", br, brIP, line6(bridge6Of(s, n)), brDetail)))
 		fmt.Fprintf(&b, "    %s -> %s;\n", q(n.Name+"/host"), q(n.Name+"/"+br))
 		if tunnel {
 			fmt.Fprintf(&b, "    %s [label=%s, style=\"rounded,filled\", fillcolor=\"#e6f4e6\"];\n", q(n.Name+"/tunnel"), q(strings.TrimSpace(v.NodeDetail(s, n))))
@@ -196,7 +209,7 @@ func dotSource(s *state.State) string {
 					fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+a.Bridge), q(w.Name), q(a.HostIface+" ↔ "+a.Dev))
 				}
 			default:
-				fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\neth0 %s/%d\nnetns %s%s", w.Kind, w.Name, w.IP, w.Prefix, w.NS, extra)))
+				fmt.Fprintf(&b, "    %s [label=%s];\n", q(w.Name), q(fmt.Sprintf("%s %s\neth0 %s/%d%s\nnetns %s%s", w.Kind, w.Name, w.IP, w.Prefix, line6(netip.PrefixFrom(w.IP6, w.Prefix6)), w.NS, extra)))
 				fmt.Fprintf(&b, "    %s -> %s [xlabel=%s, fontsize=10];\n", q(n.Name+"/"+br), q(w.Name), q(w.HostIface+" ↔ eth0"))
 			}
 		}

@@ -255,6 +255,16 @@ func TestExercises(t *testing.T) {
 				"ip netns exec %[1]s-node1 iptables -t nat -I POSTROUTING -s 172.18.0.0/16 -o " + backBridge + " -j RETURN"}, at: 1, hint: "came through the node from another network"},
 		}, alt: []string{"ip -n %[1]s-node1 link add c1-back master " + backBridge + " up type veth peer name back0 netns %[1]s-c1",
 			"ip -n %[1]s-c1 link set back0 up", "ip -n %[1]s-c1 addr add 172.19.0.200/16 dev back0"}},
+		{n: 17, story: "[fd00:10:244:2::2]:9376", fails: []int{0, 1, 4}, hint: "flannel-v6.1", wrongs: []wrongFix{
+			{cmds: []string{"ip -n %s-node1 -6 route replace fd00:10:244:2::/64 via fd00:56::12 dev eth1"}, at: 3, hint: "around the tunnel"},
+			{cmds: []string{"bridge -n %s-node1 fdb append 00:00:00:00:00:00 dev flannel-v6.1 dst fd00:56::12"}, at: 4, hint: "all-zero entry"},
+		}},
+		{n: 18, story: "6in4", fails: []int{0, 1, 3, 4}, hint: "vanish without a word", wrongs: []wrongFix{
+			{cmds: []string{"ip netns exec %s-node1 ip6tables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200",
+				"ip netns exec %s-node2 ip6tables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1200"}, at: 3, hint: "vanish without a word"},
+			{cmds: []string{"ip -n %s-node1 link set flannel.1 mtu 1350", "ip -n %s-node2 link set flannel.1 mtu 1350"}, at: 0, hint: "vanish without a word"},
+		}, alt: []string{"ip -n %[1]s-pod1 link set eth0 mtu 1410", "ip -n %[1]s-pod2 link set eth0 mtu 1410",
+			"ip -n %[1]s-pod3 link set eth0 mtu 1410", "ip -n %[1]s-pod4 link set eth0 mtu 1410"}},
 	} {
 		// The Docker exercises on both Dockers' layouts.
 		versions := []string{""}

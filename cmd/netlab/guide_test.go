@@ -89,7 +89,7 @@ func TestWorkshopGuide(t *testing.T) {
 	bin := labtest.Binary(t)
 	t.Setenv("NETLAB_EXERCISE_PREFIX", "")
 	t.Cleanup(func() {
-		for _, l := range []string{"docker", "overlay", "hostgw", "compose", "ex1"} {
+		for _, l := range []string{"docker", "overlay", "hostgw", "compose", "docker6", "overlay6", "ex1"} {
 			_, _ = exec.Command(bin, "down", "--lab", l).CombinedOutput()
 			labtest.AssertGone(t, l)
 		}

@@ -32,6 +32,19 @@ func damagedJSON(name string) api.Status {
 		Hint: fmt.Sprintf("its namespaces or processes are here but its state file is missing or unreadable (a crash?): remove it with 'sudo netlab down --lab %s'", name)}
 }
 
+// bridge6Of is a node's workload bridge's IPv6 address with its prefix, in
+// a dual-stack lab (docker0's, or cni0's); the zero Prefix else.
+func bridge6Of(s *state.State, n topo.Node) netip.Prefix {
+	t := s.Topology
+	switch {
+	case !t.IPv6:
+		return netip.Prefix{}
+	case s.Mode == topo.DockerMode:
+		return netip.PrefixFrom(t.Docker.Gateway6(), t.Docker.Subnet6.Bits())
+	}
+	return netip.PrefixFrom(n.Gateway6(), n.PodCIDR6.Bits())
+}
+
 // bridgeOf returns a node's workload bridge and its address with prefix.
 func bridgeOf(s *state.State, n topo.Node) (string, string) {
 	br, p := lab.ViewOf(s).Bridge(s, n)
@@ -166,7 +179,7 @@ func podWhat(p kube.Pod) string {
 func picture(w io.Writer, s *state.State, pods []kube.Pod) {
 	t := s.Topology
 	if t.Outside != nil {
-		fmt.Fprintf(w, "  outside %s  (plays the rest of the world)\n", t.Outside.IP)
+		fmt.Fprintf(w, "  outside %s%s  (plays the rest of the world)\n", t.Outside.IP, also6(t.Outside.IP6))
 		fmt.Fprintf(w, "     │\n")
 	}
 	link := "a Vagrant-style private network"
@@ -174,7 +187,11 @@ func picture(w io.Writer, s *state.State, pods []kube.Pod) {
 		link = "this VM's private network"
 	}
 	link += lab.ViewOf(s).Underlay(s)
-	fmt.Fprintf(w, "  ───┴──── underlay %s (%s) ────\n", t.Underlay, link)
+	under := t.Underlay.String()
+	if t.IPv6 {
+		under += " and " + t.Underlay6.String()
+	}
+	fmt.Fprintf(w, "  ───┴──── underlay %s (%s) ────\n", under, link)
 	for i, n := range t.Nodes {
 		last := i == len(t.Nodes)-1
 		branch, stem := "├──", "│  "
@@ -196,7 +213,7 @@ func picture(w io.Writer, s *state.State, pods []kube.Pod) {
 			if len(c.Containers) > 0 {
 				extra = "  [" + strings.Join(c.Containers, " ") + "]"
 			}
-			rows = append(rows, row{c.Name, c.IP.String(), extra})
+			rows = append(rows, row{c.Name, c.IP.String() + also6(c.IP6), extra})
 		}
 		for _, p := range pods {
 			if p.Node == n.Name {
@@ -226,7 +243,21 @@ func picture(w io.Writer, s *state.State, pods []kube.Pod) {
 func table(w io.Writer, s *state.State, pods []kube.Pod, max int) {
 	t := s.Topology
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NAME\tKIND\tON\tADDRESS\tINTERFACES\tNETNS")
+	head := "  NAME\tKIND\tON\tADDRESS\t"
+	if t.IPv6 {
+		head += "IPV6\t"
+	}
+	fmt.Fprintln(tw, head+"INTERFACES\tNETNS")
+	// col6 is a row's IPv6 column, in a dual-stack lab.
+	col6 := func(a netip.Addr, bits int) string {
+		switch {
+		case !t.IPv6:
+			return ""
+		case !a.IsValid():
+			return "-\t"
+		}
+		return netip.PrefixFrom(a, bits).String() + "\t"
+	}
 	for _, n := range t.Nodes {
 		if !t.IsLocal(n.Name) {
 			continue
@@ -237,10 +268,10 @@ func table(w io.Writer, s *state.State, pods []kube.Pod, max int) {
 		if ns == "" {
 			ns = "(this machine)"
 		}
-		fmt.Fprintf(tw, "  %s\tnode\t-\t%s/%d\t%s\t%s\n", n.Name, n.IP, t.Underlay.Bits(), ifs, ns)
+		fmt.Fprintf(tw, "  %s\tnode\t-\t%s/%d\t%s%s\t%s\n", n.Name, n.IP, t.Underlay.Bits(), col6(n.IP6, t.Underlay6.Bits()), ifs, ns)
 	}
 	if t.Outside != nil {
-		fmt.Fprintf(tw, "  %s\toutside\t-\t%s/%d\t%s\t%s\n", t.Outside.Name, t.Outside.IP, t.Underlay.Bits(), t.Outside.Iface, t.Outside.NS)
+		fmt.Fprintf(tw, "  %s\toutside\t-\t%s/%d\t%s%s\t%s\n", t.Outside.Name, t.Outside.IP, t.Underlay.Bits(), col6(t.Outside.IP6, t.Underlay6.Bits()), t.Outside.Iface, t.Outside.NS)
 	}
 	for i, c := range s.Workloads {
 		if max > 0 && i == max {
@@ -263,15 +294,24 @@ func table(w io.Writer, s *state.State, pods []kube.Pod, max int) {
 			}
 			ifs = strings.Join(each, ", ")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Kind, c.Node, addr, ifs, c.NS)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s%s\t%s\n", c.Name, c.Kind, c.Node, addr, col6(c.IP6, c.Prefix6), ifs, c.NS)
 	}
 	if max == 0 || len(s.Workloads) < max {
 		for _, p := range pods {
 			br, _ := bridgeOf(s, t.Nodes[0])
-			fmt.Fprintf(tw, "  %s\tpod (%s)\t%s\t%s\teth0 ↔ %s on %s\t%s\n", p.Name, podWhat(p), p.Node, podCIDROf(s, p), p.HostIface, br, p.NS)
+			fmt.Fprintf(tw, "  %s\tpod (%s)\t%s\t%s\t%seth0 ↔ %s on %s\t%s\n", p.Name, podWhat(p), p.Node, podCIDROf(s, p), col6(netip.Addr{}, 0), p.HostIface, br, p.NS)
 		}
 	}
 	tw.Flush()
+}
+
+// also6 is " ADDRESS" for an IPv6 address beside an IPv4 one in the
+// picture, "" for none.
+func also6(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return " " + a.String()
 }
 
 // kindOf names the lab's workloads: container or pod.

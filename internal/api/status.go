@@ -24,6 +24,8 @@ type Status struct {
 	Underlay6   string `json:"underlay6,omitempty"`
 	Subnet6     string `json:"subnet6,omitempty"`
 	ClusterCIDR string `json:"cluster_cidr,omitempty"`
+	// ClusterCIDR6 is the Kubernetes model's IPv6 cluster CIDR.
+	ClusterCIDR6 string `json:"cluster_cidr6,omitempty"`
 	// Docker is the Docker model's version ("28" or "20.10") and its
 	// options, as the lab builds them.
 	Docker *DockerSettings `json:"docker,omitempty"`
@@ -60,6 +62,11 @@ type Node struct {
 	// lab.
 	UnderlayIP6 string `json:"underlay_ip6,omitempty"`
 	BridgeIP6   string `json:"bridge_ip6,omitempty"`
+	// PodCIDR6, VTEP6 and VTEPMAC6 are a Kubernetes node's IPv6 pod CIDR
+	// and its flannel-v6.1's address and MAC.
+	PodCIDR6 string `json:"pod_cidr6,omitempty"`
+	VTEP6    string `json:"vtep_ip6,omitempty"`
+	VTEPMAC6 string `json:"vtep_mac6,omitempty"`
 }
 
 // Workload is a container or a pod.

@@ -118,8 +118,15 @@ func Underlay(t *topo.Topology, bridge string) []netops.Op {
 		ns := Netns(t.Lab, h.Name)
 		if t.IPv6 {
 			// Dual-stack: IPv6 on, and no router advertisements heeded:
-			// the lab's addresses and routes are its own.
-			ns = NetnsIPv6(t.Lab, h.Name, netops.KV{Key: "net.ipv6.conf.default.accept_ra", Value: "0"})
+			// the lab's addresses and routes are its own. No duplicate
+			// address detection on the links made here either: nothing
+			// can duplicate an address on them, and DAD holds a new
+			// interface's link-local address for a second, in which the
+			// kernel sends no neighbour solicitation for a packet it
+			// forwards (its source must be a usable link-local address):
+			// a node would drop the first packets for its pods.
+			ns = NetnsIPv6(t.Lab, h.Name, netops.KV{Key: "net.ipv6.conf.default.accept_ra", Value: "0"},
+				netops.KV{Key: "net.ipv6.conf.default.accept_dad", Value: "0"})
 		}
 		ops = append(ops,
 			ns,
