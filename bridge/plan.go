@@ -152,7 +152,7 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		// Docker's --ipv6: the bridge's IPv6 gateway (no DAD, as Docker
 		// adds it), and IPv6 forwarding on.
 		ops = append(ops,
-			netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv6.conf.all.forwarding", Value: "1"}}},
+			lab.Forwarding6(t, node.NS),
 			netops.AddrAdd{NS: node.NS, Dev: t.Docker.Bridge, CIDR: netip.PrefixFrom(t.Docker.Gateway6(), t.Docker.Subnet6.Bits()).String(), NoDAD: true})
 	}
 	if resolvers(t) {
@@ -260,7 +260,13 @@ func Firewall(t *topo.Topology, node topo.Node, cs []state.Workload) []netops.Op
 	ipt := netops.IPTables{NS: node.NS, Marker: names.RuleMarker(t.Lab)}
 	if !t.Embedded {
 		ipt.Chains, ipt.Rules = Chains(t), Rules(t, cs)
-		return []netops.Op{ipt}
+		if !t.IPv6 {
+			return []netops.Op{ipt}
+		}
+		// Dual-stack: the same chains of netlab's own in ip6tables, with
+		// the IPv6 addresses.
+		t6, cs6 := ipv6View(t, cs)
+		return []netops.Op{ipt, netops.IPTables{NS: node.NS, IPv6: true, Marker: names.RuleMarker(t.Lab), Chains: Chains(t6), Rules: Rules(t6, cs6)}}
 	}
 	ipt.Policies = []netops.Policy{{Table: "filter", Chain: "FORWARD", Target: "DROP"}}
 	if !t.Docker.Is28() {
@@ -658,7 +664,6 @@ func Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 	published := cs[0]
 	dnat, snat, fwd := names.ChainName(t.Lab, "DNAT"), names.ChainName(t.Lab, "SNAT"), names.ChainName(t.Lab, "FWD")
 	target := fmt.Sprint(t.Docker.TargetPort)
-	dest := published.IP.String()
 	var rules []netops.Rule
 	if rawDrops(t.Docker) {
 		raw := names.ChainName(t.Lab, "RAW")
@@ -676,7 +681,7 @@ func Rules(t *topo.Topology, cs []state.Workload) []netops.Rule {
 			Why: "forwarding for containers, whatever the FORWARD policy"},
 		{Table: "filter", Chain: fwd, Spec: []string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 			Why: "replies to containers"},
-		{Table: "filter", Chain: fwd, Spec: []string{"-d", dest + "/32", "!", "-i", br, "-o", br, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
+		{Table: "filter", Chain: fwd, Spec: []string{"-d", host(published.IP), "!", "-i", br, "-o", br, "-p", "tcp", "--dport", target, "-j", "ACCEPT"},
 			Why: "the published port"},
 		{Table: "filter", Chain: fwd, Spec: []string{"-i", br, "-j", "ACCEPT"},
 			Why: "containers may go anywhere"},

@@ -39,6 +39,15 @@ const (
 	Throughput    = "throughput"
 )
 
+// Suffix6 ends the id of a row or verdict asked over IPv6, when every lab
+// compared is dual-stack: cross_node_ipv6 (a contract of compare --json).
+const Suffix6 = "_ipv6"
+
+// Questions6 are the questions asked over IPv6 too, in a dual-stack
+// comparison: those of addresses and packets (a name lookup, a shared
+// namespace and the throughput are the same in either family).
+var Questions6 = []string{SameNode, CrossNode, SourceSeen, NodeToRemote, OutsideToWork, RoutedToWork, WorkToOutside, MTU, Encapsulation}
+
 // Verdict ids (a contract of compare --json).
 const (
 	NoNATWorkloads = "no_nat_workload_workload"
@@ -92,6 +101,48 @@ type subject struct {
 	outside   *topo.Host
 	outsideNS netops.NS // "" when the outside host is another machine
 	cLocal    bool
+	// six: the questions go over IPv6 (the state is ipv6State's).
+	six bool
+}
+
+// dualStack says every column's lab is dual-stack: then the questions of
+// addresses and packets are asked over IPv6 too.
+func dualStack(cols []Column) bool {
+	for _, c := range cols {
+		if !c.State.Topology.IPv6 {
+			return false
+		}
+	}
+	return len(cols) > 0
+}
+
+// ipv6State is lab state s as the IPv6 questions see it: every node,
+// outside host and workload at its IPv6 address, the underlay and the
+// model's subnets their IPv6 ones. The questions are then asked by the
+// same code as IPv4's.
+func ipv6State(s *state.State) *state.State {
+	c := *s
+	t := *s.Topology
+	t.Underlay = t.Underlay6
+	t.Docker.Subnet = t.Docker.Subnet6
+	t.Nodes = slices.Clone(t.Nodes)
+	for i := range t.Nodes {
+		t.Nodes[i].IP, t.Nodes[i].PodCIDR = t.Nodes[i].IP6, t.Nodes[i].PodCIDR6
+	}
+	if t.Outside != nil {
+		o := *t.Outside
+		o.IP = o.IP6
+		t.Outside = &o
+	}
+	c.Topology = &t
+	c.Workloads = nil
+	for _, w := range s.Workloads {
+		if w.IP6.IsValid() {
+			w.IP, w.Prefix = w.IP6, w.Prefix6
+			c.Workloads = append(c.Workloads, w)
+		}
+	}
+	return &c
 }
 
 // Run asks every column every question and judges the requirements.
@@ -119,17 +170,55 @@ func Run(cols []Column, o Options) api.Compare {
 		r.Notes = notes(q.ID, cols, r.Cells)
 		out.Rows = append(out.Rows, r)
 	}
+	out.Verdicts = verdicts(cols, subs, cells, "", "")
+	if dualStack(cols) {
+		// The same questions over IPv6, one lab after the other's IPv4
+		// ones: a route the routed question adds for a moment, or a
+		// capture, would meet the other family's packets.
+		subs6 := make([]*subject, len(cols))
+		cells6 := make([]map[string]*api.Cell, len(cols))
+		for i, col := range cols {
+			subs6[i] = cast(Column{Key: col.Key, State: ipv6State(col.State)})
+			subs6[i].six = true
+			cells6[i] = subs6[i].ask6()
+		}
+		for _, id := range Questions6 {
+			r := api.Row{ID: id + Suffix6, Question: "over IPv6: " + questionText(id), Cells: map[string]*api.Cell{}}
+			for i, col := range cols {
+				r.Cells[col.Key] = cells6[i][id]
+			}
+			out.Rows = append(out.Rows, r)
+		}
+		out.Verdicts = append(out.Verdicts, verdicts(cols, subs6, cells6, Suffix6, " (over IPv6)")...)
+	}
+	out.Millis = time.Since(start).Milliseconds()
+	return out
+}
+
+// verdicts judges the seed's requirements for every column from its
+// cells, the ids and texts with suffix and more (the IPv6 ones').
+func verdicts(cols []Column, subs []*subject, cells []map[string]*api.Cell, suffix, more string) []api.Verdict {
+	var out []api.Verdict
 	for _, req := range Requirements {
-		v := api.Verdict{ID: req.ID, Requirement: req.Text, Results: map[string]string{}, Evidence: map[string]api.Evidence{}}
+		v := api.Verdict{ID: req.ID + suffix, Requirement: req.Text + more, Results: map[string]string{}, Evidence: map[string]api.Evidence{}}
 		for i, col := range cols {
 			pass, ev := judge(req.ID, subs[i], cells[i])
 			v.Results[col.Key] = map[bool]string{true: "PASS", false: "FAIL"}[pass]
 			v.Evidence[col.Key] = ev
 		}
-		out.Verdicts = append(out.Verdicts, v)
+		out = append(out, v)
 	}
-	out.Millis = time.Since(start).Milliseconds()
 	return out
+}
+
+// questionText is question id's text.
+func questionText(id string) string {
+	for _, q := range Questions {
+		if q.ID == id {
+			return q.Text
+		}
+	}
+	return id
 }
 
 // cast picks the workloads of a column: the first two of the asking node
@@ -215,6 +304,20 @@ func ptr[T any](v T) *T { return &v }
 // ask asks every question but throughput, the independent ones side by
 // side.
 func (sub *subject) ask() map[string]*api.Cell {
+	var ids []string
+	for _, q := range Questions {
+		if q.ID != Throughput {
+			ids = append(ids, q.ID)
+		}
+	}
+	return sub.askOf(ids)
+}
+
+// ask6 asks Questions6, over IPv6 (the subject's state is ipv6State's).
+func (sub *subject) ask6() map[string]*api.Cell { return sub.askOf(Questions6) }
+
+// askOf asks the questions ids, the independent ones side by side.
+func (sub *subject) askOf(ids []string) map[string]*api.Cell {
 	cells := map[string]*api.Cell{}
 	if sub.a == nil {
 		for _, q := range Questions {
@@ -222,9 +325,13 @@ func (sub *subject) ask() map[string]*api.Cell {
 		}
 		return cells
 	}
+	want := func(id string) bool { return slices.Contains(ids, id) }
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	do := func(id string, f func() *api.Cell) {
+		if !want(id) {
+			return
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -250,12 +357,18 @@ func (sub *subject) ask() map[string]*api.Cell {
 	wg.Wait()
 	// Alone: it counts the programs in a namespace, where the other
 	// questions' pings and traceroutes would count too.
-	cells[SharedNetns] = sub.sharedNamespace()
+	if want(SharedNetns) {
+		cells[SharedNetns] = sub.sharedNamespace()
+	}
 	// Alone: the route it adds for a moment would send the other
 	// questions' packets its way.
-	cells[RoutedToWork] = sub.routedToWorkload()
+	if want(RoutedToWork) {
+		cells[RoutedToWork] = sub.routedToWorkload()
+	}
 	// The capture last: the other questions' packets would cross it too.
-	cells[Encapsulation] = sub.encapsulation(cross)
+	if want(Encapsulation) {
+		cells[Encapsulation] = sub.encapsulation(cross)
+	}
 	return cells
 }
 
@@ -322,9 +435,11 @@ func (sub *subject) crossNode() *api.Cell {
 		c.Note = fmt.Sprintf("%s on %s answered", sub.c.Name, sub.remote.Name)
 	}
 	// The interfaces on the way, from the kernel's tables (netlab trace's
-	// walk, without its packet).
-	c.Path = trace.Path(trace.Request{State: sub.s, SrcNS: sub.a.NS, Src: api.TraceEnd{IP: sub.a.IP.String()},
-		Dst: sub.c.IP, Proto: "tcp", Port: sub.c.Port})
+	// walk, without its packet: IPv4's).
+	if !sub.six {
+		c.Path = trace.Path(trace.Request{State: sub.s, SrcNS: sub.a.NS, Src: api.TraceEnd{IP: sub.a.IP.String()},
+			Dst: sub.c.IP, Proto: "tcp", Port: sub.c.Port})
+	}
 	return c
 }
 
@@ -460,7 +575,7 @@ func (sub *subject) routedToWorkload() *api.Cell {
 		c.Error = fmt.Sprintf("the outside host %s is another machine: ask from there", sub.outside.IP)
 		return c
 	}
-	dst := sub.a.IP.String() + "/32"
+	dst := netip.PrefixFrom(sub.a.IP, sub.a.IP.BitLen()).String()
 	add := netops.RouteAdd{NS: sub.outsideNS, Dst: dst, Via: sub.node.IP.String()}
 	r := netops.NewRunner(netops.Apply, io.Discard)
 	defer r.Close()
@@ -490,12 +605,15 @@ func (sub *subject) routedToWorkload() *api.Cell {
 // namespace ns (Docker 28's, or netlab's on a real node).
 func rawDrops(ns netops.NS, ip netip.Addr) int {
 	save, err := netops.IPTablesSaveCounters(ns, "raw")
+	if ip.Is6() {
+		save, err = netops.IP6TablesSaveCounters(ns, "raw")
+	}
 	if err != nil {
 		return 0
 	}
 	n := 0
 	for _, l := range strings.Split(save, "\n") {
-		if !strings.Contains(l, " -d "+ip.String()+"/32 ") || !strings.HasSuffix(l, "-j DROP") {
+		if !strings.Contains(l, " -d "+netip.PrefixFrom(ip, ip.BitLen()).String()+" ") || !strings.HasSuffix(l, "-j DROP") {
 			continue
 		}
 		var p, b int
@@ -702,7 +820,7 @@ func judge(id string, sub *subject, cells map[string]*api.Cell) (bool, api.Evide
 			own.Reachable && own.Translated != nil && !*own.Translated
 		return pass, ev
 	default: // SelfIP
-		self, _, err := iface(sub.a.NS, "eth0")
+		self, _, err := ifaceIn(sub.a.NS, "eth0", sub.six)
 		ev := api.Evidence{Sent: fmt.Sprintf("%s asked %s", sub.a.Name, seen.To)}
 		if err != nil {
 			ev.Reported = err.Error()

@@ -33,9 +33,12 @@ func echo() []byte {
 	return p
 }
 
-func ether(ip []byte) []byte {
+func ether(ip []byte) []byte { return etherOf(0x0800, ip) }
+
+// etherOf is ip in an Ethernet frame of ethertype typ.
+func etherOf(typ uint16, ip []byte) []byte {
 	f := make([]byte, 14, 14+len(ip))
-	binary.BigEndian.PutUint16(f[12:14], 0x0800)
+	binary.BigEndian.PutUint16(f[12:14], typ)
 	return append(f, ip...)
 }
 
@@ -208,4 +211,44 @@ func TestTextFits(t *testing.T) {
 		assert.LessOrEqual(t, utf8.RuneCountInString(l), TextWidth, "%q", l)
 	}
 	assert.Contains(t, b.String(), "10.244.2.0 › 10.244.2.2", "a long cell wraps, nothing is lost")
+}
+
+// TestParseOverhead6: an IPv6 echo request inside VXLAN inside IPv6 (a
+// dual-stack lab's IPv6 overlay): 70 bytes around it, the carrier named
+// with its family; the same echo alone: none; an echo reply: not ours.
+func TestParseOverhead6(t *testing.T) {
+	to6 := netip.MustParseAddr("fd00:10:244:2::2")
+	echo6 := func(typ byte) []byte {
+		p := make([]byte, 40+8+payload)
+		p[0] = 0x60
+		binary.BigEndian.PutUint16(p[4:6], uint16(8+payload))
+		p[6], p[7] = 58, 64
+		copy(p[24:40], to6.AsSlice())
+		p[40] = typ
+		copy(p[48+16:], bytes.Repeat(mark, 4))
+		return p
+	}
+	ether6 := func(ip []byte) []byte { return etherOf(0x86dd, ip) }
+	o, what, ok := parseOverhead(ether6(echo6(128)), to6, mark)
+	require.True(t, ok)
+	assert.Equal(t, 0, o)
+	assert.Equal(t, "none", what)
+
+	inner := ether6(echo6(128))
+	outer := make([]byte, 40+8+8, 40+8+8+len(inner))
+	outer[0] = 0x60
+	binary.BigEndian.PutUint16(outer[4:6], uint16(8+8+len(inner)))
+	outer[6] = 17
+	binary.BigEndian.PutUint16(outer[42:44], 8472)
+	outer[48] = 0x08
+	outer[48+6] = 1
+	o, what, ok = parseOverhead(ether6(append(outer, inner...)), to6, mark)
+	require.True(t, ok)
+	assert.Equal(t, 70, o)
+	assert.Equal(t, "VXLAN, UDP 8472, VNI 1, in IPv6", what)
+
+	_, _, ok = parseOverhead(ether6(echo6(129)), to6, mark)
+	assert.False(t, ok, "an echo reply")
+	_, _, ok = parseOverhead(ether6(echo6(128)), netip.MustParseAddr("fd00:10:244:2::3"), mark)
+	assert.False(t, ok, "to another address")
 }

@@ -85,12 +85,16 @@ func routeSource(ns netops.NS, dst netip.Addr) (netip.Addr, error) {
 	if len(rs) == 0 || rs[0].Src == nil {
 		return netip.Addr{}, fmt.Errorf("route to %s in %s has no source address", dst, ns)
 	}
-	a, _ := netip.AddrFromSlice(rs[0].Src.To4())
-	return a, nil
+	a, _ := netip.AddrFromSlice(rs[0].Src)
+	return a.Unmap(), nil
 }
 
 // iface returns the first IPv4 address and the MTU of dev in ns.
-func iface(ns netops.NS, dev string) (netip.Addr, int, error) {
+func iface(ns netops.NS, dev string) (netip.Addr, int, error) { return ifaceIn(ns, dev, false) }
+
+// ifaceIn is iface of one family: with v6, dev's first global IPv6
+// address (not its link-local one).
+func ifaceIn(ns netops.NS, dev string, v6 bool) (netip.Addr, int, error) {
 	h, err := netops.Netlink(ns)
 	if err != nil {
 		return netip.Addr{}, 0, err
@@ -100,12 +104,20 @@ func iface(ns netops.NS, dev string) (netip.Addr, int, error) {
 	if err != nil {
 		return netip.Addr{}, 0, fmt.Errorf("%s in %s: %w", dev, ns, err)
 	}
-	as, err := netops.Dump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_V4) })
-	if err != nil || len(as) == 0 {
-		return netip.Addr{}, l.Attrs().MTU, fmt.Errorf("%s in %s has no IPv4 address", dev, ns)
+	family, what := netlink.FAMILY_V4, "IPv4"
+	if v6 {
+		family, what = netlink.FAMILY_V6, "global IPv6"
 	}
-	a, _ := netip.AddrFromSlice(as[0].IP.To4())
-	return a, l.Attrs().MTU, nil
+	as, err := netops.Dump(func() ([]netlink.Addr, error) { return h.AddrList(l, family) })
+	if err != nil {
+		return netip.Addr{}, l.Attrs().MTU, err
+	}
+	for _, a := range as {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && !ip.IsLinkLocalUnicast() {
+			return ip.Unmap(), l.Attrs().MTU, nil
+		}
+	}
+	return netip.Addr{}, l.Attrs().MTU, fmt.Errorf("%s in %s has no %s address", dev, ns, what)
 }
 
 // listenOnce listens on ip in ns, on a port the kernel picks, for one
@@ -113,7 +125,11 @@ func iface(ns netops.NS, dev string) (netip.Addr, int, error) {
 func listenOnce(ns netops.NS, ip netip.Addr) (port int, wait func() (netip.Addr, error), err error) {
 	var l *net.TCPListener
 	err = netops.Do(ns, func() error {
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IP(ip.AsSlice())})
+		network := "tcp4"
+		if ip.Is6() {
+			network = "tcp6"
+		}
+		ln, err := net.ListenTCP(network, &net.TCPAddr{IP: net.IP(ip.AsSlice())})
 		l = ln
 		return err
 	})
@@ -150,6 +166,9 @@ func maxDF(ns netops.NS, dst netip.Addr, mtu int) (int, error) {
 		return r.Received > 0, err
 	}
 	best := mtu - 28 // IPv4 (20) and ICMP (8) headers
+	if dst.Is6() {
+		best = mtu - 48 // IPv6 (40) and ICMPv6 (8)
+	}
 	ok, err := passes(best)
 	if err != nil {
 		return 0, err
@@ -247,21 +266,34 @@ func overhead(capNS netops.NS, dev string, srcNS netops.NS, dst netip.Addr) (int
 }
 
 // parseOverhead finds our echo request to dst, marked with mark, in an
-// Ethernet frame and returns the outer IPv4 packet's length less the
-// echo's own IPv4 packet's length.
+// Ethernet frame and returns the outer IP packet's length less the echo's
+// own IP packet's length: IPv4 in IPv4, or IPv6 in IPv6 (a dual-stack
+// lab's IPv6 overlay rides the underlay's IPv6).
 func parseOverhead(frame []byte, dst netip.Addr, mark []byte) (int, string, bool) {
-	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:14]) != unix.ETH_P_IP {
+	if len(frame) < 14+20 {
 		return 0, "", false
 	}
 	outer := frame[14:]
-	outerLen := int(binary.BigEndian.Uint16(outer[2:4]))
-	inner := payload + 8 + 20
-	for off := 0; off+28 <= len(outer); off++ {
-		p := outer[off:]
-		if p[0] != 0x45 || int(binary.BigEndian.Uint16(p[2:4])) != inner || p[9] != unix.IPPROTO_ICMP || p[20] != 8 {
-			continue
+	var outerLen int
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case unix.ETH_P_IP:
+		outerLen = int(binary.BigEndian.Uint16(outer[2:4]))
+	case unix.ETH_P_IPV6:
+		if len(outer) < 40 {
+			return 0, "", false
 		}
-		if netip.AddrFrom4([4]byte(p[16:20])) != dst || !bytes.Contains(p[28:min(len(p), inner)], mark) {
+		outerLen = 40 + int(binary.BigEndian.Uint16(outer[4:6]))
+	default:
+		return 0, "", false
+	}
+	hdr := 20
+	if dst.Is6() {
+		hdr = 40
+	}
+	inner := payload + 8 + hdr
+	for off := 0; off+hdr+8 <= len(outer); off++ {
+		p := outer[off:]
+		if !echoTo(p, dst, inner) || !bytes.Contains(p[hdr+8:min(len(p), inner)], mark) {
 			continue
 		}
 		what := "none"
@@ -273,15 +305,34 @@ func parseOverhead(frame []byte, dst netip.Addr, mark []byte) (int, string, bool
 	return 0, "", false
 }
 
-// carrier names the outer packet's protocol: "VXLAN, UDP 8472".
+// echoTo reports whether p starts an echo request to dst of length n
+// bytes, IPv4 (ICMP type 8) or IPv6 (ICMPv6 type 128, right after the
+// fixed header).
+func echoTo(p []byte, dst netip.Addr, n int) bool {
+	if dst.Is4() {
+		return p[0] == 0x45 && int(binary.BigEndian.Uint16(p[2:4])) == n && p[9] == unix.IPPROTO_ICMP && p[20] == 8 &&
+			netip.AddrFrom4([4]byte(p[16:20])) == dst
+	}
+	return p[0]>>4 == 6 && int(binary.BigEndian.Uint16(p[4:6]))+40 == n && p[6] == unix.IPPROTO_ICMPV6 && p[40] == 128 &&
+		netip.AddrFrom16([16]byte(p[24:40])) == dst
+}
+
+// carrier names the outer packet's protocol: "VXLAN, UDP 8472" (over
+// IPv4 or IPv6).
 func carrier(outer []byte) string {
-	ihl := int(outer[0]&0x0f) * 4
-	switch outer[9] {
+	ihl, proto := int(outer[0]&0x0f)*4, outer[9]
+	if outer[0]>>4 == 6 {
+		ihl, proto = 40, outer[6]
+	}
+	switch proto {
 	case unix.IPPROTO_UDP:
 		if len(outer) >= ihl+16 {
 			port := binary.BigEndian.Uint16(outer[ihl+2 : ihl+4])
 			vni := uint32(outer[ihl+12])<<16 | uint32(outer[ihl+13])<<8 | uint32(outer[ihl+14])
 			if outer[ihl+8]&0x08 != 0 {
+				if ihl == 40 {
+					return fmt.Sprintf("VXLAN, UDP %d, VNI %d, in IPv6", port, vni)
+				}
 				return fmt.Sprintf("VXLAN, UDP %d, VNI %d", port, vni)
 			}
 			return fmt.Sprintf("UDP %d", port)
@@ -289,7 +340,7 @@ func carrier(outer []byte) string {
 	case unix.IPPROTO_IPIP:
 		return "IP in IP"
 	}
-	return fmt.Sprintf("IP protocol %d", outer[9])
+	return fmt.Sprintf("IP protocol %d", proto)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

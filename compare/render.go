@@ -27,6 +27,7 @@ func title(c api.Compare, key string) string {
 // lines renders one cell as a few short lines for the table; cs says who
 // plays which part in its column.
 func lines(id string, c *api.Cell, cs api.Cast) []string {
+	id = strings.TrimSuffix(id, Suffix6) // the same question, over IPv6
 	if c == nil {
 		return []string{"-"}
 	}
@@ -236,8 +237,8 @@ func Text(w io.Writer, c api.Compare) {
 	}
 	fmt.Fprintln(w)
 	labelW := 0
-	for _, q := range Questions {
-		labelW = max(labelW, width(q.Label))
+	for _, row := range c.Rows {
+		labelW = max(labelW, width(labelOf(row.ID)))
 	}
 	n := len(c.Columns)
 	// Each column as wide as its widest line, unless the table would be
@@ -364,16 +365,24 @@ func nameIP(name, ip string) string {
 }
 
 func labelOf(id string) string {
+	base, six := strings.CutSuffix(id, Suffix6)
 	for _, q := range Questions {
-		if q.ID == id {
+		if q.ID == base {
+			if six {
+				return q.Label + ", IPv6"
+			}
 			return q.Label
 		}
 	}
 	return id
 }
 
-// shortReq is a requirement as the seed words it.
+// shortReq is a requirement as the seed words it (over IPv6, for an
+// IPv6 verdict).
 func shortReq(id string) string {
+	if base, six := strings.CutSuffix(id, Suffix6); six {
+		return shortReq(base) + ", over IPv6"
+	}
 	switch id {
 	case NoNATWorkloads:
 		return "no NAT between containers"

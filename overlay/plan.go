@@ -87,7 +87,7 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		// Dual-stack: IPv6 forwarding, and cni0's IPv6 gateway (no DAD:
 		// the pods' first packets need it at once).
 		ops = append(ops,
-			netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv6.conf.all.forwarding", Value: "1"}}},
+			lab.Forwarding6(t, node.NS),
 			netops.AddrAdd{NS: node.NS, Dev: o.Bridge, CIDR: netip.PrefixFrom(node.Gateway6(), node.PodCIDR6.Bits()).String(), NoDAD: true})
 	}
 	if o.Backend == topo.HostGW {

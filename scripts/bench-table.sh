@@ -18,6 +18,16 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   }
   next
 }
+/^BenchmarkDualStack\// {
+  metrics()
+  split($1, a, "/"); sub(/-[0-9]+$/, "", a[3])
+  if (!dsHeader) {
+    printf "\n%-32s %9s %9s %10s %10s %8s %6s\n", "dual-stack (--ipv6) vs IPv4", "up", "down", "up --ipv6", "down -6", "ratio", "goal"
+    dsHeader = 1
+  }
+  printf "%-32s %8.3fs %8.3fs %9.3fs %9.3fs %7.2fx %6s\n", a[2] " " a[3], m["up-s"], m["down-s"], m["up6-s"], m["down6-s"], m["up6/up"], "1.5x"
+  next
+}
 /^BenchmarkDataPlane/ {
   metrics()
   printf "\n%-28s %12s %12s\n", "data plane (overlay lab)", "TCP (iperf3)", "ping rtt"

@@ -11,7 +11,12 @@
 #  4. record which node this VM is, and the topology every node reads:
 #     the nodes, their underlay addresses and the underlay interface, which
 #     is the one holding this VM's private-network address (never Vagrant's
-#     NAT interface, eth0 with 10.0.2.15: the reason flannel has --iface).
+#     NAT interface, eth0 with 10.0.2.15: the reason flannel has --iface);
+#  5. give the private network an IPv6 address too, for dual-stack labs
+#     (--ipv6): fd00:56::<host number> (node1 is fd00:56::11), as netlab
+#     computes it, on the same interface; router advertisements (QEMU's and
+#     VirtualBox's user networks send them on the NAT interface) stay the
+#     NAT interface's.
 set -euo pipefail
 
 node=${1:?usage: provision.sh NODE NODES SUBNET}
@@ -105,4 +110,18 @@ echo "$node" >/etc/netlab/node
   done
 } >/etc/netlab/topology.yaml
 
-echo "provision: this VM is $node (underlay $iface $subnet.$me); try: sudo netlab overlay-mode"
+# 5. The private network's IPv6 address: now, and at every boot where
+# ifupdown configures the interface (Debian's, as Vagrant's boxes and the
+# VM test's image have it). No duplicate address detection: the address is
+# this VM's by construction, and usable at once.
+v6=fd00:56::$me
+if [ "$(sysctl -n "net.ipv6.conf.$iface.disable_ipv6" 2>/dev/null || echo 1)" = 0 ]; then
+  ip -6 addr replace "$v6/64" dev "$iface" nodad
+  if [ -d /etc/network/interfaces.d ]; then
+    printf 'iface %s inet6 static\n  address %s/64\n  dad-attempts 0\n' "$iface" "$v6" >"/etc/network/interfaces.d/netlab-$iface-ipv6"
+  fi
+else
+  echo "provision: IPv6 is off on $iface: dual-stack labs (--ipv6) will not run here" >&2
+fi
+
+echo "provision: this VM is $node (underlay $iface $subnet.$me, $v6); try: sudo netlab overlay-mode"

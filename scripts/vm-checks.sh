@@ -62,8 +62,10 @@ state() {
     echo "# links";      ip -br link | awk "{print \$1, \$3}" | sort
     echo "# addresses";  ip -o addr show | awk "{print \$2, \$4}" | sort
     echo "# routes";     ip route show table all | sed "s/ expires [0-9]*sec//" | sort
+    echo "# routes6";    ip -6 route show table all | sed -E "s/ expires [0-9]+sec//; s/ hoplimit [0-9]+//" | sort
     echo "# namespaces"; ip netns list
     for t in filter nat mangle raw; do echo "# iptables $t"; iptables -t $t -S; done
+    for t in filter nat mangle raw; do echo "# ip6tables $t"; ip6tables -t $t -S; done
     echo "# sysctls";    sysctl -a 2>/dev/null | grep "^net\." | grep -vE "nf_conntrack_count|\.(cni0|flannel|veth|docker0|netlab)" | sort
     echo "# processes";  ps -eo args= | grep -E "^[^ ]*netlab( |$)" || true'
 }
@@ -270,6 +272,45 @@ guide_checks() {
   check "guide: every command of its vm blocks ran ($n of $want_n)" "^$want_n $want_n$" "$n $want_n"
 }
 
+# dualstack_checks: both models with --ipv6 on the VMs, whose private
+# network has fd00:56::(10+K) (provision.sh) and whose NAT NIC has what
+# QEMU's user network's router advertisements give it: that stays theirs.
+dualstack_checks() {
+  local i out lastpod ra
+  lastpod=pod$((2 * vms - 1))
+  phase "dual-stack (--ipv6) on every VM: IPv6 beside IPv4, the VMs' own IPv6 left alone"
+  ra=$(on 1 'ip -6 route show default dev eth0' 2>&1 || true)
+  check "node1: eth0 has a default route from the NAT network's router advertisement" "^default via fe80::2 proto ra " "$ra"
+  checkrun "node1: the private network has its own IPv6 address, from provision.sh" "inet6 fd00:56::11/64 scope global" 1 'ip -6 addr show dev eth1'
+  for i in $(seq "$vms"); do
+    checkrun "node$i: overlay-mode --ipv6 builds this VM's share" "Lab \"overlay6\" is up: .* this machine as node$i" "$i" \
+      'netlab overlay-mode --lab overlay6 --ipv6 2>&1'
+  done
+  checkrun "node1: flannel-v6.1 is VXLAN VNI 1 over the private network's IPv6, MTU 1430" "mtu 1430 .*vxlan id 1 local fd00:56::11 dev eth1 " 1 \
+    'ip -d -o link show flannel-v6.1'
+  checkrun "node1: a permanent FDB entry per peer VTEP, to its IPv6 address" "dst fd00:56::$((10 + vms)) self permanent" 1 'bridge fdb show dev flannel-v6.1'
+  out=$(on 1 "netlab exec --lab overlay6 pod1 -- curl -s -m 10 '[fd00:10:244:$vms::2]:9376'" 2>&1 || true)
+  check "pod1 (node1) -> $lastpod over IPv6: answered, and $lastpod saw pod1's own IPv6 address (no NAT)" "name=$lastpod .*client=fd00:10:244:1::2$" "$out"
+  checkrun "pod1 -> $lastpod: a don't-fragment IPv6 ping of 1430 bytes (1500 - 70) crosses" " 0% packet loss" 1 \
+    "netlab exec --lab overlay6 pod1 -- ping -6 -c1 -W5 -M do -s 1382 fd00:10:244:$vms::2"
+  checkrun "node1: forwarding is on, and eth0 still takes router advertisements (accept_ra 2)" "^1 2 $" 1 \
+    "sysctl -n net.ipv6.conf.all.forwarding net.ipv6.conf.eth0.accept_ra | tr '\n' ' '"
+  checkrun "node1: eth0 kept its router's default route with forwarding on" "^default via fe80::2 proto ra " 1 'ip -6 route show default dev eth0'
+  if outside ip -6 addr show 2>/dev/null | grep -q 'fd00:56::1/64'; then
+    out=$(on 1 "netlab exec --lab overlay6 pod1 -- curl -s -m 5 '[fd00:56::1]:9' ; echo rc=\$?" 2>&1 || true)
+    check "pod1 -> the outside host's IPv6 address: the packet leaves node1 on eth1 (connection refused, not timed out)" "rc=7$" "$out"
+  fi
+  for i in $(seq "$vms"); do
+    checkrun "node$i: down removes overlay6" 'Removed lab "overlay6"' "$i" 'netlab down --lab overlay6 2>&1'
+    same_state "node$i: links, routes (IPv6 too), iptables and ip6tables, sysctls are as before" "$i" "${before[i]}"
+  done
+  checkrun "node1: docker-mode --ipv6 builds it" 'Lab "docker6" is up' 1 'netlab docker-mode --lab docker6 --ipv6 2>&1'
+  checkrun "node$vms -> node1's [fd00:56::11]:8080: c1 answers at its IPv6 address, and saw node$vms's own" \
+    "name=c1 ip=fd00:172:17::2 .*client=fd00:56::$((10 + vms))$" "$vms" "curl -s -m 10 'http://[fd00:56::11]:8080/'"
+  checkrun "node1: down removes docker6" 'Removed lab "docker6"' 1 'netlab down --lab docker6 2>&1'
+  same_state "node1: as before the Docker lab, IPv6 too" 1 "${before[1]}"
+}
+
 vm_checks() {
   local i out client before last lastip lastpod lastc
   before=()
@@ -408,8 +449,11 @@ vm_checks() {
     "curl -s -m 10 $subnet.11:8080"
   checkrun "node1: down removes it, the resolver too" 'Removed lab "apps"' 1 'netlab down --lab apps 2>&1'
 
+  dualstack_checks
+
   phase "the workshop guide's commands on the VMs (docs/workshop.md, On the Vagrant VMs)"
   guide_checks docs/workshop.md
+
 
   phase "done"
   echo "$1, $((SECONDS - started)) s"

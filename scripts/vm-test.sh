@@ -9,7 +9,8 @@
 #         forwards netlab web's;
 #   eth1  virtio-net on a bridge in a network namespace of this test's own:
 #         the host-only network 192.168.56.0/24, where .1 is this host,
-#         playing "outside", and node K is 192.168.56.(10+K);
+#         playing "outside", and node K is 192.168.56.(10+K), with
+#         fd00:56::1 and fd00:56::(10+K) beside them (provision.sh);
 #   /vagrant  this project tree, read-only over 9p (Vagrant's synced folder).
 # It provisions each VM with scripts/provision.sh, the script Vagrant runs
 # (offline: the tools are in the image, netlab is bin/netlab built here),
@@ -81,6 +82,8 @@ ip netns add "$ns"
 ip -n "$ns" link set lo up
 ip -n "$ns" link add vboxnet0 type bridge
 ip -n "$ns" addr add "$subnet.1/24" dev vboxnet0
+# Its IPv6 address, for the dual-stack checks: the outside host's fd00:56::1.
+ip -n "$ns" addr add fd00:56::1/64 dev vboxnet0 nodad
 ip -n "$ns" link set vboxnet0 up
 
 phase "booting $vms VMs ($accel)"

@@ -14,11 +14,11 @@ import (
 	_ "netlab/overlay"
 )
 
-// TestExercisesAsData: sixteen exercises, numbered 1..16, each found by
+// TestExercisesAsData: eighteen exercises, numbered 1..18, each found by
 // its number and its id, each with a story, a break, criteria and a fix,
 // and its lab's mode the one of its model, resolved with its flags.
 func TestExercisesAsData(t *testing.T) {
-	require.Len(t, All, 16)
+	require.Len(t, All, 18)
 	ids := map[string]bool{}
 	for i, x := range All {
 		assert.Equal(t, i+1, x.N)
@@ -57,8 +57,8 @@ func TestExercisesAsData(t *testing.T) {
 		require.NoError(t, err, x.ID)
 		assert.NotEmpty(t, plan.Workloads, x.ID)
 	}
-	_, err := Find("17")
-	assert.ErrorContains(t, err, `no exercise "17": there are 1 (`)
+	_, err := Find("19")
+	assert.ErrorContains(t, err, `no exercise "19": there are 1 (`)
 	_, ok := FromLab("overlay")
 	assert.False(t, ok)
 }

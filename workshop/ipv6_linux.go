@@ -48,7 +48,7 @@ func init() {
 	})
 
 	register(Exercise{
-		N: 18, ID: "k8s-ipv6-mtu", Title: "Big IPv6 transfers hang, IPv4 is fine",
+		N: 18, ID: "k8s-ipv6-big-transfers", Title: "Big IPv6 transfers hang, IPv4 is fine",
 		Model: Kubernetes, Difficulty: "hard", Flags: []string{"--ipv6"},
 		Story: func(e *Env) string {
 			return fmt.Sprintf("Last night the nodes' IPv6 moved onto a 6in4 link (IPv6 carried inside IPv4) between the racks. "+

@@ -272,6 +272,9 @@ func TestCompare(t *testing.T) {
 	assert.False(t, c.Reachable)
 	assert.Equal(t, "FAIL", doc.verdict(t, "no_nat_workload_workload", "kubernetes"))
 	assert.Equal(t, "skipped (--quick)", doc.cell(t, "throughput", "kubernetes").Error)
+	for _, r := range doc.Rows {
+		assert.NotContains(t, string(r["id"]), "_ipv6", "IPv4-only labs: no IPv6 rows")
+	}
 	c = doc.cell(t, "mtu", "docker")
 	assert.Equal(t, 1400, c.MTU)
 	require.NotNil(t, c.MaxDFPayload)

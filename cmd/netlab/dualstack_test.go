@@ -2,16 +2,23 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
+	"netlab/compare"
+	"netlab/internal/inventory"
 	"netlab/internal/labtest"
 	"netlab/internal/names"
 	"netlab/internal/netops"
@@ -142,6 +149,11 @@ func overlayDualStack(t *testing.T, backend string) {
 	assert.Contains(t, wire, "IP6 fd00:56::11.", "the outer packet: IPv6 between the nodes")
 	assert.Contains(t, wire, "VXLAN, flags [I] (0x08), vni 1", "VXLAN inside")
 	assert.Contains(t, wire, "IP6 fd00:10:244:1::2 > fd00:10:244:2::2: ICMP6, echo request", "the pods' own packet inside")
+	// netlab capture decodes it too: VXLAN in IPv6, outer and inner.
+	captured, _ := captureCLI(t, name, func() { _, _ = probe.Ping(pod1, "fd00:10:244:2::2", 2, 2*time.Second) },
+		"node1", "--count", "2", "--", "ip6", "and", "udp", "port", "8472")
+	assert.Regexp(t, `IP6 fd00:56::11\.\d+ > fd00:56::12\.8472: VXLAN.*vni 1`, captured, "netlab capture: the outer IPv6 header")
+	assert.Contains(t, captured, "IP6 fd00:10:244:1::2 > fd00:10:244:2::2: ICMP6, echo request", "and the inner packet")
 	dfProbes(t, pod1, 1430)
 }
 
@@ -162,4 +174,203 @@ func dfProbes(t *testing.T, pod1 netops.NS, mtu int) {
 		require.NoError(t, err)
 		assert.True(t, strings.Contains(r.Output, "message too long") || strings.Contains(r.Output, "mtu"), "%d bytes to %s do not: %s", mtu+1, c.to, r.Output)
 	}
+}
+
+// TestRealNodesDualStack: on two "VMs" whose private network has IPv6
+// addresses beside IPv4 ones (as provision.sh gives them) and whose NAT NIC
+// has an address and a default route learned from a router advertisement
+// (as QEMU's user network sends one), --ipv6 is refused until the VM has
+// its underlay address, then builds both models dual-stack across the two
+// kernels (pod to pod over IPv6 without NAT, a published port over IPv6),
+// and down leaves each VM as it was: no ip6tables rule or chain of the
+// lab's, the same IPv6 addresses and routes (the router's among them), the
+// same forwarding setting.
+func TestRealNodesDualStack(t *testing.T) {
+	labtest.Root(t)
+	a, b := twoVMs(t)
+	r := a.nl(t, "overlay-mode", "--ipv6", "--lab", a.lab, "--node", "node1")
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "--ipv6: fd00:56::11 is node1's IPv6 address on the underlay, but eth1 here does not have it")
+	assert.Empty(t, inventory.Scan(a.lab).Namespaces, "refused before any change")
+	for i, v := range []vm{a, b} {
+		sh(t, "ip", "-n", string(v.ns), "addr", "add", []string{"fd00:56::11/64", "fd00:56::12/64"}[i], "dev", "eth1", "nodad")
+		// What a router advertisement leaves on the NAT NIC.
+		sh(t, "ip", "-n", string(v.ns), "addr", "add", "fec0::5054:ff:fe12:3501/64", "dev", "eth0", "nodad")
+		sh(t, "ip", "-n", string(v.ns), "-6", "route", "add", "default", "via", "fe80::2", "dev", "eth0", "proto", "ra")
+	}
+	ipv6State := func(v vm) string {
+		return sh(t, "ip", "-n", string(v.ns), "-6", "addr", "show", "scope", "global") +
+			sh(t, "ip", "-n", string(v.ns), "-6", "route", "show") +
+			sh(t, "ip", "netns", "exec", string(v.ns), "sysctl", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.eth0.forwarding", "net.ipv6.conf.eth0.accept_ra") +
+			sh(t, "ip", "netns", "exec", string(v.ns), "ip6tables-save", "-t", "nat") +
+			sh(t, "ip", "netns", "exec", string(v.ns), "ip6tables-save", "-t", "filter")
+	}
+	strip := func(s string) string { return regexp.MustCompile(`(?m)^#.*\n`).ReplaceAllString(s, "") }
+	before := map[vm]string{a: strip(ipv6State(a)), b: strip(ipv6State(b))}
+
+	a.mustNL(t, "overlay-mode", "--ipv6", "--lab", a.lab, "--node", "node1")
+	b.mustNL(t, "overlay-mode", "--ipv6", "--lab", b.lab, "--node", "node2")
+	pod1, pod3 := netops.NS(a.lab+"-pod1"), netops.NS(b.lab+"-pod3")
+	ans := askAt(t, pod1, netip.MustParseAddrPort("[fd00:10:244:2::2]:9376"))
+	assert.Equal(t, "pod3", ans.Name)
+	assert.Equal(t, "fd00:10:244:1::2", ans.Client, "pod to pod across VMs over IPv6: no NAT")
+	ans = askAt(t, pod3, netip.MustParseAddrPort("[fd00:10:244:1::3]:9376"))
+	assert.Equal(t, "fd00:10:244:2::2", ans.Client)
+	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-6", "addr", "show", "dev", "eth0"), "fec0::5054:ff:fe12:3501/64", "the NAT NIC keeps its router's address")
+	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-6", "route", "show", "default"), "default via fe80::2 dev eth0 proto ra", "and its router's default route")
+	assert.NotContains(t, sh(t, "ip", "-n", string(a.ns), "-6", "addr", "show", "dev", "eth0"), "fd00:", "no address of the lab's on the NAT NIC")
+	assert.Equal(t, "2\n", sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv6.conf.eth0.accept_ra"),
+		"forwarding is on: the NAT NIC takes router advertisements still (accept_ra 2), or the kernel would drop its router")
+	assert.Contains(t, sh(t, "ip", "netns", "exec", string(a.ns), "ip6tables-save", "-t", "nat"), "FLANNEL-POSTRTG -s fd00:10:244::/56 ! -d ff00::/8")
+	downOnVM(t, a)
+	downOnVM(t, b)
+	for _, v := range []vm{a, b} {
+		assert.Equal(t, before[v], strip(ipv6State(v)), "%s: IPv6 as it was before the lab, to the rule", v.ns)
+	}
+
+	// The Docker model on VM1: its published port over IPv6, from VM2.
+	a.mustNL(t, "docker-mode", "--ipv6", "--lab", a.lab, "--node", "node1")
+	ans = askAt(t, b.ns, netip.MustParseAddrPort("[fd00:56::11]:8080"))
+	assert.Equal(t, "c1", ans.Name)
+	assert.Equal(t, "fd00:172:17::2", ans.IP, "c1 answers at its IPv6 address")
+	assert.Equal(t, "fd00:56::12", ans.Client, "VM2 seen as itself: DNAT, no proxy in the way")
+	assert.Contains(t, sh(t, "ip", "netns", "exec", string(a.ns), "ip6tables-save", "-t", "nat"), "-s fd00:172:17::/64 ! -o docker0", "NAT66 in netlab's own chain")
+	downOnVM(t, a)
+	assert.Equal(t, before[a], strip(ipv6State(a)), "IPv6 as it was before the Docker lab, to the rule")
+}
+
+// TestCompareDualStack: when both labs are dual-stack, compare asks the
+// questions of addresses and packets over IPv6 too (rows and verdicts
+// ending in _ipv6), and the seed's three requirements come out per family
+// as they do for IPv4: Docker fails them, Kubernetes passes them. The
+// IPv6 cells are IPv6's own: pod1's IPv6 address seen across nodes,
+// Docker's NAT66, 70 bytes of VXLAN in IPv6, a don't-fragment payload of
+// 1430 - 48. IPv4-only labs have no such rows.
+func TestCompareDualStack(t *testing.T) {
+	labtest.Root(t)
+	d, o := labtest.NewLab(t, "cd"), labtest.NewLab(t, "co")
+	labtest.MustRun(t, "docker-mode", "--lab", d, "--ipv6")
+	labtest.MustRun(t, "overlay-mode", "--lab", o, "--ipv6")
+	doc, _ := runCompare(t, "--docker-lab", d, "--overlay-lab", o, "--quick")
+	for _, req := range []string{"no_nat_workload_workload", "no_nat_node_workload", "self_ip_is_seen_ip"} {
+		for _, id := range []string{req, req + "_ipv6"} {
+			assert.Equal(t, "FAIL", doc.verdict(t, id, "docker"), id)
+			assert.Equal(t, "PASS", doc.verdict(t, id, "kubernetes"), id)
+		}
+	}
+	c := doc.cell(t, "cross_node_ipv6", "kubernetes")
+	assert.True(t, c.Reachable)
+	assert.Equal(t, "[fd00:10:244:2::2]:9376", c.To)
+	assert.Equal(t, []string{"fd00:10:244:1::1", "fd00:10:244:2::", "fd00:10:244:2::2"}, c.Hops)
+	c = doc.cell(t, "source_seen_ipv6", "kubernetes")
+	assert.Equal(t, "fd00:10:244:1::2", c.SeenSource)
+	require.NotNil(t, c.Translated)
+	assert.False(t, *c.Translated)
+	c = doc.cell(t, "source_seen_ipv6", "docker")
+	assert.Equal(t, "fd00:56::11", c.SeenSource, "through node2's published port over IPv6: NAT66 to node1's address")
+	assert.Equal(t, "[fd00:56::12]:8080", c.To)
+	c = doc.cell(t, "workload_to_outside_ipv6", "docker")
+	assert.Equal(t, "fd00:56::11", c.SeenSource)
+	c = doc.cell(t, "encapsulation_ipv6", "kubernetes")
+	require.NotNil(t, c.Overhead)
+	assert.Equal(t, 70, *c.Overhead, "VXLAN in IPv6: 40 + 8 + 8 + 14")
+	c = doc.cell(t, "encapsulation", "kubernetes")
+	require.NotNil(t, c.Overhead)
+	assert.Equal(t, 50, *c.Overhead)
+	c = doc.cell(t, "mtu_ipv6", "kubernetes")
+	assert.Equal(t, 1430, c.MTU)
+	require.NotNil(t, c.MaxDFPayload)
+	assert.Equal(t, 1382, *c.MaxDFPayload)
+	c = doc.cell(t, "routed_to_workload_ipv6", "docker")
+	assert.False(t, c.Reachable)
+	assert.Contains(t, c.Note, "dropped on node1 in raw PREROUTING (-d fd00:172:17::2/128", "Docker 28's IPv6 raw drop, counted")
+
+	txt := labtest.MustRun(t, "compare", "--docker-lab", d, "--overlay-lab", o, "--quick").Stdout
+	assert.Contains(t, txt, "other node, IPv6")
+	assert.Contains(t, txt, "no NAT between containers, over IPv6")
+	for _, l := range strings.Split(txt, "\n") {
+		assert.LessOrEqual(t, utf8.RuneCountInString(l), compare.TextWidth, "%q", l)
+	}
+}
+
+// advertise sends one router advertisement (router lifetime 1800 s, no
+// prefix) from namespace ns out of dev, to all nodes, as a router (QEMU's
+// user network, a VirtualBox NAT) does.
+func advertise(t *testing.T, ns netops.NS, dev string) {
+	t.Helper()
+	require.NoError(t, netops.Do(ns, func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		c, err := icmp.ListenPacket("ip6:ipv6-icmp", "::")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		p := c.IPv6PacketConn()
+		if err := p.SetMulticastHopLimit(255); err != nil {
+			return err
+		}
+		if err := p.SetMulticastInterface(ifi); err != nil {
+			return err
+		}
+		// Current hop limit 64, no flags, router lifetime 1800 s,
+		// reachable time and retransmission timer unspecified.
+		body := []byte{64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0}
+		msg, err := (&icmp.Message{Type: ipv6.ICMPTypeRouterAdvertisement, Body: &icmp.RawBody{Data: body}}).Marshal(nil)
+		if err != nil {
+			return err
+		}
+		_, err = c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP("ff02::1"), Zone: dev})
+		return err
+	}))
+}
+
+// TestRealNodeKeepsRouters: a VM whose NAT NIC learned its default route
+// from a router advertisement keeps it through a dual-stack lab, though the
+// lab turns IPv6 forwarding on, which makes the kernel drop the routers it
+// learned on an interface of accept_ra 1 (shown first, on the same kernel,
+// without netlab); down puts accept_ra and forwarding back as they were.
+func TestRealNodeKeepsRouters(t *testing.T) {
+	labtest.Root(t)
+	a, _ := twoVMs(t)
+	sh(t, "ip", "-n", string(a.ns), "addr", "add", "fd00:56::11/64", "dev", "eth1", "nodad")
+	nat := netops.NS(string(a.ns) + "-nat")
+	sysctl := func(kv ...string) {
+		sh(t, append([]string{"ip", "netns", "exec", string(a.ns), "sysctl", "-qw"}, kv...)...)
+	}
+	router := func() string {
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if r := sh(t, "ip", "-n", string(a.ns), "-6", "route", "show", "default", "dev", "eth0"); r != "" {
+				return r
+			}
+		}
+		return ""
+	}
+	sysctl("net.ipv6.conf.eth0.accept_ra=1", "net.ipv6.conf.all.forwarding=0")
+	// eth0's link-local address must be usable to hear the router.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if !strings.Contains(sh(t, "ip", "-n", string(nat), "-6", "addr", "show", "dev", "eth0"), "tentative") &&
+			!strings.Contains(sh(t, "ip", "-n", string(a.ns), "-6", "addr", "show", "dev", "eth0"), "tentative") {
+			break
+		}
+	}
+	advertise(t, nat, "eth0")
+	require.Contains(t, router(), "proto ra", "the VM learned its router")
+	sysctl("net.ipv6.conf.all.forwarding=1")
+	assert.Empty(t, sh(t, "ip", "-n", string(a.ns), "-6", "route", "show", "default", "dev", "eth0"),
+		"without netlab: forwarding on, and the kernel dropped the router of an interface of accept_ra 1")
+	sysctl("net.ipv6.conf.all.forwarding=0")
+	advertise(t, nat, "eth0")
+	require.Contains(t, router(), "proto ra")
+
+	a.mustNL(t, "overlay-mode", "--ipv6", "--lab", a.lab, "--node", "node1")
+	assert.Equal(t, "1\n2\n", sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.eth0.accept_ra"))
+	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-6", "route", "show", "default", "dev", "eth0"), "proto ra",
+		"with the lab's forwarding on, eth0 kept its router: accept_ra 2")
+	downOnVM(t, a)
+	assert.Equal(t, "0\n1\n", sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.eth0.accept_ra"),
+		"down put both back")
+	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-6", "route", "show", "default", "dev", "eth0"), "proto ra", "and the router is still there")
 }

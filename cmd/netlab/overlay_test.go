@@ -47,22 +47,42 @@ func capture(t *testing.T, ns netops.NS, filter string, fn func()) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	args := append([]string{"netns", "exec", string(ns), "tcpdump", "-l", "-n", "-i", "eth1", "-c", "2", "-T", "vxlan"}, strings.Fields(filter)...)
-	cmd := exec.CommandContext(ctx, "ip", args...)
+	out, _ := whileListening(t, exec.CommandContext(ctx, "ip", args...), fn)
+	return out
+}
+
+// whileListening starts cmd, a tcpdump (or netlab capture), runs fn once
+// it says "listening on" (its socket is open), waits for it to end (after
+// its count of packets, or its timeout), and returns its stdout and
+// stderr.
+func whileListening(t *testing.T, cmd *exec.Cmd, fn func()) (string, string) {
+	t.Helper()
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	// tcpdump says "listening on" once its socket is open.
 	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+	var errText strings.Builder
+	for sc.Scan() {
+		errText.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "listening on") {
+			break
+		}
 	}
-	drained := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, stderr); close(drained) }()
 	fn()
-	<-drained // tcpdump exits after -c packets (or the timeout)
-	_ = cmd.Wait()
-	return out.String()
+	rest, _ := io.ReadAll(stderr)
+	errText.Write(rest)
+	err = cmd.Wait()
+	return out.String(), errText.String() + errString(err)
+}
+
+// errString is err's text on a line of its own, or "" for none.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error() + "\n"
 }
 
 // TestOverlayModeTruths builds the Kubernetes model and proves each truth
@@ -332,6 +352,17 @@ func TestHostGWTruths(t *testing.T) {
 	assert.Equal(t, "10.244.2.2", ans.Client)
 }
 
+// captureCLI runs netlab capture --lab name with args while send runs
+// (once tcpdump listens), and returns what it printed on stdout and on
+// stderr.
+func captureCLI(t *testing.T, name string, send func(), args ...string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(labtest.Binary(t), append([]string{"capture", "--lab", name}, args...)...)
+	out, errs := whileListening(t, cmd, send)
+	require.Equal(t, 0, cmd.ProcessState.ExitCode(), errs)
+	return out, errs
+}
+
 // TestCapture: netlab capture runs tcpdump where the packets pass and
 // decodes flannel's VXLAN (outer and inner headers), stops by itself, and
 // writes a pcap for Wireshark.
@@ -342,25 +373,7 @@ func TestCapture(t *testing.T) {
 	pod1 := names.NetnsName(name, "pod1")
 	// captured runs netlab capture with args while pinging pod3 from pod1.
 	captured := func(args ...string) (string, string) {
-		cmd := exec.Command(labtest.Binary(t), append([]string{"capture", "--lab", name}, args...)...)
-		var out bytes.Buffer
-		cmd.Stdout = &out
-		stderr, err := cmd.StderrPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		sc := bufio.NewScanner(stderr)
-		var errText strings.Builder
-		for sc.Scan() {
-			errText.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "listening on") {
-				break
-			}
-		}
-		_, _ = probe.Ping(pod1, "10.244.2.2", 2, 2*time.Second)
-		rest, _ := io.ReadAll(stderr)
-		errText.Write(rest)
-		require.NoError(t, cmd.Wait(), errText.String())
-		return out.String(), errText.String()
+		return captureCLI(t, name, func() { _, _ = probe.Ping(pod1, "10.244.2.2", 2, 2*time.Second) }, args...)
 	}
 	out, _ := captured("node1", "--count", "2", "--", "udp", "port", "8472")
 	assert.Regexp(t, `192\.168\.56\.11\.\d+ > 192\.168\.56\.12\.8472: VXLAN.*vni 1`, out, "the outer header")

@@ -126,7 +126,7 @@ func traceRequest(chosen, src, dst, proto string, port int, portSet bool) (trace
 func traceDst(s *state.State, dst string) (netip.Addr, string, int, error) {
 	if a, err := netip.ParseAddr(dst); err == nil {
 		if !a.Is4() {
-			return a, "", 0, usagef("%s: netlab's labs are IPv4 only", dst)
+			return a, "", 0, usagef("%s: trace walks IPv4 packets so far; for IPv6 in a dual-stack lab, 'netlab compare' asks its questions over IPv6, and 'netlab exec SRC -- traceroute -n %s' shows the hops", dst, dst)
 		}
 		for _, w := range s.Workloads {
 			if w.IP == a {

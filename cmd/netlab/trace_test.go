@@ -535,7 +535,7 @@ func TestTraceBadInput(t *testing.T) {
 		{[]string{"pod1", "nosuch"}, "not an IPv4 address"},
 		{[]string{"pod1", "svc/nosuch"}, "nor a container, pod, host or Service"},
 		{[]string{"pod1", "svc/kube-dns.kube-system.extra"}, "nor a container, pod, host or Service"},
-		{[]string{"pod1", "::1"}, "IPv4 only"},
+		{[]string{"pod1", "::1"}, "trace walks IPv4 packets so far"},
 		{[]string{"pod1", "node1", "--proto", "tcp"}, "give --port"},
 		{[]string{"pod1", "pod2", "--dry-run"}, "no --dry-run"},
 	} {

@@ -59,6 +59,19 @@ func CheckHost(t *topo.Topology) error {
 	if !have {
 		return topo.Inputf("%s is %s's address in the topology, but %s here does not have it: is this machine %s? (ip -4 addr show %s)", n.IP, n.Name, n.Iface, n.Name, n.Iface)
 	}
+	if t.IPv6 {
+		t.KeepRA = takesRA(nl)
+		// The underlay's IPv6 address is the machine's, as its IPv4 one:
+		// provisioning gives it (scripts/provision.sh), netlab never does.
+		addrs, err := netops.Dump(func() ([]netlink.Addr, error) { return nl.AddrList(dev, netlink.FAMILY_V6) })
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { ip, ok := netip.AddrFromSlice(a.IP); return ok && ip == n.IP6 }) {
+			return topo.Inputf("--ipv6: %s is %s's IPv6 address on the underlay, but %s here does not have it: give it the address (scripts/provision.sh does: ip -6 addr add %s/%d dev %s), or name its own with nodes[].ip6 in the topology file",
+				n.IP6, n.Name, n.Iface, n.IP6, t.Underlay6.Bits(), n.Iface)
+		}
+	}
 	type ours struct {
 		p    netip.Prefix
 		hint string
@@ -115,6 +128,29 @@ func CheckHost(t *topo.Topology) error {
 		t.ChecksumFix = checksumFix(n.Iface, driver(n.Iface))
 	}
 	return nil
+}
+
+// takesRA lists the machine's interfaces that take router advertisements
+// (accept_ra 1, and forwarding off: a VM's NAT NIC on QEMU's or
+// VirtualBox's user network): the routers they learned are to be kept when
+// a dual-stack lab turns forwarding on (Topology.KeepRA). Names with a dot
+// are left out: a sysctl key could not name them.
+func takesRA(nl *netlink.Handle) []string {
+	links, err := netops.Dump(func() ([]netlink.Link, error) { return nl.LinkList() })
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range links {
+		name := l.Attrs().Name
+		if strings.Contains(name, ".") || name == "lo" {
+			continue
+		}
+		if v, err := netops.ReadSysctl(netops.Host, "net.ipv6.conf."+name+".accept_ra"); err == nil && strings.TrimSpace(v) == "1" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // noFlannel refuses a machine whose iptables already have flannel's chains
@@ -201,7 +237,7 @@ func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 	// kube-proxy's nfacct counters went with its rules: the lab made them
 	// when it made KUBE-FORWARD, which only the lab's rules used.
 	for _, op := range ipt {
-		if d, ok := op.(netops.IPTablesDel); ok && d.Table == "filter" && slices.Contains(d.Chains, "KUBE-FORWARD") {
+		if d, ok := op.(netops.IPTablesDel); ok && !d.IPv6 && d.Table == "filter" && slices.Contains(d.Chains, "KUBE-FORWARD") {
 			ops = append(ops, netops.Nfacct{NS: netops.Host, Del: true, Names: names.KubeProxyCounters})
 		}
 	}
@@ -266,17 +302,28 @@ func opCount(ops []netops.Op) int {
 // chains that hold only its rules, and that only its rules jump to), a
 // table at a time. None when there is nothing of lab's, or no iptables.
 func iptablesCleanup(lab string) []netops.Op {
+	// A dual-stack lab's rules are in ip6tables too; a machine without
+	// ip6tables has none of them.
+	return append(familyCleanup(lab, false), familyCleanup(lab, true)...)
+}
+
+// familyCleanup is iptablesCleanup of iptables, or of ip6tables.
+func familyCleanup(lab string, v6 bool) []netops.Op {
+	save := netops.IPTablesSave
+	if v6 {
+		save = netops.IP6TablesSave
+	}
 	chainPrefix := names.ChainName(lab, "")
 	var ops []netops.Op
 	for _, table := range []string{"raw", "nat", "filter"} {
-		out, err := netops.IPTablesSave(netops.Host, table)
+		out, err := save(netops.Host, table)
 		if err != nil {
 			if table == "raw" {
 				continue // no raw table here: nothing of the lab's in it
 			}
 			return ops
 		}
-		del := netops.IPTablesDel{NS: netops.Host, Table: table}
+		del := netops.IPTablesDel{NS: netops.Host, Table: table, IPv6: v6}
 		kube := map[string]bool{}       // a borrowed chain → still a candidate
 		jumpedByUs := map[string]bool{} // borrowed chains the lab's rules jump to
 		hasRules := map[string]bool{}

@@ -104,6 +104,19 @@ func netnsWith(lab, obj string, ipv6, more []netops.KV) netops.NetnsAdd {
 	return netops.NetnsAdd{Name: string(names.NetnsName(lab, obj)), Marker: names.Marker(lab, obj), Sysctls: kvs}
 }
 
+// Forwarding6 is the op that turns IPv6 forwarding on in node ns of a
+// dual-stack lab; on a real node, the routers learned on the machine's
+// interfaces that take router advertisements are kept first (accept_ra 2:
+// forwarding on would make the kernel drop them, and the default route
+// they gave).
+func Forwarding6(t *topo.Topology, ns netops.NS) netops.Sysctl {
+	var kvs []netops.KV
+	for _, i := range t.KeepRA {
+		kvs = append(kvs, netops.KV{Key: "net.ipv6.conf." + i + ".accept_ra", Value: "2"})
+	}
+	return netops.Sysctl{NS: ns, Settings: append(kvs, netops.KV{Key: "net.ipv6.conf.all.forwarding", Value: "1"})}
+}
+
 // Underlay returns the ops of the embedded underlay: a namespace holding a
 // switch (the Vagrant private network), and every host (nodes and the
 // outside host) as a namespace wired to it with eth1, as in a VM. Nodes get

@@ -200,7 +200,7 @@ func (k *kernel) apply(op Op) error {
 	case IPTables:
 		return restore(o.NS, o.Tool()+"-restore", o.Restore())
 	case IPTablesDel:
-		return restore(o.NS, "iptables-restore", o.Restore())
+		return restore(o.NS, o.tool()+"-restore", o.Restore())
 	case LinkSet:
 		return k.linkSet(o)
 	case IPTablesRaw:
@@ -495,14 +495,28 @@ func (k *kernel) routeOf(ns NS, dstS, via, dev string) (*handle, *netlink.Route,
 
 // IPTablesSave is what iptables-save prints of table in namespace ns
 // (every table when table is ""), in the C locale: it is parsed.
-func IPTablesSave(ns NS, table string) (string, error) { return iptablesSave(ns, table, false) }
+func IPTablesSave(ns NS, table string) (string, error) {
+	return iptablesSave("iptables-save", ns, table, false)
+}
+
+// IP6TablesSave is IPTablesSave of ip6tables.
+func IP6TablesSave(ns NS, table string) (string, error) {
+	return iptablesSave("ip6tables-save", ns, table, false)
+}
 
 // IPTablesSaveCounters is IPTablesSave with each rule's counters in
 // front of it ("[packets:bytes] -A ..."), as iptables-save -c prints them.
-func IPTablesSaveCounters(ns NS, table string) (string, error) { return iptablesSave(ns, table, true) }
+func IPTablesSaveCounters(ns NS, table string) (string, error) {
+	return iptablesSave("iptables-save", ns, table, true)
+}
 
-func iptablesSave(ns NS, table string, counters bool) (string, error) {
-	argv := []string{"iptables-save"}
+// IP6TablesSaveCounters is IPTablesSaveCounters of ip6tables.
+func IP6TablesSaveCounters(ns NS, table string) (string, error) {
+	return iptablesSave("ip6tables-save", ns, table, true)
+}
+
+func iptablesSave(tool string, ns NS, table string, counters bool) (string, error) {
+	argv := []string{tool}
 	if counters {
 		argv = append(argv, "-c")
 	}

@@ -529,23 +529,27 @@ type IPTablesDel struct {
 	Table  string
 	Rules  []string
 	Chains []string
+	// IPv6: in ip6tables.
+	IPv6 bool
 }
+
+func (o IPTablesDel) tool() string { return IPTables{IPv6: o.IPv6}.Tool() }
 
 // Commands implements Op.
 func (o IPTablesDel) Commands() []string {
 	var cmds []string
 	for _, r := range o.Rules {
-		args := []string{"iptables -w -t", o.Table}
+		args := []string{o.tool() + " -w -t", o.Table}
 		for _, a := range SplitSaved(r) {
 			args = append(args, Quote(a))
 		}
 		cmds = append(cmds, inNS(o.NS, args...))
 	}
 	for _, c := range o.Chains {
-		cmds = append(cmds, inNS(o.NS, "iptables -w -t", o.Table, "-F", c))
+		cmds = append(cmds, inNS(o.NS, o.tool()+" -w -t", o.Table, "-F", c))
 	}
 	for _, c := range o.Chains {
-		cmds = append(cmds, inNS(o.NS, "iptables -w -t", o.Table, "-X", c))
+		cmds = append(cmds, inNS(o.NS, o.tool()+" -w -t", o.Table, "-X", c))
 	}
 	return cmds
 }

@@ -80,8 +80,6 @@ func resolveIPv6(t *Topology, f File, o Options, where func(string) string) erro
 		return nil
 	}
 	switch {
-	case !t.Embedded:
-		return Inputf("%s: dual-stack is built in an embedded lab so far, not on a real node", what)
 	case t.Mode == OverlayMode:
 	case !t.Docker.Is28():
 		return Inputf("%s: Docker %s's IPv6 layout was not recorded: dual-stack is Docker 28's (--docker-version 28)", what, t.Docker.Release())

@@ -96,7 +96,6 @@ func TestIPv6Reject(t *testing.T) {
 		{"20.10", "", func(o *Options) { on(o); v := Docker2010; o.DockerVersion = &v }, "--ipv6: Docker 20.10's IPv6 layout was not recorded"},
 		{"networks", "networks: [{name: a}]", on, "--ipv6: user-defined networks are IPv4-only in this netlab so far"},
 		{"file says", "ipv6: true\nnetworks: [{name: a}]", nil, "ipv6: user-defined networks are IPv4-only"},
-		{"real node", "", func(o *Options) { on(o); o.Node = "node1" }, "--ipv6: dual-stack is built in an embedded lab so far"},
 		{"cluster6 without ipv6", "overlay: {cluster_cidr_v6: 'fd00:10:244::/56'}", nil, "overlay.cluster_cidr_v6: an IPv6 cluster CIDR is for a dual-stack lab"},
 		{"docker's subnet6 in overlay", "ipv6: true\ndocker: {fixed_cidr_v6: 'fd00:1::/64'}", func(o *Options) { o.Mode = OverlayMode; o.WorkloadsF = "--pods" }, "docker.fixed_cidr_v6: docker's IPv6 subnet is docker-mode's"},
 		{"bad cluster6", "ipv6: true\noverlay: {cluster_cidr_v6: 'fd00:10:244::/64'}", func(o *Options) { o.Mode = OverlayMode; o.WorkloadsF = "--pods" }, `overlay.cluster_cidr_v6: "fd00:10:244::/64" is not an IPv6 prefix of /63 or larger`},

@@ -78,6 +78,12 @@ type Topology struct {
 	// Underlay6 is the underlay's IPv6 prefix in a dual-stack lab: each
 	// host's IP6 is in it.
 	Underlay6 netip.Prefix `json:"underlay6,omitempty"`
+	// KeepRA, on a real node of a dual-stack lab, are the machine's
+	// interfaces that take router advertisements (accept_ra 1, as a VM's
+	// NAT NIC does): turning IPv6 forwarding on would make the kernel drop
+	// the routers they learned (and their default route), so they get
+	// accept_ra 2, which keeps them, until down puts back what was.
+	KeepRA []string `json:"keep_ra,omitempty"`
 }
 
 // Overlay holds the Kubernetes model's settings: flannel's and the CNI
