@@ -193,7 +193,7 @@ func Container(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 	dualStack := t.IPv6 && w.IP6.IsValid()
 	if dualStack {
 		// IPv6 on, eth0's too.
-		ns = lab.NetnsIPv6(t.Lab, w.Name, lab.ContainerSysctls...)
+		ns = lab.NetnsIPv6(t.Lab, w.Name, append(append([]netops.KV{}, lab.ContainerSysctls...), lab.QuietIPv6...)...)
 	} else if t.Docker.Is28() {
 		// IPv6 on (lo gets ::1), default off: eth0 arrives with IPv6 off,
 		// as Docker 28 sets it; then default on, as Docker leaves it.

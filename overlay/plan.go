@@ -171,8 +171,8 @@ func Pod(t *topo.Topology, node topo.Node, w state.Workload) []netops.Op {
 	if t.IPv6 {
 		// Dual-stack: IPv6 on, and eth0 without DAD, as the CNI bridge
 		// plugin leaves it (accept_dad=0: hairpin mode would echo its
-		// probes back and fail them).
-		ns = lab.NetnsIPv6(t.Lab, w.Name, netops.KV{Key: "net.ipv6.conf.default.accept_dad", Value: "0"})
+		// probes back and fail them), nor router solicitations.
+		ns = lab.NetnsIPv6(t.Lab, w.Name, lab.QuietIPv6...)
 	}
 	ops := []netops.Op{
 		ns,

@@ -86,6 +86,17 @@ var ContainerSysctls = []netops.KV{
 	{Key: "net.ipv4.ping_group_range", Value: "0 2147483647"},
 }
 
+// QuietIPv6 are the sysctls of a dual-stack workload's namespace that
+// keep its interfaces from announcing themselves with multicast: no
+// duplicate address detection and no router solicitations. On a bridge
+// with no MLD querier (docker0, cni0) every such packet is flooded to every
+// port, so a thousand workloads would make setup quadratic; their
+// addresses are the lab's own, and no router advertises on the bridge.
+var QuietIPv6 = []netops.KV{
+	{Key: "net.ipv6.conf.default.accept_dad", Value: "0"},
+	{Key: "net.ipv6.conf.default.router_solicitations", Value: "0"},
+}
+
 // Netns is the op that creates the namespace of lab's object obj, marked as
 // lab's, IPv4 only, with the pinned sysctls and any more given.
 func Netns(lab, obj string, more ...netops.KV) netops.NetnsAdd {
