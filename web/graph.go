@@ -73,15 +73,8 @@ func str6(a netip.Addr) string {
 	return a.String()
 }
 
-// sp6 and line6 are an IPv6 address after an IPv4 one in a label: after a
-// space, or on a line of its own; "" when there is none.
-func sp6(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return " " + a.String()
-}
-
+// line6 is an IPv6 address on a line of its own under the IPv4 one in a
+// label; "" when there is none.
 func line6(a netip.Addr) string {
 	if !a.IsValid() {
 		return ""
@@ -108,13 +101,10 @@ func labGraph(s *state.State) []Element {
 	if !t.Embedded {
 		label = "the VMs' network " + t.Underlay.String()
 	}
-	if t.IPv6 {
-		label += " " + t.Underlay6.String()
-	}
 	node(Data{ID: underlay, Kind: "underlay", Label: label}, "underlay")
 	if o := t.Outside; o != nil && t.Embedded {
 		node(Data{ID: id("outside"), Kind: "outside", Name: o.Name, Netns: string(o.NS), IP: o.IP.String(), IP6: str6(o.IP6),
-			Label: fmt.Sprintf("outside %s %s%s", o.Iface, o.IP, sp6(o.IP6))}, "host")
+			Label: fmt.Sprintf("outside %s %s", o.Iface, o.IP)}, "host")
 		edge(Data{Kind: "link", Source: id("outside"), Target: underlay, Netns: string(o.NS), Iface: o.Iface}, "")
 	}
 	pods := kubePods(s)
@@ -128,7 +118,7 @@ func labGraph(s *state.State) []Element {
 			continue
 		}
 		node(Data{ID: host, Kind: "node", Name: n.Name, Netns: string(n.NS), IP: n.IP.String(), IP6: str6(n.IP6), Node: n.Name,
-			Label: fmt.Sprintf("%s · %s %s%s", n.Name, n.Iface, n.IP, sp6(n.IP6))}, "host")
+			Label: fmt.Sprintf("%s · %s %s", n.Name, n.Iface, n.IP)}, "host")
 		edge(Data{Kind: "link", Source: host, Target: underlay, Netns: string(n.NS), Iface: n.Iface}, "")
 		br, brIP := v.Bridge(s, n)
 		bridge := id(n.Name, br)
@@ -136,11 +126,6 @@ func labGraph(s *state.State) []Element {
 			vtep := id(n.Name, "flannel.1")
 			node(Data{ID: vtep, Kind: "vtep", Netns: string(n.NS), Iface: "flannel.1", Node: n.Name, Label: fmt.Sprintf("flannel.1 %s", n.VTEP())}, "vtep")
 			edge(Data{Kind: "link", Source: host, Target: vtep, Netns: string(n.NS), Iface: "flannel.1"}, "")
-			if t.IPv6 {
-				vtep6 := id(n.Name, "flannel-v6.1")
-				node(Data{ID: vtep6, Kind: "vtep", Netns: string(n.NS), Iface: "flannel-v6.1", Node: n.Name, Label: fmt.Sprintf("flannel-v6.1 %s", n.VTEP6())}, "vtep")
-				edge(Data{Kind: "link", Source: host, Target: vtep6, Netns: string(n.NS), Iface: "flannel-v6.1"}, "")
-			}
 		}
 		node(Data{ID: bridge, Kind: "bridge", Netns: string(n.NS), Iface: br, Node: n.Name, Label: fmt.Sprintf("%s %s", br, brIP)}, "bridge")
 		edge(Data{Kind: "link", Source: host, Target: bridge, Netns: string(n.NS), Iface: br}, "")
@@ -192,8 +177,9 @@ func labGraph(s *state.State) []Element {
 			if _, seen := ports[p.HostPort]; !seen {
 				order = append(order, p.HostPort)
 			}
+			// Its IPv4 target: the IPv6 one is the same container's.
 			to := netip.AddrPortFrom(p.Target, uint16(p.TargetPort)).String()
-			if !slices.Contains(ports[p.HostPort], to) {
+			if p.Target.Is4() && !slices.Contains(ports[p.HostPort], to) {
 				ports[p.HostPort] = append(ports[p.HostPort], to)
 			}
 		}

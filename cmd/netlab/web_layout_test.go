@@ -35,7 +35,19 @@ func (b layoutBackend) States() []*state.State { return nil }
 // it, made without the kernel.
 func planState(t *testing.T, name, mode string, nodes, per int, backend string) *state.State {
 	t.Helper()
-	o := topo.Options{Lab: name, Mode: mode, Nodes: nodes, Workloads: per, WorkloadsF: "--pods"}
+	return planStateOf(t, topo.Options{Lab: name, Mode: mode, Nodes: nodes, Workloads: per, WorkloadsF: "--pods"}, backend)
+}
+
+// planState6 is planState of a dual-stack lab (--ipv6).
+func planState6(t *testing.T, name, mode string, nodes, per int) *state.State {
+	t.Helper()
+	on := true
+	return planStateOf(t, topo.Options{Lab: name, Mode: mode, Nodes: nodes, Workloads: per, WorkloadsF: "--pods", IPv6: &on}, "")
+}
+
+func planStateOf(t *testing.T, o topo.Options, backend string) *state.State {
+	t.Helper()
+	name, mode := o.Lab, o.Mode
 	if backend != "" {
 		o.Backend = &backend
 	}
@@ -171,6 +183,9 @@ func TestWebLayout(t *testing.T) {
 		{"3x4", planState(t, lab("n"), overlay.Mode, 3, 4, ""), true, false},
 		{"host-gw", planState(t, lab("o"), overlay.Mode, 2, 2, "host-gw"), true, false},
 		{"docker", planState(t, lab("p"), bridge.Mode, 2, 2, ""), true, false},
+		// Dual-stack: every label a line longer (the IPv6 address).
+		{"docker-ipv6", planState6(t, lab("q"), bridge.Mode, 2, 2), true, false},
+		{"2x4-ipv6", planState6(t, lab("r"), overlay.Mode, 2, 4), true, false},
 	}
 	var labs []web.Lab
 	for _, c := range cases {
