@@ -397,6 +397,22 @@ func (c *Cluster) peers() []state.Workload {
 	return m.Plan(c.S.Topology).Peers
 }
 
+// SameHost is the address of prefix p6 with a's host number in p
+// (10.244.1.7 in 10.244.1.0/24 is fd00:10:244:1::7 in fd00:10:244:1::/64).
+func SameHost(p netip.Prefix, a netip.Addr, p6 netip.Prefix) netip.Addr {
+	base, v := p.Masked().Addr().As4(), a.As4()
+	var host uint32
+	for i := 0; i < 4; i++ {
+		host = host<<8 | uint32(v[i]^base[i])
+	}
+	out := p6.Masked().Addr().As16()
+	for i := 15; i >= 12; i-- {
+		out[i] |= byte(host)
+		host >>= 8
+	}
+	return netip.AddrFrom16(out)
+}
+
 // freeIP is an unused address of a node's pod CIDR: the first after the
 // last one given out, round the range, as host-local IPAM does.
 func (c *Cluster) freeIP(n topo.Node) (netip.Addr, error) {
@@ -444,6 +460,12 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 		return err
 	}
 	p.Node, p.IP, p.Created = n.Name, ip, time.Now().UTC()
+	if t.IPv6 {
+		// host-local's IPv6 range hands out addresses in the same order
+		// as the IPv4 one: the same host number (10.244.1.7 and
+		// fd00:10:244:1::7), free as the IPv4 address is.
+		p.IP6 = SameHost(n.PodCIDR, ip, n.PodCIDR6)
+	}
 	obj := "k-" + p.Namespace + "-" + p.Name
 	p.NS = names.NetnsName(c.S.Lab, obj)
 	p.HostIface = hostIface(p.Namespace, p.Name)
@@ -465,7 +487,8 @@ func (c *Cluster) startPod(ctx context.Context, p Pod) error {
 			return fmt.Errorf("pod %s: %w", p.Name, err)
 		}
 	}
-	w := state.Workload{Name: obj, Kind: "pod", Node: n.Name, NS: p.NS, IP: ip, Prefix: n.PodCIDR.Bits(), HostIface: p.HostIface}
+	w := state.Workload{Name: obj, Kind: "pod", Node: n.Name, NS: p.NS, IP: ip, Prefix: n.PodCIDR.Bits(), HostIface: p.HostIface,
+		IP6: p.IP6, Prefix6: n.PodCIDR6.Bits()}
 	ops := overlay.Pod(t, n, w)
 	for i, op := range ops {
 		if v, ok := op.(netops.VethAdd); ok {

@@ -70,7 +70,11 @@ func PodObject(p Pod, hostIP string) corev1.Pod {
 	if p.Ready {
 		ready = corev1.ConditionTrue
 	}
-	o.Status = corev1.PodStatus{Phase: corev1.PodRunning, HostIP: hostIP, PodIP: p.IP.String(), PodIPs: []corev1.PodIP{{IP: p.IP.String()}},
+	ips := []corev1.PodIP{{IP: p.IP.String()}}
+	if p.IP6.IsValid() {
+		ips = append(ips, corev1.PodIP{IP: p.IP6.String()}) // dual-stack: IPv4, the cluster's first family, first
+	}
+	o.Status = corev1.PodStatus{Phase: corev1.PodRunning, HostIP: hostIP, PodIP: p.IP.String(), PodIPs: ips,
 		StartTime: &o.CreationTimestamp,
 		Conditions: []corev1.PodCondition{
 			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue},

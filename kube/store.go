@@ -148,8 +148,11 @@ type Pod struct {
 	Template  PodTemplate `json:"template"`
 	Node      string      `json:"node"`
 	IP        netip.Addr  `json:"ip"`
-	NS        netops.NS   `json:"netns"`
-	HostIface string      `json:"host_iface"`
+	// IP6 is its IPv6 address in a dual-stack cluster (its second
+	// podIPs entry).
+	IP6       netip.Addr `json:"ip6,omitempty"`
+	NS        netops.NS  `json:"netns"`
+	HostIface string     `json:"host_iface"`
 	// Owner is the Deployment that made it, if any.
 	Owner string `json:"owner,omitempty"`
 	// System says what a pod of the cluster's own runs instead of

@@ -158,7 +158,7 @@ func labGraph(s *state.State) []Element {
 				_, name, _ := strings.Cut(p.Owner, "/")
 				group = "deployment/" + name
 			}
-			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface, group, ""})
+			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface, group, str6(p.IP6)})
 		}
 		for _, w := range ws {
 			wid := id("w", w.name)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
 
 	"netlab/compare"
 	"netlab/internal/inventory"
@@ -373,4 +375,44 @@ func TestRealNodeKeepsRouters(t *testing.T) {
 	assert.Equal(t, "0\n1\n", sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.eth0.accept_ra"),
 		"down put both back")
 	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-6", "route", "show", "default", "dev", "eth0"), "proto ra", "and the router is still there")
+}
+
+// TestAppliedPodsDualStack: in a dual-stack cluster the pods 'netlab
+// apply' makes get an IPv6 address too, as Kubernetes gives every pod one
+// of each family (status.podIPs: IPv4 first, the cluster's first family):
+// the same host number in their node's /64; they answer over IPv6 without
+// NAT, and the seed's Service, SingleStack as Kubernetes defaults it, stays
+// IPv4.
+func TestAppliedPodsDualStack(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "a")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--ipv6")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
+	var list struct {
+		Items []corev1.Pod `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "get", "pods", "-o", "json", "--lab", name).Stdout), &list))
+	st := readStatus(t, name)
+	pod1 := names.NetnsName(name, "pod1")
+	seen := 0
+	for _, p := range list.Items {
+		if !strings.HasPrefix(p.Name, "myapp-") {
+			continue
+		}
+		seen++
+		require.Len(t, p.Status.PodIPs, 2, "%s: one address per family", p.Name)
+		v4, v6 := netip.MustParseAddr(p.Status.PodIPs[0].IP), netip.MustParseAddr(p.Status.PodIPs[1].IP)
+		assert.True(t, v4.Is4() && v6.Is6(), "IPv4 first: %v", p.Status.PodIPs)
+		b4 := v4.As4()
+		assert.Equal(t, fmt.Sprintf("fd00:10:244:%d::%x", b4[2], b4[3]), v6.String(), "the same host number in its node's /64")
+		assert.Equal(t, v6.String(), st.ip6(p.Name), "status --json says it too")
+		a := askAt(t, pod1, netip.AddrPortFrom(v6, 9376))
+		assert.Equal(t, p.Name, a.Name)
+		assert.Equal(t, "fd00:10:244:1::2", a.Client, "no NAT over IPv6")
+	}
+	assert.Equal(t, 3, seen)
+	svc := serviceOf(t, labtest.MustRun(t, "get", "service", "my-service", "-o", "json", "--lab", name).Stdout)
+	assert.True(t, netip.MustParseAddr(svc.ClusterIP).Is4(), "SingleStack, the cluster's first family")
+	a := askAt(t, pod1, netip.AddrPortFrom(netip.MustParseAddr(svc.ClusterIP), 80))
+	assert.True(t, strings.HasPrefix(a.Name, "myapp-"), "the Service answers, over IPv4")
 }

@@ -134,6 +134,14 @@ func addPods(d *api.Status, s *state.State, pods []kube.Pod) {
 		ready := p.Ready
 		w := api.Workload{Name: p.Name, Kind: "pod", Node: p.Node, Netns: string(p.NS), IP: p.IP.String(), CIDR: podCIDROf(s, p),
 			Iface: "eth0", HostIface: p.HostIface, Applied: true, Namespace: p.Namespace, Owner: ownerName(p), System: p.System, Ready: &ready}
+		if p.IP6.IsValid() {
+			w.IP6 = p.IP6.String()
+			for _, n := range s.Topology.Nodes {
+				if n.Name == p.Node {
+					w.CIDR6 = netip.PrefixFrom(p.IP6, n.PodCIDR6.Bits()).String()
+				}
+			}
+		}
 		for i, c := range p.Template.Containers {
 			if i == 0 {
 				w.Port = c.ServePort()
