@@ -56,6 +56,31 @@ func timed(b *testing.B, args ...string) time.Duration {
 	return time.Since(start)
 }
 
+// upDown builds a lab with the mode verb and flags args (a fresh lab name
+// added), takes it down, and waits for the kernel to settle: how long
+// each took.
+func upDown(b *testing.B, args ...string) (up, down time.Duration) {
+	b.Helper()
+	name := labtest.Name("b")
+	up = timed(b, append(append([]string{}, args...), "--lab", name)...)
+	down = timed(b, "down", "--lab", name)
+	labtest.AssertGone(b, name)
+	settle()
+	return up, down
+}
+
+// podsTopology is a topology file of two nodes of n pods each, a /22 each
+// (more than a /24 holds past 253).
+func podsTopology(b *testing.B, n int) string {
+	b.Helper()
+	topo := filepath.Join(b.TempDir(), "topology.yaml")
+	text := fmt.Sprintf("overlay: {subnet_len: 22}\nnodes:\n  - {name: node1, ip: 192.168.56.11, pods: %d}\n  - {name: node2, ip: 192.168.56.12, pods: %d}\n", n, n)
+	if err := os.WriteFile(topo, []byte(text), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return topo
+}
+
 func timedShell(b *testing.B, args ...string) time.Duration {
 	b.Helper()
 	script, err := filepath.Abs("../scripts/docker-mode.sh")
@@ -80,11 +105,8 @@ func BenchmarkDockerMode(b *testing.B) {
 		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
 			var up, down, shUp, shDown time.Duration
 			for i := 0; i < b.N; i++ {
-				name := labtest.Name("b")
-				up += timed(b, "docker-mode", "--lab", name, "--nodes", "1", "--containers", fmt.Sprint(n))
-				down += timed(b, "down", "--lab", name)
-				labtest.AssertGone(b, name)
-				settle()
+				u, d := upDown(b, "docker-mode", "--nodes", "1", "--containers", fmt.Sprint(n))
+				up, down = up+u, down+d
 				sh := labtest.Name("s")
 				shUp += timedShell(b, "up", sh, "1", fmt.Sprint(n))
 				shDown += timedShell(b, "down", sh)
@@ -114,11 +136,8 @@ func BenchmarkDockerNetworks(b *testing.B) {
 		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
 			var up, down time.Duration
 			for i := 0; i < b.N; i++ {
-				name := labtest.Name("b")
-				up += timed(b, "docker-mode", "--lab", name, "--nodes", "1", "--containers", fmt.Sprint(n), "--network", "app")
-				down += timed(b, "down", "--lab", name)
-				labtest.AssertGone(b, name)
-				settle()
+				u, d := upDown(b, "docker-mode", "--nodes", "1", "--containers", fmt.Sprint(n), "--network", "app")
+				up, down = up+u, down+d
 			}
 			per := float64(b.N)
 			b.ReportMetric(up.Seconds()/per, "up-s")

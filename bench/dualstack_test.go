@@ -2,12 +2,9 @@ package bench
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"netlab/internal/labtest"
 	"testing"
 	"time"
-
-	"netlab/internal/labtest"
 )
 
 // BenchmarkDualStack: up and down of each model IPv4-only and dual-stack
@@ -27,31 +24,14 @@ func BenchmarkDualStack(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/n=%d", sz.mode, sz.n), func(b *testing.B) {
 			args := []string{sz.mode, "--nodes", "1", "--containers", fmt.Sprint(sz.n)}
 			if sz.mode == "overlay-mode" {
-				topo := filepath.Join(b.TempDir(), "topology.yaml")
-				text := fmt.Sprintf("overlay: {subnet_len: 22}\nnodes:\n  - {name: node1, ip: 192.168.56.11, pods: %d}\n  - {name: node2, ip: 192.168.56.12, pods: %d}\n", sz.n, sz.n)
-				if err := os.WriteFile(topo, []byte(text), 0o644); err != nil {
-					b.Fatal(err)
-				}
-				args = []string{sz.mode, "--topology", topo}
+				args = []string{sz.mode, "--topology", podsTopology(b, sz.n)}
 			}
 			var up, down, up6, down6 time.Duration
 			for i := 0; i < b.N; i++ {
-				for _, v6 := range []bool{false, true} {
-					name := labtest.Name("b")
-					a := append(append([]string{}, args...), "--lab", name)
-					if v6 {
-						a = append(a, "--ipv6")
-					}
-					u := timed(b, a...)
-					d := timed(b, "down", "--lab", name)
-					labtest.AssertGone(b, name)
-					settle()
-					if v6 {
-						up6, down6 = up6+u, down6+d
-					} else {
-						up, down = up+u, down+d
-					}
-				}
+				u, d := upDown(b, args...)
+				up, down = up+u, down+d
+				u, d = upDown(b, append(args, "--ipv6")...)
+				up6, down6 = up6+u, down6+d
 			}
 			per := float64(b.N)
 			b.ReportMetric(up.Seconds()/per, "up-s")

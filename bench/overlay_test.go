@@ -3,9 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,18 +22,11 @@ func BenchmarkOverlayMode(b *testing.B) {
 	settle()
 	for _, n := range []int{100, 500} {
 		b.Run(fmt.Sprintf("pods=2x%d", n), func(b *testing.B) {
-			topo := filepath.Join(b.TempDir(), "topology.yaml")
-			text := fmt.Sprintf("overlay: {subnet_len: 22}\nnodes:\n  - {name: node1, ip: 192.168.56.11, pods: %d}\n  - {name: node2, ip: 192.168.56.12, pods: %d}\n", n, n)
-			if err := os.WriteFile(topo, []byte(text), 0o644); err != nil {
-				b.Fatal(err)
-			}
+			topo := podsTopology(b, n)
 			var up, down time.Duration
 			for i := 0; i < b.N; i++ {
-				name := labtest.Name("b")
-				up += timed(b, "overlay-mode", "--lab", name, "--topology", topo)
-				down += timed(b, "down", "--lab", name)
-				labtest.AssertGone(b, name)
-				settle()
+				u, d := upDown(b, "overlay-mode", "--topology", topo)
+				up, down = up+u, down+d
 			}
 			per := float64(b.N)
 			b.ReportMetric(up.Seconds()/per, "up-s")

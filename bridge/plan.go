@@ -499,7 +499,7 @@ func natRules(t *topo.Topology, published state.Workload, dnat, masq string) []n
 		rules := []netops.Rule{
 			prerouting,
 			{Table: "nat", Chain: "OUTPUT", Spec: []string{"!", "-d", loopback(t.Docker), "-m", "addrtype", "--dst-type", "LOCAL", "-j", dnat},
-				Why: "published ports, for packets from this host itself (127.0.0.1 is docker-proxy's)"},
+				Why: "published ports, for packets from this host itself (" + lo(t.Docker) + " is docker-proxy's)"},
 			masquerade,
 		}
 		if !t.Docker.Is28() {

@@ -400,17 +400,8 @@ func (c *Cluster) peers() []state.Workload {
 // SameHost is the address of prefix p6 with a's host number in p
 // (10.244.1.7 in 10.244.1.0/24 is fd00:10:244:1::7 in fd00:10:244:1::/64).
 func SameHost(p netip.Prefix, a netip.Addr, p6 netip.Prefix) netip.Addr {
-	base, v := p.Masked().Addr().As4(), a.As4()
-	var host uint32
-	for i := 0; i < 4; i++ {
-		host = host<<8 | uint32(v[i]^base[i])
-	}
-	out := p6.Masked().Addr().As16()
-	for i := 15; i >= 12; i-- {
-		out[i] |= byte(host)
-		host >>= 8
-	}
-	return netip.AddrFrom16(out)
+	b, _ := ipam.Nth(p6, ipam.HostNumber(p, a))
+	return b
 }
 
 // freeIP is an unused address of a node's pod CIDR: the first after the

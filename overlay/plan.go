@@ -56,16 +56,17 @@ func pod(t *topo.Topology, node topo.Node, n, i int) state.Workload {
 // publishes it in a Kubernetes node annotation; netlab derives it from the
 // node's underlay address, so every node knows every peer's without a
 // control plane. 0e: a locally administered unicast address.
-func VTEPMAC(underlay netip.Addr) string {
-	b := underlay.As4()
-	return fmt.Sprintf("0e:6c:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
-}
+func VTEPMAC(underlay netip.Addr) string { return vtepMAC(0x6c, underlay) }
 
 // VTEPMAC6 is the MAC of a node's flannel-v6.1 in a dual-stack lab, from
 // its IPv4 underlay address too: 0e:66 (6 for IPv6) and its four bytes.
-func VTEPMAC6(underlay netip.Addr) string {
+func VTEPMAC6(underlay netip.Addr) string { return vtepMAC(0x66, underlay) }
+
+// vtepMAC is 0e, then second, then the four bytes of the node's IPv4
+// underlay address.
+func vtepMAC(second byte, underlay netip.Addr) string {
 	b := underlay.As4()
-	return fmt.Sprintf("0e:66:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+	return fmt.Sprintf("0e:%02x:%02x:%02x:%02x:%02x", second, b[0], b[1], b[2], b[3])
 }
 
 // Device6 is flannel's IPv6 VXLAN device: flannel-v6.<VNI>.

@@ -338,10 +338,7 @@ func (e *Env) TransferAt(from, to string, dst netip.Addr, size string, reverse b
 	}
 	start := time.Now()
 	r := probe.IPerf3(ctx, e.NS(from), e.NS(to), dst, 5202, args...)
-	what := fmt.Sprintf("%s %s %sB of TCP with %s", e.label(from), dir, size, e.label(to))
-	if dst != e.W(to).IP {
-		what = fmt.Sprintf("%s %s %sB of TCP with %s %s", e.labelIn(from, dst.Is6()), dir, size, to, dst)
-	}
+	what := fmt.Sprintf("%s %s %sB of TCP with %s %s", e.labelIn(from, dst.Is6()), dir, size, to, dst)
 	if r.Error != "" || r.End.Received.Bytes == 0 {
 		if ctx.Err() != nil || time.Since(start) > 600*time.Millisecond {
 			return false, what + ": it hung"

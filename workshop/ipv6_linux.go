@@ -35,8 +35,8 @@ func init() {
 		// in the tunnel), an all-zero entry, and breaking IPv4 to mend
 		// IPv6.
 		Criteria: []Criterion{
-			podToPod6("pod1", "pod3"),
-			podToPod6("pod3", "pod1"),
+			podToPodOf("pod1", "pod3", v6),
+			podToPodOf("pod3", "pod1", v6),
 			podToPod("pod1", "pod3"),
 			inTunnelOf("pod1", "pod3", v6),
 			fdbForOf("node1", "node2", v6),
@@ -88,27 +88,6 @@ func init() {
 func server6(e *Env, name string) netip.AddrPort {
 	w := e.W(name)
 	return netip.AddrPortFrom(w.IP6, uint16(w.Port))
-}
-
-// podToPod6: pod from reaches pod to at its IPv6 address and is seen as
-// its own IPv6 address.
-func podToPod6(from, to string) Criterion {
-	return Criterion{from + " reaches " + to + " over IPv6 without NAT", func(e *Env) Outcome {
-		a := e.Ask(from, server6(e, to))
-		want := e.W(from).IP6.String()
-		o := Outcome{Pass: a.Err == nil && a.Answer.Name == to && a.Answer.Client == want, Observed: a.Text}
-		switch {
-		case o.Pass:
-		case a.Err == nil && a.Answer.Name == to:
-			o.Hint = fmt.Sprintf("%s answered but saw %s, not %s: something on the way rewrites the source, which Kubernetes forbids between pods in either family",
-				to, a.Answer.Client, want)
-		default:
-			o.Hint = fmt.Sprintf("compare what carries IPv4 between the nodes with what carries IPv6: %s and %s, their routes (ip -6 route), "+
-				"neighbours (ip -6 neigh show dev %s) and FDB entries (bridge fdb show dev %s).",
-				e.S.Topology.Overlay.Device, overlay.Device6(e.S.Topology.Overlay), overlay.Device6(e.S.Topology.Overlay), overlay.Device6(e.S.Topology.Overlay))
-		}
-		return o
-	}}
 }
 
 // sixInFourMTU is what exercise 18's link carries of IPv6: 20 bytes (an

@@ -263,17 +263,30 @@ func init() {
 }
 
 // podToPod: from reaches to's server and to sees from's own address.
-func podToPod(from, to string) Criterion {
-	return Criterion{from + " reaches " + to + " without NAT", func(e *Env) Outcome {
-		a := e.Ask(from, e.Server(to))
-		o := Outcome{Pass: a.Err == nil && a.Answer.Name == to && a.Answer.Client == e.W(from).IP.String(), Observed: a.Text}
+func podToPod(from, to string) Criterion { return podToPodOf(from, to, v4) }
+
+// podToPodOf is podToPod in family f: to's address of f, and from seen as
+// its own address of f.
+func podToPodOf(from, to string, f family) Criterion {
+	name := from + " reaches " + to + " without NAT"
+	if f.prefix != "" {
+		name = from + " reaches " + to + " over " + strings.TrimSpace(f.prefix) + " without NAT"
+	}
+	return Criterion{name, func(e *Env) Outcome {
+		dst, want := f.ip(e.W(to)), f.ip(e.W(from))
+		a := e.Ask(from, netip.AddrPortFrom(dst, uint16(e.W(to).Port)))
+		o := Outcome{Pass: a.Err == nil && a.Answer.Name == to && a.Answer.Client == want.String(), Observed: a.Text}
 		switch {
 		case o.Pass:
 		case a.Err == nil && a.Answer.Name == to:
 			o.Hint = fmt.Sprintf("%s answered but saw %s, not %s: something on the way rewrites the source, which Kubernetes forbids between pods",
-				to, a.Answer.Client, e.W(from).IP)
-		default:
-			o.Hint = "follow it: " + EndOf(e.Walk(from, e.W(to).IP, e.W(to).Port)) + "."
+				to, a.Answer.Client, want)
+		case dst.Is4():
+			o.Hint = "follow it: " + EndOf(e.Walk(from, dst, e.W(to).Port)) + "."
+		default: // trace walks IPv4 only
+			dev, dev6 := e.S.Topology.Overlay.Device, overlay.Device6(e.S.Topology.Overlay)
+			o.Hint = fmt.Sprintf("compare what carries IPv4 between the nodes with what carries IPv6: %s and %s, their routes (ip -6 route), "+
+				"neighbours (ip -6 neigh show dev %s) and FDB entries (bridge fdb show dev %s).", dev, dev6, dev6, dev6)
 		}
 		return o
 	}}

@@ -375,6 +375,14 @@ func TestRealNodeKeepsRouters(t *testing.T) {
 	assert.Equal(t, "0\n1\n", sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.eth0.accept_ra"),
 		"down put both back")
 	assert.Contains(t, sh(t, "ip", "-n", string(a.ns), "-6", "route", "show", "default", "dev", "eth0"), "proto ra", "and the router is still there")
+
+	// A machine that forwards already takes no advertisement on accept_ra
+	// 1: netlab leaves it so, rather than start taking them with 2.
+	sysctl("net.ipv6.conf.all.forwarding=1")
+	a.mustNL(t, "overlay-mode", "--ipv6", "--lab", a.lab, "--node", "node1")
+	assert.Equal(t, "1\n", sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv6.conf.eth0.accept_ra"), "accept_ra left alone")
+	downOnVM(t, a)
+	assert.Equal(t, "1\n", sh(t, "ip", "netns", "exec", string(a.ns), "sysctl", "-n", "net.ipv6.conf.all.forwarding"), "forwarding as it was")
 }
 
 // TestAppliedPodsDualStack: in a dual-stack cluster the pods 'netlab

@@ -58,6 +58,8 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(huge, bytes.Repeat([]byte("# padding\n"), 200000), 0o644))
 	badNet := filepath.Join(t.TempDir(), "badnet.yaml")
 	require.NoError(t, os.WriteFile(badNet, []byte("networks: [{name: app}]\ncontainers: [{name: c1, networks: [app]}, {name: c2, network_mode: 'container:c3'}]\n"), 0o644))
+	bad6 := filepath.Join(t.TempDir(), "bad6.yaml")
+	require.NoError(t, os.WriteFile(bad6, []byte("ipv6: true\noverlay: {cluster_cidr_v6: 'fd00:56::/48'}\n"), 0o644))
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	require.NoError(t, unix.Mkfifo(fifo, 0o644))
 	before := netnsNames(t)
@@ -87,6 +89,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"docker-mode", "--lab", name, "--network", "a b"}, `--network "a b": a network's name is letters, digits`},
 		{[]string{"docker-mode", "--lab", name, "--network", "app", "--docker-version", "20.10"}, "built as Docker 28 writes them"},
 		{[]string{"docker-mode", "--lab", name, "--network", "app", "--userland-proxy=false"}, "--network app: user-defined networks are built as Docker 28 writes them with its userland proxy"},
+		{[]string{"docker-mode", "--lab", name, "--ipv6", "--docker-version", "20.10"}, "--ipv6: Docker 20.10's IPv6 layout was not recorded"},
+		{[]string{"docker-mode", "--lab", name, "--ipv6", "--network", "app"}, "--ipv6: user-defined networks are IPv4-only in this netlab so far"},
+		{[]string{"overlay-mode", "--lab", name, "--topology", bad6}, "overlay.cluster_cidr_v6: fd00:56::/48 overlaps the IPv6 underlay fd00:56::/64"},
+		{[]string{"overlay-mode", "--lab", name, "--topology", bad6, "--ipv6=false"}, "overlay.cluster_cidr_v6: an IPv6 cluster CIDR is for a dual-stack lab"},
 		{[]string{"docker-mode", "--lab", name, "--topology", badNet}, badNet + ": containers[1].network_mode: c2 runs on node1 and c3 on node2"},
 		{[]string{"exec", "c1", "--bogus", "--", "true"}, "unknown flag --bogus before the command"},
 		{[]string{"docker-mode", "--lab", name, "--containers", "many"}, "--containers"},

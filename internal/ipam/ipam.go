@@ -36,3 +36,10 @@ func Nth(p netip.Prefix, n uint64) (netip.Addr, error) {
 	a, _ := netip.AddrFromSlice(raw)
 	return a, nil
 }
+
+// HostNumber is a's number in p: how far it is from p's network address
+// (172.17.0.2 in 172.17.0.0/16 is 2), the n of Nth(p, n).
+func HostNumber(p netip.Prefix, a netip.Addr) uint64 {
+	d := new(big.Int).Sub(new(big.Int).SetBytes(a.AsSlice()), new(big.Int).SetBytes(p.Masked().Addr().AsSlice()))
+	return d.Uint64()
+}

@@ -26,3 +26,18 @@ func TestSize(t *testing.T) {
 	assert.Equal(t, uint64(254), Size(netip.MustParsePrefix("10.244.1.0/24")))
 	assert.Equal(t, uint64(0), Size(netip.MustParsePrefix("10.0.0.1/32")))
 }
+
+func TestHostNumber(t *testing.T) {
+	p := netip.MustParsePrefix("172.17.0.0/16")
+	for _, a := range []string{"172.17.0.2", "172.17.1.0", "172.17.255.254"} {
+		n := HostNumber(p, netip.MustParseAddr(a))
+		back, err := Nth(p, n)
+		if err != nil || back.String() != a {
+			t.Errorf("%s: number %d, back %s (%v)", a, n, back, err)
+		}
+	}
+	p6 := netip.MustParsePrefix("fd00:10:244:1::/64")
+	if n := HostNumber(p6, netip.MustParseAddr("fd00:10:244:1::1:7")); n != 0x10007 {
+		t.Errorf("IPv6: %#x", n)
+	}
+}

@@ -146,7 +146,11 @@ func takesRA(nl *netlink.Handle) []string {
 		if strings.Contains(name, ".") || name == "lo" {
 			continue
 		}
-		if v, err := netops.ReadSysctl(netops.Host, "net.ipv6.conf."+name+".accept_ra"); err == nil && strings.TrimSpace(v) == "1" {
+		// With forwarding already on, accept_ra 1 takes no advertisement:
+		// there is nothing to keep, and 2 would start taking them.
+		ra, err1 := netops.ReadSysctl(netops.Host, "net.ipv6.conf."+name+".accept_ra")
+		fwd, err2 := netops.ReadSysctl(netops.Host, "net.ipv6.conf."+name+".forwarding")
+		if err1 == nil && err2 == nil && strings.TrimSpace(ra) == "1" && strings.TrimSpace(fwd) == "0" {
 			out = append(out, name)
 		}
 	}

@@ -160,11 +160,11 @@ func (k *kernel) apply(op Op) error {
 	case VxlanAdd:
 		return k.vxlan(o)
 	case NeighReplace:
-		family := netlink.FAMILY_V4
-		if strings.Contains(o.IP, ":") {
+		ip, family := net.ParseIP(o.IP), netlink.FAMILY_V4
+		if ip.To4() == nil {
 			family = netlink.FAMILY_V6
 		}
-		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: net.ParseIP(o.IP), State: netlink.NUD_PERMANENT, Family: family}, o.MAC)
+		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: ip, State: netlink.NUD_PERMANENT, Family: family}, o.MAC)
 	case FdbReplace:
 		return k.neigh(o.NS, o.Dev, &netlink.Neigh{IP: net.ParseIP(o.Dst), State: netlink.NUD_PERMANENT,
 			Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF}, o.MAC)

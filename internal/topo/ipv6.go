@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+
+	"netlab/internal/ipam"
 )
 
 // Dual-stack defaults: the underlay's IPv6 prefix (the Vagrant private
@@ -23,25 +25,13 @@ var (
 // number in the IPv4 underlay p, its decimal digits read as hexadecimal
 // (11 is ::11), so that the two addresses read alike.
 func HostIP6(p, p6 netip.Prefix, ip netip.Addr) (netip.Addr, error) {
-	a, b := p.Masked().Addr().As4(), ip.As4()
-	var host uint32
-	for i := 0; i < 4; i++ {
-		host = host<<8 | uint32(a[i]^b[i])
-	}
-	digits, err := strconv.ParseUint(strconv.FormatUint(uint64(host), 10), 16, 32)
-	if err != nil || host > 9999 {
-		digits = uint64(host)
-	}
-	v := p6.Masked().Addr().As16()
-	for i := 15; i >= 12 && digits > 0; i-- {
-		v[i] |= byte(digits)
-		digits >>= 8
-	}
-	out := netip.AddrFrom16(v)
-	if !p6.Contains(out) || out == p6.Masked().Addr() {
+	host := ipam.HostNumber(p, ip)
+	digits, _ := strconv.ParseUint(strconv.FormatUint(host, 10), 16, 64) // decimal digits are hex digits
+	a, err := ipam.Nth(p6, digits)
+	if err != nil {
 		return netip.Addr{}, fmt.Errorf("host %s has no room in %s", ip, p6)
 	}
-	return out, nil
+	return a, nil
 }
 
 // resolveIPv6 makes the lab dual-stack when the file or --ipv6 says so:

@@ -70,7 +70,7 @@ nodes: [{name: node1, ip: 192.168.56.11}, {name: node2, ip: 192.168.56.12, ip6: 
 
 func TestHostIP6(t *testing.T) {
 	p, p6 := netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00:1::/64")
-	for ip, want := range map[string]string{"10.1.0.11": "fd00:1::11", "10.1.1.4": "fd00:1::260", "10.1.39.16": "fd00:1::2710"} {
+	for ip, want := range map[string]string{"10.1.0.11": "fd00:1::11", "10.1.1.4": "fd00:1::260", "10.1.39.16": "fd00:1::1:0"} {
 		got, err := HostIP6(p, p6, netip.MustParseAddr(ip))
 		require.NoError(t, err)
 		assert.Equal(t, want, got.String(), ip)

@@ -413,11 +413,9 @@ static void proxy(const struct workload *w, int v6, int ready)
 	}
 	ready_or_die(w, s, ready);
 	become_nobody();
-	int ls[1] = {s};
-	int nls = 1;
 
 	static struct relay rs[MAXCONN];
-	static struct pollfd pfd[2 * MAXCONN + 2];
+	static struct pollfd pfd[2 * MAXCONN + 1];
 	int n = 0;
 	for (;;) {
 		int np = 0;
@@ -436,8 +434,7 @@ static void proxy(const struct workload *w, int v6, int ready)
 				pfd[np++] = (struct pollfd){.fd = r->fd[k], .events = ev};
 			}
 		if (n < MAXCONN)
-			for (int l = 0; l < nls; l++)
-				pfd[np++] = (struct pollfd){.fd = ls[l], .events = POLLIN};
+			pfd[np++] = (struct pollfd){.fd = s, .events = POLLIN};
 		if (poll(pfd, (nfds_t)np, -1) < 0 && errno != EINTR)
 			_exit(1);
 		for (int i = 0; i < n; i++) {
@@ -500,23 +497,22 @@ static void proxy(const struct workload *w, int v6, int ready)
 			if (rs[i].fd[0] >= 0)
 				rs[kept++] = rs[i];
 		n = kept;
-		for (int l = 0; l < nls; l++)
-			while (n < MAXCONN) {
-				int c = accept4(ls[l], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-				if (c < 0)
-					break;
-				int t = socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-				if (t < 0 || (connect(t, (struct sockaddr *)&target, tlen) < 0 && errno != EINPROGRESS)) {
-					close(c);
-					if (t >= 0)
-						close(t);
-					continue;
-				}
-				memset(&rs[n], 0, sizeof rs[n]);
-				rs[n].fd[0] = c;
-				rs[n].fd[1] = t;
-				n++;
+		while (n < MAXCONN) {
+			int c = accept4(s, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (c < 0)
+				break;
+			int t = socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			if (t < 0 || (connect(t, (struct sockaddr *)&target, tlen) < 0 && errno != EINPROGRESS)) {
+				close(c);
+				if (t >= 0)
+					close(t);
+				continue;
 			}
+			memset(&rs[n], 0, sizeof rs[n]);
+			rs[n].fd[0] = c;
+			rs[n].fd[1] = t;
+			n++;
+		}
 	}
 }
 
