@@ -156,15 +156,31 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 				return nil, bad("metadata.name", "default/kubernetes is the API server's own Service, which it keeps: name yours otherwise")
 			}
 			var mine netip.Addr
+			var old *Service
 			if i := c.findService(s.Namespace, s.Name); i >= 0 {
-				mine = c.Store.Services[i].ClusterIP
+				old = &c.Store.Services[i]
+				mine = old.ClusterIP
 			}
-			switch want := s.Spec.ClusterIP; {
-			case mine.IsValid() && want != "" && want != mine.String():
+			if want := s.Spec.ClusterIP; mine.IsValid() && want != "" && want != mine.String() {
 				return nil, bad("spec.clusterIP", "field is immutable (it is %s)", mine)
-			case want != "" && want != corev1.ClusterIPNone:
+			}
+			if _, ferr := settleFamilies(s.Spec, old, c.dual()); ferr != nil {
+				return nil, bad(ferr.Path, "%s", ferr.Reason)
+			}
+			wants := s.Spec.ClusterIPs
+			if len(wants) == 0 && s.Spec.ClusterIP != "" {
+				wants = []string{s.Spec.ClusterIP}
+			}
+			for j, want := range wants {
+				if want == corev1.ClusterIPNone {
+					continue
+				}
 				if other, ok := clusterIPs[want]; ok && other != me {
-					return nil, bad("spec.clusterIP", "%s is already allocated to %s/%s", want, other.ns, other.name)
+					path := fmt.Sprintf("spec.clusterIPs[%d]", j)
+					if len(s.Spec.ClusterIPs) == 0 {
+						path = "spec.clusterIP"
+					}
+					return nil, bad(path, "%s is already allocated to %s/%s", want, other.ns, other.name)
 				}
 				clusterIPs[want] = me
 			}
@@ -293,20 +309,30 @@ func (c *Cluster) applyService(s *corev1.Service) (string, error) {
 	if i >= 0 {
 		verb, sv.Created = "configured", c.Store.Services[i].Created
 	}
-	switch s.Spec.ClusterIP {
-	case "None":
-	case "":
-		if i >= 0 {
-			sv.ClusterIP = c.Store.Services[i].ClusterIP
-		} else {
-			ip, err := c.freeClusterIP()
-			if err != nil {
+	var old *Service
+	if i >= 0 {
+		old = &c.Store.Services[i]
+	}
+	fams, ferr := settleFamilies(s.Spec, old, c.dual())
+	if ferr != nil {
+		return "", &ManifestError{Doc: "Service " + sv.Name, Path: ferr.Path, Reason: ferr.Reason}
+	}
+	sv.Families, sv.Policy = fams.Families, fams.Policy
+	if len(fams.Families) == 1 && fams.Families[0] == IPv4 && fams.Policy == string(corev1.IPFamilyPolicySingleStack) {
+		sv.Families, sv.Policy = nil, "" // as a store of before dual-stack
+	}
+	for j, ip := range fams.IPs {
+		if !ip.IsValid() {
+			var err error
+			if ip, err = c.freeClusterIP(fams.Families[j]); err != nil {
 				return "", err
 			}
-			sv.ClusterIP = ip
 		}
-	default:
-		sv.ClusterIP = netip.MustParseAddr(s.Spec.ClusterIP)
+		if j == 0 {
+			sv.ClusterIP = ip
+		} else {
+			sv.ClusterIP2 = ip
+		}
 	}
 	if s.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 		sv.AffinitySeconds = 10800 // kube-proxy's default: three hours
@@ -365,15 +391,20 @@ func (c *Cluster) applyService(s *corev1.Service) (string, error) {
 	return "service/" + sv.Name + " " + verb, nil
 }
 
-// freeClusterIP picks an unused address of the service range, from .11
-// on (.1 is the API server's by custom, .10 the cluster DNS's).
-func (c *Cluster) freeClusterIP() (netip.Addr, error) {
+// freeClusterIP picks an unused address of family fam's service range,
+// from the 11th on (.1 is the API server's by custom, .10 the cluster
+// DNS's; the IPv6 range keeps the same numbers free).
+func (c *Cluster) freeClusterIP(fam string) (netip.Addr, error) {
 	used := map[netip.Addr]bool{}
 	for _, s := range c.Store.Services {
-		used[s.ClusterIP] = true
+		used[s.ClusterIP], used[s.ClusterIP2] = true, true
+	}
+	r := ServiceCIDR
+	if fam == IPv6 {
+		r = ServiceCIDR6
 	}
 	for n := uint64(11); n < 1<<20; n++ {
-		a, err := ipam.Nth(ServiceCIDR, n)
+		a, err := ipam.Nth(r, n)
 		if err != nil {
 			break
 		}
@@ -381,7 +412,7 @@ func (c *Cluster) freeClusterIP() (netip.Addr, error) {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, errors.New("the service range is full")
+	return netip.Addr{}, fmt.Errorf("the service range %s is full", r)
 }
 
 func (c *Cluster) freeNodePort(self Service) (int, error) {

@@ -15,15 +15,20 @@ import (
 // forward . /etc/resolv.conf), following the Kubernetes DNS-Based Service
 // Discovery specification (schema 1.1.0):
 //
-//	<svc>.<ns>.svc.cluster.local            A: the ClusterIP, or each ready endpoint (headless)
-//	<ip-dashed>.<svc>.<ns>.svc.cluster.local A: that endpoint (any Service's)
+//	<svc>.<ns>.svc.cluster.local            A: the ClusterIP, or each ready endpoint (headless);
+//	                                        AAAA: the same of IPv6 (a dual-stack or IPv6 Service)
+//	<ip-dashed>.<svc>.<ns>.svc.cluster.local A or AAAA: that endpoint (any Service's)
 //	_<port>._<proto>.<svc>.<ns>.svc...      SRV: per port (ClusterIP) or per endpoint (headless),
-//	                                        the targets' A records in Additional
-//	<ip-dashed>.<ns>.pod.cluster.local      A: the address (pods insecure)
+//	                                        the targets' A and AAAA records in Additional
+//	<ip-dashed>.<ns>.pod.cluster.local      A or AAAA: the address (pods insecure)
 //	<ns>.svc.cluster.local, svc..., pod...  NOERROR without data (an existing namespace)
 //	cluster.local                           SOA, NS ns.dns.cluster.local (its A: the DNS Service)
 //	dns-version.cluster.local               TXT 1.1.0
 //	PTR of a ClusterIP, or of an endpoint   <svc>.<ns>.svc..., or <ip-dashed>.<svc>.<ns>.svc...
+//	                                        (in-addr.arpa, and ip6.arpa's nibbles for IPv6)
+//
+// A name of addresses of one family only has no data of the other: A of
+// an IPv6-only Service, AAAA of an IPv4 one, are NOERROR without answer.
 //
 // A name that does not exist is NXDOMAIN with the zone's SOA; one that
 // exists without data of the type asked, NOERROR with the SOA. Anything
@@ -66,7 +71,14 @@ func newZone(st Store, serial uint32) *zone {
 		z.namespaces[ns] = true
 	}
 	for _, s := range st.Services {
-		z.eps[s.Namespace+"/"+s.Name] = c.Endpoints(s)
+		// The endpoints of each of its families (its EndpointSlices).
+		eps := map[string][]Endpoint{}
+		for _, fam := range s.IPFamilies() {
+			for port, list := range c.EndpointsOf(s, fam) {
+				eps[port] = append(eps[port], list...)
+			}
+		}
+		z.eps[s.Namespace+"/"+s.Name] = eps
 		z.namespaces[s.Namespace] = true
 	}
 	for _, p := range st.Pods {
@@ -100,7 +112,18 @@ func (z *zone) soa() dns.RR {
 }
 
 func rrA(name string, ip netip.Addr) dns.RR {
+	if ip.Is6() {
+		return &dns.AAAA{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: DNSTTL}, AAAA: net.IP(ip.AsSlice())}
+	}
 	return &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: DNSTTL}, A: net.IP(ip.AsSlice())}
+}
+
+// addressType is the record type of an address: A for IPv4, AAAA for IPv6.
+func addressType(ip netip.Addr) uint16 {
+	if ip.Is4() {
+		return dns.TypeA
+	}
+	return dns.TypeAAAA
 }
 
 var (
@@ -164,16 +187,25 @@ func (z *zone) lookup(q dns.Question) result {
 }
 
 // pod answers <ip-dashed>.<ns>.pod: the address the name spells, as
-// "pods insecure" does (kubeadm's Corefile), for an existing namespace.
+// "pods insecure" does (kubeadm's Corefile), for an existing namespace:
+// three dashes and no two together are IPv4's dots (10-244-1-2), else
+// every dash is an IPv6 colon (fd00-10-244-1--2), as CoreDNS reads them.
 func (z *zone) pod(q dns.Question, labels []string) result {
 	if len(labels) != 2 {
 		return nxdomain
 	}
-	ip, err := netip.ParseAddr(strings.ReplaceAll(labels[0], "-", "."))
-	if err != nil || !ip.Is4() || strings.Count(labels[0], "-") != 3 {
+	name := labels[0]
+	text := strings.ReplaceAll(name, "-", ":")
+	if strings.Count(name, "-") == 3 && !strings.Contains(name, "--") {
+		text = strings.ReplaceAll(name, "-", ".")
+	}
+	parsed := net.ParseIP(text) // CoreDNS's test: what net.ParseIP takes
+	if parsed == nil {
 		return nxdomain
 	}
-	if q.Qtype == dns.TypeA {
+	ip, _ := netip.AddrFromSlice(parsed)
+	ip = ip.Unmap()
+	if q.Qtype == addressType(ip) {
 		return result{rcode: dns.RcodeSuccess, answer: []dns.RR{rrA(q.Name, ip)}}
 	}
 	return nodata
@@ -223,7 +255,9 @@ func (z *zone) service(q dns.Question, labels []string) result {
 	} else {
 		for _, p := range s.Ports {
 			if matches(p) {
-				recs = append(recs, record{host: s.ClusterIP, port: p.Port, name: fqdn})
+				for _, ip := range s.ClusterIPs() {
+					recs = append(recs, record{host: ip, port: p.Port, name: fqdn})
+				}
 			}
 		}
 	}
@@ -231,14 +265,17 @@ func (z *zone) service(q dns.Question, labels []string) result {
 		return nxdomain
 	}
 	switch q.Qtype {
-	case dns.TypeA:
+	case dns.TypeA, dns.TypeAAAA:
 		var rrs []dns.RR
 		seen := map[netip.Addr]bool{}
 		for _, r := range recs {
-			if !seen[r.host] {
+			if !seen[r.host] && addressType(r.host) == q.Qtype {
 				seen[r.host] = true
 				rrs = append(rrs, rrA(q.Name, r.host))
 			}
+		}
+		if len(rrs) == 0 {
+			return nodata // addresses of the other family only
 		}
 		return result{rcode: dns.RcodeSuccess, answer: rrs}
 	case dns.TypeSRV:
@@ -271,12 +308,17 @@ func srv(qname string, recs []record) result {
 }
 
 // EndpointHostname is an endpoint's DNS label: its address with dashes
-// (10-244-1-2), as CoreDNS names an endpoint without a hostname.
+// (10-244-1-2, fd00-10-244-1--2), as CoreDNS names an endpoint without a
+// hostname; an IPv6 one that would end in a dash ends in "-0" instead.
 func EndpointHostname(ip netip.Addr) string {
 	if ip.Is4() {
 		return strings.ReplaceAll(ip.String(), ".", "-")
 	}
-	return strings.ReplaceAll(ip.String(), ":", "-")
+	h := strings.ReplaceAll(ip.String(), ":", "-")
+	if strings.HasSuffix(h, "-") {
+		h += "0"
+	}
+	return h
 }
 
 // reverse answers a PTR question: a Service's name for its ClusterIP,
@@ -290,8 +332,10 @@ func (z *zone) reverse(qname, lower string) []dns.RR {
 		return &dns.PTR{Hdr: dns.RR_Header{Name: qname, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: DNSTTL}, Ptr: target}
 	}
 	for _, s := range z.services {
-		if s.ClusterIP == ip {
-			return []dns.RR{ptr(s.Name + "." + s.Namespace + ".svc." + Domain)}
+		for _, vip := range s.ClusterIPs() {
+			if vip == ip {
+				return []dns.RR{ptr(s.Name + "." + s.Namespace + ".svc." + Domain)}
+			}
 		}
 	}
 	var rrs []dns.RR
@@ -310,9 +354,30 @@ func (z *zone) reverse(qname, lower string) []dns.RR {
 	return rrs
 }
 
-// reverseAddr is the IPv4 address of a name under in-addr.arpa, if it
-// names one.
+// reverseAddr is the address a name under in-addr.arpa (four numbers) or
+// ip6.arpa (32 nibbles) names, if it names one.
 func reverseAddr(name string) netip.Addr {
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa."); ok {
+		l := strings.Split(rest, ".")
+		if len(l) != 32 {
+			return netip.Addr{}
+		}
+		var hex strings.Builder
+		for i := 31; i >= 0; i-- {
+			if len(l[i]) != 1 || !strings.Contains("0123456789abcdef", l[i]) {
+				return netip.Addr{}
+			}
+			hex.WriteString(l[i])
+			if i%4 == 0 && i > 0 {
+				hex.WriteByte(':')
+			}
+		}
+		ip, err := netip.ParseAddr(hex.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ip
+	}
 	rest, ok := strings.CutSuffix(name, ".in-addr.arpa.")
 	if !ok {
 		return netip.Addr{}

@@ -80,16 +80,22 @@ func TestDNSOnTheWire(t *testing.T) {
 
 // specZone is a cluster as CoreDNS's kubernetes plugin tests have it
 // (plugin/kubernetes/handler_test.go, v1.14.7): a ClusterIP Service svc1
-// with one endpoint, a headless hdls1 with two, in namespace testns.
+// with one endpoint, a headless hdls1 with two of each family, a
+// dual-stack svc-dual-stack and an IPv6 svc6, in namespace testns.
 func specZone() *zone {
+	a := netip.MustParseAddr
+	http := []Port{{Name: "http", Protocol: "TCP", Port: 80}}
 	return &zone{
 		services: []Service{
-			{Namespace: "testns", Name: "svc1", ClusterIP: netip.MustParseAddr("10.0.0.1"), Ports: []Port{{Name: "http", Protocol: "TCP", Port: 80}}},
-			{Namespace: "testns", Name: "hdls1", Ports: []Port{{Name: "http", Protocol: "TCP", Port: 80}}},
+			{Namespace: "testns", Name: "svc1", ClusterIP: a("10.0.0.1"), Ports: http},
+			{Namespace: "testns", Name: "hdls1", Ports: http},
+			{Namespace: "testns", Name: "svc-dual-stack", ClusterIP: a("10.0.0.3"), ClusterIP2: a("10::3"), Families: []string{IPv4, IPv6}, Policy: "PreferDualStack", Ports: http},
+			{Namespace: "testns", Name: "svc6", ClusterIP: a("1234:abcd::1"), Families: []string{IPv6}, Ports: http},
 		},
 		eps: map[string]map[string][]Endpoint{
-			"testns/svc1":  {"http": {{IP: netip.MustParseAddr("10.244.1.5"), Port: 8080}}},
-			"testns/hdls1": {"http": {{IP: netip.MustParseAddr("172.0.0.2"), Port: 80}, {IP: netip.MustParseAddr("172.0.0.3"), Port: 80}}},
+			"testns/svc1": {"http": {{IP: a("10.244.1.5"), Port: 8080}}},
+			"testns/hdls1": {"http": {{IP: a("172.0.0.2"), Port: 80}, {IP: a("172.0.0.3"), Port: 80},
+				{IP: a("5678:abcd::1"), Port: 80}, {IP: a("5678:abcd::2"), Port: 80}}},
 		},
 		namespaces: map[string]bool{"default": true, "kube-system": true, "testns": true},
 		serial:     1499347823,
@@ -144,9 +150,35 @@ func TestDNSRecords(t *testing.T) {
 		{"hdls1.testns.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess,
 			[]string{"hdls1.testns.svc.cluster.local. 30 IN A 172.0.0.2", "hdls1.testns.svc.cluster.local. 30 IN A 172.0.0.3"}, nil, nil, true},
 		{"_http._tcp.hdls1.testns.svc.cluster.local.", dns.TypeSRV, dns.RcodeSuccess,
-			[]string{"_http._tcp.hdls1.testns.svc.cluster.local. 30 IN SRV 0 50 80 172-0-0-2.hdls1.testns.svc.cluster.local.",
-				"_http._tcp.hdls1.testns.svc.cluster.local. 30 IN SRV 0 50 80 172-0-0-3.hdls1.testns.svc.cluster.local."}, nil,
-			[]string{"172-0-0-2.hdls1.testns.svc.cluster.local. 30 IN A 172.0.0.2", "172-0-0-3.hdls1.testns.svc.cluster.local. 30 IN A 172.0.0.3"}, true},
+			[]string{"_http._tcp.hdls1.testns.svc.cluster.local. 30 IN SRV 0 25 80 172-0-0-2.hdls1.testns.svc.cluster.local.",
+				"_http._tcp.hdls1.testns.svc.cluster.local. 30 IN SRV 0 25 80 172-0-0-3.hdls1.testns.svc.cluster.local.",
+				"_http._tcp.hdls1.testns.svc.cluster.local. 30 IN SRV 0 25 80 5678-abcd--1.hdls1.testns.svc.cluster.local.",
+				"_http._tcp.hdls1.testns.svc.cluster.local. 30 IN SRV 0 25 80 5678-abcd--2.hdls1.testns.svc.cluster.local."}, nil,
+			[]string{"172-0-0-2.hdls1.testns.svc.cluster.local. 30 IN A 172.0.0.2", "172-0-0-3.hdls1.testns.svc.cluster.local. 30 IN A 172.0.0.3",
+				"5678-abcd--1.hdls1.testns.svc.cluster.local. 30 IN AAAA 5678:abcd::1", "5678-abcd--2.hdls1.testns.svc.cluster.local. 30 IN AAAA 5678:abcd::2"}, true},
+		{"hdls1.testns.svc.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess,
+			[]string{"hdls1.testns.svc.cluster.local. 30 IN AAAA 5678:abcd::1", "hdls1.testns.svc.cluster.local. 30 IN AAAA 5678:abcd::2"}, nil, nil, true},
+		{"5678-abcd--2.hdls1.testns.svc.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess, []string{"5678-abcd--2.hdls1.testns.svc.cluster.local. 30 IN AAAA 5678:abcd::2"}, nil, nil, true},
+		{"5678-abcd--2.hdls1.testns.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, nil, []string{soaLine}, nil, true},
+		// Dual-stack and IPv6 ClusterIP Services: A of the IPv4 address, AAAA
+		// of the IPv6 one, one SRV of weight 50 (two targets: the two
+		// addresses) with both in Additional; no A for IPv6 alone.
+		{"svc-dual-stack.testns.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, []string{"svc-dual-stack.testns.svc.cluster.local. 30 IN A 10.0.0.3"}, nil, nil, true},
+		{"svc-dual-stack.testns.svc.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess, []string{"svc-dual-stack.testns.svc.cluster.local. 30 IN AAAA 10::3"}, nil, nil, true},
+		{"svc-dual-stack.testns.svc.cluster.local.", dns.TypeSRV, dns.RcodeSuccess,
+			[]string{"svc-dual-stack.testns.svc.cluster.local. 30 IN SRV 0 50 80 svc-dual-stack.testns.svc.cluster.local."}, nil,
+			[]string{"svc-dual-stack.testns.svc.cluster.local. 30 IN A 10.0.0.3", "svc-dual-stack.testns.svc.cluster.local. 30 IN AAAA 10::3"}, true},
+		{"svc6.testns.svc.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess, []string{"svc6.testns.svc.cluster.local. 30 IN AAAA 1234:abcd::1"}, nil, nil, true},
+		{"svc6.testns.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, nil, []string{soaLine}, nil, true},
+		{"fd00-10-244-1--2.testns.pod.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess, []string{"fd00-10-244-1--2.testns.pod.cluster.local. 30 IN AAAA fd00:10:244:1::2"}, nil, nil, true},
+		{"fd00-10-244-1--2.testns.pod.cluster.local.", dns.TypeA, dns.RcodeSuccess, nil, []string{soaLine}, nil, true},
+		{"10-244-1-2.testns.pod.cluster.local.", dns.TypeAAAA, dns.RcodeSuccess, nil, []string{soaLine}, nil, true},
+		{"1-2-3-4-5.testns.pod.cluster.local.", dns.TypeAAAA, dns.RcodeNameError, nil, []string{soaLine}, nil, true},
+		{"3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.ip6.arpa.", dns.TypePTR, dns.RcodeSuccess,
+			[]string{"3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.ip6.arpa. 30 IN PTR svc-dual-stack.testns.svc.cluster.local."}, nil, nil, true},
+		{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.c.b.a.8.7.6.5.ip6.arpa.", dns.TypePTR, dns.RcodeSuccess,
+			[]string{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.c.b.a.8.7.6.5.ip6.arpa. 30 IN PTR 5678-abcd--1.hdls1.testns.svc.cluster.local."}, nil, nil, true},
+		{"3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.ip6.arpa.", dns.TypeA, dns.RcodeServerFailure, nil, nil, nil, false},
 		{"172-0-0-3.hdls1.testns.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, []string{"172-0-0-3.hdls1.testns.svc.cluster.local. 30 IN A 172.0.0.3"}, nil, nil, true},
 		{"bogusendpoint.hdls1.testns.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, nil, []string{soaLine}, nil, true},
 		{"svc0.testns.svc.cluster.local.", dns.TypeA, dns.RcodeNameError, nil, []string{soaLine}, nil, true},
@@ -261,4 +293,17 @@ func TestOutsideDNS(t *testing.T) {
 	r = q("example.com.", dns.TypeA)
 	assert.Equal(t, dns.RcodeServerFailure, r.Rcode)
 	assert.False(t, r.Authoritative)
+}
+
+// TestEndpointHostname: an endpoint's label, as CoreDNS's
+// endpointHostname writes it: dashes for dots or colons, and an IPv6
+// address ending in "::" gets a 0, so that no label ends in a dash.
+func TestEndpointHostname(t *testing.T) {
+	for ip, want := range map[string]string{
+		"10.244.1.5":       "10-244-1-5",
+		"fd00:10:244:1::2": "fd00-10-244-1--2",
+		"fd00:10:244:1::":  "fd00-10-244-1--0",
+	} {
+		assert.Equal(t, want, EndpointHostname(netip.MustParseAddr(ip)), ip)
+	}
 }

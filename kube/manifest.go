@@ -207,8 +207,100 @@ func pathOf(msg string) string {
 	return ""
 }
 
-// ServiceCIDR is where ClusterIPs come from, as a cluster's default.
-var ServiceCIDR = netip.MustParsePrefix("10.96.0.0/12")
+// ServiceCIDR is where ClusterIPs come from, as a cluster's default;
+// ServiceCIDR6 is where IPv6 ones come from in a dual-stack cluster
+// (kind's default, --service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112).
+var (
+	ServiceCIDR  = netip.MustParsePrefix("10.96.0.0/12")
+	ServiceCIDR6 = netip.MustParsePrefix("fd00:10:96::/112")
+)
+
+// serviceRange is the service range of ip's family.
+func serviceRange(ip netip.Addr) netip.Prefix {
+	if ip.Is4() {
+		return ServiceCIDR
+	}
+	return ServiceCIDR6
+}
+
+// checkFamilies validates what a Service says of its IP families, as
+// the API server's validation does before it knows the cluster:
+// spec.ipFamilies (IPv4, IPv6, each once), spec.ipFamilyPolicy,
+// spec.clusterIP and spec.clusterIPs (the first the clusterIP, each in
+// the service range of its family, two of two families, in the order of
+// ipFamilies). What needs the cluster (a family it does not have, a
+// policy left out on an update) is Plan's.
+func checkFamilies(sp corev1.ServiceSpec, bad func(string, string, ...any) error) error {
+	if len(sp.IPFamilies) > 2 {
+		return bad("spec.ipFamilies", "%d families: at most two (IPv4 and IPv6)", len(sp.IPFamilies))
+	}
+	for i, f := range sp.IPFamilies {
+		if f != corev1.IPv4Protocol && f != corev1.IPv6Protocol {
+			return bad(fmt.Sprintf("spec.ipFamilies[%d]", i), "%q: IPv4 or IPv6", f)
+		}
+		if i == 1 && f == sp.IPFamilies[0] {
+			return bad("spec.ipFamilies[1]", "Duplicate value: %q", f)
+		}
+	}
+	if p := sp.IPFamilyPolicy; p != nil {
+		switch *p {
+		case corev1.IPFamilyPolicySingleStack, corev1.IPFamilyPolicyPreferDualStack, corev1.IPFamilyPolicyRequireDualStack:
+		default:
+			return bad("spec.ipFamilyPolicy", "%q: SingleStack, PreferDualStack or RequireDualStack", *p)
+		}
+		if *p == corev1.IPFamilyPolicySingleStack && len(sp.ClusterIPs) == 2 {
+			return bad("spec.ipFamilyPolicy", "SingleStack: must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified")
+		}
+		if *p == corev1.IPFamilyPolicySingleStack && len(sp.IPFamilies) == 2 {
+			return bad("spec.ipFamilyPolicy", "SingleStack: must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified")
+		}
+	}
+	if len(sp.ClusterIPs) > 2 {
+		return bad("spec.clusterIPs", "%d addresses: at most two, one of each family", len(sp.ClusterIPs))
+	}
+	if len(sp.ClusterIPs) > 0 && sp.ClusterIP != "" && sp.ClusterIPs[0] != sp.ClusterIP {
+		return bad("spec.clusterIPs[0]", "%q must be the clusterIP, %q", sp.ClusterIPs[0], sp.ClusterIP)
+	}
+	ips := sp.ClusterIPs
+	if len(ips) == 0 && sp.ClusterIP != "" {
+		ips = []string{sp.ClusterIP}
+	}
+	path := func(i int) string {
+		if len(sp.ClusterIPs) == 0 {
+			return "spec.clusterIP"
+		}
+		return fmt.Sprintf("spec.clusterIPs[%d]", i)
+	}
+	var fams []string
+	for i, s := range ips {
+		if s == corev1.ClusterIPNone {
+			if i > 0 || len(ips) > 1 {
+				return bad(path(i), "None (headless) must be the only address")
+			}
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return bad(path(i), "%q is not an IP address (or None, for a headless Service)", s)
+		}
+		r := serviceRange(a)
+		if !r.Contains(a) {
+			return bad(path(i), "%s is outside the service range %s", a, r)
+		}
+		if a == r.Masked().Addr() || (a.Is4() && a == lastOf(r)) {
+			return bad(path(i), "%s is the service range's network or broadcast address, never allocated", a)
+		}
+		fam := FamilyOf(a)
+		if i == 1 && fam == fams[0] {
+			return bad(path(i), "%s: the two cluster IPs must be of two families (one IPv4, one IPv6)", a)
+		}
+		if i < len(sp.IPFamilies) && string(sp.IPFamilies[i]) != fam {
+			return bad(path(i), "%s is %s, but spec.ipFamilies[%d] is %s", a, fam, i, sp.IPFamilies[i])
+		}
+		fams = append(fams, fam)
+	}
+	return nil
+}
 
 // NodePortRange is where NodePorts come from.
 const (
@@ -255,30 +347,8 @@ func checkService(o *Object) error {
 	if sp.InternalTrafficPolicy != nil && *sp.InternalTrafficPolicy != corev1.ServiceInternalTrafficPolicyCluster {
 		return bad("spec.internalTrafficPolicy", "%q: netlab implements Cluster", *sp.InternalTrafficPolicy)
 	}
-	for i, f := range sp.IPFamilies {
-		if f != corev1.IPv4Protocol {
-			return bad(fmt.Sprintf("spec.ipFamilies[%d]", i), "%q: the lab is IPv4", f)
-		}
-	}
-	if p := sp.IPFamilyPolicy; p != nil && *p != corev1.IPFamilyPolicySingleStack {
-		return bad("spec.ipFamilyPolicy", "%q: the lab is IPv4 only (SingleStack)", *p)
-	}
-	switch sp.ClusterIP {
-	case "", corev1.ClusterIPNone:
-	default:
-		a, err := netip.ParseAddr(sp.ClusterIP)
-		if err != nil || !a.Is4() {
-			return bad("spec.clusterIP", "%q is not an IPv4 address (or None, for a headless Service)", sp.ClusterIP)
-		}
-		if !ServiceCIDR.Contains(a) {
-			return bad("spec.clusterIP", "%s is outside the service range %s", a, ServiceCIDR)
-		}
-		if a == ServiceCIDR.Masked().Addr() || a == lastOf(ServiceCIDR) {
-			return bad("spec.clusterIP", "%s is the service range's network or broadcast address, never allocated", a)
-		}
-	}
-	if len(sp.ClusterIPs) > 1 || (len(sp.ClusterIPs) == 1 && sp.ClusterIPs[0] != sp.ClusterIP) {
-		return bad("spec.clusterIPs", "must be [clusterIP] when given")
+	if err := checkFamilies(sp, bad); err != nil {
+		return err
 	}
 	if sp.ClusterIP == corev1.ClusterIPNone && sp.Type == corev1.ServiceTypeNodePort {
 		return bad("spec.clusterIP", "a headless Service (None) cannot be a NodePort")

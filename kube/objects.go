@@ -101,9 +101,15 @@ func ServiceObject(s Service) corev1.Service {
 	o := corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: meta(s.Namespace, s.Name, nil, metav1.NewTime(s.Created)),
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceType(s.Type), Selector: s.Selector, SessionAffinity: corev1.ServiceAffinityNone,
-			IPFamilies: []corev1.IPFamily{corev1.IPv4Protocol}, IPFamilyPolicy: ptr(corev1.IPFamilyPolicySingleStack)}}
+			IPFamilyPolicy: ptr(corev1.IPFamilyPolicy(orSingle(s.Policy)))}}
+	for _, f := range s.IPFamilies() {
+		o.Spec.IPFamilies = append(o.Spec.IPFamilies, corev1.IPFamily(f))
+	}
 	if s.ClusterIP.IsValid() {
-		o.Spec.ClusterIP, o.Spec.ClusterIPs = s.ClusterIP.String(), []string{s.ClusterIP.String()}
+		o.Spec.ClusterIP = s.ClusterIP.String()
+		for _, ip := range s.ClusterIPs() {
+			o.Spec.ClusterIPs = append(o.Spec.ClusterIPs, ip.String())
+		}
 	} else {
 		o.Spec.ClusterIP, o.Spec.ClusterIPs = corev1.ClusterIPNone, []string{corev1.ClusterIPNone}
 	}

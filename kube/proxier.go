@@ -183,7 +183,16 @@ func comment(s string) string { return commentMark + s }
 // With nfacct (the node's kernel keeps nfacct counters) the INVALID drop
 // and the localhost NodePorts count into kube-proxy's counters, as it
 // writes them wherever it could make them.
+//
+// A clusterCIDR of IPv6 makes the IPv6 proxier's rules, for ip6tables:
+// the same chains (a service port's KUBE-SVC chain has the same name in
+// both families; a KUBE-SEP differs, as its endpoint's address does),
+// without what is IPv4's alone: no localhost NodePorts (IPv6 has no
+// route_localnet, so kube-proxy never writes them) and so no rule in
+// KUBE-FIREWALL, which stays empty, and the NodePorts jump leaves ::1
+// out.
 func Generate(ports []ServicePort, clusterCIDR string, nfacct bool) Tables {
+	v6 := strings.Contains(clusterCIDR, ":")
 	ports = append([]ServicePort{}, ports...)
 	sort.SliceStable(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
 	for i := range ports {
@@ -215,7 +224,9 @@ func Generate(ports []ServicePort, clusterCIDR string, nfacct bool) Tables {
 				// only): 127.0.0.1:<nodePort> on the node itself, which
 				// route_localnet (set on every node) lets the DNAT route
 				// out.
-				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s -d 127.0.0.0/8 --dport %d", proto, proto, sp.NodePort), count(nfacct, LocalhostNodePortsCounter), "-j", ext)
+				if !v6 {
+					nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s -d 127.0.0.0/8 --dport %d", proto, proto, sp.NodePort), count(nfacct, LocalhostNodePortsCounter), "-j", ext)
+				}
 				nat.rule("KUBE-NODEPORTS", comment(name), fmt.Sprintf("-m %s -p %s --dport %d", proto, proto, sp.NodePort), "-j", ext)
 			})
 			extRules = append(extRules, func() {
@@ -273,8 +284,11 @@ func Generate(ports []ServicePort, clusterCIDR string, nfacct bool) Tables {
 	for _, f := range nodeports {
 		f()
 	}
-	nat.rule("KUBE-SERVICES", comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"),
-		"-m addrtype --dst-type LOCAL", "-j KUBE-NODEPORTS")
+	local := "-m addrtype --dst-type LOCAL"
+	if v6 {
+		local += " ! -d ::1/128" // "for IPv6 they never work"
+	}
+	nat.rule("KUBE-SERVICES", comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain"), local, "-j KUBE-NODEPORTS")
 	for _, f := range extRules {
 		f()
 	}
@@ -288,7 +302,7 @@ func Generate(ports []ServicePort, clusterCIDR string, nfacct bool) Tables {
 	for _, f := range svcRules {
 		f()
 	}
-	fixedFilter(filter, nfacct)
+	fixedFilter(filter, nfacct, v6)
 	return Tables{Filter: filter.list(filter.order), NAT: nat.natOrdered()}
 }
 
@@ -308,12 +322,14 @@ func count(nfacct bool, counter string) string {
 }
 
 // fixedFilter adds the filter rules kube-proxy writes whatever the
-// Services: no localnet connections from outside (route_localnet), no
-// INVALID packets forwarded, and forwarding of the marked and the
-// established.
-func fixedFilter(filter *chains, nfacct bool) {
-	filter.rule("KUBE-FIREWALL", comment("block incoming localnet connections"), "-d 127.0.0.0/8 ! -s 127.0.0.0/8",
-		"-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT", "-j DROP")
+// Services: no localnet connections from outside (route_localnet, IPv4's
+// alone), no INVALID packets forwarded, and forwarding of the marked and
+// the established.
+func fixedFilter(filter *chains, nfacct, v6 bool) {
+	if !v6 {
+		filter.rule("KUBE-FIREWALL", comment("block incoming localnet connections"), "-d 127.0.0.0/8 ! -s 127.0.0.0/8",
+			"-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT", "-j DROP")
+	}
 	filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID", count(nfacct, InvalidDroppedCounter), "-j DROP")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding rules"), "-m mark --mark "+MasqMark+"/"+MasqMark, "-j ACCEPT")
 	filter.rule("KUBE-FORWARD", comment("kubernetes forwarding conntrack rule"), "-m conntrack --ctstate RELATED,ESTABLISHED", "-j ACCEPT")

@@ -17,23 +17,41 @@ import (
 	"netlab/internal/netops"
 )
 
-// Endpoints are a Service's ready endpoints per port, in address order.
+// Endpoints are a Service's ready endpoints per port, of its first
+// family, in address order: what its v1 Endpoints object lists.
 func (c *Cluster) Endpoints(s Service) map[string][]Endpoint {
+	return c.EndpointsOf(s, s.IPFamilies()[0])
+}
+
+// EndpointsOf are a Service's ready endpoints of family fam per port, in
+// address order: its EndpointSlices of that addressType, which the
+// proxier of that family reads.
+func (c *Cluster) EndpointsOf(s Service, fam string) map[string][]Endpoint {
 	out := map[string][]Endpoint{}
 	if len(s.Selector) == 0 {
 		// No selector: the endpoints the cluster keeps itself, if any.
 		for _, sp := range s.Ports {
-			out[sp.Name] = append(out[sp.Name], s.Static...)
+			for _, e := range s.Static {
+				if FamilyOf(e.IP) == fam {
+					out[sp.Name] = append(out[sp.Name], e)
+				}
+			}
 		}
 		return out
 	}
+	ipOf := func(p Pod) netip.Addr {
+		if fam == IPv6 {
+			return p.IP6
+		}
+		return p.IP
+	}
 	var pods []Pod
 	for _, p := range c.Store.Pods {
-		if p.Namespace == s.Namespace && p.Ready && Matches(s.Selector, p.Template.Labels) {
+		if p.Namespace == s.Namespace && p.Ready && ipOf(p).IsValid() && Matches(s.Selector, p.Template.Labels) {
 			pods = append(pods, p)
 		}
 	}
-	sort.Slice(pods, func(i, j int) bool { return pods[i].IP.Less(pods[j].IP) })
+	sort.Slice(pods, func(i, j int) bool { return ipOf(pods[i]).Less(ipOf(pods[j])) })
 	for _, sp := range s.Ports {
 		for _, p := range pods {
 			port := sp.TargetPort
@@ -50,91 +68,127 @@ func (c *Cluster) Endpoints(s Service) map[string][]Endpoint {
 					continue // this pod has no port of that name
 				}
 			}
-			out[sp.Name] = append(out[sp.Name], Endpoint{IP: p.IP, Port: port})
+			out[sp.Name] = append(out[sp.Name], Endpoint{IP: ipOf(p), Port: port})
 		}
 	}
 	return out
 }
 
-// ServicePorts are the service ports as kube-proxy sees them.
-func (c *Cluster) ServicePorts() []ServicePort {
+// ServicePorts are the service ports as the proxier of family fam (IPv4
+// or IPv6) sees them: those of the Services of that family, with their
+// ClusterIP and endpoints of that family.
+func (c *Cluster) ServicePorts(fam string) []ServicePort {
 	var out []ServicePort
 	for _, s := range c.Store.Services {
-		if !s.ClusterIP.IsValid() {
-			continue // headless: no rules, only DNS
+		vip := s.ClusterIPOf(fam)
+		if !vip.IsValid() {
+			continue // headless (no rules, only DNS), or not of this family
 		}
-		eps := c.Endpoints(s)
+		eps := c.EndpointsOf(s, fam)
 		for _, p := range s.Ports {
 			out = append(out, ServicePort{Namespace: s.Namespace, Name: s.Name, PortName: p.Name, Protocol: p.Protocol,
-				ClusterIP: s.ClusterIP, Port: p.Port, NodePort: p.NodePort, AffinitySeconds: s.AffinitySeconds, Endpoints: eps[p.Name]})
+				ClusterIP: vip, Port: p.Port, NodePort: p.NodePort, AffinitySeconds: s.AffinitySeconds, Endpoints: eps[p.Name]})
 		}
 	}
 	return out
+}
+
+// proxier is one family's kube-proxy: IPv4's in iptables, IPv6's in
+// ip6tables (a dual-stack kube-proxy runs one of each), with the pod
+// CIDR of its family as its clusterCIDR.
+type proxier struct {
+	fam         string
+	clusterCIDR netip.Prefix
+}
+
+// proxiers are the cluster's: IPv4's, and IPv6's in a dual-stack lab.
+func (c *Cluster) proxiers() []proxier {
+	o := c.S.Topology.Overlay
+	ps := []proxier{{IPv4, o.ClusterCIDR}}
+	if c.S.Topology.IPv6 {
+		ps = append(ps, proxier{IPv6, o.ClusterCIDR6})
+	}
+	return ps
+}
+
+// chainsKey is where the store keeps a table's chains of family fam:
+// "nat" for IPv4's (as before dual-stack), "ip6 nat" for IPv6's.
+func chainsKey(fam, table string) string {
+	if fam == IPv6 {
+		return "ip6 " + table
+	}
+	return table
 }
 
 // Sync writes every node's kube-proxy rules from the services and their
-// endpoints now, each rule with netlab's comment beside kube-proxy's.
+// endpoints now, each rule with netlab's comment beside kube-proxy's: in
+// iptables, and in a dual-stack lab in ip6tables too.
 func (c *Cluster) Sync(ctx context.Context) error {
 	t := c.S.Topology
 	// kube-proxy counts into nfacct counters where it could make them;
 	// netlab looks whether the node's kernel keeps them (a read).
 	nfacct := len(t.LocalNodes()) > 0 && netops.NfacctAvailable(t.LocalNodes()[0].NS)
-	gen := Generate(c.ServicePorts(), t.Overlay.ClusterCIDR.String(), nfacct)
 	marker := names.RuleMarker(c.S.Lab)
 	var ops []netops.Op
 	next := map[string][]string{}
-	for _, n := range t.LocalNodes() {
-		ipt := netops.IPTables{NS: n.NS, Marker: marker}
-		var del []netops.Op
-		for table, tb := range map[string]Table{"filter": gen.Filter, "nat": gen.NAT} {
-			have := map[string]bool{}
-			for _, name := range tb.Chains {
-				ipt.Chains = append(ipt.Chains, netops.Chain{Table: table, Name: name})
-				have[name] = true
-			}
-			ipt.Rules = append(ipt.Rules, tb.Rules...)
-			var gone []string
-			for _, old := range c.Store.Chains[table] {
-				if !have[old] {
-					gone = append(gone, old)
+	for _, px := range c.proxiers() {
+		gen := Generate(c.ServicePorts(px.fam), px.clusterCIDR.String(), nfacct)
+		v6 := px.fam == IPv6
+		for _, n := range t.LocalNodes() {
+			ipt := netops.IPTables{NS: n.NS, Marker: marker, IPv6: v6}
+			var del []netops.Op
+			for table, tb := range map[string]Table{"filter": gen.Filter, "nat": gen.NAT} {
+				key := chainsKey(px.fam, table)
+				have := map[string]bool{}
+				for _, name := range tb.Chains {
+					ipt.Chains = append(ipt.Chains, netops.Chain{Table: table, Name: name})
+					have[name] = true
+				}
+				ipt.Rules = append(ipt.Rules, tb.Rules...)
+				var gone []string
+				for _, old := range c.Store.Chains[key] {
+					if !have[old] {
+						gone = append(gone, old)
+					}
+				}
+				if len(gone) > 0 {
+					del = append(del, netops.IPTablesDel{NS: n.NS, Table: table, Chains: gone, IPv6: v6})
+				}
+				if n.Name == t.LocalNodes()[0].Name {
+					for name := range have {
+						next[key] = append(next[key], name)
+					}
+					sort.Strings(next[key])
 				}
 			}
-			if len(gone) > 0 {
-				del = append(del, netops.IPTablesDel{NS: n.NS, Table: table, Chains: gone})
-			}
-			if n.Name == t.LocalNodes()[0].Name {
-				for name := range have {
-					next[table] = append(next[table], name)
+			if nfacct && !v6 {
+				// The counters the rules count into, made where missing (a
+				// first sync, a lab of an older netlab, one deleted by
+				// hand); the kernel's, shared by both families.
+				have, _ := netops.NfacctCounters(n.NS)
+				var missing []string
+				for _, name := range names.KubeProxyCounters {
+					if !slices.Contains(have, name) {
+						missing = append(missing, name)
+					}
 				}
-				sort.Strings(next[table])
-			}
-		}
-		if nfacct {
-			// The counters the rules count into, made where missing (a
-			// first sync, a lab of an older netlab, one deleted by hand).
-			have, _ := netops.NfacctCounters(n.NS)
-			var missing []string
-			for _, name := range names.KubeProxyCounters {
-				if !slices.Contains(have, name) {
-					missing = append(missing, name)
+				if len(missing) > 0 {
+					ops = append(ops, netops.Nfacct{NS: n.NS, Names: missing})
 				}
 			}
-			if len(missing) > 0 {
-				ops = append(ops, netops.Nfacct{NS: n.NS, Names: missing})
+			if !c.Store.Jumps {
+				// kube-proxy puts its jumps first in the built-in chains, in
+				// this order: inserted one by one, the last goes first.
+				js := Jumps()
+				for i := len(js) - 1; i >= 0; i-- {
+					j := js[i]
+					j.Insert = true
+					ipt.Rules = append(ipt.Rules, j)
+				}
 			}
+			ops = append(ops, ipt)
+			ops = append(ops, del...)
 		}
-		if !c.Store.Jumps {
-			// kube-proxy puts its jumps first in the built-in chains, in
-			// this order: inserted one by one, the last goes first.
-			js := Jumps()
-			for i := len(js) - 1; i >= 0; i-- {
-				j := js[i]
-				j.Insert = true
-				ipt.Rules = append(ipt.Rules, j)
-			}
-		}
-		ops = append(ops, ipt)
-		ops = append(ops, del...)
 	}
 	if err := c.R.Run(ctx, ops); err != nil {
 		return fmt.Errorf("load kube-proxy's rules: %w", err)
@@ -156,7 +210,11 @@ func (c *Cluster) Sync(ctx context.Context) error {
 // now, and the ops that clear those entries on every node here.
 func (c *Cluster) staleUDP() (map[string][]netip.Addr, []netops.Op) {
 	now := map[string][]netip.Addr{}
-	for _, sp := range c.ServicePorts() {
+	var ports []ServicePort
+	for _, px := range c.proxiers() {
+		ports = append(ports, c.ServicePorts(px.fam)...)
+	}
+	for _, sp := range ports {
 		if sp.Protocol != "UDP" {
 			continue
 		}

@@ -184,12 +184,52 @@ func TestEndpointOrder(t *testing.T) {
 // for word. The one difference is said in the file: kube-proxy's fake
 // iptables has no --random-fully, which a real node's has.
 func TestKubeProxyGolden(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "kube-proxy-v1.34-overall.rules"))
-	require.NoError(t, err)
 	s3 := svc("ns3", "svc3", "172.30.0.43", ep("10.180.0.3", 80))
 	s3.NodePort = 3003
 	s4 := svc("ns4", "svc4", "172.30.0.44", ep("10.180.0.5", 80), ep("10.180.0.4", 80))
 	got := Generate([]ServicePort{svc("ns6", "svc6", "172.30.0.46"), s4, s3, svc("ns1", "svc1", "172.30.0.41", ep("10.180.0.1", 80))}, "10.0.0.0/8", true)
+	assertGolden(t, "kube-proxy-v1.34-overall.rules", got, 30)
+}
+
+// TestKubeProxyGoldenIPv6: the lines of kube-proxy's own IPv6 golden test
+// (TestEnableLocalhostNodePortsIPv6) are in netlab's IPv6 rules for the
+// same input, word for word; and what IPv4 alone has (localhost
+// NodePorts, the localnet DROP in KUBE-FIREWALL) is not.
+func TestKubeProxyGoldenIPv6(t *testing.T) {
+	s := svc("ns1", "svc1", "fd00:ab34::20", ep("ff06::c2", 80), ep("ff06::c1", 80))
+	s.NodePort = 30001
+	got := Generate([]ServicePort{s}, "fd00:10:244::/56", false)
+	assertGolden(t, "kube-proxy-ipv6-nodeport.rules", got, 25)
+	for _, l := range append(got.Filter.Save(), got.NAT.Save()...) {
+		assert.NotContains(t, l, "127.0.0.0/8", "IPv4's alone")
+		assert.False(t, strings.HasPrefix(l, "-A KUBE-FIREWALL"), "KUBE-FIREWALL stays empty in IPv6: %s", l)
+	}
+	// The chain IPv6's jumps lead to is there, empty, as kube-proxy's
+	// EnsureChain leaves it.
+	assert.Contains(t, got.Filter.Chains, "KUBE-FIREWALL")
+}
+
+// TestChainsAcrossFamilies: a dual-stack Service's port has one KUBE-SVC
+// name in both families (its name and protocol are hashed, not its
+// address), and its endpoints' KUBE-SEP chains differ, as their
+// addresses do.
+func TestChainsAcrossFamilies(t *testing.T) {
+	v4 := svc("default", "my-service", "10.96.0.11", ep("10.244.1.2", 9376))
+	v6 := svc("default", "my-service", "fd00:10:96::b", ep("fd00:10:244:1::2", 9376))
+	assert.Equal(t, ServiceChain(v4), ServiceChain(v6))
+	assert.Equal(t, ExternalChain(v4), ExternalChain(v6))
+	assert.NotEqual(t, EndpointChain(v4, v4.Endpoints[0]), EndpointChain(v6, v6.Endpoints[0]))
+	g := Generate([]ServicePort{v6}, "fd00:10:244::/56", false)
+	assert.Contains(t, strings.Join(g.NAT.Save(), "\n"), "-j DNAT --to-destination [fd00:10:244:1::2]:9376")
+	assert.Contains(t, strings.Join(g.NAT.Save(), "\n"), "! -s fd00:10:244::/56 -j KUBE-MARK-MASQ")
+}
+
+// assertGolden checks that every line of a golden file of kube-proxy's is
+// in got, and that the file held at least least lines.
+func assertGolden(t *testing.T, file string, got Tables, least int) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", file))
+	require.NoError(t, err)
 	have := map[string]bool{}
 	for _, l := range append(got.Filter.Save(), got.NAT.Save()...) {
 		have[l] = true
@@ -205,5 +245,5 @@ func TestKubeProxyGolden(t *testing.T) {
 		}
 		assert.True(t, have[l], "kube-proxy writes, netlab does not:\n%s", l)
 	}
-	assert.Greater(t, n, 30, "the golden lines were read")
+	assert.Greater(t, n, least, "the golden lines were read")
 }

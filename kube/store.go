@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,16 +45,74 @@ type Service struct {
 	Name      string            `json:"name"`
 	Selector  map[string]string `json:"selector,omitempty"`
 	Type      string            `json:"type"`
-	// ClusterIP is invalid for a headless Service.
-	ClusterIP       netip.Addr `json:"cluster_ip"`
-	Ports           []Port     `json:"ports"`
-	AffinitySeconds int        `json:"affinity_seconds,omitempty"`
-	Created         time.Time  `json:"created"`
+	// ClusterIP is spec.clusterIP, of the Service's first family; it is
+	// invalid for a headless Service.
+	ClusterIP netip.Addr `json:"cluster_ip"`
+	// ClusterIP2 is a dual-stack Service's second ClusterIP
+	// (spec.clusterIPs[1]), of its second family.
+	ClusterIP2 netip.Addr `json:"cluster_ip2,omitzero"`
+	// Families are spec.ipFamilies ("IPv4", "IPv6"), the first the
+	// ClusterIP's; none is IPv4 alone (a store of before dual-stack).
+	Families []string `json:"ip_families,omitempty"`
+	// Policy is spec.ipFamilyPolicy ("" is SingleStack).
+	Policy          string    `json:"ip_family_policy,omitempty"`
+	Ports           []Port    `json:"ports"`
+	AffinitySeconds int       `json:"affinity_seconds,omitempty"`
+	Created         time.Time `json:"created"`
 	// Static are the endpoints of a Service without a selector that the
 	// cluster keeps itself (default/kubernetes: the API server's).
 	Static []Endpoint `json:"static,omitempty"`
 	// System says the cluster made it: "apiserver" (default/kubernetes).
 	System string `json:"system,omitempty"`
+}
+
+// IPv4 and IPv6 are the names of the families in a Service's ipFamilies.
+const (
+	IPv4 = "IPv4"
+	IPv6 = "IPv6"
+)
+
+// IPFamilies are the Service's families, the ClusterIP's first.
+func (s Service) IPFamilies() []string {
+	if len(s.Families) == 0 {
+		return []string{IPv4}
+	}
+	return s.Families
+}
+
+// HasFamily says whether the Service is of family fam (IPv4 or IPv6):
+// its rules, its endpoints and its DNS records of that family exist.
+func (s Service) HasFamily(fam string) bool { return slices.Contains(s.IPFamilies(), fam) }
+
+// ClusterIPOf is the Service's ClusterIP of family fam, invalid if it
+// has none (headless, or not of that family).
+func (s Service) ClusterIPOf(fam string) netip.Addr {
+	for _, ip := range []netip.Addr{s.ClusterIP, s.ClusterIP2} {
+		if ip.IsValid() && FamilyOf(ip) == fam {
+			return ip
+		}
+	}
+	return netip.Addr{}
+}
+
+// ClusterIPs are its ClusterIPs in the order of its families
+// (spec.clusterIPs), none for a headless Service.
+func (s Service) ClusterIPs() []netip.Addr {
+	var out []netip.Addr
+	for _, ip := range []netip.Addr{s.ClusterIP, s.ClusterIP2} {
+		if ip.IsValid() {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// FamilyOf is an address's family, as ipFamilies names it.
+func FamilyOf(ip netip.Addr) string {
+	if ip.Is4() {
+		return IPv4
+	}
+	return IPv6
 }
 
 // Port is one port of a Service.

@@ -276,7 +276,7 @@ guide_checks() {
 # network has fd00:56::(10+K) (provision.sh) and whose NAT NIC has what
 # QEMU's user network's router advertisements give it: that stays theirs.
 dualstack_checks() {
-  local i out lastpod ra
+  local i out lastpod ra vip6
   lastpod=pod$((2 * vms - 1))
   phase "dual-stack (--ipv6) on every VM: IPv6 beside IPv4, the VMs' own IPv6 left alone"
   ra=$(on 1 'ip -6 route show default dev eth0' 2>&1 || true)
@@ -293,6 +293,17 @@ dualstack_checks() {
   check "pod1 (node1) -> $lastpod over IPv6: answered, and $lastpod saw pod1's own IPv6 address (no NAT)" "name=$lastpod .*client=fd00:10:244:1::2$" "$out"
   checkrun "pod1 -> $lastpod: a don't-fragment IPv6 ping of 1430 bytes (1500 - 70) crosses" " 0% packet loss" 1 \
     "netlab exec --lab overlay6 pod1 -- ping -6 -c1 -W5 -M do -s 1382 fd00:10:244:$vms::2"
+  out=$(on_all 'netlab apply --lab overlay6 -f /vagrant/examples/myapp.yaml -f /vagrant/docs/examples/dualstack.yaml' 2>&1 || true)
+  check "every VM: apply creates myapp and a Service of both families" "^(.*service/my-service-ds created.*){$vms}$" "$(tr '\n' ' ' <<<"$out")"
+  # shellcheck disable=SC2016 # expanded on the VM
+  checkrun "node1: ip6tables holds my-service-ds's 3 IPv6 endpoints, the other VMs' included" "^3$" 1 \
+    'for _ in $(seq 40); do n=$(ip6tables-save -t nat | grep -c "\"default/my-service-ds -> "); [ "$n" = 3 ] && break; sleep 0.5; done; echo "$n"'
+  vip6=$(on 1 "netlab get services my-service-ds -o json --lab overlay6" 2>/dev/null | grep -o '"fd00:10:96::[0-9a-f]*"' | head -1 | tr -d '"')
+  out=$(on 1 "netlab exec --lab overlay6 pod1 -- curl -s -m 10 '[${vip6:-none}]:80'" 2>&1 || true)
+  check "pod1 -> my-service-ds at its IPv6 ClusterIP (${vip6:-none}): a pod of myapp answers, and saw pod1's own IPv6 address" \
+    "name=myapp-.*client=fd00:10:244:1::2$" "$out"
+  checkrun "node$vms -> node1's [fd00:56::11]:30081, the NodePort over IPv6: a pod of myapp answers" "name=myapp-" "$vms" \
+    "curl -s -m 10 'http://[fd00:56::11]:30081/'"
   checkrun "node1: forwarding is on, and eth0 still takes router advertisements (accept_ra 2)" "^1 2 $" 1 \
     "sysctl -n net.ipv6.conf.all.forwarding net.ipv6.conf.eth0.accept_ra | tr '\n' ' '"
   checkrun "node1: eth0 kept its router's default route with forwarding on" "^default via fe80::2 proto ra " 1 'ip -6 route show default dev eth0'

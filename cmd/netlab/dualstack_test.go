@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -26,6 +27,7 @@ import (
 	"netlab/internal/netops"
 	"netlab/internal/probe"
 	"netlab/internal/who"
+	"netlab/kube"
 )
 
 // askAt asks the server at addr (IPv4 or IPv6) from ns who it is and whom
@@ -423,4 +425,164 @@ func TestAppliedPodsDualStack(t *testing.T) {
 	assert.True(t, netip.MustParseAddr(svc.ClusterIP).Is4(), "SingleStack, the cluster's first family")
 	a := askAt(t, pod1, netip.AddrPortFrom(netip.MustParseAddr(svc.ClusterIP), 80))
 	assert.True(t, strings.HasPrefix(a.Name, "myapp-"), "the Service answers, over IPv4")
+}
+
+// dualStackService is a NodePort Service of myapp's pods of both
+// families (PreferDualStack), an IPv6-only one, and one of IPv6 with no
+// endpoints.
+const dualStackService = `
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  ipFamilyPolicy: PreferDualStack
+  selector: {app: MyApp}
+  ports: [{port: 80, targetPort: 9376, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web6}
+spec:
+  ipFamilies: [IPv6]
+  selector: {app: MyApp}
+  ports: [{port: 80, targetPort: 9376}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nobody6}
+spec:
+  ipFamilies: [IPv6]
+  selector: {app: nobody}
+  ports: [{port: 80}]
+`
+
+// TestDualStackServices: a dual-stack Service is one Service with a
+// ClusterIP of each family, proven with packets over IPv6 as over IPv4:
+// its IPv6 ClusterIP from a pod spreads over the pods' IPv6 addresses and
+// keeps the client's own (no NAT inside the cluster); its NodePort answers
+// the outside host at a node's IPv6 address (masqueraded, as in IPv4); an
+// IPv6 Service without endpoints refuses at once. kube-proxy's IPv6 rules
+// are in ip6tables under the same KUBE-SVC name as the IPv4 ones; the
+// cluster DNS answers AAAA and the ip6.arpa PTR; and deleting the
+// Services leaves no KUBE-SVC chain in either family.
+func TestDualStackServices(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "a")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--ipv6")
+	svcFile := manifest(t, dualStackService)
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", svcFile)
+	var web corev1.Service
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "get", "service", "web", "-o", "json", "--lab", name).Stdout), &web))
+	assert.Equal(t, []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}, web.Spec.IPFamilies)
+	require.Len(t, web.Spec.ClusterIPs, 2)
+	v4, v6 := netip.MustParseAddr(web.Spec.ClusterIPs[0]), netip.MustParseAddr(web.Spec.ClusterIPs[1])
+	assert.Equal(t, web.Spec.ClusterIP, v4.String(), "clusterIP is the first family's")
+	assert.True(t, kube.ServiceCIDR.Contains(v4) && kube.ServiceCIDR6.Contains(v6), "%v", web.Spec.ClusterIPs)
+	var web6 corev1.Service
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "get", "service", "web6", "-o", "json", "--lab", name).Stdout), &web6))
+	assert.Equal(t, corev1.IPFamilyPolicySingleStack, *web6.Spec.IPFamilyPolicy)
+	only6 := netip.MustParseAddr(web6.Spec.ClusterIP)
+	assert.True(t, only6.Is6(), "an IPv6 Service's clusterIP is IPv6")
+
+	pod1 := names.NetnsName(name, "pod1")
+	pod16 := "fd00:10:244:1::2"
+	pods6 := map[string]bool{}
+	for _, p := range getPods(t, name) {
+		if strings.HasPrefix(p.Name, "myapp-") {
+			pods6[p.Name] = true
+		}
+	}
+	require.Len(t, pods6, 3)
+	for _, vip := range []netip.Addr{v6, only6} {
+		seen := map[string]bool{}
+		for range 30 {
+			a := askAt(t, pod1, netip.AddrPortFrom(vip, 80))
+			assert.True(t, pods6[a.Name], "%s answered %s", vip, a.Name)
+			assert.Equal(t, pod16, a.Client, "no NAT inside the cluster, over IPv6 too")
+			seen[a.Name] = true
+		}
+		assert.Greater(t, len(seen), 1, "%s: spread over the pods", vip)
+	}
+	a := askAt(t, pod1, netip.AddrPortFrom(v4, 80))
+	assert.True(t, pods6[a.Name], "the same Service over IPv4")
+
+	// The NodePort at each node's IPv6 address, from the outside host.
+	st := readStatus(t, name)
+	outside := names.NetnsName(name, "outside")
+	for _, n := range []string{"node1", "node2"} {
+		_, ip6 := st.node6(n)
+		a := askAt(t, outside, netip.AddrPortFrom(netip.MustParseAddr(ip6), 30080))
+		assert.True(t, pods6[a.Name], "NodePort at %s", ip6)
+		assert.NotEqual(t, "fd00:56::1", a.Client, "the node masqueraded the outside host")
+	}
+
+	// No endpoints: REJECT, at once (not a timeout).
+	var nobody corev1.Service
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "get", "service", "nobody6", "-o", "json", "--lab", name).Stdout), &nobody))
+	start := time.Now()
+	_, err := who.Ask(pod1, netip.AddrPortFrom(netip.MustParseAddr(nobody.Spec.ClusterIP), 80))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refused")
+	assert.Less(t, time.Since(start), 2*time.Second)
+
+	// kube-proxy's two proxiers: the same KUBE-SVC chain in both tables.
+	node1, _ := st.node("node1")
+	chain := kube.ServiceChain(kube.ServicePort{Namespace: "default", Name: "web", Protocol: "TCP"})
+	save4 := sh(t, "ip", "netns", "exec", string(node1), "iptables-save", "-t", "nat")
+	save6 := sh(t, "ip", "netns", "exec", string(node1), "ip6tables-save", "-t", "nat")
+	assert.Contains(t, save4, "-d "+v4.String()+"/32 -p tcp -m comment --comment \"default/web cluster IP\"")
+	assert.Contains(t, save6, "-d "+v6.String()+"/128 -p tcp -m comment --comment \"default/web cluster IP\"")
+	assert.Contains(t, save4, ":"+chain)
+	assert.Contains(t, save6, ":"+chain)
+	assert.Contains(t, save6, "! -d ::1/128")
+	assert.NotContains(t, save6, "127.0.0.0/8")
+
+	// The cluster DNS: AAAA beside A, and the IPv6 ClusterIP's PTR.
+	r := resolver(pod1)
+	ctx := context.Background()
+	ips, err := r.LookupNetIP(ctx, "ip6", "web.default.svc.cluster.local")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{v6}, ips)
+	ips, err = r.LookupNetIP(ctx, "ip4", "web.default.svc.cluster.local")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{v4}, ips)
+	back, err := r.LookupAddr(ctx, v6.String())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"web.default.svc.cluster.local."}, back)
+	ips, err = r.LookupNetIP(ctx, "ip6", "fd00-10-244-1--2.default.pod.cluster.local")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Addr{netip.MustParseAddr(pod16)}, ips, "pods insecure, IPv6")
+
+	labtest.MustRun(t, "delete", "--lab", name, "-f", svcFile)
+	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
+		assert.NotContains(t, sh(t, "ip", "netns", "exec", string(node1), tool, "-t", "nat"), chain, "%s: the Service's chains went with it", tool)
+	}
+}
+
+// TestIPv6ServiceInIPv4Lab: a Service of IPv6 in a lab of IPv4 alone is
+// refused as the API server refuses it, by field, and nothing is made.
+func TestIPv6ServiceInIPv4Lab(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "a")
+	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	for _, tc := range []struct{ spec, want string }{
+		{"{ipFamilies: [IPv6], ports: [{port: 80}]}", "spec.ipFamilies[0]: IPv6: not configured on this cluster"},
+		{"{ipFamilyPolicy: RequireDualStack, ports: [{port: 80}]}", "spec.ipFamilyPolicy: RequireDualStack: this cluster is not configured for dual-stack services"},
+		{"{clusterIP: 'fd00:10:96::20', ports: [{port: 80}]}", "not configured on this cluster"},
+	} {
+		f := manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: s6}\nspec: "+tc.spec+"\n")
+		r := labtest.Run(t, "apply", "--lab", name, "-f", f)
+		assert.NotEqual(t, 0, r.Code, tc.spec)
+		assert.Contains(t, r.Stderr, tc.want, tc.spec)
+		assert.Contains(t, r.Stderr, "--ipv6", "says what to do")
+		assert.NotEqual(t, 0, labtest.Run(t, "get", "service", "s6", "--lab", name).Code, "nothing was made")
+	}
+	// PreferDualStack there is IPv4 alone, as in a cluster of one family.
+	f := manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: s4}\nspec: {ipFamilyPolicy: PreferDualStack, ports: [{port: 80}]}\n")
+	labtest.MustRun(t, "apply", "--lab", name, "-f", f)
+	var s corev1.Service
+	require.NoError(t, json.Unmarshal([]byte(labtest.MustRun(t, "get", "service", "s4", "-o", "json", "--lab", name).Stdout), &s))
+	assert.Equal(t, []corev1.IPFamily{corev1.IPv4Protocol}, s.Spec.IPFamilies)
+	assert.Len(t, s.Spec.ClusterIPs, 1)
 }
