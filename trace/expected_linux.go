@@ -52,6 +52,9 @@ func (w *world) plan() map[netops.NS]*planned {
 				dst := o.Dst
 				if dst == "default" {
 					dst = "0.0.0.0/0"
+					if strings.Contains(o.Via, ":") {
+						dst = "::/0"
+					}
 				}
 				if pfx, err := netip.ParsePrefix(dst); err == nil {
 					p := get(o.NS)
@@ -67,7 +70,7 @@ func (w *world) plan() map[netops.NS]*planned {
 			case netops.FdbReplace:
 				get(o.NS).fdb[o.Dev+"/"+strings.ToLower(o.MAC)] = o
 			case netops.IPTables:
-				if !o.IPv6 { // the walk is IPv4's
+				if o.IPv6 == w.v6 { // the rules of the walk's family
 					get(o.NS).ipt = planTables(o)
 				}
 			}
@@ -137,7 +140,7 @@ func (p *planned) checkRoute(h api.Hop, pkt Packet) string {
 	dst := pkt.Dst
 	if len(h.Rewrite) > 0 && strings.HasPrefix(h.Rewrite[0].What, "dst ") {
 		if _, to, ok := rewriteAddrs(h.Rewrite[0].What); ok {
-			if a, err := netip.ParseAddr(strings.Split(to, ":")[0]); err == nil {
+			if a, err := netip.ParseAddr(hostOf(to)); err == nil {
 				dst = a
 			}
 		}

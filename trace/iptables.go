@@ -98,7 +98,7 @@ func parseRule(a []string) rule {
 		case "-m":
 			m := val()
 			switch m {
-			case "comment", "tcp", "udp", "icmp", "addrtype", "conntrack", "mark", "state", "statistic", "nfacct":
+			case "comment", "tcp", "udp", "icmp", "icmp6", "addrtype", "conntrack", "mark", "state", "statistic", "nfacct":
 			default:
 				r.unknown = "-m " + m
 			}
@@ -264,7 +264,10 @@ func (m match) hit(p Packet) bool {
 	case "-o":
 		return ifaceMatch(p.Out, m.value)
 	case "-p":
-		return m.value == "all" || m.value == p.Proto
+		// ip6tables-save names ICMPv6 ipv6-icmp; a walk's ping is "icmp"
+		// in both families.
+		return m.value == "all" || m.value == p.Proto ||
+			(p.Proto == "icmp" && p.Dst.Is6() && (m.value == "ipv6-icmp" || m.value == "icmpv6" || m.value == "58"))
 	case "--dport":
 		return portMatch(p.Dport, m.value)
 	case "--sport":
@@ -304,9 +307,12 @@ func (m match) hit(p Packet) bool {
 	return false
 }
 
+// inPrefix reports whether a is in s, a prefix or an address (of
+// either family: an address is its /32 or /128).
 func inPrefix(a netip.Addr, s string) bool {
 	if !strings.Contains(s, "/") {
-		s += "/32"
+		b, err := netip.ParseAddr(s)
+		return err == nil && a.IsValid() && a == b
 	}
 	pfx, err := netip.ParsePrefix(s)
 	return err == nil && a.IsValid() && pfx.Contains(a)

@@ -123,3 +123,75 @@ COMMIT
 	assert.Equal(t, "KUBE-SEP-B", tb.JumpTarget("-A KUBE-SVC-X -m comment --comment \"ns/s -> 10.0.0.2:80\" -j KUBE-SEP-B"))
 	assert.Equal(t, []string{"10.0.0.1:80"}, tb.DNATs("KUBE-SEP-A"))
 }
+
+// TestEvalRealDockerIPv6: the ip6tables rules of a real dockerd 28.5 with
+// --ipv6 (scripts/docker-reference.sh, layout ipv6), judged by the walk's
+// evaluator as it judges IPv4's: the published port DNATs to the
+// container's IPv6 address in brackets, FORWARD lets it in, a packet
+// routed straight to the container from outside docker0 is dropped in
+// raw, and the container's packets out are masqueraded (NAT66).
+func TestEvalRealDockerIPv6(t *testing.T) {
+	data, err := os.ReadFile("../bridge/testdata/docker-28.5/ipv6/ip6tables.txt")
+	require.NoError(t, err)
+	tb, err := ParseSave(string(data))
+	require.NoError(t, err)
+	a := netip.MustParseAddr
+	host, c1 := a("fd00:56::11"), a("fd00:172:17::2")
+	local := func(x netip.Addr) bool { return x == host || x == a("fd00:172:17::1") }
+	p := Packet{Src: a("fd00:56::1"), Dst: host, Proto: "tcp", Sport: 40000, Dport: 8080, In: "eth1", Local: local}
+
+	assert.NotEqual(t, "DROP", tb.Eval("raw", "PREROUTING", p).Target, "to the host: raw lets it by")
+	v := tb.Eval("nat", "PREROUTING", p)
+	require.Equal(t, "DNAT", v.Target)
+	assert.Equal(t, "[fd00:172:17::2]:80", v.To)
+	assert.Equal(t, "-A DOCKER ! -s fe80::/10 ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd00:172:17::2]:80", v.Rule)
+	applyDNAT(&p, v.To)
+	assert.Equal(t, c1, p.Dst)
+	assert.Equal(t, 80, p.Dport)
+	p.Out = "docker0"
+	v = tb.Eval("filter", "FORWARD", p)
+	assert.Equal(t, "ACCEPT", v.Target)
+	assert.Equal(t, "-A DOCKER -d fd00:172:17::2/128 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT", v.Rule)
+
+	direct := Packet{Src: a("fd00:56::1"), Dst: c1, Proto: "tcp", Dport: 80, In: "eth1", Local: local}
+	v = tb.Eval("raw", "PREROUTING", direct)
+	assert.Equal(t, "DROP", v.Target, "Docker 28 drops what is routed to a container from outside its bridge")
+	assert.Equal(t, "-A PREROUTING -d fd00:172:17::2/128 ! -i docker0 -j DROP", v.Rule)
+
+	out := Packet{Src: c1, Dst: a("fd00:56::1"), Proto: "icmp", In: "docker0", Out: "eth1", Local: local}
+	v = tb.Eval("nat", "POSTROUTING", out)
+	assert.Equal(t, "MASQUERADE", v.Target)
+	assert.Equal(t, "-A POSTROUTING -s fd00:172:17::/64 ! -o docker0 -j MASQUERADE", v.Rule)
+}
+
+// TestIPv6Matches: an address alone is its /128; ip6tables-save's
+// ipv6-icmp is the walk's icmp in IPv6 (and not in IPv4); addresses with
+// ports are read in either family's spelling.
+func TestIPv6Matches(t *testing.T) {
+	a := netip.MustParseAddr
+	assert.True(t, inPrefix(a("fd00::1"), "fd00::1"))
+	assert.False(t, inPrefix(a("fd00::2"), "fd00::1"))
+	assert.True(t, inPrefix(a("fd00:10:244:1::2"), "fd00:10:244::/56"))
+	assert.False(t, inPrefix(a("10.0.0.1"), "fd00::/8"))
+	assert.True(t, inPrefix(a("10.0.0.1"), "10.0.0.1"))
+	tb, err := ParseSave("*filter\n:FORWARD DROP [0:0]\n-A FORWARD -p ipv6-icmp -j ACCEPT\nCOMMIT\n")
+	require.NoError(t, err)
+	assert.Equal(t, "ACCEPT", tb.Eval("filter", "FORWARD", Packet{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: "icmp"}).Target)
+	assert.Equal(t, "DROP", tb.Eval("filter", "FORWARD", Packet{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: "icmp"}).Target)
+
+	for s, want := range map[string]string{"[fd00::2]:9376": "fd00::2", "fd00::2": "fd00::2", "10.244.1.2:9376": "10.244.1.2", "10.244.1.2": "10.244.1.2"} {
+		assert.Equal(t, want, hostOf(s), s)
+	}
+	for to, want := range map[string]netip.AddrPort{
+		"[fd00:10:244:1::7]:9376": netip.MustParseAddrPort("[fd00:10:244:1::7]:9376"),
+		"fd00:10:244:1::7":        netip.MustParseAddrPort("[fd00:10:244:1::7]:80"),
+		"10.244.1.7:9376":         netip.MustParseAddrPort("10.244.1.7:9376"),
+		"10.244.1.7:9376-9380":    netip.MustParseAddrPort("10.244.1.7:9376"),
+	} {
+		p := Packet{Dst: a("10.96.0.1"), Dport: 80}
+		applyDNAT(&p, to)
+		assert.Equal(t, want, netip.AddrPortFrom(p.Dst, uint16(p.Dport)), to)
+	}
+	assert.Equal(t, "[fd00::2]:40000 → [fd00::3]:80 tcp", describe(Packet{Src: a("fd00::2"), Sport: 40000, Dst: a("fd00::3"), Dport: 80, Proto: "tcp"}))
+	assert.Equal(t, "10.0.0.2:40000 → 10.0.0.3:80 tcp", describe(Packet{Src: a("10.0.0.2"), Sport: 40000, Dst: a("10.0.0.3"), Dport: 80, Proto: "tcp"}))
+}

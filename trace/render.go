@@ -24,6 +24,12 @@ func Text(w io.Writer, t api.Trace) {
 		src += " " + t.Src.IP
 	}
 	fmt.Fprintf(w, "netlab trace: %s → %s, %s, lab %s\n\n", src, dst, what, t.Lab)
+	// The next hop's MAC comes from ARP in IPv4, from neighbour
+	// discovery in IPv6.
+	neighbourLabel := "arp"
+	if strings.Contains(t.Dst.IP, ":") {
+		neighbourLabel = "ndp"
+	}
 	hostW := 0
 	for _, h := range t.Hops {
 		hostW = max(hostW, len(h.Host))
@@ -72,7 +78,7 @@ func Text(w io.Writer, t api.Trace) {
 			line("", "via "+v)
 		}
 		rewrites(true)
-		line("arp", h.Neighbour)
+		line(neighbourLabel, h.Neighbour)
 		line("fdb", h.FDB)
 		if e := h.Encapsulation; e != nil {
 			line("vxlan", fmt.Sprintf("outer %s → %s, UDP %d, VNI %d", e.Src, e.Dst, e.Port, e.VNI))

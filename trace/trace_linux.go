@@ -40,7 +40,7 @@ type Request struct {
 // packet and checks the walk against the counters and conntrack.
 func Run(req Request) api.Trace {
 	start := time.Now()
-	w := newWorld(req.State)
+	w := newWorld(req.State, req.Dst.Is6())
 	w.observe = req.Observe
 	defer w.close()
 	out := api.Trace{Version: api.Version, Lab: req.State.Lab, Src: req.Src, Proto: req.Proto, Port: req.Port,
@@ -56,7 +56,7 @@ func Run(req Request) api.Trace {
 			crossed = append(crossed, netops.NS(h.Namespace))
 		}
 	}
-	rulesBefore := ruleCounters(crossed)
+	rulesBefore := ruleCounters(crossed, w.v6)
 	if req.DstName != "" && !strings.HasPrefix(req.DstName, "svc/") && out.Outcome == "delivered" && out.DeliveredTo != req.DstName {
 		out.Dst.Note = fmt.Sprintf("the packet for %s ends in %s: %s is %s's own address there", req.DstName, out.DeliveredTo, req.Dst, out.DeliveredTo)
 	}
@@ -79,7 +79,7 @@ func Run(req Request) api.Trace {
 	}
 	out.Disagreements = append(w.confirm(&out, before, sport), confirmEnd(out, answer)...)
 	if len(out.Disagreements) == 0 {
-		out.Disagreements = w.confirmRules(&out, rulesBefore, ruleCounters(crossed), sport)
+		out.Disagreements = w.confirmRules(&out, rulesBefore, ruleCounters(crossed, w.v6), sport)
 	}
 	out.Confirmed = len(out.Disagreements) == 0
 	out.Millis = time.Since(start).Milliseconds()
@@ -87,15 +87,19 @@ func Run(req Request) api.Trace {
 }
 
 // firstPacket is the packet as the sender's kernel makes it: from the
-// sender's address, or from 127.0.0.1 to a loopback address (Docker's
-// embedded DNS at 127.0.0.11), as the route through lo picks.
+// sender's address (of the destination's family), or from 127.0.0.1 (::1)
+// to a loopback address (Docker's embedded DNS at 127.0.0.11), as the
+// route through lo picks.
 func firstPacket(req Request) Packet {
 	p := Packet{Dst: req.Dst, Proto: req.Proto, Dport: req.Port}
-	if a, err := netip.ParseAddr(req.Src.IP); err == nil {
+	if a, err := netip.ParseAddr(req.Src.IP); err == nil && a.Is6() == req.Dst.Is6() {
 		p.Src = a
 	}
 	if req.Dst.IsLoopback() {
-		p.Src = netip.MustParseAddr("127.0.0.1")
+		p.Src = req.Dst
+		if req.Dst.Is4() {
+			p.Src = netip.MustParseAddr("127.0.0.1")
+		}
 	}
 	return p
 }
@@ -103,7 +107,7 @@ func firstPacket(req Request) Packet {
 // Walk is the walk alone, from the kernel's tables: no packet is sent, so
 // nothing is confirmed (Confirmed is false, Sent empty).
 func Walk(req Request) api.Trace {
-	w := newWorld(req.State)
+	w := newWorld(req.State, req.Dst.Is6())
 	w.observe = req.Observe
 	defer w.close()
 	p := firstPacket(req)
@@ -150,7 +154,11 @@ func send(req Request) (string, int, *who.Answer) {
 				d.LocalAddr = &net.UDPAddr{Port: sport}
 			}
 			var err error
-			c, err = d.Dial(req.Proto+"4", addr.String())
+			family := "4"
+			if req.Dst.Is6() {
+				family = "6"
+			}
+			c, err = d.Dial(req.Proto+family, addr.String())
 			return err
 		})
 		what := strings.ToUpper(req.Proto) + " " + addr.String()
@@ -196,8 +204,7 @@ func confirmEnd(t api.Trace, a *who.Answer) []string {
 	if len(f) < 3 {
 		return nil
 	}
-	src, _, _ := strings.Cut(f[0], ":")
-	dst, _, _ := strings.Cut(f[2], ":")
+	src, dst := hostOf(f[0]), hostOf(f[2])
 	var dis []string
 	if a.Client != src {
 		dis = append(dis, fmt.Sprintf("%s: the walk delivers the packet from %s, but %s saw it come from %s", t.DeliveredTo, src, a.Name, a.Client))
@@ -218,18 +225,22 @@ func lastWords(err error) string {
 
 type counter struct{ rx, tx uint64 }
 
-// ruleCounters reads the packet counter of every iptables rule in
-// namespaces nss: namespace → table → rule (as iptables-save prints it)
-// → packets.
-func ruleCounters(nss []netops.NS) map[string]map[string]map[string]uint64 {
+// ruleCounters reads the packet counter of every iptables rule (ip6tables
+// for v6) in namespaces nss: namespace → table → rule (as iptables-save
+// prints it) → packets.
+func ruleCounters(nss []netops.NS, v6 bool) map[string]map[string]map[string]uint64 {
 	m := map[string]map[string]map[string]uint64{}
+	save := netops.IPTablesSaveCounters
+	if v6 {
+		save = netops.IP6TablesSaveCounters
+	}
 	for _, ns := range nss {
 		for _, table := range []string{"raw", "nat", "filter"} {
-			save, err := netops.IPTablesSaveCounters(ns, table)
+			text, err := save(ns, table)
 			if err != nil {
 				continue
 			}
-			for _, l := range strings.Split(save, "\n") {
+			for _, l := range strings.Split(text, "\n") {
 				if !strings.HasPrefix(l, "[") {
 					continue
 				}
@@ -324,7 +335,7 @@ func (w *world) unpredictedNAT(h api.Hop, sport int) []string {
 	if err != nil {
 		return nil
 	}
-	flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.InetFamily(w.family()))
 	if err != nil {
 		return nil
 	}
@@ -480,7 +491,7 @@ func (w *world) conntrack(h *api.Hop, r *api.Rewrite, t *api.Trace, sport int) s
 	if err != nil {
 		return ""
 	}
-	flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.InetFamily(w.family()))
 	if err != nil {
 		return fmt.Sprintf("%s: conntrack could not be read: %v", h.Host, err)
 	}
@@ -501,13 +512,13 @@ func (w *world) conntrack(h *api.Hop, r *api.Rewrite, t *api.Trace, sport int) s
 		r.Conntrack = flowText(f)
 		got := ""
 		if dst {
-			got = fmt.Sprintf("%s:%d", f.Reverse.SrcIP, f.Reverse.SrcPort)
+			got = hostPort(addrOf(f.Reverse.SrcIP), int(f.Reverse.SrcPort))
 			if t.Proto == "icmp" {
-				got = f.Reverse.SrcIP.String()
-				to = strings.Split(to, ":")[0]
+				got = addrOf(f.Reverse.SrcIP).String()
+				to = hostOf(to)
 			}
 		} else {
-			got = f.Reverse.DstIP.String()
+			got = addrOf(f.Reverse.DstIP).String()
 		}
 		if got != to {
 			return fmt.Sprintf("%s: conntrack shows the %s rewritten to %s, not %s", h.Host, map[bool]string{true: "destination", false: "source"}[dst], got, to)
@@ -533,13 +544,13 @@ func (w *world) randomChoice(hops []api.Hop, sport int) string {
 			if err != nil {
 				return ""
 			}
-			flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+			flows, err := v.h.ConntrackTableList(netlink.ConntrackTable, netlink.InetFamily(w.family()))
 			if err != nil {
 				return ""
 			}
 			for _, f := range flows {
 				if flowMatches(f, h.Packet, sport) {
-					took := fmt.Sprintf("%s:%d", f.Reverse.SrcIP, f.Reverse.SrcPort)
+					took := hostPort(addrOf(f.Reverse.SrcIP), int(f.Reverse.SrcPort))
 					if took != predicted {
 						return took
 					}
@@ -568,9 +579,8 @@ func flowMatches(f *netlink.ConntrackFlow, packet string, sport int) bool {
 	if len(parts) < 3 {
 		return false
 	}
-	src := strings.Split(parts[0], ":")[0]
-	dstA := strings.Split(parts[2], ":")[0]
-	if f.Forward.SrcIP.String() != src || f.Forward.DstIP.String() != dstA {
+	src, dstA := hostOf(parts[0]), hostOf(parts[2])
+	if addrOf(f.Forward.SrcIP).String() != src || addrOf(f.Forward.DstIP).String() != dstA {
 		return false
 	}
 	if sport != 0 && int(f.Forward.SrcPort) != sport {
@@ -580,8 +590,8 @@ func flowMatches(f *netlink.ConntrackFlow, packet string, sport int) bool {
 }
 
 func flowText(f *netlink.ConntrackFlow) string {
-	proto := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp"}[f.Forward.Protocol]
-	if proto == "icmp" {
+	proto := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}[f.Forward.Protocol]
+	if proto == "icmp" || proto == "icmpv6" {
 		return fmt.Sprintf("%s src=%s dst=%s src=%s dst=%s", proto, f.Forward.SrcIP, f.Forward.DstIP, f.Reverse.SrcIP, f.Reverse.DstIP)
 	}
 	return fmt.Sprintf("%s src=%s dst=%s sport=%d dport=%d src=%s dst=%s sport=%d dport=%d", proto,

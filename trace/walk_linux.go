@@ -35,6 +35,17 @@ type world struct {
 	// observe: differences from netlab's plan are said as observations,
 	// without the commands that would restore them (Request.Observe).
 	observe bool
+	// v6: the walk is of an IPv6 packet: the kernel's IPv6 routes,
+	// neighbours (NDP's, not ARP's), ip6tables and conntrack entries.
+	v6 bool
+}
+
+// family is the walk's address family, as netlink names it.
+func (w *world) family() int {
+	if w.v6 {
+		return netlink.FAMILY_V6
+	}
+	return netlink.FAMILY_V4
 }
 
 // nsView is one namespace as the kernel reports it.
@@ -48,13 +59,15 @@ type nsView struct {
 	ipt     *Tables
 	iptErr  error
 	iptRead bool
-	// brnf is net.bridge.bridge-nf-call-iptables here, once read: "1"
-	// when br_netfilter hands bridged IPv4 frames to iptables.
+	// brnf is net.bridge.bridge-nf-call-iptables (ip6tables for IPv6)
+	// here, once read: "1" when br_netfilter hands bridged frames of the
+	// walk's family to its tables.
 	brnf string
+	v6   bool
 }
 
-func newWorld(s *state.State) *world {
-	w := &world{s: s, views: map[netops.NS]*nsView{}, names: map[netops.NS]string{}, ids: map[string]int{}}
+func newWorld(s *state.State, v6 bool) *world {
+	w := &world{s: s, views: map[netops.NS]*nsView{}, names: map[netops.NS]string{}, ids: map[string]int{}, v6: v6}
 	w.nss = append(w.nss, s.Namespaces...)
 	// Namespaces the lab made since it came up (the pods of applied
 	// manifests) carry its marker too.
@@ -111,7 +124,7 @@ func (w *world) view(ns netops.NS) (*nsView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &nsView{ns: ns, h: h, byIndex: map[int]netlink.Link{}, byName: map[string]netlink.Link{}, addrs: map[netip.Addr]netlink.Link{}}
+	v := &nsView{ns: ns, h: h, byIndex: map[int]netlink.Link{}, byName: map[string]netlink.Link{}, addrs: map[netip.Addr]netlink.Link{}, v6: w.v6}
 	v.links, err = netops.Dump(h.LinkList)
 	if err != nil {
 		h.Close()
@@ -120,24 +133,27 @@ func (w *world) view(ns netops.NS) (*nsView, error) {
 	for _, l := range v.links {
 		v.byIndex[l.Attrs().Index], v.byName[l.Attrs().Name] = l, l
 	}
-	as, err := netops.Dump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
+	as, err := netops.Dump(func() ([]netlink.Addr, error) { return h.AddrList(nil, w.family()) })
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("addresses of %s: %w", ns, err)
 	}
 	for _, a := range as {
-		ip, _ := netip.AddrFromSlice(a.IP.To4())
-		v.addrs[ip] = v.byIndex[a.LinkIndex]
+		v.addrs[addrOf(a.IP)] = v.byIndex[a.LinkIndex]
 	}
 	w.views[ns] = v
 	return v, nil
 }
 
-// tables reads the namespace's iptables once.
+// tables reads the namespace's iptables (ip6tables for IPv6) once.
 func (v *nsView) tables() (*Tables, error) {
 	if !v.iptRead {
 		v.iptRead = true
-		out, err := netops.IPTablesSave(v.ns, "")
+		save := netops.IPTablesSave
+		if v.v6 {
+			save = netops.IP6TablesSave
+		}
+		out, err := save(v.ns, "")
 		if err != nil {
 			v.iptErr = err
 		} else {
@@ -147,16 +163,36 @@ func (v *nsView) tables() (*Tables, error) {
 	return v.ipt, v.iptErr
 }
 
+// localPort is the port of bridge br whose own MAC mac is: the kernel
+// keeps each port's MAC as a local FDB entry of the bridge, and a frame
+// for it goes up to the bridge's IP stack as one for the bridge's own MAC
+// does. (A bridge without a MAC of its own takes its ports' lowest, and
+// changes it as ports come and go: a neighbour entry learned before still
+// holds the old one.) Nil when mac is no port's.
+func localPort(v *nsView, br netlink.Link, mac net.HardwareAddr) netlink.Link {
+	for _, p := range v.links {
+		if p.Attrs().MasterIndex == br.Attrs().Index && bytes.Equal(p.Attrs().HardwareAddr, mac) {
+			return p
+		}
+	}
+	return nil
+}
+
 func isBridgePort(v *nsView, l netlink.Link) bool {
 	m := v.byIndex[l.Attrs().MasterIndex]
 	return l.Attrs().MasterIndex > 0 && m != nil && m.Type() == "bridge"
 }
 
-// brNetfilter reports whether bridged IPv4 frames pass iptables here
-// (br_netfilter loaded, and its switch on in this namespace).
+// brNetfilter reports whether bridged frames of the walk's family pass
+// its tables here (br_netfilter loaded, and its switch on in this
+// namespace: bridge-nf-call-iptables, or -ip6tables).
 func (v *nsView) brNetfilter() bool {
 	if v.brnf == "" {
-		v.brnf, _ = netops.ReadSysctl(v.ns, "net.bridge.bridge-nf-call-iptables")
+		key := "net.bridge.bridge-nf-call-iptables"
+		if v.v6 {
+			key = "net.bridge.bridge-nf-call-ip6tables"
+		}
+		v.brnf, _ = netops.ReadSysctl(v.ns, key)
 		if v.brnf == "" {
 			v.brnf = "absent"
 		}
@@ -232,18 +268,23 @@ func (w *world) nsid(from, to netops.NS) int {
 }
 
 // neighbour returns the MAC the kernel of v would send to for next hop nh
-// on dev: its ARP entry, or (not resolved yet) the MAC of whoever owns nh.
+// on dev: its ARP entry (its NDP one, for IPv6), or (not resolved yet)
+// the MAC of whoever owns nh.
 func (w *world) neighbour(v *nsView, dev netlink.Link, nh netip.Addr) (net.HardwareAddr, string) {
-	ns, _ := v.h.NeighList(dev.Attrs().Index, netlink.FAMILY_V4)
+	ns, _ := v.h.NeighList(dev.Attrs().Index, w.family())
 	for _, n := range ns {
 		if n.IP.Equal(net.IP(nh.AsSlice())) && len(n.HardwareAddr) == 6 && n.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) == 0 {
 			return n.HardwareAddr, fmt.Sprintf("%s lladdr %s %s", nh, n.HardwareAddr, nudName(n.State))
 		}
 	}
-	if l, ok := w.neighbourOwner(v, dev, nh); ok {
-		return l.Attrs().HardwareAddr, fmt.Sprintf("%s: not in the ARP cache yet; ARP finds it at %s (%s)", nh, l.Attrs().HardwareAddr, l.Attrs().Name)
+	cache, proto := "the ARP cache", "ARP"
+	if w.v6 {
+		cache, proto = "the neighbour table", "neighbour discovery (NDP)"
 	}
-	return nil, fmt.Sprintf("%s: no ARP entry, and nobody in the lab has that address", nh)
+	if l, ok := w.neighbourOwner(v, dev, nh); ok {
+		return l.Attrs().HardwareAddr, fmt.Sprintf("%s: not in %s yet; %s finds it at %s (%s)", nh, cache, proto, l.Attrs().HardwareAddr, l.Attrs().Name)
+	}
+	return nil, fmt.Sprintf("%s: not in %s, and nobody in the lab has that address", nh, cache)
 }
 
 // neighbourOwner finds the interface that answers ARP for nh on dev: of
@@ -322,7 +363,7 @@ func vxlanFDB(v *nsView, dev netlink.Link, mac net.HardwareAddr) (netip.Addr, st
 	fdb, _ := v.h.NeighList(dev.Attrs().Index, unix.AF_BRIDGE)
 	for _, n := range fdb {
 		if bytes.Equal(n.HardwareAddr, mac) && n.IP != nil {
-			a, _ := netip.AddrFromSlice(n.IP.To4())
+			a := addrOf(n.IP)
 			return a, fmt.Sprintf("%s dev %s dst %s self permanent", mac, dev.Attrs().Name, a), true
 		}
 	}
@@ -332,8 +373,7 @@ func vxlanFDB(v *nsView, dev netlink.Link, mac net.HardwareAddr) (netip.Addr, st
 	var dsts []netip.Addr
 	for _, n := range fdb {
 		if bytes.Equal(n.HardwareAddr, zero) && n.IP != nil {
-			a, _ := netip.AddrFromSlice(n.IP.To4())
-			dsts = append(dsts, a)
+			dsts = append(dsts, addrOf(n.IP))
 		}
 	}
 	if len(dsts) > 0 {
@@ -368,11 +408,34 @@ func routeText(v *nsView, r *netlink.Route, dst netip.Addr, in string) string {
 	return netops.RouteText(r, dst, v.linkName(r.LinkIndex), in)
 }
 
+// addrOf is a netlink address as netip's: an IPv4 one as IPv4 (netlink
+// may give it in 16 bytes), an IPv6 one as itself.
 func addrOf(ip net.IP) netip.Addr {
-	a, _ := netip.AddrFromSlice(ip.To4())
-	return a
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
 }
 
+// hostPort writes an address and port as iptables and conntrack do:
+// 10.244.1.2:9376, [fd00:10:244:1::2]:9376.
+func hostPort(a netip.Addr, port int) string {
+	return netip.AddrPortFrom(a, uint16(port)).String()
+}
+
+// hostOf is the address of "ADDR", "ADDR:PORT" or "[ADDR6]:PORT".
+func hostOf(s string) string {
+	if rest, ok := strings.CutPrefix(s, "["); ok {
+		h, _, _ := strings.Cut(rest, "]")
+		return h
+	}
+	if strings.Count(s, ":") == 1 {
+		h, _, _ := strings.Cut(s, ":")
+		return h
+	}
+	return s
+}
+
+// describe is a packet as a hop shows it: "SRC[:SPORT] → DST[:DPORT]
+// PROTO", an IPv6 address with a port in brackets.
 func describe(p Packet) string {
 	src := "(source by route)"
 	if p.Src.IsValid() {
@@ -381,10 +444,12 @@ func describe(p Packet) string {
 	switch {
 	case p.Proto == "icmp":
 		return fmt.Sprintf("%s → %s icmp", src, p.Dst)
+	case p.Sport != 0 && p.Src.IsValid():
+		return fmt.Sprintf("%s → %s %s", hostPort(p.Src, p.Sport), hostPort(p.Dst, p.Dport), p.Proto)
 	case p.Sport != 0:
-		return fmt.Sprintf("%s:%d → %s:%d %s", src, p.Sport, p.Dst, p.Dport, p.Proto)
+		return fmt.Sprintf("%s:%d → %s %s", src, p.Sport, hostPort(p.Dst, p.Dport), p.Proto)
 	}
-	return fmt.Sprintf("%s → %s:%d %s", src, p.Dst, p.Dport, p.Proto)
+	return fmt.Sprintf("%s → %s %s", src, hostPort(p.Dst, p.Dport), p.Proto)
 }
 
 // frame is a packet and the destination MAC it travels to on a link.
@@ -414,8 +479,11 @@ func (w *world) walk(ns netops.NS, in string, f frame) ([]api.Hop, string, strin
 		if l := v.byName[in]; in != "" && l != nil && isBridgePort(v, l) {
 			port = l
 			br := v.byIndex[l.Attrs().MasterIndex]
-			if bytes.Equal(br.Attrs().HardwareAddr, f.mac) {
+			if port := localPort(v, br, f.mac); bytes.Equal(br.Attrs().HardwareAddr, f.mac) {
 				hop.Bridge = fmt.Sprintf("%s is %s's own MAC: up to %s's IP stack", f.mac, br.Attrs().Name, w.name(ns))
+			} else if port != nil {
+				hop.Bridge = fmt.Sprintf("%s is the MAC of %s, a port of %s (a local FDB entry, as once %s's own): up to %s's IP stack",
+					f.mac, port.Attrs().Name, br.Attrs().Name, br.Attrs().Name, w.name(ns))
 			}
 			in = br.Attrs().Name
 		}
@@ -454,7 +522,7 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 	l2, brnf := false, false
 	if port != nil {
 		br = v.byIndex[port.Attrs().MasterIndex]
-		l2 = !bytes.Equal(br.Attrs().HardwareAddr, f.mac)
+		l2 = !bytes.Equal(br.Attrs().HardwareAddr, f.mac) && localPort(v, br, f.mac) == nil
 		brnf = v.brNetfilter()
 	}
 	if l2 && !brnf {
@@ -508,10 +576,10 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 		p.Mark = vd.Mark // KUBE-MARK-MASQ's mark stays on the packet
 		if vd.Target == "DNAT" {
 			dnat = true
-			before := fmt.Sprintf("%s:%d", p.Dst, p.Dport)
+			before := hostPort(p.Dst, p.Dport)
 			applyDNAT(p, vd.To)
 			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: chain, Rule: vd.Rule, Via: vd.Via,
-				What: fmt.Sprintf("dst %s → %s:%d", before, p.Dst, p.Dport)})
+				What: fmt.Sprintf("dst %s → %s", before, hostPort(p.Dst, p.Dport))})
 			if vd.Random {
 				hop.Note = joinNote(hop.Note, "one of the Service's endpoints, picked at random by kube-proxy's -m statistic rules: another packet may take another")
 			}
@@ -531,8 +599,8 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 		hop.Route = fmt.Sprintf("%s: %v", p.Dst, err)
 		if in != "" {
 			why := "no route"
-			if forwarding(v.ns, in) == "0" {
-				why = fmt.Sprintf("forwarding is off on %s (net.ipv4.conf.%s.forwarding = 0)", in, in)
+			if forwarding(v.ns, in, w.v6) == "0" {
+				why = fmt.Sprintf("forwarding is off on %s (net.%s.conf.%s.forwarding = 0)", in, map[bool]string{false: "ipv4", true: "ipv6"}[w.v6], in)
 			}
 			hop.Note = joinNote(hop.Note, fmt.Sprintf("the kernel will not forward it (%v): %s", err, why))
 		}
@@ -644,10 +712,10 @@ func (w *world) forwardAndSNAT(v *nsView, hop *api.Hop, t *Tables, q Packet, p *
 	if vd.Target == "MASQUERADE" || vd.Target == "SNAT" {
 		before := p.Src
 		if vd.Target == "SNAT" {
-			p.Src = addrOf(net.ParseIP(strings.Split(vd.To, ":")[0]))
+			p.Src = addrOf(net.ParseIP(hostOf(vd.To)))
 		} else if r != nil && r.Src != nil {
 			p.Src = addrOf(r.Src) // the address the route gives the outgoing interface
-		} else if src := firstAddr(v, out); src.IsValid() {
+		} else if src := masqSource(v, p.Dst, out); src.IsValid() {
 			p.Src = src
 		}
 		hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: "POSTROUTING", Rule: vd.Rule, Via: vd.Via,
@@ -723,15 +791,37 @@ func (w *world) chooser(t *Tables) func(string) bool {
 	}
 }
 
-// forwarding reads whether ns forwards what arrives on dev.
-func forwarding(ns netops.NS, dev string) string {
+// forwarding reads whether ns forwards what arrives on dev, of IPv4 or
+// of IPv6.
+func forwarding(ns netops.NS, dev string, v6 bool) string {
+	family := "ipv4"
+	if v6 {
+		family = "ipv6"
+	}
 	var v []byte
 	_ = netops.Do(ns, func() error {
 		var err error
-		v, err = os.ReadFile("/proc/sys/net/ipv4/conf/" + dev + "/forwarding")
+		v, err = os.ReadFile("/proc/sys/net/" + family + "/conf/" + dev + "/forwarding")
 		return err
 	})
 	return strings.TrimSpace(string(v))
+}
+
+// masqSource is the address MASQUERADE gives a packet for dst leaving by
+// out: the source the kernel would pick to send to dst itself (its
+// source address selection: IPv4's inet_select_addr, IPv6's
+// ipv6_dev_get_saddr, which never picks a link-local address for a global
+// destination), else an address of out's of dst's scope.
+func masqSource(v *nsView, dst netip.Addr, out netlink.Link) netip.Addr {
+	if r, err := routeGet(v, Packet{Dst: dst}, ""); err == nil && r.Src != nil && r.LinkIndex == out.Attrs().Index {
+		return addrOf(r.Src)
+	}
+	for a, dev := range v.addrs {
+		if dev.Attrs().Index == out.Attrs().Index && a.IsLinkLocalUnicast() == dst.IsLinkLocalUnicast() {
+			return a
+		}
+	}
+	return firstAddr(v, out)
 }
 
 func firstAddr(v *nsView, l netlink.Link) netip.Addr {
@@ -743,12 +833,15 @@ func firstAddr(v *nsView, l netlink.Link) netip.Addr {
 	return netip.Addr{}
 }
 
+// applyDNAT rewrites p's destination to a DNAT's --to-destination:
+// ADDR, ADDR:PORT, or [ADDR6]:PORT (a port range: its first).
 func applyDNAT(p *Packet, to string) {
-	host, port, ok := strings.Cut(to, ":")
+	host := hostOf(to)
 	if a, err := netip.ParseAddr(host); err == nil {
 		p.Dst = a
 	}
-	if ok {
+	rest := strings.TrimPrefix(strings.TrimPrefix(to, "["+host+"]"), host)
+	if port, ok := strings.CutPrefix(rest, ":"); ok {
 		var n int
 		if _, err := fmt.Sscan(strings.Split(port, "-")[0], &n); err == nil {
 			p.Dport = n

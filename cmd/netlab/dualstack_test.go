@@ -586,3 +586,106 @@ func TestIPv6ServiceInIPv4Lab(t *testing.T) {
 	assert.Equal(t, []corev1.IPFamily{corev1.IPv4Protocol}, s.Spec.IPFamilies)
 	assert.Len(t, s.Spec.ClusterIPs, 1)
 }
+
+// TestTraceIPv6: trace walks IPv6 as it walks IPv4, from the kernel's
+// IPv6 tables, and one real packet confirms it: pod1 → pod3 across nodes
+// goes by flannel-v6.1's permanent neighbour and FDB entries into VXLAN
+// over the nodes' IPv6 addresses; pod1 → a dual-stack Service's IPv6
+// ClusterIP is DNAT'd by kube-proxy's ip6tables rules to a pod's IPv6
+// address; pod1 → the outside host leaves masqueraded to node1's IPv6
+// address (flannel's NAT66); in the Docker model a container's packet
+// to the outside host is masqueraded too (NAT66). With the FDB entry for
+// node2's IPv6 VTEP gone, the walk stops there and says what netlab had
+// built.
+func TestTraceIPv6(t *testing.T) {
+	labtest.Root(t)
+	name := labtest.NewLab(t, "t")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--ipv6")
+	st := readStatus(t, name)
+	pod3 := st.ip6("pod3")
+
+	d := runTrace(t, "--lab", name, "pod1", "pod3", "--ipv6")
+	assert.True(t, d.Confirmed, "%v", d.Disagreements)
+	assert.Empty(t, d.Expected)
+	assert.Equal(t, "delivered", d.Outcome)
+	assert.Equal(t, "pod3", d.DeliveredTo)
+	assert.Equal(t, pod3, d.Dst.IP)
+	assert.Equal(t, "fd00:10:244:1::2", d.Src.IP, "pod1's IPv6 address is the source")
+	var encap *traceHop
+	for i, h := range d.Hops {
+		if h.Encapsulation != nil {
+			encap = &d.Hops[i]
+		}
+	}
+	require.NotNil(t, encap, "the walk crosses the tunnel")
+	assert.Equal(t, "flannel-v6.1", encap.Out)
+	assert.Equal(t, "fd00:56::11", encap.Encapsulation.Src)
+	assert.Equal(t, "fd00:56::12", encap.Encapsulation.Dst, "VXLAN over the nodes' IPv6 addresses")
+	assert.Contains(t, encap.Neighbour, "PERMANENT", "flannel's neighbour entry, never NDP's")
+	assert.Contains(t, encap.FDB, "dst fd00:56::12 self permanent")
+
+	// A dual-stack Service: kube-proxy's ip6tables rules DNAT it.
+	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", manifest(t, dualStackService))
+	d = runTrace(t, "--lab", name, "pod1", "svc/web", "--ipv6")
+	assert.True(t, d.Confirmed, "%v", d.Disagreements)
+	assert.Equal(t, "delivered", d.Outcome)
+	var dnat string
+	for _, h := range d.Hops {
+		for _, r := range h.Rewrite {
+			if strings.HasPrefix(r.What, "dst ") {
+				dnat = r.What
+				assert.Contains(t, r.Rule, "KUBE-SEP-")
+				assert.NotEmpty(t, r.Conntrack, "conntrack confirms it")
+			}
+		}
+	}
+	assert.Regexp(t, `^dst \[fd00:10:96::[0-9a-f]+\]:80 → \[fd00:10:244:[12]::[0-9a-f]+\]:9376$`, dnat)
+
+	// Out of the cluster: flannel's NAT66 MASQUERADE, in ip6tables.
+	d = runTrace(t, "--lab", name, "pod1", "outside", "--ipv6")
+	if !assert.True(t, d.Confirmed, "%v", d.Disagreements) {
+		for _, h := range d.Hops {
+			t.Logf("hop %s %s in=%s out=%s route=%s pkt=%s rw=%v", h.Host, h.Action, h.In, h.Out, h.Route, h.Packet, h.Rewrite)
+		}
+	}
+	var snat string
+	for _, h := range d.Hops {
+		for _, r := range h.Rewrite {
+			if strings.HasPrefix(r.What, "src ") {
+				snat = r.What
+			}
+		}
+	}
+	assert.Equal(t, "src fd00:10:244:1::2 → fd00:56::11", snat)
+
+	// Break it: without its FDB entry flannel-v6.1 has no tunnel to node2.
+	node1, _ := st.node("node1")
+	var mac string
+	for _, l := range strings.Split(sh(t, "bridge", "-n", string(node1), "fdb", "show", "dev", "flannel-v6.1"), "\n") {
+		if strings.Contains(l, "dst fd00:56::12") {
+			mac = strings.Fields(l)[0]
+		}
+	}
+	require.NotEmpty(t, mac)
+	sh(t, "bridge", "-n", string(node1), "fdb", "del", mac, "dev", "flannel-v6.1", "dst", "fd00:56::12")
+	d = runTrace(t, "--lab", name, "pod1", pod3)
+	assert.Equal(t, "dropped", d.Outcome)
+	assert.True(t, d.Confirmed, "the real packet is lost too: %v", d.Disagreements)
+	require.NotEmpty(t, d.Expected)
+	assert.Contains(t, d.Expected[0], "fdb replace "+mac+" dev flannel-v6.1 dst fd00:56::12 self permanent'; the kernel has no FDB entry for "+mac)
+
+	// The Docker model: NAT66 on the way out.
+	dk := labtest.NewLab(t, "t6")
+	labtest.MustRun(t, "docker-mode", "--lab", dk, "--ipv6")
+	d = runTrace(t, "--lab", dk, "c1", "outside", "--ipv6")
+	assert.True(t, d.Confirmed, "%v", d.Disagreements)
+	snat = ""
+	for _, h := range d.Hops {
+		for _, r := range h.Rewrite {
+			if strings.HasPrefix(r.What, "src ") {
+				snat = r.What
+			}
+		}
+	}
+	assert.Equal(t, "src fd00:172:17::2 → fd00:56::11", snat, "Docker's MASQUERADE in ip6tables")
+}

@@ -185,7 +185,7 @@ func findName(labName, name string) (*state.State, netops.NS, *state.Workload, e
 			// namespace (capture, trace), its containers not each its own
 			// process to enter (-c).
 			found, st, ns = append(found, l), s, p.NS
-			wl = &state.Workload{Name: p.Name, Kind: "pod", Node: p.Node, NS: p.NS, IP: p.IP, HostIface: p.HostIface}
+			wl = &state.Workload{Name: p.Name, Kind: "pod", Node: p.Node, NS: p.NS, IP: p.IP, IP6: p.IP6, HostIface: p.HostIface}
 		}
 	}
 	switch len(found) {

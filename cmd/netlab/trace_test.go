@@ -51,6 +51,7 @@ type traceHop struct {
 	Note          string   `json:"note"`
 	FilterVia     []string `json:"filter_via"`
 	FDB           string   `json:"fdb"`
+	Neighbour     string   `json:"neighbour"`
 	Encapsulation *struct {
 		Src, Dst string
 		Port     int
@@ -532,10 +533,12 @@ func TestTraceBadInput(t *testing.T) {
 		{[]string{"pod1", "pod2", "--port", "0x50"}, "not a whole number"},
 		{[]string{"pod1", "pod2", "--proto", "icmp", "--port", "80"}, "not icmp"},
 		{[]string{"nosuch", "pod2"}, "no container, pod or host"},
-		{[]string{"pod1", "nosuch"}, "not an IPv4 address"},
+		{[]string{"pod1", "nosuch"}, "nosuch is not an IP address, nor a container, pod, host or Service"},
 		{[]string{"pod1", "svc/nosuch"}, "nor a container, pod, host or Service"},
 		{[]string{"pod1", "svc/kube-dns.kube-system.extra"}, "nor a container, pod, host or Service"},
-		{[]string{"pod1", "::1"}, "trace walks IPv4 packets so far"},
+		{[]string{"pod1", "::1"}, "::1: lab " + o + " is IPv4 only (made without --ipv6), so there is no IPv6 to walk"},
+		{[]string{"pod1", "pod2", "--ipv6"}, "is IPv4 only"},
+		{[]string{"pod1", "fe80::1%eth0"}, "without a zone"},
 		{[]string{"pod1", "node1", "--proto", "tcp"}, "give --port"},
 		{[]string{"pod1", "pod2", "--dry-run"}, "no --dry-run"},
 	} {

@@ -178,7 +178,7 @@ func (webBackend) Trace(ctx context.Context, r web.TraceRequest) (any, error) {
 	if r.Lab != "" && !inventory.Running(r.Lab) {
 		return nil, &web.BadRequest{Reason: fmt.Sprintf("lab %q is not up", r.Lab)}
 	}
-	req, err := traceRequest(r.Lab, r.Src, r.Dst, "", r.Port, r.Port != 0)
+	req, err := traceRequest(r.Lab, r.Src, r.Dst, "", r.Port, r.Port != 0, false)
 	if err != nil {
 		return nil, badRequest(err)
 	}

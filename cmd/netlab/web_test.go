@@ -185,7 +185,7 @@ func TestWebAPI(t *testing.T) {
 		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"nope","dst":"10.244.2.2"}`, 400, `has no container, pod or host called "nope"`},
 		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"pod1"}`, 400, "src and dst are required"},
 		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"pod1","dst":"10.244.2.2","port":70000}`, 400, "port 70000"},
-		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"pod1","dst":"fe80::1"}`, 400, "trace walks IPv4 packets so far"},
+		{"POST", "/api/trace", `{"lab":"` + ov + `","src":"pod1","dst":"fe80::1"}`, 400, "is IPv4 only (made without --ipv6)"},
 		{"POST", "/api/trace", `{"src":"pod1","dst":"10.244.2.2","rm":"-rf"}`, 400, `unknown field "rm"`},
 		{"POST", "/api/trace", `not json`, 400, "must be JSON"},
 		{"POST", "/api/trace", `{"lab":"no-such-lab","src":"pod1","dst":"10.244.2.2"}`, 400, "is not up"},

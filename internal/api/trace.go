@@ -64,7 +64,8 @@ type Hop struct {
 	Bridge string `json:"bridge,omitempty"`
 	// FDB is the bridge's or the VXLAN device's forwarding entry used.
 	FDB string `json:"fdb,omitempty"`
-	// Neighbour is the ARP entry that gave the next hop's MAC.
+	// Neighbour is the ARP entry (NDP's, in IPv6) that gave the next
+	// hop's MAC.
 	Neighbour     string `json:"neighbour,omitempty"`
 	Encapsulation *Encap `json:"encapsulation,omitempty"`
 	// Action: route, bridge, deliver, encapsulate, decapsulate, drop, leave.
