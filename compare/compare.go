@@ -435,11 +435,9 @@ func (sub *subject) crossNode() *api.Cell {
 		c.Note = fmt.Sprintf("%s on %s answered", sub.c.Name, sub.remote.Name)
 	}
 	// The interfaces on the way, from the kernel's tables (netlab trace's
-	// walk, without its packet: IPv4's).
-	if !sub.six {
-		c.Path = trace.Path(trace.Request{State: sub.s, SrcNS: sub.a.NS, Src: api.TraceEnd{IP: sub.a.IP.String()},
-			Dst: sub.c.IP, Proto: "tcp", Port: sub.c.Port})
-	}
+	// walk, without its packet), in the question's family.
+	c.Path = trace.Path(trace.Request{State: sub.s, SrcNS: sub.a.NS, Src: api.TraceEnd{IP: sub.a.IP.String()},
+		Dst: sub.c.IP, Proto: "tcp", Port: sub.c.Port})
 	return c
 }
 

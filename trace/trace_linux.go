@@ -118,10 +118,13 @@ func Walk(req Request) api.Trace {
 	return t
 }
 
-// Path is the walk alone, sent nowhere: the interfaces a packet passes,
-// as "node1 veth-pod1 → flannel.1", for compare's path.
+// Path is the walk alone, sent nowhere and not held to netlab's plan:
+// the interfaces a packet passes, as "node1 veth-pod1 → flannel.1", for
+// compare's path (whose IPv6 questions see the lab through an IPv6 view).
 func Path(req Request) []string {
-	hops := Walk(req).Hops
+	w := newWorld(req.State, req.Dst.Is6())
+	defer w.close()
+	hops, _, _ := w.walk(req.SrcNS, "", frame{p: firstPacket(req)})
 	var out []string
 	for _, h := range hops {
 		in, o := h.In, outDev(h.Out)

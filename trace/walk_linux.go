@@ -456,8 +456,10 @@ func describe(p Packet) string {
 type frame struct {
 	p   Packet
 	mac net.HardwareAddr
-	// inner is the packet a VXLAN device carries inside this one.
+	// inner is the packet a VXLAN device carries inside this one, with
+	// its VNI.
 	inner *frame
+	vni   int
 }
 
 // walk follows f from ns (arriving on in, or sent by ns itself when in is
@@ -670,7 +672,7 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 		hop.Action = "encapsulate"
 		hop.Encapsulation = &api.Encap{Type: "vxlan", Src: src.String(), Dst: vtep.String(), Port: vx.Port, VNI: vx.VxlanId}
 		inner := *f
-		*f = frame{p: Packet{Src: src, Dst: vtep, Proto: "udp", Sport: 0, Dport: vx.Port}, inner: &inner}
+		*f = frame{p: Packet{Src: src, Dst: vtep, Proto: "udp", Sport: 0, Dport: vx.Port}, inner: &inner, vni: vx.VxlanId}
 		// The outer packet starts again in this namespace, as one it sends.
 		return place{v.ns, ""}, "", ""
 	case "veth":
@@ -759,8 +761,12 @@ func (w *world) bridgeTo(v *nsView, hop *api.Hop, br, ingress netlink.Link, mac 
 func (w *world) deliver(v *nsView, hop *api.Hop, f *frame) (place, string, string) {
 	if f.inner != nil && f.p.Proto == "udp" {
 		for _, l := range v.links {
+			// The kernel's VXLAN sockets are one per port and family, and
+			// a socket's devices are told apart by VNI: flannel.1 and
+			// flannel-v6.1 share VNI 1 and port 8472 over two families.
 			vx, ok := l.(*netlink.Vxlan)
-			if !ok || vx.Port != f.p.Dport {
+			if !ok || vx.Port != f.p.Dport || vx.VxlanId != f.vni ||
+				(vx.SrcAddr != nil && (vx.SrcAddr.To4() == nil) != f.p.Dst.Is6()) {
 				continue
 			}
 			hop.Action = "decapsulate"

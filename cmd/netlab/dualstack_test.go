@@ -266,6 +266,8 @@ func TestCompareDualStack(t *testing.T) {
 	assert.True(t, c.Reachable)
 	assert.Equal(t, "[fd00:10:244:2::2]:9376", c.To)
 	assert.Equal(t, []string{"fd00:10:244:1::1", "fd00:10:244:2::", "fd00:10:244:2::2"}, c.Hops)
+	assert.Contains(t, c.Path, "node1 veth-pod1 → flannel-v6.1", "the walk's path, in IPv6")
+	assert.Contains(t, c.Path, "node2 flannel-v6.1 → veth-pod3")
 	c = doc.cell(t, "source_seen_ipv6", "kubernetes")
 	assert.Equal(t, "fd00:10:244:1::2", c.SeenSource)
 	require.NotNil(t, c.Translated)
