@@ -223,3 +223,60 @@ func TestCheckPolicySpec(t *testing.T) {
 		assert.Empty(t, path+why, ok)
 	}
 }
+
+// One node's rules in kube-router's shape, for a policy with a named
+// port, selectors ANDed, and an ipBlock with except and an endPort.
+func TestGeneratePolicies(t *testing.T) {
+	s := xyz()
+	np := policy(t, "x", `{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [x]}]}, podSelector: {matchLabels: {pod: b}}}], ports: [{port: serve-80-tcp}]}], egress: [{to: [{ipBlock: {cidr: 10.244.0.0/16, except: [10.244.1.3/32]}}], ports: [{port: 80, endPort: 81}]}]}`)
+	np.Name = "a-policy"
+	s.Policies = append(s.Policies, np)
+	r := GeneratePolicies(s, s.Pods[:2], corev1.IPv4Protocol) // x/a and x/b on this node
+	fw, pc := PodFirewallChain("x", "a"), PolicyChain("x", "a-policy", corev1.IPv4Protocol)
+	assert.Equal(t, []string{"KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT", pc, fw}, r.Filter.Chains,
+		"x/b is selected by no policy: no chain of its own")
+	save := strings.Join(r.Filter.Save(), "\n")
+	sets := map[string]IPSet{}
+	for _, st := range r.Sets {
+		sets[st.Name] = st
+	}
+	var from, ports, block string
+	for n, st := range sets {
+		switch {
+		case strings.Join(st.Entries, ",") == "10.244.2.3,10.244.3.3":
+			from = n // y/b and z/b: both selectors at once
+		case st.Type == "hash:net":
+			block = n
+			assert.Equal(t, []string{"10.244.0.0/16", "10.244.1.3/32 nomatch"}, st.Entries)
+		case strings.HasPrefix(n, "KUBE-DST-") && n != setName("KUBE-DST-", "xa-policyIPv4", "IPv4"):
+			ports = n // the pods giving serve-80-tcp the number 80
+			assert.Equal(t, []string{"10.244.1.2"}, st.Entries)
+		}
+	}
+	for _, want := range []string{
+		"-A KUBE-ROUTER-FORWARD -m physdev --physdev-is-bridged -m comment --comment \"rule to jump traffic destined to POD name:a namespace: x to chain " + fw + "\" -d 10.244.1.2/32 -j " + fw,
+		"-A KUBE-ROUTER-INPUT -m comment --comment \"rule to jump traffic from POD name:a namespace: x to chain " + fw + "\" -s 10.244.1.2/32 -j " + fw,
+		"-A " + pc + " -m comment --comment \"ingress rule 0 of x/a-policy\" -m set --match-set " + from + " src -m set --match-set " + ports + " dst -p tcp --dport 80 -j MARK --set-xmark 0x10000/0x10000",
+		"-A " + pc + " -m comment --comment \"egress rule 0 of x/a-policy\" -m set --match-set " + setName("KUBE-SRC-", "xa-policyIPv4", "IPv4") + " src -m set --match-set " + block + " dst -p tcp --dport 80:81 -j MARK --set-xmark 0x10000/0x10000",
+		"-A " + fw + " -m comment --comment \"rule for stateful firewall for pod\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+		"-A " + fw + " -m comment --comment \"run through nw policy a-policy\" -j " + pc,
+		"-A " + fw + " -m comment --comment \"rule to REJECT traffic destined for POD name:a namespace: x\" -m mark ! --mark 0x10000/0x10000 -j REJECT",
+	} {
+		assert.Contains(t, save, want)
+	}
+	assert.NotEmpty(t, from, "the ANDed selectors' set")
+	assert.NotEmpty(t, ports, "the named port's set")
+	assert.NotEmpty(t, block, "the ipBlock's set")
+	assert.NotContains(t, save, "10.244.1.3/32 -j", "x/b is not filtered here")
+	// IPv6: ipsets of family inet6, named as kube-router names them.
+	s.Pods[0].IPs = append(s.Pods[0].IPs, netip.MustParseAddr("fd00:10:244:1::2"))
+	r6 := GeneratePolicies(s, s.Pods[:1], corev1.IPv6Protocol)
+	assert.Contains(t, strings.Join(r6.Filter.Save(), "\n"), "-d fd00:10:244:1::2/128 -j "+fw)
+	for _, st := range r6.Sets {
+		assert.True(t, strings.HasPrefix(st.Name, "inet6:KUBE-"), st.Name)
+		assert.Equal(t, "inet6", st.Family)
+	}
+	// No policy, no rules but the empty top-level chains.
+	s.Policies = nil
+	assert.Empty(t, GeneratePolicies(s, s.Pods, corev1.IPv4Protocol).Filter.Rules)
+}
