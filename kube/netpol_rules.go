@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"netlab/internal/netops"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 )
@@ -29,13 +31,8 @@ import (
 // (kube-router's 0x10000, clear of kube-proxy's 0x4000 and 0x8000).
 const PolicyMark = "0x10000/0x10000"
 
-// IPSet is one ipset: its name, type (hash:ip or hash:net), family
-// (inet, inet6) and entries ("10.244.1.2", "10.244.0.0/16",
-// "10.244.1.3/32 nomatch").
-type IPSet struct {
-	Name, Type, Family string
-	Entries            []string
-}
+// IPSet is one ipset (netops': its name, type, family and entries).
+type IPSet = netops.IPSet
 
 // PolicyRules are one node's NetworkPolicy rules of one family.
 type PolicyRules struct {
@@ -426,4 +423,15 @@ func (g *policyGen) pod(p *PolicyPod, policies []*networkingv1.NetworkPolicy) {
 			g.c.rule(ch, comment(from), "-s "+addr, "-j "+fw)
 		}
 	}
+}
+
+// PolicyJumps are the jumps to the top-level chains, first in INPUT,
+// FORWARD and OUTPUT, as kube-router inserts them.
+func PolicyJumps() []netops.Rule {
+	var out []netops.Rule
+	for _, j := range [][2]string{{"INPUT", routerInput}, {"FORWARD", routerForward}, {"OUTPUT", routerOutput}} {
+		out = append(out, netops.Rule{Table: "filter", Chain: j[0], Insert: true, Why: "kube-router",
+			Spec: []string{"-m", "comment", "--comment", "kube-router netpol - " + krHash(j[1]), "-j", j[1]}})
+	}
+	return out
 }

@@ -201,6 +201,15 @@ func (k *kernel) apply(op Op) error {
 		return restore(o.NS, o.Tool()+"-restore", o.Restore())
 	case IPTablesDel:
 		return restore(o.NS, o.tool()+"-restore", o.Restore())
+	case IPSets:
+		return Do(o.NS, func() error {
+			cmd := exec.Command("ipset", "restore")
+			cmd.Stdin = strings.NewReader(o.Restore())
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("ipset restore: %v: %s", err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		})
 	case LinkSet:
 		return k.linkSet(o)
 	case IPTablesRaw:

@@ -1,6 +1,8 @@
 package netops
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
 	"sort"
 	"strings"
@@ -774,3 +776,57 @@ func (o IPTablesRaw) Commands() []string {
 	}
 	return []string{inNS(o.NS, append([]string{"iptables"}, q...)...)}
 }
+
+// IPSet is one ipset: its name, type (hash:ip, hash:net), family (inet,
+// inet6) and entries ("10.244.1.2", "10.244.1.3/32 nomatch").
+type IPSet struct {
+	Name, Type, Family string
+	Entries            []string
+}
+
+// IPSets makes each set hold exactly its entries, all at once for a
+// reader of it: the entries go into a new set that is then swapped with
+// the set of that name (made if missing), as kube-router refreshes its
+// sets; then the sets in Destroy are destroyed (a set a rule still uses
+// cannot be: delete the rule first). One `ipset restore`.
+type IPSets struct {
+	NS      NS
+	Sets    []IPSet
+	Destroy []string
+}
+
+// tmpSet is the name of the set a set's new entries are gathered in.
+func tmpSet(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return "TMP-" + base32.StdEncoding.EncodeToString(h[:])[:16]
+}
+
+// lines are the restore input, one command each, without "ipset".
+func (o IPSets) lines() []string {
+	var out []string
+	for _, s := range o.Sets {
+		opts := s.Type + " family " + s.Family
+		tmp := tmpSet(s.Name)
+		out = append(out, "create "+s.Name+" "+opts+" -exist", "create "+tmp+" "+opts+" -exist", "flush "+tmp)
+		for _, e := range s.Entries {
+			out = append(out, "add "+tmp+" "+e+" -exist")
+		}
+		out = append(out, "swap "+tmp+" "+s.Name, "destroy "+tmp)
+	}
+	for _, d := range o.Destroy {
+		out = append(out, "destroy "+d)
+	}
+	return out
+}
+
+// Commands implements Op.
+func (o IPSets) Commands() []string {
+	var cmds []string
+	for _, l := range o.lines() {
+		cmds = append(cmds, inNS(o.NS, "ipset "+l))
+	}
+	return cmds
+}
+
+// Restore is the input of `ipset restore`.
+func (o IPSets) Restore() string { return strings.Join(o.lines(), "\n") + "\n" }
