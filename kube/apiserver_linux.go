@@ -274,6 +274,10 @@ func (c *Cluster) Apply(ctx context.Context, objs []Object) ([]string, error) {
 			what, err = c.applyDeployment(ctx, o.Deployment)
 		case o.Pod != nil:
 			what, err = c.applyPod(ctx, o.Pod)
+		case o.Namespace != nil:
+			what, err = c.applyNamespace(o.Namespace)
+		case o.NetworkPolicy != nil:
+			what, err = c.applyPolicy(o.NetworkPolicy)
 		}
 		if err != nil {
 			_ = c.save()
@@ -461,6 +465,32 @@ func (c *Cluster) findDeployment(ns, name string) int {
 	return -1
 }
 
+// inNamespace are the objects in namespace ns, as refs to delete.
+func (c *Cluster) inNamespace(ns string) []Ref {
+	var out []Ref
+	for _, s := range c.Store.Services {
+		if s.Namespace == ns && s.System == "" {
+			out = append(out, Ref{"service", ns, s.Name})
+		}
+	}
+	for _, d := range c.Store.Deployments {
+		if d.Namespace == ns {
+			out = append(out, Ref{"deployment", ns, d.Name})
+		}
+	}
+	for _, p := range c.Store.Pods {
+		if p.Namespace == ns && p.Owner == "" {
+			out = append(out, Ref{"pod", ns, p.Name})
+		}
+	}
+	for _, p := range c.Store.Policies {
+		if p.Namespace == ns {
+			out = append(out, Ref{"networkpolicy", ns, p.Name})
+		}
+	}
+	return out
+}
+
 func (c *Cluster) findPod(ns, name string) int {
 	for i, p := range c.Store.Pods {
 		if p.Namespace == ns && p.Name == name {
@@ -470,7 +500,8 @@ func (c *Cluster) findPod(ns, name string) int {
 	return -1
 }
 
-// Ref names an object to delete: kind service, deployment or pod.
+// Ref names an object to delete: kind service, deployment, pod,
+// networkpolicy or namespace (everything in it goes with it).
 type Ref struct{ Kind, Namespace, Name string }
 
 // Delete removes objects and what they made, all or none: an object that
@@ -479,7 +510,7 @@ type Ref struct{ Kind, Namespace, Name string }
 // a thousand objects costs about what applying them does.
 func (c *Cluster) Delete(ctx context.Context, refs ...Ref) ([]string, error) {
 	type key struct{ kind, ns, name string }
-	seen := map[key]bool{}
+	seen, quiet := map[key]bool{}, map[key]bool{}
 	var missing []string
 	var todo []Ref
 	for _, r := range refs {
@@ -500,13 +531,33 @@ func (c *Cluster) Delete(ctx context.Context, refs ...Ref) ([]string, error) {
 			found = c.findDeployment(r.Namespace, r.Name) >= 0
 		case "pod":
 			found = c.findPod(r.Namespace, r.Name) >= 0
+		case "networkpolicy":
+			found = c.findPolicy(r.Namespace, r.Name) >= 0
+		case "namespace":
+			if slices.Contains(systemNamespaces, r.Name) {
+				return nil, invalidf("namespaces %q is forbidden: this namespace may not be deleted (nothing deleted)", r.Name)
+			}
+			_, found = c.Store.NamespaceLabels()[r.Name]
 		default:
-			return nil, invalidf("kind %q: service, deployment or pod", r.Kind)
+			return nil, invalidf("kind %q: service, deployment, pod, networkpolicy or namespace", r.Kind)
 		}
 		if !found {
-			missing = append(missing, fmt.Sprintf("%s %q", map[string]string{"service": "services", "deployment": "deployments.apps", "pod": "pods"}[r.Kind], r.Name))
+			missing = append(missing, fmt.Sprintf("%s %q", map[string]string{"service": "services", "deployment": "deployments.apps", "pod": "pods",
+				"networkpolicy": "networkpolicies.networking.k8s.io", "namespace": "namespaces"}[r.Kind], r.Name))
 		}
 		todo = append(todo, r)
+		if r.Kind == "namespace" && found {
+			// Everything in it goes first, as the namespace controller
+			// deletes it.
+			for _, in := range c.inNamespace(r.Name) {
+				k := key{in.Kind, in.Namespace, in.Name}
+				if !seen[k] {
+					seen[k] = true
+					quiet[k] = true // kubectl says the namespace alone
+					todo = append(todo, in)
+				}
+			}
+		}
 	}
 	if len(missing) > 0 {
 		return nil, invalidf("%s not found (nothing deleted)", strings.Join(missing, ", "))
@@ -516,6 +567,7 @@ func (c *Cluster) Delete(ctx context.Context, refs ...Ref) ([]string, error) {
 	goingPod := map[string]bool{}
 	owners := map[string]bool{} // Deployments that lose a pod but stay
 	for _, r := range todo {
+		n := len(said)
 		switch r.Kind {
 		case "service":
 			i := c.findService(r.Namespace, r.Name)
@@ -541,6 +593,18 @@ func (c *Cluster) Delete(ctx context.Context, refs ...Ref) ([]string, error) {
 				owners[p.Owner] = true
 			}
 			said = append(said, fmt.Sprintf("pod %q deleted", r.Name))
+		case "networkpolicy":
+			i := c.findPolicy(r.Namespace, r.Name)
+			c.Store.Policies = slices.Delete(c.Store.Policies, i, i+1)
+			said = append(said, fmt.Sprintf("networkpolicy.networking.k8s.io %q deleted", r.Name))
+		case "namespace":
+			if i := c.findNamespace(r.Name); i >= 0 {
+				c.Store.Namespaces = slices.Delete(c.Store.Namespaces, i, i+1)
+			}
+			said = append(said, fmt.Sprintf("namespace %q deleted", r.Name))
+		}
+		if quiet[key{r.Kind, r.Namespace, r.Name}] {
+			said = said[:n]
 		}
 	}
 	if err := c.removePods(ctx, going...); err != nil {

@@ -67,7 +67,7 @@ type zone struct {
 func newZone(st Store, serial uint32) *zone {
 	c := &Cluster{Store: st}
 	z := &zone{services: st.Services, eps: map[string]map[string][]Endpoint{}, namespaces: map[string]bool{}, serial: serial}
-	for _, ns := range systemNamespaces {
+	for ns := range st.NamespaceLabels() {
 		z.namespaces[ns] = true
 	}
 	for _, s := range st.Services {
@@ -79,13 +79,6 @@ func newZone(st Store, serial uint32) *zone {
 			}
 		}
 		z.eps[s.Namespace+"/"+s.Name] = eps
-		z.namespaces[s.Namespace] = true
-	}
-	for _, p := range st.Pods {
-		z.namespaces[p.Namespace] = true
-	}
-	for _, d := range st.Deployments {
-		z.namespaces[d.Namespace] = true
 	}
 	return z
 }

@@ -19,6 +19,12 @@
 //	controller_linux.go           the lab's controller process: every second
 //	                              the kubelet's probes, the proxier's sync,
 //	                              rollouts that wait
+//	netpol.go, netpol_validate.go NetworkPolicy's meaning from the objects (the
+//	                              evaluator), and its checks as the API server's
+//	netpol_rules.go,              its enforcement as data, in kube-router's shape
+//	netpol_linux.go               (chains, ipsets); Namespaces and policies in the
+//	                              store, loaded by the sync
+//	netpol_probe_linux.go         the probe: x/y/z pods asking each other
 //	preflight_linux.go            what must hold before anything changes
 //	store.go                      the objects as the store keeps them
 //

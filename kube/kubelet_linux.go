@@ -68,7 +68,7 @@ func alive(p Pod, procs map[int]string) bool {
 	}
 	n := 0
 	for _, comm := range procs {
-		if comm == inventory.ServerComm(p.Name) {
+		if comm == inventory.ServerComm(p.Name) || comm == inventory.UDPServerComm(p.Name) {
 			n++
 		}
 	}
@@ -157,7 +157,11 @@ func (c *Cluster) nodeNamed(name string) topo.Node {
 func serverSpec(p Pod, node string) (string, error) {
 	var lines []podruntime.Line
 	for _, ct := range p.Template.Containers {
-		lines = append(lines, podruntime.Line{Netns: netops.Path(p.NS), Name: p.Name, IP: p.IP, Node: node, Kind: podruntime.Image, Port: ct.ServePort(), Seventh: ct.Tag})
+		kind := podruntime.Image
+		if ct.ServesUDP() {
+			kind = podruntime.ImageUDP
+		}
+		lines = append(lines, podruntime.Line{Netns: netops.Path(p.NS), Name: p.Name, IP: p.IP, Node: node, Kind: kind, Port: ct.ServePort(), Seventh: ct.Tag})
 	}
 	return podruntime.Spec(lines)
 }
@@ -312,6 +316,9 @@ func (c *Cluster) probe(p Pod) bool {
 	}
 	for _, ct := range p.Template.Containers {
 		pr := ct.Readiness
+		if pr == nil && ct.ServesUDP() {
+			continue // nothing to connect to: ready once it runs
+		}
 		if pr == nil {
 			pr = &Probe{TCP: true, Port: ct.ServePort()}
 		}

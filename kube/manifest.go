@@ -11,19 +11,22 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
 // Object is one manifest, decoded with the real API types: a Service, a
-// Deployment or a Pod.
+// Deployment, a Pod, a Namespace or a NetworkPolicy.
 type Object struct {
 	// Doc says where it came from: "document 2", "document 1, items[3]".
-	Doc        string
-	Service    *corev1.Service
-	Deployment *appsv1.Deployment
-	Pod        *corev1.Pod
+	Doc           string
+	Service       *corev1.Service
+	Deployment    *appsv1.Deployment
+	Pod           *corev1.Pod
+	Namespace     *corev1.Namespace
+	NetworkPolicy *networkingv1.NetworkPolicy
 	// Warnings are harmless fields netlab does not use, by path.
 	Warnings []string
 }
@@ -35,6 +38,10 @@ func (o Object) Kind() string {
 		return "Service"
 	case o.Deployment != nil:
 		return "Deployment"
+	case o.Namespace != nil:
+		return "Namespace"
+	case o.NetworkPolicy != nil:
+		return "NetworkPolicy"
 	}
 	return "Pod"
 }
@@ -48,6 +55,10 @@ func (o Object) Meta() (namespace, name string) {
 		return o.Deployment.Namespace, o.Deployment.Name
 	case o.Pod != nil:
 		return o.Pod.Namespace, o.Pod.Name
+	case o.Namespace != nil:
+		return "", o.Namespace.Name // cluster-scoped
+	case o.NetworkPolicy != nil:
+		return o.NetworkPolicy.Namespace, o.NetworkPolicy.Name
 	}
 	return "", ""
 }
@@ -189,11 +200,25 @@ func decode(j []byte, where string) ([]Object, error) {
 		}
 		o := Object{Doc: where, Pod: p}
 		return []Object{o}, checkPod(&o)
+	case "v1 Namespace":
+		n := &corev1.Namespace{}
+		if err := strict(n); err != nil {
+			return nil, err
+		}
+		o := Object{Doc: where, Namespace: n}
+		return []Object{o}, checkNamespaceObject(&o)
+	case "networking.k8s.io/v1 NetworkPolicy":
+		np := &networkingv1.NetworkPolicy{}
+		if err := strict(np); err != nil {
+			return nil, err
+		}
+		o := Object{Doc: where, NetworkPolicy: np}
+		return []Object{o}, checkNetworkPolicy(&o)
 	}
 	if tm.Kind == "" || tm.APIVersion == "" {
 		return nil, &ManifestError{Doc: where, Path: map[bool]string{true: "kind", false: "apiVersion"}[tm.Kind == ""], Reason: "missing: every manifest says its apiVersion and kind"}
 	}
-	return nil, &ManifestError{Doc: where, Path: "kind", Reason: fmt.Sprintf("%s %s: netlab applies v1 Service, apps/v1 Deployment, v1 Pod and v1 List", tm.APIVersion, tm.Kind)}
+	return nil, &ManifestError{Doc: where, Path: "kind", Reason: fmt.Sprintf("%s %s: netlab applies v1 Service, apps/v1 Deployment, v1 Pod, v1 Namespace, networking.k8s.io/v1 NetworkPolicy and v1 List", tm.APIVersion, tm.Kind)}
 }
 
 // pathOf picks the field path out of a strict error: `unknown field

@@ -108,9 +108,14 @@ func TestBadManifests(t *testing.T) {
 func TestExamplesParse(t *testing.T) {
 	files, _ := filepath.Glob("../docs/examples/*.yaml")
 	more, _ := filepath.Glob("../examples/*")
-	files = append(files, more...)
+	netpol, _ := filepath.Glob("../examples/netpol/*.yaml")
+	require.NotEmpty(t, netpol)
+	files = append(append(files, more...), netpol...)
 	require.NotEmpty(t, files)
 	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.IsDir() {
+			continue
+		}
 		data, err := os.ReadFile(f)
 		require.NoError(t, err)
 		// examples/ holds topology files too: a manifest says its kind.

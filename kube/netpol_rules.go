@@ -73,6 +73,7 @@ func setName(prefix, key string, fam corev1.IPFamily) string {
 // the policies of s, in family fam.
 func GeneratePolicies(s *PolicySet, local []PolicyPod, fam corev1.IPFamily) PolicyRules {
 	g := &policyGen{s: s, fam: fam, c: newChains("filter", routerInput, routerForward, routerOutput), sets: map[string]IPSet{}}
+	g.c.who = "kube-router"
 	policies := append([]*networkingv1.NetworkPolicy{}, s.Policies...)
 	sort.SliceStable(policies, func(i, j int) bool {
 		return policies[i].Namespace+"/"+policies[i].Name < policies[j].Namespace+"/"+policies[j].Name

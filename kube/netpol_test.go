@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
@@ -279,4 +280,46 @@ func TestGeneratePolicies(t *testing.T) {
 	// No policy, no rules but the empty top-level chains.
 	s.Policies = nil
 	assert.Empty(t, GeneratePolicies(s, s.Pods, corev1.IPv4Protocol).Filter.Rules)
+}
+
+// TestParsePolicyObjects: Namespaces and NetworkPolicies read as the API
+// server reads them, and what it refuses is refused at its field.
+func TestParsePolicyObjects(t *testing.T) {
+	objs, err := Parse([]byte(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: team, namespace: ignored, labels: {tier: web, kubernetes.io/metadata.name: other}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-dns, namespace: team}
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress: [{ports: [{port: 53, protocol: UDP}, {port: dns-tcp}]}]
+`))
+	require.NoError(t, err)
+	require.Len(t, objs, 2)
+	assert.Equal(t, "Namespace//team", objs[0].Name())
+	assert.Contains(t, strings.Join(objs[0].Warnings, "\n"), `"other" replaced by "team"`)
+	assert.Contains(t, strings.Join(objs[0].Warnings, "\n"), "metadata.namespace: ignored")
+	assert.Equal(t, "NetworkPolicy/team/allow-dns", objs[1].Name())
+
+	for _, c := range []struct{ doc, path, why string }{
+		{`{apiVersion: v1, kind: Namespace, metadata: {name: Team}}`, "metadata.name", "not a DNS-1123 label"},
+		{`{apiVersion: v1, kind: Namespace, metadata: {name: t, labels: {"a b": c}}}`, "metadata.labels.a b", "not a label key"},
+		{`{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p}, spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]}}`,
+			"spec.ingress[0].from[0]", "may not specify both"},
+		{`{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p}, spec: {podSelector: {}, ingress: [{ports: [{port: 81, endPort: 80}]}]}}`,
+			"spec.ingress[0].ports[0].endPort", "must be greater than or equal to `port`"},
+		{`{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p}, spec: {podSelector: {}, bogus: 1}}`, "spec.bogus", "unknown field"},
+		{`{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: P_1}, spec: {podSelector: {}}}`, "metadata.name", "not a DNS-1123 subdomain"},
+		{`{apiVersion: networking.k8s.io/v1beta1, kind: NetworkPolicy, metadata: {name: p}, spec: {}}`, "kind", "networking.k8s.io/v1 NetworkPolicy"},
+	} {
+		_, err := Parse([]byte(c.doc))
+		var me *ManifestError
+		require.ErrorAs(t, err, &me, c.doc)
+		assert.Equal(t, c.path, me.Path, c.doc)
+		assert.Contains(t, me.Reason, c.why, c.doc)
+	}
 }

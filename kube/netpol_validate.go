@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -142,4 +143,48 @@ func ipBlockErrs(b *networkingv1.IPBlock, p *field.Path) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// checkNetworkPolicy validates a NetworkPolicy manifest as the API server
+// would: its metadata (a DNS-1123 subdomain as its name), then its spec.
+func checkNetworkPolicy(o *Object) error {
+	np := o.NetworkPolicy
+	bad := func(path, reason string, a ...any) error {
+		return &ManifestError{Doc: o.Doc, Object: "NetworkPolicy " + np.Name, Path: path, Reason: fmt.Sprintf(reason, a...)}
+	}
+	if err := checkMeta(bad, np.Name, content.IsDNS1123Subdomain, "DNS-1123 subdomain", &np.Namespace, np.Labels); err != nil {
+		return err
+	}
+	if path, why := checkPolicySpec(&np.Spec); why != "" {
+		return bad(path, "%s", why)
+	}
+	return nil
+}
+
+// checkNamespaceObject validates a Namespace manifest: a DNS-1123 label
+// as its name, its labels. The API server sets the label
+// kubernetes.io/metadata.name to the name, whatever the manifest says.
+func checkNamespaceObject(o *Object) error {
+	n := o.Namespace
+	bad := func(path, reason string, a ...any) error {
+		return &ManifestError{Doc: o.Doc, Object: "Namespace " + n.Name, Path: path, Reason: fmt.Sprintf(reason, a...)}
+	}
+	if n.Namespace != "" {
+		o.Warnings = append(o.Warnings, "metadata.namespace: ignored: a Namespace is in none")
+	}
+	n.Namespace = "default" // checked as the others' metadata, then none
+	if err := checkMeta(bad, n.Name, content.IsDNS1123Label, "DNS-1123 label", &n.Namespace, n.Labels); err != nil {
+		return err
+	}
+	n.Namespace = ""
+	if v, ok := n.Labels[NamespaceLabel]; ok && v != n.Name {
+		o.Warnings = append(o.Warnings, fmt.Sprintf("metadata.labels.%s: %q replaced by %q, the namespace's name, as the API server sets it", NamespaceLabel, v, n.Name))
+	}
+	if len(n.Spec.Finalizers) > 0 {
+		o.Warnings = append(o.Warnings, "spec.finalizers: not used by netlab (nothing holds a namespace back)")
+	}
+	if n.Status.Phase != "" || len(n.Status.Conditions) > 0 {
+		o.Warnings = append(o.Warnings, "status: ignored, as the API server ignores it in a manifest")
+	}
+	return nil
 }

@@ -35,7 +35,11 @@ func containers(t PodTemplate) []corev1.Container {
 	for _, c := range t.Containers {
 		ct := corev1.Container{Name: c.Name, Image: "netlab/web:" + c.Tag}
 		for _, p := range c.Ports {
-			ct.Ports = append(ct.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP})
+			proto := corev1.ProtocolTCP
+			if p.Protocol == "UDP" {
+				proto = corev1.ProtocolUDP
+			}
+			ct.Ports = append(ct.Ports, corev1.ContainerPort{Name: p.Name, ContainerPort: int32(p.Port), Protocol: proto})
 		}
 		if r := c.Readiness; r != nil {
 			pr := &corev1.Probe{InitialDelaySeconds: int32(r.InitialDelay), PeriodSeconds: int32(r.Period), TimeoutSeconds: int32(max(r.Timeout, 1))}

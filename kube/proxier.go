@@ -12,6 +12,7 @@ package kube
 // proxier_linux.go loads them on every node.
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
@@ -123,6 +124,9 @@ func (t Table) Save() []string {
 // chains collects a table's chains and rules in kube-proxy's order.
 type chains struct {
 	table string
+	// who writes the rules ("kube-proxy" unless set), as netlab's comment
+	// on each says.
+	who   string
 	order []string
 	rules map[string][]netops.Rule
 }
@@ -155,7 +159,7 @@ func (c *chains) rule(chain string, parts ...string) {
 		}
 		spec = append(spec, strings.Fields(p)...)
 	}
-	c.rules[chain] = append(c.rules[chain], netops.Rule{Table: c.table, Chain: chain, Spec: spec, Why: "kube-proxy"})
+	c.rules[chain] = append(c.rules[chain], netops.Rule{Table: c.table, Chain: chain, Spec: spec, Why: cmp.Or(c.who, "kube-proxy")})
 }
 
 // list is the chains named, in that order, and their rules in the same

@@ -131,12 +131,20 @@ func (c *Cluster) Sync(ctx context.Context) error {
 	marker := names.RuleMarker(c.S.Lab)
 	var ops []netops.Op
 	next := map[string][]string{}
+	gens := map[string]Tables{}
 	for _, px := range c.proxiers() {
-		gen := Generate(c.ServicePorts(px.fam), px.clusterCIDR.String(), nfacct)
-		v6 := px.fam == IPv6
-		for _, n := range t.LocalNodes() {
-			ipt := netops.IPTables{NS: n.NS, Marker: marker, IPv6: v6}
-			var del []netops.Op
+		gens[px.fam] = Generate(c.ServicePorts(px.fam), px.clusterCIDR.String(), nfacct)
+	}
+	pset := c.PolicySet()
+	nextPolicy, nextSets := map[string][]string{}, map[string][]string{}
+	for _, n := range t.LocalNodes() {
+		ipts := map[string]*netops.IPTables{}
+		var del []netops.Op
+		for _, px := range c.proxiers() {
+			gen := gens[px.fam]
+			v6 := px.fam == IPv6
+			ipt := &netops.IPTables{NS: n.NS, Marker: marker, IPv6: v6}
+			ipts[px.fam] = ipt
 			for table, tb := range map[string]Table{"filter": gen.Filter, "nat": gen.NAT} {
 				key := chainsKey(px.fam, table)
 				have := map[string]bool{}
@@ -186,15 +194,26 @@ func (c *Cluster) Sync(ctx context.Context) error {
 					ipt.Rules = append(ipt.Rules, j)
 				}
 			}
-			ops = append(ops, ipt)
-			ops = append(ops, del...)
 		}
+		// NetworkPolicy's rules load with kube-proxy's, in the same
+		// transaction a family; the sets they name are filled first.
+		before, after := c.policyOps(n, ipts, pset, nextPolicy, nextSets)
+		ops = append(ops, before...)
+		for _, px := range c.proxiers() {
+			ops = append(ops, *ipts[px.fam])
+		}
+		ops = append(ops, del...)
+		ops = append(ops, after...)
 	}
 	if err := c.R.Run(ctx, ops); err != nil {
 		return fmt.Errorf("load kube-proxy's rules: %w", err)
 	}
 	c.Store.Jumps = true
 	c.Store.Chains = next
+	if len(c.Store.Policies) > 0 || c.Store.PolicyJumps {
+		c.Store.PolicyJumps = true
+		c.Store.PolicyChains, c.Store.PolicySets = nextPolicy, nextSets
+	}
 	udp, flush := c.staleUDP()
 	if err := c.R.Run(ctx, flush); err != nil {
 		return fmt.Errorf("clear conntrack for UDP Services: %w", err)

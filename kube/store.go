@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
+
 	"netlab/internal/netops"
 )
 
@@ -37,6 +39,35 @@ type Store struct {
 	// as the rules last sent them: what changed is cleared from
 	// conntrack.
 	UDP map[string][]netip.Addr `json:"udp,omitempty"`
+	// Namespaces are the namespaces applied as objects, with their
+	// labels; a namespace a pod or Service names exists without one.
+	Namespaces []Namespace `json:"namespaces,omitempty"`
+	// Policies are the NetworkPolicies, as applied.
+	Policies []Policy `json:"network_policies,omitempty"`
+	// PolicyChains are the NetworkPolicy chains in each node's filter
+	// table ("node1", "node1 ip6" for ip6tables), and PolicySets its
+	// ipsets: the next sync removes the ones no longer needed.
+	PolicyChains map[string][]string `json:"policy_chains,omitempty"`
+	PolicySets   map[string][]string `json:"policy_sets,omitempty"`
+	// PolicyJumps reports whether the jumps to NetworkPolicy's top-level
+	// chains are in, on the nodes here.
+	PolicyJumps bool `json:"policy_jumps,omitempty"`
+}
+
+// Namespace is a namespace applied as an object.
+type Namespace struct {
+	Name    string            `json:"name"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Created time.Time         `json:"created"`
+}
+
+// Policy is a NetworkPolicy as applied: its spec as the API holds it.
+type Policy struct {
+	Namespace string                         `json:"namespace"`
+	Name      string                         `json:"name"`
+	Labels    map[string]string              `json:"labels,omitempty"`
+	Spec      networkingv1.NetworkPolicySpec `json:"spec"`
+	Created   time.Time                      `json:"created"`
 }
 
 // Service is a Service as applied, with what netlab allocated for it.
@@ -193,11 +224,17 @@ type Probe struct {
 	Timeout int `json:"timeout_seconds,omitempty"`
 }
 
-// ContainerPort is a port a container declares.
+// ContainerPort is a port a container declares: TCP, or UDP.
 type ContainerPort struct {
 	Name string `json:"name,omitempty"`
 	Port int    `json:"port"`
+	// Protocol is "UDP" for a UDP port ("" is TCP).
+	Protocol string `json:"protocol,omitempty"`
 }
+
+// ServesUDP says the container's server answers over UDP: its first
+// port is UDP.
+func (c Container) ServesUDP() bool { return len(c.Ports) > 0 && c.Ports[0].Protocol == "UDP" }
 
 // Pod is a pod netlab runs: a network namespace on a node, with a web
 // server per container.
@@ -262,7 +299,24 @@ func TemplateHash(t PodTemplate) string {
 		fmt.Fprintf(h, "%s=%s;", k, t.Labels[k])
 	}
 	for _, c := range t.Containers {
-		fmt.Fprintf(h, "%s:%s:%v;", c.Name, c.Tag, c.Ports)
+		// Ports as hashed before UDP ports were: the name and number; a
+		// UDP port adds its protocol.
+		type legacy struct {
+			Name string
+			Port int
+		}
+		var ports []legacy
+		var udp []string
+		for _, p := range c.Ports {
+			ports = append(ports, legacy{p.Name, p.Port})
+			if p.Protocol == "UDP" {
+				udp = append(udp, fmt.Sprint(p.Port))
+			}
+		}
+		fmt.Fprintf(h, "%s:%s:%v;", c.Name, c.Tag, ports)
+		if len(udp) > 0 {
+			fmt.Fprintf(h, "udp=%s;", strings.Join(udp, ","))
+		}
 		if p := c.Readiness; p != nil {
 			// As hashed before probes had a timeout: the kubelet's default
 			// one leaves the hash (and the pods' names) as they were.
@@ -315,4 +369,41 @@ func (s Store) Fingerprint() string {
 	sort.Strings(lines)
 	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
 	return hex.EncodeToString(sum[:4])
+}
+
+// NamespaceLabels are the cluster's namespaces with their labels: the
+// system ones, those applied as objects, and those something is in; each
+// carries kubernetes.io/metadata.name, its own name.
+func (st Store) NamespaceLabels() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	add := func(name string, labels map[string]string) {
+		l := out[name]
+		if l == nil {
+			l = map[string]string{}
+			out[name] = l
+		}
+		for k, v := range labels {
+			l[k] = v
+		}
+		l[NamespaceLabel] = name
+	}
+	for _, n := range systemNamespaces {
+		add(n, nil)
+	}
+	for _, n := range st.Namespaces {
+		add(n.Name, n.Labels)
+	}
+	for _, p := range st.Pods {
+		add(p.Namespace, nil)
+	}
+	for _, s := range st.Services {
+		add(s.Namespace, nil)
+	}
+	for _, d := range st.Deployments {
+		add(d.Namespace, nil)
+	}
+	for _, p := range st.Policies {
+		add(p.Namespace, nil)
+	}
+	return out
 }

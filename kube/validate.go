@@ -192,7 +192,7 @@ func template(where, obj, path string, meta map[string]string, spec corev1.PodSp
 			return t, nil, bad(p, "netlab does not implement it")
 		}
 	}
-	ports := map[int]bool{}
+	ports := map[string]bool{} // "80/TCP"
 	containers := map[string]bool{}
 	for i, ct := range spec.Containers {
 		at := fmt.Sprintf(".containers[%d]", i)
@@ -234,8 +234,8 @@ func template(where, obj, path string, meta map[string]string, spec corev1.PodSp
 			if p.ContainerPort < 1 || p.ContainerPort > 65535 {
 				return t, nil, bad(pat+".containerPort", "%d: from 1 to 65535", p.ContainerPort)
 			}
-			if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
-				return t, nil, bad(pat+".protocol", "%q: netlab/web serves TCP", p.Protocol)
+			if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP && p.Protocol != corev1.ProtocolUDP {
+				return t, nil, bad(pat+".protocol", "%q: netlab/web serves TCP or UDP", p.Protocol)
 			}
 			if p.Name != "" {
 				if m := firstOf(validation.IsValidPortName(p.Name)); m != "" {
@@ -249,7 +249,11 @@ func template(where, obj, path string, meta map[string]string, spec corev1.PodSp
 			if p.HostPort != 0 || p.HostIP != "" {
 				return t, nil, bad(pat+".hostPort", "netlab does not implement it")
 			}
-			c.Ports = append(c.Ports, ContainerPort{Name: p.Name, Port: int(p.ContainerPort)})
+			cp := ContainerPort{Name: p.Name, Port: int(p.ContainerPort)}
+			if p.Protocol == corev1.ProtocolUDP {
+				cp.Protocol = "UDP"
+			}
+			c.Ports = append(c.Ports, cp)
 		}
 		if rp := ct.ReadinessProbe; rp != nil {
 			pr, err := probeOf(rp, c, func(p, reason string, a ...any) error { return bad(at+".readinessProbe"+p, reason, a...) })
@@ -258,10 +262,11 @@ func template(where, obj, path string, meta map[string]string, spec corev1.PodSp
 			}
 			c.Readiness = pr
 		}
-		if ports[c.ServePort()] {
-			return t, nil, bad(at+".ports", "port %d is another container's in the same pod (they share one network namespace)", c.ServePort())
+		serves := fmt.Sprintf("%d/%s", c.ServePort(), map[bool]string{true: "UDP", false: "TCP"}[c.ServesUDP()])
+		if ports[serves] {
+			return t, nil, bad(at+".ports", "port %s is another container's in the same pod (they share one network namespace)", serves)
 		}
-		ports[c.ServePort()] = true
+		ports[serves] = true
 		t.Containers = append(t.Containers, c)
 	}
 	return t, warn, nil

@@ -52,6 +52,15 @@ func pod(t *topo.Topology, node topo.Node, n, i int) state.Workload {
 	return w
 }
 
+// GatewayMAC is cni0's MAC on the node whose gateway is gw: 0a:58 and the
+// four bytes of gw, as CNI's hwaddr package makes a MAC from an IPv4
+// address. CNI's bridge plugin sets the bridge's (random) MAC so that it
+// stays; netlab sets one derived from the node, the same on every run.
+func GatewayMAC(gw netip.Addr) string {
+	b := gw.As4()
+	return fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
 // VTEPMAC is the MAC of a node's flannel.1. flannel picks one at random and
 // publishes it in a Kubernetes node annotation; netlab derives it from the
 // node's underlay address, so every node knows every peer's without a
@@ -81,7 +90,14 @@ func Node(t *topo.Topology, node topo.Node) []netops.Op {
 		// Forwarding, and kube-proxy's route_localnet (it sets it for its
 		// localhost NodePorts: 127.0.0.1:<nodePort> DNATed to a pod).
 		netops.Sysctl{NS: node.NS, Settings: []netops.KV{{Key: "net.ipv4.ip_forward", Value: "1"}, {Key: "net.ipv4.conf.all.route_localnet", Value: "1"}}},
-		netops.BridgeAdd{NS: node.NS, Name: o.Bridge, Alias: names.Marker(t.Lab, o.Bridge), MTU: mtu},
+		// cni0's MAC is set, as CNI's bridge plugin sets it ("Otherwise,
+		// the bridge will take the lowest-numbered mac on the bridge, and
+		// will change as ifs churn"): a bridge whose MAC is its own keeps
+		// it as pods come and go. Else a pod's neighbour entry for its
+		// gateway can name a port's MAC that the bridge no longer answers
+		// to, and the pod is cut off from other nodes until the entry
+		// goes stale (seconds; seen by the NetworkPolicy probe).
+		netops.BridgeAdd{NS: node.NS, Name: o.Bridge, Alias: names.Marker(t.Lab, o.Bridge), MTU: mtu, MAC: GatewayMAC(node.Gateway())},
 		netops.AddrAdd{NS: node.NS, Dev: o.Bridge, CIDR: netip.PrefixFrom(node.Gateway(), node.PodCIDR.Bits()).String()},
 	}
 	if t.IPv6 {

@@ -87,7 +87,7 @@ func TestMTUIsComputed(t *testing.T) {
 	script := netops.Script(Plan(top).Ops)
 	assert.Contains(t, script, "link add node1 master br-underlay mtu 9000 up type veth")
 	assert.Contains(t, script, "link add flannel.1 address 0e:6c:c0:a8:38:0b mtu 8950 type vxlan")
-	assert.Contains(t, script, "link add cni0 mtu 8950 type bridge")
+	assert.Contains(t, script, "link add cni0 address 0a:58:0a:f4:01:01 mtu 8950 type bridge")
 }
 
 func TestSubnetLen(t *testing.T) {

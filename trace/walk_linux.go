@@ -164,11 +164,12 @@ func (v *nsView) tables() (*Tables, error) {
 }
 
 // localPort is the port of bridge br whose own MAC mac is: the kernel
-// keeps each port's MAC as a local FDB entry of the bridge, and a frame
-// for it goes up to the bridge's IP stack as one for the bridge's own MAC
-// does. (A bridge without a MAC of its own takes its ports' lowest, and
-// changes it as ports come and go: a neighbour entry learned before still
-// holds the old one.) Nil when mac is no port's.
+// keeps each port's MAC as a local FDB entry of the bridge, and passes a
+// frame for it up, where IP drops it unless it is the bridge's own MAC
+// too (kernel 6.18: a ping does not get through). A bridge without a MAC
+// set takes its ports' lowest, and changes it as ports come and go: a
+// neighbour entry learned before still holds the old one. Nil when mac
+// is no port's.
 func localPort(v *nsView, br netlink.Link, mac net.HardwareAddr) netlink.Link {
 	for _, p := range v.links {
 		if p.Attrs().MasterIndex == br.Attrs().Index && bytes.Equal(p.Attrs().HardwareAddr, mac) {
@@ -484,8 +485,15 @@ func (w *world) walk(ns netops.NS, in string, f frame) ([]api.Hop, string, strin
 			if port := localPort(v, br, f.mac); bytes.Equal(br.Attrs().HardwareAddr, f.mac) {
 				hop.Bridge = fmt.Sprintf("%s is %s's own MAC: up to %s's IP stack", f.mac, br.Attrs().Name, w.name(ns))
 			} else if port != nil {
-				hop.Bridge = fmt.Sprintf("%s is the MAC of %s, a port of %s (a local FDB entry, as once %s's own): up to %s's IP stack",
-					f.mac, port.Attrs().Name, br.Attrs().Name, br.Attrs().Name, w.name(ns))
+				// The bridge passes the frame up (a local FDB entry), but
+				// not as its own: the IP layer drops a frame for another
+				// host (PACKET_OTHERHOST), as a real packet shows.
+				hop.Bridge = fmt.Sprintf("%s is the MAC of %s, a port of %s, not %s's own (%s)", f.mac, port.Attrs().Name, br.Attrs().Name, br.Attrs().Name, br.Attrs().HardwareAddr)
+				hop.Action = "drop"
+				hop.Note = fmt.Sprintf("%s takes a frame for a port's MAC up, but IP drops it: it is not addressed to %s. The sender's neighbour entry was learned while %s had that MAC (a bridge whose MAC was never set takes its ports' lowest, and changes it as ports come and go): it holds until the entry goes stale, or 'ip neigh flush all' in the sender. netlab sets cni0's MAC, as CNI's bridge plugin does, so that it never changes",
+					br.Attrs().Name, br.Attrs().Name, br.Attrs().Name)
+				hops, w.trail = append(hops, hop), append(w.trail, f.p)
+				return hops, "dropped", ""
 			}
 			in = br.Attrs().Name
 		}

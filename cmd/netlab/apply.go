@@ -64,7 +64,7 @@ func newApply(g *globals) *cobra.Command {
 	var files []string
 	c := &cobra.Command{
 		Use:   "apply -f FILE|-",
-		Short: "Apply Kubernetes manifests (Service, Deployment, Pod) to the Kubernetes-model lab, as kubectl apply does",
+		Short: "Apply Kubernetes manifests (Service, Deployment, Pod, Namespace, NetworkPolicy) to the Kubernetes-model lab, as kubectl apply does",
 		Long: `Apply Kubernetes manifests, YAML or JSON, one or many documents (or a
 List), to a running Kubernetes-model lab (--lab, default overlay). They are
 read with the real API types, strictly: an unknown field, or one netlab does

@@ -15,7 +15,7 @@ func newDelete(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "delete -f FILE | delete KIND NAME",
 		Short:   "Delete Kubernetes objects from the Kubernetes-model lab",
-		Example: "  sudo netlab delete -f examples/my-service.json\n  sudo netlab delete deployment myapp",
+		Example: "  sudo netlab delete -f examples/my-service.json\n  sudo netlab delete deployment myapp\n  sudo netlab delete networkpolicy default-deny -n x",
 		Args: func(c *cobra.Command, args []string) error {
 			if (len(files) > 0) == (len(args) > 0) || (len(files) == 0 && len(args) != 2) {
 				return usagef("give -f FILE, or KIND NAME (see 'netlab delete --help')")
@@ -36,11 +36,14 @@ func newDelete(g *globals) *cobra.Command {
 			} else {
 				kind, ok := kubeKind(args[0])
 				if !ok {
-					return usagef("%q: netlab deletes service, deployment or pod", args[0])
+					return usagef("%q: netlab deletes service, deployment, pod, networkpolicy or namespace", args[0])
 				}
 				ns, err := g.ns()
 				if err != nil {
 					return err
+				}
+				if kind == "namespace" {
+					ns = "" // namespaces are in none
 				}
 				refs = append(refs, kube.Ref{Kind: kind, Namespace: ns, Name: args[1]})
 			}

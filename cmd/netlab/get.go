@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"netlab/kube"
@@ -28,6 +30,10 @@ func kubeKind(s string) (string, bool) {
 		return "endpoints", true
 	case "replicasets", "replicaset", "rs", "replicaset.apps":
 		return "replicaset", true
+	case "networkpolicy", "networkpolicies", "netpol", "networkpolicy.networking.k8s.io", "networkpolicies.networking.k8s.io":
+		return "networkpolicy", true
+	case "namespace", "namespaces", "ns":
+		return "namespace", true
 	}
 	return "", false
 }
@@ -36,15 +42,15 @@ func newGet(g *globals) *cobra.Command {
 	var output string
 	var all bool
 	c := &cobra.Command{
-		Use:     "get pods|services|deployments|replicasets|endpoints [NAME] [-o wide|json|yaml]",
+		Use:     "get pods|services|deployments|replicasets|endpoints|networkpolicies|namespaces [NAME] [-o wide|json|yaml]",
 		Short:   "List the Kubernetes objects of the Kubernetes-model lab, with kubectl's columns",
 		Example: "  sudo netlab get pods -o wide\n  sudo netlab get endpoints my-service",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 1 || len(args) > 2 {
-				return usagef("get takes a kind (pods, services, deployments, replicasets, endpoints) and maybe a name")
+				return usagef("get takes a kind (pods, services, deployments, replicasets, endpoints, networkpolicies, namespaces) and maybe a name")
 			}
 			if _, ok := kubeKind(args[0]); !ok {
-				return usagef("%q: netlab gets pods, services, deployments, replicasets or endpoints", args[0])
+				return usagef("%q: netlab gets pods, services, deployments, replicasets, endpoints, networkpolicies or namespaces", args[0])
 			}
 			switch output {
 			case "", "wide", "json", "yaml":
@@ -76,7 +82,7 @@ func newGet(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if all {
+			if all || kind == "namespace" { // namespaces are in none
 				ns = ""
 			}
 			return printGet(c.OutOrStdout(), cl, kind, name, output, ns)
@@ -129,6 +135,10 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 		l = deploymentListing(cl.Store)
 	case "replicaset":
 		l = replicaSetListing(cl.Store)
+	case "networkpolicy":
+		l = policyListing(cl.Store)
+	case "namespace":
+		l = namespaceListing(cl)
 	}
 	var items []item
 	for _, it := range l.items {
@@ -175,7 +185,7 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	defer tw.Flush()
 	row := func(ns string, cols, wide []string) {
-		if namespace == "" { // -A: kubectl's first column is the namespace
+		if namespace == "" && kind != "namespace" { // -A: kubectl's first column is the namespace
 			cols = append([]string{ns}, cols...)
 		}
 		if output == "wide" {
@@ -318,4 +328,34 @@ func selectorText(m map[string]string) string {
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, ",")
+}
+
+func policyListing(st kube.Store) listing {
+	l := listing{head: []string{"NAME", "POD-SELECTOR", "AGE"}}
+	for _, p := range st.Policies {
+		// As kubectl: "<none>" for the empty selector (every pod of the
+		// namespace).
+		sel := metav1.FormatLabelSelector(&p.Spec.PodSelector)
+		l.items = append(l.items, item{ns: p.Namespace, name: p.Name, obj: kube.NetworkPolicy(p),
+			cols: []string{p.Name, sel, age(p.Created)}})
+	}
+	return l
+}
+
+// namespaceListing lists every namespace, those applied as objects and
+// those something is in, as kubectl's NAME, STATUS, AGE.
+func namespaceListing(cl *kube.Cluster) listing {
+	l := listing{head: []string{"NAME", "STATUS", "AGE"}}
+	for name, labels := range cl.Store.NamespaceLabels() {
+		created := cl.NamespaceCreated(name)
+		o := corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, CreationTimestamp: metav1.NewTime(created)},
+			Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+		a := "<unknown>"
+		if !created.IsZero() {
+			a = age(created)
+		}
+		l.items = append(l.items, item{name: name, obj: o, cols: []string{name, "Active", a}})
+	}
+	return l
 }

@@ -109,6 +109,19 @@ func (g *globals) ns() (string, error) {
 // kubeVerb runs f on the lab's cluster, locked, after probing its pods
 // again (so that rules follow pods that turned Ready or unready).
 func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Context, cl *kube.Cluster) (string, error)) error {
+	return withCluster(g, c, verb, func(ctx context.Context, cl *kube.Cluster) error {
+		said, err := f(ctx, cl)
+		var lines []string
+		if said != "" {
+			lines = []string{said}
+		}
+		return finish(ctx, g, c, cl, lines, err)
+	})
+}
+
+// withCluster runs f on the lab's cluster, locked, after probing its pods
+// again, with a context a signal ends.
+func withCluster(g *globals, c *cobra.Command, verb string, f func(ctx context.Context, cl *kube.Cluster) error) error {
 	if err := needRoot(verb); err != nil {
 		return err
 	}
@@ -122,12 +135,7 @@ func kubeVerb(g *globals, c *cobra.Command, verb string, f func(ctx context.Cont
 	if err := cl.Refresh(ctx); err != nil {
 		return err
 	}
-	said, err := f(ctx, cl)
-	var lines []string
-	if said != "" {
-		lines = []string{said}
-	}
-	return finish(ctx, g, c, cl, lines, err)
+	return f(ctx, cl)
 }
 
 // finish ends a verb that changed the cluster: what it did, a line each

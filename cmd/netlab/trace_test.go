@@ -234,6 +234,22 @@ func TestTrace(t *testing.T) {
 	sh("bridge", "-n", string(on1), "fdb", "del", "00:00:00:00:00:00", "dev", "flannel.1", "dst", on["node2"].UnderlayIP, "self")
 	sh("bridge", "-n", string(on1), "fdb", "replace", mac, "dev", "flannel.1", "dst", on["node2"].UnderlayIP, "self", "permanent")
 
+	// pod1's neighbour entry for its gateway names a port of cni0, not
+	// cni0 (as one learned while a bridge without a MAC set had its
+	// lowest port's): dropped at node1, where the walk says.
+	pod1NS, _ := ost.workload("pod1")
+	gw := strings.Fields(sh1(t, "ip", "-n", string(pod1NS), "route", "show", "default"))[2]
+	veth2 := strings.Fields(sh1(t, "sh", "-c", "ip -n "+string(on1)+" -o link show veth-pod2 | grep -o 'link/ether [0-9a-f:]*'"))[1]
+	sh("ip", "-n", string(pod1NS), "neigh", "replace", gw, "lladdr", veth2, "dev", "eth0", "nud", "permanent")
+	doc = runTrace(t, "--lab", o, "pod1", "pod3")
+	assert.Equal(t, "dropped", doc.Outcome)
+	assert.True(t, doc.Confirmed, "the packet is lost where the walk says: %v", doc.Disagreements)
+	last := doc.Hops[len(doc.Hops)-1]
+	assert.Equal(t, "node1", last.Host)
+	assert.Contains(t, last.Bridge, veth2+" is the MAC of veth-pod2, a port of cni0, not cni0's own")
+	assert.Contains(t, last.Note, "IP drops it")
+	sh("ip", "-n", string(pod1NS), "neigh", "del", gw, "dev", "eth0")
+
 	dn2, _ := ds.node("node2")
 	rule := strings.TrimSpace(sh1(t, "sh", "-c", "ip netns exec "+string(dn2)+" iptables -t nat -S DOCKER | grep DNAT"))
 	sh1(t, "sh", "-c", "ip netns exec "+string(dn2)+" iptables -t nat "+strings.Replace(rule, "-A ", "-D ", 1))

@@ -180,6 +180,9 @@ func ByNetns(nsInodes map[uint64]bool) map[uint64]map[int]string {
 // manifest (each container's: "web:" and the pod's name, cut to 7).
 func ServerComm(pod string) string { return comm("web", pod) }
 
+// UDPServerComm is the comm of a container's server that serves UDP.
+func UDPServerComm(pod string) string { return comm("udp", pod) }
+
 // RuntimeLabs returns the labs that have workload processes running.
 func RuntimeLabs() []string {
 	ents, _ := os.ReadDir("/proc")

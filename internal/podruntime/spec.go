@@ -29,7 +29,10 @@ const (
 	Web   = "web"   // one web server (a container, the outside host)
 	Pod   = "pod"   // "app" and "sidecar", sharing the pod's namespace
 	Image = "image" // a manifest's container, netlab/web:TAG (Seventh)
-	Proxy = "proxy" // docker-proxy in the node's namespace on 0.0.0.0 (Seventh: the target port)
+	// ImageUDP is a manifest's container serving UDP: each datagram on
+	// Port gets its answer as one datagram.
+	ImageUDP = "image-udp"
+	Proxy    = "proxy" // docker-proxy in the node's namespace on 0.0.0.0 (Seventh: the target port)
 	// Proxy6 is docker-proxy on the node's IPv6 addresses ([::]), relaying
 	// to IP of either family; none where the node has no IPv6 and IP is
 	// IPv4.
@@ -84,11 +87,11 @@ func (l Line) Encode() (string, error) {
 		if l.Seventh != "" {
 			return "", fmt.Errorf("spec of %q: a %s takes no seventh field", l.Name, l.Kind)
 		}
-	case Image, Proxy, Proxy6:
+	case Image, ImageUDP, Proxy, Proxy6:
 		fields = append(fields, struct {
 			what, v string
 			max     int
-		}{map[string]string{Image: "image tag", Proxy: "target port", Proxy6: "target port"}[l.Kind], l.Seventh, MaxField})
+		}{map[string]string{Image: "image tag", ImageUDP: "image tag", Proxy: "target port", Proxy6: "target port"}[l.Kind], l.Seventh, MaxField})
 	default:
 		return "", fmt.Errorf("spec of %q: unknown kind %q", l.Name, l.Kind)
 	}

@@ -32,7 +32,7 @@ ip -n overlay-underlay link set outside alias netlab:overlay:outside
 ip -n overlay-outside link set eth1 up
 ip -n overlay-outside addr add 192.168.56.1/24 dev eth1
 ip netns exec overlay-node1 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.route_localnet=1
-ip -n overlay-node1 link add cni0 mtu 1450 type bridge
+ip -n overlay-node1 link add cni0 address 0a:58:0a:f4:01:01 mtu 1450 type bridge
 ip -n overlay-node1 link set cni0 alias netlab:overlay:cni0
 ip -n overlay-node1 link set cni0 up
 ip -n overlay-node1 addr add 10.244.1.1/24 dev cni0
@@ -76,7 +76,7 @@ ip netns exec overlay-node1 iptables -w -t filter -A FORWARD -m comment --commen
 ip netns exec overlay-node1 iptables -w -t filter -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment 'flanneld forward' -m comment --comment 'netlab:overlay traffic from pods' -j ACCEPT
 ip netns exec overlay-node1 iptables -w -t filter -A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment 'flanneld forward' -m comment --comment 'netlab:overlay traffic to pods' -j ACCEPT
 ip netns exec overlay-node2 sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.route_localnet=1
-ip -n overlay-node2 link add cni0 mtu 1450 type bridge
+ip -n overlay-node2 link add cni0 address 0a:58:0a:f4:02:01 mtu 1450 type bridge
 ip -n overlay-node2 link set cni0 alias netlab:overlay:cni0
 ip -n overlay-node2 link set cni0 up
 ip -n overlay-node2 addr add 10.244.2.1/24 dev cni0

@@ -28,7 +28,10 @@
  * server on PORT, and "sidecar", which asks the app over localhost every few
  * seconds. KIND "image" is a container of a manifest's pod, image
  * netlab/web:TAG (the seventh field): a web server on PORT like "web",
- * whose answer also says "the color is TAG". Every web server answers any
+ * whose answer also says "the color is TAG"; KIND "image-udp" is the same
+ * container serving UDP on PORT: every datagram gets the same answer as
+ * one datagram, as agnhost's serve-hostname --udp answers (the probes of
+ * NetworkPolicy ask over both protocols). Every web server answers any
  * request with one line:
  *
  *   name=pod1 ip=10.244.1.2 node=node1 container=app client=10.244.2.2
@@ -518,6 +521,74 @@ static void proxy(const struct workload *w, int v6, int ready)
 
 /* run_task is a workload process, just forked: enter the workload's network
  * namespace for good, then serve (web, app) or ask (sidecar). */
+/* bind_udp binds a datagram socket to the workload's port on every
+ * address of one family (IPv4, or IPv6 only), asking for each datagram's
+ * destination address: the socket, or -1 with errno set. */
+static int bind_udp(const struct workload *w, int v6)
+{
+	int one = 1;
+	int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return -1;
+	struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((unsigned short)w->port)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((unsigned short)w->port), .sin6_addr = IN6ADDR_ANY_INIT};
+	if (v6) {
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+		setsockopt(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+	}
+	int r = v6 ? bind(s, (struct sockaddr *)&a6, sizeof a6) : bind(s, (struct sockaddr *)&a4, sizeof a4);
+	if (r < 0) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
+}
+
+/* serve_udp answers every datagram on the workload's port (IPv4, and IPv6
+ * where the namespace has it) with one datagram: the line a web server
+ * answers, ip= the address it was asked at. */
+static void serve_udp(const struct workload *w, int ready)
+{
+	int s6 = has_ipv6() ? bind_udp(w, 1) : -1;
+	int s4 = bind_udp(w, 0);
+	ready_or_die(w, s4, ready);
+	become_nobody();
+	struct pollfd pfd[2] = {{.fd = s4, .events = POLLIN}, {.fd = s6, .events = POLLIN}};
+	for (;;) {
+		if (poll(pfd, s6 >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			_exit(1);
+		for (int l = 0; l < 2; l++) {
+			if (pfd[l].fd < 0 || !(pfd[l].revents & POLLIN))
+				continue;
+			char buf[512], ctl[256], client[INET6_ADDRSTRLEN] = "?", self6[INET6_ADDRSTRLEN] = "";
+			struct sockaddr_storage peer;
+			struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+			struct msghdr m = {.msg_name = &peer, .msg_namelen = sizeof peer, .msg_iov = &iov, .msg_iovlen = 1,
+					   .msg_control = ctl, .msg_controllen = sizeof ctl};
+			if (recvmsg(pfd[l].fd, &m, MSG_DONTWAIT) < 0)
+				continue;
+			const char *ip = w->ip;
+			if (peer.ss_family == AF_INET6) {
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, client, sizeof client);
+				for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+					if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+					    inet_ntop(AF_INET6, &((struct in6_pktinfo *)CMSG_DATA(c))->ipi6_addr, self6, sizeof self6))
+						ip = self6;
+			} else {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, client, sizeof client);
+			}
+			char out[512];
+			int n = snprintf(out, sizeof out, "name=%s ip=%s node=%s client=%s\nthe color is %s\n", w->name, ip, w->node,
+					 client, w->tag);
+			if (n > 0)
+				(void)!sendto(pfd[l].fd, out, (size_t)(n < (int)sizeof out ? n : (int)sizeof out - 1), MSG_DONTWAIT,
+					      (struct sockaddr *)&peer, m.msg_namelen);
+		}
+	}
+}
+
 static void run_task(const struct workload *w, const char *role, int ready)
 {
 	/* Keep only the pipe it reports on, so that netlab sees fd 3 close
@@ -548,6 +619,8 @@ static void run_task(const struct workload *w, const char *role, int ready)
 		close(ready);
 		sidecar(w);
 	}
+	if (strcmp(role, "udp") == 0)
+		serve_udp(w, ready);
 	serve(w, strcmp(role, "app") == 0 ? "app" : NULL, ready);
 	_exit(0);
 }
@@ -600,20 +673,21 @@ static int parse(char *line, struct workload *w)
 	    !number(port, &w->port))
 		return 0;
 	int proxy = strcmp(w->kind, "proxy") == 0 || strcmp(w->kind, "proxy6") == 0;
-	int seven = proxy || strcmp(w->kind, "image") == 0;
+	int udp = strcmp(w->kind, "image-udp") == 0;
+	int seven = proxy || udp || strcmp(w->kind, "image") == 0;
 	if (seven && !field(&p, seventh, sizeof seventh))
 		return 0;
 	if (*p != '\n' || p[1])
 		return 0; /* a field too many, or two spaces */
 	if (proxy)
 		return number(seventh, &w->tport);
-	if (strcmp(w->kind, "image") == 0) {
+	if (udp || strcmp(w->kind, "image") == 0) {
 		/* an image tag: letters, digits, '_', '.', '-' (at most 63) */
 		for (const char *c = seventh; *c; c++)
 			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
 				return 0;
 		strcpy(w->tag, seventh);
-		strcpy(w->kind, "web");
+		strcpy(w->kind, udp ? "udp" : "web");
 		return 1;
 	}
 	return strcmp(w->kind, "web") == 0 || strcmp(w->kind, "pod") == 0 || strcmp(w->kind, "reserve") == 0 ||

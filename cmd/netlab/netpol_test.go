@@ -1,0 +1,198 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"netlab/internal/labtest"
+	"netlab/kube"
+)
+
+// probeOf runs netpol probe --json and reads its report; its exit code
+// is 1 exactly when a cell differs.
+func probeOf(t *testing.T, lab string) probeReport {
+	t.Helper()
+	r := labtest.Run(t, "netpol", "probe", "--json", "--lab", lab)
+	var rep probeReport
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &rep), "stdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
+	assert.Equal(t, map[bool]int{true: 1, false: 0}[rep.Differences > 0], r.Code, r.Stderr)
+	return rep
+}
+
+// observed is the table the packets made on one port, as the e2e suite
+// prints a truth table: a row per client x/a..z/c, '.' allowed, 'X'
+// denied, '-' on the diagonal (a pod to itself, which the suite ignores).
+func observed(t *testing.T, rep probeReport, port int32, proto string) string {
+	t.Helper()
+	got := map[string]bool{}
+	for _, c := range rep.Cells {
+		if c.Port == port && string(c.Protocol) == proto {
+			got[c.From+" "+c.To] = c.Observed
+			if c.Observed != c.Expected {
+				t.Logf("%s -> %s %d/%s: expected %v, observed %v %s", c.From, c.To, c.Port, c.Protocol, c.Expected, c.Observed, c.Error)
+			}
+		}
+	}
+	var b strings.Builder
+	for _, from := range kube.ProbeKeys() {
+		for _, to := range kube.ProbeKeys() {
+			v, ok := got[from+" "+to]
+			require.True(t, ok, "no cell %s -> %s on %d/%s", from, to, port, proto)
+			switch {
+			case from == to:
+				b.WriteByte('-')
+			case v:
+				b.WriteByte('.')
+			default:
+				b.WriteByte('X')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// truth is a truth table from its nine rows, spaces between namespaces.
+func truth(r ...string) string { return strings.ReplaceAll(strings.Join(r, "\n")+"\n", " ", "") }
+
+// TestNetworkPolicyProbe: Kubernetes' e2e cases (test/e2e/network/netpol)
+// on a two-node lab, the probe's pods spread over both: the packets make
+// exactly the e2e suite's truth table for each, and the evaluator agrees
+// cell by cell (no difference, exit 0); the rules and ipsets go with the
+// policies; a rule broken by hand is a difference the probe reports
+// (exit 1), named in its table.
+func TestNetworkPolicyProbe(t *testing.T) {
+	labtest.Root(t)
+	lab := labtest.NewLab(t, "np")
+	labtest.MustRun(t, "overlay-mode", "--lab", lab, "--pods", "1")
+
+	rep := probeOf(t, lab)
+	require.Len(t, rep.Cells, 9*9*4)
+	assert.Zero(t, rep.Differences)
+	assert.NotEmpty(t, rep.Made, "the probe made its namespaces and pods")
+	open := truth(
+		"-.. ... ...", ".-. ... ...", "..- ... ...",
+		"... -.. ...", "... .-. ...", "... ..- ...",
+		"... ... -..", "... ... .-.", "... ... ..-")
+	for _, pp := range kube.ProbePorts {
+		assert.Equal(t, open, observed(t, rep, pp.Port, string(pp.Protocol)), "no policy: all open on %s", pp)
+	}
+	nodes := map[string]bool{}
+	for _, p := range getPodsNS(t, lab, "x") {
+		nodes[p.Node] = true
+	}
+	require.Len(t, nodes, 2, "the probe's pods of x are on both nodes: the cases cross the overlay")
+	// x/b's address, for the ipBlock case.
+	var xb string
+	for _, p := range getPodsNS(t, lab, "x") {
+		if p.Name == "b" {
+			xb = p.IP
+		}
+	}
+	require.NotEmpty(t, xb)
+
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name     string
+		policies string // in namespace x
+		port     int32
+		proto    string
+		expect   string
+	}{
+		{"default-deny-ingress", `{podSelector: {}, policyTypes: [Ingress]}`, 80, "TCP", truth(
+			"-XX ... ...", "X-X ... ...", "XX- ... ...",
+			"XXX -.. ...", "XXX .-. ...", "XXX ..- ...",
+			"XXX ... -..", "XXX ... .-.", "XXX ... ..-")},
+		{"default-deny-all", `{podSelector: {}, policyTypes: [Ingress, Egress]}`, 81, "UDP", truth(
+			"-XX XXX XXX", "X-X XXX XXX", "XX- XXX XXX",
+			"XXX -.. ...", "XXX .-. ...", "XXX ..- ...",
+			"XXX ... -..", "XXX ... .-.", "XXX ... ..-")},
+		{"allow from a pod of the namespace", `{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]}`, 80, "TCP", truth(
+			"-.. ... ...", ".-. ... ...", "X.- ... ...",
+			"X.. -.. ...", "X.. .-. ...", "X.. ..- ...",
+			"X.. ... -..", "X.. ... .-.", "X.. ... ..-")},
+		{"pod selector OR namespace selector", `{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [
+			{namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [x]}]}},
+			{podSelector: {matchLabels: {pod: b}}}]}]}`, 80, "TCP", truth(
+			"-.. ... ...", ".-. ... ...", "X.- ... ...",
+			"... -.. ...", "... .-. ...", "... ..- ...",
+			"... ... -..", "... ... .-.", "... ... ..-")},
+		{"pod selector AND namespace selector", `{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [
+			{namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [x]}]},
+			 podSelector: {matchLabels: {pod: b}}}]}]}`, 80, "TCP", truth(
+			"-.. ... ...", "X-. ... ...", "X.- ... ...",
+			"X.. -.. ...", "... .-. ...", "X.. ..- ...",
+			"X.. ... -..", "... ... .-.", "X.. ... ..-")},
+		{"egress to the pod CIDR but one address", `{podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 10.244.0.0/16, except: [` + xb + `/32]}}]}]}`, 80, "TCP", truth(
+			"-X. ... ...", ".-. ... ...", "..- ... ...",
+			"... -.. ...", "... .-. ...", "... ..- ...",
+			"... ... -..", "... ... .-.", "... ... ..-")},
+		{"named port, probed on the other port", `{podSelector: {}, ingress: [{ports: [{port: serve-81-tcp}]}]}`, 80, "TCP", truth(
+			"-XX ... ...", "X-X ... ...", "XX- ... ...",
+			"XXX -.. ...", "XXX .-. ...", "XXX ..- ...",
+			"XXX ... -..", "XXX ... .-.", "XXX ... ..-")},
+		{"named port, probed on it", `{podSelector: {}, ingress: [{ports: [{port: serve-81-tcp}]}]}`, 81, "TCP", open},
+		{"endPort range 80-81 from namespace y", `{podSelector: {matchLabels: {pod: a}}, ingress: [{ports: [{port: 80, endPort: 81}], from: [{namespaceSelector: {matchLabels: {ns: "y"}}}]}]}`, 81, "TCP", truth(
+			"-.. ... ...", "X-. ... ...", "X.- ... ...",
+			"... -.. ...", "... .-. ...", "... ..- ...",
+			"X.. ... -..", "X.. ... .-.", "X.. ... ..-")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".yaml")
+			require.NoError(t, os.WriteFile(f, []byte(fmt.Sprintf("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: case, namespace: x}\nspec: %s\n", c.policies)), 0o644))
+			labtest.MustRun(t, "apply", "-f", f, "--lab", lab)
+			rep := probeOf(t, lab)
+			assert.Zero(t, rep.Differences, "the evaluator and the packets agree on all 324 cells")
+			assert.Equal(t, c.expect, observed(t, rep, c.port, c.proto), "the e2e suite's truth table on %d/%s", c.port, c.proto)
+			labtest.MustRun(t, "delete", "-f", f, "--lab", lab)
+			for _, node := range []string{"node1", "node2"} {
+				out, err := exec.Command("ip", "netns", "exec", lab+"-"+node, "iptables-save", "-t", "filter").CombinedOutput()
+				require.NoError(t, err, string(out))
+				assert.NotContains(t, string(out), "KUBE-NWPLCY-", "the policy's chain went with it on %s", node)
+				assert.NotContains(t, string(out), "KUBE-POD-FW-", "no pod is selected on %s", node)
+				sets, err := exec.Command("ip", "netns", "exec", lab+"-"+node, "ipset", "list", "-n").CombinedOutput()
+				require.NoError(t, err, string(sets))
+				assert.Empty(t, strings.TrimSpace(string(sets)), "its ipsets went with it on %s", node)
+			}
+		})
+	}
+
+	// A rule taken out by hand: the packets no longer do what the
+	// policies say, and the probe says where.
+	t.Run("a broken rule is a difference", func(t *testing.T) {
+		f := filepath.Join(dir, "allow-b.yaml")
+		require.NoError(t, os.WriteFile(f, []byte(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-b, namespace: x}
+spec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]}
+`), 0o644))
+		labtest.MustRun(t, "apply", "-f", f, "--lab", lab)
+		var node string
+		for _, p := range getPodsNS(t, lab, "x") {
+			if p.Name == "a" {
+				node = p.Node
+			}
+		}
+		chain := kube.PolicyChain("x", "allow-b", "IPv4")
+		out, err := exec.Command("ip", "netns", "exec", lab+"-"+node, "iptables", "-F", chain).CombinedOutput()
+		require.NoError(t, err, string(out))
+		r := labtest.Run(t, "netpol", "probe", "--lab", lab)
+		assert.Equal(t, 1, r.Code, r.Stdout+r.Stderr)
+		assert.Contains(t, r.Stdout, "x/b -> x/a 80/TCP: expected allowed, observed denied (connection refused)")
+		labtest.MustRun(t, "delete", "-f", f, "--lab", lab)
+	})
+}
+
+// getPodsNS is getPods of namespace ns.
+func getPodsNS(t *testing.T, lab, ns string) []kubePod {
+	t.Helper()
+	return podsOf(t, labtest.MustRun(t, "get", "pods", "-n", ns, "-o", "json", "--lab", lab).Stdout)
+}
