@@ -16,6 +16,52 @@ import (
 type Tables struct {
 	chains   map[string]map[string][]rule // table -> chain -> rules
 	policies map[string]map[string]string // table -> built-in chain -> policy
+	// sets are the namespace's ipsets (-m set), by name.
+	sets map[string]*ipset
+}
+
+// ipset is one set as `ipset save` prints it: hash:ip holds addresses,
+// hash:net prefixes, some of them nomatch (an except carved out).
+type ipset struct {
+	entries []netip.Prefix
+	nomatch []bool
+}
+
+// contains is the kernel's answer for a hash:ip or hash:net set: the most
+// specific entry holding a decides, and a nomatch entry says no.
+func (s *ipset) contains(a netip.Addr) bool {
+	best, hit := -1, false
+	for i, p := range s.entries {
+		if p.Contains(a) && p.Bits() > best {
+			best, hit = p.Bits(), !s.nomatch[i]
+		}
+	}
+	return hit
+}
+
+// SetIPSets reads the namespace's ipsets (`ipset save`) for the rules
+// that match them.
+func (t *Tables) SetIPSets(save string) {
+	t.sets = map[string]*ipset{}
+	for _, line := range strings.Split(save, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && f[0] == "create":
+			t.sets[f[1]] = &ipset{}
+		case len(f) >= 3 && f[0] == "add" && t.sets[f[1]] != nil:
+			p, err := netip.ParsePrefix(f[2])
+			if err != nil {
+				a, aerr := netip.ParseAddr(f[2])
+				if aerr != nil {
+					continue
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			s := t.sets[f[1]]
+			s.entries = append(s.entries, p.Masked())
+			s.nomatch = append(s.nomatch, len(f) > 3 && f[3] == "nomatch")
+		}
+	}
 }
 
 type rule struct {
@@ -39,6 +85,11 @@ type Packet struct {
 	Sport, Dport int
 	In, Out      string
 	Mark         uint32
+	// Bridged says br_netfilter shows iptables a frame bridged between
+	// two ports (-m physdev --physdev-is-bridged).
+	Bridged bool
+	// sets are the ipsets of the namespace whose rules judge the packet.
+	sets map[string]*ipset
 	// Local reports whether an address is one of this namespace's own.
 	Local func(netip.Addr) bool
 	// Choose decides a random match (-m statistic --mode random) of the
@@ -98,10 +149,15 @@ func parseRule(a []string) rule {
 		case "-m":
 			m := val()
 			switch m {
-			case "comment", "tcp", "udp", "icmp", "icmp6", "addrtype", "conntrack", "mark", "state", "statistic", "nfacct":
+			case "comment", "tcp", "udp", "icmp", "icmp6", "addrtype", "conntrack", "mark", "state", "statistic", "nfacct", "set", "physdev":
 			default:
 				r.unknown = "-m " + m
 			}
+		case "--match-set":
+			name := val()
+			r.matches = append(r.matches, match{opt: o, value: name + " " + val(), not: not})
+		case "--physdev-is-bridged":
+			r.matches = append(r.matches, match{opt: o, not: not})
 		case "--comment", "--nfacct-name": // a counter counts, and matches every packet
 			val()
 		case "--state":
@@ -148,6 +204,24 @@ type Verdict struct {
 	// Mark is the packet's mark after the chain (MARK rules, such as
 	// KUBE-MARK-MASQ's, set it, and it stays on the packet).
 	Mark uint32
+	// Marked are the MARK rules that matched on the way, in order: a
+	// NetworkPolicy rule that allowed the packet is one.
+	Marked []string
+}
+
+// PolicyMark is the mark NetworkPolicy's rules set on what they allow
+// (kube-router's 0x10000), as iptables-save prints it.
+const PolicyMark = "--set-xmark 0x10000/0x10000"
+
+// PolicyAllowed are the NetworkPolicy rules that allowed the packet.
+func (v Verdict) PolicyAllowed() []string {
+	var out []string
+	for _, r := range v.Marked {
+		if strings.Contains(r, PolicyMark) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Has says the namespace has table (iptables-save printed it).
@@ -158,6 +232,9 @@ func (t *Tables) Has(table string) bool { return t != nil && t.chains[table] != 
 // for filter, ACCEPT or DROP (the policy when nothing decides).
 func (t *Tables) Eval(table, chain string, p Packet) Verdict {
 	v := Verdict{Mark: p.Mark}
+	if t != nil {
+		p.sets = t.sets
+	}
 	if t == nil || t.chains[table] == nil {
 		return Verdict{Target: "ACCEPT", Rule: "(no " + table + " table)", Mark: p.Mark}
 	}
@@ -210,6 +287,7 @@ func (t *Tables) walk(table, chain string, p *Packet, v *Verdict, depth int) (st
 			return "RETURN", r.text, "", true
 		case "MARK":
 			p.Mark = setXMark(p.Mark, r.args["--set-xmark"])
+			v.Marked = append(v.Marked, r.text)
 		case "", "LOG", "NFLOG", "TRACE", "CHECKSUM":
 		default: // a user chain
 			target, text, to, ok := t.walk(table, r.target, p, v, depth+1)
@@ -285,6 +363,21 @@ func (m match) hit(p Packet) bool {
 			return !a.IsMulticast()
 		}
 		return false
+	case "--match-set":
+		// A set of NetworkPolicy's: the source or destination address in
+		// it (the first flag: kube-router's rules name one).
+		name, flags, _ := strings.Cut(m.value, " ")
+		set := p.sets[name]
+		if set == nil {
+			return false
+		}
+		a := p.Dst
+		if strings.HasPrefix(flags, "src") {
+			a = p.Src
+		}
+		return set.contains(a)
+	case "--physdev-is-bridged":
+		return p.Bridged
 	case "--ctstate":
 		// A walk is of a connection's first packet.
 		for _, s := range strings.Split(m.value, ",") {

@@ -195,3 +195,48 @@ func TestIPv6Matches(t *testing.T) {
 	assert.Equal(t, "[fd00::2]:40000 → [fd00::3]:80 tcp", describe(Packet{Src: a("fd00::2"), Sport: 40000, Dst: a("fd00::3"), Dport: 80, Proto: "tcp"}))
 	assert.Equal(t, "10.0.0.2:40000 → 10.0.0.3:80 tcp", describe(Packet{Src: a("10.0.0.2"), Sport: 40000, Dst: a("10.0.0.3"), Dport: 80, Proto: "tcp"}))
 }
+
+// TestPolicyRules: NetworkPolicy's rules (kube-router's shape) judged with
+// the namespace's ipsets: a hash:net with a nomatch except, the mark a
+// policy rule sets, the pod chain's REJECT of what nothing marked, and a
+// frame bridged between two pods of the node (-m physdev).
+func TestPolicyRules(t *testing.T) {
+	tb, err := ParseSave(`*filter
+:FORWARD ACCEPT [0:0]
+:KUBE-ROUTER-FORWARD - [0:0]
+:KUBE-POD-FW-A - [0:0]
+:KUBE-NWPLCY-P - [0:0]
+-A FORWARD -j KUBE-ROUTER-FORWARD
+-A KUBE-ROUTER-FORWARD -d 10.244.1.4/32 -m physdev --physdev-is-bridged -m comment --comment "bridged" -j KUBE-POD-FW-A
+-A KUBE-POD-FW-A -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A KUBE-POD-FW-A -m comment --comment "run through nw policy p" -j KUBE-NWPLCY-P
+-A KUBE-POD-FW-A -m comment --comment "rule to REJECT traffic destined for POD name:a namespace: x" -m mark ! --mark 0x10000/0x10000 -j REJECT --reject-with icmp-port-unreachable
+-A KUBE-POD-FW-A -j MARK --set-xmark 0x0/0x10000
+-A KUBE-NWPLCY-P -m comment --comment "ingress rule 0 of x/p" -m set --match-set KUBE-SRC-NET src -m set --match-set KUBE-DST-A dst -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x10000/0x10000
+-A KUBE-NWPLCY-P -m mark --mark 0x10000/0x10000 -j RETURN
+COMMIT
+`)
+	require.NoError(t, err)
+	tb.SetIPSets(`create KUBE-SRC-NET hash:net family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1
+add KUBE-SRC-NET 10.244.0.0/16
+add KUBE-SRC-NET 10.244.1.3 nomatch
+create KUBE-DST-A hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x2
+add KUBE-DST-A 10.244.1.4
+`)
+	pkt := func(src string, port int, bridged bool) Packet {
+		return Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr("10.244.1.4"), Proto: "tcp", Sport: 40000, Dport: port, In: "cni0", Out: "cni0", Bridged: bridged}
+	}
+	v := tb.Eval("filter", "FORWARD", pkt("10.244.1.5", 80, true))
+	assert.Equal(t, "ACCEPT", v.Target, "allowed: falls through to the policy")
+	require.Len(t, v.PolicyAllowed(), 1)
+	assert.Contains(t, v.PolicyAllowed()[0], "ingress rule 0 of x/p")
+	v = tb.Eval("filter", "FORWARD", pkt("10.244.1.3", 80, true))
+	assert.Equal(t, "REJECT", v.Target, "the except (nomatch) is outside the block")
+	assert.Contains(t, v.Rule, "rule to REJECT traffic destined for POD name:a namespace: x")
+	assert.Empty(t, v.PolicyAllowed())
+	v = tb.Eval("filter", "FORWARD", pkt("10.244.1.5", 81, true))
+	assert.Equal(t, "REJECT", v.Target, "another port")
+	v = tb.Eval("filter", "FORWARD", pkt("10.244.1.3", 80, false))
+	assert.Equal(t, "ACCEPT", v.Target, "routed, not bridged: this rule is the bridged one")
+	assert.Empty(t, v.Unknown, "every match judged")
+}

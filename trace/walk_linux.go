@@ -159,6 +159,14 @@ func (v *nsView) tables() (*Tables, error) {
 		} else {
 			v.ipt, v.iptErr = ParseSave(out)
 		}
+		if v.ipt != nil {
+			// NetworkPolicy's rules match ipsets: read them too.
+			sets, err := netops.IPSetSave(v.ns)
+			if err != nil {
+				v.iptErr = err
+			}
+			v.ipt.SetIPSets(sets)
+		}
 	}
 	return v.ipt, v.iptErr
 }
@@ -562,7 +570,9 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 		if pt == nil {
 			return pl, outcome, ""
 		}
-		if terr == nil && !w.forwardAndSNAT(v, hop, t, pk(br.Attrs().Name), p, br, r) {
+		q := pk(br.Attrs().Name)
+		q.Bridged = true
+		if terr == nil && !w.forwardAndSNAT(v, hop, t, q, p, br, r) {
 			return place{}, "dropped", ""
 		}
 		hop.Action = "bridge"
@@ -710,6 +720,12 @@ func (w *world) forwardAndSNAT(v *nsView, hop *api.Hop, t *Tables, q Packet, p *
 		hop.Filter, hop.FilterVia = fmt.Sprintf("FORWARD %s: %s", vd.Target, vd.Rule), vd.Via
 		for _, u := range vd.Unknown {
 			hop.Note = joinNote(hop.Note, "a rule the walk cannot judge, taken as not matching: "+u)
+		}
+		for _, r := range vd.PolicyAllowed() {
+			hop.Note = joinNote(hop.Note, "NetworkPolicy allows it: "+r)
+		}
+		if vd.Target == "REJECT" && strings.Contains(vd.Rule, "rule to REJECT traffic") {
+			hop.Note = joinNote(hop.Note, "NetworkPolicy denies it: a policy selects the pod, and no rule of the policies selecting it marked the packet allowed (0x10000), so the pod's chain rejects it")
 		}
 		if vd.Target == "DROP" || vd.Target == "REJECT" {
 			hop.Action = "drop"

@@ -172,11 +172,22 @@ func findName(labName, name string) (*state.State, netops.NS, *state.Workload, e
 			found, st, ns, wl = append(found, l), s, n, s.Workload(name)
 			continue
 		}
-		// A pod of the lab's Services and Deployments (netlab apply).
+		// A pod of the lab's Services and Deployments (netlab apply), by
+		// name or as NAMESPACE/NAME (pods of two namespaces may share a
+		// name: the NetworkPolicy probe's x/a, y/a).
 		ks, _ := kube.LoadStore(l)
+		podNS, podName, namespaced := strings.Cut(name, "/")
+		if !namespaced {
+			podNS, podName = "", name
+		}
+		var same []string
 		for _, p := range ks.Pods {
-			if p.Name != name {
+			if p.Name != podName || (namespaced && p.Namespace != podNS) {
 				continue
+			}
+			same = append(same, p.Namespace+"/"+p.Name)
+			if len(same) > 1 {
+				return nil, "", nil, usagef("pods %s share the name %q in lab %q: say which as NAMESPACE/NAME", strings.Join(same, " and "), name, l)
 			}
 			if !s.Topology.IsLocal(p.Node) {
 				return nil, "", nil, usagef("pod %s runs on %s, another machine of lab %q: run the command there (vagrant ssh %s)", name, p.Node, l, p.Node)

@@ -175,16 +175,38 @@ metadata: {name: allow-b, namespace: x}
 spec: {podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}]}]}
 `), 0o644))
 		labtest.MustRun(t, "apply", "-f", f, "--lab", lab)
-		var node string
+		var node, xa string
 		for _, p := range getPodsNS(t, lab, "x") {
 			if p.Name == "a" {
-				node = p.Node
+				node, xa = p.Node, p.IP
 			}
 		}
+		// trace names the policy's rule that let x/b in, and the pod
+		// chain's REJECT that kept x/c out; a real packet confirms both.
+		notes := func(d traceDoc) string {
+			var b strings.Builder
+			for _, h := range d.Hops {
+				b.WriteString(h.Note + "\n" + h.Filter + "\n")
+			}
+			return b.String()
+		}
+		doc := runTrace(t, "--lab", lab, "x/b", xa, "--port", "80")
+		assert.Equal(t, "delivered", doc.Outcome)
+		assert.True(t, doc.Confirmed, "%v", doc.Disagreements)
+		assert.Contains(t, notes(doc), "NetworkPolicy allows it: ")
+		assert.Contains(t, notes(doc), "ingress rule 0 of x/allow-b")
+		doc = runTrace(t, "--lab", lab, "x/c", xa, "--port", "80")
+		assert.Equal(t, "dropped", doc.Outcome)
+		assert.True(t, doc.Confirmed, "%v", doc.Disagreements)
+		assert.Contains(t, notes(doc), "NetworkPolicy denies it")
+		assert.Contains(t, notes(doc), "rule to REJECT traffic destined for POD name:a namespace: x")
+		r := labtest.Run(t, "trace", "--lab", lab, "a", xa)
+		assert.Equal(t, 2, r.Code)
+		assert.Contains(t, r.Stderr, "say which as NAMESPACE/NAME")
 		chain := kube.PolicyChain("x", "allow-b", "IPv4")
 		out, err := exec.Command("ip", "netns", "exec", lab+"-"+node, "iptables", "-F", chain).CombinedOutput()
 		require.NoError(t, err, string(out))
-		r := labtest.Run(t, "netpol", "probe", "--lab", lab)
+		r = labtest.Run(t, "netpol", "probe", "--lab", lab)
 		assert.Equal(t, 1, r.Code, r.Stdout+r.Stderr)
 		assert.Contains(t, r.Stdout, "x/b -> x/a 80/TCP: expected allowed, observed denied (connection refused)")
 		labtest.MustRun(t, "delete", "-f", f, "--lab", lab)

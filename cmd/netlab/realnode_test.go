@@ -585,8 +585,26 @@ func TestRealNodesServices(t *testing.T) {
 	assert.Len(t, samePods(t, a, b), 1)
 	assert.Equal(t, cluster(a), cluster(b), "alike again")
 
-	// down takes the lab's kube-proxy rules and chains with it; chains
-	// that are not the lab's stay.
+	// A NetworkPolicy on both VMs: every VM has the policy's chain and
+	// sets, the VM running the pod its pod chain; the ClusterIP is then
+	// refused from VM1's pod1, whichever VM the endpoint is on.
+	np := filepath.Join(t.TempDir(), "deny.yaml")
+	require.NoError(t, os.WriteFile(np, []byte("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-myapp}\nspec: {podSelector: {matchLabels: {app: MyApp}}, policyTypes: [Ingress]}\n"), 0o644))
+	onBoth(t, a, b, "apply", "-f", np)
+	fw := 0
+	for _, v := range []vm{a, b} {
+		rules := sh(t, "ip", "netns", "exec", string(v.ns), "iptables-save", "-t", "filter")
+		assert.Contains(t, rules, ":KUBE-NWPLCY-", "the policy's chain on %s", v.ns)
+		fw += strings.Count(rules, ":KUBE-POD-FW-")
+		assert.Contains(t, sh(t, "ip", "netns", "exec", string(v.ns), "ipset", "list", "-n"), "KUBE-DST-", "the policy's set on %s", v.ns)
+	}
+	assert.Equal(t, 1, fw, "one pod chain, on the VM of myapp's one pod")
+	r = a.nl(t, "exec", "--lab", a.lab, "pod1", "--", "curl", "-s", "-m", "3", "http://"+to+"/")
+	assert.NotEqual(t, 0, r.Code, "refused by the policy: %s", r.Stdout)
+
+	// down takes the lab's kube-proxy rules and chains with it, and its
+	// policies' sets; chains and sets that are not the lab's stay.
+	sh(t, "ip", "netns", "exec", string(b.ns), "ipset", "create", "KUBE-SRC-NOTTHELABS", "hash:ip")
 	sh(t, "ip", "netns", "exec", string(b.ns), "iptables", "-t", "nat", "-N", "KUBE-KEEP-ME")
 	sh(t, "ip", "netns", "exec", string(b.ns), "iptables", "-t", "nat", "-A", "KUBE-KEEP-ME", "-j", "RETURN")
 	sh(t, "ip", "netns", "exec", string(b.ns), "iptables", "-t", "filter", "-N", "KUBE-EMPTY")
@@ -597,6 +615,8 @@ func TestRealNodesServices(t *testing.T) {
 	assert.Contains(t, left, ":KUBE-KEEP-ME ")
 	assert.Contains(t, left, ":KUBE-EMPTY ")
 	assert.Equal(t, 2, strings.Count(left, ":KUBE-"), "only the chains that are not the lab's are left:\n%s", left)
+	assert.Empty(t, strings.TrimSpace(sh(t, "ip", "netns", "exec", string(a.ns), "ipset", "list", "-n")), "the lab's sets went with it")
+	assert.Equal(t, "KUBE-SRC-NOTTHELABS", strings.TrimSpace(sh(t, "ip", "netns", "exec", string(b.ns), "ipset", "list", "-n")), "only the set that is not the lab's is left")
 }
 
 // TestRealNodesDockerNetworks: user-defined networks on a "VM", in

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -238,6 +240,10 @@ func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 	}
 	ipt := iptablesCleanup(lab)
 	ops = append(ops, ipt...)
+	// NetworkPolicy's ipsets, once the rules naming them are gone.
+	if sets := labIPSets(lab, ipt); len(sets) > 0 {
+		ops = append(ops, netops.IPSets{NS: netops.Host, Destroy: sets})
+	}
 	// kube-proxy's nfacct counters went with its rules: the lab made them
 	// when it made KUBE-FORWARD, which only the lab's rules used.
 	for _, op := range ipt {
@@ -360,9 +366,17 @@ func familyCleanup(lab string, v6 bool) []netops.Op {
 				}
 			}
 		}
+		// NetworkPolicy's chains the lab's store records: a policy's chain
+		// may be empty (a default deny) and jumped to by no rule here.
+		recorded := map[string]bool{}
+		if table == "filter" {
+			for _, c := range storePolicyChains(lab, v6) {
+				recorded[c] = true
+			}
+		}
 		var ks []string
 		for chain, ok := range kube {
-			if ok && (hasRules[chain] || jumpedByUs[chain]) {
+			if ok && (hasRules[chain] || jumpedByUs[chain] || recorded[chain]) {
 				ks = append(ks, chain)
 			}
 		}
@@ -373,6 +387,79 @@ func familyCleanup(lab string, v6 bool) []netops.Op {
 		}
 	}
 	return ops
+}
+
+// storePolicyChains are the NetworkPolicy chains lab's Kubernetes store
+// (kube.json's policy_chains) records, of ip6tables with v6.
+func storePolicyChains(lab string, v6 bool) []string {
+	data, err := state.LoadFile(lab, "kube.json")
+	if err != nil {
+		return nil
+	}
+	var st struct {
+		Chains map[string][]string `json:"policy_chains"`
+	}
+	if json.Unmarshal(data, &st) != nil {
+		return nil
+	}
+	var out []string
+	for key, cs := range st.Chains {
+		if strings.HasSuffix(key, " ip6") == v6 {
+			out = append(out, cs...)
+		}
+	}
+	return out
+}
+
+// labIPSets are the ipsets of lab's NetworkPolicy rules in this
+// namespace that exist: those the lab's rules name (in ipt, the ops that
+// delete them), and those its Kubernetes store records (kube.json's
+// policy_sets: a set made by a sync that died before its rules). None
+// where ipset is not installed, where no set can be.
+func labIPSets(lab string, ipt []netops.Op) []string {
+	out, err := exec.Command("ipset", "list", "-n").Output()
+	if err != nil {
+		return nil
+	}
+	exists := map[string]bool{}
+	for _, n := range strings.Fields(string(out)) {
+		exists[n] = true
+	}
+	want := map[string]bool{}
+	for _, op := range ipt {
+		d, ok := op.(netops.IPTablesDel)
+		if !ok {
+			continue
+		}
+		for _, r := range d.Rules {
+			f := strings.Fields(r)
+			for i := 0; i+1 < len(f); i++ {
+				if f[i] == "--match-set" {
+					want[f[i+1]] = true
+				}
+			}
+		}
+	}
+	if data, err := state.LoadFile(lab, "kube.json"); err == nil {
+		var st struct {
+			Sets map[string][]string `json:"policy_sets"`
+		}
+		if json.Unmarshal(data, &st) == nil {
+			for _, names := range st.Sets {
+				for _, n := range names {
+					want[n] = true
+				}
+			}
+		}
+	}
+	var sets []string
+	for n := range want {
+		if exists[n] && (strings.HasPrefix(n, "KUBE-SRC-") || strings.HasPrefix(n, "KUBE-DST-") || strings.HasPrefix(n, "inet6:KUBE-")) {
+			sets = append(sets, n)
+		}
+	}
+	sort.Strings(sets)
+	return sets
 }
 
 // borrowed reports whether chain has a name netlab borrows from the

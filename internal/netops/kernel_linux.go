@@ -524,6 +524,23 @@ func IP6TablesSaveCounters(ns NS, table string) (string, error) {
 	return iptablesSave("ip6tables-save", ns, table, true)
 }
 
+// IPSetSave is `ipset save` in namespace ns (NetworkPolicy's sets), ""
+// where ipset is not installed (then no rule can name a set).
+func IPSetSave(ns NS) (string, error) {
+	if _, err := exec.LookPath("ipset"); err != nil {
+		return "", nil
+	}
+	argv := []string{"ipset", "save"}
+	if ns != Host {
+		argv = append([]string{"ip", "netns", "exec", string(ns)}, argv...)
+	}
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil {
+		return "", fmt.Errorf("%s in %s: %v", strings.Join(argv, " "), nsWhere(ns), err)
+	}
+	return string(out), nil
+}
+
 func iptablesSave(tool string, ns NS, table string, counters bool) (string, error) {
 	argv := []string{tool}
 	if counters {
