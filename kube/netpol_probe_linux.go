@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -53,7 +51,7 @@ func ProbeObjects() []Object {
 	for _, ns := range ProbeNamespaces {
 		for _, name := range ProbePods {
 			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"pod": name}}}
-			for _, pp := range []ProbePort{{80, corev1.ProtocolTCP}, {80, corev1.ProtocolUDP}, {81, corev1.ProtocolTCP}, {81, corev1.ProtocolUDP}} {
+			for _, pp := range ProbePorts {
 				port := fmt.Sprintf("%d-%s", pp.Port, strings.ToLower(string(pp.Protocol)))
 				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "cont-" + port, Image: "netlab/web:" + ns + "-" + name,
 					Ports: []corev1.ContainerPort{{Name: "serve-" + port, ContainerPort: pp.Port, Protocol: pp.Protocol}}})
@@ -125,14 +123,10 @@ func (c *Cluster) Probe(ctx context.Context, ports []ProbePort) (cells []Cell, s
 	for i := range set.Pods {
 		byKey[set.Pods[i].Key()] = &set.Pods[i]
 	}
-	var keys []string
-	for _, ns := range ProbeNamespaces {
-		for _, name := range ProbePods {
-			k := ns + "/" + name
-			if byKey[k] == nil {
-				return nil, nil, invalidf("pod %s is missing: the probe makes its pods first", k)
-			}
-			keys = append(keys, k)
+	keys := ProbeKeys()
+	for _, k := range keys {
+		if byKey[k] == nil {
+			return nil, nil, invalidf("pod %s is missing: the probe makes its pods first", k)
 		}
 	}
 	local := map[string]netops.NS{}
@@ -163,6 +157,23 @@ func (c *Cluster) Probe(ctx context.Context, ports []ProbePort) (cells []Cell, s
 				cells = append(cells, cell)
 			}
 		}
+	}
+	// Each cell is a new connection. A UDP datagram whose addresses and
+	// ports are those of a flow conntrack still holds (30 s, from an
+	// earlier probe, before a policy changed) would pass as an answer to
+	// it, as on a real node: the probe's own UDP flows are cleared first.
+	var clear []netops.Op
+	for _, n := range c.S.Topology.LocalNodes() {
+		for _, k := range keys {
+			for _, ip := range byKey[k].IPs {
+				if ip.Is4() {
+					clear = append(clear, netops.ConntrackDel{NS: n.NS, Proto: "udp", OrigDst: ip.String()})
+				}
+			}
+		}
+	}
+	if err := c.R.Run(ctx, clear); err != nil {
+		return nil, nil, fmt.Errorf("clear the probe's UDP flows from conntrack: %w", err)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
@@ -269,7 +280,7 @@ func ProbeKeys() []string {
 }
 
 // Differences are the cells whose observation is not what the policies
-// expect, in order.
+// expect, in the cells' order (Probe's: by client, server, port).
 func Differences(cells []Cell) []Cell {
 	var out []Cell
 	for _, c := range cells {
@@ -277,8 +288,5 @@ func Differences(cells []Cell) []Cell {
 			out = append(out, c)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return slices.Index(ProbeKeys(), out[i].From) < slices.Index(ProbeKeys(), out[j].From)
-	})
 	return out
 }

@@ -159,7 +159,7 @@ func (v *nsView) tables() (*Tables, error) {
 		} else {
 			v.ipt, v.iptErr = ParseSave(out)
 		}
-		if v.ipt != nil {
+		if v.ipt != nil && strings.Contains(out, "--match-set") {
 			// NetworkPolicy's rules match ipsets: read them too.
 			sets, err := netops.IPSetSave(v.ns)
 			if err != nil {
@@ -724,7 +724,7 @@ func (w *world) forwardAndSNAT(v *nsView, hop *api.Hop, t *Tables, q Packet, p *
 		for _, r := range vd.PolicyAllowed() {
 			hop.Note = joinNote(hop.Note, "NetworkPolicy allows it: "+r)
 		}
-		if vd.Target == "REJECT" && strings.Contains(vd.Rule, "rule to REJECT traffic") {
+		if vd.Target == "REJECT" && strings.HasPrefix(vd.Rule, "-A KUBE-POD-FW-") {
 			hop.Note = joinNote(hop.Note, "NetworkPolicy denies it: a policy selects the pod, and no rule of the policies selecting it marked the packet allowed (0x10000), so the pod's chain rejects it")
 		}
 		if vd.Target == "DROP" || vd.Target == "REJECT" {

@@ -3,16 +3,20 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"netlab/internal/labtest"
+	"netlab/internal/netops"
 	"netlab/kube"
 )
 
@@ -24,6 +28,11 @@ func probeOf(t *testing.T, lab string) probeReport {
 	var rep probeReport
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &rep), "stdout:\n%s\nstderr:\n%s", r.Stdout, r.Stderr)
 	assert.Equal(t, map[bool]int{true: 1, false: 0}[rep.Differences > 0], r.Code, r.Stderr)
+	for _, c := range rep.Cells {
+		if c.Expected != c.Observed {
+			t.Logf("differs: %s -> %s %d/%s: expected %v, observed %v (%s) %s", c.From, c.To, c.Port, c.Protocol, c.Expected, c.Observed, c.Error, c.Why)
+		}
+	}
 	return rep
 }
 
@@ -100,6 +109,61 @@ func TestNetworkPolicyProbe(t *testing.T) {
 	require.NotEmpty(t, xb)
 
 	dir := t.TempDir()
+
+	// conntrack keeps a flow that was allowed when it began, as on a real
+	// node: x/b's UDP flow to x/a goes on after a default deny, a new one
+	// is refused; the probe clears its own flows, so its cells are new
+	// connections (0 differences), and the old flow is then refused too.
+	t.Run("conntrack keeps an established flow", func(t *testing.T) {
+		var xbNS netops.NS
+		var xaIP string
+		for _, p := range getPodsNS(t, lab, "x") {
+			switch p.Name {
+			case "a":
+				xaIP = p.IP
+			case "b":
+				xbNS = p.NS
+			}
+		}
+		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(xaIP), 80))
+		var flow *net.UDPConn
+		require.NoError(t, netops.Do(xbNS, func() (err error) {
+			flow, err = net.DialUDP("udp", nil, dst)
+			return err
+		}))
+		defer flow.Close()
+		answered := func(c *net.UDPConn) bool {
+			for i := 0; i < 3; i++ { // a datagram may be lost: asked again
+				_, _ = c.Write([]byte("hi\n"))
+				_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				buf := make([]byte, 256)
+				if _, err := c.Read(buf); err == nil {
+					return true
+				} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					return false // refused: the ICMP error of a REJECT
+				}
+			}
+			return false
+		}
+		require.True(t, answered(flow), "no policy yet")
+		deny := filepath.Join(dir, "deny.yaml")
+		data, err := os.ReadFile("../../examples/netpol/deny-all.yaml")
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(deny, data, 0o644))
+		labtest.MustRun(t, "apply", "-f", deny, "--lab", lab)
+		assert.True(t, answered(flow), "the flow began before the policy: conntrack lets it on")
+		var fresh *net.UDPConn
+		require.NoError(t, netops.Do(xbNS, func() (err error) {
+			fresh, err = net.DialUDP("udp", nil, dst)
+			return err
+		}))
+		defer fresh.Close()
+		assert.False(t, answered(fresh), "a new flow is refused")
+		rep := probeOf(t, lab)
+		assert.Zero(t, rep.Differences, "the probe's cells are new connections")
+		assert.False(t, answered(flow), "its flow cleared with the probe's own, the old flow is refused too")
+		labtest.MustRun(t, "delete", "-f", deny, "--lab", lab)
+	})
 	for _, c := range []struct {
 		name     string
 		policies string // in namespace x

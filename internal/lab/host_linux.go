@@ -389,21 +389,30 @@ func familyCleanup(lab string, v6 bool) []netops.Op {
 	return ops
 }
 
-// storePolicyChains are the NetworkPolicy chains lab's Kubernetes store
-// (kube.json's policy_chains) records, of ip6tables with v6.
-func storePolicyChains(lab string, v6 bool) []string {
+// policyRecord is what lab's Kubernetes store (kube.json) records of its
+// NetworkPolicy rules: the chains ("node", "node ip6") and ipsets of each
+// node, nil where it has none.
+func policyRecord(lab string) (chains, sets map[string][]string) {
 	data, err := state.LoadFile(lab, "kube.json")
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var st struct {
 		Chains map[string][]string `json:"policy_chains"`
+		Sets   map[string][]string `json:"policy_sets"`
 	}
 	if json.Unmarshal(data, &st) != nil {
-		return nil
+		return nil, nil
 	}
+	return st.Chains, st.Sets
+}
+
+// storePolicyChains are the NetworkPolicy chains lab's store records, of
+// ip6tables with v6.
+func storePolicyChains(lab string, v6 bool) []string {
+	chains, _ := policyRecord(lab)
 	var out []string
-	for key, cs := range st.Chains {
+	for key, cs := range chains {
 		if strings.HasSuffix(key, " ip6") == v6 {
 			out = append(out, cs...)
 		}
@@ -440,16 +449,10 @@ func labIPSets(lab string, ipt []netops.Op) []string {
 			}
 		}
 	}
-	if data, err := state.LoadFile(lab, "kube.json"); err == nil {
-		var st struct {
-			Sets map[string][]string `json:"policy_sets"`
-		}
-		if json.Unmarshal(data, &st) == nil {
-			for _, names := range st.Sets {
-				for _, n := range names {
-					want[n] = true
-				}
-			}
+	_, recorded := policyRecord(lab)
+	for _, names := range recorded {
+		for _, n := range names {
+			want[n] = true
 		}
 	}
 	var sets []string
