@@ -34,6 +34,7 @@ const (
 	WorkToOutside = "workload_to_outside"
 	NameLookup    = "name_lookup"
 	SharedNetns   = "shared_namespace"
+	Isolation     = "isolation"
 	MTU           = "mtu"
 	Encapsulation = "encapsulation"
 	Throughput    = "throughput"
@@ -66,6 +67,7 @@ var Questions = []struct{ ID, Text, Label string }{
 	{WorkToOutside, "a workload to the outside host, and the address the outside saw", "workload → outside"},
 	{NameLookup, "a workload looks a name up with the resolver its resolv.conf names: another container of its node (Docker), the Service kubernetes.default (Kubernetes)", "name lookup"},
 	{SharedNetns, "two containers in one network namespace (Docker's --network container:NAME, a pod's containers): one's server at 127.0.0.1, and the processes there", "shared netns"},
+	{Isolation, "isolation between workloads: two the lab keeps apart (Docker: containers of two networks on one node; Kubernetes: pods a NetworkPolicy denies), asked with a real connection, and the rule that drops it; else two that reach each other", "isolation"},
 	{MTU, "the MTU of a workload's eth0, and the largest don't-fragment ping that crosses to the other node", "MTU"},
 	{Encapsulation, "bytes of encapsulation around a packet on the underlay, captured on the node's underlay interface", "encapsulation"},
 	{Throughput, "TCP throughput between workloads on different nodes (iperf3, 3 runs of 1 s: the median)", "throughput"},
@@ -346,6 +348,7 @@ func (sub *subject) askOf(ids []string) map[string]*api.Cell {
 	do(OutsideToWork, sub.outsideToWorkload)
 	do(WorkToOutside, sub.workloadToOutside)
 	do(NameLookup, sub.nameLookup)
+	do(Isolation, sub.isolation)
 	// The other node's workload first by its own address: what follows
 	// depends on whether that reaches it.
 	cross := sub.crossNode()

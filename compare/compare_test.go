@@ -95,6 +95,15 @@ func sample() api.Compare {
 			"kubernetes": {Reachable: true, RTTms: &f, AnsweredBy: "pod3", SeenSource: "10.244.1.2", Translated: &no, Hops: []string{"10.244.1.1", "10.244.2.0", "10.244.2.2"}},
 		}})
 	}
+	for i := range c.Rows {
+		if c.Rows[i].ID == Isolation {
+			c.Rows[i].Cells = map[string]*api.Cell{
+				"docker": {From: "c1 172.18.0.2", To: "172.19.0.2:80", Meant: "c3", Failed: "i/o timeout",
+					DroppedBy: `node1: raw PREROUTING DROP: -A PREROUTING -d 172.19.0.2/32 ! -i br-676d2c372278 -m comment --comment "netlab:docker no way into c3" -j DROP`},
+				"kubernetes": {Reachable: true, From: "pod1 10.244.1.2", To: "10.244.2.2:9376", Meant: "pod3", AnsweredBy: "pod3"},
+			}
+		}
+	}
 	for _, r := range Requirements {
 		c.Verdicts = append(c.Verdicts, api.Verdict{ID: r.ID, Requirement: r.Text,
 			Results:  map[string]string{"docker": "FAIL", "kubernetes": "PASS"},
@@ -122,7 +131,7 @@ func TestTextAligned(t *testing.T) {
 			table = append(table, l)
 		}
 	}
-	require.Len(t, table, 16) // 12 rows: the cross-node one on three lines, a name lookup and a shared namespace on two
+	require.Len(t, table, 19) // 13 rows: the cross-node one and the isolation on three lines, a name lookup and a shared namespace on two
 	col := strings.Index(string([]rune(table[0])), "no: c1")
 	for _, l := range table {
 		r := []rune(l)
@@ -251,4 +260,24 @@ func TestParseOverhead6(t *testing.T) {
 	assert.False(t, ok, "an echo reply")
 	_, _, ok = parseOverhead(ether6(echo6(128)), netip.MustParseAddr("fd00:10:244:2::3"), mark)
 	assert.False(t, ok, "to another address")
+}
+
+// TestIsolationLines: the isolation row says who was kept from whom, how
+// the connection ended, and the host, chain and target of the rule; a pod
+// of the default namespace by its name alone.
+func TestIsolationLines(t *testing.T) {
+	c := sample()
+	var cells map[string]*api.Cell
+	for _, r := range c.Rows {
+		if r.ID == Isolation {
+			cells = r.Cells
+		}
+	}
+	assert.Equal(t, []string{"yes: c1 → c3", "i/o timeout: node1's", "PREROUTING (raw) DROP"}, lines(Isolation, cells["docker"], api.Cast{}))
+	assert.Equal(t, []string{"none: pod1 → pod3 answered"}, lines(Isolation, cells["kubernetes"], api.Cast{}))
+	denied := &api.Cell{From: "default/web-1 10.244.1.4", Meant: "x/b", Failed: "connection refused",
+		DroppedBy: `node2: FORWARD REJECT: -A KUBE-POD-FW-74II5IOAUBU2ADXF -m mark ! --mark 0x10000/0x10000 -j REJECT --reject-with icmp-port-unreachable`}
+	assert.Equal(t, []string{"yes: web-1 → x/b", "connection refused: node2's", "KUBE-POD-FW-74II5IOAUBU2ADXF REJECT"}, lines(Isolation, denied, api.Cast{}))
+	denied.DroppedBy = ""
+	assert.Equal(t, []string{"yes: web-1 → x/b", "connection refused"}, lines(Isolation, denied, api.Cast{}))
 }

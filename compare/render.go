@@ -124,6 +124,19 @@ func lines(id string, c *api.Cell, cs api.Cast) []string {
 			return []string{"none in this lab", "(docker run --network container:NAME)"}
 		}
 		return []string{"no: " + clip(c.Note, 40)}
+	case Isolation:
+		// A pod of the default namespace by its name alone, as kubectl.
+		from, _, _ := strings.Cut(c.From, " ")
+		from, meant := strings.TrimPrefix(from, "default/"), strings.TrimPrefix(c.Meant, "default/")
+		if c.Reachable {
+			return []string{"none: " + from + " → " + meant + " answered"}
+		}
+		l := []string{"yes: " + from + " → " + meant}
+		if c.DroppedBy == "" {
+			return append(l, c.Failed)
+		}
+		host, rule := dropRule(c.DroppedBy)
+		return append(l, c.Failed+": "+host+"'s", rule)
 	case MTU:
 		s := fmt.Sprintf("eth0 %d", c.MTU)
 		if c.MaxDFPayload != nil {
@@ -152,6 +165,29 @@ func lines(id string, c *api.Cell, cs api.Cast) []string {
 		return []string{"no path between them"}
 	}
 	return []string{"-"}
+}
+
+// dropRule is a DroppedBy's host, and its rule's chain and target:
+// "node1", "PREROUTING (raw) DROP" or "KUBE-POD-FW-ABCD REJECT".
+func dropRule(d string) (string, string) {
+	host, rest, _ := strings.Cut(d, ": ")
+	f := strings.Fields(rest)
+	chain, target, table := "", "", ""
+	if len(f) > 0 && f[0] == "raw" {
+		table = " (raw)"
+	}
+	for i := 0; i+1 < len(f); i++ {
+		switch f[i] {
+		case "-A":
+			chain = f[i+1]
+		case "-j":
+			target = f[i+1]
+		}
+	}
+	if chain == "" {
+		return host, clip(rest, 40)
+	}
+	return host, chain + table + " " + target
 }
 
 // miss says why a workload meant was not reached: somebody else answered

@@ -77,12 +77,15 @@ func NetworkPolicy(p Policy) *networkingv1.NetworkPolicy {
 // PolicySet is the cluster as NetworkPolicy sees it: every pod with its
 // labels, addresses and named ports, every namespace with its labels,
 // every policy.
-func (c *Cluster) PolicySet() *PolicySet {
-	s := &PolicySet{Namespaces: c.Store.NamespaceLabels()}
-	for _, p := range c.Store.Pods {
+func (c *Cluster) PolicySet() *PolicySet { return c.Store.PolicySet() }
+
+// PolicySet is the store's cluster as NetworkPolicy sees it.
+func (st Store) PolicySet() *PolicySet {
+	s := &PolicySet{Namespaces: st.NamespaceLabels()}
+	for _, p := range st.Pods {
 		s.Pods = append(s.Pods, policyPod(p))
 	}
-	for _, p := range c.Store.Policies {
+	for _, p := range st.Policies {
 		s.Policies = append(s.Policies, NetworkPolicy(p))
 	}
 	return s

@@ -158,7 +158,11 @@ func labGraph(s *state.State) []Element {
 				_, name, _ := strings.Cut(p.Owner, "/")
 				group = "deployment/" + name
 			}
-			ws = append(ws, wl{p.Name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", shortPod(p.Name), p.IP), p.HostIface, group, str6(p.IP6)})
+			short := shortPod(p.Name)
+			if p.name != p.Name {
+				short = p.Namespace + "/" + short
+			}
+			ws = append(ws, wl{p.name, string(p.NS), p.IP.String(), fmt.Sprintf("%s\n%s", short, p.IP), p.HostIface, group, str6(p.IP6)})
 		}
 		for _, w := range ws {
 			wid := id("w", w.name)
@@ -218,16 +222,37 @@ func labGraph(s *state.State) []Element {
 
 // kubePods are the lab's pods of Deployments and Pods (netlab apply) and
 // the cluster DNS on this machine, per node.
-func kubePods(s *state.State) map[string][]kube.Pod {
-	out := map[string][]kube.Pod{}
+func kubePods(s *state.State) map[string][]namedPod {
 	st, err := kube.LoadStore(s.Lab)
 	if err != nil {
-		return out
+		return map[string][]namedPod{}
 	}
-	for _, p := range st.Pods {
-		if s.Topology.IsLocal(p.Node) {
-			out[p.Node] = append(out[p.Node], p)
+	return podsByNode(s, st.Pods)
+}
+
+// namedPod is a pod and the name trace takes for it: NAMESPACE/NAME when
+// another namespace has a pod of that name too (the probe's x/a, y/a),
+// else its name.
+type namedPod struct {
+	kube.Pod
+	name string
+}
+
+func podsByNode(s *state.State, pods []kube.Pod) map[string][]namedPod {
+	count := map[string]int{}
+	for _, p := range pods {
+		count[p.Name]++
+	}
+	out := map[string][]namedPod{}
+	for _, p := range pods {
+		if !s.Topology.IsLocal(p.Node) {
+			continue
 		}
+		np := namedPod{Pod: p, name: p.Name}
+		if count[p.Name] > 1 {
+			np.name = p.Namespace + "/" + p.Name
+		}
+		out[p.Node] = append(out[p.Node], np)
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"netlab/bridge"
 	"netlab/internal/state"
 	"netlab/internal/topo"
+	"netlab/kube"
 )
 
 // TestGraphDockerNetworks: the live view draws a bridge per Docker network,
@@ -45,4 +46,26 @@ func TestGraphDockerNetworks(t *testing.T) {
 	}
 	_, ok = edges["g/node1/docker0 > g/w/c9"]
 	assert.True(t, ok, "c9 on the default bridge")
+}
+
+// TestGraphPodNames: pods of one name in two namespaces (the probe's x/a
+// and y/a) are two boxes, each named as trace takes it, NAMESPACE/NAME;
+// a name of one pod stays bare.
+func TestGraphPodNames(t *testing.T) {
+	top, err := topo.Resolve(topo.Options{Lab: "g", Mode: topo.OverlayMode, Nodes: 2, Workloads: 1, WorkloadsF: "--pods"})
+	require.NoError(t, err)
+	s := &state.State{Lab: "g", Mode: topo.OverlayMode, Topology: top}
+	pods := []kube.Pod{
+		{Namespace: "x", Name: "a", Node: "node1"},
+		{Namespace: "y", Name: "a", Node: "node2"},
+		{Namespace: "x", Name: "b", Node: "node1"},
+	}
+	got := podsByNode(s, pods)
+	var names []string
+	for _, n := range []string{"node1", "node2"} {
+		for _, p := range got[n] {
+			names = append(names, n+" "+p.name)
+		}
+	}
+	assert.Equal(t, []string{"node1 x/a", "node1 b", "node2 y/a"}, names)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -44,6 +45,10 @@ type cell struct {
 	Rcode        string   `json:"rcode"`
 	Resolved     []string `json:"resolved"`
 	Processes    int      `json:"processes"`
+	From         string   `json:"from"`
+	Meant        string   `json:"meant"`
+	Failed       string   `json:"failed"`
+	DroppedBy    string   `json:"dropped_by"`
 	Back         *cell    `json:"back"`
 	OwnNode      *cell    `json:"own_node"`
 	Published    *cell    `json:"published"`
@@ -130,7 +135,7 @@ func TestCompare(t *testing.T) {
 		ids = append(ids, id)
 		assert.Contains(t, row, "question")
 	}
-	assert.Equal(t, []string{"same_node", "cross_node", "source_seen", "node_to_remote_workload", "outside_to_workload", "routed_to_workload", "workload_to_outside", "name_lookup", "shared_namespace", "mtu", "encapsulation", "throughput"}, ids)
+	assert.Equal(t, []string{"same_node", "cross_node", "source_seen", "node_to_remote_workload", "outside_to_workload", "routed_to_workload", "workload_to_outside", "name_lookup", "shared_namespace", "isolation", "mtu", "encapsulation", "throughput"}, ids)
 
 	ds, ost := readStatus(t, d), readStatus(t, o)
 	_, dNode1 := ds.node("node1")
@@ -235,6 +240,15 @@ func TestCompare(t *testing.T) {
 	assert.True(t, c.Reachable)
 	assert.Equal(t, "pod1/app", c.AnsweredBy)
 	assert.GreaterOrEqual(t, c.Processes, 2)
+	// Nothing keeps workloads apart: one Docker network, no NetworkPolicy.
+	c = doc.cell(t, "isolation", "docker")
+	assert.True(t, c.Reachable, c.Note)
+	assert.Equal(t, "c2", c.Meant)
+	assert.Contains(t, c.Note, "every container of node1 is on bridge, which keeps nothing apart")
+	c = doc.cell(t, "isolation", "kubernetes")
+	assert.True(t, c.Reachable, c.Note)
+	assert.Equal(t, "pod3", c.Meant)
+	assert.Contains(t, c.Note, "no NetworkPolicy in lab "+o)
 	// MTU and encapsulation, measured.
 	for col, want := range map[string][2]int{"docker": {1500, 0}, "kubernetes": {1500 - topo.VXLANOverhead, topo.VXLANOverhead}, "hostgw": {1500, 0}} {
 		c = doc.cell(t, "mtu", col)
@@ -321,6 +335,40 @@ func TestCompareNamesAndSharing(t *testing.T) {
 	assert.Equal(t, "c1", c.AnsweredBy, "127.0.0.1:80 in c6's namespace is c1's server")
 	assert.Equal(t, 2, c.Processes, "c1's server and c6's")
 	assert.Contains(t, c.Note, "c6 has no namespace of its own")
+	// Kept apart: c1 (app) and c3 (other) by node1's rules; no policy yet.
+	c = doc.cell(t, "isolation", "docker")
+	assert.False(t, c.Reachable, c.Note)
+	_, c1IP := ds.workload("c1")
+	assert.Equal(t, "c1 "+c1IP, c.From)
+	assert.Equal(t, "c3", c.Meant)
+	assert.Equal(t, "i/o timeout", c.Failed, "a DROP: no answer at all")
+	assert.Contains(t, c.DroppedBy, "node1: ")
+	assert.Contains(t, c.DroppedBy, "-j DROP")
+	assert.Contains(t, c.Note, "c1 is on app, c3 on other: no network in common")
+	assert.True(t, doc.cell(t, "isolation", "kubernetes").Reachable)
+
+	// A default deny of ingress in default: pods of myapp refuse one
+	// another, and kube-system's DNS, by their pod chain's REJECT.
+	deny := filepath.Join(t.TempDir(), "deny.yaml")
+	require.NoError(t, os.WriteFile(deny, []byte("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: default}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n"), 0o644))
+	labtest.MustRun(t, "apply", "--lab", o, "-f", "../../examples/myapp.yaml", "-f", deny)
+	doc, _ = runCompare(t, "--docker-lab", d, "--overlay-lab", o, "--quick")
+	c = doc.cell(t, "isolation", "kubernetes")
+	assert.False(t, c.Reachable, c.Note)
+	assert.True(t, strings.HasPrefix(c.Meant, "default/myapp-"), c.Meant)
+	assert.Equal(t, "connection refused", c.Failed, "a REJECT")
+	assert.Contains(t, c.DroppedBy, "node1: ")
+	assert.Contains(t, c.DroppedBy, "-j REJECT")
+	assert.Contains(t, c.DroppedBy, "KUBE-POD-FW-")
+	assert.Contains(t, c.Note, "NetworkPolicy: ingress of "+c.Meant+" denied: selected by [default/deny]")
+	txt := labtest.MustRun(t, "compare", "--docker-lab", d, "--overlay-lab", o, "--quick").Stdout
+	assert.Contains(t, txt, "yes: c1 → c3")
+	assert.Contains(t, txt, "i/o timeout: node1's")
+	assert.Contains(t, txt, "yes: myapp-", "a pod of the user's asks, by its name alone (the default namespace)")
+	assert.Contains(t, txt, "connection refused")
+	labtest.MustRun(t, "delete", "--lab", o, "-f", deny)
+	doc, _ = runCompare(t, "--docker-lab", d, "--overlay-lab", o, "--quick")
+	assert.True(t, doc.cell(t, "isolation", "kubernetes").Reachable, "the policy gone, nothing keeps pods apart")
 }
 
 // TestCompareBadInput: bad usage exits 2, builds nothing and says why.

@@ -151,6 +151,30 @@ func contains(list []string, s string) bool {
 // findName finds the namespace of a container, pod, node or outside host,
 // in the lab given or in whichever running lab has it, the workload if it
 // is one, and the lab's state.
+// findPod is the pod of lab's Services and Deployments (netlab apply)
+// called name, or NAMESPACE/NAME (pods of two namespaces may share a
+// name: the NetworkPolicy probe's x/a, y/a); nil when none is, an error
+// when the bare name is several pods'.
+func findPod(ks kube.Store, lab, name string) (*kube.Pod, error) {
+	podNS, podName, namespaced := strings.Cut(name, "/")
+	if !namespaced {
+		podNS, podName = "", name
+	}
+	var same []string
+	var found *kube.Pod
+	for i, p := range ks.Pods {
+		if p.Name != podName || (namespaced && p.Namespace != podNS) {
+			continue
+		}
+		same = append(same, p.Namespace+"/"+p.Name)
+		if len(same) > 1 {
+			return nil, usagef("pods %s share the name %q in lab %q: say which as NAMESPACE/NAME", strings.Join(same, " and "), name, lab)
+		}
+		found = &ks.Pods[i]
+	}
+	return found, nil
+}
+
 func findName(labName, name string) (*state.State, netops.NS, *state.Workload, error) {
 	labs := state.StateLabs()
 	if labName != "" {
@@ -176,28 +200,21 @@ func findName(labName, name string) (*state.State, netops.NS, *state.Workload, e
 		// name or as NAMESPACE/NAME (pods of two namespaces may share a
 		// name: the NetworkPolicy probe's x/a, y/a).
 		ks, _ := kube.LoadStore(l)
-		podNS, podName, namespaced := strings.Cut(name, "/")
-		if !namespaced {
-			podNS, podName = "", name
+		p, err := findPod(ks, l, name)
+		if err != nil {
+			return nil, "", nil, err
 		}
-		var same []string
-		for _, p := range ks.Pods {
-			if p.Name != podName || (namespaced && p.Namespace != podNS) {
-				continue
-			}
-			same = append(same, p.Namespace+"/"+p.Name)
-			if len(same) > 1 {
-				return nil, "", nil, usagef("pods %s share the name %q in lab %q: say which as NAMESPACE/NAME", strings.Join(same, " and "), name, l)
-			}
-			if !s.Topology.IsLocal(p.Node) {
-				return nil, "", nil, usagef("pod %s runs on %s, another machine of lab %q: run the command there (vagrant ssh %s)", name, p.Node, l, p.Node)
-			}
-			// A workload like overlay-mode's pods: its eth0 in its own
-			// namespace (capture, trace), its containers not each its own
-			// process to enter (-c).
-			found, st, ns = append(found, l), s, p.NS
-			wl = &state.Workload{Name: p.Name, Kind: "pod", Node: p.Node, NS: p.NS, IP: p.IP, IP6: p.IP6, HostIface: p.HostIface}
+		if p == nil {
+			continue
 		}
+		if !s.Topology.IsLocal(p.Node) {
+			return nil, "", nil, usagef("pod %s runs on %s, another machine of lab %q: run the command there (vagrant ssh %s)", name, p.Node, l, p.Node)
+		}
+		// A workload like overlay-mode's pods: its eth0 in its own
+		// namespace (capture, trace), its containers not each its own
+		// process to enter (-c).
+		found, st, ns = append(found, l), s, p.NS
+		wl = &state.Workload{Name: p.Name, Kind: "pod", Node: p.Node, NS: p.NS, IP: p.IP, IP6: p.IP6, HostIface: p.HostIface}
 	}
 	switch len(found) {
 	case 1:

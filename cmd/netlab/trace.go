@@ -176,6 +176,21 @@ func traceDst(s *state.State, dst string, v6 bool) (netip.Addr, string, int, err
 	if a, name, port, ok := traceService(s, dst, v6); ok {
 		return a, name, port, nil
 	}
+	// A pod of netlab apply's, by name or NAMESPACE/NAME, wherever it runs:
+	// the port of its first container.
+	if ks, err := kube.LoadStore(s.Lab); err == nil {
+		p, err := findPod(ks, s.Lab, dst)
+		if err != nil {
+			return netip.Addr{}, "", 0, err
+		}
+		if p != nil {
+			port := 0
+			if cs := p.Template.Containers; len(cs) > 0 && !cs[0].ServesUDP() {
+				port = cs[0].ServePort()
+			}
+			return of(p.IP, p.IP6), dst, port, nil
+		}
+	}
 	if m, ok := lab.ModeNamed(s.Mode); ok && !s.Topology.Embedded {
 		for _, w := range m.Plan(s.Topology).Peers {
 			if w.Name == dst {

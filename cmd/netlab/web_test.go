@@ -21,6 +21,7 @@ import (
 
 	"netlab/internal/api"
 	"netlab/internal/labtest"
+	"netlab/kube"
 	"netlab/web"
 	"netlab/workshop"
 )
@@ -461,6 +462,41 @@ func TestWebBrowser(t *testing.T) {
 	assert.Less(t, ada.Passed, len(ada.Criteria))
 	assert.Equal(t, []string{":Ada L", fmt.Sprintf("fail:%d/%d", ada.Passed, len(ada.Criteria)), ":"}, row, "Ada tried exercise 1, and not 2")
 	shot("exercises")
+
+	// A denied flow: the NetworkPolicy probe's pods and a default deny of
+	// ingress in x. The page's trace x/c → x/b ends dropped where x/b runs:
+	// that node's box marked denied, the hop named, the walk confirmed.
+	labtest.MustRun(t, "netpol", "probe", "--lab", ov)
+	labtest.MustRun(t, "apply", "--lab", ov, "-f", filepath.Join("..", "..", "examples", "netpol", "deny-all.yaml"))
+	ks, err := kube.LoadStore(ov)
+	require.NoError(t, err)
+	var bNode string
+	for _, p := range ks.Pods {
+		if p.Namespace == "x" && p.Name == "b" {
+			bNode = p.Node
+		}
+	}
+	require.NotEmpty(t, bNode, "the probe made x/b")
+	do(`document.querySelector('[data-tab=labs]').click(); true`)
+	// The picture gains the probe's pods (it reloads the graph every 5 s),
+	// x/a and y/a as two boxes named as trace takes them.
+	waitFor(fmt.Sprintf(`window.netlab.cy.getElementById(%q).length === 1 && window.netlab.cy.getElementById(%q).length === 1`, ov+"/w/x/b", ov+"/w/y/a"))
+	do(`document.getElementById('trace-src').value='x/c → x/b'; document.getElementById('trace-dst').value='';
+		document.getElementById('trace-run').click(); true`)
+	waitFor(`window.netlab.litDone === true`)
+	denied, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.denied`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{ov + "/" + bNode}, denied, "the box of the node whose rules drop it")
+	outcome, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[window.netlab.trace.outcome, String(window.netlab.trace.confirmed), document.querySelector('#trace-out p.bad') ? document.querySelector('#trace-out p.bad').textContent : '']`))
+	require.NoError(t, err)
+	require.Len(t, outcome, 3)
+	assert.Equal(t, "dropped", outcome[0])
+	assert.Equal(t, "true", outcome[1], "a real packet was refused where the walk says")
+	assert.Contains(t, outcome[2], "dropped at "+bNode+": FORWARD REJECT: -A KUBE-POD-FW-")
+	lit, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.lit`))
+	require.NoError(t, err)
+	assert.NotContains(t, lit, ov+"/"+bNode+"/cni0--"+ov+"/w/x/b", "the packet never reaches x/b's link")
+	shot("denied")
 
 	errs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.netlab.errors`))
 	require.NoError(t, err)

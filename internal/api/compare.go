@@ -132,6 +132,16 @@ type Cell struct {
 	Resolved []string `json:"resolved,omitempty"`
 	// Processes are those in a shared network namespace.
 	Processes int `json:"processes,omitempty"`
+	// Meant is the workload a question was for, where To is its address
+	// (the isolation row).
+	Meant string `json:"meant,omitempty"`
+	// Failed is how a connection that reached nobody ended: "connection
+	// refused" (a REJECT, or no server), "i/o timeout" (a DROP).
+	Failed string `json:"failed,omitempty"`
+	// DroppedBy is the host and the rule that drop the packet on its way,
+	// from the kernel's tables (netlab trace's walk): "node1: raw
+	// PREROUTING DROP: -A PREROUTING ...".
+	DroppedBy string `json:"dropped_by,omitempty"`
 	// Note says in plain words what the cell means, where that is not
 	// obvious ("answered by c1 itself: the same address on every host").
 	Note string `json:"note,omitempty"`

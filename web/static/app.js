@@ -5,7 +5,7 @@
 
 const nl = {
   ready: false, graphLoaded: false, nodes: 0, edgesDrawn: 0, events: 0, lastEvent: null,
-  edges: {}, lit: [], litDone: false, trace: null, compare: null, exercises: null, room: null,
+  edges: {}, lit: [], denied: [], litDone: false, trace: null, compare: null, exercises: null, room: null,
   lab: null, labs: [], all: [], expanded: new Set(), zoom: 1, groups: [],
   theme: 'light', errors: [],
 };
@@ -81,6 +81,9 @@ function graphStyle() {
     { selector: 'edge.lit', style: { 'line-color': css('--lit'), 'width': 10, 'z-index': 10 } },
     { selector: 'node.lit', style: { 'border-color': css('--lit'), 'border-width': 6, 'z-index': 10 } },
     { selector: 'node.picked', style: { 'border-color': css('--hot'), 'border-width': 6 } },
+    // Where a trace's packet is dropped (a NetworkPolicy's REJECT, a
+    // Docker network's DROP): the box in the warning colour, doubled.
+    { selector: 'node.denied', style: { 'border-color': css('--bad'), 'border-width': 10, 'border-style': 'double', 'z-index': 11 } },
   ];
 }
 
@@ -471,8 +474,8 @@ async function runTrace() {
     $('trace-dst').value = typed[1];
   }
   const req = { lab: nl.lab || '', src: $('trace-src').value.trim(), dst: $('trace-dst').value.trim(), port: Number($('trace-port').value || 0) };
-  nl.trace = null; nl.lit = []; nl.litDone = false;
-  if (cy) cy.elements().removeClass('lit');
+  nl.trace = null; nl.lit = []; nl.denied = []; nl.litDone = false;
+  if (cy) cy.elements().removeClass('lit denied');
   $('trace-out').innerHTML = '<p class="hint">tracing: a walk through the kernel\'s answers, then one real packet…</p>';
   let doc;
   try {
@@ -486,10 +489,15 @@ async function runTrace() {
   const verdict = doc.confirmed ? '<span class="ok">confirmed</span>: the real packet did what the walk says' :
     `<span class="bad">not confirmed</span>: ${esc((doc.disagreements || []).join('; ') || doc.sent)}`;
   let html = `<h2>${esc(req.src)} → ${esc(req.dst)}</h2><p>${esc(doc.outcome)}${doc.delivered_to ? ' to ' + esc(doc.delivered_to) : ''} · ${verdict}</p>`;
+  const last = doc.hops[doc.hops.length - 1];
+  if (doc.outcome === 'dropped' && last) {
+    html += `<p class="bad">dropped at ${esc(last.host)}${last.filter ? ': ' + esc(last.filter) : ''}${last.note ? ' (' + esc(last.note) + ')' : ''}</p>`;
+  }
   for (const [i, h] of doc.hops.entries()) {
     const what = [h.route && 'route: ' + h.route, ...(h.rewrite || []).map((r) => 'NAT: ' + r.what), h.fdb && 'FDB: ' + h.fdb,
       h.encapsulation && `encapsulated: ${h.encapsulation.type.toUpperCase()} ${h.encapsulation.src} → ${h.encapsulation.dst}, UDP ${h.encapsulation.port}, VNI ${h.encapsulation.vni}`, h.filter && 'filter: ' + h.filter, h.note].filter(Boolean).join('\n');
-    html += `<div class="hop" id="hop-${i}"><b>${i + 1}. ${esc(h.host)}</b> ${esc(h.action)} <span class="hint">${esc(h.packet)}</span><div class="what">${esc(what)}</div></div>`;
+    const dropped = doc.outcome === 'dropped' && i === doc.hops.length - 1 ? ' dropped' : '';
+    html += `<div class="hop${dropped}" id="hop-${i}"><b>${i + 1}. ${esc(h.host)}</b> ${esc(h.action)} <span class="hint">${esc(h.packet)}</span><div class="what">${esc(what)}</div></div>`;
   }
   for (const x of doc.expected || []) html += `<p class="bad">differs from what netlab built: ${esc(x)}</p>`;
   $('trace-out').innerHTML = html;
@@ -498,21 +506,28 @@ async function runTrace() {
 }
 
 // light marks the path, hop by hop: each hop's box and the links it
-// takes in and out.
+// takes in and out; where the packet is dropped, the box is marked
+// denied and the link it would have left by stays dark.
 async function light(doc, lab) {
   if (!cy) return;
-  for (const h of doc.hops) {
+  for (const [i, h] of doc.hops.entries()) {
+    const drop = doc.outcome === 'dropped' && i === doc.hops.length - 1;
     const els = cy.elements().filter((e) => {
       if (e.data('lab') !== lab) return false;
       if (h.host === 'underlay' && e.data('kind') === 'underlay') return true;
       // A collapsed group holds the workload, and its link.
       if (e.data('members') && e.data('members').includes(h.namespace)) return true;
       if (e.data('netns') !== h.namespace) return false;
-      if (e.isEdge()) return e.data('iface') && (e.data('iface') === h.in || e.data('iface') === h.out);
-      return ['node', 'workload', 'outside'].includes(e.data('kind')) || e.data('iface') === h.in || e.data('iface') === h.out;
+      if (e.isEdge()) return e.data('iface') && (e.data('iface') === h.in || (!drop && e.data('iface') === h.out));
+      return ['node', 'workload', 'outside'].includes(e.data('kind')) || e.data('iface') === h.in || (!drop && e.data('iface') === h.out);
     });
     els.addClass('lit');
     els.forEach((e) => { if (!nl.lit.includes(e.id())) nl.lit.push(e.id()); });
+    if (drop) {
+      const at = els.filter((e) => e.isNode() && ['node', 'workload', 'outside'].includes(e.data('kind')));
+      at.addClass('denied');
+      at.forEach((e) => nl.denied.push(e.id()));
+    }
     await new Promise((r) => setTimeout(r, 350));
   }
   nl.litDone = true;
@@ -530,7 +545,9 @@ async function runCompare() {
       const parts = [];
       if ('reachable' in c && (c.hops || c.rtt_ms !== undefined || c.answered_by)) parts.push(c.reachable ? '<span class="pass">yes</span>' : '<span class="fail">no</span>');
       if (c.rtt_ms !== undefined) parts.push(c.rtt_ms.toFixed(3) + ' ms');
-      if (c.answered_by) parts.push(esc(c.answered_by) + ' answered');
+      if (c.meant) parts.push(`${esc(c.from)} → ${esc(c.meant)}: ` + (c.reachable ? 'answered' : '<span class="fail">' + esc(c.failed || 'no answer') + '</span>'));
+      else if (c.answered_by) parts.push(esc(c.answered_by) + ' answered');
+      if (c.dropped_by) parts.push('dropped at ' + esc(c.dropped_by));
       if (c.seen_source) parts.push('saw ' + esc(c.seen_source) + (c.translated ? ' · NAT' : ' · no NAT'));
       if (c.mtu) parts.push('MTU ' + c.mtu);
       if (c.overhead_bytes !== undefined) parts.push(c.overhead_bytes + ' bytes: ' + esc(c.encapsulation || ''));
