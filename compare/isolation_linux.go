@@ -144,10 +144,8 @@ func (sub *subject) policyIsolation() *api.Cell {
 
 // policyPod is pod p of set.
 func policyPod(set *kube.PolicySet, p kube.Pod) *kube.PolicyPod {
-	for i := range set.Pods {
-		if set.Pods[i].Namespace == p.Namespace && set.Pods[i].Name == p.Name {
-			return &set.Pods[i]
-		}
+	if pp := set.Pod(p.Namespace + "/" + p.Name); pp != nil {
+		return pp
 	}
 	return &kube.PolicyPod{Namespace: p.Namespace, Name: p.Name}
 }

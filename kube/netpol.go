@@ -40,6 +40,16 @@ type PolicySet struct {
 	Policies   []*networkingv1.NetworkPolicy
 }
 
+// Pod is the set's pod called NAMESPACE/NAME, or nil.
+func (s *PolicySet) Pod(key string) *PolicyPod {
+	for i := range s.Pods {
+		if s.Pods[i].Key() == key {
+			return &s.Pods[i]
+		}
+	}
+	return nil
+}
+
 // Peer is one end of a connection: a pod of the set, or an address
 // outside it (a node, the outside host).
 type Peer struct {

@@ -54,6 +54,17 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "%-40s %11.2fs %9s\n", "rolling update of the 100 (25%/25%)", m["rollout-100-s"], "reported"
   next
 }
+/^BenchmarkNetworkPolicies/ {
+  metrics()
+  printf "\n%-40s %12s %9s\n", "NetworkPolicy (100 pods, 2 nodes)", "measured", "goal"
+  printf "%-40s %11.2fs %9s\n", "apply 50 policies, rules in place", m["apply-50-s"], "reported"
+  printf "%-40s %12s %9s\n", "policy rules, node1 / node2", sprintf("%d / %d", m["rules-node1"], m["rules-node2"]), "reported"
+  printf "%-40s %12s %9s\n", "pod chains, node1 / node2", sprintf("%d / %d", m["podchains-node1"], m["podchains-node2"]), ""
+  printf "%-40s %12s %9s\n", "ipsets, node1 / node2", sprintf("%d / %d", m["ipsets-node1"], m["ipsets-node2"]), ""
+  printf "%-40s %11.2fs %9s\n", "probe, 324 cells, building its 9 pods", m["probe-first-s"], "< 10 s"
+  printf "%-40s %11.2fs %9s\n", "probe, 324 cells, pods up", m["probe-s"], "< 10 s"
+  next
+}
 /^BenchmarkManyObjects/ {
   metrics()
   printf "\n%-40s %12s %9s\n", "one file of 1,000 objects", "measured", "goal"

@@ -66,6 +66,7 @@ state() {
     echo "# namespaces"; ip netns list
     for t in filter nat mangle raw; do echo "# iptables $t"; iptables -t $t -S; done
     for t in filter nat mangle raw; do echo "# ip6tables $t"; ip6tables -t $t -S; done
+    echo "# ipsets";     ipset list -n | sort
     echo "# sysctls";    sysctl -a 2>/dev/null | grep "^net\." | grep -vE "nf_conntrack_count|\.(cni0|flannel|veth|docker0|netlab)" | sort
     echo "# processes";  ps -eo args= | grep -E "^[^ ]*netlab( |$)" || true'
 }
@@ -182,6 +183,54 @@ services_checks() {
   out=$(on 1 'netlab traffic svc/web --duration 3 --json' 2>&1 || true)
   check "node1: after the rollout every answer is green, none failed" '"colors":\{"green":[0-9]+\},"failed":0' "$out"
   check "node1: no answer from an old (red) pod" "^$" "$(grep red <<<"$out" || true)"
+}
+
+# netpol_checks: NetworkPolicy on every VM. Each VM builds its share of
+# the probe's pods and applies the same policies; each enforces them with
+# its own rules and ipsets, and asks the probe's cells from its own pods
+# (to every pod, the other VMs' across VXLAN).
+netpol_checks() {
+  local i f out
+  phase "NetworkPolicy on every VM: the probe's 9 pods, a default deny and an allow, real packets from each VM's pods"
+  # The probe makes its pods first: every VM its share, at once (asked
+  # while another VM still builds its pods, cells may differ: asked again
+  # below, once all are up).
+  on_all 'netlab netpol probe --json >/dev/null 2>&1' >/dev/null || true
+  for i in $(seq "$vms"); do
+    out=$(on "$i" 'netlab netpol probe --json' 2>&1 || true)
+    check "node$i: no policy: every cell asked from node$i's pods is allowed, as expected" '"differences": 0' "$out"
+    check "node$i: it asked from its own pods, and left the other VMs' to them" '"skipped": \[' "$out"
+  done
+  # Kubernetes' e2e cases, one at a time: every VM applies it, and every
+  # cell asked from every VM's pods is what the policies say (the
+  # evaluator's tables are the e2e suite's: TestNetworkPolicyProbe).
+  for f in egress-dns-only e2e/deny-all-ingress-egress e2e/and-selectors e2e/endport-from-y; do
+    on_all "netlab apply -f /vagrant/examples/netpol/$f.yaml" >/dev/null 2>&1 || true
+    for i in $(seq "$vms"); do
+      out=$(on "$i" 'netlab netpol probe --json' 2>&1 || true)
+      check "examples/netpol/$f.yaml: node$i's cells are as the policy says" '"differences": 0' "$out"
+    done
+    on_all "netlab delete -f /vagrant/examples/netpol/$f.yaml" >/dev/null 2>&1 || true
+  done
+  out=$(on_all 'netlab apply -f /vagrant/examples/netpol/deny-all.yaml -f /vagrant/examples/netpol/allow-from-y.yaml' 2>&1 || true)
+  check "every VM: a default deny of ingress in x, and y let in to x/a on port 80" \
+    "^(.*networkpolicy\.networking\.k8s\.io/default-deny-ingress created.*networkpolicy\.networking\.k8s\.io/allow-from-y created.*){$vms}$" "$(tr '\n' ' ' <<<"$out")"
+  for i in $(seq "$vms"); do
+    out=$(on "$i" 'netlab netpol probe --json' 2>&1 || true)
+    check "node$i: with the policies, every cell asked from node$i's pods is as the policies say" '"differences": 0' "$out"
+    check "node$i: some of them refused (x's pods), by a REJECT" '"error": "connection refused"' "$out"
+    check "node$i: some of them allowed to x/a (from y, on 80/TCP)" '"to": "x/a",[^}]*"port": 80,[^}]*"protocol": "TCP",[^}]*"expected": true,[^}]*"observed": true' "$(tr -d '\n' <<<"$out")"
+    # shellcheck disable=SC2016 # expanded on the VM
+    checkrun "node$i: the policies' chains are in its filter table, their pod sets in ipsets" '^[1-9][0-9]* [1-9][0-9]*$' "$i" \
+      'echo "$(iptables -S | grep -c "^-N KUBE-NWPLCY-") $(ipset list -n | grep -c "^KUBE-")"'
+  done
+  out=$(on_all 'netlab delete namespace x y z' 2>&1 || true)
+  check "every VM: the probe's namespaces deleted, their pods and policies with them" "^(.*namespace \"z\" deleted.*){$vms}$" "$(tr '\n' ' ' <<<"$out")"
+  for i in $(seq "$vms"); do
+    # shellcheck disable=SC2016 # expanded on the VM
+    checkrun "node$i: no policy chain or ipset left" '^0 0$' "$i" \
+      'echo "$(iptables -S | grep -c "KUBE-NWPLCY-\|KUBE-POD-FW-") $(ipset list -n | grep -c "^KUBE-")"'
+  done
 }
 
 # web_checks: netlab web on node1, seen from the host through the
@@ -390,6 +439,7 @@ vm_checks() {
   check "trace pod1 -> $lastpod: a real packet confirms every hop (counters, conntrack)" "\"confirmed\": true" "$out"
 
   services_checks
+  netpol_checks
   web_checks
 
   phase "netlab down on every VM (overlay)"

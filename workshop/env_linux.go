@@ -22,6 +22,7 @@ import (
 	"netlab/internal/state"
 	"netlab/internal/topo"
 	"netlab/internal/who"
+	"netlab/kube"
 	"netlab/trace"
 )
 
@@ -46,10 +47,35 @@ func (e *Env) Once(key string, f func() string) string {
 	return v
 }
 
-// NS is the namespace of a workload, node or the outside host.
+// NS is the namespace of a workload, node or the outside host, or of a
+// pod of netlab apply's named NAMESPACE/NAME.
 func (e *Env) NS(name string) netops.NS {
-	ns, _ := e.S.Find(name)
-	return ns
+	if ns, ok := e.S.Find(name); ok {
+		return ns
+	}
+	if p, ok := e.Pod(name); ok {
+		return p.NS
+	}
+	return ""
+}
+
+// Pod is the pod of netlab apply's called NAMESPACE/NAME, as the lab's
+// store has it now.
+func (e *Env) Pod(key string) (kube.Pod, bool) {
+	ns, name, ok := strings.Cut(key, "/")
+	if !ok {
+		return kube.Pod{}, false
+	}
+	st, err := kube.LoadStore(e.S.Lab)
+	if err != nil {
+		return kube.Pod{}, false
+	}
+	for _, p := range st.Pods {
+		if p.Namespace == ns && p.Name == name {
+			return p, true
+		}
+	}
+	return kube.Pod{}, false
 }
 
 // W is a workload of the lab.
@@ -103,6 +129,9 @@ func (e *Env) labelIn(name string, v6 bool) string {
 		if h.Name == name {
 			return pick(h.IP, h.IP6)
 		}
+	}
+	if p, ok := e.Pod(name); ok {
+		return pick(p.IP, p.IP6)
 	}
 	return name
 }

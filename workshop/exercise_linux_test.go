@@ -11,14 +11,15 @@ import (
 	_ "netlab/bridge"
 	"netlab/internal/lab"
 	"netlab/internal/topo"
+	"netlab/kube"
 	_ "netlab/overlay"
 )
 
-// TestExercisesAsData: eighteen exercises, numbered 1..18, each found by
+// TestExercisesAsData: twenty-one exercises, numbered 1..21, each found by
 // its number and its id, each with a story, a break, criteria and a fix,
 // and its lab's mode the one of its model, resolved with its flags.
 func TestExercisesAsData(t *testing.T) {
-	require.Len(t, All, 18)
+	require.Len(t, All, 21)
 	ids := map[string]bool{}
 	for i, x := range All {
 		assert.Equal(t, i+1, x.N)
@@ -56,9 +57,13 @@ func TestExercisesAsData(t *testing.T) {
 		_, plan, err := x.Resolve(m, x.Flags)
 		require.NoError(t, err, x.ID)
 		assert.NotEmpty(t, plan.Workloads, x.ID)
+		if x.Manifests != "" {
+			_, err := kube.Parse([]byte(x.Manifests))
+			assert.NoError(t, err, "%s's manifests", x.ID)
+		}
 	}
-	_, err := Find("19")
-	assert.ErrorContains(t, err, `no exercise "19": there are 1 (`)
+	_, err := Find("22")
+	assert.ErrorContains(t, err, `no exercise "22": there are 1 (`)
 	_, ok := FromLab("overlay")
 	assert.False(t, ok)
 }

@@ -13,12 +13,12 @@ import (
 func newDelete(g *globals) *cobra.Command {
 	var files []string
 	c := &cobra.Command{
-		Use:     "delete -f FILE | delete KIND NAME",
+		Use:     "delete -f FILE | delete KIND NAME...",
 		Short:   "Delete Kubernetes objects from the Kubernetes-model lab",
-		Example: "  sudo netlab delete -f examples/my-service.json\n  sudo netlab delete deployment myapp\n  sudo netlab delete networkpolicy default-deny -n x",
+		Example: "  sudo netlab delete -f examples/my-service.json\n  sudo netlab delete deployment myapp\n  sudo netlab delete networkpolicy default-deny -n x\n  sudo netlab delete namespace x y z",
 		Args: func(c *cobra.Command, args []string) error {
-			if (len(files) > 0) == (len(args) > 0) || (len(files) == 0 && len(args) != 2) {
-				return usagef("give -f FILE, or KIND NAME (see 'netlab delete --help')")
+			if (len(files) > 0) == (len(args) > 0) || (len(files) == 0 && len(args) < 2) {
+				return usagef("give -f FILE, or KIND NAME... (see 'netlab delete --help')")
 			}
 			return nil
 		},
@@ -45,7 +45,9 @@ func newDelete(g *globals) *cobra.Command {
 				if kind == "namespace" {
 					ns = "" // namespaces are in none
 				}
-				refs = append(refs, kube.Ref{Kind: kind, Namespace: ns, Name: args[1]})
+				for _, name := range args[1:] {
+					refs = append(refs, kube.Ref{Kind: kind, Namespace: ns, Name: name})
+				}
 			}
 			if err := needRoot("delete"); err != nil {
 				return err

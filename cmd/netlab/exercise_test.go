@@ -66,7 +66,11 @@ func shell(t *testing.T, lines ...string) {
 		if l == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
-		out, err := exec.Command("bash", "-c", strings.TrimPrefix(l, "sudo ")).CombinedOutput()
+		cmd := exec.Command("bash", "-c", strings.TrimPrefix(l, "sudo "))
+		// netlab is the netlab under test (the NetworkPolicy exercises'
+		// fixes are netlab apply and delete).
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(labtest.Binary(t))+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s: %s", l, out)
 	}
 }
@@ -105,6 +109,12 @@ func fixCmds(lab string, cmds []string) []string {
 		out = append(out, fmt.Sprintf(c, lab))
 	}
 	return out
+}
+
+// netpolFix applies a NetworkPolicy as a learner types it (%[1]s: the
+// exercise's lab): a one-line YAML flow document on netlab apply's input.
+func netpolFix(name, ns, spec string) string {
+	return "netlab apply --lab %[1]s -f - <<< '{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: " + name + ", namespace: " + ns + "}, spec: " + spec + "}'"
 }
 
 // The wrong fixes of exercises 11 to 13, as shell: kube-proxy's rules
@@ -265,6 +275,25 @@ func TestExercises(t *testing.T) {
 			{cmds: []string{"ip -n %s-node1 link set flannel.1 mtu 1350", "ip -n %s-node2 link set flannel.1 mtu 1350"}, at: 0, hint: "vanish without a word"},
 		}, alt: []string{"ip -n %[1]s-pod1 link set eth0 mtu 1410", "ip -n %[1]s-pod2 link set eth0 mtu 1410",
 			"ip -n %[1]s-pod3 link set eth0 mtu 1410", "ip -n %[1]s-pod4 link set eth0 mtu 1410"}},
+		{n: 19, story: "could not resolve host", fails: []int{0, 1}, hint: "egress of shop/frontend denied", wrongs: []wrongFix{
+			{cmds: []string{"netlab delete --lab %s networkpolicy frontend-egress -n shop"}, at: 3, hint: "no policy selects shop/frontend"},
+			{cmds: []string{netpolFix("frontend-dns", "shop", "{podSelector: {matchLabels: {app: frontend}}, policyTypes: [Egress], egress: [{ports: [{port: 53, protocol: UDP}]}]}")},
+				at: 1, hint: "over TCP when the answer is big"},
+			{cmds: []string{netpolFix("frontend-out", "shop", "{podSelector: {matchLabels: {app: frontend}}, policyTypes: [Egress], egress: [{}]}")}, at: 3, hint: "Let DNS out, not everything"},
+		}, alt: []string{netpolFix("dns-anywhere", "shop", "{podSelector: {matchLabels: {app: frontend}}, policyTypes: [Egress], egress: [{ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]}]}")}},
+		{n: 20, story: "shop/web connect to the database", fails: []int{1, 2}, hint: "shop/web got in, and must not", wrongs: []wrongFix{
+			{cmds: []string{netpolFix("db-ingress", "data", "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: shop}}}], ports: [{port: 5432}]}]}")},
+				at: 1, hint: "a list of alternatives"},
+			{cmds: []string{netpolFix("db-ingress", "data", "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{podSelector: {matchLabels: {role: api}}}], ports: [{port: 5432}]}]}")},
+				at: 0, hint: "ingress of data/db denied"},
+			{cmds: []string{netpolFix("db-ingress", "data", "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {role: api}}}], ports: [{port: 5432}]}]}")},
+				at: 3, hint: "namespaceSelector: {} selects every namespace"},
+		}, alt: []string{netpolFix("db-ingress", "data", "{podSelector: {matchLabels: {app: db}}, ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: shop}}, podSelector: {matchLabels: {role: api}}}]}]}")}},
+		{n: 21, story: "'connection refused'", fails: []int{0}, hint: "which names does shop/web give its ports", wrongs: []wrongFix{
+			{cmds: []string{"netlab delete --lab %s netpol web-ingress -n shop"}, at: 1, hint: "Only role: client"},
+			{cmds: []string{netpolFix("web-ingress", "shop", "{podSelector: {matchLabels: {app: web}}, ingress: [{from: [{podSelector: {matchLabels: {role: client}}}]}]}")},
+				at: 2, hint: "A rule without ports"},
+		}, alt: []string{netpolFix("web-ingress", "shop", "{podSelector: {matchLabels: {app: web}}, ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{port: 8080, protocol: TCP}]}]}")}},
 	} {
 		// The Docker exercises on both Dockers' layouts.
 		versions := []string{""}

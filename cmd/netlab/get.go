@@ -40,7 +40,7 @@ func kubeKind(s string) (string, bool) {
 
 func newGet(g *globals) *cobra.Command {
 	var output string
-	var all bool
+	var all, showLabels bool
 	c := &cobra.Command{
 		Use:     "get pods|services|deployments|replicasets|endpoints|networkpolicies|namespaces [NAME] [-o wide|json|yaml]",
 		Short:   "List the Kubernetes objects of the Kubernetes-model lab, with kubectl's columns",
@@ -85,11 +85,12 @@ func newGet(g *globals) *cobra.Command {
 			if all || kind == "namespace" { // namespaces are in none
 				ns = ""
 			}
-			return printGet(c.OutOrStdout(), cl, kind, name, output, ns)
+			return printGet(c.OutOrStdout(), cl, kind, name, output, ns, showLabels)
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "wide, json or yaml")
 	c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "every namespace (kube-system's cluster DNS too), not only default or -n's")
+	c.Flags().BoolVar(&showLabels, "show-labels", false, "a last column LABELS, as kubectl's: what selectors (a Service's, a NetworkPolicy's) match")
 	namespaceFlag(g, c)
 	return c
 }
@@ -122,7 +123,7 @@ type listing struct {
 // printGet lists the objects of kind (one, with name) in namespace (every
 // namespace when it is "", then with kubectl's NAMESPACE column), as a
 // table or as -o json|yaml.
-func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace string) error {
+func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace string, showLabels bool) error {
 	var l listing
 	switch kind {
 	case "pod":
@@ -184,20 +185,44 @@ func printGet(w io.Writer, cl *kube.Cluster, kind, name, output, namespace strin
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	defer tw.Flush()
-	row := func(ns string, cols, wide []string) {
+	// kubectl's order: NAMESPACE (with -A), the columns, -o wide's, LABELS.
+	row := func(ns string, cols, wide []string, labels string) {
 		if namespace == "" && kind != "namespace" { // -A: kubectl's first column is the namespace
 			cols = append([]string{ns}, cols...)
 		}
 		if output == "wide" {
 			cols = append(cols, wide...)
 		}
+		if showLabels {
+			cols = append(cols, labels)
+		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	}
-	row("NAMESPACE", l.head, l.wide)
+	row("NAMESPACE", l.head, l.wide, "LABELS")
 	for _, it := range items {
-		row(it.ns, it.cols, it.wide)
+		row(it.ns, it.cols, it.wide, labelsOf(it.obj))
 	}
 	return nil
+}
+
+// labelsOf is an object's labels as kubectl's --show-labels prints them:
+// key=value, sorted, comma-separated; <none> when it has none.
+func labelsOf(obj any) string {
+	var m struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	data, err := json.Marshal(obj)
+	if err != nil || json.Unmarshal(data, &m) != nil || len(m.Metadata.Labels) == 0 {
+		return "<none>"
+	}
+	var kv []string
+	for k, v := range m.Metadata.Labels {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
 }
 
 func podListing(cl *kube.Cluster) listing {

@@ -114,7 +114,11 @@ func printProbe(w io.Writer, rep probeReport, diffs []kube.Cell, policies int) {
 	for _, c := range rep.Cells {
 		cell[fmt.Sprintf("%s %s %d/%s", c.From, c.To, c.Port, c.Protocol)] = c
 	}
-	fmt.Fprintf(w, "%d NetworkPolicies. Rows ask, columns answer: '.' allowed, 'X' denied, '?' not asked from here.\n", policies)
+	count := fmt.Sprintf("%d NetworkPolicies", policies)
+	if policies == 1 {
+		count = "1 NetworkPolicy"
+	}
+	fmt.Fprintf(w, "%s. Rows ask, columns answer: '.' allowed, 'X' denied, '?' not asked from here.\n", count)
 	grid := func(pp kube.ProbePort, observed bool) []string {
 		head := "     "
 		for _, k := range keys {

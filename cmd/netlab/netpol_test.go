@@ -282,3 +282,59 @@ func getPodsNS(t *testing.T, lab, ns string) []kubePod {
 	t.Helper()
 	return podsOf(t, labtest.MustRun(t, "get", "pods", "-n", ns, "-o", "json", "--lab", lab).Stdout)
 }
+
+// TestNetworkPolicyRefusals: what the API server refuses is refused, and
+// nothing changes: the default namespace is not deleted; a pod of the
+// user's named x/a is not the probe's, so the probe stops before it makes
+// anything; a list of namespaces to delete with one missing deletes none.
+// --show-labels shows the labels selectors match.
+func TestNetworkPolicyRefusals(t *testing.T) {
+	labtest.Root(t)
+	lab := labtest.NewLab(t, "nr")
+	labtest.MustRun(t, "overlay-mode", "--lab", lab, "--nodes", "1")
+	mine := filepath.Join(t.TempDir(), "mine.yaml")
+	require.NoError(t, os.WriteFile(mine, []byte(`apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {team: mine}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: mine}}
+spec: {containers: [{name: web, image: "netlab/web:mine", ports: [{containerPort: 8080}]}]}
+`), 0o644))
+	labtest.MustRun(t, "apply", "--lab", lab, "-f", mine)
+	namespaces := func() string { return labtest.MustRun(t, "get", "namespaces", "--lab", lab).Stdout }
+	before := namespaces()
+
+	r := labtest.Run(t, "delete", "namespace", "default", "--lab", lab)
+	assert.Equal(t, 2, r.Code, "refused as bad input: %s", r.Stdout)
+	assert.Contains(t, r.Stderr, `namespaces "default" is forbidden: this namespace may not be deleted (nothing deleted)`)
+
+	r = labtest.Run(t, "netpol", "probe", "--lab", lab)
+	assert.Equal(t, 2, r.Code, "refused as bad input: %s", r.Stdout)
+	assert.Contains(t, r.Stderr, "pod x/a is not the probe's (it serves other ports, or has other labels): delete it ('netlab delete pod a -n x'), or the namespace, and probe again")
+	assert.Equal(t, before, namespaces(), "no namespace y or z made")
+	pods := getPodsNS(t, lab, "x")
+	require.Len(t, pods, 1, "x/a is still the user's")
+
+	r = labtest.Run(t, "delete", "namespace", "x", "nope", "--lab", lab)
+	assert.Equal(t, 2, r.Code, "refused as bad input: %s", r.Stdout)
+	assert.Contains(t, r.Stderr, `namespaces "nope" not found (nothing deleted)`)
+	assert.Equal(t, before, namespaces())
+
+	out := labtest.MustRun(t, "get", "pods", "-n", "x", "-o", "wide", "--show-labels", "--lab", lab).Stdout
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, out)
+	assert.Regexp(t, `^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s+LABELS$`, lines[0], "kubectl's order: -o wide's columns, then LABELS")
+	assert.Regexp(t, `^a\s.*\snode1\s+app=mine$`, lines[1])
+	out = labtest.MustRun(t, "get", "ns", "x", "--show-labels", "--lab", lab).Stdout
+	assert.Regexp(t, `x\s+Active\s+\S+\s+kubernetes\.io/metadata\.name=x,team=mine\n`, out)
+
+	other := filepath.Join(t.TempDir(), "y.yaml")
+	require.NoError(t, os.WriteFile(other, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: \"y\"}\n"), 0o644))
+	labtest.MustRun(t, "apply", "--lab", lab, "-f", other)
+	r = labtest.MustRun(t, "delete", "namespace", "x", "y", "--lab", lab)
+	assert.Equal(t, "namespace \"x\" deleted\nnamespace \"y\" deleted\n", r.Stdout, "as kubectl says it, a line each")
+	assert.Empty(t, getPodsNS(t, lab, "x"))
+	assert.NotContains(t, namespaces(), "\nx ")
+}
