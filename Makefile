@@ -46,7 +46,7 @@ lab: deps install ## build both models side by side, show what each proves, comp
 	@scripts/demo-overlay.sh
 	@scripts/demo-service.sh
 	netlab compare
-	@printf '\nNext, the workshop: docs/workshop.md (eight parts), then the exercises: sudo netlab exercise list\n'
+	@printf '\nNext, the workshop: docs/workshop.md (eleven parts), then the exercises: sudo netlab exercise list\n'
 
 test: deps test-deps vm-deps lint vm-check build ## lint, Vagrantfile check, every test (root, real packets), both labs on two QEMU VMs, leak check
 	@snap=$$(mktemp -t netlab-leak-check.XXXXXX) && trap 'rm -f "$$snap"' EXIT && \

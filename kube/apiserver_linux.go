@@ -139,7 +139,15 @@ func (c *Cluster) Plan(objs []Object) ([]Object, error) {
 			}
 			me := owner{p.Namespace, p.Name}
 			if old, ok := pods[me]; ok && TemplateHash(old) != TemplateHash(t) {
-				return nil, bad("spec", "Forbidden: pod updates may not change fields other than the image (netlab: delete the pod and apply it again)")
+				if !sameContainers(old, t) {
+					return nil, bad("spec", "Forbidden: pod updates may not change fields other than the image (netlab: delete the pod and apply it again)")
+				}
+				// Labels may change, as the API server lets them: not
+				// those of a Deployment's pod, whose labels are its
+				// ReplicaSet's to keep.
+				if i := c.findPod(p.Namespace, p.Name); i >= 0 && c.Store.Pods[i].Owner != "" {
+					return nil, bad("metadata.labels", "pod %s belongs to deployment %s: change the Deployment's template, whose rollout makes its pods", p.Name, strings.TrimPrefix(c.Store.Pods[i].Owner, p.Namespace+"/"))
+				}
 			}
 			pods[me] = t
 		case o.Deployment != nil:
@@ -442,18 +450,31 @@ func (c *Cluster) applyPod(ctx context.Context, p *corev1.Pod) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, old := range c.Store.Pods {
+	for i, old := range c.Store.Pods {
 		if old.Namespace == p.Namespace && old.Name == p.Name {
 			if TemplateHash(old.Template) == TemplateHash(t) {
 				return "pod/" + p.Name + " unchanged", nil
 			}
-			return "", &ManifestError{Doc: "Pod " + p.Name, Path: "spec", Reason: "a pod's containers cannot change: delete it and apply it again"}
+			if !sameContainers(old.Template, t) || old.Owner != "" {
+				return "", &ManifestError{Doc: "Pod " + p.Name, Path: "spec", Reason: "a pod's containers cannot change: delete it and apply it again"}
+			}
+			// Its labels alone: the Services that select it and the
+			// policies follow with the sync.
+			c.Store.Pods[i].Template.Labels = t.Labels
+			return "pod/" + p.Name + " configured", nil
 		}
 	}
 	if err := c.startPod(ctx, Pod{Namespace: p.Namespace, Name: p.Name, Template: t}); err != nil {
 		return "", err
 	}
 	return "pod/" + p.Name + " created", nil
+}
+
+// sameContainers reports whether two templates differ in their labels
+// at most.
+func sameContainers(a, b PodTemplate) bool {
+	a.Labels, b.Labels = nil, nil
+	return TemplateHash(a) == TemplateHash(b)
 }
 
 func (c *Cluster) findDeployment(ns, name string) int {

@@ -16,7 +16,8 @@ func TestPlanConflicts(t *testing.T) {
 		Services: []Service{{Namespace: "default", Name: "taken", Type: "NodePort", ClusterIP: netip.MustParseAddr("10.96.0.50"),
 			Ports: []Port{{Protocol: "TCP", Port: 80, TargetPort: 80, NodePort: 30200}}}},
 		Deployments: []Deployment{{Namespace: "default", Name: "web", Selector: map[string]string{"app": "web"}}},
-		Pods:        []Pod{{Namespace: "default", Name: "solo", Template: PodTemplate{Containers: []Container{{Name: "web", Tag: "red"}}}}},
+		Pods: []Pod{{Namespace: "default", Name: "solo", Template: PodTemplate{Containers: []Container{{Name: "web", Tag: "red"}}}},
+			{Namespace: "default", Name: "web-abc", Owner: "default/web", Template: PodTemplate{Labels: map[string]string{"app": "web"}, Containers: []Container{{Name: "w", Tag: "x"}}}}},
 	}
 	svc := func(name, spec string) string {
 		return "{apiVersion: v1, kind: Service, metadata: {name: " + name + "}, spec: " + spec + "}"
@@ -40,6 +41,8 @@ func TestPlanConflicts(t *testing.T) {
 		{"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {selector: {matchLabels: {app: web2}}, template: {metadata: {labels: {app: web2}}, spec: {containers: [{name: w, image: 'netlab/web:x'}]}}}\n",
 			"(Deployment web): spec.selector: field is immutable"},
 		{"apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec: {containers: [{name: web, image: 'netlab/web:blue'}]}\n", "(Pod solo): spec: Forbidden: pod updates may not change"},
+		{"apiVersion: v1\nkind: Pod\nmetadata: {name: web-abc, labels: {app: other}}\nspec: {containers: [{name: w, image: 'netlab/web:x'}]}\n",
+			"(Pod web-abc): metadata.labels: pod web-abc belongs to deployment web: change the Deployment's template"},
 		{list("{apiVersion: v1, kind: Pod, metadata: {name: twice}, spec: {containers: [{name: web, image: 'netlab/web:a'}]}}",
 			"{apiVersion: v1, kind: Pod, metadata: {name: twice}, spec: {containers: [{name: web, image: 'netlab/web:b'}]}}"), "items[1] (Pod twice): spec: Forbidden"},
 	} {
@@ -54,9 +57,10 @@ func TestPlanConflicts(t *testing.T) {
 		}
 	}
 	// The same again is no conflict: a Service keeps its own ClusterIP
-	// and NodePort, a Pod applied unchanged is unchanged.
+	// and NodePort, a Pod applied unchanged is unchanged; a Pod's labels
+	// may change, as the API server lets them.
 	objs, err := Parse([]byte(list(svc("taken", "{clusterIP: 10.96.0.50, type: NodePort, ports: [{port: 80, nodePort: 30200}]}"),
-		"{apiVersion: v1, kind: Pod, metadata: {name: solo}, spec: {containers: [{name: web, image: 'netlab/web:red'}]}}")))
+		"{apiVersion: v1, kind: Pod, metadata: {name: solo, labels: {role: client}}, spec: {containers: [{name: web, image: 'netlab/web:red'}]}}")))
 	require.NoError(t, err)
 	_, err = (&Cluster{Store: st}).Plan(objs)
 	assert.NoError(t, err)

@@ -17,6 +17,7 @@ import (
 
 	"netlab/internal/labtest"
 	"netlab/internal/netops"
+	"netlab/internal/who"
 	"netlab/kube"
 )
 
@@ -303,7 +304,16 @@ metadata: {name: a, namespace: x, labels: {app: mine}}
 spec: {containers: [{name: web, image: "netlab/web:mine", ports: [{containerPort: 8080}]}]}
 `), 0o644))
 	labtest.MustRun(t, "apply", "--lab", lab, "-f", mine)
-	namespaces := func() string { return labtest.MustRun(t, "get", "namespaces", "--lab", lab).Stdout }
+	// The NAME column: AGE moves on.
+	namespaces := func() string {
+		var names []string
+		for _, l := range strings.Split(labtest.MustRun(t, "get", "namespaces", "--lab", lab).Stdout, "\n") {
+			if f := strings.Fields(l); len(f) > 0 {
+				names = append(names, f[0])
+			}
+		}
+		return strings.Join(names, " ") + " "
+	}
 	before := namespaces()
 
 	r := labtest.Run(t, "delete", "namespace", "default", "--lab", lab)
@@ -336,5 +346,132 @@ spec: {containers: [{name: web, image: "netlab/web:mine", ports: [{containerPort
 	r = labtest.MustRun(t, "delete", "namespace", "x", "y", "--lab", lab)
 	assert.Equal(t, "namespace \"x\" deleted\nnamespace \"y\" deleted\n", r.Stdout, "as kubectl says it, a line each")
 	assert.Empty(t, getPodsNS(t, lab, "x"))
-	assert.NotContains(t, namespaces(), "\nx ")
+	assert.NotContains(t, namespaces(), " x ")
+}
+
+// TestNetworkPolicyFollowsPods: the rules follow the cluster as it changes,
+// as a real node's policy controller does. A Deployment scaled up: its new
+// pods are let in where the policy lets app: web in (their addresses join
+// the set the rule names), and scaled down, the addresses of the pods
+// gone leave it. A namespace given a label a policy selects: its pods get
+// in; the label taken off, they are refused again. A pod relabelled out
+// of a policy's selector is open, and back in, closed. On host-gw.
+func TestNetworkPolicyFollowsPods(t *testing.T) {
+	labtest.Root(t)
+	lab := labtest.NewLab(t, "nf")
+	// host-gw: the pods of the other node come routed, not in VXLAN, and
+	// are filtered all the same (TestNetworkPolicyProbe runs on VXLAN).
+	labtest.MustRun(t, "overlay-mode", "--lab", lab, "--pods", "1", "--backend", "host-gw")
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		f := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(f, []byte(text), 0o644))
+		return f
+	}
+	qa := func(labels string) string {
+		return write("qa.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: qa, labels: "+labels+"}\n")
+	}
+	labtest.MustRun(t, "apply", "--lab", lab, "-f", qa("{team: qa}"), "-f", write("shop.yaml", `apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "netlab/web:web"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db, namespace: shop, labels: {app: db}}
+spec: {containers: [{name: db, image: "netlab/web:db", ports: [{containerPort: 5432}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: tester, namespace: qa, labels: {app: tester}}
+spec: {containers: [{name: t, image: "netlab/web:tester"}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db-ingress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: db}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: web}}}, {namespaceSelector: {matchLabels: {team: friends}}}]
+    ports: [{port: 5432}]
+`))
+	var db netip.AddrPort
+	for _, p := range getPodsNS(t, lab, "shop") {
+		if p.Name == "db" {
+			db = netip.AddrPortFrom(netip.MustParseAddr(p.IP), 5432)
+		}
+	}
+	require.True(t, db.IsValid())
+	reaches := func(ns netops.NS) bool {
+		c, err := who.Dial(ns, db, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	webPods := func() map[string]kubePod {
+		out := map[string]kubePod{}
+		for _, p := range getPodsNS(t, lab, "shop") {
+			if strings.HasPrefix(p.Name, "web-") {
+				out[p.Name] = p
+			}
+		}
+		return out
+	}
+	tester := getPodsNS(t, lab, "qa")[0]
+	require.Len(t, webPods(), 1)
+	for _, p := range webPods() {
+		assert.True(t, reaches(p.NS), "%s (app: web) reaches db", p.Name)
+	}
+	assert.False(t, reaches(tester.NS), "qa/tester is refused: qa is not team: friends")
+
+	labtest.MustRun(t, "scale", "deployment/web", "--replicas", "3", "-n", "shop", "--lab", lab)
+	before := webPods()
+	require.Len(t, before, 3)
+	for _, p := range before {
+		assert.True(t, reaches(p.NS), "%s, new or not, reaches db", p.Name)
+	}
+	labtest.MustRun(t, "scale", "deployment/web", "--replicas", "1", "-n", "shop", "--lab", lab)
+	after := webPods()
+	require.Len(t, after, 1)
+	var sets strings.Builder
+	for _, node := range []string{"node1", "node2"} {
+		out, err := exec.Command("ip", "netns", "exec", lab+"-"+node, "ipset", "save").CombinedOutput()
+		require.NoError(t, err, string(out))
+		sets.Write(out)
+	}
+	for name, p := range before {
+		if _, kept := after[name]; kept {
+			assert.Contains(t, sets.String(), " "+p.IP+"\n", "%s's address stays in the set of app: web", name)
+		} else {
+			assert.NotContains(t, sets.String(), " "+p.IP+"\n", "%s is gone: its address left every set", name)
+		}
+	}
+
+	labtest.MustRun(t, "apply", "--lab", lab, "-f", qa("{team: friends}"))
+	assert.True(t, reaches(tester.NS), "qa is team: friends now: its pods get in")
+	labtest.MustRun(t, "apply", "--lab", lab, "-f", qa("{team: qa}"))
+	assert.False(t, reaches(tester.NS), "the label taken off, they are refused again")
+
+	// A pod's own labels change, as kubectl apply changes them: db-ingress
+	// no longer selects db, which is open to all; labelled back, closed.
+	db2 := func(labels string) string {
+		return write("db.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: shop, labels: "+labels+"}\n"+
+			"spec: {containers: [{name: db, image: \"netlab/web:db\", ports: [{containerPort: 5432}]}]}\n")
+	}
+	r := labtest.MustRun(t, "apply", "--lab", lab, "-f", db2("{app: db-v2}"))
+	assert.Contains(t, r.Stdout, "pod/db configured")
+	assert.True(t, reaches(tester.NS), "no policy selects db now")
+	labtest.MustRun(t, "apply", "--lab", lab, "-f", db2("{app: db}"))
+	assert.False(t, reaches(tester.NS), "selected again")
 }
