@@ -8,7 +8,7 @@ SHELL  := /bin/bash
 GO     ?= $(eval GO := $$(shell scripts/install-go.sh 2>/dev/null || echo go))$(GO)
 BIN    := bin/netlab
 PREFIX ?= /usr/local
-DEBS   := iproute2 iptables iputils-ping traceroute curl bind9-dnsutils tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool graphviz conntrack nfacct ipset
+DEBS   := iproute2 iptables iputils-ping traceroute curl bind9-dnsutils tcpdump iperf3 util-linux procps gcc libc6-dev git shellcheck ethtool graphviz conntrack nfacct ipset nftables
 # What only the tests need: the browser test of netlab web drives Debian's chromium.
 TEST_DEBS := chromium fonts-dejavu-core
 # What make vm-test needs on the host (the VMs' own packages are in their image).
