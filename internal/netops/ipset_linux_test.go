@@ -21,13 +21,7 @@ import (
 // make the same sets.
 func TestIPSets(t *testing.T) {
 	labtest.Root(t)
-	mk := func(p string) netops.NS {
-		ns := netops.NS(labtest.Name(p))
-		require.NoError(t, exec.Command("ip", "netns", "add", string(ns)).Run())
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", string(ns)).Run() })
-		return ns
-	}
-	ns, replay := mk("is"), mk("isr")
+	ns, replay := freshNS(t, "is"), freshNS(t, "isr")
 	ipset := func(ns netops.NS, args ...string) (string, error) {
 		out, err := exec.Command("ip", append([]string{"netns", "exec", string(ns), "ipset"}, args...)...).CombinedOutput()
 		return string(out), err

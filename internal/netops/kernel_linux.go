@@ -210,6 +210,15 @@ func (k *kernel) apply(op Op) error {
 			}
 			return nil
 		})
+	case NFT:
+		return Do(o.NS, func() error {
+			cmd := exec.Command("nft", "-f", "-")
+			cmd.Stdin = strings.NewReader(o.Script())
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("nft -f: %v: %s", err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		})
 	case LinkSet:
 		return k.linkSet(o)
 	case IPTablesRaw:

@@ -830,3 +830,25 @@ func (o IPSets) Commands() []string {
 
 // Restore is the input of `ipset restore`.
 func (o IPSets) Restore() string { return strings.Join(o.lines(), "\n") + "\n" }
+
+// NFT is one nftables transaction in a namespace: its lines are nft
+// commands without "nft" ("add chain ip kube-proxy services"), loaded at
+// once by `nft -f -`: all of them, or on an error none.
+type NFT struct {
+	NS    NS
+	Lines []string
+}
+
+// Commands implements Op: each line an nft command of its own, quoted
+// for a shell. Run one after another they make what the transaction
+// makes at once.
+func (o NFT) Commands() []string {
+	var cmds []string
+	for _, l := range o.Lines {
+		cmds = append(cmds, inNS(o.NS, "nft '"+strings.ReplaceAll(l, "'", `'\''`)+"'"))
+	}
+	return cmds
+}
+
+// Script is the input of `nft -f -`.
+func (o NFT) Script() string { return strings.Join(o.Lines, "\n") + "\n" }
