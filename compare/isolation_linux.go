@@ -108,12 +108,8 @@ func (sub *subject) policyIsolation() *api.Cell {
 	if from, to, port, v, ok := deniedPair(st, set, sub.node.Name); ok {
 		fp, tp := policyPod(set, from), policyPod(set, to)
 		c := sub.apart(from.NS, from.Namespace+"/"+from.Name+" "+from.IP.String(), from.IP, to.Name, netip.AddrPortFrom(to.IP, uint16(port)))
-		why := v.Egress.Why("egress", fp.Key())
-		if v.Egress.Allowed() {
-			why = v.Ingress.Why("ingress", tp.Key())
-		}
 		c.Meant = tp.Key()
-		c.Note = "NetworkPolicy: " + why
+		c.Note = "NetworkPolicy: " + v.Why(fp.Key(), tp.Key())
 		if c.Reachable {
 			c.Note += ", yet it answered: the rules do not do what the policies say"
 		}

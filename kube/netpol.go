@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -86,6 +87,31 @@ func (d Decision) Why(dir string, pod string) string {
 		return fmt.Sprintf("%s allowed by %v", dir, d.AllowedBy)
 	}
 	return fmt.Sprintf("%s of %s denied: selected by %v, whose rules do not allow it", dir, pod, d.Selecting)
+}
+
+// Why is the verdict in plain words, for a connection from one pod (or
+// address) to another: the directions that deny it; allowed, what
+// allowed each isolated direction, or that no policy selects either end.
+func (v Verdict) Why(from, to string) string {
+	var deny, allow []string
+	for _, d := range []struct {
+		dec      Decision
+		dir, pod string
+	}{{v.Egress, "egress", from}, {v.Ingress, "ingress", to}} {
+		switch {
+		case !d.dec.Allowed():
+			deny = append(deny, d.dec.Why(d.dir, d.pod))
+		case d.dec.Isolated:
+			allow = append(allow, d.dec.Why(d.dir, d.pod))
+		}
+	}
+	switch {
+	case len(deny) > 0:
+		return strings.Join(deny, "; ")
+	case len(allow) > 0:
+		return strings.Join(allow, "; ")
+	}
+	return fmt.Sprintf("no policy selects %s for egress, nor %s for ingress: allowed", from, to)
 }
 
 // Evaluate decides a connection from one peer to another, to port and

@@ -145,14 +145,7 @@ func (c *Cluster) Probe(ctx context.Context, ports []ProbePort) (cells []Cell, s
 				v := set.Evaluate(Peer{Pod: byKey[from]}, Peer{Pod: byKey[to]}, pp.Port, pp.Protocol)
 				cell := Cell{From: from, To: to, Port: pp.Port, Protocol: pp.Protocol, Expected: v.Allowed}
 				if !v.Allowed {
-					var why []string
-					if !v.Egress.Allowed() {
-						why = append(why, v.Egress.Why("egress", from))
-					}
-					if !v.Ingress.Allowed() {
-						why = append(why, v.Ingress.Why("ingress", to))
-					}
-					cell.Why = strings.Join(why, "; ")
+					cell.Why = v.Why(from, to)
 				}
 				cells = append(cells, cell)
 			}

@@ -323,3 +323,16 @@ spec:
 		assert.Contains(t, me.Reason, c.why, c.doc)
 	}
 }
+
+// TestVerdictWhy: the reason the probe, compare and the exercises' hints
+// give: every direction that denies; allowed, what allowed each isolated
+// direction; no policy, that neither end is selected.
+func TestVerdictWhy(t *testing.T) {
+	deny := Decision{Isolated: true, Selecting: []string{"x/deny"}}
+	allow := Decision{Isolated: true, Selecting: []string{"x/allow"}, AllowedBy: []string{"x/allow"}}
+	assert.Equal(t, "egress of x/a denied: selected by [x/deny], whose rules do not allow it; ingress of y/b denied: selected by [x/deny], whose rules do not allow it",
+		Verdict{Egress: deny, Ingress: deny}.Why("x/a", "y/b"))
+	assert.Equal(t, "ingress of y/b denied: selected by [x/deny], whose rules do not allow it", Verdict{Egress: allow, Ingress: deny}.Why("x/a", "y/b"))
+	assert.Equal(t, "egress allowed by [x/allow]", Verdict{Allowed: true, Egress: allow}.Why("x/a", "y/b"))
+	assert.Equal(t, "no policy selects x/a for egress, nor y/b for ingress: allowed", Verdict{Allowed: true}.Why("x/a", "y/b"))
+}

@@ -42,28 +42,6 @@ func (e *Env) verdict(from, to string, port int, proto corev1.Protocol) (kube.Ve
 	return set.Evaluate(kube.Peer{Pod: f}, kube.Peer{Pod: t}, int32(port), proto), true
 }
 
-// why is the evaluator's reason for a connection: the direction that
-// denies it, or both directions' say when it is allowed.
-func why(v kube.Verdict, from, to string) string {
-	switch {
-	case !v.Egress.Allowed():
-		return v.Egress.Why("egress", from)
-	case !v.Ingress.Allowed():
-		return v.Ingress.Why("ingress", to)
-	}
-	var parts []string
-	if v.Egress.Isolated {
-		parts = append(parts, v.Egress.Why("egress", from))
-	}
-	if v.Ingress.Isolated {
-		parts = append(parts, v.Ingress.Why("ingress", to))
-	}
-	if len(parts) == 0 {
-		return fmt.Sprintf("no policy selects %s for egress, nor %s for ingress: allowed", from, to)
-	}
-	return strings.Join(parts, "; ")
-}
-
 // podServer is the address and port a pod of netlab apply's serves on
 // (port), "" when it has no address.
 func (e *Env) podServer(key string, port int) (netip.AddrPort, bool) {
@@ -96,9 +74,9 @@ func reaches(from, to string, port int, want bool, lead string) Criterion {
 		}
 		v, _ := e.verdict(from, to, port, corev1.ProtocolTCP)
 		if want {
-			o.Hint = fmt.Sprintf("the policies say: %s. %s", why(v, from, to), lead)
+			o.Hint = fmt.Sprintf("the policies say: %s. %s", v.Why(from, to), lead)
 		} else {
-			o.Hint = fmt.Sprintf("%s got in, and must not: %s. %s", from, why(v, from, to), lead)
+			o.Hint = fmt.Sprintf("%s got in, and must not: %s. %s", from, v.Why(from, to), lead)
 		}
 		return o
 	}}
@@ -154,7 +132,7 @@ func dnsPolicyHint(e *Env, from string, tcp bool) string {
 		return "the cluster DNS has no pod: 'sudo netlab get pods -n kube-system'"
 	}
 	s := fmt.Sprintf("%s asks %s, the Service kube-dns, whose pod is %s (port 53, %s). The policies say: %s. ",
-		from, e.Nameserver(from), dnsPod, proto, why(v, from, dnsPod))
+		from, e.Nameserver(from), dnsPod, proto, v.Why(from, dnsPod))
 	if v.Allowed {
 		return s + "They allow it, so look at the node's rules ('sudo netlab trace')."
 	}
