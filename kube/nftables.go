@@ -19,10 +19,12 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+
+	"netlab/internal/names"
 )
 
 // NFTTable is the table kube-proxy's nftables mode keeps its rules in.
-const NFTTable = "kube-proxy"
+const NFTTable = names.KubeProxyTable
 
 // NFTOptions are what kube-proxy's nftables proxier knows of its node
 // beyond the Services.
@@ -38,6 +40,10 @@ type NFTOptions struct {
 	NodePortIPs []netip.Addr
 	// MasqMark is the mark that asks for masquerading (0x4000 unless set).
 	MasqMark string
+	// Owner, when set, is said in the table's comment after kube-proxy's
+	// ("rules for kube-proxy (netlab:LAB)"): whose table it is, which
+	// down and the preflight read.
+	Owner string
 }
 
 // nftHash is kube-proxy's hashAndTruncate: the first 8 characters of the
@@ -109,41 +115,177 @@ var nftJumps = []struct{ to, from, match string }{
 	{"cluster-ips-check", "filter-output-post-dnat", "ct state new"},
 }
 
+// NFTRuleSet is kube-proxy's nftables rule set for one family, in parts:
+// what a sync declares, what it refills, and what it keeps.
+type NFTRuleSet struct {
+	// Family is the table's: "ip", or "ip6" for the IPv6 proxier's.
+	Family string
+	// Decl declares the table, its chains, and its sets and maps but the
+	// affinity sets ("add" lines: each makes what is missing, and leaves
+	// what exists as it is).
+	Decl []string
+	// Chains are every chain declared; Refill the sets and maps whose
+	// elements the rule set gives in full (each sync empties them first),
+	// as "set NAME" or "map NAME".
+	Chains, Refill []string
+	// Affinity are the affinity sets, each with its timeout in seconds:
+	// their elements are the clients the kernel has seen, kept across
+	// syncs as kube-proxy keeps them.
+	Affinity []NFTSet
+	// Rules are the chains' rules, and Elems the sets' and maps' elements.
+	Rules, Elems []string
+}
+
+// NFTSet is an affinity set: its name, its timeout, its declaration.
+type NFTSet struct {
+	Name    string
+	Timeout int
+	Decl    string
+}
+
+// NFTLoaded is what a sync left in a node's table: its chains and its
+// affinity sets (name → timeout), so that the next sync removes what it
+// no longer needs.
+type NFTLoaded struct {
+	Chains   []string       `json:"chains"`
+	Affinity map[string]int `json:"affinity,omitempty"`
+}
+
+// Lines is the rule set as one `nft -f` transaction that builds the
+// table from nothing: declarations, then the rules chain by chain, then
+// the elements.
+func (r NFTRuleSet) Lines() []string {
+	out := append([]string{}, r.Decl...)
+	for _, a := range r.Affinity {
+		out = append(out, a.Decl)
+	}
+	return append(append(out, r.Rules...), r.Elems...)
+}
+
+// Sync is the transaction that turns a table holding prev (nothing, the
+// first time) into this rule set, as kube-proxy's sync does: declare
+// what is missing, flush every chain and refilled map it writes, flush
+// and delete the chains and affinity sets it no longer has (after the
+// rules and elements that named them are gone), then write the rules and
+// elements. An affinity set that stays keeps its clients.
+func (r NFTRuleSet) Sync(prev NFTLoaded) []string {
+	t := r.Family + " " + NFTTable
+	out := append([]string{}, r.Decl...)
+	have := map[string]bool{}
+	for _, c := range r.Chains {
+		have[c] = true
+		out = append(out, fmt.Sprintf("flush chain %s %s", t, c))
+	}
+	for _, m := range r.Refill {
+		kind, name, _ := strings.Cut(m, " ")
+		out = append(out, fmt.Sprintf("flush %s %s %s", kind, t, name))
+	}
+	// Stale chains may jump to one another (external- to service-):
+	// all are flushed before any is deleted.
+	var stale []string
+	for _, c := range prev.Chains {
+		if !have[c] {
+			stale = append(stale, c)
+			out = append(out, fmt.Sprintf("flush chain %s %s", t, c))
+		}
+	}
+	for _, c := range stale {
+		out = append(out, fmt.Sprintf("delete chain %s %s", t, c))
+	}
+	keep := map[string]bool{}
+	for _, a := range r.Affinity {
+		if old, ok := prev.Affinity[a.Name]; ok && old == a.Timeout {
+			keep[a.Name] = true
+		}
+	}
+	var gone []string
+	for name := range prev.Affinity {
+		if !keep[name] {
+			gone = append(gone, name)
+		}
+	}
+	sort.Strings(gone)
+	for _, name := range gone {
+		out = append(out, fmt.Sprintf("delete set %s %s", t, name))
+	}
+	for _, a := range r.Affinity {
+		if !keep[a.Name] {
+			out = append(out, a.Decl)
+		}
+	}
+	return append(append(out, r.Rules...), r.Elems...)
+}
+
+// Loaded is what this rule set leaves in a node's table.
+func (r NFTRuleSet) Loaded() NFTLoaded {
+	l := NFTLoaded{Chains: append([]string{}, r.Chains...)}
+	if len(r.Affinity) > 0 {
+		l.Affinity = map[string]int{}
+		for _, a := range r.Affinity {
+			l.Affinity[a.Name] = a.Timeout
+		}
+	}
+	return l
+}
+
 // GenerateNFT writes kube-proxy's nftables rule set for the service ports
-// (IPv4), as the lines of an `nft -f` transaction that builds the table
-// from nothing: its declarations first (the table, chains, sets and maps),
-// then the rules, chain by chain, then the elements of the sets and maps.
-// Each port's endpoints are taken in kube-proxy's order (by "ip:port").
-func GenerateNFT(ports []ServicePort, o NFTOptions) []string {
+// as the lines of an `nft -f` transaction that builds the table from
+// nothing (NFT(...).Lines()).
+func GenerateNFT(ports []ServicePort, o NFTOptions) []string { return NFT(ports, o).Lines() }
+
+// NFT makes kube-proxy's nftables rule set for the service ports of one
+// family, the ClusterCIDR's: table ip kube-proxy for IPv4, ip6 for IPv6
+// (a dual-stack kube-proxy keeps one of each, as its iptables mode keeps
+// iptables and ip6tables). Each port's endpoints are taken in
+// kube-proxy's order (by "ip:port").
+func NFT(ports []ServicePort, o NFTOptions) NFTRuleSet {
 	mark := o.MasqMark
 	if mark == "" {
 		mark = MasqMark
 	}
+	fam, ipm, addrType := "ip", "ip", "ipv4_addr"
+	if o.ClusterCIDR.Addr().Is6() {
+		fam, ipm, addrType = "ip6", "ip6", "ipv6_addr"
+	}
+	rs := NFTRuleSet{Family: fam}
 	ports = append([]ServicePort{}, ports...)
 	sort.SliceStable(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
-	var decl, rules, elems []string
-	add := func(kind, rest string) { decl = append(decl, fmt.Sprintf("add %s ip %s %s", kind, NFTTable, rest)) }
-	rule := func(chain, r string) { rules = append(rules, fmt.Sprintf("add rule ip %s %s %s", NFTTable, chain, r)) }
+	var rules, elems []string
+	table := fam + " " + NFTTable
+	add := func(kind, name, rest string) {
+		rs.Decl = append(rs.Decl, strings.TrimSpace(fmt.Sprintf("add %s %s %s %s", kind, table, name, rest)))
+		switch kind {
+		case "chain":
+			rs.Chains = append(rs.Chains, name)
+		default:
+			rs.Refill = append(rs.Refill, kind+" "+name)
+		}
+	}
+	rule := func(chain, r string) { rules = append(rules, fmt.Sprintf("add rule %s %s %s", table, chain, r)) }
 	elem := func(set, e string) {
-		elems = append(elems, fmt.Sprintf("add element ip %s %s { %s }", NFTTable, set, e))
+		elems = append(elems, fmt.Sprintf("add element %s %s { %s }", table, set, e))
 	}
 
-	decl = append(decl, fmt.Sprintf(`add table ip %s { comment "rules for kube-proxy" ; }`, NFTTable))
+	comment := "rules for kube-proxy"
+	if o.Owner != "" {
+		comment += " (" + o.Owner + ")"
+	}
+	rs.Decl = append(rs.Decl, fmt.Sprintf(`add table %s { comment %q ; }`, table, comment))
 	for _, bc := range nftBaseChains {
-		add("chain", fmt.Sprintf("%s { type %s hook %s priority %s ; }", bc.name, bc.typ, bc.hook, bc.priority))
+		add("chain", bc.name, fmt.Sprintf("{ type %s hook %s priority %s ; }", bc.typ, bc.hook, bc.priority))
 	}
 	for _, c := range []string{"cluster-ips-check", "firewall-check", "mark-for-masquerade", "masquerading", "nodeport-endpoints-check", "service-endpoints-check", "services"} {
-		add("chain", c)
+		add("chain", c, "")
 	}
-	add("chain", `reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }`)
-	add("set", `cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }`)
-	add("set", `nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }`)
-	const addrProtoPort = "ipv4_addr . inet_proto . inet_service : verdict"
-	add("map", `firewall-ips { type `+addrProtoPort+` ; comment "destinations that are subject to LoadBalancerSourceRanges" ; }`)
-	add("map", `no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }`)
-	add("map", `no-endpoint-services { type `+addrProtoPort+` ; comment "vmap to drop or reject packets to services with no endpoints" ; }`)
-	add("map", `service-ips { type `+addrProtoPort+` ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }`)
-	add("map", `service-nodeports { type inet_proto . inet_service : verdict ; comment "NodePort traffic" ; }`)
+	add("chain", "reject-chain", `{ comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }`)
+	add("set", "cluster-ips", `{ type `+addrType+` ; comment "Active ClusterIPs" ; }`)
+	add("set", "nodeport-ips", `{ type `+addrType+` ; comment "IPs that accept NodePort traffic" ; }`)
+	addrProtoPort := addrType + " . inet_proto . inet_service : verdict"
+	add("map", "firewall-ips", `{ type `+addrProtoPort+` ; comment "destinations that are subject to LoadBalancerSourceRanges" ; }`)
+	add("map", "no-endpoint-nodeports", `{ type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }`)
+	add("map", "no-endpoint-services", `{ type `+addrProtoPort+` ; comment "vmap to drop or reject packets to services with no endpoints" ; }`)
+	add("map", "service-ips", `{ type `+addrProtoPort+` ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }`)
+	add("map", "service-nodeports", `{ type inet_proto . inet_service : verdict ; comment "NodePort traffic" ; }`)
 
 	for _, j := range nftJumps {
 		rule(j.from, strings.TrimSpace(j.match+" jump "+j.to))
@@ -152,18 +294,18 @@ func GenerateNFT(ports []ServicePort, o NFTOptions) []string {
 	rule("masquerading", "mark and "+mark+" == 0 return")
 	rule("masquerading", "mark set mark xor "+mark)
 	rule("masquerading", "masquerade fully-random")
-	rule("cluster-ips-check", `ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`)
+	rule("cluster-ips-check", ipm+` daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`)
 	if o.ServiceCIDR.IsValid() {
-		rule("cluster-ips-check", fmt.Sprintf(`ip daddr { %s } drop comment "Drop traffic to unallocated ClusterIPs"`, o.ServiceCIDR))
+		rule("cluster-ips-check", fmt.Sprintf(`%s daddr { %s } drop comment "Drop traffic to unallocated ClusterIPs"`, ipm, o.ServiceCIDR))
 	}
 	rule("reject-chain", "reject")
-	rule("service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services")
-	rule("nodeport-endpoints-check", "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports")
-	rule("firewall-check", "ip daddr . meta l4proto . th dport vmap @firewall-ips")
-	rule("services", "ip daddr . meta l4proto . th dport vmap @service-ips")
-	rule("services", "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
+	rule("service-endpoints-check", ipm+" daddr . meta l4proto . th dport vmap @no-endpoint-services")
+	rule("nodeport-endpoints-check", ipm+" daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports")
+	rule("firewall-check", ipm+" daddr . meta l4proto . th dport vmap @firewall-ips")
+	rule("services", ipm+" daddr . meta l4proto . th dport vmap @service-ips")
+	rule("services", ipm+" daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
 	for _, ip := range o.NodePortIPs {
-		if ip.Is4() && !ip.IsLoopback() {
+		if ip.Is4() == (fam == "ip") && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
 			elem("nodeport-ips", ip.String())
 		}
 	}
@@ -184,37 +326,40 @@ func GenerateNFT(ports []ServicePort, o NFTOptions) []string {
 			continue
 		}
 		svc := NFTServiceChain(sp)
-		add("chain", svc)
+		add("chain", svc, "")
 		elem("service-ips", key+" : goto "+svc)
 		if sp.NodePort > 0 {
 			ext := NFTExternalChain(sp)
-			add("chain", ext)
+			add("chain", ext, "")
 			elem("service-nodeports", fmt.Sprintf("%s . %d : goto %s", proto, sp.NodePort, ext))
 			// A NodePort may lead to another node: masqueraded, as
 			// externalTrafficPolicy: Cluster has it.
 			rule(ext, "jump mark-for-masquerade")
 			rule(ext, "goto "+svc)
 		}
-		rule(svc, fmt.Sprintf("ip daddr %s %s dport %d ip saddr != %s jump mark-for-masquerade", sp.ClusterIP, proto, sp.Port, o.ClusterCIDR))
+		rule(svc, fmt.Sprintf("%s daddr %s %s dport %d %s saddr != %s jump mark-for-masquerade", ipm, sp.ClusterIP, proto, sp.Port, ipm, o.ClusterCIDR))
 		var pick []string
 		for i, ep := range eps {
 			if sp.AffinitySeconds > 0 {
-				add("set", fmt.Sprintf("%s { type ipv4_addr ; flags dynamic,timeout ; timeout %ds ; }", NFTAffinitySet(sp, ep), sp.AffinitySeconds))
-				rule(svc, fmt.Sprintf("ip saddr @%s goto %s", NFTAffinitySet(sp, ep), NFTEndpointChain(sp, ep)))
+				set := NFTAffinitySet(sp, ep)
+				rs.Affinity = append(rs.Affinity, NFTSet{Name: set, Timeout: sp.AffinitySeconds,
+					Decl: fmt.Sprintf("add set %s %s { type %s ; flags dynamic,timeout ; timeout %ds ; }", table, set, addrType, sp.AffinitySeconds)})
+				rule(svc, fmt.Sprintf("%s saddr @%s goto %s", ipm, set, NFTEndpointChain(sp, ep)))
 			}
 			pick = append(pick, fmt.Sprintf("%d : goto %s", i, NFTEndpointChain(sp, ep)))
 		}
 		rule(svc, fmt.Sprintf("numgen random mod %d vmap { %s }", len(eps), strings.Join(pick, " , ")))
 		for _, ep := range eps {
 			epc := NFTEndpointChain(sp, ep)
-			add("chain", epc)
+			add("chain", epc, "")
 			// Hairpin: an endpoint reaching itself through its Service.
-			rule(epc, fmt.Sprintf("ip saddr %s jump mark-for-masquerade", ep.IP))
+			rule(epc, fmt.Sprintf("%s saddr %s jump mark-for-masquerade", ipm, ep.IP))
 			if sp.AffinitySeconds > 0 {
-				rule(epc, fmt.Sprintf("update @%s { ip saddr }", NFTAffinitySet(sp, ep)))
+				rule(epc, fmt.Sprintf("update @%s { %s saddr }", NFTAffinitySet(sp, ep), ipm))
 			}
 			rule(epc, fmt.Sprintf("meta l4proto %s dnat to %s", proto, ep))
 		}
 	}
-	return append(append(decl, rules...), elems...)
+	rs.Rules, rs.Elems = rules, elems
+	return rs
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"netlab/internal/labtest"
+	"netlab/internal/netops"
 )
 
 // TestNFTablesLoads: the kernel takes GenerateNFT's transaction as it is
@@ -20,13 +22,8 @@ import (
 // affinity set with its timeout among them.
 func TestNFTablesLoads(t *testing.T) {
 	labtest.Root(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("no nft here: 'sudo make test' installs it (apt-get install nftables)")
-	}
-	ns := labtest.Name("nft")
-	out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput()
-	require.NoError(t, err, string(out))
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	labtest.Tool(t, "nft", "nftables")
+	ns := string(labtest.NetNS(t, "nft"))
 	s := svc("ns1", "svc1", "10.96.0.41", ep("10.244.1.5", 9376), ep("10.244.2.5", 9376))
 	s.NodePort, s.AffinitySeconds = 30080, 10800
 	lines := GenerateNFT([]ServicePort{s, svc("ns1", "empty", "10.96.0.42")}, NFTOptions{
@@ -35,7 +32,7 @@ func TestNFTablesLoads(t *testing.T) {
 	})
 	f := filepath.Join(t.TempDir(), "kube-proxy.nft")
 	require.NoError(t, os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
-	out, err = exec.Command("ip", "netns", "exec", ns, "nft", "-f", f).CombinedOutput()
+	out, err := exec.Command("ip", "netns", "exec", ns, "nft", "-f", f).CombinedOutput()
 	require.NoError(t, err, "nft -f: %s", out)
 	out, err = exec.Command("ip", "netns", "exec", ns, "nft", "list", "table", "ip", "kube-proxy").CombinedOutput()
 	require.NoError(t, err, string(out))
@@ -59,4 +56,73 @@ func TestNFTablesLoads(t *testing.T) {
 	} {
 		assert.Contains(t, listed, want)
 	}
+}
+
+// TestNFTablesSync: a sync brings a table to the new rule set in one
+// transaction, as kube-proxy's does: an endpoint gone takes its chain with
+// it, a Service gone its chains and affinity sets, an affinity set that
+// stays keeps the clients it holds, a changed timeout makes the set anew,
+// and nothing of another table is touched.
+func TestNFTablesSync(t *testing.T) {
+	labtest.Root(t)
+	labtest.Tool(t, "nft", "nftables")
+	ns := string(labtest.NetNS(t, "nfs"))
+	nft := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("ip", append([]string{"netns", "exec", ns, "nft"}, args...)...).CombinedOutput()
+		require.NoError(t, err, "nft %v: %s", args, out)
+		return string(out)
+	}
+	// Another table of the node's, which no sync may touch.
+	nft("add table ip other")
+	nft("add chain ip other keep")
+	o := NFTOptions{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), ServiceCIDR: netip.MustParsePrefix("10.96.0.0/12"), Owner: "netlab:x"}
+	sticky := svc("ns1", "sticky", "10.96.0.41", ep("10.244.1.5", 9376), ep("10.244.2.5", 9376))
+	sticky.AffinitySeconds = 600
+	gone := svc("ns1", "gone", "10.96.0.42", ep("10.244.1.7", 80))
+	gone.AffinitySeconds = 60
+	load := func(ports ...ServicePort) NFTRuleSet {
+		t.Helper()
+		rs := NFT(ports, o)
+		prev, err := nftLoaded(netops.NS(ns), "ip")
+		require.NoError(t, err)
+		f := filepath.Join(t.TempDir(), "sync.nft")
+		require.NoError(t, os.WriteFile(f, []byte(strings.Join(rs.Sync(prev), "\n")+"\n"), 0o644))
+		nft("-f", f)
+		return rs
+	}
+	load(sticky, gone)
+	aff := NFTAffinitySet(sticky, sticky.Endpoints[0])
+	nft("add element ip kube-proxy " + aff + " { 10.244.3.9 }") // a client the kernel has seen
+	listed := nft("list", "table", "ip", "kube-proxy")
+	assert.Contains(t, listed, "chain "+NFTEndpointChain(gone, gone.Endpoints[0])+" {")
+	assert.Contains(t, listed, `comment "rules for kube-proxy (netlab:x)"`)
+
+	// sticky loses an endpoint; gone goes.
+	sticky.Endpoints = sticky.Endpoints[:1]
+	rs := load(sticky)
+	listed = nft("list", "table", "ip", "kube-proxy")
+	assert.NotContains(t, listed, "gone", "the Service's chains, set and map elements went with it")
+	assert.NotContains(t, listed, "10.244.2.5", "the endpoint's chain and set went")
+	assert.Contains(t, listed, "numgen random mod 1 vmap { 0 : goto "+NFTEndpointChain(sticky, sticky.Endpoints[0])+" }")
+	assert.Regexp(t, `set `+regexp.QuoteMeta(aff)+` \{[^}]*elements = \{ 10\.244\.3\.9 expires`, listed, "the client stays with its endpoint")
+	// What the table holds is exactly the rule set's: each chain once.
+	chains := regexp.MustCompile(`(?m)^\tchain (\S+) \{`).FindAllStringSubmatch(listed, -1)
+	var names []string
+	for _, c := range chains {
+		names = append(names, c[1])
+	}
+	assert.ElementsMatch(t, rs.Chains, names)
+
+	// A new timeout makes the set anew (nft cannot change it in place).
+	sticky.AffinitySeconds = 30
+	load(sticky)
+	listed = nft("list", "table", "ip", "kube-proxy")
+	assert.Contains(t, listed, "timeout 30s")
+	assert.NotContains(t, listed, "10.244.3.9", "a new set starts empty")
+	assert.Contains(t, nft("list", "table", "ip", "other"), "chain keep", "another table is untouched")
+
+	// A second load of the same rule set changes nothing: same listing.
+	load(sticky)
+	assert.Equal(t, listed, nft("list", "table", "ip", "kube-proxy"))
 }

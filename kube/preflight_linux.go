@@ -9,6 +9,7 @@ import (
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // Preflight refuses, before anything changes, what would make the
@@ -34,6 +35,40 @@ func (c *Cluster) Preflight() error {
 			if err := c.foreignChains(out, table, where); err != nil {
 				return err
 			}
+		}
+		if err := c.foreignNFT(n.NS, where); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// foreignNFT refuses a table kube-proxy (of family ip or ip6) that this
+// lab did not make: a kube-proxy in nftables mode runs here, or another
+// lab's rules are here. A lab in nftables mode needs the nft tool.
+func (c *Cluster) foreignNFT(ns netops.NS, where string) error {
+	nftMode := c.S.Topology.Overlay.Proxy() == topo.ProxyNFTables
+	for _, fam := range []string{"ip", "ip6"} {
+		has, err := netops.NFTHasTable(ns, fam, NFTTable)
+		if errors.Is(err, netops.ErrNoNFT) {
+			if nftMode {
+				return fmt.Errorf("%s: kube-proxy's nftables mode needs the nft tool, which is not installed. Install it ('sudo apt-get install nftables'), then try again", where)
+			}
+			return nil
+		}
+		if err != nil || !has {
+			return err
+		}
+		comment, err := netops.NFTTableComment(ns, fam, NFTTable)
+		if err != nil {
+			return err
+		}
+		if !names.OwnsTable(comment, c.S.Lab) {
+			whose := "not netlab's"
+			if _, rest, ok := strings.Cut(comment, "(netlab:"); ok {
+				whose = "lab " + strings.TrimSuffix(rest, ")") + "'s"
+			}
+			return fmt.Errorf("%s already has a table %s %s that lab %s did not make (%s): a kube-proxy in nftables mode runs here, or another lab's Services are here; netlab will not touch it. Use a machine without kube-proxy (or take the other lab down), or an embedded lab", where, fam, NFTTable, c.S.Lab, whose)
 		}
 	}
 	return nil

@@ -12,9 +12,11 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 
 	"netlab/internal/names"
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 )
 
 // Endpoints are a Service's ready endpoints per port, of its first
@@ -129,11 +131,19 @@ func (c *Cluster) Sync(ctx context.Context) error {
 	// netlab looks whether the node's kernel keeps them (a read).
 	nfacct := len(t.LocalNodes()) > 0 && netops.NfacctAvailable(t.LocalNodes()[0].NS)
 	marker := names.RuleMarker(c.S.Lab)
+	nftMode := t.Overlay.Proxy() == topo.ProxyNFTables
+	if nftMode {
+		nfacct = false // kube-proxy's nftables mode counts in its own rules
+	}
 	var ops []netops.Op
 	next := map[string][]string{}
 	gens := map[string]Tables{}
+	ports := map[string][]ServicePort{}
 	for _, px := range c.proxiers() {
-		gens[px.fam] = Generate(c.ServicePorts(px.fam), px.clusterCIDR.String(), nfacct)
+		ports[px.fam] = c.ServicePorts(px.fam)
+		if !nftMode {
+			gens[px.fam] = Generate(ports[px.fam], px.clusterCIDR.String(), nfacct)
+		}
 	}
 	pset := c.PolicySet()
 	nextPolicy, nextSets := map[string][]string{}, map[string][]string{}
@@ -145,6 +155,14 @@ func (c *Cluster) Sync(ctx context.Context) error {
 			v6 := px.fam == IPv6
 			ipt := &netops.IPTables{NS: n.NS, Marker: marker, IPv6: v6}
 			ipts[px.fam] = ipt
+			if nftMode {
+				op, err := c.nftSync(n, px, ports[px.fam], marker)
+				if err != nil {
+					return err
+				}
+				ops = append(ops, op)
+				continue
+			}
 			for table, tb := range map[string]Table{"filter": gen.Filter, "nat": gen.NAT} {
 				key := chainsKey(px.fam, table)
 				have := map[string]bool{}
@@ -200,7 +218,9 @@ func (c *Cluster) Sync(ctx context.Context) error {
 		before, after := c.policyOps(n, ipts, pset, nextPolicy, nextSets)
 		ops = append(ops, before...)
 		for _, px := range c.proxiers() {
-			ops = append(ops, *ipts[px.fam])
+			if ipt := ipts[px.fam]; len(ipt.Chains)+len(ipt.Rules) > 0 {
+				ops = append(ops, *ipt)
+			}
 		}
 		ops = append(ops, del...)
 		ops = append(ops, after...)
@@ -208,8 +228,10 @@ func (c *Cluster) Sync(ctx context.Context) error {
 	if err := c.R.Run(ctx, ops); err != nil {
 		return fmt.Errorf("load kube-proxy's rules: %w", err)
 	}
-	c.Store.Jumps = true
-	c.Store.Chains = next
+	if !nftMode {
+		c.Store.Jumps = true
+		c.Store.Chains = next
+	}
 	if len(c.Store.Policies) > 0 || c.Store.PolicyJumps {
 		c.Store.PolicyJumps = true
 		c.Store.PolicyChains, c.Store.PolicySets = nextPolicy, nextSets
@@ -220,6 +242,52 @@ func (c *Cluster) Sync(ctx context.Context) error {
 	}
 	c.Store.UDP = udp
 	return nil
+}
+
+// nftSync is the transaction that brings node n's table kube-proxy of
+// px's family to the service ports: kube-proxy's nftables rule set, with
+// the node's own address as the one that takes NodePorts
+// (--nodeport-addresses primary, its default), and the table's comment
+// saying whose it is. What the table holds now is read from the kernel,
+// so that chains and affinity sets no longer needed go even when an
+// earlier sync stopped half-way on another node.
+func (c *Cluster) nftSync(n topo.Node, px proxier, ports []ServicePort, marker string) (netops.Op, error) {
+	o := NFTOptions{ClusterCIDR: px.clusterCIDR, ServiceCIDR: ServiceCIDR, NodePortIPs: []netip.Addr{n.IP}, Owner: marker}
+	if px.fam == IPv6 {
+		o.ServiceCIDR, o.NodePortIPs = ServiceCIDR6, []netip.Addr{n.IP6}
+	}
+	rs := NFT(ports, o)
+	prev, err := nftLoaded(n.NS, rs.Family)
+	if err != nil {
+		return nil, err
+	}
+	return netops.NFT{NS: n.NS, Lines: rs.Sync(prev)}, nil
+}
+
+// nftLoaded reads what namespace ns's table kube-proxy of family holds:
+// its chains and affinity sets (nothing if there is no such table).
+func nftLoaded(ns netops.NS, family string) (NFTLoaded, error) {
+	var l NFTLoaded
+	has, err := netops.NFTHasTable(ns, family, NFTTable)
+	if err != nil || !has {
+		return l, err
+	}
+	if l.Chains, err = netops.NFTChains(ns, family, NFTTable); err != nil {
+		return l, err
+	}
+	sets, err := netops.NFTSets(ns, family, NFTTable)
+	if err != nil {
+		return l, err
+	}
+	for name, timeout := range sets {
+		if strings.HasPrefix(name, "affinity-") {
+			if l.Affinity == nil {
+				l.Affinity = map[string]int{}
+			}
+			l.Affinity[name] = timeout
+		}
+	}
+	return l, nil
 }
 
 // staleUDP finds, as kube-proxy does after a sync, the conntrack entries

@@ -20,6 +20,9 @@ between pods or between nodes and pods; MASQUERADE only out of the cluster.`,
 			Set:   func(o *topo.Options, v bool) { o.IPv6 = &v }}},
 		Strings: []lab.StringFlag{{Name: "backend", Default: topo.VXLAN,
 			Usage: "flannel's backend: vxlan (an overlay, VXLAN between nodes) or host-gw (no encapsulation: a route per peer node, on one L2 segment)",
-			Set:   func(o *topo.Options, v string) { o.Backend = &v }}},
+			Set:   func(o *topo.Options, v string) { o.Backend = &v }},
+			{Name: "proxy-mode", Default: topo.ProxyIPTables,
+				Usage: "kube-proxy's mode: iptables (KUBE-SERVICES, KUBE-SVC-… and KUBE-SEP-… chains, its default) or nftables (table kube-proxy: a verdict map from ClusterIP, protocol and port to a service chain, numgen to an endpoint chain)",
+				Set:   func(o *topo.Options, v string) { o.ProxyMode = &v }}},
 	})
 }

@@ -75,6 +75,9 @@ func (view) Built(s *state.State) []string {
 		ls = append(ls, dualStackLine(t))
 	}
 	ls = append(ls, fmt.Sprintf("iptables: no NAT inside %s; MASQUERADE only for pods leaving it.", o.ClusterCIDR))
+	if o.Proxy() == topo.ProxyNFTables {
+		ls = append(ls, "kube-proxy in nftables mode: Services will be table ip kube-proxy (nft list table ip kube-proxy), not KUBE-* chains.")
+	}
 	if t.ChecksumFix != "" {
 		ls = append(ls, "TX checksum offload is off on "+o.Device+" ("+t.ChecksumFix+": flannel#1279 drops such packets there).")
 	}
@@ -180,7 +183,7 @@ func (view) Decode(s *state.State) []string {
 
 func (view) Status(s *state.State, d *api.Status) {
 	t := s.Topology
-	d.ClusterCIDR, d.MTU, d.Backend = t.Overlay.ClusterCIDR.String(), t.MTU(), t.Overlay.Backend
+	d.ClusterCIDR, d.MTU, d.Backend, d.ProxyMode = t.Overlay.ClusterCIDR.String(), t.MTU(), t.Overlay.Backend, t.Overlay.Proxy()
 	status6(t, d)
 	if hostGW(s) {
 		for i := range d.Nodes {

@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,41 @@ type Tables struct {
 	policies map[string]map[string]string // table -> built-in chain -> policy
 	// sets are the namespace's ipsets (-m set), by name.
 	sets map[string]*ipset
+	// recent are the namespace's xt_recent lists (-m recent: kube-proxy's
+	// session affinity), by name: the sources each holds.
+	recent map[string][]netip.Addr
+}
+
+// SetRecent gives the rules the namespace's xt_recent lists, as
+// /proc/net/xt_recent/NAME prints them ("src=10.244.1.2 ttl: 64 ...").
+func (t *Tables) SetRecent(lists map[string]string) {
+	t.recent = map[string][]netip.Addr{}
+	for name, text := range lists {
+		for _, l := range strings.Split(text, "\n") {
+			if rest, ok := strings.CutPrefix(l, "src="); ok {
+				if a, err := netip.ParseAddr(strings.Fields(rest)[0]); err == nil {
+					t.recent[name] = append(t.recent[name], a)
+				}
+			}
+		}
+	}
+}
+
+// RecentLists are the names of the xt_recent lists the rules check.
+func (t *Tables) RecentLists() []string {
+	var out []string
+	for _, chains := range t.chains {
+		for _, rules := range chains {
+			for _, r := range rules {
+				for _, m := range r.matches {
+					if m.opt == "--rcheck" && !slices.Contains(out, m.value) {
+						out = append(out, m.value)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // ipset is one set as `ipset save` prints it: hash:ip holds addresses,
@@ -90,6 +126,8 @@ type Packet struct {
 	Bridged bool
 	// sets are the ipsets of the namespace whose rules judge the packet.
 	sets map[string]*ipset
+	// recent are its xt_recent lists.
+	recent map[string][]netip.Addr
 	// Local reports whether an address is one of this namespace's own.
 	Local func(netip.Addr) bool
 	// Choose decides a random match (-m statistic --mode random) of the
@@ -149,7 +187,7 @@ func parseRule(a []string) rule {
 		case "-m":
 			m := val()
 			switch m {
-			case "comment", "tcp", "udp", "icmp", "icmp6", "addrtype", "conntrack", "mark", "state", "statistic", "nfacct", "set", "physdev":
+			case "comment", "tcp", "udp", "icmp", "icmp6", "addrtype", "conntrack", "mark", "state", "statistic", "nfacct", "set", "physdev", "recent":
 			default:
 				r.unknown = "-m " + m
 			}
@@ -158,6 +196,16 @@ func parseRule(a []string) rule {
 			r.matches = append(r.matches, match{opt: o, value: name + " " + val(), not: not})
 		case "--physdev-is-bridged":
 			r.matches = append(r.matches, match{opt: o, not: not})
+		case "--name":
+			r.args[o] = val()
+		case "--rcheck":
+			// The source in the list (its --seconds not judged: kube-proxy's
+			// are its affinity timeout, hours by default).
+			r.matches = append(r.matches, match{opt: o, not: not})
+		case "--set", "--reap", "--rsource":
+			// --set records the source and matches every packet.
+		case "--seconds", "--mask":
+			val()
 		case "--comment", "--nfacct-name": // a counter counts, and matches every packet
 			val()
 		case "--state":
@@ -177,6 +225,11 @@ func parseRule(a []string) rule {
 			}
 		}
 		not = false
+	}
+	for i := range r.matches {
+		if r.matches[i].opt == "--rcheck" {
+			r.matches[i].value = r.args["--name"] // iptables-save writes --name after --rcheck
+		}
 	}
 	return r
 }
@@ -207,6 +260,9 @@ type Verdict struct {
 	// Marked are the MARK rules that matched on the way, in order: a
 	// NetworkPolicy rule that allowed the packet is one.
 	Marked []string
+	// Table and Chain, for nftables, are the table ("ip kube-proxy") and
+	// the base chain ("nat-prerouting") the verdict came from.
+	Table, Chain string
 }
 
 // PolicyMark is the mark NetworkPolicy's rules set on what they allow
@@ -233,7 +289,7 @@ func (t *Tables) Has(table string) bool { return t != nil && t.chains[table] != 
 func (t *Tables) Eval(table, chain string, p Packet) Verdict {
 	v := Verdict{Mark: p.Mark}
 	if t != nil {
-		p.sets = t.sets
+		p.sets, p.recent = t.sets, t.recent
 	}
 	if t == nil || t.chains[table] == nil {
 		return Verdict{Target: "ACCEPT", Rule: "(no " + table + " table)", Mark: p.Mark}
@@ -378,6 +434,8 @@ func (m match) hit(p Packet) bool {
 		return set.contains(a)
 	case "--physdev-is-bridged":
 		return p.Bridged
+	case "--rcheck":
+		return slices.Contains(p.recent[m.value], p.Src)
 	case "--ctstate":
 		// A walk is of a connection's first packet.
 		for _, s := range strings.Split(m.value, ",") {

@@ -56,7 +56,7 @@ func Text(w io.Writer, t api.Trace) {
 		// decision, filter FORWARD, NAT after routing.
 		rewrites := func(post bool) {
 			for _, r := range h.Rewrite {
-				if (r.Chain == "POSTROUTING") != post {
+				if isSNAT(r) != post {
 					continue
 				}
 				line(map[bool]string{false: "dnat", true: "snat"}[post], r.What)
@@ -100,7 +100,11 @@ func Text(w io.Writer, t api.Trace) {
 	}
 	fmt.Fprintf(w, "One real packet: %s.\n", t.Sent)
 	if t.Confirmed {
-		fmt.Fprintln(w, "Confirmed: the interface counters, the rules' counters and conntrack agree with every hop.")
+		if usesNFT(t) {
+			fmt.Fprintln(w, "Confirmed: the interface counters, the rules' counters, nftables' trace (meta nftrace) and conntrack agree with every hop.")
+		} else {
+			fmt.Fprintln(w, "Confirmed: the interface counters, the rules' counters and conntrack agree with every hop.")
+		}
 	} else {
 		fmt.Fprintln(w, "NOT confirmed: the kernel did otherwise:")
 		for _, d := range t.Disagreements {
@@ -113,4 +117,24 @@ func Text(w io.Writer, t api.Trace) {
 			fmt.Fprintln(w, "  - "+d)
 		}
 	}
+}
+
+// isSNAT says a rewrite is of the source, after routing: iptables' nat
+// POSTROUTING's, or an nftables nat chain's on postrouting.
+func isSNAT(r api.Rewrite) bool { return r.Chain == "POSTROUTING" || strings.HasPrefix(r.What, "src ") }
+
+// usesNFT says the walk went through nftables rules of a native table
+// (kube-proxy's nftables mode), which nftables' trace confirms.
+func usesNFT(t api.Trace) bool {
+	for _, h := range t.Hops {
+		for _, r := range h.Rewrite {
+			if r.Table != "" && r.Table != "nat" {
+				return true
+			}
+		}
+		if f := strings.Fields(h.Filter); len(f) > 0 && (f[0] == "ip" || f[0] == "ip6" || f[0] == "inet") {
+			return true
+		}
+	}
+	return false
 }

@@ -67,7 +67,9 @@ func Run(req Request) api.Trace {
 	out.Expected = w.expected(out.Hops)
 	// Counters before the real packet were read before the walk, whose
 	// reads send nothing.
+	tracers := w.startNFTTraces(out.Hops)
 	sent, sport, answer := send(req)
+	traced := stopNFTTraces(tracers)
 	out.Sent = sent
 	// A Service's endpoint is a random choice: once conntrack says which
 	// one the real packet took, the walk follows that one.
@@ -79,7 +81,7 @@ func Run(req Request) api.Trace {
 	}
 	out.Disagreements = append(w.confirm(&out, before, sport), confirmEnd(out, answer)...)
 	if len(out.Disagreements) == 0 {
-		out.Disagreements = w.confirmRules(&out, rulesBefore, ruleCounters(crossed, w.v6), sport)
+		out.Disagreements = w.confirmRules(&out, rulesBefore, ruleCounters(crossed, w.v6), sport, traced)
 	}
 	out.Confirmed = len(out.Disagreements) == 0
 	out.Millis = time.Since(start).Milliseconds()
@@ -270,9 +272,27 @@ func ruleCounters(nss []netops.NS, v6 bool) map[string]map[string]map[string]uin
 // rewrite's, the FORWARD verdict's, and the jumps that led to them) counted
 // the real packet, and that conntrack recorded no address translation the
 // walk does not show.
-func (w *world) confirmRules(t *api.Trace, before, after map[string]map[string]map[string]uint64, sport int) []string {
+func (w *world) confirmRules(t *api.Trace, before, after map[string]map[string]map[string]uint64, sport int, traced map[string][]string) []string {
 	var dis []string
+	// An nftables rule is confirmed by nftables' trace of the real
+	// packet, which shows every rule that took it.
+	checkNFT := func(h api.Hop, table string, rules ...string) {
+		lines, ok := traced[h.Namespace]
+		if !ok {
+			dis = append(dis, fmt.Sprintf("%s: nftables' trace could not be read here, so its rules are not confirmed", h.Host))
+			return
+		}
+		for _, r := range rules {
+			if !nftTraced(lines, table, r) {
+				dis = append(dis, fmt.Sprintf("%s: the walk has this nftables rule take the packet, but nftables' trace does not show it: %s", h.Host, r))
+			}
+		}
+	}
 	check := func(h api.Hop, table string, rules ...string) {
+		if table != "nat" && table != "filter" && table != "raw" {
+			checkNFT(h, table, rules...)
+			return
+		}
 		for _, r := range rules {
 			if r == "" || strings.HasPrefix(r, "-P ") || strings.HasPrefix(r, "(") || before[h.Namespace] == nil {
 				continue // a policy, no table, or a namespace not read before
@@ -289,9 +309,19 @@ func (w *world) confirmRules(t *api.Trace, before, after map[string]map[string]m
 	}
 	for _, h := range t.Hops {
 		for _, r := range h.Rewrite {
-			check(h, "nat", append(append([]string{}, r.Via...), r.Rule)...)
+			table := "nat"
+			if r.Table != "nat" && r.Table != "" {
+				table = r.Table // nftables' ("ip kube-proxy")
+			}
+			check(h, table, append(append([]string{}, r.Via...), r.Rule)...)
 		}
 		// The verdict's table: FORWARD's is filter's, a raw drop raw's.
+		// nftables' drop: "ip kube-proxy filter-forward REJECT: chain …".
+		if f := strings.Fields(h.Filter); len(f) > 3 && (f[0] == "ip" || f[0] == "ip6" || f[0] == "inet") {
+			if _, text, ok := strings.Cut(h.Filter, ": "); ok {
+				check(h, f[0]+" "+f[1], append(append([]string{}, h.FilterVia...), text)...)
+			}
+		}
 		for prefix, table := range map[string]string{"FORWARD ": "filter", "raw ": "raw"} {
 			if rule, ok := strings.CutPrefix(h.Filter, prefix); ok {
 				if _, text, ok := strings.Cut(rule, ": "); ok {
@@ -353,7 +383,7 @@ func (w *world) unpredictedNAT(h api.Hop, sport int) []string {
 	}
 	has := func(post bool) bool {
 		for _, r := range h.Rewrite {
-			if (r.Chain == "POSTROUTING") == post {
+			if isSNAT(r) == post {
 				return true
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -59,6 +60,11 @@ type nsView struct {
 	ipt     *Tables
 	iptErr  error
 	iptRead bool
+	// nft are its native nftables tables (kube-proxy's nftables mode),
+	// once read; nil where there are none.
+	nft     *NFTables
+	nftErr  error
+	nftRead bool
 	// brnf is net.bridge.bridge-nf-call-iptables (ip6tables for IPv6)
 	// here, once read: "1" when br_netfilter hands bridged frames of the
 	// walk's family to its tables.
@@ -167,8 +173,98 @@ func (v *nsView) tables() (*Tables, error) {
 			}
 			v.ipt.SetIPSets(sets)
 		}
+		if v.ipt != nil {
+			// kube-proxy's session affinity checks xt_recent lists (this
+			// thread's /proc/net: the namespace Do entered).
+			lists := map[string]string{}
+			_ = netops.Do(v.ns, func() error {
+				for _, name := range v.ipt.RecentLists() {
+					if b, err := os.ReadFile("/proc/thread-self/net/xt_recent/" + name); err == nil {
+						lists[name] = string(b)
+					}
+				}
+				return nil
+			})
+			v.ipt.SetRecent(lists)
+		}
 	}
 	return v.ipt, v.iptErr
+}
+
+// nfts reads the namespace's native nftables tables once.
+func (v *nsView) nfts() (*NFTables, error) {
+	if !v.nftRead {
+		v.nftRead = true
+		j, text, err := netops.NFTRuleset(v.ns)
+		if err != nil {
+			v.nftErr = err
+		} else if j != nil {
+			v.nft, v.nftErr = ParseNFT(j, text)
+		}
+	}
+	return v.nft, v.nftErr
+}
+
+// nftFamily is the walk's nftables family: ip, or ip6.
+func (w *world) nftFamily() string {
+	if w.v6 {
+		return "ip6"
+	}
+	return "ip"
+}
+
+// nftFilter runs p through nftables' filter chains on hook with a
+// priority from lo to hi, and says whether it goes on: a DROP or REJECT
+// there drops it, and the hop says by which rule.
+func (w *world) nftFilter(v *nsView, hop *api.Hop, hook string, lo, hi int, q Packet) bool {
+	n, err := v.nfts()
+	if err != nil {
+		hop.Note = joinNote(hop.Note, err.Error())
+		return true
+	}
+	if n == nil {
+		return true
+	}
+	vd := n.EvalHook(w.nftFamily(), "filter", hook, lo, hi, q)
+	for _, u := range vd.Unknown {
+		hop.Note = joinNote(hop.Note, "an nftables rule the walk cannot judge, taken as not matching: "+u)
+	}
+	if vd.Target != "DROP" && vd.Target != "REJECT" {
+		return true
+	}
+	hop.Action = "drop"
+	hop.Filter, hop.FilterVia = fmt.Sprintf("%s %s %s: %s", vd.Table, vd.Chain, vd.Target, vd.Rule), vd.Via
+	if strings.Contains(vd.Rule, "reject-chain") || anyContains(vd.Via, "@no-endpoint-") {
+		hop.Note = joinNote(hop.Note, "kube-proxy rejects it: the Service has no ready endpoint (its element in a no-endpoint map sends it to reject-chain)")
+	} else if strings.Contains(vd.Rule, "@cluster-ips reject") {
+		hop.Note = joinNote(hop.Note, "kube-proxy rejects it: the address is a Service's ClusterIP, but no Service has this protocol and port on it, so nothing rewrote it")
+	}
+	return false
+}
+
+func anyContains(ss []string, sub string) bool {
+	for _, s := range ss {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// nftChooser decides numgen's choice of an endpoint chain as chooser
+// does for iptables' random rules.
+func (w *world) nftChooser(n *NFTables) func(string) bool {
+	if w.force == "" {
+		return nil
+	}
+	return func(rule string) bool {
+		for _, d := range n.DNATs(strings.TrimPrefix(rule, "goto ")) {
+			if d == w.force {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // localPort is the port of bridge br whose own MAC mac is: the kernel
@@ -562,6 +658,16 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 	chain := "PREROUTING"
 	if in == "" {
 		chain = "OUTPUT"
+		// What this namespace sends has its source before any NAT: the
+		// one routing to the destination as the socket names it gives
+		// (a node's connection to a ClusterIP leaves from its own
+		// address, and only a masquerade after the DNAT changes it).
+		if !p.Src.IsValid() {
+			if r, err := routeGet(v, *p, ""); err == nil && r.Src != nil {
+				p.Src = addrOf(r.Src)
+				hop.Packet = describe(*p)
+			}
+		}
 	}
 	// bridged takes the frame through br to the port of mac, with the
 	// rules br_netfilter runs once the bridge has found that port.
@@ -607,6 +713,32 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 	} else {
 		hop.Note = terr.Error()
 	}
+	// nftables' chains on the same hook (kube-proxy's nftables mode): its
+	// filter chains before DNAT (dstnat-10), its nat chains, and after
+	// them what sees the new destination (output's post-dnat check).
+	hook := strings.ToLower(chain)
+	if !w.nftFilter(v, hop, hook, math.MinInt32, -101, pk("")) {
+		return place{}, "dropped", ""
+	}
+	if n, _ := v.nfts(); n != nil && !dnat {
+		q := pk("")
+		q.Choose = w.nftChooser(n)
+		vd := n.EvalHook(w.nftFamily(), "nat", hook, math.MinInt32, math.MaxInt32, q)
+		p.Mark = vd.Mark // mark-for-masquerade's mark stays on the packet
+		if vd.Target == "DNAT" {
+			dnat = true
+			before := hostPort(p.Dst, p.Dport)
+			applyDNAT(p, vd.To)
+			hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: vd.Table, Chain: vd.Chain, Rule: vd.Rule, Via: vd.Via,
+				What: fmt.Sprintf("dst %s → %s", before, hostPort(p.Dst, p.Dport))})
+			if vd.Random {
+				hop.Note = joinNote(hop.Note, "one of the Service's endpoints, picked at random by kube-proxy's numgen verdict map: another packet may take another")
+			}
+		}
+	}
+	if hook == "output" && !w.nftFilter(v, hop, hook, -99, math.MaxInt32, pk("")) {
+		return place{}, "dropped", ""
+	}
 	if l2 && !dnat {
 		// br_netfilter: a bridged frame passes filter FORWARD and nat
 		// POSTROUTING as if routed from br to br, once the bridge has
@@ -632,6 +764,10 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 		hop.Packet = describe(*p)
 	}
 	if r.Type == unix.RTN_LOCAL {
+		// nftables' input chains (kube-proxy's NodePort with no endpoint).
+		if f.inner == nil && !w.nftFilter(v, hop, "input", math.MinInt32, math.MaxInt32, pk("")) {
+			return place{}, "dropped", ""
+		}
 		return w.deliver(v, hop, f)
 	}
 	if r.Type != unix.RTN_UNICAST {
@@ -715,6 +851,11 @@ func (w *world) route(v *nsView, hop *api.Hop, in string, port netlink.Link, f *
 // and nat POSTROUTING on p leaving by out, and says whether it goes on.
 func (w *world) forwardAndSNAT(v *nsView, hop *api.Hop, t *Tables, q Packet, p *Packet, out netlink.Link, r *netlink.Route) bool {
 	if q.In != "" {
+		// nftables' forward chains (kube-proxy's at dstnat-10) come before
+		// iptables' (at 0).
+		if !w.nftFilter(v, hop, "forward", math.MinInt32, -1, q) {
+			return false
+		}
 		vd := t.Eval("filter", "FORWARD", q)
 		p.Mark = vd.Mark
 		hop.Filter, hop.FilterVia = fmt.Sprintf("FORWARD %s: %s", vd.Target, vd.Rule), vd.Via
@@ -733,7 +874,14 @@ func (w *world) forwardAndSNAT(v *nsView, hop *api.Hop, t *Tables, q Packet, p *
 		}
 		q.Mark = p.Mark
 	}
+	// Source NAT: iptables' nat POSTROUTING, else nftables' nat chains on
+	// postrouting (kube-proxy's masquerading).
 	vd := t.Eval("nat", "POSTROUTING", q)
+	vd.Table, vd.Chain = "nat", "POSTROUTING"
+	if n, _ := v.nfts(); n != nil && vd.Target != "MASQUERADE" && vd.Target != "SNAT" {
+		q.Mark = vd.Mark
+		vd = n.EvalHook(w.nftFamily(), "nat", "postrouting", math.MinInt32, math.MaxInt32, q)
+	}
 	p.Mark = vd.Mark
 	if vd.Target == "MASQUERADE" || vd.Target == "SNAT" {
 		before := p.Src
@@ -744,7 +892,7 @@ func (w *world) forwardAndSNAT(v *nsView, hop *api.Hop, t *Tables, q Packet, p *
 		} else if src := masqSource(v, p.Dst, out); src.IsValid() {
 			p.Src = src
 		}
-		hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: "nat", Chain: "POSTROUTING", Rule: vd.Rule, Via: vd.Via,
+		hop.Rewrite = append(hop.Rewrite, api.Rewrite{Table: vd.Table, Chain: vd.Chain, Rule: vd.Rule, Via: vd.Via,
 			What: fmt.Sprintf("src %s → %s", before, p.Src)})
 	}
 	return true

@@ -35,8 +35,12 @@ func resolver(ns netops.NS) *net.Resolver {
 // none is), PTR for a ClusterIP.
 func TestClusterDNS(t *testing.T) {
 	labtest.Root(t)
+	eachProxyMode(t, testClusterDNS)
+}
+
+func testClusterDNS(t *testing.T, mode string) {
 	name := labtest.NewLab(t, "n")
-	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--proxy-mode", mode)
 	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json", "-f", manifest(t, `
 apiVersion: v1
 kind: Service

@@ -100,11 +100,25 @@ func manifest(t *testing.T, text string) string {
 // pod of app: MyApp with the client's own address; requests spread over
 // the endpoints; a NodePort answers the outside host on every node; a
 // Service without endpoints refuses at once; affinity sticks; a pod
-// reaches itself through its Service.
+// reaches itself through its Service. All of it in both of kube-proxy's
+// modes: iptables (KUBE-* chains) and nftables (table kube-proxy).
 func TestServices(t *testing.T) {
 	labtest.Root(t)
+	eachProxyMode(t, testServices)
+}
+
+// eachProxyMode runs test once in each of kube-proxy's modes netlab
+// builds, as a subtest named after it: what works in one works in the
+// other, with real packets.
+func eachProxyMode(t *testing.T, test func(t *testing.T, mode string)) {
+	for _, mode := range []string{"iptables", "nftables"} {
+		t.Run(mode, func(t *testing.T) { test(t, mode) })
+	}
+}
+
+func testServices(t *testing.T, mode string) {
 	name := labtest.NewLab(t, "k")
-	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--proxy-mode", mode)
 	r := labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
 	assert.Equal(t, "deployment.apps/myapp created\nservice/my-service created\n", r.Stdout)
 	pods := getPods(t, name)
@@ -190,17 +204,33 @@ func TestServices(t *testing.T) {
 		assert.True(t, c >= 60 && c <= 140, "%s got %d of 300", n, c)
 	}
 
-	// The rules are kube-proxy's: its chain names, its probabilities.
+	// The rules are kube-proxy's: its chain names, its probabilities (or
+	// its numgen), in the tables of the mode.
 	n1, _ := st.node("node1")
 	save, err := exec.Command("ip", "netns", "exec", string(n1), "iptables-save", "-t", "nat").CombinedOutput()
 	require.NoError(t, err)
 	sp := kube.ServicePort{Namespace: "default", Name: "my-service", Protocol: "TCP"}
-	chain := kube.ServiceChain(sp)
-	assert.Contains(t, string(save), ":"+chain+" ")
-	assert.Contains(t, string(save), `-A KUBE-SERVICES -d `+svc.ClusterIP+`/32 -p tcp -m comment --comment "default/my-service cluster IP" -m tcp --dport 80`)
-	assert.Contains(t, string(save), "-m statistic --mode random --probability 0.3333333")
-	assert.Contains(t, string(save), "-j KUBE-MARK-MASQ")
-	assert.Contains(t, string(save), `--comment "netlab:`+name+` kube-proxy"`, "every rule says netlab made it")
+	if mode == "iptables" {
+		chain := kube.ServiceChain(sp)
+		assert.Contains(t, string(save), ":"+chain+" ")
+		assert.Contains(t, string(save), `-A KUBE-SERVICES -d `+svc.ClusterIP+`/32 -p tcp -m comment --comment "default/my-service cluster IP" -m tcp --dport 80`)
+		assert.Contains(t, string(save), "-m statistic --mode random --probability 0.3333333")
+		assert.Contains(t, string(save), "-j KUBE-MARK-MASQ")
+		assert.Contains(t, string(save), `--comment "netlab:`+name+` kube-proxy"`, "every rule says netlab made it")
+		_, err := exec.Command("ip", "netns", "exec", string(n1), "nft", "list", "table", "ip", "kube-proxy").CombinedOutput()
+		assert.Error(t, err, "no table kube-proxy in iptables mode")
+	} else {
+		assert.NotContains(t, string(save), "KUBE-", "no KUBE-* chain in nftables mode")
+		out, err := exec.Command("ip", "netns", "exec", string(n1), "nft", "list", "table", "ip", "kube-proxy").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		listed := string(out)
+		chain := kube.NFTServiceChain(sp)
+		assert.Contains(t, listed, `comment "rules for kube-proxy (netlab:`+name+`)"`, "the table says netlab made it")
+		assert.Contains(t, listed, "chain "+chain+" {")
+		assert.Contains(t, listed, svc.ClusterIP+" . tcp . 80 : goto "+chain)
+		assert.Regexp(t, `numgen random mod 3 vmap \{ 0 : goto endpoint-[A-Z0-9]{8}-default/my-service/tcp/__10\.244\.`, listed)
+		assert.Contains(t, listed, "dnat to "+pods[0].IP+":9376")
+	}
 
 	// A NodePort, from the outside host, on every node: the pod sees the
 	// node (externalTrafficPolicy Cluster masquerades).
@@ -220,15 +250,23 @@ spec:
 		assert.Contains(t, ips, a.IP, "NodePort on %s", n)
 		assert.NotEqual(t, "192.168.56.1", a.Client, "the pod does not see the outside host: the node masqueraded")
 		// kube-proxy's localhost NodePort: 127.0.0.1:<nodePort> on the
-		// node itself answers (route_localnet lets the DNAT route out).
+		// node itself answers (route_localnet lets the DNAT route out),
+		// in iptables mode; its nftables mode has none (nodeport-ips
+		// holds the node's own address only).
 		node, _ := st.node(n)
-		l := ask(t, node, "127.0.0.1:30080")
-		assert.Contains(t, ips, l.IP, "localhost NodePort on %s", n)
+		if mode == "iptables" {
+			l := ask(t, node, "127.0.0.1:30080")
+			assert.Contains(t, ips, l.IP, "localhost NodePort on %s", n)
+		} else {
+			_, err := who.Dial(node, netip.MustParseAddrPort("127.0.0.1:30080"), 3*time.Second)
+			require.Error(t, err, "no localhost NodePort in nftables mode")
+			assert.Contains(t, err.Error(), "refused")
+		}
 	}
 	// kube-proxy's nfacct counters, where the kernel keeps them (this
 	// one does): the rules count into them, and the localhost NodePort
-	// counted the connections above.
-	if netops.NfacctAvailable(n1) {
+	// counted the connections above. (Its nftables mode has none.)
+	if netops.NfacctAvailable(n1) && mode == "iptables" {
 		save, err := exec.Command("ip", "netns", "exec", string(n1), "iptables-save").CombinedOutput()
 		require.NoError(t, err)
 		// (iptables-save prints two spaces after --nfacct-name.)
@@ -277,6 +315,28 @@ spec:
 		assert.Equal(t, first, a.Name, "request %d", i)
 	}
 
+	// trace walks the affinity rules (iptables' -m recent lists,
+	// nftables' dynamic sets) to the endpoint the client sticks to, from
+	// a pod and from a node (whose connection leaves from its own
+	// address, masqueraded after the DNAT), confirmed by the real packet.
+	for _, from := range []string{"pod1", "node2"} {
+		tr := runTrace(t, "--lab", name, from, sticky.Addr().String(), "--port", "80")
+		assert.True(t, tr.Confirmed, "%s → sticky: %v", from, tr.Disagreements)
+	}
+	tr := runTrace(t, "--lab", name, "node2", svc.ClusterIP, "--port", "80")
+	assert.True(t, tr.Confirmed, "node2 → my-service: %v", tr.Disagreements)
+	// A Service without endpoints: the walk ends where kube-proxy's rule
+	// rejects it, and the real packet is refused there.
+	tr = runTrace(t, "--lab", name, "pod1", empty.ClusterIP, "--port", "80")
+	assert.Equal(t, "dropped", tr.Outcome)
+	assert.True(t, tr.Confirmed, "%v", tr.Disagreements)
+	if mode == "nftables" {
+		assert.Contains(t, tr.Hops[len(tr.Hops)-1].Filter, "ip kube-proxy filter-forward REJECT: chain reject-chain: reject")
+		assert.Contains(t, strings.Join(tr.Hops[len(tr.Hops)-1].FilterVia, "\n"), "vmap @no-endpoint-services")
+	} else {
+		assert.Contains(t, tr.Hops[len(tr.Hops)-1].Filter, "has no endpoints")
+	}
+
 	// Hairpin: a pod reaches itself through its own Service.
 	self := pods[0]
 	reached := false
@@ -300,7 +360,11 @@ spec:
 				dnat += r.Rule
 			}
 		}
-		assert.Contains(t, dnat, "-j DNAT --to-destination", "the KUBE-SEP rule that rewrote it")
+		if mode == "iptables" {
+			assert.Contains(t, dnat, "-j DNAT --to-destination", "the KUBE-SEP rule that rewrote it")
+		} else {
+			assert.Contains(t, dnat, "dnat to ", "the endpoint chain's rule that rewrote it")
+		}
 	}
 
 	// Endpoints follow pods: deleting one brings another (its ReplicaSet
@@ -375,8 +439,12 @@ func TestApplyBadManifest(t *testing.T) {
 // reaches it afterwards.
 func TestEndpointsFollowReadiness(t *testing.T) {
 	labtest.Root(t)
+	eachProxyMode(t, testEndpointsFollowReadiness)
+}
+
+func testEndpointsFollowReadiness(t *testing.T, mode string) {
 	name := labtest.NewLab(t, "e")
-	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--proxy-mode", mode)
 	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", "../../examples/my-service.json")
 	pods := getPods(t, name)
 	require.Len(t, pods, 3)
@@ -424,8 +492,12 @@ func avoidsDeadPod(t *testing.T, name string, victim kubePod, wait time.Duration
 // the pods there are.
 func TestEndpointsFollowPods(t *testing.T) {
 	labtest.Root(t)
+	eachProxyMode(t, testEndpointsFollowPods)
+}
+
+func testEndpointsFollowPods(t *testing.T, mode string) {
 	name := labtest.NewLab(t, "p")
-	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--proxy-mode", mode)
 	pod := func(n string) string {
 		return manifest(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: "+n+", labels: {app: x}}\nspec: {containers: [{name: web, image: \"netlab/web:"+n+"\", ports: [{containerPort: 9376}]}]}\n")
 	}

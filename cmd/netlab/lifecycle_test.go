@@ -60,6 +60,8 @@ func TestBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(badNet, []byte("networks: [{name: app}]\ncontainers: [{name: c1, networks: [app]}, {name: c2, network_mode: 'container:c3'}]\n"), 0o644))
 	bad6 := filepath.Join(t.TempDir(), "bad6.yaml")
 	require.NoError(t, os.WriteFile(bad6, []byte("ipv6: true\noverlay: {cluster_cidr_v6: 'fd00:56::/48'}\n"), 0o644))
+	badProxy := filepath.Join(t.TempDir(), "badproxy.yaml")
+	require.NoError(t, os.WriteFile(badProxy, []byte("overlay: {proxy_mode: userspace}\n"), 0o644))
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	require.NoError(t, unix.Mkfifo(fifo, 0o644))
 	before := netnsNames(t)
@@ -111,6 +113,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"capture", "--lab", name, "node1", "--duration", "NaN"}, `"NaN" is not seconds (10) or a duration (1m30s)`},
 		{[]string{"traffic", "--lab", name, "svc/x", "--duration", "Inf"}, `"Inf" is not seconds (10) or a duration (1m30s)`},
 		{[]string{"capture", "--lab", name, "node1", "--duration", "1e300"}, `"1e300" is not seconds`},
+		{[]string{"overlay-mode", "--lab", name, "--proxy-mode", "ipvs"}, `--proxy-mode "ipvs": kube-proxy's modes netlab builds are iptables and nftables`},
+		{[]string{"overlay-mode", "--lab", name, "--topology", badProxy}, badProxy + `: overlay.proxy_mode: "userspace" is not a kube-proxy mode netlab builds`},
 		{[]string{"overlay-mode", "--lab", name, "--pods", "0"}, "--pods 0: must be from 1 to 1023"},
 		{[]string{"overlay-mode", "--lab", name, "--pods", "300"}, "300 pods do not fit 10.244.1.0/24"},
 		{[]string{"overlay-mode", "--lab", name, "--node", "node9"}, `--node "node9": the topology has no such node`},

@@ -89,8 +89,12 @@ func colors(t *testing.T, from string, to netip.AddrPort, n int) map[string]int 
 // blue-green switches a Service's selector; a canary takes its share.
 func TestRollouts(t *testing.T) {
 	labtest.Root(t)
+	eachProxyMode(t, testRollouts)
+}
+
+func testRollouts(t *testing.T, mode string) {
 	name := labtest.NewLab(t, "r")
-	labtest.MustRun(t, "overlay-mode", "--lab", name)
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--proxy-mode", mode)
 	curLab = name
 	svc := manifest(t, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}]}\n")
 	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, webDeployment("web", "app: web", "blue", 4, "")), "-f", svc)

@@ -30,7 +30,10 @@ type Status struct {
 	// options, as the lab builds them.
 	Docker *DockerSettings `json:"docker,omitempty"`
 	// Backend is the Kubernetes model's flannel backend: vxlan or host-gw.
-	Backend   string      `json:"backend,omitempty"`
+	Backend string `json:"backend,omitempty"`
+	// ProxyMode is the Kubernetes model's kube-proxy mode: iptables or
+	// nftables.
+	ProxyMode string      `json:"proxy_mode,omitempty"`
 	MTU       int         `json:"mtu,omitempty"`
 	Nodes     []Node      `json:"nodes"`
 	Workloads []Workload  `json:"workloads"`

@@ -244,6 +244,15 @@ func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 	if sets := labIPSets(lab, ipt); len(sets) > 0 {
 		ops = append(ops, netops.IPSets{NS: netops.Host, Destroy: sets})
 	}
+	// kube-proxy's nftables table, where the lab made it (its comment
+	// says so).
+	for _, fam := range []string{"ip", "ip6"} {
+		if has, _ := netops.NFTHasTable(netops.Host, fam, names.KubeProxyTable); has {
+			if c, _ := netops.NFTTableComment(netops.Host, fam, names.KubeProxyTable); names.OwnsTable(c, lab) {
+				ops = append(ops, netops.NFT{NS: netops.Host, Lines: []string{"delete table " + fam + " " + names.KubeProxyTable}})
+			}
+		}
+	}
 	// kube-proxy's nfacct counters went with its rules: the lab made them
 	// when it made KUBE-FORWARD, which only the lab's rules used.
 	for _, op := range ipt {

@@ -67,6 +67,27 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// NetNS is a network namespace of the test's own, named from prefix,
+// removed when the test ends.
+func NetNS(t testing.TB, prefix string) netops.NS {
+	t.Helper()
+	ns := netops.NS(Name(prefix))
+	if out, err := exec.Command("ip", "netns", "add", string(ns)).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", string(ns)).Run() })
+	return ns
+}
+
+// Tool skips t unless the command tool is installed (Debian's package
+// pkg has it): 'sudo make test' installs what the tests need.
+func Tool(t testing.TB, tool, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skipf("no %s here: 'sudo make test' installs it (apt-get install %s)", tool, pkg)
+	}
+}
+
 // Name returns a fresh lab name: short, unique, and recognisably a test's.
 func Name(prefix string) string {
 	b := make([]byte, 3)

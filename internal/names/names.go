@@ -75,6 +75,16 @@ func LabOfMarker(m string) (string, bool) {
 // RuleMarker is the comment that starts every iptables rule of lab.
 func RuleMarker(lab string) string { return "netlab:" + lab }
 
+// KubeProxyTable is the nftables table kube-proxy's nftables mode keeps
+// its rules in (of family ip, and ip6 in a dual-stack cluster).
+const KubeProxyTable = "kube-proxy"
+
+// OwnsTable reports whether a table's comment says lab made it:
+// "rules for kube-proxy (netlab:LAB)".
+func OwnsTable(comment, lab string) bool {
+	return strings.HasSuffix(comment, " ("+RuleMarker(lab)+")")
+}
+
 // MarkedRule reports whether a rule as iptables-save prints it carries
 // lab's comment (lab "a"'s, not lab "a-b"'s).
 func MarkedRule(line, lab string) bool {

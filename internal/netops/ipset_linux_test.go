@@ -21,7 +21,7 @@ import (
 // make the same sets.
 func TestIPSets(t *testing.T) {
 	labtest.Root(t)
-	ns, replay := freshNS(t, "is"), freshNS(t, "isr")
+	ns, replay := labtest.NetNS(t, "is"), labtest.NetNS(t, "isr")
 	ipset := func(ns netops.NS, args ...string) (string, error) {
 		out, err := exec.Command("ip", append([]string{"netns", "exec", string(ns), "ipset"}, args...)...).CombinedOutput()
 		return string(out), err

@@ -19,9 +19,7 @@ import (
 // the nfacct tool.
 func TestNfacct(t *testing.T) {
 	labtest.Root(t)
-	ns := netops.NS(labtest.Name("nf"))
-	require.NoError(t, exec.Command("ip", "netns", "add", string(ns)).Run())
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", string(ns)).Run() })
+	ns := labtest.NetNS(t, "nf")
 	require.NoError(t, exec.Command("ip", "-n", string(ns), "link", "set", "lo", "up").Run())
 	require.True(t, netops.NfacctAvailable(ns), "this kernel keeps nfacct counters")
 	r := netops.NewRunner(netops.Apply, nil)

@@ -19,10 +19,8 @@ import (
 // namespace, make the same table, comments, braces and quotes included.
 func TestNFT(t *testing.T) {
 	labtest.Root(t)
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("no nft here: 'sudo make test' installs it (apt-get install nftables)")
-	}
-	ns, replay := freshNS(t, "nf"), freshNS(t, "nfr")
+	labtest.Tool(t, "nft", "nftables")
+	ns, replay := labtest.NetNS(t, "nf"), labtest.NetNS(t, "nfr")
 	table := labtest.Name("tbl")
 	list := func(ns netops.NS) string {
 		out, err := exec.Command("ip", "netns", "exec", string(ns), "nft", "list", "table", "ip", table).CombinedOutput()

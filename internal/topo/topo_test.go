@@ -308,3 +308,41 @@ func TestBackend(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, VXLAN, top.Overlay.Backend, "the flag wins")
 }
+
+// TestProxyMode: kube-proxy's iptables mode is the default; nftables from
+// a file or --proxy-mode, the flag winning; anything else is refused,
+// naming the flag or the field; a lab of an older netlab (no proxy_mode
+// in its state) is in iptables mode.
+func TestProxyMode(t *testing.T) {
+	o := opts()
+	o.Mode = "overlay"
+	top, err := Resolve(o)
+	require.NoError(t, err)
+	assert.Equal(t, ProxyIPTables, top.Overlay.Proxy())
+	p := filepath.Join(t.TempDir(), "topo.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("overlay: {proxy_mode: nftables}\n"), 0o644))
+	o.File = p
+	top, err = Resolve(o)
+	require.NoError(t, err)
+	assert.Equal(t, ProxyNFTables, top.Overlay.Proxy())
+	m := ProxyIPTables
+	o.ProxyMode = &m
+	top, err = Resolve(o)
+	require.NoError(t, err)
+	assert.Equal(t, ProxyIPTables, top.Overlay.Proxy(), "the flag wins")
+
+	bad := "ipvs"
+	o.ProxyMode = &bad
+	_, err = Resolve(o)
+	require.Error(t, err)
+	assert.Equal(t, `--proxy-mode "ipvs": kube-proxy's modes netlab builds are iptables and nftables`, err.Error())
+	o.ProxyMode = nil
+	require.NoError(t, os.WriteFile(p, []byte("overlay: {proxy_mode: userspace}\n"), 0o644))
+	_, err = Resolve(o)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `overlay.proxy_mode: "userspace" is not a kube-proxy mode netlab builds: iptables or nftables`)
+	var inErr *InputError
+	assert.ErrorAs(t, err, &inErr)
+
+	assert.Equal(t, ProxyIPTables, Overlay{}.Proxy(), "no mode written: iptables")
+}

@@ -105,7 +105,25 @@ type Overlay struct {
 	// which each node gets a /SubnetLen6 (its PodCIDR6).
 	ClusterCIDR6 netip.Prefix `json:"cluster_cidr6,omitempty"`
 	SubnetLen6   int          `json:"subnet_len6,omitempty"`
+	// ProxyMode is kube-proxy's: "iptables" (KUBE-* chains, its default)
+	// or "nftables" (table kube-proxy, GA since Kubernetes 1.33). A lab
+	// of an older netlab has none: iptables.
+	ProxyMode string `json:"proxy_mode,omitempty"`
 }
+
+// Proxy is kube-proxy's mode: the lab's, iptables where none is written.
+func (o Overlay) Proxy() string {
+	if o.ProxyMode == "" {
+		return ProxyIPTables
+	}
+	return o.ProxyMode
+}
+
+// kube-proxy's modes netlab builds.
+const (
+	ProxyIPTables = "iptables"
+	ProxyNFTables = "nftables"
+)
 
 // Backends are flannel's backends netlab builds.
 const (
@@ -335,6 +353,9 @@ type Options struct {
 	AllowDirectRouting *bool
 	// Backend, when set (--backend), overrides the file's overlay.backend.
 	Backend *string
+	// ProxyMode, when set (--proxy-mode), overrides the file's
+	// overlay.proxy_mode.
+	ProxyMode *string
 	// Network, when set (--network), is the network of every container
 	// the file does not attach.
 	Network *string
@@ -401,6 +422,8 @@ type FileOver struct {
 	TxChecksum OnOff `json:"tx_checksum,omitempty"`
 	// ClusterCIDRv6 is flannel's IPv6Network, in a dual-stack lab.
 	ClusterCIDRv6 string `json:"cluster_cidr_v6,omitempty"`
+	// ProxyMode is kube-proxy's mode: iptables or nftables.
+	ProxyMode string `json:"proxy_mode,omitempty"`
 }
 
 // OnOff is a setting that YAML may write as on/off (which YAML 1.1 reads
@@ -439,7 +462,8 @@ func Resolve(o Options) (*Topology, error) {
 		Docker: Docker{Bridge: "docker0", Subnet: netip.MustParsePrefix("172.17.0.0/16"),
 			PublishPort: 8080, TargetPort: 80, UserlandProxy: true, Version: Docker28},
 		Overlay: Overlay{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"), SubnetLen: 24,
-			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376, TxChecksum: "auto", Backend: VXLAN},
+			VNI: 1, Port: 8472, Device: "flannel.1", Bridge: "cni0", AppPort: 9376, TxChecksum: "auto", Backend: VXLAN,
+			ProxyMode: ProxyIPTables},
 	}
 	outside := netip.MustParseAddr("192.168.56.1")
 	nodes, per := o.Nodes, o.Workloads
@@ -567,6 +591,12 @@ func Resolve(o Options) (*Topology, error) {
 		}
 		t.Overlay.Backend = *o.Backend
 	}
+	if o.ProxyMode != nil {
+		if *o.ProxyMode != ProxyIPTables && *o.ProxyMode != ProxyNFTables {
+			return nil, Inputf("--proxy-mode %s: kube-proxy's modes netlab builds are iptables and nftables", quote(*o.ProxyMode))
+		}
+		t.Overlay.ProxyMode = *o.ProxyMode
+	}
 	total := 0
 	for _, n := range t.Nodes {
 		total += n.Workloads
@@ -688,6 +718,13 @@ func resolveModels(t *Topology, f File, iface string, where func(string) string)
 			t.Overlay.Backend = ov.Backend
 		default:
 			return Inputf("%s: %s is not a backend netlab builds: vxlan or host-gw", where("overlay.backend"), quote(ov.Backend))
+		}
+		switch ov.ProxyMode {
+		case "":
+		case ProxyIPTables, ProxyNFTables:
+			t.Overlay.ProxyMode = ov.ProxyMode
+		default:
+			return Inputf("%s: %s is not a kube-proxy mode netlab builds: iptables or nftables", where("overlay.proxy_mode"), quote(ov.ProxyMode))
 		}
 		switch ov.TxChecksum {
 		case "":
