@@ -67,7 +67,7 @@ else
   # 1. Tools.
   apt-get update -qq
   apt-get install -y -qq iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 \
-    ethtool util-linux procps gcc libc6-dev make git ca-certificates conntrack nfacct ipset >/dev/null
+    ethtool util-linux procps gcc libc6-dev make git ca-certificates conntrack nfacct ipset nftables >/dev/null
 
   # A Go to build with (1.21 or later: it fetches go.mod's toolchain itself).
   go=$("$src/scripts/install-go.sh")

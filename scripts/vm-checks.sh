@@ -67,6 +67,7 @@ state() {
     for t in filter nat mangle raw; do echo "# iptables $t"; iptables -t $t -S; done
     for t in filter nat mangle raw; do echo "# ip6tables $t"; ip6tables -t $t -S; done
     echo "# ipsets";     ipset list -n | sort
+    echo "# nftables";   nft list tables 2>/dev/null | grep -vE "^table ip6? (filter|nat|mangle|raw|security)$" || true
     echo "# sysctls";    sysctl -a 2>/dev/null | grep "^net\." | grep -vE "nf_conntrack_count|\.(cni0|flannel|veth|docker0|netlab)" | sort
     echo "# processes";  ps -eo args= | grep -E "^[^ ]*netlab( |$)" || true'
 }
@@ -371,6 +372,46 @@ dualstack_checks() {
   same_state "node1: as before the Docker lab, IPv6 too" 1 "${before[1]}"
 }
 
+# nft_checks: kube-proxy's nftables mode on every VM (overlay-mode
+# --proxy-mode nftables): the Services in table kube-proxy of each VM's
+# own ruleset, with packets across VXLAN and from the outside host, a
+# trace confirmed by nftables' own trace, and down leaving no table.
+nft_checks() {
+  local i out vip names
+  phase "kube-proxy's nftables mode on every VM (--proxy-mode nftables)"
+  for i in $(seq "$vms"); do
+    checkrun "node$i: overlay-mode --proxy-mode nftables builds this VM's share" "Lab \"nft\" is up: .* this machine as node$i" "$i" \
+      'netlab overlay-mode --lab nft --proxy-mode nftables 2>&1'
+  done
+  on 1 'nft add table ip kube-proxy' >/dev/null 2>&1 || true
+  checkrun "node1 with a table kube-proxy of someone else's: apply refuses, changing nothing" \
+    "already has a table ip kube-proxy that lab nft did not make \(not netlab's\)" 1 \
+    'netlab apply --lab nft -f /vagrant/examples/myapp.yaml 2>&1; nft list chains ip kube-proxy | grep -c chain || true'
+  on 1 'nft delete table ip kube-proxy' >/dev/null 2>&1 || true
+  out=$(on_all 'netlab apply --lab nft -f /vagrant/examples/myapp.yaml -f /vagrant/examples/my-service.json -f /vagrant/docs/examples/nodeport.yaml')
+  check "every VM: apply creates the seed's Service, its pods and a NodePort" \
+    "^(.*service/my-service created.*service/my-service-np created.*){$vms}$" "$(tr '\n' ' ' <<<"$out")"
+  for i in $(seq "$vms"); do
+    # shellcheck disable=SC2016 # expanded on the VM
+    checkrun "node$i: table ip kube-proxy picks among my-service's 3 endpoints (numgen random mod 3), the other VMs' included" "^1$" "$i" \
+      'for _ in $(seq 40); do n=$(nft list table ip kube-proxy | grep -c "numgen random mod 3 vmap { 0 : goto endpoint-[A-Z0-9]*-default/my-service/tcp/__"); [ "$n" = 1 ] && break; sleep 0.5; done; echo "$n"'
+  done
+  checkrun "node1: no KUBE-* chain in iptables: the Services are nftables' alone" "^0$" 1 'iptables-save | grep -c "^:KUBE-SVC" || true'
+  vip=$(on 1 "netlab get services my-service -o json --lab nft" 2>/dev/null | sed -n 's/.*"clusterIP": "\(.*\)".*/\1/p')
+  out=$(on 1 "for k in \$(seq 30); do netlab exec --lab nft pod1 -- curl -s -m 5 $vip; done" 2>&1 || true)
+  names=$(grep -o 'name=[^ ]*' <<<"$out" | sort -u | tr '\n' ' ')
+  check "pod1 -> my-service ($vip:80), 30 times: every endpoint answers: $names" "^(name=myapp-[^ ]+ ){3}$" "$names"
+  check "pod1 -> my-service: every pod saw pod1's own address, no NAT" "^$" "$(grep 'name=' <<<"$out" | grep -v 'client=10\.244\.1\.2$' || true)"
+  out=$(outside curl -s -m 10 "$subnet.11:30080" 2>&1 || true)
+  check "the outside host -> node1:30080 (NodePort, nodeport-ips holds the VM's own address): a pod of myapp answers" "name=myapp-" "$out"
+  checkrun "node1: trace pod1 -> my-service walks the verdict map and numgen, confirmed by nftables' trace" \
+    "Confirmed: .*nftables' trace \(meta nftrace\)" 1 "netlab trace --lab nft pod1 $vip --port 80 2>&1"
+  for i in $(seq "$vms"); do
+    checkrun "node$i: down removes the lab" 'Removed lab "nft"' "$i" 'netlab down --lab nft 2>&1'
+    same_state "node$i: links, routes, iptables, nftables' tables and sysctls are as before" "$i" "${before[i]}"
+  done
+}
+
 vm_checks() {
   local i out client before last lastip lastpod lastc
   before=()
@@ -511,6 +552,7 @@ vm_checks() {
   checkrun "node1: down removes it, the resolver too" 'Removed lab "apps"' 1 'netlab down --lab apps 2>&1'
 
   dualstack_checks
+  nft_checks
 
   phase "the workshop guide's commands on the VMs (docs/workshop.md, On the Vagrant VMs)"
   guide_checks docs/workshop.md

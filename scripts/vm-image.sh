@@ -35,7 +35,7 @@ pkgs=(
   linux-image-amd64 initramfs-tools systemd-sysv udev kmod
   openssh-server ifupdown isc-dhcp-client netbase
   iproute2 iptables iputils-ping traceroute curl tcpdump iperf3 ethtool procps util-linux
-  ca-certificates sudo rsync dbus ipset
+  ca-certificates sudo rsync dbus ipset nftables
 )
 
 mkdir -p "$cache" # a fresh machine has none yet

@@ -25,7 +25,7 @@ import (
 )
 
 // TraceTable is the table a trace adds for the time of its real packet.
-const TraceTable = "netlab-trace"
+const TraceTable = names.TraceTable
 
 // nftTracer is `nft monitor` in one namespace, with the trace table in.
 type nftTracer struct {

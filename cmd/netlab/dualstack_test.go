@@ -467,11 +467,17 @@ spec:
 // IPv6 Service without endpoints refuses at once. kube-proxy's IPv6 rules
 // are in ip6tables under the same KUBE-SVC name as the IPv4 ones; the
 // cluster DNS answers AAAA and the ip6.arpa PTR; and deleting the
-// Services leaves no KUBE-SVC chain in either family.
+// Services leaves no KUBE-SVC chain in either family. In kube-proxy's
+// nftables mode, the same with packets, and its two tables (ip and ip6
+// kube-proxy) name the Service's chain alike.
 func TestDualStackServices(t *testing.T) {
 	labtest.Root(t)
+	eachProxyMode(t, testDualStackServices)
+}
+
+func testDualStackServices(t *testing.T, mode string) {
 	name := labtest.NewLab(t, "a")
-	labtest.MustRun(t, "overlay-mode", "--lab", name, "--ipv6")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--ipv6", "--proxy-mode", mode)
 	svcFile := manifest(t, dualStackService)
 	labtest.MustRun(t, "apply", "--lab", name, "-f", "../../examples/myapp.yaml", "-f", svcFile)
 	var web corev1.Service
@@ -528,17 +534,37 @@ func TestDualStackServices(t *testing.T) {
 	assert.Contains(t, err.Error(), "refused")
 	assert.Less(t, time.Since(start), 2*time.Second)
 
-	// kube-proxy's two proxiers: the same KUBE-SVC chain in both tables.
+	// kube-proxy's two proxiers: the same KUBE-SVC chain in both tables
+	// (nftables mode: the same service- chain in table ip and ip6).
 	node1, _ := st.node("node1")
-	chain := kube.ServiceChain(kube.ServicePort{Namespace: "default", Name: "web", Protocol: "TCP"})
-	save4 := sh(t, "ip", "netns", "exec", string(node1), "iptables-save", "-t", "nat")
-	save6 := sh(t, "ip", "netns", "exec", string(node1), "ip6tables-save", "-t", "nat")
-	assert.Contains(t, save4, "-d "+v4.String()+"/32 -p tcp -m comment --comment \"default/web cluster IP\"")
-	assert.Contains(t, save6, "-d "+v6.String()+"/128 -p tcp -m comment --comment \"default/web cluster IP\"")
-	assert.Contains(t, save4, ":"+chain)
-	assert.Contains(t, save6, ":"+chain)
-	assert.Contains(t, save6, "! -d ::1/128")
-	assert.NotContains(t, save6, "127.0.0.0/8")
+	sp := kube.ServicePort{Namespace: "default", Name: "web", Protocol: "TCP"}
+	chain := kube.ServiceChain(sp)
+	tools := []string{"iptables-save", "ip6tables-save"}
+	list := func(tool string) string {
+		if mode == "iptables" {
+			return sh(t, "ip", "netns", "exec", string(node1), tool, "-t", "nat")
+		}
+		fam := map[string]string{"iptables-save": "ip", "ip6tables-save": "ip6"}[tool]
+		return sh(t, "ip", "netns", "exec", string(node1), "nft", "list", "table", fam, "kube-proxy")
+	}
+	if mode == "iptables" {
+		save4, save6 := list(tools[0]), list(tools[1])
+		assert.Contains(t, save4, "-d "+v4.String()+"/32 -p tcp -m comment --comment \"default/web cluster IP\"")
+		assert.Contains(t, save6, "-d "+v6.String()+"/128 -p tcp -m comment --comment \"default/web cluster IP\"")
+		assert.Contains(t, save4, ":"+chain)
+		assert.Contains(t, save6, ":"+chain)
+		assert.Contains(t, save6, "! -d ::1/128")
+		assert.NotContains(t, save6, "127.0.0.0/8")
+	} else {
+		chain = kube.NFTServiceChain(sp)
+		t4, t6 := list(tools[0]), list(tools[1])
+		assert.Contains(t, t4, v4.String()+" . tcp . 80 : goto "+chain)
+		assert.Contains(t, t6, v6.String()+" . tcp . 80 : goto "+chain)
+		assert.Contains(t, t6, "ip6 daddr "+v6.String()+" tcp dport 80 ip6 saddr != fd00:10:244::/56 jump mark-for-masquerade")
+		assert.Contains(t, t6, "type ipv6_addr . inet_proto . inet_service : verdict")
+		tr := runTrace(t, "--lab", name, "pod1", v6.String(), "--port", "80")
+		assert.True(t, tr.Confirmed, "%v", tr.Disagreements)
+	}
 
 	// The cluster DNS: AAAA beside A, and the IPv6 ClusterIP's PTR.
 	r := resolver(pod1)
@@ -557,8 +583,8 @@ func TestDualStackServices(t *testing.T) {
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr(pod16)}, ips, "pods insecure, IPv6")
 
 	labtest.MustRun(t, "delete", "--lab", name, "-f", svcFile)
-	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
-		assert.NotContains(t, sh(t, "ip", "netns", "exec", string(node1), tool, "-t", "nat"), chain, "%s: the Service's chains went with it", tool)
+	for _, tool := range tools {
+		assert.NotContains(t, list(tool), chain, "%s: the Service's chains went with it", tool)
 	}
 }
 

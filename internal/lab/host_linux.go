@@ -244,12 +244,14 @@ func hostTeardown(lab string, realNode bool) ([]netops.Op, error) {
 	if sets := labIPSets(lab, ipt); len(sets) > 0 {
 		ops = append(ops, netops.IPSets{NS: netops.Host, Destroy: sets})
 	}
-	// kube-proxy's nftables table, where the lab made it (its comment
-	// says so).
+	// kube-proxy's nftables table, and a trace's (left by one killed
+	// mid-way), where the lab made them (their comment says so).
 	for _, fam := range []string{"ip", "ip6"} {
-		if has, _ := netops.NFTHasTable(netops.Host, fam, names.KubeProxyTable); has {
-			if c, _ := netops.NFTTableComment(netops.Host, fam, names.KubeProxyTable); names.OwnsTable(c, lab) {
-				ops = append(ops, netops.NFT{NS: netops.Host, Lines: []string{"delete table " + fam + " " + names.KubeProxyTable}})
+		for _, table := range []string{names.KubeProxyTable, names.TraceTable} {
+			if has, _ := netops.NFTHasTable(netops.Host, fam, table); has {
+				if c, _ := netops.NFTTableComment(netops.Host, fam, table); names.OwnsTable(c, lab) {
+					ops = append(ops, netops.NFT{NS: netops.Host, Lines: []string{"delete table " + fam + " " + table}})
+				}
 			}
 		}
 	}

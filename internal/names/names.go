@@ -79,6 +79,10 @@ func RuleMarker(lab string) string { return "netlab:" + lab }
 // its rules in (of family ip, and ip6 in a dual-stack cluster).
 const KubeProxyTable = "kube-proxy"
 
+// TraceTable is the nftables table a trace adds for the time of its real
+// packet, to have nftables trace it.
+const TraceTable = "netlab-trace"
+
 // OwnsTable reports whether a table's comment says lab made it:
 // "rules for kube-proxy (netlab:LAB)".
 func OwnsTable(comment, lab string) bool {
