@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -44,34 +43,17 @@ spec:
 		labtest.MustRun(b, "apply", "--lab", name, "-f", deploy, "-f", "../examples/my-service.json")
 		b.ReportMetric(time.Since(start).Seconds(), "apply-100-s")
 
-		var svc struct {
-			Spec struct {
-				ClusterIP string `json:"clusterIP"`
-			} `json:"spec"`
-		}
-		if err := json.Unmarshal([]byte(labtest.MustRun(b, "get", "services", "my-service", "-o", "json", "--lab", name).Stdout), &svc); err != nil {
-			b.Fatal(err)
-		}
-		var pods struct {
-			Items []struct {
-				Status struct {
-					PodIP string `json:"podIP"`
-				} `json:"status"`
-			} `json:"items"`
-		}
-		if err := json.Unmarshal([]byte(labtest.MustRun(b, "get", "pods", "-o", "json", "--lab", name).Stdout), &pods); err != nil {
-			b.Fatal(err)
-		}
-		if len(pods.Items) != 100 {
-			b.Fatalf("%d pods, not 100", len(pods.Items))
+		ips := podIPs(b, name)
+		if len(ips) != 100 {
+			b.Fatalf("%d pods, not 100", len(ips))
 		}
 		from := netops.NS(name + "-pod1")
-		vip := netip.AddrPortFrom(netip.MustParseAddr(svc.Spec.ClusterIP), 80)
+		vip := netip.AddrPortFrom(clusterIP(b, name, "my-service"), 80)
 		// Straight to the pods, each in turn: the same spread over the
 		// nodes as the Service's random choice, without its rules.
 		var direct []netip.AddrPort
-		for _, p := range pods.Items {
-			direct = append(direct, netip.AddrPortFrom(netip.MustParseAddr(p.Status.PodIP), 9376))
+		for _, ip := range ips {
+			direct = append(direct, netip.AddrPortFrom(ip, 9376))
 		}
 		through, straight := latencies(b, from, vip, direct)
 		b.ReportMetric(float64(through.Microseconds()), "clusterip-us")

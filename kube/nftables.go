@@ -134,6 +134,33 @@ type NFTRuleSet struct {
 	Affinity []NFTSet
 	// Rules are the chains' rules, and Elems the sets' and maps' elements.
 	Rules, Elems []string
+	// chainDecl and chainRules are each chain's declaration and rules,
+	// setDecl each set's and map's declaration.
+	chainDecl, setDecl map[string]string
+	chainRules         map[string][]string
+}
+
+// Hashes are each chain's fingerprint: of its declaration and its rules.
+// A sync given the last one's (NFTSynced) leaves a chain whose
+// fingerprint has not changed as it is in the kernel, as kube-proxy's
+// partial syncs rewrite only the chains of the Services that changed.
+func (r NFTRuleSet) Hashes() map[string]string {
+	out := map[string]string{}
+	for _, c := range r.Chains {
+		// The sets its rules name are part of it: a set made anew (an
+		// affinity's new timeout) must first leave the rules naming it.
+		text := r.chainDecl[c] + "\n" + strings.Join(r.chainRules[c], "\n")
+		for _, rule := range r.chainRules[c] {
+			for _, w := range strings.Fields(rule) {
+				if name, ok := strings.CutPrefix(w, "@"); ok {
+					text += "\n" + r.setDecl[name]
+				}
+			}
+		}
+		h := sha256.Sum256([]byte(text))
+		out[c] = fmt.Sprintf("%x", h[:8])
+	}
+	return out
 }
 
 // NFTSet is an affinity set: its name, its timeout, its declaration.
@@ -168,13 +195,41 @@ func (r NFTRuleSet) Lines() []string {
 // and delete the chains and affinity sets it no longer has (after the
 // rules and elements that named them are gone), then write the rules and
 // elements. An affinity set that stays keeps its clients.
-func (r NFTRuleSet) Sync(prev NFTLoaded) []string {
+//
+// synced are the chains' fingerprints (Hashes) as the last sync wrote
+// them: a chain the kernel has (prev) whose fingerprint is the same is
+// left alone, neither declared, flushed nor written again. Without them
+// (nil) every chain is written: a full sync.
+func (r NFTRuleSet) Sync(prev NFTLoaded, synced map[string]string) []string {
 	t := r.Family + " " + NFTTable
-	out := append([]string{}, r.Decl...)
+	exists := map[string]bool{}
+	for _, c := range prev.Chains {
+		exists[c] = true
+	}
+	same := map[string]bool{}
+	if synced != nil {
+		for c, h := range r.Hashes() {
+			same[c] = exists[c] && synced[c] == h
+		}
+	}
+	skip := map[string]bool{}
+	for c := range same {
+		if same[c] {
+			skip[r.chainDecl[c]] = true
+		}
+	}
+	var out []string
+	for _, d := range r.Decl {
+		if !skip[d] {
+			out = append(out, d)
+		}
+	}
 	have := map[string]bool{}
 	for _, c := range r.Chains {
 		have[c] = true
-		out = append(out, fmt.Sprintf("flush chain %s %s", t, c))
+		if !same[c] {
+			out = append(out, fmt.Sprintf("flush chain %s %s", t, c))
+		}
 	}
 	for _, m := range r.Refill {
 		kind, name, _ := strings.Cut(m, " ")
@@ -213,7 +268,12 @@ func (r NFTRuleSet) Sync(prev NFTLoaded) []string {
 			out = append(out, a.Decl)
 		}
 	}
-	return append(append(out, r.Rules...), r.Elems...)
+	for _, c := range r.Chains {
+		if !same[c] {
+			out = append(out, r.chainRules[c]...)
+		}
+	}
+	return append(out, r.Elems...)
 }
 
 // Loaded is what this rule set leaves in a node's table.
@@ -247,21 +307,28 @@ func NFT(ports []ServicePort, o NFTOptions) NFTRuleSet {
 	if o.ClusterCIDR.Addr().Is6() {
 		fam, ipm, addrType = "ip6", "ip6", "ipv6_addr"
 	}
-	rs := NFTRuleSet{Family: fam}
+	rs := NFTRuleSet{Family: fam, chainDecl: map[string]string{}, setDecl: map[string]string{}, chainRules: map[string][]string{}}
 	ports = append([]ServicePort{}, ports...)
 	sort.SliceStable(ports, func(i, j int) bool { return ports[i].String() < ports[j].String() })
 	var rules, elems []string
 	table := fam + " " + NFTTable
 	add := func(kind, name, rest string) {
-		rs.Decl = append(rs.Decl, strings.TrimSpace(fmt.Sprintf("add %s %s %s %s", kind, table, name, rest)))
+		d := strings.TrimSpace(fmt.Sprintf("add %s %s %s %s", kind, table, name, rest))
+		rs.Decl = append(rs.Decl, d)
 		switch kind {
 		case "chain":
 			rs.Chains = append(rs.Chains, name)
+			rs.chainDecl[name] = d
 		default:
+			rs.setDecl[name] = d
 			rs.Refill = append(rs.Refill, kind+" "+name)
 		}
 	}
-	rule := func(chain, r string) { rules = append(rules, fmt.Sprintf("add rule %s %s %s", table, chain, r)) }
+	rule := func(chain, r string) {
+		l := fmt.Sprintf("add rule %s %s %s", table, chain, r)
+		rules = append(rules, l)
+		rs.chainRules[chain] = append(rs.chainRules[chain], l)
+	}
 	elem := func(set, e string) {
 		elems = append(elems, fmt.Sprintf("add element %s %s { %s }", table, set, e))
 	}
@@ -342,8 +409,9 @@ func NFT(ports []ServicePort, o NFTOptions) NFTRuleSet {
 		for i, ep := range eps {
 			if sp.AffinitySeconds > 0 {
 				set := NFTAffinitySet(sp, ep)
-				rs.Affinity = append(rs.Affinity, NFTSet{Name: set, Timeout: sp.AffinitySeconds,
-					Decl: fmt.Sprintf("add set %s %s { type %s ; flags dynamic,timeout ; timeout %ds ; }", table, set, addrType, sp.AffinitySeconds)})
+				d := fmt.Sprintf("add set %s %s { type %s ; flags dynamic,timeout ; timeout %ds ; }", table, set, addrType, sp.AffinitySeconds)
+				rs.Affinity = append(rs.Affinity, NFTSet{Name: set, Timeout: sp.AffinitySeconds, Decl: d})
+				rs.setDecl[set] = d
 				rule(svc, fmt.Sprintf("%s saddr @%s goto %s", ipm, set, NFTEndpointChain(sp, ep)))
 			}
 			pick = append(pick, fmt.Sprintf("%d : goto %s", i, NFTEndpointChain(sp, ep)))

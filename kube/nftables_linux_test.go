@@ -81,14 +81,18 @@ func TestNFTablesSync(t *testing.T) {
 	sticky.AffinitySeconds = 600
 	gone := svc("ns1", "gone", "10.96.0.42", ep("10.244.1.7", 80))
 	gone.AffinitySeconds = 60
+	var synced map[string]string // the last sync's fingerprints
+	var lines []string           // the last sync's transaction
 	load := func(ports ...ServicePort) NFTRuleSet {
 		t.Helper()
 		rs := NFT(ports, o)
 		prev, err := nftLoaded(netops.NS(ns), "ip")
 		require.NoError(t, err)
+		lines = rs.Sync(prev, synced)
 		f := filepath.Join(t.TempDir(), "sync.nft")
-		require.NoError(t, os.WriteFile(f, []byte(strings.Join(rs.Sync(prev), "\n")+"\n"), 0o644))
+		require.NoError(t, os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
 		nft("-f", f)
+		synced = rs.Hashes()
 		return rs
 	}
 	load(sticky, gone)
@@ -122,7 +126,28 @@ func TestNFTablesSync(t *testing.T) {
 	assert.NotContains(t, listed, "10.244.3.9", "a new set starts empty")
 	assert.Contains(t, nft("list", "table", "ip", "other"), "chain keep", "another table is untouched")
 
-	// A second load of the same rule set changes nothing: same listing.
+	// A second load of the same rule set changes nothing: same listing,
+	// and no chain is written again (a partial sync: only the maps and
+	// sets are refilled).
 	load(sticky)
+	assert.Equal(t, listed, nft("list", "table", "ip", "kube-proxy"))
+	for _, l := range lines {
+		assert.False(t, strings.HasPrefix(l, "add rule ") || strings.HasPrefix(l, "flush chain "), "nothing changed, yet: %s", l)
+	}
+	// A new Service: its chains are written, sticky's left alone.
+	other := svc("ns1", "other", "10.96.0.44", ep("10.244.1.8", 80))
+	load(sticky, other)
+	written := strings.Join(lines, "\n")
+	assert.Contains(t, written, "add rule ip kube-proxy "+NFTServiceChain(other)+" ")
+	assert.NotContains(t, written, "add rule ip kube-proxy "+NFTServiceChain(sticky)+" ", "an unchanged Service's chain is not written again")
+	assert.NotContains(t, written, "flush chain ip kube-proxy "+NFTServiceChain(sticky))
+	listed = nft("list", "table", "ip", "kube-proxy")
+	assert.Contains(t, listed, "chain "+NFTEndpointChain(other, other.Endpoints[0])+" {")
+	assert.Contains(t, listed, "numgen random mod 1 vmap { 0 : goto "+NFTEndpointChain(sticky, sticky.Endpoints[0])+" }")
+	assert.Contains(t, listed, "10.96.0.41 . tcp . 80 : goto "+NFTServiceChain(sticky), "the maps are refilled in full")
+	// A full sync (no fingerprints) writes every chain, and ends the same.
+	synced = nil
+	load(sticky, other)
+	assert.Contains(t, strings.Join(lines, "\n"), "add rule ip kube-proxy "+NFTServiceChain(sticky)+" ")
 	assert.Equal(t, listed, nft("list", "table", "ip", "kube-proxy"))
 }

@@ -49,6 +49,11 @@ func (c *Cluster) Preflight() error {
 func (c *Cluster) foreignNFT(ns netops.NS, where string) error {
 	nftMode := c.S.Topology.Overlay.Proxy() == topo.ProxyNFTables
 	for _, fam := range []string{"ip", "ip6"} {
+		if c.Store.NFTSynced[fam] != nil {
+			// The lab has synced this table: it made it (the first
+			// sync's preflight looked). Listing a big table is not free.
+			continue
+		}
 		has, err := netops.NFTHasTable(ns, fam, NFTTable)
 		if errors.Is(err, netops.ErrNoNFT) {
 			if nftMode {

@@ -109,14 +109,7 @@ func (t Table) Save() []string {
 		out = append(out, ":"+c+" - [0:0]")
 	}
 	for _, r := range t.Rules {
-		args := []string{"-A", r.Chain}
-		for _, a := range r.Spec {
-			if strings.ContainsAny(a, " \t") {
-				a = `"` + a + `"`
-			}
-			args = append(args, a)
-		}
-		out = append(out, strings.Join(args, " "))
+		out = append(out, strings.Join(append([]string{"-A", r.Chain}, quoteSpec(r.Spec)...), " "))
 	}
 	return out
 }

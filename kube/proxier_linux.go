@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"netlab/internal/api"
 	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/topo"
@@ -136,6 +137,7 @@ func (c *Cluster) Sync(ctx context.Context) error {
 		nfacct = false // kube-proxy's nftables mode counts in its own rules
 	}
 	var ops []netops.Op
+	nftSynced := map[string]map[string]string{}
 	next := map[string][]string{}
 	gens := map[string]Tables{}
 	ports := map[string][]ServicePort{}
@@ -156,11 +158,12 @@ func (c *Cluster) Sync(ctx context.Context) error {
 			ipt := &netops.IPTables{NS: n.NS, Marker: marker, IPv6: v6}
 			ipts[px.fam] = ipt
 			if nftMode {
-				op, err := c.nftSync(n, px, ports[px.fam], marker)
+				op, hashes, err := c.nftSync(n, px, ports[px.fam], marker)
 				if err != nil {
 					return err
 				}
 				ops = append(ops, op)
+				nftSynced[px.fam] = hashes
 				continue
 			}
 			for table, tb := range map[string]Table{"filter": gen.Filter, "nat": gen.NAT} {
@@ -231,6 +234,11 @@ func (c *Cluster) Sync(ctx context.Context) error {
 	if !nftMode {
 		c.Store.Jumps = true
 		c.Store.Chains = next
+	} else {
+		c.Store.NFTSynced = map[string]map[string]string{}
+		for _, px := range c.proxiers() {
+			c.Store.NFTSynced[nftFamily(px.fam)] = nftSynced[px.fam]
+		}
 	}
 	if len(c.Store.Policies) > 0 || c.Store.PolicyJumps {
 		c.Store.PolicyJumps = true
@@ -248,10 +256,12 @@ func (c *Cluster) Sync(ctx context.Context) error {
 // px's family to the service ports: kube-proxy's nftables rule set, with
 // the node's own address as the one that takes NodePorts
 // (--nodeport-addresses primary, its default), and the table's comment
-// saying whose it is. What the table holds now is read from the kernel,
-// so that chains and affinity sets no longer needed go even when an
-// earlier sync stopped half-way on another node.
-func (c *Cluster) nftSync(n topo.Node, px proxier, ports []ServicePort, marker string) (netops.Op, error) {
+// saying whose it is, and the chains' fingerprints it leaves. What the
+// table holds now is read from the kernel, so that chains and affinity
+// sets no longer needed go even when an earlier sync stopped half-way on
+// another node; a chain the last sync wrote as it is now is left alone
+// (kube-proxy's partial sync).
+func (c *Cluster) nftSync(n topo.Node, px proxier, ports []ServicePort, marker string) (netops.Op, map[string]string, error) {
 	o := NFTOptions{ClusterCIDR: px.clusterCIDR, ServiceCIDR: ServiceCIDR, NodePortIPs: []netip.Addr{n.IP}, Owner: marker}
 	if px.fam == IPv6 {
 		o.ServiceCIDR, o.NodePortIPs = ServiceCIDR6, []netip.Addr{n.IP6}
@@ -259,21 +269,26 @@ func (c *Cluster) nftSync(n topo.Node, px proxier, ports []ServicePort, marker s
 	rs := NFT(ports, o)
 	prev, err := nftLoaded(n.NS, rs.Family)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return netops.NFT{NS: n.NS, Lines: rs.Sync(prev)}, nil
+	return netops.NFT{NS: n.NS, Lines: rs.Sync(prev, c.Store.NFTSynced[rs.Family])}, rs.Hashes(), nil
+}
+
+// nftFamily is the nftables family of a proxier's family: ip, ip6.
+func nftFamily(fam string) string {
+	if fam == IPv6 {
+		return "ip6"
+	}
+	return "ip"
 }
 
 // nftLoaded reads what namespace ns's table kube-proxy of family holds:
 // its chains and affinity sets (nothing if there is no such table).
 func nftLoaded(ns netops.NS, family string) (NFTLoaded, error) {
 	var l NFTLoaded
-	has, err := netops.NFTHasTable(ns, family, NFTTable)
-	if err != nil || !has {
-		return l, err
-	}
-	if l.Chains, err = netops.NFTChains(ns, family, NFTTable); err != nil {
-		return l, err
+	var err error
+	if l.Chains, err = netops.NFTChains(ns, family, NFTTable); err != nil || len(l.Chains) == 0 {
+		return l, err // no chain: no table yet (or one of nothing)
 	}
 	sets, err := netops.NFTSets(ns, family, NFTTable)
 	if err != nil {
@@ -346,4 +361,68 @@ func (c *Cluster) staleUDP() (map[string][]netip.Addr, []netops.Op) {
 		}
 	}
 	return now, ops
+}
+
+// ExplainService lays out both modes' rules of Service ns/name, each of
+// its ports in each family the lab has, as node1 (the first node here)
+// has them; an error names what is missing.
+func (c *Cluster) ExplainService(ns, name string) ([]api.ExplainPort, error) {
+	i := c.findService(ns, name)
+	if i < 0 {
+		return nil, invalidf("services %q not found in namespace %s (see 'netlab get services -n %s')", name, ns, ns)
+	}
+	s := c.Store.Services[i]
+	nodes := c.S.Topology.LocalNodes()
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("no node of the lab is on this machine")
+	}
+	var out []api.ExplainPort
+	for _, px := range c.proxiers() {
+		if !s.ClusterIPOf(px.fam).IsValid() {
+			continue
+		}
+		svcCIDR, nodeIP := ServiceCIDR, nodes[0].IP
+		if px.fam == IPv6 {
+			svcCIDR, nodeIP = ServiceCIDR6, nodes[0].IP6
+		}
+		var kernel func(table, chain string, i int) (string, bool)
+		if c.S.Topology.Overlay.Proxy() == topo.ProxyIPTables {
+			kernel = c.kernelRules(nodes[0].NS, px.fam == IPv6)
+		}
+		out = append(out, ExplainPorts(c.ServicePorts(px.fam), ns, name, px.clusterCIDR, svcCIDR, nodeIP, kernel)...)
+	}
+	if len(out) == 0 {
+		return nil, invalidf("service %s/%s is headless (clusterIP: None): kube-proxy writes no rule for it, only the cluster DNS answers for it", ns, name)
+	}
+	return out, nil
+}
+
+// kernelRules reads a node's nat and filter tables (ip6tables' with v6)
+// and gives the i-th rule of a chain as iptables-save prints it, without
+// netlab's own comment: what kube-proxy's rule is in the kernel.
+func (c *Cluster) kernelRules(ns netops.NS, v6 bool) func(table, chain string, i int) (string, bool) {
+	save := netops.IPTablesSave
+	if v6 {
+		save = netops.IP6TablesSave
+	}
+	mine := ` -m comment --comment "` + names.RuleMarker(c.S.Lab) + ` kube-proxy"`
+	chains := map[string][]string{}
+	for _, table := range []string{"nat", "filter"} {
+		out, err := save(ns, table)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "-A" {
+				chains[table+" "+f[1]] = append(chains[table+" "+f[1]], strings.Replace(l, mine, "", 1))
+			}
+		}
+	}
+	return func(table, chain string, i int) (string, bool) {
+		rs := chains[table+" "+chain]
+		if i >= len(rs) {
+			return "", false
+		}
+		return rs[i], true
+	}
 }

@@ -52,6 +52,10 @@ type Store struct {
 	// PolicyJumps reports whether the jumps to NetworkPolicy's top-level
 	// chains are in, on the nodes here.
 	PolicyJumps bool `json:"policy_jumps,omitempty"`
+	// NFTSynced are, in nftables mode, the fingerprints of table
+	// kube-proxy's chains as the last sync wrote them, by family ("ip",
+	// "ip6"): the next sync rewrites only the chains that changed.
+	NFTSynced map[string]map[string]string `json:"nft_synced,omitempty"`
 }
 
 // Namespace is a namespace applied as an object.

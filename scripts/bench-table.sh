@@ -37,6 +37,16 @@ function metrics(   i) { delete m; for (i = 3; i < NF; i += 2) m[$(i+1)] = $i }
   printf "VXLAN throughput / same node: %.0f%%   VXLAN overhead on the underlay: %.1f bytes per packet\n", 100 * m["vxlan/same"], m["overhead-B/pkt"]
   next
 }
+/^BenchmarkProxyModes\// {
+  metrics()
+  split($1, a, "/"); sub(/-[0-9]+$/, "", a[2])
+  if (!pmHeader) {
+    printf "\n%-30s %9s %9s %10s %10s %8s %9s\n", "kube-proxy, 1,000 Services", "apply", "update", "1st svc", "last svc", "pod IP", "last-1st"
+    pmHeader = 1
+  }
+  printf "%-30s %8.2fs %8.2fs %7.0f us %7.0f us %5.0f us %6.0f us\n", a[2], m["apply-1000-s"], m["update-s"], m["first-us"], m["last-us"], m["pod-us"], m["last-us"] - m["first-us"]
+  next
+}
 /^BenchmarkVerbs/ {
   metrics()
   printf "\n%-28s %9s %9s %9s\n", "verbs, default labs", "median", "slowest", "goal"

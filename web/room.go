@@ -31,8 +31,8 @@ const (
 	// (the workshop's checks have at most 6).
 	MaxCriteria = 16
 	// maxText is the longest criterion name or observation kept. With the
-	// limits above, a full room holds at most 300 names × 21 exercises × 16
-	// criteria × 2 × 240 characters (48 M characters; the workshop's checks,
+	// limits above, a full room holds at most 300 names × 22 exercises × 16
+	// criteria × 2 × 240 characters (51 M characters; the workshop's checks,
 	// at most 6 criteria of about 200, make a full room of 30 learners
 	// under 2 MB).
 	maxText = 240

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"netlab/internal/api"
+	"netlab/internal/names"
 	"netlab/internal/netops"
 	"netlab/internal/probe"
 	"netlab/internal/state"
@@ -291,6 +292,30 @@ func (e *Env) SavedRule(name, table string, re *regexp.Regexp) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no rule of %s's %s table matches %s", name, table, re)
+}
+
+// NFTRule finds the first rule of name's table ip kube-proxy whose text
+// matches re, as `nft -a list table` prints it: its chain, its text and
+// its handle.
+func (e *Env) NFTRule(name string, re *regexp.Regexp) (chain, rule string, handle int, err error) {
+	text, err := netops.NFTListTable(e.NS(name), "ip", names.KubeProxyTable)
+	if err != nil {
+		return "", "", 0, err
+	}
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if c, ok := strings.CutPrefix(l, "chain "); ok {
+			chain = strings.Fields(c)[0]
+			continue
+		}
+		body, h, ok := strings.Cut(l, " # handle ")
+		if ok && chain != "" && re.MatchString(body) {
+			if _, err := fmt.Sscan(h, &handle); err == nil {
+				return chain, body, handle, nil
+			}
+		}
+	}
+	return "", "", 0, fmt.Errorf("no rule of %s's table ip kube-proxy matches %s", name, re)
 }
 
 // SynSources captures, on dev of name's namespace, the TCP SYNs to port

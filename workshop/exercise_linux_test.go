@@ -15,11 +15,11 @@ import (
 	_ "netlab/overlay"
 )
 
-// TestExercisesAsData: twenty-one exercises, numbered 1..21, each found by
+// TestExercisesAsData: twenty-two exercises, numbered 1..22, each found by
 // its number and its id, each with a story, a break, criteria and a fix,
 // and its lab's mode the one of its model, resolved with its flags.
 func TestExercisesAsData(t *testing.T) {
-	require.Len(t, All, 21)
+	require.Len(t, All, 22)
 	ids := map[string]bool{}
 	for i, x := range All {
 		assert.Equal(t, i+1, x.N)
@@ -62,8 +62,8 @@ func TestExercisesAsData(t *testing.T) {
 			assert.NoError(t, err, "%s's manifests", x.ID)
 		}
 	}
-	_, err := Find("22")
-	assert.ErrorContains(t, err, `no exercise "22": there are 1 (`)
+	_, err := Find("23")
+	assert.ErrorContains(t, err, `no exercise "23": there are 1 (`)
 	_, ok := FromLab("overlay")
 	assert.False(t, ok)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"netlab/internal/netops"
+	"netlab/internal/topo"
 	"netlab/internal/who"
 	"netlab/kube"
 )
@@ -148,9 +149,13 @@ func allAnswered(from string, n int) Criterion {
 			}
 		}
 		o := Outcome{Pass: bad == 0 && len(idle) == 0, Observed: fmt.Sprintf("%s → %s, %d requests: %s", e.label(from), to, n, counts(got))}
+		rules := "iptables -t nat -S"
+		if e.S.Topology.Overlay.Proxy() == topo.ProxyNFTables {
+			rules = "nft list table ip kube-proxy, or 'netlab explain svc/my-service'"
+		}
 		if bad == 0 && len(idle) > 0 {
 			o.Hint = fmt.Sprintf("every request was answered, but never by %s, a Ready pod of the Service: a Service sends to all of its pods. "+
-				"Compare node1's rules for my-service with node2's (iptables -t nat -S).", strings.Join(idle, ", "))
+				"Compare node1's rules for my-service with node2's (%s).", strings.Join(idle, ", "), rules)
 		} else if !o.Pass {
 			o.Hint = fmt.Sprintf("%d of %d were refused at once (a reset: something at the far end has no server on that port), the rest answered by the pods. "+
 				"Where do the refused ones go? Follow a few with 'sudo netlab trace --lab %s %s %s --port %d' and look at each hop's dnat.",

@@ -129,6 +129,24 @@ const (
 	dropNoEndpoints = `r=$(ip netns exec %[1]s-node2 iptables -S KUBE-SERVICES | grep 'default/backend has no endpoints' | head -1 | sed -e 's/^-A KUBE-SERVICES //' -e 's/-j REJECT.*/-j DROP/'); eval ip netns exec %[1]s-node1 iptables -I KUBE-SERVICES $r`
 )
 
+// The wrong fixes of exercise 22, as shell: kube-proxy's nftables rules
+// edited with nft, by handle. $c and $h are the chain and handle of the
+// endpoint's dnat to the wrong port; $ip is its pod.
+const (
+	nftNS = "ns=%[1]s-node1; t() { ip netns exec $ns nft -a list table ip kube-proxy; }; " +
+		`set -- $(t | awk '$1 == "chain" {c = $2} /dnat to [0-9.]+:9377/ {print c, $NF, $(NF-3)}'); c=$1 h=$2 ip=${3%%:*}; `
+	// The broken endpoint taken out of the service chain's numgen map.
+	nftDropBroken = nftNS + `s=$(t | awk '$1 == "chain" && $2 ~ /^service-.*default\/my-service\// {print $2}'); ` +
+		`g=$(t | awk -v s="$s" '$1 == "chain" {c = $2} c == s && /numgen/ {print $NF}'); ` +
+		`set -- $(t | awk '$1 == "chain" && $2 ~ /^endpoint-.*default\/my-service\// {print $2}' | grep -vxF "$c"); ` +
+		`ip netns exec $ns nft replace rule ip kube-proxy "$s" handle "$g" numgen random mod 2 vmap "{ 0 : goto $1, 1 : goto $2 }"`
+	// Its dnat sent to another pod, on the right port.
+	nftOtherPod = nftNS + `other=$(t | grep -o 'dnat to [0-9.]*:9376' | grep -v "$ip" | head -1 | cut -d' ' -f3); ` +
+		`ip netns exec $ns nft replace rule ip kube-proxy "$c" handle "$h" meta l4proto tcp dnat to "$other"`
+	// A sound fix another way: the wrong rule deleted, the right one added.
+	nftDeleteAdd = nftNS + `ip netns exec $ns nft delete rule ip kube-proxy "$c" handle "$h" && ip netns exec $ns nft add rule ip kube-proxy "$c" meta l4proto tcp dnat to "$ip:9376"`
+)
+
 // Exercise 14's pieces: c2 published on node1:8081 in nat DOCKER, and
 // filter DOCKER's ACCEPT for it, appended (after Docker 28's final DROP) or
 // inserted.
@@ -294,6 +312,10 @@ func TestExercises(t *testing.T) {
 			{cmds: []string{netpolFix("web-ingress", "shop", "{podSelector: {matchLabels: {app: web}}, ingress: [{from: [{podSelector: {matchLabels: {role: client}}}]}]}")},
 				at: 2, hint: "A rule without ports"},
 		}, alt: []string{netpolFix("web-ingress", "shop", "{podSelector: {matchLabels: {app: web}}, ingress: [{from: [{podSelector: {matchLabels: {role: client}}}], ports: [{port: 8080, protocol: TCP}]}]}")}},
+		{n: 22, story: "nftables mode", fails: []int{0}, hint: "refused at once", wrongs: []wrongFix{
+			{cmds: []string{nftDropBroken}, at: 0, hint: "never by"},
+			{cmds: []string{nftOtherPod}, at: 0, hint: "nft list table ip kube-proxy"},
+		}, alt: []string{nftDeleteAdd}},
 	} {
 		// The Docker exercises on both Dockers' layouts.
 		versions := []string{""}

@@ -87,6 +87,17 @@ func getService(t *testing.T, labName, name string) kubeSvc {
 	return serviceOf(t, labtest.MustRun(t, "get", "services", name, "-o", "json", "--lab", labName).Stdout)
 }
 
+// nobodyService is a Service whose selector matches no pod: it has no
+// endpoints.
+const nobodyService = `
+apiVersion: v1
+kind: Service
+metadata: {name: nobody}
+spec:
+  selector: {app: none}
+  ports: [{port: 80}]
+`
+
 func manifest(t *testing.T, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "m.yaml")
@@ -279,14 +290,7 @@ spec:
 	}
 
 	// No endpoints: refused at once, not a timeout.
-	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, `
-apiVersion: v1
-kind: Service
-metadata: {name: nobody}
-spec:
-  selector: {app: none}
-  ports: [{port: 80}]
-`))
+	labtest.MustRun(t, "apply", "--lab", name, "-f", manifest(t, nobodyService))
 	empty := getService(t, name, "nobody")
 	start := time.Now()
 	_, err = who.Dial(pod1, netip.AddrPortFrom(netip.MustParseAddr(empty.ClusterIP), 80), 3*time.Second)

@@ -105,7 +105,7 @@ changing anything, or --explain to see each command as it runs.`,
 	for _, m := range lab.Modes() {
 		root.AddCommand(newModeCmd(g, m))
 	}
-	root.AddCommand(newStatus(g), newCompare(g), newTrace(g), newExercise(g), newApply(g), newGet(g), newDelete(g), newRollout(g), newScale(g), newSet(g), newTraffic(g), newDNSServer(g), newDockerDNS(g), newAPIServer(g), newController(g), newExec(g), newCapture(g), newDiagram(g), newWeb(g), newNetpol(g), newDown(g))
+	root.AddCommand(newStatus(g), newCompare(g), newTrace(g), newExercise(g), newApply(g), newGet(g), newDelete(g), newRollout(g), newScale(g), newSet(g), newTraffic(g), newDNSServer(g), newDockerDNS(g), newAPIServer(g), newController(g), newExec(g), newCapture(g), newDiagram(g), newWeb(g), newNetpol(g), newExplain(g), newDown(g))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

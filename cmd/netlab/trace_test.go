@@ -289,14 +289,7 @@ func TestTraceServices(t *testing.T) {
 	labtest.Root(t)
 	o := labtest.NewLab(t, "ts")
 	labtest.MustRun(t, "overlay-mode", "--lab", o)
-	labtest.MustRun(t, "apply", "--lab", o, "-f", manifest(t, webNodePort), "-f", manifest(t, `
-apiVersion: v1
-kind: Service
-metadata: {name: nobody}
-spec:
-  selector: {app: none}
-  ports: [{port: 80}]
-`))
+	labtest.MustRun(t, "apply", "--lab", o, "-f", manifest(t, webNodePort), "-f", manifest(t, nobodyService))
 	labtest.MustRun(t, "rollout", "status", "deployment/web", "--lab", o)
 	on := statusNodes(t, o)
 	node := map[string]string{}

@@ -135,3 +135,10 @@ func NFTRuleset(ns NS) (jsonList, textList []byte, err error) {
 	textList, err = nft(ns, "-a", "list", "ruleset")
 	return jsonList, textList, err
 }
+
+// NFTListTable is `nft -a list table FAMILY NAME` in ns: the table as nft
+// prints it, each rule with its handle ("# handle 12").
+func NFTListTable(ns NS, family, table string) (string, error) {
+	out, err := nft(ns, "-a", "list", "table", family, table)
+	return string(out), err
+}

@@ -216,5 +216,11 @@ func RemoveRecord(lab string) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if err == nil {
+		// The last record gone, its directory goes too: netlab leaves
+		// nothing in /run/netlab that holds nothing (a directory with
+		// records in it stays: Remove refuses it).
+		_ = os.Remove(RecordDir())
+	}
 	return err
 }

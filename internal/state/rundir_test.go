@@ -106,3 +106,20 @@ func TestLockWaitHasALimit(t *testing.T) {
 	require.NoError(t, unix.Stat(filepath.Join(RunDir, "docker.lock"), &st))
 	assert.Equal(t, uint32(0o600), st.Mode&0o777)
 }
+
+// TestRecordsLeaveNothing: the last record removed takes its directory
+// with it; a record that stays keeps it; removing a record twice is no
+// error.
+func TestRecordsLeaveNothing(t *testing.T) {
+	rootOnly(t)
+	withRunDir(t)
+	require.NoError(t, SaveRecord("a", []byte("{}")))
+	require.NoError(t, SaveRecord("b", []byte("{}")))
+	require.NoError(t, RemoveRecord("a"))
+	_, err := os.Stat(RecordDir())
+	require.NoError(t, err, "b's record keeps the directory")
+	require.NoError(t, RemoveRecord("b"))
+	_, err = os.Stat(RecordDir())
+	assert.True(t, os.IsNotExist(err), "the last record took its directory")
+	require.NoError(t, RemoveRecord("b"))
+}
