@@ -328,6 +328,9 @@ func (n *NFTables) rule(c *nftChain, r nftRule, p *Packet, v *Verdict) (target, 
 			case "mangle":
 				var m struct{ Key, Value json.RawMessage }
 				_ = json.Unmarshal(a, &m)
+				if bytes.Contains(m.Key, []byte(`"nftrace"`)) {
+					continue // tracing on: nothing of the packet's way
+				}
 				if !bytes.Contains(m.Key, []byte(`"mark"`)) {
 					v.Unknown = append(v.Unknown, r.text)
 					return "", "", nil, false, false
@@ -340,7 +343,7 @@ func (n *NFTables) rule(c *nftChain, r nftRule, p *Packet, v *Verdict) (target, 
 				}
 				p.Mark = uint32(mark)
 				v.Marked = append(v.Marked, r.text)
-			case "counter", "log", "set", "comment", "limit", "notrack", "meta":
+			case "counter", "log", "set", "limit", "notrack":
 				// counted, logged, a set updated (affinity), the trace
 				// flag: nothing that changes the packet's way.
 			default:

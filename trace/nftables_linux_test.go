@@ -40,7 +40,10 @@ func TestNFTablesWalk(t *testing.T) {
 		// A table of another program's, with an expression the walk does
 		// not know.
 		"add table ip other", "add chain ip other foreign { type filter hook forward priority 10 ; }",
-		"add rule ip other foreign meta cpu 1 drop")
+		"add rule ip other foreign meta cpu 1 drop",
+		// Tracing switched on (as netlab's own trace does): no verdict.
+		"add chain ip other pre { type filter hook prerouting priority -150 ; }",
+		"add rule ip other pre meta nftrace set 1")
 	r := netops.NewRunner(netops.Apply, nil)
 	defer r.Close()
 	require.NoError(t, r.Run(t.Context(), []netops.Op{netops.NFT{NS: netops.NS(ns), Lines: lines}}))
@@ -56,6 +59,9 @@ func TestNFTablesWalk(t *testing.T) {
 	}
 	first := kube.NFTEndpointChain(web, web.Endpoints[0])
 	second := kube.NFTEndpointChain(web, web.Endpoints[1])
+
+	// Tracing on is no verdict, and no rule the walk cannot judge.
+	assert.Empty(t, n.EvalHook("ip", "filter", "prerouting", -1000, 1000, pkt(pod.String(), "10.96.0.41", 80)).Unknown)
 
 	// A ClusterIP: the map, numgen, the first endpoint when nothing forces it.
 	v := n.EvalHook("ip", "nat", "prerouting", -1000, 1000, pkt(pod.String(), "10.96.0.41", 80))

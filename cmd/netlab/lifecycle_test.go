@@ -576,3 +576,32 @@ func TestStatusSaysWhatIsThere(t *testing.T) {
 	assert.Contains(t, r.Stdout, "Partial: 1 of its namespaces are gone")
 	labtest.MustRun(t, "down", "--lab", name)
 }
+
+// TestProxyModeNeedsNFT: on a machine without the nft tool, overlay-mode
+// --proxy-mode nftables is refused before anything is made (exit 2, what
+// to install); iptables mode does not need it.
+func TestProxyModeNeedsNFT(t *testing.T) {
+	labtest.Root(t)
+	labtest.Binary(t) // built before PATH loses go
+	// PATH as this machine's, but for nft.
+	dir := t.TempDir()
+	for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+		entries, _ := os.ReadDir(d)
+		for _, e := range entries {
+			if e.Name() == "nft" {
+				continue
+			}
+			_ = os.Symlink(filepath.Join(d, e.Name()), filepath.Join(dir, e.Name())) // the first of a name wins, as in PATH
+		}
+	}
+	t.Setenv("PATH", dir)
+	name := labtest.NewLab(t, "nn")
+	before := netnsNames(t)
+	r := labtest.Run(t, "overlay-mode", "--lab", name, "--proxy-mode", "nftables")
+	assert.Equal(t, 2, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "--proxy-mode nftables: kube-proxy's nftables mode needs the nft tool, which is not installed: 'sudo apt-get install nftables'")
+	assert.Equal(t, before, netnsNames(t), "nothing made")
+	_, err := os.Stat(state.Dir(name))
+	assert.True(t, os.IsNotExist(err), "no state left")
+	labtest.MustRun(t, "overlay-mode", "--lab", name, "--nodes", "1", "--pods", "1")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 
 	"netlab/internal/inventory"
@@ -45,6 +46,11 @@ func Resolve(o topo.Options) (*topo.Topology, Plan, error) {
 	t, err := topo.Resolve(o)
 	if err != nil {
 		return nil, Plan{}, err
+	}
+	if t.Mode == topo.OverlayMode && t.Overlay.Proxy() == topo.ProxyNFTables {
+		if _, err := exec.LookPath("nft"); err != nil {
+			return nil, Plan{}, topo.Inputf("--proxy-mode nftables: kube-proxy's nftables mode needs the nft tool, which is not installed: 'sudo apt-get install nftables' (make deps installs it), or leave kube-proxy in iptables mode")
+		}
 	}
 	if !t.Embedded {
 		if err := CheckHost(t); err != nil {
