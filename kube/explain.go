@@ -21,9 +21,11 @@ import (
 // kube-proxy sees them (ServicePorts), for a cluster whose pods are
 // clusterCIDR and whose Services are serviceCIDR. Nil when the Service
 // has no port there. kernel, when set, gives the i-th rule of a chain of
-// a table as the kernel lists it (iptables-save's spelling, netlab's own
-// comment left out): iptables' rules are shown so where it has them,
-// else as the generator writes them (as iptables -A takes them).
+// a table ("nat", "filter", or nftables' "ip kube-proxy") as the kernel
+// lists it (iptables-save's spelling, netlab's own comment left out;
+// nft's, as an add rule command): the loaded mode's rules are shown so,
+// the other's as the generator writes them (as iptables -A or nft take
+// them).
 func ExplainPorts(all []ServicePort, ns, name string, clusterCIDR, serviceCIDR netip.Prefix, nodeIP netip.Addr, kernel func(table, chain string, i int) (string, bool)) []api.ExplainPort {
 	ipt := Generate(all, clusterCIDR.String(), false)
 	nft := NFT(all, NFTOptions{ClusterCIDR: clusterCIDR, ServiceCIDR: serviceCIDR, NodePortIPs: []netip.Addr{nodeIP}})
@@ -73,11 +75,22 @@ func explainSteps(sp ServicePort, ipt Tables, nft NFTRuleSet, kernel func(table,
 	// nftables: a chain's rules and a map's elements, as nft commands.
 	nrules := func(chain string, keep func(string) bool) []string {
 		var out []string
-		prefix := fmt.Sprintf("add rule %s %s %s ", nft.Family, NFTTable, chain)
+		table := nft.Family + " " + NFTTable
+		prefix := fmt.Sprintf("add rule %s %s ", table, chain)
+		i := 0
 		for _, r := range nft.Rules {
-			if strings.HasPrefix(r, prefix) && (keep == nil || keep(r)) {
+			if !strings.HasPrefix(r, prefix) {
+				continue
+			}
+			if keep == nil || keep(r) {
+				if kernel != nil {
+					if k, ok := kernel(table, chain, i); ok {
+						r = prefix + k // nft's own spelling of it
+					}
+				}
 				out = append(out, r)
 			}
+			i++
 		}
 		return out
 	}

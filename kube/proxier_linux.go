@@ -385,9 +385,9 @@ func (c *Cluster) ExplainService(ns, name string) ([]api.ExplainPort, error) {
 		if px.fam == IPv6 {
 			svcCIDR, nodeIP = ServiceCIDR6, nodes[0].IP6
 		}
-		var kernel func(table, chain string, i int) (string, bool)
-		if c.S.Topology.Overlay.Proxy() == topo.ProxyIPTables {
-			kernel = c.kernelRules(nodes[0].NS, px.fam == IPv6)
+		kernel := c.kernelRules(nodes[0].NS, px.fam == IPv6)
+		if c.S.Topology.Overlay.Proxy() == topo.ProxyNFTables {
+			kernel = kernelNFTRules(nodes[0].NS, nftFamily(px.fam))
 		}
 		out = append(out, ExplainPorts(c.ServicePorts(px.fam), ns, name, px.clusterCIDR, svcCIDR, nodeIP, kernel)...)
 	}
@@ -421,6 +421,33 @@ func (c *Cluster) kernelRules(ns netops.NS, v6 bool) func(table, chain string, i
 	return func(table, chain string, i int) (string, bool) {
 		rs := chains[table+" "+chain]
 		if i >= len(rs) {
+			return "", false
+		}
+		return rs[i], true
+	}
+}
+
+// kernelNFTRules reads a node's table kube-proxy of family and gives the
+// i-th rule of a chain as nft lists it (without its handle).
+func kernelNFTRules(ns netops.NS, family string) func(table, chain string, i int) (string, bool) {
+	chains := map[string][]string{}
+	text, _ := netops.NFTListTable(ns, family, NFTTable)
+	chain := ""
+	for _, l := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(l)
+		body, _, handled := strings.Cut(t, " # handle ")
+		switch {
+		case strings.HasPrefix(t, "chain "):
+			chain = strings.Fields(t)[1]
+		case t == "}":
+			chain = ""
+		case chain != "" && handled:
+			chains[chain] = append(chains[chain], body)
+		}
+	}
+	return func(table, c string, i int) (string, bool) {
+		rs := chains[c]
+		if table != family+" "+NFTTable || i >= len(rs) {
 			return "", false
 		}
 		return rs[i], true
