@@ -103,15 +103,8 @@ func BenchmarkManyObjects(b *testing.B) {
 	settle()
 	name := labtest.NewLab(b, "m")
 	labtest.MustRun(b, "overlay-mode", "--lab", name)
-	var sb strings.Builder
-	sb.WriteString("apiVersion: v1\nkind: List\nitems:\n")
-	sb.WriteString("- {apiVersion: apps/v1, kind: Deployment, metadata: {name: many}, spec: {replicas: 10, selector: {matchLabels: {app: many}}, " +
-		"template: {metadata: {labels: {app: many}}, spec: {containers: [{name: web, image: 'netlab/web:red', ports: [{containerPort: 9376}]}]}}}}\n")
-	for i := range 999 {
-		fmt.Fprintf(&sb, "- {apiVersion: v1, kind: Service, metadata: {name: s%d}, spec: {selector: {app: many}, ports: [{port: 80, targetPort: 9376}]}}\n", i)
-	}
 	file := filepath.Join(b.TempDir(), "many.yaml")
-	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(manyServices(10, 999, "s%d")), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < b.N; i++ {
@@ -125,4 +118,17 @@ func BenchmarkManyObjects(b *testing.B) {
 			b.Fatalf("%d objects deleted, not 1000", n)
 		}
 	}
+}
+
+// manyServices is a List of a Deployment "many" of replicas pods and n
+// Services in front of it, named by nameFmt from their number.
+func manyServices(replicas, n int, nameFmt string) string {
+	var sb strings.Builder
+	sb.WriteString("apiVersion: v1\nkind: List\nitems:\n")
+	fmt.Fprintf(&sb, "- {apiVersion: apps/v1, kind: Deployment, metadata: {name: many}, spec: {replicas: %d, selector: {matchLabels: {app: many}}, "+
+		"template: {metadata: {labels: {app: many}}, spec: {containers: [{name: web, image: 'netlab/web:red', ports: [{containerPort: 9376}]}]}}}}\n", replicas)
+	for i := range n {
+		fmt.Fprintf(&sb, "- {apiVersion: v1, kind: Service, metadata: {name: "+nameFmt+"}, spec: {selector: {app: many}, ports: [{port: 80, targetPort: 9376}]}}\n", i)
+	}
+	return sb.String()
 }

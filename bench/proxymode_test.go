@@ -2,11 +2,9 @@ package bench
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,18 +26,12 @@ import (
 // costs it what the first does.
 func BenchmarkProxyModes(b *testing.B) {
 	labtest.Root(b)
-	var sb strings.Builder
-	sb.WriteString("apiVersion: v1\nkind: List\nitems:\n")
-	sb.WriteString("- {apiVersion: apps/v1, kind: Deployment, metadata: {name: many}, spec: {replicas: 1, selector: {matchLabels: {app: many}}, " +
-		"template: {metadata: {labels: {app: many}}, spec: {containers: [{name: web, image: 'netlab/web:red', ports: [{containerPort: 9376}]}]}}}}\n")
 	// Names of one width (s0000..s0999), so that kube-proxy's order (by
 	// name) is the number's: s0000 first, s0999 last.
-	for i := range 1000 {
-		fmt.Fprintf(&sb, "- {apiVersion: v1, kind: Service, metadata: {name: s%04d}, spec: {selector: {app: many}, ports: [{port: 80, targetPort: 9376}]}}\n", i)
-	}
+	many := manyServices(1, 1000, "s%04d")
 	dir := b.TempDir()
 	file, one := filepath.Join(dir, "many.yaml"), filepath.Join(dir, "one.yaml")
-	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(many), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	if err := os.WriteFile(one, []byte("{apiVersion: v1, kind: Service, metadata: {name: s1000}, spec: {selector: {app: many}, ports: [{port: 80, targetPort: 9376}]}}\n"), 0o644); err != nil {

@@ -195,12 +195,19 @@ func (v *nsView) tables() (*Tables, error) {
 func (v *nsView) nfts() (*NFTables, error) {
 	if !v.nftRead {
 		v.nftRead = true
-		j, text, err := netops.NFTRuleset(v.ns)
-		if err != nil {
-			v.nftErr = err
-		} else if j != nil {
-			v.nft, v.nftErr = ParseNFT(j, text)
+		// The text (each rule as a learner reads it) only where there are
+		// native tables: a pod's namespace has none, and a walk crosses
+		// many.
+		j, err := netops.NFTRuleset(v.ns)
+		if err == nil && j != nil {
+			if n, _ := ParseNFT(j, nil); n != nil {
+				var text []byte
+				if text, err = netops.NFTRulesetText(v.ns); err == nil {
+					v.nft, err = ParseNFT(j, text)
+				}
+			}
 		}
+		v.nftErr = err
 	}
 	return v.nft, v.nftErr
 }

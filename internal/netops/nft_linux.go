@@ -122,19 +122,19 @@ func NFTSets(ns NS, family, table string) (map[string]int, error) {
 	return out, nil
 }
 
-// NFTRuleset is namespace ns's whole ruleset twice: as nft's JSON, and as
-// its text with each rule's handle (nft -a), which gives the rule as a
-// learner reads it. Nothing where nft is not installed.
-func NFTRuleset(ns NS) (jsonList, textList []byte, err error) {
-	if jsonList, err = nft(ns, "-j", "list", "ruleset"); err != nil {
-		if errors.Is(err, ErrNoNFT) {
-			return nil, nil, nil
-		}
-		return nil, nil, err
+// NFTRuleset is namespace ns's whole ruleset as nft's JSON; nothing
+// where nft is not installed.
+func NFTRuleset(ns NS) ([]byte, error) {
+	out, err := nft(ns, "-j", "list", "ruleset")
+	if errors.Is(err, ErrNoNFT) {
+		return nil, nil
 	}
-	textList, err = nft(ns, "-a", "list", "ruleset")
-	return jsonList, textList, err
+	return out, err
 }
+
+// NFTRulesetText is ns's ruleset as text, each rule with its handle
+// (nft -a): the rules as a learner reads them.
+func NFTRulesetText(ns NS) ([]byte, error) { return nft(ns, "-a", "list", "ruleset") }
 
 // NFTListTable is `nft -a list table FAMILY NAME` in ns: the table as nft
 // prints it, each rule with its handle ("# handle 12").
